@@ -1,0 +1,115 @@
+# kvmcg: pin and tune QEMU/KVM VMs through cgroup v2 and the scheduler.
+#
+#   make              build $(BUILD)/kvmcg
+#   make check        install test dependencies, build, run every test suite
+#   make demo         start a throwaway QEMU and show what kvmcg sees
+#   make SANITIZE=1   the same with ASan+UBSan (objects in build/asan)
+#   make install      PREFIX=/usr/local DESTDIR=
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+CC         ?= gcc
+PKG_CONFIG ?= pkg-config
+INSTALL    ?= install
+
+ifeq ($(SANITIZE),1)
+BUILD      ?= build/asan
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD      ?= build
+SAN_FLAGS  :=
+endif
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wformat-truncation=1 -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef \
+            -Wmissing-declarations -Wvla -Wnull-dereference -Wimplicit-fallthrough \
+            -Werror=implicit-function-declaration -Werror=return-type
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DKVMCG_VERSION='"$(VERSION)"'
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SAN_FLAGS) -MMD -MP
+LDFLAGS  += $(SAN_FLAGS)
+
+# json-c is required; pkg-config may be missing before `make deps`, so fall back.
+JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
+JSON_LIBS   := $(or $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null),-ljson-c)
+CRITERION_LIBS := $(or $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null),-lcriterion)
+CPPFLAGS += $(JSON_CFLAGS)
+LIBS     := $(JSON_LIBS)
+
+ifneq ($(V),1)
+Q := @
+E := @echo
+else
+Q :=
+E := @true
+endif
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/main.o
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
+
+.PHONY: all deps check check-unit check-host check-guest demo install uninstall clean
+
+all: $(BUILD)/kvmcg
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) -DFIXTURES='"$(CURDIR)/tests/fixtures"' $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libkvmcg.a: $(LIB_OBJS)
+	$(E) "  AR      $@"
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/kvmcg: $(MAIN_OBJ) $(BUILD)/libkvmcg.a
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libkvmcg.a
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CRITERION_LIBS)
+
+# Installs what building and testing need (Debian/Ubuntu, as root); does nothing
+# when everything is there.
+deps:
+	$(Q)contrib/install-deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/unit-tests
+	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
+
+check-unit: $(BUILD)/unit-tests
+	$(Q)$(BUILD)/unit-tests
+
+check-host: all
+	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/integration/run.sh
+
+check-guest: all
+	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg contrib/demo.sh
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(BUILD)/kvmcg $(DESTDIR)$(SBINDIR)/kvmcg
+	$(INSTALL) -m 0644 man/kvmcg.8 $(DESTDIR)$(MANDIR)/man8/kvmcg.8
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/kvmcg $(DESTDIR)$(MANDIR)/man8/kvmcg.8
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJS:.o=.d)

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One sentence of context for the error a function returns. Library code never
+ * prints: it returns a negative errno and may leave a sentence here; the command
+ * that called it prints once. */
+#ifndef KVMCG_ERR_H
+#define KVMCG_ERR_H
+
+__attribute__((format(printf, 1, 2))) void err_set(const char *fmt, ...);
+/* The sentence, or NULL when none was set since err_clear(). */
+const char *err_get(void);
+void err_clear(void);
+
+#endif

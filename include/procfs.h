@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Reading /proc. Every function takes a dirfd of the proc root, so a captured tree
+ * (tests/fixtures) reads exactly like the live one. Parsers are split out as pure
+ * functions over buffers. A task that vanishes mid-read gives -ENOENT or -ESRCH;
+ * callers treat that as "exited", never as an error. */
+#ifndef KVMCG_PROCFS_H
+#define KVMCG_PROCFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cpuset.h"
+
+/* task->flags bits from include/linux/sched.h (stat field 9) */
+#define PF_KTHREAD_FLAG 0x00200000u
+#define PF_USER_WORKER_FLAG 0x00004000u
+
+/* Kernel's TASK_COMM_LEN - 1; QEMU thread names are cut to this. */
+#define COMM_MAX 15
+
+struct proc_stat {
+	char comm[64];
+	char state;
+	pid_t ppid;
+	unsigned long flags;
+	uint64_t utime_ticks;
+	uint64_t stime_ticks;
+	uint64_t starttime_ticks;
+	int processor;
+	unsigned rt_priority;
+	unsigned policy;
+};
+
+/* Parse /proc/PID[/task/TID]/stat. comm may contain spaces and ')': fields are taken
+ * after the LAST ')'. */
+int proc_stat_parse(const char *buf, struct proc_stat *ret);
+
+/* tid <= 0 reads the process's own stat. */
+int proc_read_stat(int proc_fd, pid_t pid, pid_t tid, struct proc_stat *ret);
+
+/* Numeric entries of proc_fd (pids) or of PID/task (tids), sorted ascending. */
+int proc_list_pids(int proc_fd, pid_t **ret, size_t *ret_n);
+int proc_list_tasks(int proc_fd, pid_t pid, pid_t **ret, size_t *ret_n);
+
+/* NUL-separated argv. Empty cmdline (kernel thread, zombie) gives argc 0. */
+int proc_cmdline_split(const char *buf, size_t len, char ***ret_argv, size_t *ret_argc);
+int proc_read_cmdline(int proc_fd, pid_t pid, char ***ret_argv, size_t *ret_argc);
+
+/* Value of "Key:\t..." in a status buffer, blanks trimmed. -ENOENT if absent. */
+int proc_status_field(const char *buf, const char *key, char **ret);
+/* Cpus_allowed_list of a task: what the scheduler enforces. */
+int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct cpuset **ret);
+
+/* From a /proc/.../cgroup buffer: the path that governs CPU placement. That is the
+ * v1 hierarchy carrying cpuset when there is one (hybrid and legacy hosts), else the
+ * v2 ("0::") path. *ret_v1 tells which. -ENOENT if neither is present. */
+int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1);
+int proc_read_cgroup(int proc_fd, pid_t pid, pid_t tid, char **ret_path, bool *ret_v1);
+
+/* /proc/PID/task/TID/syscall: "running", or "NR arg0..arg5 sp pc" in hex. */
+struct proc_syscall {
+	bool running;
+	long nr;
+	unsigned long args[6];
+};
+int proc_syscall_parse(const char *buf, struct proc_syscall *ret);
+int proc_read_syscall(int proc_fd, pid_t pid, pid_t tid, struct proc_syscall *ret);
+
+/* Calls cb for every open fd of pid with its link target. A non-zero return from
+ * cb stops the walk and is returned. */
+typedef int (*proc_fd_cb)(int fd, const char *target, void *userdata);
+int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata);
+
+/* Basename of /proc/PID/exe's target, without a " (deleted)" suffix. */
+int proc_read_exe_name(int proc_fd, pid_t pid, char **ret);
+
+#endif

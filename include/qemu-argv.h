@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What a QEMU command line tells about the VM: its name, where its QMP monitors
+ * listen, how many vCPUs and which iothreads it should have. Pure functions. */
+#ifndef KVMCG_QEMU_ARGV_H
+#define KVMCG_QEMU_ARGV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct qemu_config {
+	char *name;          /* -name guest=NAME or -name NAME */
+	char *process_name;  /* -name ...,process=COMM */
+	bool debug_threads;  /* -name ...,debug-threads=on */
+	char **qmp_paths;    /* unix sockets of QMP monitors, in order; abstract ones start with '@' */
+	size_t n_qmp_paths;
+	char *pidfile;
+	int smp_cpus;        /* vCPUs present at start: 1 when -smp is absent */
+	char **iothread_ids; /* -object iothread,id=ID */
+	size_t n_iothread_ids;
+	char *accel;         /* kvm, tcg, ... when given by -accel, -machine accel= or -enable-kvm */
+};
+
+void qemu_config_done(struct qemu_config *c);
+
+/* True for qemu-system-*, qemu-kvm and Debian's kvm wrapper, judged by the basename
+ * of argv[0] or of the executable (a renamed process keeps its exe). */
+bool qemu_is_qemu_binary(const char *argv0, const char *exe_name);
+
+int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret);
+
+/* QemuOpts syntax: "a=1,b,noc,d=x,,y" -> (a,1) (b,on) (c,off) (d,"x,y").
+ * A first element without '=' is given implied_key when that is non-NULL.
+ * cb returns non-zero to stop. */
+typedef int (*qemu_opt_cb)(const char *key, const char *value, void *userdata);
+int qemu_opts_foreach(const char *s, const char *implied_key, qemu_opt_cb cb, void *userdata);
+
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A minimal QMP client: connect to a Unix socket, negotiate capabilities, run a
+ * command, read its return. QEMU's answers are treated as untrusted input: callers
+ * check every thread-id against the VM's own tasks. */
+#ifndef KVMCG_QMP_H
+#define KVMCG_QMP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+struct qmp;
+
+/* path: a socket path, or "@name" for an abstract socket. The path is opened with
+ * O_PATH and connected through /proc/self/fd, so long paths (and paths inside a VM's
+ * mount namespace, via /proc/PID/root) work despite sun_path's 108 bytes.
+ * Errors: -ENOENT (no socket), -ECONNREFUSED (nobody listening: QEMU gone),
+ * -ETIMEDOUT (no greeting: another client holds the monitor), -EPROTO (not QMP). */
+int qmp_connect(const char *path, int timeout_ms, struct qmp **ret);
+void qmp_close(struct qmp *q);
+static inline void qmp_closep(struct qmp **q)
+{
+	if (*q)
+		qmp_close(*q);
+}
+#define _cleanup_qmp_ __attribute__((cleanup(qmp_closep)))
+
+/* Pid of the process that listens on the socket (SO_PEERCRED). */
+pid_t qmp_peer_pid(const struct qmp *q);
+
+/* Runs a command without arguments. *ret holds a reference to "return"; the caller
+ * puts it. A QMP error gives -EREMOTEIO with the server's description in
+ * qmp_last_error(). */
+int qmp_execute(struct qmp *q, const char *command, json_object **ret);
+const char *qmp_last_error(const struct qmp *q);
+
+struct qmp_vcpu {
+	int index;
+	pid_t tid;
+};
+struct qmp_iothread {
+	char *id;
+	pid_t tid;
+};
+struct qmp_vm_info {
+	char *name;
+	struct qmp_vcpu *vcpus;
+	size_t n_vcpus;
+	struct qmp_iothread *iothreads;
+	size_t n_iothreads;
+};
+void qmp_vm_info_done(struct qmp_vm_info *info);
+
+/* Pure parsers of the "return" values of query-cpus-fast, query-iothreads and
+ * query-name. Entries without a usable thread id are skipped; a malformed
+ * document gives -EPROTO. */
+int qmp_parse_cpus_fast(json_object *ret, struct qmp_vcpu **vcpus, size_t *n);
+int qmp_parse_iothreads(json_object *ret, struct qmp_iothread **iothreads, size_t *n);
+int qmp_parse_name(json_object *ret, char **name);
+
+/* query-name (optional: old QEMUs lack nothing here, but a name may be unset),
+ * query-cpus-fast and query-iothreads in one session. */
+int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Small helpers shared by every module: ownership cleanup, safe file I/O on dirfds,
+ * string parsing that rejects trailing garbage. */
+#ifndef KVMCG_UTIL_H
+#define KVMCG_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+
+void strv_free(char **v);
+static inline void strv_freep(char ***v)
+{
+	strv_free(*v);
+}
+
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+#define _cleanup_strv_ __attribute__((cleanup(strv_freep)))
+
+/* Hand ownership out of a cleanup-scoped variable. */
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) _taken = (p);                                                         \
+		(p) = NULL;                                                                        \
+		_taken;                                                                            \
+	})
+#define TAKE_FD(fd)                                                                                \
+	({                                                                                         \
+		int _taken = (fd);                                                                 \
+		(fd) = -1;                                                                         \
+		_taken;                                                                            \
+	})
+
+/* Limit for files read whole from /proc and /sys; cmdline and maps of a big QEMU fit. */
+#define READ_FILE_MAX (4u * 1024 * 1024)
+
+/* Read a whole file relative to dirfd (AT_FDCWD allowed), NUL-terminated.
+ * Opened with O_NOFOLLOW|O_CLOEXEC; *ret_len excludes the terminator. */
+int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len);
+
+/* One write(2) of the whole string, as the kernel's cgroup and proc files expect. */
+int write_file_at(int dirfd, const char *path, const char *value);
+
+/* Open a directory for use as a root of later openat() calls. */
+int open_dir_at(int dirfd, const char *path);
+
+/* Strict integer parsers: whole string, decimal, in range. */
+int parse_int(const char *s, int *ret);
+int parse_pid(const char *s, pid_t *ret);
+int parse_u64(const char *s, uint64_t *ret);
+
+bool startswith(const char *s, const char *prefix);
+char *strdup_or_null(const char *s);
+
+/* Append a copy of s to a NULL-terminated vector. */
+int strv_push(char ***v, size_t *n, const char *s);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t now_ns(void);
+
+#endif

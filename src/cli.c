@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "util.h"
+
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "kvmcg %s: ", c->command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'kvmcg %s --help' for more information.\n", c->command);
+	return EXIT_USAGE;
+}
+
+int cli_runtime_error(int r, const char *what)
+{
+	const char *detail = err_get();
+	if (detail)
+		fprintf(stderr, "kvmcg: %s\n", detail);
+	else
+		fprintf(stderr, "kvmcg: %s: %s\n", what, strerror(-r));
+	return EXIT_FAILURE_RUNTIME;
+}
+
+int cli_common_option(struct cli *c, int opt, const char *arg)
+{
+	int v;
+	switch (opt) {
+	case OPT_JSON:
+		c->json = true;
+		return 1;
+	case OPT_NO_QMP:
+		c->no_qmp = true;
+		return 1;
+	case OPT_HELP:
+		c->help = true;
+		return 1;
+	case OPT_SYSROOT:
+		c->sysroot = arg;
+		return 1;
+	case OPT_TIMEOUT:
+		if (parse_int(arg, &v) < 0 || v < 1 || v > 600000)
+			return -cli_usage_error(c, "--qmp-timeout: '%s' is not a number of milliseconds (1-600000)", arg);
+		c->qmp_timeout_ms = v;
+		return 1;
+	case OPT_PID:
+		if (parse_pid(arg, &c->sel.pid) < 0)
+			return -cli_usage_error(c, "--pid: '%s' is not a process id", arg);
+		return 1;
+	case OPT_PIDFILE:
+		c->sel.pidfile = arg;
+		return 1;
+	case OPT_NAME:
+		if (!*arg)
+			return -cli_usage_error(c, "--name: the name is empty");
+		c->sel.name = arg;
+		return 1;
+	case OPT_QMP:
+		c->sel.qmp = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cli_open_roots(struct cli *c)
+{
+	char path[4096];
+	const char *root = c->sysroot ? c->sysroot : "";
+	snprintf(path, sizeof(path), "%s/proc", root);
+	c->proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->proc_fd < 0)
+		return cli_runtime_error(-errno, path);
+	snprintf(path, sizeof(path), "%s/sys", root);
+	c->sys_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->sys_fd < 0)
+		return cli_runtime_error(-errno, path);
+	int r = host_read(c->sys_fd, &c->host);
+	if (r < 0)
+		return cli_runtime_error(r, "cannot read the host's online CPUs");
+	discover_opts_init(&c->discover, c->proc_fd);
+	if (c->qmp_timeout_ms)
+		c->discover.qmp_timeout_ms = c->qmp_timeout_ms;
+	/* Sockets of a captured tree are not reachable. */
+	c->discover.no_qmp = c->no_qmp || c->sysroot;
+	return 0;
+}
+
+void cli_done(struct cli *c)
+{
+	if (c->proc_fd > 0)
+		close(c->proc_fd);
+	if (c->sys_fd > 0)
+		close(c->sys_fd);
+	host_done(&c->host);
+}

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* kvmcg show: one VM's threads, like virsh vcpuinfo + emulatorpin + iothreadinfo. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "output.h"
+#include "util.h"
+
+static void show_help(void)
+{
+	fputs("Usage:\n"
+	      " kvmcg show VMSEL [options]\n"
+	      "\n"
+	      "Show every thread of one VM: its kind (vcpu, iothread, emulator, worker, or\n"
+	      "unknown when a vCPU could not be identified), vCPU index or iothread id, tid,\n"
+	      "name, the CPU it last ran on, state, CPU time, scheduling policy, affinity as\n"
+	      "a list and as a y/- map over the host's CPUs, and cgroup.\n"
+	      "\n"
+	      "VMSEL (exactly one):\n"
+	      "     --pid <pid>         the VM's process id\n"
+	      "     --pidfile <file>    a pidfile that the VM keeps locked (QEMU's -pidfile)\n"
+	      "     --name <name>       QEMU's -name guest=<name>\n"
+	      "     --qmp <socket>      a QMP monitor socket of the VM\n"
+	      "\n"
+	      "Options:\n"
+	      "     --json              print the VM as a JSON object\n"
+	      "     --no-qmp            do not ask QEMU's monitor; use names and fds only\n"
+	      "     --qmp-timeout <ms>  wait this long for a QMP monitor (default 2000)\n"
+	      "     --sysroot <dir>     read <dir>/proc and <dir>/sys instead (implies --no-qmp)\n"
+	      " -h, --help              display this help\n"
+	      "\n"
+	      "See kvmcg(8).\n",
+	      stdout);
+}
+
+static void print_vm_text(json_object *vm)
+{
+	static const struct field fields[] = {
+		{"PID", "pid"},
+		{"Name", "name"},
+		{"Executable", "exe|comm"},
+		{"Accelerator", "accel"},
+		{"Discovery", "discovery"},
+		{"QMP socket", "qmp_socket"},
+		{"QMP error", "qmp_error"},
+		{"vCPUs", "vcpus"},
+		{"Unidentified vCPUs", "vcpus_unidentified"},
+		{"Unidentified iothreads", "iothreads_unidentified"},
+		{"Cgroup", "cgroup"},
+		{"Cgroup hierarchy", "cgroup_hierarchy"},
+		{"Pinned", "pinned"},
+	};
+	static const struct column cols[] = {
+		{"KIND", "kind", COL_TEXT},
+		{"ID", "index|id", COL_TEXT},
+		{"TID", "tid", COL_TEXT},
+		{"NAME", "comm", COL_TEXT},
+		{"CPU", "cpu", COL_TEXT},
+		{"STATE", "state", COL_TEXT},
+		{"TIME", "cpu_time_ns", COL_NS_AS_SECONDS},
+		{"SCHED", "sched", COL_TEXT},
+		{"AFFINITY", "affinity", COL_TEXT},
+		{"MAP", "affinity_map", COL_TEXT},
+		{"CGROUP", "cgroup", COL_TEXT},
+	};
+	json_object *threads;
+	print_fields(stdout, fields, ARRAY_SIZE(fields), vm);
+	putchar('\n');
+	json_object_object_get_ex(vm, "threads", &threads);
+	print_table(stdout, cols, ARRAY_SIZE(cols), threads);
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {0}};
+	struct cli c = {.command = "show", .proc_fd = -1, .sys_fd = -1};
+	int opt, r;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (opt == 'h')
+			opt = OPT_HELP;
+		r = cli_common_option(&c, opt, optarg);
+		if (r < 0)
+			return -r;
+		if (r == 0)
+			return cli_usage_error(&c, "unknown option");
+	}
+	if (c.help) {
+		show_help();
+		return EXIT_OK;
+	}
+	if (optind < argc)
+		return cli_usage_error(&c, "unexpected argument '%s'", argv[optind]);
+	if (vmsel_count(&c.sel) != 1)
+		return cli_usage_error(&c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
+
+	r = cli_open_roots(&c);
+	if (r) {
+		cli_done(&c);
+		return r;
+	}
+	struct vm *vm = NULL;
+	r = vmsel_resolve(&c.discover, &c.sel, &vm);
+	if (r < 0) {
+		cli_done(&c);
+		return cli_runtime_error(r, "cannot select the VM");
+	}
+	json_object *j = vm_to_json(vm, &c.host);
+	if (c.json)
+		print_json(stdout, j);
+	else
+		print_vm_text(j);
+	json_object_put(j);
+	vm_free(vm);
+	cli_done(&c);
+	return EXIT_OK;
+}

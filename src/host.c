@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "host.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int host_read(int sys_fd, struct host *ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct host h = {0};
+	int r = read_file_at(sys_fd, "devices/system/cpu/online", &buf, NULL);
+	if (r < 0)
+		return r;
+	r = cpuset_parse(buf, &h.online_cpus, NULL);
+	if (r < 0)
+		return r;
+	long t = sysconf(_SC_CLK_TCK);
+	h.clock_ticks = t > 0 ? (unsigned long)t : 100;
+	*ret = h;
+	return 0;
+}
+
+void host_done(struct host *h)
+{
+	cpuset_free(h->online_cpus);
+	h->online_cpus = NULL;
+}

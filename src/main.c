@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+
+#ifndef KVMCG_VERSION
+#define KVMCG_VERSION "unknown"
+#endif
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"list", cmd_list, "list the VMs on this host"},
+	{"show", cmd_show, "show one VM's threads, affinity and cgroups"},
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage:\n"
+	      " kvmcg <command> [options]\n"
+	      "\n"
+	      "Pin and tune QEMU/KVM virtual machines through cgroup v2 and the scheduler,\n"
+	      "without libvirt.\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, " %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "Options:\n"
+	      " -h, --help     display this help\n"
+	      " -V, --version  display the version\n"
+	      "\n"
+	      "Run 'kvmcg <command> --help' for a command's options. See kvmcg(8).\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+		if (strcmp(cmd, "help") == 0 && argc > 2) {
+			for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+				if (strcmp(commands[i].name, argv[2]) == 0) {
+					char *help_argv[] = {argv[2], (char *)"--help", NULL};
+					return commands[i].run(2, help_argv);
+				}
+		}
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("kvmcg %s\n", KVMCG_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "kvmcg: unknown command '%s'\nTry 'kvmcg --help'.\n", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "procfs.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void task_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *file)
+{
+	if (tid > 0)
+		snprintf(buf, size, "%d/task/%d/%s", (int)pid, (int)tid, file);
+	else
+		snprintf(buf, size, "%d/%s", (int)pid, file);
+}
+
+/* A task whose directory vanished reads as ENOENT on open or ESRCH on read; one name
+ * for both keeps callers simple. */
+static int normalize_gone(int r)
+{
+	return r == -ESRCH ? -ENOENT : r;
+}
+
+int proc_stat_parse(const char *buf, struct proc_stat *ret)
+{
+	const char *open = strchr(buf, '(');
+	const char *close = strrchr(buf, ')');
+	if (!open || !close || close < open)
+		return -EINVAL;
+
+	struct proc_stat st = {0};
+	size_t clen = (size_t)(close - open - 1);
+	if (clen >= sizeof(st.comm))
+		clen = sizeof(st.comm) - 1;
+	memcpy(st.comm, open + 1, clen);
+	st.comm[clen] = '\0';
+
+	/* Fields 3.. after the last ')'; field n is at index n - 3. */
+	const char *p = close + 1;
+	unsigned long long f[48] = {0};
+	int nfields = 0;
+	while (*p && nfields < 40) { /* fields 3..42 */
+		while (*p == ' ')
+			p++;
+		if (!*p || *p == '\n')
+			break;
+		if (nfields == 0) {
+			st.state = *p;
+			while (*p && *p != ' ')
+				p++;
+			nfields++;
+			continue;
+		}
+		/* strtoull: rsslim is ULLONG_MAX, tpgid may be -1 (wraps, harmless). */
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (end == p || errno)
+			return -EINVAL;
+		f[nfields + 3] = v;
+		nfields++;
+		p = end;
+	}
+	/* We need up to field 41 (policy). Old kernels have fewer; 39 is the minimum
+	 * since 2.6, where 'processor' lives. */
+	if (nfields + 2 < 39)
+		return -EINVAL;
+	st.ppid = (pid_t)f[4];
+	st.flags = (unsigned long)f[9];
+	st.utime_ticks = f[14];
+	st.stime_ticks = f[15];
+	st.starttime_ticks = f[22];
+	st.processor = (int)f[39];
+	st.rt_priority = (unsigned)f[40];
+	st.policy = (unsigned)f[41];
+	*ret = st;
+	return 0;
+}
+
+int proc_read_stat(int proc_fd, pid_t pid, pid_t tid, struct proc_stat *ret)
+{
+	char path[64];
+	task_path(path, sizeof(path), pid, tid, "stat");
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r < 0)
+		return normalize_gone(r);
+	return proc_stat_parse(buf, ret);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int list_numeric(int dirfd, const char *path, pid_t **ret, size_t *ret_n)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return normalize_gone(-errno);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	size_t n = 0, cap = 64;
+	_cleanup_free_ pid_t *v = malloc(cap * sizeof(pid_t));
+	if (!v) {
+		closedir(d);
+		return -ENOMEM;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		pid_t p;
+		if (parse_pid(de->d_name, &p) < 0)
+			continue;
+		if (n == cap) {
+			pid_t *nv = realloc(v, cap * 2 * sizeof(pid_t));
+			if (!nv) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[n++] = p;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(pid_t), cmp_pid);
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+int proc_list_pids(int proc_fd, pid_t **ret, size_t *ret_n)
+{
+	return list_numeric(proc_fd, ".", ret, ret_n);
+}
+
+int proc_list_tasks(int proc_fd, pid_t pid, pid_t **ret, size_t *ret_n)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "%d/task", (int)pid);
+	return list_numeric(proc_fd, path, ret, ret_n);
+}
+
+int proc_cmdline_split(const char *buf, size_t len, char ***ret_argv, size_t *ret_argc)
+{
+	_cleanup_strv_ char **argv = calloc(1, sizeof(char *));
+	size_t argc = 0;
+	if (!argv)
+		return -ENOMEM;
+	/* A trailing NUL ends the last argument; a missing one (a process that rewrote
+	 * its argv) still counts the last piece. */
+	for (size_t i = 0; i < len;) {
+		size_t l = strnlen(buf + i, len - i);
+		_cleanup_free_ char *arg = strndup(buf + i, l);
+		if (!arg)
+			return -ENOMEM;
+		int r = strv_push(&argv, &argc, arg);
+		if (r < 0)
+			return r;
+		i += l + 1;
+	}
+	*ret_argv = TAKE_PTR(argv);
+	*ret_argc = argc;
+	return 0;
+}
+
+int proc_read_cmdline(int proc_fd, pid_t pid, char ***ret_argv, size_t *ret_argc)
+{
+	char path[32];
+	task_path(path, sizeof(path), pid, 0, "cmdline");
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file_at(proc_fd, path, &buf, &len);
+	if (r < 0)
+		return normalize_gone(r);
+	return proc_cmdline_split(buf, len, ret_argv, ret_argc);
+}
+
+int proc_status_field(const char *buf, const char *key, char **ret)
+{
+	size_t klen = strlen(key);
+	for (const char *line = buf; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			const char *v = line + klen + 1;
+			const char *end = eol ? eol : v + strlen(v);
+			while (v < end && isspace((unsigned char)*v))
+				v++;
+			while (end > v && isspace((unsigned char)end[-1]))
+				end--;
+			char *s = strndup(v, (size_t)(end - v));
+			if (!s)
+				return -ENOMEM;
+			*ret = s;
+			return 0;
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct cpuset **ret)
+{
+	char path[64];
+	task_path(path, sizeof(path), pid, tid, "status");
+	_cleanup_free_ char *buf = NULL, *list = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r < 0)
+		return normalize_gone(r);
+	r = proc_status_field(buf, "Cpus_allowed_list", &list);
+	if (r < 0)
+		return r == -ENOENT ? -EINVAL : r;
+	return cpuset_parse(list, ret, NULL);
+}
+
+int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)
+{
+	const char *v2 = NULL, *v1 = NULL;
+	size_t v2len = 0, v1len = 0;
+	for (const char *line = buf; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		const char *end = eol ? eol : line + strlen(line);
+		/* "hierarchy-ID:controller-list:cgroup-path"; the path may hold ':' */
+		const char *c1 = memchr(line, ':', (size_t)(end - line));
+		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+		if (c2) {
+			const char *path = c2 + 1;
+			if (c2 == c1 + 1 && strncmp(line, "0:", 2) == 0) {
+				v2 = path;
+				v2len = (size_t)(end - path);
+			} else {
+				/* controller list is comma separated: find "cpuset" as a word */
+				for (const char *w = c1 + 1; w < c2;) {
+					const char *comma = memchr(w, ',', (size_t)(c2 - w));
+					const char *wend = comma ? comma : c2;
+					if ((size_t)(wend - w) == 6 && strncmp(w, "cpuset", 6) == 0) {
+						v1 = path;
+						v1len = (size_t)(end - path);
+					}
+					w = wend + 1;
+				}
+			}
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	const char *p = v1 ? v1 : v2;
+	size_t plen = v1 ? v1len : v2len;
+	if (!p)
+		return -ENOENT;
+	char *s = strndup(p, plen);
+	if (!s)
+		return -ENOMEM;
+	*ret_path = s;
+	*ret_v1 = v1 != NULL;
+	return 0;
+}
+
+int proc_read_cgroup(int proc_fd, pid_t pid, pid_t tid, char **ret_path, bool *ret_v1)
+{
+	char path[64];
+	task_path(path, sizeof(path), pid, tid, "cgroup");
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r < 0)
+		return normalize_gone(r);
+	return proc_cgroup_parse(buf, ret_path, ret_v1);
+}
+
+int proc_syscall_parse(const char *buf, struct proc_syscall *ret)
+{
+	struct proc_syscall sc = {0};
+	if (startswith(buf, "running")) {
+		sc.running = true;
+		sc.nr = -1;
+		*ret = sc;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	sc.nr = strtol(buf, &end, 10);
+	if (end == buf || errno)
+		return -EINVAL;
+	/* "-1 sp pc" means blocked outside a syscall; it has no arguments. */
+	if (sc.nr >= 0) {
+		const char *p = end;
+		for (int i = 0; i < 6; i++) {
+			errno = 0;
+			sc.args[i] = strtoul(p, &end, 16);
+			if (end == p || errno)
+				return -EINVAL;
+			p = end;
+		}
+	}
+	*ret = sc;
+	return 0;
+}
+
+int proc_read_syscall(int proc_fd, pid_t pid, pid_t tid, struct proc_syscall *ret)
+{
+	char path[64];
+	task_path(path, sizeof(path), pid, tid, "syscall");
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r < 0)
+		return normalize_gone(r);
+	return proc_syscall_parse(buf, ret);
+}
+
+int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "%d/fd", (int)pid);
+	int fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return normalize_gone(-errno);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int n;
+		if (parse_int(de->d_name, &n) < 0)
+			continue;
+		char target[PATH_MAX];
+		ssize_t l = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (l < 0)
+			continue; /* closed meanwhile */
+		target[l] = '\0';
+		r = cb(n, target, userdata);
+		if (r)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+int proc_read_exe_name(int proc_fd, pid_t pid, char **ret)
+{
+	char path[32], target[PATH_MAX];
+	snprintf(path, sizeof(path), "%d/exe", (int)pid);
+	ssize_t l = readlinkat(proc_fd, path, target, sizeof(target) - 1);
+	if (l < 0)
+		return normalize_gone(-errno);
+	target[l] = '\0';
+	char *deleted = strstr(target, " (deleted)");
+	if (deleted && deleted[10] == '\0')
+		*deleted = '\0';
+	const char *base = strrchr(target, '/');
+	char *s = strdup(base ? base + 1 : target);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "vmsel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "pidfile.h"
+#include "qmp.h"
+#include "util.h"
+
+int vmsel_count(const struct vm_selector *s)
+{
+	return (s->pid > 0) + !!s->pidfile + !!s->name + !!s->qmp;
+}
+
+static int pid_from_pidfile(const char *path, pid_t *ret)
+{
+	pid_t holder = 0;
+	int r = pidfile_read_locked(path, ret, &holder);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ESTALE:
+		err_set("pidfile %s is stale: no process holds its lock (QEMU keeps its -pidfile "
+			"locked while it runs)", path);
+		break;
+	case -EBADMSG:
+		err_set("pidfile %s does not hold a pid", path);
+		break;
+	case -EUCLEAN:
+		err_set("pidfile %s names a pid but is locked by pid %d; refusing to guess", path,
+			(int)holder);
+		break;
+	default:
+		err_set("cannot read pidfile %s: %s", path, strerror(-r));
+	}
+	return r;
+}
+
+static int pid_from_name(const struct discover_opts *o, const char *name, pid_t *ret)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n, found = 0;
+	char others[128] = "";
+	int r = proc_list_pids(o->proc_fd, &pids, &n);
+	if (r < 0) {
+		err_set("cannot list processes: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct vm *vm _cleanup_vm_ = NULL;
+		if (vm_identify(o, pids[i], &vm) <= 0 || !vm->name || strcmp(vm->name, name) != 0)
+			continue;
+		if (found++ == 0)
+			*ret = vm->pid;
+		else {
+			size_t l = strlen(others);
+			snprintf(others + l, sizeof(others) - l, " %d", (int)vm->pid);
+		}
+	}
+	if (found == 0) {
+		err_set("no running VM is named '%s'", name);
+		return -ESRCH;
+	}
+	if (found > 1) {
+		err_set("%zu VMs are named '%s': pids %d%s; select one with --pid", found, name,
+			(int)*ret, others);
+		return -ENOTUNIQ;
+	}
+	return 0;
+}
+
+static int pid_from_qmp(const struct discover_opts *o, const char *path, pid_t *ret)
+{
+	struct qmp *q _cleanup_qmp_ = NULL;
+	int r = qmp_connect(path, o->qmp_timeout_ms, &q);
+	if (r < 0) {
+		const char *why = r == -ETIMEDOUT      ? "no greeting in time (is another client connected?)"
+				  : r == -ECONNREFUSED ? "connection refused: nobody listens (the VM is gone?)"
+				  : r == -EPROTO       ? "not a QMP monitor"
+						       : strerror(-r);
+		err_set("QMP socket %s: %s", path, why);
+		return r;
+	}
+	if (qmp_peer_pid(q) <= 0) {
+		err_set("QMP socket %s: cannot tell which process listens on it", path);
+		return -ESRCH;
+	}
+	*ret = qmp_peer_pid(q);
+	return 0;
+}
+
+int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret)
+{
+	pid_t pid = s->pid;
+	int r = 0;
+	err_clear();
+	if (s->pidfile)
+		r = pid_from_pidfile(s->pidfile, &pid);
+	else if (s->name)
+		r = pid_from_name(o, s->name, &pid);
+	else if (s->qmp)
+		r = pid_from_qmp(o, s->qmp, &pid);
+	if (r < 0)
+		return r;
+
+	struct vm *vm _cleanup_vm_ = NULL;
+	r = vm_identify(o, pid, &vm);
+	if (r == -ENOENT) {
+		err_set("pid %d: no such process", (int)pid);
+		return -ESRCH;
+	}
+	if (r < 0) {
+		err_set("pid %d: %s", (int)pid, strerror(-r));
+		return r;
+	}
+	if (r == 0) {
+		err_set("pid %d is not a VM (neither QEMU nor a holder of a KVM VM)", (int)pid);
+		return -ENXIO;
+	}
+	struct discover_opts local = *o;
+	if (s->qmp)
+		local.qmp_socket = s->qmp;
+	r = vm_discover_threads(&local, vm);
+	if (r == -ENOENT) {
+		err_set("pid %d exited while it was being read", (int)pid);
+		return -ESRCH;
+	}
+	if (r < 0) {
+		if (!err_get())
+			err_set("pid %d: %s", (int)pid, strerror(-r));
+		return r;
+	}
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
