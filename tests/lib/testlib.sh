@@ -1,0 +1,157 @@
+# shellcheck shell=bash
+# Helpers for kvmcg's integration tests (bash). Each test script sources this file,
+# reports one line per check, and ends with tl_done. The same scripts run on the
+# host (hybrid or whatever cgroups it has, KVM when /dev/kvm works) and inside the
+# test guest (pure cgroup v2, two NUMA nodes, TCG); KVMCG_TEST_ENV says which.
+#
+# Output lines, counted by tests/integration/run.sh:
+#   ok - <what>        not ok - <what>        skip - <what>: <why>
+
+set -u
+
+TL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KVMCG_BUILD_DIR=${KVMCG_BUILD_DIR:-$TL_ROOT/build}
+KVMCG=${KVMCG:-$KVMCG_BUILD_DIR/kvmcg}
+KVMCG_TEST_ENV=${KVMCG_TEST_ENV:-host}
+TL_TMP=$(mktemp -d /tmp/kvmcg-test.XXXXXX)
+TL_FAILED=0
+# Pids to kill at exit. A file, not an array: tl_qemu runs inside $(...).
+TL_PIDFILE=$TL_TMP/cleanup.pids
+: >"$TL_PIDFILE"
+
+tl_register_pid() { echo "$1" >>"$TL_PIDFILE"; }
+
+tl_cleanup() {
+	local pid pids
+	mapfile -t pids <"$TL_PIDFILE"
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${pids[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	rm -rf "$TL_TMP"
+}
+trap tl_cleanup EXIT
+trap 'exit 130' INT TERM
+
+tl_ok() { echo "ok - $*"; }
+tl_fail() {
+	echo "not ok - $*"
+	TL_FAILED=1
+}
+tl_skip() { echo "skip - $1: $2"; }
+
+# tl_check DESCRIPTION COMMAND...: ok when the command succeeds.
+tl_check() {
+	local desc=$1
+	shift
+	if "$@" >"$TL_TMP/check.out" 2>&1; then
+		tl_ok "$desc"
+	else
+		tl_fail "$desc"
+		sed 's/^/#   /' "$TL_TMP/check.out" | head -20
+	fi
+}
+
+# tl_eq DESCRIPTION ACTUAL EXPECTED
+tl_eq() {
+	if [ "$2" = "$3" ]; then
+		tl_ok "$1"
+	else
+		tl_fail "$1"
+		echo "#   expected: $3"
+		echo "#   actual:   $2"
+	fi
+}
+
+tl_done() {
+	exit "$TL_FAILED"
+}
+
+tl_have_kvm() {
+	[ "$KVMCG_TEST_ENV" != guest ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
+}
+
+# A 64 KiB BIOS that disables interrupts and halts: every vCPU then blocks in the
+# kernel (KVM_RUN) or idles (TCG) instead of spinning in SeaBIOS, so tests burn no
+# CPU and the kvm-fd heuristic can see every vCPU.
+tl_halt_bios() {
+	local f=$TL_TMP/halt.bin
+	if [ ! -f "$f" ]; then
+		head -c 65520 /dev/zero >"$f"
+		# reset vector at 0xFFFF0: cli; hlt; jmp back to hlt
+		printf '\xfa\xf4\xeb\xfd' >>"$f"
+		head -c 12 /dev/zero >>"$f"
+	fi
+	echo "$f"
+}
+
+# tl_qemu NAME ARGS...: starts a QEMU that daemonizes, with its pidfile at
+# $TL_TMP/NAME.pid, registered for cleanup. Prints the pid.
+tl_qemu() {
+	local name=$1
+	shift
+	local accel=(-accel tcg)
+	tl_have_kvm && accel=(-accel kvm -cpu qemu64)
+	local pidfile=$TL_TMP/$name.pid
+	if ! qemu-system-x86_64 "${accel[@]}" -m 64 -display none -nodefaults -no-user-config \
+		-bios "$(tl_halt_bios)" -pidfile "$pidfile" -daemonize "$@" \
+		2>"$TL_TMP/$name.err"; then
+		echo "# qemu $name failed to start: $(tail -1 "$TL_TMP/$name.err")" >&2
+		return 1
+	fi
+	local pid
+	pid=$(cat "$pidfile")
+	tl_register_pid "$pid"
+	echo "$pid"
+}
+
+# tl_wait_vcpus_blocked PID N: waits (up to 10 s) until N threads of PID sit in
+# ioctl(KVM_RUN), or for 1 s under TCG, so discovery sees a settled VM.
+tl_settle() {
+	local pid=$1 n=$2
+	if ! tl_have_kvm; then
+		sleep 1
+		return 0
+	fi
+	for _ in $(seq 100); do
+		local c
+		c=$(cat /proc/"$pid"/task/*/syscall 2>/dev/null | grep -c ' 0xae80 ')
+		[ "$c" -ge "$n" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# tl_qmp SOCKET COMMAND: runs one QMP command with socat, prints the return value
+# as compact JSON. Independent of kvmcg's own QMP client.
+tl_qmp() {
+	printf '{"execute":"qmp_capabilities"}\n{"execute":"%s","id":"t"}\n' "$2" |
+		socat -t 2 - UNIX-CONNECT:"$1" | jq -c 'select(.id == "t") | .return'
+}
+
+# tl_hmp SOCKET COMMAND: runs one human-monitor command, prints its output.
+tl_hmp() {
+	(
+		printf '%s\n' "$2"
+		sleep 0.5
+	) | socat -t 2 - UNIX-CONNECT:"$1" | tr -d '\r'
+}
+
+# tl_cpulist_expand LIST: "0-2,5" -> "0 1 2 5", to compare lists written differently.
+tl_cpulist_expand() {
+	awk -v l="$1" 'BEGIN { n = split(l, p, ","); out = ""
+		for (i = 1; i <= n; i++) { split(p[i], r, "-"); if (r[2] == "") r[2] = r[1]
+			for (c = r[1]; c <= r[2]; c++) out = out (out == "" ? "" : " ") c }
+		print out }'
+}
+
+# "vcpu-index tid" pairs, sorted, from kvmcg's JSON on stdin.
+tl_json_vcpus() {
+	jq -r '.threads[] | select(.kind == "vcpu") | "\(.index) \(.tid)"' | sort -n
+}
