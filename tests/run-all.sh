@@ -1,0 +1,95 @@
+#!/bin/bash
+# Every test suite of kvmcg, in order, each reported as it runs:
+#   1. unit tests (Criterion), plain and under ASan+UBSan
+#   2. integration tests on this host (real QEMU, real /proc, cgroupfs, tc)
+#   3. the same integration tests under ASan+UBSan
+#   4. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes, kernel 6.1)
+# The last line sums them up: "N passed, N failed, N skipped".
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+build=${KVMCG_BUILD_DIR:-$root/build}
+asan=$root/build/asan
+total_p=0 total_f=0 total_s=0
+failed_suites=()
+
+add() { # suite passed failed skipped
+	total_p=$((total_p + $2)) total_f=$((total_f + $3)) total_s=$((total_s + $4))
+	[ "$3" -gt 0 ] && failed_suites+=("$1")
+	echo "## $1: $2 passed, $3 failed, $4 skipped"
+}
+
+# Criterion's own summary: "[====] Synthesis: Tested: 12 | Passing: 12 | Failing: 0 | Crashing: 0"
+run_unit() { # label binary
+	echo "## $1"
+	local log
+	log=$(mktemp)
+	"$2" --jobs 2 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	local line
+	line=$(grep 'Synthesis:' "$log" | tail -1)
+	rm -f "$log"
+	local tested passing failing crashing skipped=0
+	tested=$(sed -n 's/.*Tested: \([0-9]*\).*/\1/p' <<<"$line")
+	passing=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
+	failing=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$line")
+	crashing=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$line")
+	if [ -z "$tested" ]; then
+		add "$1" 0 1 0
+		return
+	fi
+	skipped=$((tested - passing - failing))
+	[ "$skipped" -lt 0 ] && skipped=0
+	failing=$((failing + 0))
+	[ "$rc" -ne 0 ] && [ "$failing" -eq 0 ] && failing=1
+	: "$crashing"
+	add "$1" "$passing" "$failing" "$skipped"
+}
+
+run_suite() { # label command...
+	local label=$1
+	shift
+	echo "## $label"
+	local log
+	log=$(mktemp)
+	"$@" 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	local line
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	rm -f "$log"
+	local p f s
+	p=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' <<<"$line")
+	f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line")
+	s=$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$line")
+	if [ -z "$p" ]; then
+		echo "not ok - $label: ended without a summary line (exit $rc)"
+		add "$label" 0 1 0
+		return
+	fi
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	add "$label" "$p" "$f" "${s:-0}"
+}
+
+run_unit "unit tests" "$build/unit-tests"
+if make --no-print-directory -s SANITIZE=1 all build/asan/unit-tests >/dev/null; then
+	run_unit "unit tests (ASan+UBSan)" "$asan/unit-tests"
+else
+	echo "not ok - the sanitizer build failed"
+	add "sanitizer build" 0 1 0
+fi
+KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
+if [ -x "$asan/kvmcg" ]; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		KVMCG_BUILD_DIR=$asan run_suite "host integration (ASan+UBSan)" tests/integration/run.sh
+fi
+if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
+	echo "skip - test guest: KVMCG_SKIP_GUEST=1"
+	add "test guest" 0 0 1
+else
+	KVMCG_BUILD_DIR=$build run_suite "test guest (cgroup v2, 2 NUMA nodes)" tests/guest/run.sh
+fi
+
+echo
+[ ${#failed_suites[@]} -gt 0 ] && echo "## failed: ${failed_suites[*]}"
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]
