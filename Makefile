@@ -75,6 +75,11 @@ $(BUILD)/kvmcg: $(MAIN_OBJ) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# A minimal real VMM (not QEMU) that integration tests discover.
+$(BUILD)/mini-vmm: tests/integration/mini-vmm.c
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
+
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CRITERION_LIBS)
@@ -85,16 +90,16 @@ deps:
 	$(Q)contrib/install-deps.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/unit-tests
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
 
 check-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-check-host: all
+check-host: all $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/integration/run.sh
 
-check-guest: all
+check-guest: all $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/run.sh
 
 demo: deps

@@ -100,6 +100,6 @@ kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
 tl_eq "--help exits 0" "$("$KVMCG" show --help >/dev/null; echo $?)" 0
-tl_check "--version" grep -q '^kvmcg [0-9]' <(sh -c '"$0" --version' "$KVMCG")
+tl_check "--version" grep -q '^kvmcg [0-9]' <<<"$("$KVMCG" --version)"
 
 tl_done

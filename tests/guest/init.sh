@@ -1,0 +1,133 @@
+#!/bin/busybox sh
+# PID 1 of the test guest's initramfs (busybox sh, not bash).
+#
+# Loads the virtio/9p modules, mounts the host's root filesystem read-only
+# at /newroot, gives it writable tmpfs scratch areas, proc/sys/dev and a pure
+# cgroup v2 hierarchy, then runs the job written by tests/guest/run.sh into
+# the writable "results" share, chrooted into /newroot. The job's exit
+# status is written back to the share, then the guest powers itself off.
+#
+# Files in the results share (host side: a temp dir under the build dir):
+#   guest.conf  written by the host: PROJ=..., MODE=test|shell
+#   job.sh      written by the host: environment, cd, the test command
+#   started     written here when the job starts (guest uptime in seconds)
+#   output.log  the job's stdout+stderr (test mode)
+#   rc          the job's exit status, written last
+
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+RES=/results
+NEWROOT=/newroot
+GUEST_RES_DIR=/run/kvmcg-guest
+
+log() { echo "kvmcg-guest: $*"; }
+
+poweroff_now() {
+	sync
+	echo o >/proc/sysrq-trigger 2>/dev/null
+	sleep 5
+	poweroff -f
+	while :; do sleep 60; done
+}
+
+die() {
+	echo "kvmcg-guest: FATAL: $*"
+	poweroff_now
+}
+
+mount -t proc proc /proc || die "cannot mount /proc"
+mount -t sysfs sysfs /sys || die "cannot mount /sys"
+mount -t devtmpfs devtmpfs /dev || die "cannot mount /dev"
+echo 1 >/proc/sys/kernel/sysrq
+
+# modules.list: one "file.ko [params]" per line, in load order.
+while read -r mod params; do
+	[ -n "$mod" ] || continue
+	# shellcheck disable=SC2086 # params are split on purpose
+	insmod "/lib/modules/$mod" $params || die "insmod $mod failed"
+done </lib/modules/modules.list
+
+p9opts=trans=virtio,version=9p2000.L,msize=262144
+mkdir -p "$NEWROOT" "$RES"
+mount -t 9p -o "$p9opts,ro,cache=loose" hostroot "$NEWROOT" ||
+	die "cannot mount the host root (9p tag hostroot)"
+mount -t 9p -o "$p9opts,rw,cache=none" results "$RES" ||
+	die "cannot mount the results share (9p tag results)"
+[ -r "$RES/guest.conf" ] || die "no guest.conf in the results share"
+PROJ=
+MODE="test"
+# shellcheck disable=SC1091 # guest.conf exists only inside the guest
+. "$RES/guest.conf"
+[ -n "$PROJ" ] || die "guest.conf does not set PROJ"
+[ -d "$NEWROOT$PROJ" ] || die "project root $PROJ is not visible in the guest"
+
+# A tmpfs over DIR hides whatever the host has there. If the project itself
+# lives below DIR (e.g. a checkout under /tmp), bind it back from a view of
+# the host root taken before the tmpfs went on.
+mkdir -p /hostview
+mount -o bind "$NEWROOT" /hostview || die "cannot bind the host root"
+scratch() { # scratch DIR [MODE]
+	d=$1
+	[ -d "$NEWROOT$d" ] || return 0
+	mount -t tmpfs -o "mode=${2:-0755},nosuid,nodev" tmpfs "$NEWROOT$d" ||
+		die "cannot mount a tmpfs on $d"
+	case "$PROJ/" in
+	"$d"/*)
+		if ! mkdir -p "$NEWROOT$PROJ" ||
+			! mount -o bind "/hostview$PROJ" "$NEWROOT$PROJ"; then
+			die "cannot bind $PROJ back over the tmpfs on $d"
+		fi
+		;;
+	esac
+}
+scratch /tmp 1777
+scratch /var/tmp 1777
+scratch /run 0755
+scratch /root 0700
+umount /hostview 2>/dev/null || umount -l /hostview 2>/dev/null
+
+mount -t proc proc "$NEWROOT/proc" || die "cannot mount proc in the new root"
+mount -t sysfs sysfs "$NEWROOT/sys" || die "cannot mount sysfs in the new root"
+mount -t devtmpfs devtmpfs "$NEWROOT/dev" || die "cannot mount devtmpfs in the new root"
+mkdir -p "$NEWROOT/dev/pts" "$NEWROOT/dev/shm"
+# What udev would create: bash's <(...) and tools that open /dev/stdin need these.
+ln -sf /proc/self/fd "$NEWROOT/dev/fd"
+ln -sf /proc/self/fd/0 "$NEWROOT/dev/stdin"
+ln -sf /proc/self/fd/1 "$NEWROOT/dev/stdout"
+ln -sf /proc/self/fd/2 "$NEWROOT/dev/stderr"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$NEWROOT/dev/pts" ||
+	die "cannot mount devpts"
+[ -e "$NEWROOT/dev/ptmx" ] || ln -s pts/ptmx "$NEWROOT/dev/ptmx"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$NEWROOT/dev/shm" || die "cannot mount /dev/shm"
+mount -t cgroup2 -o nsdelegate cgroup2 "$NEWROOT/sys/fs/cgroup" ||
+	die "cannot mount cgroup2 on /sys/fs/cgroup"
+[ -d "$NEWROOT/run/lock" ] || mkdir -p "$NEWROOT/run/lock"
+mkdir -p "$NEWROOT$GUEST_RES_DIR"
+mount -o bind "$RES" "$NEWROOT$GUEST_RES_DIR" || die "cannot bind the results share"
+
+hostname kvmcg-guest 2>/dev/null
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
+
+read -r up _ </proc/uptime
+echo "$up" >"$RES/started.tmp" && mv "$RES/started.tmp" "$RES/started"
+
+env_args="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root"
+env_args="$env_args LANG=C.UTF-8 KVMCG_TEST_ENV=guest"
+if [ "$MODE" = shell ]; then
+	log "up in ${up}s; starting an interactive shell in $PROJ (exit it to power off)"
+	# shellcheck disable=SC2086 # env_args are split on purpose
+	setsid cttyhack chroot "$NEWROOT" /usr/bin/env -i $env_args TERM="${GUEST_TERM:-vt100}" \
+		/bin/bash "$GUEST_RES_DIR/job.sh"
+	rc=$?
+else
+	log "up in ${up}s; running the test command in $PROJ"
+	# shellcheck disable=SC2086 # env_args are split on purpose
+	chroot "$NEWROOT" /usr/bin/env -i $env_args TERM=dumb \
+		/bin/bash "$GUEST_RES_DIR/job.sh" </dev/null >"$RES/output.log" 2>&1
+	rc=$?
+fi
+log "command exited with status $rc"
+echo "$rc" >"$RES/rc.tmp" && mv "$RES/rc.tmp" "$RES/rc"
+poweroff_now
