@@ -141,6 +141,8 @@ static int cmp_pair_second(const void *a, const void *b)
  * the id is the index. Replaces each pair's id with that rank. */
 static void vcpu_ids_to_indexes(int *pairs, unsigned n)
 {
+	if (n == 0)
+		return; /* pairs may be NULL, which qsort must not see */
 	qsort(pairs, n, 2 * sizeof(int), cmp_pair_second);
 	for (unsigned i = 0; i < n; i++)
 		pairs[i * 2 + 1] = (int)i;
