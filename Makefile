@@ -10,6 +10,7 @@ VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR    ?=
 CC         ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -110,9 +111,12 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 0755 $(BUILD)/kvmcg $(DESTDIR)$(SBINDIR)/kvmcg
 	$(INSTALL) -m 0644 man/kvmcg.8 $(DESTDIR)$(MANDIR)/man8/kvmcg.8
+	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 0644 contrib/bash-completion/kvmcg $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/kvmcg $(DESTDIR)$(MANDIR)/man8/kvmcg.8
+	rm -f $(DESTDIR)$(SBINDIR)/kvmcg $(DESTDIR)$(MANDIR)/man8/kvmcg.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/kvmcg
 
 clean:
 	rm -rf build
