@@ -81,6 +81,7 @@ struct discover_opts {
 	bool no_qmp;
 	unsigned kvm_fd_rounds; /* samples of /proc/.../syscall per thread, at most */
 	unsigned kvm_fd_interval_us;
+	pid_t self; /* not a VM to list: our own pid on the live system, 0 in a captured tree */
 };
 void discover_opts_init(struct discover_opts *o, int proc_fd);
 

@@ -15,6 +15,8 @@ struct qemu_config {
 	size_t n_qmp_paths;
 	char *pidfile;
 	int smp_cpus;        /* vCPUs present at start: 1 when -smp is absent */
+	int smp_maxcpus;     /* -smp values as given; 0 when absent */
+	int smp_sockets, smp_dies, smp_cores, smp_threads;
 	char **iothread_ids; /* -object iothread,id=ID */
 	size_t n_iothread_ids;
 	char *accel;         /* kvm, tcg, ... when given by -accel, -machine accel= or -enable-kvm */
@@ -27,6 +29,11 @@ void qemu_config_done(struct qemu_config *c);
 bool qemu_is_qemu_binary(const char *argv0, const char *exe_name);
 
 int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret);
+
+/* QEMU's cpu-index of the x86 vCPU with this APIC id (KVM's vcpu_id), from the -smp
+ * topology: APIC ids pack (socket, die, core, thread) into power-of-two bit fields,
+ * cpu-indexes count them densely. -1 when the id does not fit the topology. */
+int qemu_apic_id_to_cpu_index(const struct qemu_config *c, unsigned apic_id);
 
 /* QemuOpts syntax: "a=1,b,noc,d=x,,y" -> (a,1) (b,on) (c,off) (d,"x,y").
  * A first element without '=' is given implied_key when that is non-NULL.

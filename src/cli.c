@@ -92,6 +92,8 @@ int cli_open_roots(struct cli *c)
 		c->discover.qmp_timeout_ms = c->qmp_timeout_ms;
 	/* Sockets of a captured tree are not reachable. */
 	c->discover.no_qmp = c->no_qmp || c->sysroot;
+	if (c->sysroot)
+		c->discover.self = 0;
 	return 0;
 }
 

@@ -56,6 +56,7 @@ void discover_opts_init(struct discover_opts *o, int proc_fd)
 		 * 2 ms apart catch even a busy one that exits to QEMU now and then. */
 		.kvm_fd_rounds = 100,
 		.kvm_fd_interval_us = 2000,
+		.self = getpid(),
 	};
 }
 
@@ -136,16 +137,26 @@ static int cmp_pair_second(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* KVM's vcpu_id is the APIC id, not QEMU's cpu-index. QEMU creates vCPUs in
- * cpu-index order and x86 APIC ids grow with (socket, core, thread), so the rank of
- * the id is the index. Replaces each pair's id with that rank. */
-static void vcpu_ids_to_indexes(int *pairs, unsigned n)
+/* KVM's vcpu_id is the APIC id on x86, not QEMU's cpu-index: invert QEMU's
+ * topology encoding. Other VMMs number vcpu_ids densely. When the result is not a
+ * set of distinct indexes (an unknown topology), the rank of the id is the best
+ * guess: QEMU creates vCPUs in index order and APIC ids grow with it. Replaces each
+ * pair's id with the index. */
+static void vcpu_ids_to_indexes(const struct vm *vm, int *pairs, unsigned n)
 {
 	if (n == 0)
 		return; /* pairs may be NULL, which qsort must not see */
 	qsort(pairs, n, 2 * sizeof(int), cmp_pair_second);
+	_cleanup_free_ int *idx = malloc(n * sizeof(int));
+	bool ok = idx != NULL;
+	for (unsigned i = 0; ok && i < n; i++) {
+		idx[i] = vm->is_qemu ? qemu_apic_id_to_cpu_index(&vm->qemu, (unsigned)pairs[i * 2 + 1])
+				     : pairs[i * 2 + 1];
+		/* sorted ids give increasing indexes in every encoding */
+		ok = idx[i] >= 0 && (i == 0 || idx[i] > idx[i - 1]);
+	}
 	for (unsigned i = 0; i < n; i++)
-		pairs[i * 2 + 1] = (int)i;
+		pairs[i * 2 + 1] = ok ? idx[i] : (int)i;
 }
 
 int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
@@ -192,7 +203,6 @@ int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
 	vm->has_kvm = fds.kvm_vm;
 	vm->n_kvm_vcpu_fds = fds.n_vcpu;
 	vm->kvm_vcpu_fd_index = fds.vcpu;
-	vcpu_ids_to_indexes(vm->kvm_vcpu_fd_index, vm->n_kvm_vcpu_fds);
 	vm->comm = strdup(st.comm);
 	vm->exe = TAKE_PTR(exe);
 	if (!vm->comm) {
@@ -210,6 +220,7 @@ int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
 			return -ENOMEM;
 		}
 	}
+	vcpu_ids_to_indexes(vm, vm->kvm_vcpu_fd_index, vm->n_kvm_vcpu_fds);
 	*ret = vm;
 	return 1;
 }
@@ -360,6 +371,21 @@ static int try_qmp_socket(const struct discover_opts *o, struct vm *vm, const ch
 	return r;
 }
 
+static int note_missing_vcpu(struct vm *vm, int index)
+{
+	if (find_vcpu(vm, index))
+		return 0;
+	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
+		if (vm->unidentified_vcpus[i] == index)
+			return 0;
+	int *n = realloc(vm->unidentified_vcpus, (vm->n_unidentified_vcpus + 1) * sizeof(int));
+	if (!n)
+		return -ENOMEM;
+	vm->unidentified_vcpus = n;
+	vm->unidentified_vcpus[vm->n_unidentified_vcpus++] = index;
+	return 0;
+}
+
 static int apply_qmp(struct vm *vm, const struct qmp_vm_info *info)
 {
 	for (size_t i = 0; i < info->n_vcpus; i++) {
@@ -379,7 +405,14 @@ static int apply_qmp(struct vm *vm, const struct qmp_vm_info *info)
 	}
 	if (!vm->name && info->name && !(vm->name = strdup(info->name)))
 		return -ENOMEM;
+	/* QMP's indexes are the truth, sparse after hot-plug; one whose thread is not
+	 * among ours is unidentified. */
 	vm->n_vcpus_expected = (unsigned)info->n_vcpus;
+	for (size_t i = 0; i < info->n_vcpus; i++) {
+		int r = note_missing_vcpu(vm, info->vcpus[i].index);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -528,26 +561,22 @@ static int discover_kvm_fds(const struct discover_opts *o, struct vm *vm)
 
 static int note_unidentified(struct vm *vm)
 {
-	unsigned expected = vm->n_vcpus_expected;
 	if (vm->source != DISCOVERY_QMP) {
-		/* vCPU fds count hot-plugged vCPUs too; -smp is the fallback (TCG). */
-		expected = vm->n_kvm_vcpu_fds ? vm->n_kvm_vcpu_fds
-			   : vm->is_qemu      ? (unsigned)vm->qemu.smp_cpus
-					      : 0;
+		/* The vCPUs that should exist: one per KVM vcpu fd (hot-plugged ones
+		 * included), else -smp's count (TCG); plus any a thread name revealed. */
+		int r = 0;
+		if (vm->n_kvm_vcpu_fds)
+			for (unsigned i = 0; i < vm->n_kvm_vcpu_fds && r == 0; i++)
+				r = note_missing_vcpu(vm, vm->kvm_vcpu_fd_index[i * 2 + 1]);
+		else if (vm->is_qemu)
+			for (int i = 0; i < vm->qemu.smp_cpus && r == 0; i++)
+				r = note_missing_vcpu(vm, i);
+		if (r < 0)
+			return r;
+		size_t vcpus = 0;
 		for (size_t i = 0; i < vm->n_threads; i++)
-			if (vm->threads[i].kind == THREAD_VCPU &&
-			    (unsigned)vm->threads[i].vcpu_index >= expected)
-				expected = (unsigned)vm->threads[i].vcpu_index + 1;
-		vm->n_vcpus_expected = expected;
-	}
-	for (unsigned idx = 0; idx < expected; idx++) {
-		if (find_vcpu(vm, (int)idx))
-			continue;
-		int *n = realloc(vm->unidentified_vcpus, (vm->n_unidentified_vcpus + 1) * sizeof(int));
-		if (!n)
-			return -ENOMEM;
-		vm->unidentified_vcpus = n;
-		vm->unidentified_vcpus[vm->n_unidentified_vcpus++] = (int)idx;
+			vcpus += vm->threads[i].kind == THREAD_VCPU;
+		vm->n_vcpus_expected = (unsigned)(vcpus + vm->n_unidentified_vcpus);
 	}
 	/* QMP lists the iothreads that exist; the command line only what was asked for. */
 	if (vm->source != DISCOVERY_QMP)
@@ -602,10 +631,9 @@ int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
 		return r;
 	struct vm **vms = NULL;
 	size_t nvms = 0;
-	pid_t self = getpid();
 	for (size_t i = 0; i < n; i++) {
 		struct vm *vm = NULL;
-		if (pids[i] == self)
+		if (pids[i] == o->self)
 			continue;
 		r = vm_identify(o, pids[i], &vm);
 		if (r == -ENOENT || r == -EACCES || r == 0)

@@ -23,7 +23,8 @@ int pidfile_parse(const char *buf, pid_t *ret)
 
 int pidfile_read_locked(const char *path, pid_t *ret, pid_t *ret_holder)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must be refused below, not wait for a writer here. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	struct stat st;

@@ -130,8 +130,8 @@ static int name_opt(const char *key, const char *value, void *userdata)
 }
 
 struct smp_opts {
-	long cpus, product;
-	bool have_cpus;
+	struct qemu_config *cfg;
+	int cpus;
 };
 
 static int smp_opt(const char *key, const char *value, void *userdata)
@@ -140,15 +140,18 @@ static int smp_opt(const char *key, const char *value, void *userdata)
 	int v;
 	if (parse_int(value, &v) < 0 || v < 1)
 		return 0; /* QEMU would have refused it; nothing to learn */
-	if (strcmp(key, "cpus") == 0) {
+	if (strcmp(key, "cpus") == 0)
 		o->cpus = v;
-		o->have_cpus = true;
-	} else if (strcmp(key, "sockets") == 0 || strcmp(key, "dies") == 0 ||
-		   strcmp(key, "clusters") == 0 || strcmp(key, "cores") == 0 ||
-		   strcmp(key, "threads") == 0 || strcmp(key, "books") == 0 ||
-		   strcmp(key, "drawers") == 0) {
-		o->product *= v;
-	}
+	else if (strcmp(key, "maxcpus") == 0)
+		o->cfg->smp_maxcpus = v;
+	else if (strcmp(key, "sockets") == 0)
+		o->cfg->smp_sockets = v;
+	else if (strcmp(key, "dies") == 0)
+		o->cfg->smp_dies = v;
+	else if (strcmp(key, "cores") == 0)
+		o->cfg->smp_cores = v;
+	else if (strcmp(key, "threads") == 0)
+		o->cfg->smp_threads = v;
 	return 0;
 }
 
@@ -330,9 +333,17 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 		else if (strcmp(opt, "-machine") == 0 || strcmp(opt, "-M") == 0)
 			r = qemu_opts_foreach(val, "type", accel_opt, &cfg);
 		else if (strcmp(opt, "-smp") == 0) {
-			struct smp_opts o = {.product = 1};
+			struct smp_opts o = {.cfg = &cfg};
+			cfg.smp_maxcpus = cfg.smp_sockets = cfg.smp_dies = cfg.smp_cores =
+				cfg.smp_threads = 0;
 			r = qemu_opts_foreach(val, "cpus", smp_opt, &o);
-			cfg.smp_cpus = (int)(o.have_cpus ? o.cpus : o.product);
+			/* QEMU 7.2 smp_parse(): cpus defaults to maxcpus, which defaults to
+			 * the product of the topology. */
+			int product = (cfg.smp_sockets ? cfg.smp_sockets : 1) *
+				      (cfg.smp_dies ? cfg.smp_dies : 1) *
+				      (cfg.smp_cores ? cfg.smp_cores : 1) *
+				      (cfg.smp_threads ? cfg.smp_threads : 1);
+			cfg.smp_cpus = o.cpus ? o.cpus : cfg.smp_maxcpus ? cfg.smp_maxcpus : product;
 		} else
 			continue;
 		i++; /* consumed the value */
@@ -351,4 +362,41 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 	}
 	*ret = cfg;
 	return 0;
+}
+
+static unsigned bits_for(unsigned n)
+{
+	unsigned b = 0;
+	while ((1u << b) < n)
+		b++;
+	return b;
+}
+
+int qemu_apic_id_to_cpu_index(const struct qemu_config *c, unsigned apic_id)
+{
+	unsigned maxcpus = (unsigned)(c->smp_maxcpus ? c->smp_maxcpus : c->smp_cpus);
+	unsigned threads = (unsigned)(c->smp_threads ? c->smp_threads : 1);
+	unsigned dies = (unsigned)(c->smp_dies ? c->smp_dies : 1);
+	unsigned cores = (unsigned)c->smp_cores, sockets = (unsigned)c->smp_sockets;
+	/* Missing values as QEMU fills them for current machine types: cores before
+	 * sockets. */
+	if (!sockets && !cores)
+		sockets = 1;
+	if (!cores)
+		cores = maxcpus / (sockets * dies * threads);
+	if (!sockets)
+		sockets = maxcpus / (cores * dies * threads);
+	if (!cores || !sockets)
+		return -1;
+	unsigned tb = bits_for(threads), cb = bits_for(cores), db = bits_for(dies);
+	if (tb + cb + db >= 32)
+		return -1;
+	unsigned thread = apic_id & ((1u << tb) - 1);
+	unsigned core = (apic_id >> tb) & ((1u << cb) - 1);
+	unsigned die = (apic_id >> (tb + cb)) & ((1u << db) - 1);
+	unsigned socket = apic_id >> (tb + cb + db);
+	if (thread >= threads || core >= cores || die >= dies || socket >= sockets)
+		return -1;
+	unsigned long index = (((unsigned long)socket * dies + die) * cores + core) * threads + thread;
+	return index < maxcpus ? (int)index : -1;
 }

@@ -137,7 +137,7 @@ static int send_all(struct qmp *q, const char *s)
 	return 0;
 }
 
-static int connect_socket(int fd, const char *path)
+static int connect_socket(struct qmp *q, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	socklen_t salen;
@@ -156,13 +156,24 @@ static int connect_socket(int fd, const char *path)
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pathfd);
 		salen = sizeof(sa);
 	}
-	int r;
-	do
-		r = connect(fd, (struct sockaddr *)&sa, salen);
-	while (r < 0 && errno == EINTR);
-	if (r < 0 && errno != EINPROGRESS && errno != EAGAIN)
+	for (;;) {
+		if (connect(q->fd, (struct sockaddr *)&sa, salen) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EINPROGRESS)
+			return wait_fd(q, POLLOUT);
+		/* A full backlog (QEMU listens with a backlog of 1): the monitor is busy.
+		 * Retry until the deadline, like a client queued behind the others. */
+		if (errno == EAGAIN) {
+			if (now_ns() >= q->deadline_ns)
+				return -ETIMEDOUT;
+			struct pollfd none = {.fd = -1};
+			poll(&none, 1, 10);
+			continue;
+		}
 		return -errno;
-	return 0;
+	}
 }
 
 int qmp_connect(const char *path, int timeout_ms, struct qmp **ret)
@@ -180,7 +191,7 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **ret)
 	q->timeout_ms = timeout_ms;
 	q->deadline_ns = now_ns() + (uint64_t)timeout_ms * 1000000u;
 
-	int r = connect_socket(q->fd, path);
+	int r = connect_socket(q, path);
 	if (r < 0)
 		return r;
 

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* output: the JSON model of a VM discovered on a captured tree, the text renderers,
+ * and the command line on the same tree. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "discover.h"
+#include "host.h"
+#include "output.h"
+#include "util.h"
+
+#define NAMES FIXTURES "/qemu-names"
+#define TCG FIXTURES "/qemu-tcg"
+#define MIXED FIXTURES "/mixed"
+
+static int proc_fd = -1, sys_fd = -1;
+static struct host host;
+static struct vm *vm;
+static json_object *model;
+
+static void cleanup(void)
+{
+	json_object_put(model);
+	model = NULL;
+	vm_free(vm);
+	vm = NULL;
+	host_done(&host);
+	if (proc_fd >= 0)
+		close(proc_fd);
+	if (sys_fd >= 0)
+		close(sys_fd);
+	proc_fd = sys_fd = -1;
+}
+
+/* The only non-kernel-thread pid of a tree whose exe matches, read by hand. */
+static pid_t pid_with_exe(const char *tree, const char *exe_part)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/proc", tree);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d, "%s", path);
+	pid_t found = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char link[1024], target[512];
+		snprintf(link, sizeof(link), "%s/%s/exe", path, de->d_name);
+		ssize_t l = readlink(link, target, sizeof(target) - 1);
+		if (l <= 0)
+			continue;
+		target[l] = '\0';
+		if (strstr(target, exe_part)) {
+			cr_assert_eq(found, 0);
+			found = atoi(de->d_name);
+		}
+	}
+	closedir(d);
+	cr_assert_gt(found, 0, "no process of %s runs %s", tree, exe_part);
+	return found;
+}
+
+static void discover(const char *tree, const char *exe_part)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/proc", tree);
+	proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(proc_fd, 0);
+	snprintf(path, sizeof(path), "%s/sys", tree);
+	sys_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(sys_fd, 0);
+	cr_assert_eq(host_read(sys_fd, &host), 0);
+	struct discover_opts o;
+	discover_opts_init(&o, proc_fd);
+	o.no_qmp = true;
+	o.kvm_fd_rounds = 1;
+	cr_assert_eq(vm_identify(&o, pid_with_exe(tree, exe_part), &vm), 1);
+	cr_assert_eq(vm_discover_threads(&o, vm), 0);
+	model = vm_to_json(vm, &host);
+	cr_assert_not_null(model);
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+	cr_assert(json_object_object_get_ex(o, key, &v), "key '%s' is present", key);
+	return v;
+}
+
+static bool has(json_object *o, const char *key)
+{
+	return json_object_object_get_ex(o, key, NULL);
+}
+
+static void check_str(json_object *o, const char *key, const char *want)
+{
+	json_object *v = get(o, key);
+	if (!want) {
+		cr_assert_null(v, "'%s' is null", key);
+		return;
+	}
+	cr_assert(json_object_is_type(v, json_type_string), "'%s' is a string", key);
+	cr_assert_str_eq(json_object_get_string(v), want, "'%s'", key);
+}
+
+static void check_int(json_object *o, const char *key, int64_t want)
+{
+	json_object *v = get(o, key);
+	cr_assert(json_object_is_type(v, json_type_int), "'%s' is an integer", key);
+	cr_assert_eq(json_object_get_int64(v), want, "'%s'", key);
+}
+
+TestSuite(output_vm, .fini = cleanup);
+
+Test(output_vm, required_keys_and_values)
+{
+	discover(NAMES, "qemu-system-");
+	check_int(model, "pid", vm->pid);
+	check_str(model, "name", vm->name);
+	cr_assert_not_null(vm->name);
+	check_str(model, "discovery", "names");
+	check_str(model, "comm", vm->comm);
+	check_str(model, "exe", vm->exe);
+	check_str(model, "hypervisor", "qemu");
+	check_str(model, "accel", "kvm");
+	check_int(model, "start_time", (int64_t)vm->starttime_ticks);
+	check_int(model, "vcpus", vm->n_vcpus_expected);
+	check_int(model, "thread_count", (int64_t)vm->n_threads);
+	check_str(model, "qmp_socket", NULL);
+	check_str(model, "qmp_error", NULL);
+	cr_assert_eq(json_object_array_length(get(model, "vcpus_unidentified")), 0);
+	cr_assert_eq(json_object_array_length(get(model, "iothreads_unidentified")), 0);
+
+	json_object *threads = get(model, "threads");
+	cr_assert(json_object_is_type(threads, json_type_array));
+	cr_assert_eq(json_object_array_length(threads), vm->n_threads);
+	size_t iothreads = 0;
+	for (size_t i = 0; i < vm->n_threads; i++) {
+		const struct vm_thread *t = &vm->threads[i];
+		json_object *j = json_object_array_get_idx(threads, i);
+		check_int(j, "tid", t->tid);
+		check_str(j, "kind", thread_kind_name(t->kind));
+		check_str(j, "comm", t->stat.comm);
+		check_int(j, "cpu", t->stat.processor);
+		_cleanup_free_ char *aff = cpuset_format(t->affinity);
+		check_str(j, "affinity", aff);
+		check_str(j, "cgroup", t->cgroup);
+		cr_assert_not_null(t->cgroup);
+		char state[2] = {t->stat.state, '\0'};
+		check_str(j, "state", state);
+		check_str(j, "sched", "other");
+		check_int(j, "cpu_time_ns",
+			  (int64_t)((t->stat.utime_ticks + t->stat.stime_ticks) *
+				    (1000000000u / host.clock_ticks)));
+		if (t->kind == THREAD_VCPU)
+			check_int(j, "index", t->vcpu_index);
+		else
+			cr_assert_not(has(j, "index"), "only vCPUs have an index (tid %d)", (int)t->tid);
+		if (t->kind == THREAD_IOTHREAD) {
+			check_str(j, "id", t->iothread_id);
+			iothreads++;
+		} else {
+			cr_assert_not(has(j, "id"), "only iothreads have an id (tid %d)", (int)t->tid);
+		}
+		/* the map covers the host's online CPUs */
+		unsigned width = (unsigned)cpuset_last(host.online_cpus) + 1;
+		char map[64] = "";
+		for (unsigned b = 0; b < width && b < sizeof(map) - 1; b++)
+			map[b] = cpuset_isset(t->affinity, b) ? 'y' : '-';
+		check_str(j, "affinity_map", map);
+	}
+	check_int(model, "iothreads", (int64_t)iothreads);
+	cr_assert_eq(iothreads, 1);
+}
+
+Test(output_vm, main_thread_cgroup_and_pinning)
+{
+	discover(NAMES, "qemu-system-");
+	const struct vm_thread *main_thread = NULL;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].tid == vm->pid)
+			main_thread = &vm->threads[i];
+	cr_assert_not_null(main_thread);
+	check_str(model, "cgroup", main_thread->cgroup);
+	check_str(model, "cgroup_hierarchy", main_thread->cgroup_v1 ? "v1" : "v2");
+
+	/* each vCPU of this capture was pinned to one CPU of a larger online set */
+	size_t vcpus = 0;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_VCPU) {
+			cr_assert_lt(cpuset_count(vm->threads[i].affinity), cpuset_count(host.online_cpus));
+			vcpus++;
+		}
+	cr_assert_gt(vcpus, 0);
+	check_str(model, "pinned", "yes");
+	cr_assert_str_eq(vm_pinned_state(vm, &host), "yes");
+
+	json_object *h = host_to_json(&host);
+	char online[64];
+	FILE *f = fopen(NAMES "/sys/devices/system/cpu/online", "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(online, sizeof(online), f));
+	fclose(f);
+	online[strcspn(online, "\n")] = '\0';
+	check_str(h, "online_cpus", online);
+	json_object_put(h);
+}
+
+Test(output_vm, unidentified_vcpus_and_tcg)
+{
+	discover(TCG, "qemu-system-");
+	check_str(model, "discovery", "none");
+	check_str(model, "accel", "tcg");
+	check_str(model, "name", NULL);
+	check_str(model, "pinned", "unknown");
+	json_object *uv = get(model, "vcpus_unidentified");
+	cr_assert_eq(json_object_array_length(uv), vm->n_unidentified_vcpus);
+	cr_assert_gt(vm->n_unidentified_vcpus, 0);
+	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
+		cr_assert_eq(json_object_get_int(json_object_array_get_idx(uv, i)),
+			     vm->unidentified_vcpus[i]);
+}
+
+Test(output_vm, other_vmm)
+{
+	discover(MIXED, "firecracker");
+	check_str(model, "hypervisor", vm->comm);
+	check_str(model, "accel", "kvm");
+	check_str(model, "name", NULL);
+	check_str(model, "pinned", "no");
+}
+
+/* ---- pinned state on hand-built VMs ------------------------------------------------------- */
+
+static struct cpuset *cs(const char *list)
+{
+	struct cpuset *s = NULL;
+	cr_assert_eq(cpuset_parse(list, &s, NULL), 0);
+	return s;
+}
+
+Test(output_pinned, states)
+{
+	struct host h = {.online_cpus = cs("0-3"), .clock_ticks = 100};
+	struct vm_thread threads[3] = {
+		{.tid = 10, .kind = THREAD_EMULATOR, .affinity = cs("0")},
+		{.tid = 11, .kind = THREAD_VCPU, .vcpu_index = 0, .affinity = cs("1")},
+		{.tid = 12, .kind = THREAD_VCPU, .vcpu_index = 1, .affinity = cs("0-3")},
+	};
+	struct vm v = {.pid = 10, .threads = threads, .n_threads = 3};
+	cr_assert_str_eq(vm_pinned_state(&v, &h), "partial");
+	v.n_threads = 2;
+	cr_assert_str_eq(vm_pinned_state(&v, &h), "yes");
+	threads[1].kind = THREAD_UNKNOWN;
+	cr_assert_str_eq(vm_pinned_state(&v, &h), "unknown", "no vCPU identified");
+	v.n_threads = 3;
+	cr_assert_str_eq(vm_pinned_state(&v, &h), "no");
+	/* wider than the online CPUs is not pinned either */
+	cpuset_free(threads[2].affinity);
+	threads[2].affinity = cs("0-7");
+	cr_assert_str_eq(vm_pinned_state(&v, &h), "no");
+	for (size_t i = 0; i < 3; i++)
+		cpuset_free(threads[i].affinity);
+	cpuset_free(h.online_cpus);
+}
+
+Test(output_pinned, thread_json_sched_and_time)
+{
+	struct host h = {.online_cpus = cs("0-3"), .clock_ticks = 100};
+	struct vm_thread t = {.tid = 11, .kind = THREAD_VCPU, .vcpu_index = 2, .affinity = cs("2,5")};
+	snprintf(t.stat.comm, sizeof(t.stat.comm), "CPU 2/KVM");
+	t.stat.state = 'R';
+	t.stat.utime_ticks = 150;
+	t.stat.stime_ticks = 50;
+	t.stat.policy = 1; /* SCHED_FIFO */
+	t.stat.rt_priority = 10;
+	t.stat.processor = 2;
+	struct vm v = {.pid = 10, .threads = &t, .n_threads = 1, .is_qemu = true};
+	json_object *j = vm_to_json(&v, &h);
+	json_object *th = json_object_array_get_idx(get(j, "threads"), 0);
+	check_str(th, "sched", "fifo:10");
+	check_int(th, "cpu_time_ns", (150 + 50) * (1000000000 / 100));
+	check_int(th, "index", 2);
+	check_str(th, "affinity", "2,5");
+	check_str(th, "affinity_map", "--y--y"); /* widened to the affinity's last CPU */
+	check_str(th, "cgroup", NULL);
+	check_str(j, "cgroup", NULL);
+	check_str(j, "cgroup_hierarchy", NULL);
+	check_str(j, "accel", "tcg"); /* QEMU without a KVM fd nor -accel */
+	check_str(j, "name", NULL);
+	json_object_put(j);
+
+	t.stat.policy = 5;
+	t.stat.rt_priority = 0;
+	j = vm_to_json(&v, &h);
+	check_str(json_object_array_get_idx(get(j, "threads"), 0), "sched", "idle");
+	json_object_put(j);
+	t.stat.policy = 42;
+	j = vm_to_json(&v, &h);
+	check_str(json_object_array_get_idx(get(j, "threads"), 0), "sched", "unknown");
+	json_object_put(j);
+	cpuset_free(t.affinity);
+	cpuset_free(h.online_cpus);
+}
+
+/* ---- text renderers ----------------------------------------------------------------------- */
+
+static char *capture_table(const struct column *cols, size_t n, json_object *rows)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	print_table(f, cols, n, rows);
+	cr_assert_eq(fclose(f), 0);
+	return buf;
+}
+
+Test(output_text, table_aligns_and_escapes)
+{
+	json_object *rows = json_tokener_parse(
+		"[{\"kind\": \"vcpu\", \"index\": 0, \"comm\": \"CPU 0/KVM\", \"t\": 1500000000},"
+		" {\"kind\": \"iothread\", \"id\": \"io1\", \"comm\": \"IO io1\", \"t\": 0},"
+		" {\"kind\": \"emulator\", \"comm\": \"evil\\u001b[2Jname\\n\", \"t\": null},"
+		" {\"kind\": \"unknown\", \"comm\": \"del\\u007f\"}]");
+	cr_assert_not_null(rows);
+	static const struct column cols[] = {
+		{"KIND", "kind", COL_TEXT},
+		{"ID", "index|id", COL_TEXT},
+		{"NAME", "comm", COL_TEXT},
+		{"TIME", "t", COL_NS_AS_SECONDS},
+	};
+	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
+	json_object_put(rows);
+
+	/* cells as they must print: control bytes as \xNN, missing and null as "-" */
+	static const char *const cells[5][4] = {
+		{"KIND", "ID", "NAME", "TIME"},
+		{"vcpu", "0", "CPU 0/KVM", "1.50"},
+		{"iothread", "io1", "IO io1", "0.00"},
+		{"emulator", "-", "evil\\x1b[2Jname\\x0a", "-"},
+		{"unknown", "-", "del\\x7f", "-"},
+	};
+	size_t width[4] = {0};
+	for (size_t r = 0; r < 5; r++)
+		for (size_t c = 0; c < 4; c++)
+			if (strlen(cells[r][c]) > width[c])
+				width[c] = strlen(cells[r][c]);
+	char expected[1024] = "";
+	for (size_t r = 0; r < 5; r++) {
+		char line[256];
+		snprintf(line, sizeof(line), "%-*s  %-*s  %-*s  %s\n", (int)width[0], cells[r][0],
+			 (int)width[1], cells[r][1], (int)width[2], cells[r][2], cells[r][3]);
+		strcat(expected, line);
+	}
+	cr_assert_str_eq(out, expected);
+
+	for (const char *p = out; *p; p++)
+		cr_assert(*p == '\n' || ((unsigned char)*p >= 0x20 && *p != 0x7f),
+			  "no raw control byte reaches the terminal (0x%02x)", (unsigned char)*p);
+	/* every line has the second column at the same offset */
+	size_t col2 = width[0] + 2;
+	for (const char *line = out; *line; line = strchr(line, '\n') + 1) {
+		cr_assert_neq(line[col2], ' ');
+		cr_assert_eq(line[col2 - 1], ' ');
+	}
+}
+
+Test(output_text, table_value_types)
+{
+	json_object *rows = json_tokener_parse(
+		"[{\"a\": true, \"b\": [0, 1, 2], \"c\": 3.5},"
+		" {\"a\": false, \"b\": [], \"c\": \"x\"}]");
+	static const struct column cols[] = {
+		{"A", "a", COL_TEXT},
+		{"B", "b", COL_TEXT},
+		{"C", "missing|c", COL_TEXT},
+	};
+	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
+	json_object_put(rows);
+	cr_assert_str_eq(out, "A    B      C\n"
+			      "yes  0,1,2  3.5\n"
+			      "no   -      x\n");
+}
+
+Test(output_text, empty_table_prints_the_header)
+{
+	json_object *rows = json_object_new_array();
+	static const struct column cols[] = {{"PID", "pid", COL_TEXT}, {"NAME", "name", COL_TEXT}};
+	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
+	json_object_put(rows);
+	cr_assert_str_eq(out, "PID  NAME\n");
+}
+
+Test(output_text, fields_align_labels)
+{
+	json_object *o = json_tokener_parse("{\"pid\": 1234, \"name\": \"vm\\u0007\", "
+					    "\"vcpus_unidentified\": [1, 3], \"exe\": null, "
+					    "\"comm\": \"qemu\"}");
+	static const struct field fields[] = {
+		{"PID", "pid"},
+		{"Name", "name"},
+		{"Executable", "exe|comm"},
+		{"Unidentified vCPUs", "vcpus_unidentified"},
+		{"QMP socket", "qmp_socket"},
+	};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	print_fields(f, fields, ARRAY_SIZE(fields), o);
+	fclose(f);
+	json_object_put(o);
+	size_t w = strlen("Unidentified vCPUs");
+	static const char *const values[] = {"1234", "vm\\x07", "qemu", "1,3", "-"};
+	char expected[512] = "";
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		char line[128];
+		snprintf(line, sizeof(line), "%s:%*s %s\n", fields[i].label,
+			 (int)(w - strlen(fields[i].label)), "", values[i]);
+		strcat(expected, line);
+	}
+	cr_assert_str_eq(buf, expected);
+	free(buf);
+}
+
+Test(output_text, json_prints_what_parses_back)
+{
+	json_object *o = json_tokener_parse("{\"path\": \"/run/a/b.sock\", \"n\": [1, 2], "
+					    "\"s\": \"quote\\\" and \\u001b\"}");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	print_json(f, o);
+	fclose(f);
+	cr_assert_not_null(strstr(buf, "/run/a/b.sock"), "slashes are not escaped");
+	cr_assert_eq(buf[len - 1], '\n');
+	json_object *back = json_tokener_parse(buf);
+	cr_assert_not_null(back);
+	cr_assert(json_object_equal(o, back));
+	json_object_put(back);
+	json_object_put(o);
+	free(buf);
+}
+
+/* ---- the command line on a captured tree ---------------------------------------------------- */
+
+static bool find_kvmcg(char *out, size_t size)
+{
+	const char *env = getenv("KVMCG");
+	if (env && access(env, X_OK) == 0) {
+		snprintf(out, size, "%s", env);
+		return true;
+	}
+	const char *dir = getenv("KVMCG_BUILD_DIR");
+	if (dir) {
+		snprintf(out, size, "%s/kvmcg", dir);
+		if (access(out, X_OK) == 0)
+			return true;
+	}
+	static const char *const candidates[] = {
+#if defined(__SANITIZE_ADDRESS__)
+		FIXTURES "/../../build/asan/kvmcg",
+#endif
+		FIXTURES "/../../build/kvmcg",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++)
+		if (access(candidates[i], X_OK) == 0) {
+			snprintf(out, size, "%s", candidates[i]);
+			return true;
+		}
+	return false;
+}
+
+static json_object *run_json(const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char *buf = NULL;
+	size_t cap = 0, len = 0;
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", cmd, WEXITSTATUS(st));
+	cr_assert_not_null(buf, "%s printed nothing", cmd);
+	buf[len] = '\0';
+	json_object *j = json_tokener_parse(buf);
+	cr_assert_not_null(j, "not JSON: %s", buf);
+	free(buf);
+	return j;
+}
+
+TestSuite(output_cli, .fini = cleanup, .timeout = 30);
+
+Test(output_cli, show_json_on_a_captured_tree)
+{
+	char kvmcg[1024];
+	if (!find_kvmcg(kvmcg, sizeof(kvmcg)))
+		cr_skip_test("build/kvmcg is not built (run make first)");
+	discover(NAMES, "qemu-system-");
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' show --sysroot '%s' --pid %d --json", kvmcg, NAMES,
+		 (int)vm->pid);
+	json_object *j = run_json(cmd);
+	/* the command prints the same model as the library builds */
+	check_int(j, "pid", vm->pid);
+	check_str(j, "name", vm->name);
+	check_str(j, "discovery", "names");
+	json_object *threads = get(j, "threads");
+	cr_assert_eq(json_object_array_length(threads), vm->n_threads);
+	for (size_t i = 0; i < vm->n_threads; i++) {
+		json_object *t = json_object_array_get_idx(threads, i);
+		check_int(t, "tid", vm->threads[i].tid);
+		check_str(t, "kind", thread_kind_name(vm->threads[i].kind));
+		if (vm->threads[i].kind == THREAD_VCPU)
+			check_int(t, "index", vm->threads[i].vcpu_index);
+	}
+	cr_assert(json_object_equal(j, model), "identical to vm_to_json()");
+	json_object_put(j);
+}
+
+Test(output_cli, list_json_on_a_captured_tree)
+{
+	char kvmcg[1024];
+	if (!find_kvmcg(kvmcg, sizeof(kvmcg)))
+		cr_skip_test("build/kvmcg is not built (run make first)");
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' list --sysroot '%s' --json", kvmcg, MIXED);
+	json_object *j = run_json(cmd);
+	json_object *vms = get(j, "vms");
+	cr_assert_eq(json_object_array_length(vms), 2, "QEMU and the other VMM; not the kthread");
+	pid_t qemu = pid_with_exe(MIXED, "qemu-system-"), other = pid_with_exe(MIXED, "firecracker");
+	json_object *a = json_object_array_get_idx(vms, 0), *b = json_object_array_get_idx(vms, 1);
+	check_int(a, "pid", qemu < other ? qemu : other);
+	check_int(b, "pid", qemu < other ? other : qemu);
+	json_object *q = qemu < other ? a : b, *o = qemu < other ? b : a;
+	check_str(q, "hypervisor", "qemu");
+	check_str(o, "hypervisor", "firecracker");
+	check_str(o, "discovery", "names");
+	cr_assert(has(j, "host"));
+	json_object_put(j);
+}
