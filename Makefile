@@ -26,7 +26,7 @@ endif
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wformat-truncation=1 -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef \
-            -Wmissing-declarations -Wvla -Wnull-dereference -Wimplicit-fallthrough \
+            -Wmissing-declarations -Wvla -Wnull-dereference -Wimplicit-fallthrough -Wjump-misses-init \
             -Werror=implicit-function-declaration -Werror=return-type
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DKVMCG_VERSION='"$(VERSION)"'
 CFLAGS   ?= -O2 -g

@@ -67,7 +67,12 @@ __attribute__((format(printf, 2, 3))) int cli_usage_error(const struct cli *c, c
 /* Prints "kvmcg: <what>: <detail or strerror>" and returns EXIT_FAILURE_RUNTIME. */
 int cli_runtime_error(int r, const char *what);
 
+/* Removes the cgroups and state of pinned VMs that have exited; returns how many. */
+int cli_collect_stale(struct cli *c, int state_fd);
+
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
+int cmd_unpin(int argc, char **argv);
 
 #endif

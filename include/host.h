@@ -7,6 +7,7 @@
 
 struct host {
 	struct cpuset *online_cpus;
+	struct cpuset *online_mems; /* NUMA nodes; {0} on a kernel without NUMA */
 	unsigned long clock_ticks; /* sysconf(_SC_CLK_TCK): unit of /proc stat times */
 };
 

@@ -16,6 +16,17 @@ int host_read(int sys_fd, struct host *ret)
 	r = cpuset_parse(buf, &h.online_cpus, NULL);
 	if (r < 0)
 		return r;
+	free(buf);
+	buf = NULL;
+	r = read_file_at(sys_fd, "devices/system/node/online", &buf, NULL);
+	if (r == 0)
+		r = cpuset_parse(buf, &h.online_mems, NULL);
+	else if (r == -ENOENT && (h.online_mems = cpuset_new()))
+		r = cpuset_set(h.online_mems, 0);
+	if (r < 0) {
+		host_done(&h);
+		return r;
+	}
 	long t = sysconf(_SC_CLK_TCK);
 	h.clock_ticks = t > 0 ? (unsigned long)t : 100;
 	*ret = h;
@@ -25,5 +36,6 @@ int host_read(int sys_fd, struct host *ret)
 void host_done(struct host *h)
 {
 	cpuset_free(h->online_cpus);
-	h->online_cpus = NULL;
+	cpuset_free(h->online_mems);
+	h->online_cpus = h->online_mems = NULL;
 }

@@ -18,6 +18,8 @@ struct command {
 static const struct command commands[] = {
 	{"list", cmd_list, "list the VMs on this host"},
 	{"show", cmd_show, "show one VM's threads, affinity and cgroups"},
+	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)"},
+	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity"},
 };
 
 static void usage(FILE *f)

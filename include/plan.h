@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The pure planner: (host, VM, what is in place, request) -> an ordered list of
+ * actions. Nothing here touches the system, so plans are unit-tested without root
+ * and printed by --dry-run exactly as the executor would carry them out. */
+#ifndef KVMCG_PLAN_H
+#define KVMCG_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cgroupfs.h"
+#include "cpuset.h"
+#include "discover.h"
+
+/* ---- the request ------------------------------------------------------------ */
+
+/* What one VM should look like. A NULL set means "not pinned": inherit. */
+struct pin_spec {
+	struct cpuset **vcpu; /* indexed by vCPU index, n_vcpu entries */
+	size_t n_vcpu;
+	struct cpuset *emulator;
+	char **iothread_ids;
+	struct cpuset **iothread;
+	size_t n_iothread;
+	struct cpuset *mems;
+};
+void pin_spec_done(struct pin_spec *s);
+
+/* Command-line forms. On a syntax error returns -EINVAL and a sentence in err_get().
+ *   --vcpu N:CPUS, --vcpu A-B:CPUS, --vcpu all:CPUS, --iothread ID:CPUS.
+ * "all" is resolved against the VM later, so it is kept as index -1. */
+struct vcpu_arg {
+	int first, last; /* -1, -1 for all */
+	struct cpuset *cpus;
+};
+int parse_vcpu_arg(const char *s, struct vcpu_arg *ret);
+int parse_iothread_arg(const char *s, char **ret_id, struct cpuset **ret_cpus);
+
+/* ---- what is in place ---------------------------------------------------------- */
+
+/* One cgroup of the VM's tree as found before planning (read by the caller). */
+struct cgroup_dir_state {
+	char *path;             /* relative to the mount: "kvmcg/demo/vcpu0" */
+	bool exists;
+	bool threaded;          /* v2 cgroup.type is "threaded" */
+	char *subtree_control;  /* v2 */
+	char *cpus;             /* cpuset.cpus as written (requested), "" = inherit */
+	char *mems;
+	bool memory_migrate;    /* v1 */
+};
+
+struct plan_host {
+	enum cgroup_mode mode;
+	const struct cpuset *online_cpus;
+	const struct cpuset *online_mems;
+	/* What the VM's cgroups may use: the effective cpus and mems of the cgroup that
+	 * holds the kvmcg root (v2), or its cpuset.cpus/mems (v1). */
+	const struct cpuset *parent_cpus;
+	const struct cpuset *parent_mems;
+	/* Ancestors from the mount root down to the VM's cgroup, then the VM's
+	 * children, as they are now. dirs[0] is the mount root itself (path ""). */
+	const struct cgroup_dir_state *dirs;
+	size_t n_dirs;
+	const char *root;   /* kvmcg root, relative to the mount: "kvmcg" */
+	const char *vm_dir; /* relative to the mount: "kvmcg/demo" */
+};
+
+/* ---- the plan -------------------------------------------------------------------- */
+
+enum action_kind {
+	ACT_ENABLE_CONTROLLER, /* write "+cpuset" to dir/cgroup.subtree_control */
+	ACT_MKDIR,
+	ACT_SET_THREADED,      /* write "threaded" to dir/cgroup.type */
+	ACT_WRITE,             /* write value to dir/file */
+	ACT_MOVE_PROCESS,      /* v2: pid into dir/cgroup.procs */
+	ACT_MOVE_THREAD,       /* v2: tid into dir/cgroup.threads; v1: dir/tasks */
+	ACT_RESCAN,            /* re-read the threads; place newcomers with the emulator */
+	ACT_SET_AFFINITY,
+	ACT_RMDIR,             /* unpin: remove a cgroup kvmcg made */
+};
+const char *action_kind_name(enum action_kind k);
+
+struct action {
+	enum action_kind kind;
+	char *dir;   /* relative to the mount */
+	char *file;
+	char *value;
+	pid_t tid;
+	struct cpuset *cpus;
+	/* filled by the executor, for rollback */
+	bool done;
+	bool created;      /* ACT_MKDIR made the directory */
+	char *old_value;   /* previous file content, or previous cgroup of a moved task */
+	struct cpuset *old_cpus;
+};
+
+struct plan {
+	enum cgroup_mode mode;
+	char *vm_dir;
+	struct action *actions;
+	size_t n_actions;
+};
+void plan_done(struct plan *p);
+int plan_add(struct plan *p, const struct action *a); /* takes ownership of a's strings */
+
+/* The pin spec a VM ends up with: previous (may be NULL) overlaid with request.
+ * Validates every CPU and node against the host and the VM; on a bad request
+ * returns -EINVAL (or -ERANGE for an index) with a sentence in err_get(). */
+int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct pin_spec *previous,
+		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct cpuset *emulator,
+		    char *const *iothread_ids, struct cpuset *const *iothreads, size_t n_iothreads,
+		    const struct cpuset *mems, struct pin_spec *ret);
+
+/* Actions that take the VM from what is in place to spec; none when it is there
+ * already. Refuses (-EAGAIN, sentence in err_get()) a VM whose vCPUs or iothreads
+ * are not all identified: an unknown thread may be a vCPU. */
+int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+	     struct plan *ret);
+
+/* Actions that restore what a state recorded (each thread's cgroup, then its
+ * affinity) and remove the VM's cgroups. Threads born since the pin go back where
+ * the main thread came from. */
+struct vm_state;
+int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret);
+
+/* Name of the cgroup of a thread kind within the VM's dir: "emulator", "vcpu3",
+ * "iothread-io1". Caller frees. */
+char *plan_child_name(const struct vm_thread *t);
+
+#endif

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define STATE_MAGIC "kvmcg-state 1"
+
+void vm_state_done(struct vm_state *s)
+{
+	free(s->name);
+	free(s->mount);
+	free(s->vm_dir);
+	strv_free(s->created);
+	for (size_t i = 0; i < s->n_threads; i++) {
+		free(s->threads[i].cgroup);
+		cpuset_free(s->threads[i].affinity);
+	}
+	free(s->threads);
+	pin_spec_done(&s->spec);
+	*s = (struct vm_state){0};
+}
+
+void vm_states_free(struct vm_state *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		vm_state_done(&s[i]);
+	free(s);
+}
+
+const struct thread_origin *state_find_thread(const struct vm_state *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->n_threads; i++)
+		if (s->threads[i].tid == tid)
+			return &s->threads[i];
+	return NULL;
+}
+
+/* Fields are separated by single spaces; anything that could break that (space,
+ * newline, '%', control bytes) is written %XX. */
+static void put_escaped(FILE *f, const char *s)
+{
+	if (!*s) {
+		fputc('-', f); /* an empty field still takes a place */
+		return;
+	}
+	if (strcmp(s, "-") == 0) {
+		fputs("%2D", f);
+		return;
+	}
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c == '%' || c == 0x7f)
+			fprintf(f, "%%%02X", c);
+		else
+			fputc(c, f);
+	}
+}
+
+static char *unescape(const char *s, size_t len)
+{
+	if (len == 1 && s[0] == '-')
+		return strdup("");
+	char *out = malloc(len + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '%' && i + 2 < len) {
+			char hex[3] = {s[i + 1], s[i + 2], 0};
+			char *end;
+			long v = strtol(hex, &end, 16);
+			if (*end || v <= 0) {
+				free(out);
+				return NULL;
+			}
+			*p++ = (char)v;
+			i += 2;
+		} else
+			*p++ = s[i];
+	}
+	*p = '\0';
+	return out;
+}
+
+static void put_set(FILE *f, const struct cpuset *s)
+{
+	_cleanup_free_ char *l = s ? cpuset_format(s) : NULL;
+	fputs(l && *l ? l : "-", f);
+}
+
+char *state_format(const struct vm_state *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "%s\npid %d\nstarttime %llu\nname ", STATE_MAGIC, (int)s->pid,
+		(unsigned long long)s->starttime);
+	put_escaped(f, s->name ? s->name : "");
+	fprintf(f, "\nmode %s\n", cgroup_mode_name(s->mode));
+	if (s->mount) {
+		fputs("mount ", f);
+		put_escaped(f, s->mount);
+		fputs("\nvm-dir ", f);
+		put_escaped(f, s->vm_dir ? s->vm_dir : "");
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < s->n_created; i++) {
+		fputs("created ", f);
+		put_escaped(f, s->created[i]);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < s->n_threads; i++) {
+		fprintf(f, "thread %d ", (int)s->threads[i].tid);
+		put_escaped(f, s->threads[i].cgroup ? s->threads[i].cgroup : "");
+		fputc(' ', f);
+		put_set(f, s->threads[i].affinity);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < s->spec.n_vcpu; i++)
+		if (s->spec.vcpu[i]) {
+			fprintf(f, "pin-vcpu %zu ", i);
+			put_set(f, s->spec.vcpu[i]);
+			fputc('\n', f);
+		}
+	if (s->spec.emulator) {
+		fputs("pin-emulator ", f);
+		put_set(f, s->spec.emulator);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < s->spec.n_iothread; i++) {
+		fputs("pin-iothread ", f);
+		put_escaped(f, s->spec.iothread_ids[i]);
+		fputc(' ', f);
+		put_set(f, s->spec.iothread[i]);
+		fputc('\n', f);
+	}
+	if (s->spec.mems) {
+		fputs("pin-mems ", f);
+		put_set(f, s->spec.mems);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Splits a line into at most max fields. */
+static size_t split(char *line, char **fields, size_t max)
+{
+	size_t n = 0;
+	for (char *p = line; *p && n < max;) {
+		fields[n++] = p;
+		char *sp = strchr(p, ' ');
+		if (!sp)
+			break;
+		*sp = '\0';
+		p = sp + 1;
+	}
+	return n;
+}
+
+static int parse_set(const char *s, struct cpuset **ret)
+{
+	if (strcmp(s, "-") == 0) {
+		*ret = cpuset_new();
+		return *ret ? 0 : -ENOMEM;
+	}
+	return cpuset_parse(s, ret, NULL);
+}
+
+static int grow_spec_vcpus(struct pin_spec *spec, size_t index)
+{
+	if (index < spec->n_vcpu)
+		return 0;
+	struct cpuset **n = realloc(spec->vcpu, (index + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memset(n + spec->n_vcpu, 0, (index + 1 - spec->n_vcpu) * sizeof(*n));
+	spec->vcpu = n;
+	spec->n_vcpu = index + 1;
+	return 0;
+}
+
+static int parse_line(struct vm_state *s, char *line)
+{
+	char *f[4];
+	size_t n = split(line, f, 4);
+	if (n == 0)
+		return 0;
+	const char *key = f[0];
+	int r = -EBADMSG;
+	if (strcmp(key, "pid") == 0 && n == 2)
+		r = parse_pid(f[1], &s->pid);
+	else if (strcmp(key, "starttime") == 0 && n == 2)
+		r = parse_u64(f[1], &s->starttime);
+	else if (strcmp(key, "name") == 0 && n == 2)
+		r = (s->name = unescape(f[1], strlen(f[1]))) ? 0 : -EBADMSG;
+	else if (strcmp(key, "mode") == 0 && n == 2) {
+		r = 0;
+		if (strcmp(f[1], "v2") == 0)
+			s->mode = CGROUP_MODE_V2;
+		else if (strcmp(f[1], "v1") == 0)
+			s->mode = CGROUP_MODE_V1;
+		else if (strcmp(f[1], "affinity") == 0)
+			s->mode = CGROUP_MODE_AFFINITY;
+		else
+			r = -EBADMSG;
+	} else if (strcmp(key, "mount") == 0 && n == 2)
+		r = (s->mount = unescape(f[1], strlen(f[1]))) ? 0 : -EBADMSG;
+	else if (strcmp(key, "vm-dir") == 0 && n == 2)
+		r = (s->vm_dir = unescape(f[1], strlen(f[1]))) ? 0 : -EBADMSG;
+	else if (strcmp(key, "created") == 0 && n == 2) {
+		_cleanup_free_ char *d = unescape(f[1], strlen(f[1]));
+		r = d ? strv_push(&s->created, &s->n_created, d) : -EBADMSG;
+	} else if (strcmp(key, "thread") == 0 && n == 4) {
+		struct thread_origin t = {0};
+		r = parse_pid(f[1], &t.tid);
+		if (r == 0)
+			r = (t.cgroup = unescape(f[2], strlen(f[2]))) ? 0 : -EBADMSG;
+		if (r == 0)
+			r = parse_set(f[3], &t.affinity);
+		struct thread_origin *nt = r == 0 ? realloc(s->threads, (s->n_threads + 1) * sizeof(*nt)) : NULL;
+		if (r == 0 && !nt)
+			r = -ENOMEM;
+		if (r < 0) {
+			free(t.cgroup);
+			cpuset_free(t.affinity);
+			return r;
+		}
+		s->threads = nt;
+		s->threads[s->n_threads++] = t;
+	} else if (strcmp(key, "pin-vcpu") == 0 && n == 3) {
+		int idx;
+		r = parse_int(f[1], &idx) < 0 || idx < 0 || idx > 1 << 20 ? -EBADMSG : 0;
+		if (r == 0)
+			r = grow_spec_vcpus(&s->spec, (size_t)idx);
+		if (r == 0) {
+			cpuset_free(s->spec.vcpu[idx]);
+			s->spec.vcpu[idx] = NULL;
+			r = parse_set(f[2], &s->spec.vcpu[idx]);
+		}
+	} else if (strcmp(key, "pin-emulator") == 0 && n == 2) {
+		cpuset_free(s->spec.emulator);
+		s->spec.emulator = NULL;
+		r = parse_set(f[1], &s->spec.emulator);
+	} else if (strcmp(key, "pin-mems") == 0 && n == 2) {
+		cpuset_free(s->spec.mems);
+		s->spec.mems = NULL;
+		r = parse_set(f[1], &s->spec.mems);
+	} else if (strcmp(key, "pin-iothread") == 0 && n == 3) {
+		_cleanup_free_ char *id = unescape(f[1], strlen(f[1]));
+		struct cpuset *cpus = NULL;
+		r = id ? parse_set(f[2], &cpus) : -EBADMSG;
+		if (r == 0) {
+			char **ids = realloc(s->spec.iothread_ids, (s->spec.n_iothread + 1) * sizeof(char *));
+			struct cpuset **sets = ids ? realloc(s->spec.iothread, (s->spec.n_iothread + 1) * sizeof(*sets)) : NULL;
+			if (ids)
+				s->spec.iothread_ids = ids;
+			if (sets)
+				s->spec.iothread = sets;
+			if (!ids || !sets) {
+				cpuset_free(cpus);
+				return -ENOMEM;
+			}
+			ids[s->spec.n_iothread] = TAKE_PTR(id);
+			sets[s->spec.n_iothread++] = cpus;
+		}
+	} else {
+		/* Unknown keys from a newer kvmcg are ignored; malformed known ones are not. */
+		r = strcmp(key, "pid") && strcmp(key, "starttime") && strcmp(key, "thread") ? 0 : -EBADMSG;
+	}
+	return r < 0 ? -EBADMSG : 0;
+}
+
+int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
+{
+	_cleanup_free_ char *copy = strdup(buf);
+	if (!copy)
+		return -ENOMEM;
+	struct vm_state s = {0};
+	size_t lineno = 0;
+	char *save = NULL;
+	int r = 0;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, STATE_MAGIC) != 0) {
+				r = -EBADMSG;
+				break;
+			}
+			continue;
+		}
+		r = parse_line(&s, line);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && (lineno == 0 || s.pid == 0 || s.starttime == 0))
+		r = -EBADMSG;
+	if (r < 0) {
+		if (err_line)
+			*err_line = lineno;
+		vm_state_done(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int state_dir_open(bool create)
+{
+	const char *path = getenv("KVMCG_STATE_DIR");
+	if (!path || !*path)
+		path = STATE_DIR_DEFAULT;
+	if (create && mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+static void state_name(char *buf, size_t size, pid_t pid, uint64_t starttime)
+{
+	snprintf(buf, size, "%d-%llu.state", (int)pid, (unsigned long long)starttime);
+}
+
+int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime);
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(dirfd, name, &buf, NULL);
+	if (r < 0)
+		return r;
+	return state_parse(buf, ret, NULL);
+}
+
+int state_save(int dirfd, const struct vm_state *s)
+{
+	char name[64], tmp[80];
+	state_name(name, sizeof(name), s->pid, s->starttime);
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	_cleanup_free_ char *text = state_format(s);
+	if (!text)
+		return -ENOMEM;
+	_cleanup_close_ int fd =
+		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			unlinkat(dirfd, tmp, 0);
+			return r;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+		int r = -errno;
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	return 0;
+}
+
+int state_remove(int dirfd, pid_t pid, uint64_t starttime)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime);
+	return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int state_load_all(int dirfd, struct vm_state **ret, size_t *ret_n)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	struct vm_state *v = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (de->d_name[0] == '.' || l < 7 || strcmp(de->d_name + l - 6, ".state") != 0)
+			continue;
+		_cleanup_free_ char *buf = NULL;
+		struct vm_state s;
+		if (read_file_at(dirfd, de->d_name, &buf, NULL) < 0 || state_parse(buf, &s, NULL) < 0)
+			continue; /* not ours to judge here; load by name reports it */
+		struct vm_state *nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			vm_state_done(&s);
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		v[n++] = s;
+	}
+	closedir(d);
+	if (r < 0) {
+		vm_states_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
