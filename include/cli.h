@@ -6,6 +6,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include <json-c/json.h>
+
 #include "discover.h"
 #include "host.h"
 #include "vmsel.h"
@@ -66,6 +68,10 @@ __attribute__((format(printf, 2, 3))) int cli_usage_error(const struct cli *c, c
 
 /* Prints "kvmcg: <what>: <detail or strerror>" and returns EXIT_FAILURE_RUNTIME. */
 int cli_runtime_error(int r, const char *what);
+
+/* {"mode", "cgroup_mount", "cgroup", "pins": {...}} of kvmcg's pin of this VM, or NULL
+ * (JSON null) when kvmcg has not pinned it. */
+json_object *cli_pin_state_json(int state_fd, const struct vm *vm);
 
 /* Removes the cgroups and state of pinned VMs that have exited; returns how many. */
 int cli_collect_stale(struct cli *c, int state_fd);

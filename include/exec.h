@@ -24,6 +24,8 @@ struct exec_ctx {
 	/* Test hook: fail as if the kernel said EIO before action number fail_at
 	 * (1-based); 0 disables. */
 	unsigned fail_at;
+	/* Test hook: SIGKILL the VM before action number kill_at; 0 disables. */
+	unsigned kill_at;
 	unsigned executed; /* actions carried out, newcomers' included */
 	char failed[512];  /* the sentence for the failure */
 };

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kvmcg list: every VM on the host, one line each. */
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli.h"
 #include "output.h"
+#include "state.h"
 #include "util.h"
 
 static void list_help(void)
@@ -23,7 +25,9 @@ static void list_help(void)
 	      " -h, --help              display this help\n"
 	      "\n"
 	      "Columns: PID, NAME, VCPUS (identified/expected), THREADS, DISCOVERY (qmp,\n"
-	      "names, kvm-fd or none), CGROUP, PINNED (yes, partial, no, unknown).\n"
+	      "names, kvm-fd or none), CGROUP, PINNED (yes, partial, no, unknown), KVMCG\n"
+	      "(the mode of kvmcg's own pin: v2, v1 or affinity; - when kvmcg did not pin it).\n"
+	      "The cgroups of pinned VMs that have exited are removed on the way.\n"
 	      "\n"
 	      "See kvmcg(8).\n",
 	      stdout);
@@ -44,6 +48,10 @@ static json_object *summary_row(json_object *vm)
 	char buf[32];
 	snprintf(buf, sizeof(buf), "%d/%d", identified, json_object_get_int(vcpus));
 	json_object_object_add(row, "vcpus_text", json_object_new_string(buf));
+	json_object *pin, *mode;
+	if (json_object_object_get_ex(vm, "kvmcg", &pin) && pin &&
+	    json_object_object_get_ex(pin, "mode", &mode))
+		json_object_object_add(row, "kvmcg_mode", json_object_get(mode));
 	return row;
 }
 
@@ -73,10 +81,16 @@ int cmd_list(int argc, char **argv)
 		cli_done(&c);
 		return r;
 	}
+	/* Exited VMs that kvmcg pinned leave cgroups behind: this is where they go. */
+	int state_fd = state_dir_open(false);
+	if (state_fd >= 0 && !c.sysroot)
+		cli_collect_stale(&c, state_fd);
 	struct vm **vms = NULL;
 	size_t n = 0;
 	r = vm_list_all(&c.discover, &vms, &n);
 	if (r < 0) {
+		if (state_fd >= 0)
+			close(state_fd);
 		cli_done(&c);
 		return cli_runtime_error(r, "cannot list VMs");
 	}
@@ -84,8 +98,13 @@ int cmd_list(int argc, char **argv)
 	json_object *top = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	json_object_object_add(top, "host", host_to_json(&c.host));
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, vm_to_json(vms[i], &c.host));
+	for (size_t i = 0; i < n; i++) {
+		json_object *vm = vm_to_json(vms[i], &c.host);
+		json_object_object_add(vm, "kvmcg", c.sysroot ? NULL : cli_pin_state_json(state_fd, vms[i]));
+		json_object_array_add(arr, vm);
+	}
+	if (state_fd >= 0)
+		close(state_fd);
 	json_object_object_add(top, "vms", arr);
 
 	if (c.json) {
@@ -101,6 +120,7 @@ int cmd_list(int argc, char **argv)
 			{"DISCOVERY", "discovery", COL_TEXT},
 			{"CGROUP", "cgroup", COL_TEXT},
 			{"PINNED", "pinned", COL_TEXT},
+			{"KVMCG", "kvmcg_mode", COL_TEXT},
 		};
 		json_object *rows = json_object_new_array();
 		for (size_t i = 0; i < n; i++)

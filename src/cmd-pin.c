@@ -25,6 +25,7 @@ enum {
 	OPT_MEMS,
 	OPT_DRY_RUN,
 	OPT_CGROUP_ROOT,
+	OPT_AFFINITY_ONLY,
 };
 
 static void pin_help(void)
@@ -48,6 +49,8 @@ static void pin_help(void)
 	      "     --dry-run                  print the plan; change nothing\n"
 	      "     --cgroup-root <dir>        the cgroup kvmcg owns (default: kvmcg/ at the top\n"
 	      "                                of the hierarchy that has cpuset)\n"
+	      "     --affinity-only            no cgroups: sched_setaffinity alone (also what\n"
+	      "                                kvmcg does when no cpuset controller is usable)\n"
 	      "     --json                     print JSON\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
 	      " -h, --help                     display this help\n"
@@ -104,10 +107,22 @@ static int read_set(int mount_fd, const char *dir, const char *file, struct cpus
 	return cpuset_parse(v, ret, NULL);
 }
 
-static int find_place(struct cli *c, const char *cgroup_root, struct cgroup_place *ret)
+static int find_place(struct cli *c, const char *cgroup_root, bool affinity_only,
+		      struct cgroup_place *ret)
 {
 	struct cgroup_place p = {.mount_fd = -1};
 	int r;
+	if (affinity_only) {
+		p.host.mode = CGROUP_MODE_AFFINITY;
+		p.host.why_not_v2 = strdup("--affinity-only: no cgroups");
+		p.root = strdup(DEFAULT_ROOT);
+		if (!p.host.why_not_v2 || !p.root) {
+			cgroup_place_done(&p);
+			return -ENOMEM;
+		}
+		*ret = p;
+		return 0;
+	}
 	if (cgroup_root) {
 		if (cgroup_root[0] != '/') {
 			err_set("--cgroup-root %s: give an absolute path", cgroup_root);
@@ -186,25 +201,44 @@ static int find_place(struct cli *c, const char *cgroup_root, struct cgroup_plac
 static bool state_vm_alive(int proc_fd, const struct vm_state *s)
 {
 	struct proc_stat st;
-	return proc_read_stat(proc_fd, s->pid, 0, &st) == 0 && st.starttime_ticks == s->starttime;
+	/* A zombie has left its cgroups already; only its parent has not reaped it. */
+	return proc_read_stat(proc_fd, s->pid, 0, &st) == 0 && st.starttime_ticks == s->starttime &&
+	       st.state != 'Z' && st.state != 'X';
 }
 
-static void remove_created(const struct vm_state *s)
+/* Removes the directories a pin made, deepest first. 0 when all are gone. A VM that
+ * was just killed may still have threads on their way out (the leader turns zombie
+ * first): EBUSY is retried for a moment. */
+static int remove_created(const struct vm_state *s)
 {
 	if (!s->mount || s->n_created == 0)
-		return;
+		return 0;
 	_cleanup_close_ int mount_fd = open(s->mount, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (mount_fd < 0)
-		return;
+		return -errno;
+	int r = 0;
 	for (size_t i = s->n_created; i-- > 0;) {
 		const char *path = s->created[i], *slash = strrchr(path, '/');
 		_cleanup_free_ char *parent = strndup(path, slash ? (size_t)(slash - path) : 0);
 		if (!parent)
-			return;
+			return -ENOMEM;
 		_cleanup_close_ int pfd = cg_open_path(mount_fd, parent);
-		if (pfd >= 0)
-			unlinkat(pfd, slash ? slash + 1 : path, AT_REMOVEDIR);
+		if (pfd < 0) {
+			if (pfd != -ENOENT)
+				r = pfd;
+			continue;
+		}
+		for (int tries = 0;; tries++) {
+			if (unlinkat(pfd, slash ? slash + 1 : path, AT_REMOVEDIR) == 0 || errno == ENOENT)
+				break;
+			if (errno != EBUSY || tries == 40) {
+				r = -errno;
+				break;
+			}
+			usleep(25000);
+		}
 	}
+	return r;
 }
 
 int cli_collect_stale(struct cli *c, int state_fd)
@@ -218,9 +252,10 @@ int cli_collect_stale(struct cli *c, int state_fd)
 	for (size_t i = 0; i < n; i++) {
 		if (state_vm_alive(c->proc_fd, &states[i]))
 			continue;
-		/* The VM is gone: its cgroups hold nobody and can go too. */
-		remove_created(&states[i]);
-		if (state_remove(state_fd, states[i].pid, states[i].starttime) == 0)
+		/* The VM is gone: its cgroups hold nobody and can go too. The record stays
+		 * until they are gone, so the next run tries again. */
+		if (remove_created(&states[i]) == 0 &&
+		    state_remove(state_fd, states[i].pid, states[i].starttime) == 0)
 			removed++;
 	}
 	vm_states_free(states, n);
@@ -427,6 +462,7 @@ struct pin_args {
 	size_t n_iothreads;
 	struct cpuset *mems;
 	bool dry_run;
+	bool affinity_only;
 	const char *cgroup_root;
 };
 
@@ -500,6 +536,9 @@ static int parse_pin_option(struct cli *c, struct pin_args *a, int opt, const ch
 	case OPT_CGROUP_ROOT:
 		a->cgroup_root = arg;
 		return 1;
+	case OPT_AFFINITY_ONLY:
+		a->affinity_only = true;
+		return 1;
 	}
 	return 0;
 }
@@ -539,11 +578,12 @@ static int spec_copy(const struct pin_spec *from, struct pin_spec *to)
 	return 0;
 }
 
-/* Test hook (documented in tests/README): KVMCG_TEST_FAIL_AT=N makes the Nth action
- * fail as if the kernel had refused it, to prove rollback. */
-static unsigned test_fail_at(void)
+/* Test hooks (tests/README.md): KVMCG_TEST_FAIL_AT=N makes the Nth action fail as if
+ * the kernel had refused it; KVMCG_TEST_KILL_AT=N kills the VM just before it. They
+ * prove rollback against the real kernel. */
+static unsigned test_hook(const char *name)
 {
-	const char *s = getenv("KVMCG_TEST_FAIL_AT");
+	const char *s = getenv(name);
 	int n;
 	return s && parse_int(s, &n) == 0 && n > 0 ? (unsigned)n : 0;
 }
@@ -571,7 +611,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 		rc = cli_runtime_error(r, "cannot select the VM");
 		goto out;
 	}
-	r = find_place(c, a->cgroup_root, &pl);
+	r = find_place(c, a->cgroup_root, a->affinity_only, &pl);
 	if (r < 0) {
 		rc = r == -EINVAL ? (fprintf(stderr, "kvmcg: %s\n", err_get()), EXIT_USAGE)
 				  : cli_runtime_error(r, "cgroups");
@@ -688,7 +728,8 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	ex.vm = vm;
 	ex.spec = &spec;
 	ex.all_cpus = all_cpus;
-	ex.fail_at = test_fail_at();
+	ex.fail_at = test_hook("KVMCG_TEST_FAIL_AT");
+	ex.kill_at = test_hook("KVMCG_TEST_KILL_AT");
 
 	r = exec_hold_vm(&ex);
 	if (r == 0)
@@ -766,6 +807,7 @@ int cmd_pin(int argc, char **argv)
 		{"mems", required_argument, NULL, OPT_MEMS},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+		{"affinity-only", no_argument, NULL, OPT_AFFINITY_ONLY},
 		{0},
 	};
 	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};
@@ -797,6 +839,10 @@ int cmd_pin(int argc, char **argv)
 		rc = cli_usage_error(&c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
 	else if (c.sysroot)
 		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
+	else if (a.affinity_only && a.cgroup_root)
+		rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
+	else if (a.affinity_only && a.mems)
+		rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
 	else if ((rc = cli_open_roots(&c)) == 0)
 		rc = run_pin(&c, &a);
 	cli_done(&c);
@@ -861,7 +907,8 @@ static int run_unpin(struct cli *c)
 	ex.vm = vm;
 	ex.spec = &none;
 	ex.all_cpus = c->host.online_cpus;
-	ex.fail_at = test_fail_at();
+	ex.fail_at = test_hook("KVMCG_TEST_FAIL_AT");
+	ex.kill_at = test_hook("KVMCG_TEST_KILL_AT");
 	r = exec_hold_vm(&ex);
 	if (r == 0)
 		r = exec_plan(&ex, &plan);

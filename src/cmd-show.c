@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kvmcg show: one VM's threads, like virsh vcpuinfo + emulatorpin + iothreadinfo. */
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli.h"
 #include "output.h"
+#include "state.h"
 #include "util.h"
 
 static void show_help(void)
@@ -50,6 +52,8 @@ static void print_vm_text(json_object *vm)
 		{"Cgroup", "cgroup"},
 		{"Cgroup hierarchy", "cgroup_hierarchy"},
 		{"Pinned", "pinned"},
+		{"kvmcg mode", "kvmcg_mode"},
+		{"kvmcg cgroup", "kvmcg_cgroup"},
 	};
 	static const struct column cols[] = {
 		{"KIND", "kind", COL_TEXT},
@@ -106,6 +110,20 @@ int cmd_show(int argc, char **argv)
 		return cli_runtime_error(r, "cannot select the VM");
 	}
 	json_object *j = vm_to_json(vm, &c.host);
+	/* A captured tree's pids are not this host's: no live pin state for them. */
+	int state_fd = c.sysroot ? -1 : state_dir_open(false);
+	json_object *pin = cli_pin_state_json(state_fd, vm);
+	if (state_fd >= 0)
+		close(state_fd);
+	json_object_object_add(j, "kvmcg", pin);
+	if (!c.json) {
+		/* flat copies for the text view */
+		json_object *v;
+		if (pin && json_object_object_get_ex(pin, "mode", &v))
+			json_object_object_add(j, "kvmcg_mode", json_object_get(v));
+		if (pin && json_object_object_get_ex(pin, "cgroup", &v))
+			json_object_object_add(j, "kvmcg_cgroup", json_object_get(v));
+	}
 	if (c.json)
 		print_json(stdout, j);
 	else

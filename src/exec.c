@@ -208,8 +208,20 @@ static bool known_thread(const struct exec_ctx *c, const struct plan *p, pid_t t
 	return false;
 }
 
-static int run_one(struct exec_ctx *c, struct plan *p, size_t i)
+/* For the kill_at hook: the VM dies, as it may at any moment, and we wait for it. */
+static void kill_vm(struct exec_ctx *c)
 {
+	kill(c->pid, SIGKILL);
+	struct pollfd p = {.fd = c->pidfd, .events = POLLIN};
+	poll(&p, 1, 5000);
+}
+
+/* Every action, the rescan included, starts here: the VM must still be the one we
+ * hold, and the test hooks count actions in plan order. */
+static int begin_action(struct exec_ctx *c, const struct action *a)
+{
+	if (c->kill_at && c->executed + 1 == c->kill_at)
+		kill_vm(c);
 	if (!exec_vm_alive(c)) {
 		snprintf(c->failed, sizeof(c->failed), "the VM (pid %d) exited", (int)c->pid);
 		return -ESRCH;
@@ -217,10 +229,18 @@ static int run_one(struct exec_ctx *c, struct plan *p, size_t i)
 	c->executed++;
 	if (c->fail_at && c->executed == c->fail_at) {
 		snprintf(c->failed, sizeof(c->failed), "injected failure at action %u (%s)",
-			 c->fail_at, action_kind_name(p->actions[i].kind));
+			 c->fail_at, action_kind_name(a->kind));
 		return -EIO;
 	}
-	int r = do_action(c, &p->actions[i]);
+	return 0;
+}
+
+static int run_one(struct exec_ctx *c, struct plan *p, size_t i)
+{
+	int r = begin_action(c, &p->actions[i]);
+	if (r < 0)
+		return r;
+	r = do_action(c, &p->actions[i]);
 	if (r < 0) {
 		describe(c, &p->actions[i], r);
 		return r;
@@ -274,7 +294,9 @@ int exec_plan(struct exec_ctx *c, struct plan *p)
 	c->failed[0] = '\0';
 	for (size_t i = 0; i < p->n_actions && r == 0; i++) {
 		if (p->actions[i].kind == ACT_RESCAN) {
-			r = rescan(c, p, p->actions[i].dir);
+			r = begin_action(c, &p->actions[i]);
+			if (r == 0)
+				r = rescan(c, p, p->actions[i].dir);
 			continue;
 		}
 		r = run_one(c, p, i);
@@ -325,12 +347,17 @@ static int undo(struct exec_ctx *c, struct action *a)
 	return 0;
 }
 
+static const struct vm_thread *vm_thread_of(const struct vm *vm, pid_t tid)
+{
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].tid == tid)
+			return &vm->threads[i];
+	return NULL;
+}
+
 int exec_rollback(struct exec_ctx *c, struct plan *p)
 {
 	int first = 0;
-	/* Affinity first (it is the last thing done), then cgroups newest first. A
-	 * rollback may itself reset affinity on 6.1, so affinities are restored again
-	 * once every thread is back where it was. */
 	for (size_t i = p->n_actions; i-- > 0;) {
 		struct action *a = &p->actions[i];
 		if (!a->done)
@@ -339,24 +366,29 @@ int exec_rollback(struct exec_ctx *c, struct plan *p)
 		if (r < 0 && first == 0)
 			first = r;
 	}
-	for (size_t i = p->n_actions; i-- > 0;) {
+	/* Moving a thread back (and cpuset writes) reset its affinity on Linux 6.1 and
+	 * in v1, and the mask an ACT_SET_AFFINITY recorded may already have been such a
+	 * reset one. So every touched thread gets, last, the mask discovery read before
+	 * the plan began; a thread born since gets the main thread's. */
+	const struct vm_thread *main_thread = vm_thread_of(c->vm, c->pid);
+	for (size_t i = 0; i < p->n_actions; i++) {
 		struct action *a = &p->actions[i];
-		if (a->done && a->kind == ACT_SET_AFFINITY)
-			(void)undo(c, a);
+		bool touched = a->done && a->tid && a->kind != ACT_RESCAN;
 		a->done = false;
+		if (!touched)
+			continue;
+		const struct vm_thread *t = vm_thread_of(c->vm, a->tid);
+		const struct cpuset *mask = t && t->affinity ? t->affinity
+					    : main_thread ? main_thread->affinity
+							  : NULL;
+		int r = mask ? affinity_set(a->tid, mask) : 0;
+		if (r < 0 && r != -ESRCH && first == 0)
+			first = r;
 	}
 	return first;
 }
 
 /* ---- verification ------------------------------------------------------------------ */
-
-static const struct vm_thread *vm_thread_of(const struct vm *vm, pid_t tid)
-{
-	for (size_t i = 0; i < vm->n_threads; i++)
-		if (vm->threads[i].tid == tid)
-			return &vm->threads[i];
-	return NULL;
-}
 
 static const struct cpuset *wanted_cpus(const struct exec_ctx *c, const struct vm_thread *t)
 {

@@ -379,8 +379,24 @@ char *plan_child_name(const struct vm_thread *t)
 	if (t->kind == THREAD_VCPU)
 		n = asprintf(&s, "vcpu%d", t->vcpu_index);
 	else if (t->kind == THREAD_IOTHREAD) {
-		_cleanup_free_ char *id = cg_sanitize_name(t->iothread_id);
-		n = asprintf(&s, "iothread-%s", id ? id : "unnamed");
+		/* Injective, unlike cg_sanitize_name: "io.1" and "io_1" are two iothreads
+		 * and must not share a cgroup. Letters, digits and '-' stay; any other
+		 * byte becomes _XX. */
+		const char *id = t->iothread_id ? t->iothread_id : "";
+		size_t len = strlen(id);
+		if (len > 64)
+			return NULL;
+		char enc[64 * 3 + 1], *e = enc;
+		for (const char *c = id; *c; c++) {
+			unsigned char ch = (unsigned char)*c;
+			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			    ch == '-')
+				*e++ = (char)ch;
+			else
+				e += sprintf(e, "_%02x", ch);
+		}
+		*e = '\0';
+		n = asprintf(&s, "iothread-%s", enc);
 	} else
 		n = asprintf(&s, "emulator");
 	return n < 0 ? NULL : s;

@@ -193,22 +193,69 @@ static int grow_spec_vcpus(struct pin_spec *spec, size_t index)
 	return 0;
 }
 
+static int set_unescaped(char **dst, const char *v)
+{
+	char *u = unescape(v, strlen(v));
+	if (!u)
+		return -EBADMSG;
+	free(*dst); /* a repeated key: the last one wins */
+	*dst = u;
+	return 0;
+}
+
+static int set_list(struct cpuset **dst, const char *v)
+{
+	struct cpuset *s = NULL;
+	int r = parse_set(v, &s);
+	if (r < 0)
+		return r;
+	cpuset_free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Number of fields (key included) of each known key; other keys come from a newer
+ * kvmcg and are skipped. */
+static int expected_fields(const char *key)
+{
+	static const struct {
+		const char *key;
+		int n;
+	} keys[] = {
+		{"pid", 2},     {"starttime", 2},    {"name", 2},         {"mode", 2},
+		{"mount", 2},   {"vm-dir", 2},       {"created", 2},      {"thread", 4},
+		{"pin-vcpu", 3}, {"pin-emulator", 2}, {"pin-iothread", 3}, {"pin-mems", 2},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].key, key) == 0)
+			return keys[i].n;
+	return 0;
+}
+
 static int parse_line(struct vm_state *s, char *line)
 {
-	char *f[4];
-	size_t n = split(line, f, 4);
+	char *f[5];
+	size_t n = split(line, f, 5);
 	if (n == 0)
 		return 0;
 	const char *key = f[0];
-	int r = -EBADMSG;
-	if (strcmp(key, "pid") == 0 && n == 2)
-		r = parse_pid(f[1], &s->pid);
-	else if (strcmp(key, "starttime") == 0 && n == 2)
-		r = parse_u64(f[1], &s->starttime);
-	else if (strcmp(key, "name") == 0 && n == 2)
-		r = (s->name = unescape(f[1], strlen(f[1]))) ? 0 : -EBADMSG;
-	else if (strcmp(key, "mode") == 0 && n == 2) {
-		r = 0;
+	int want = expected_fields(key);
+	if (want == 0)
+		return 0;
+	if ((int)n != want || (n == 5))
+		return -EBADMSG;
+
+	if (strcmp(key, "pid") == 0)
+		return parse_pid(f[1], &s->pid);
+	if (strcmp(key, "starttime") == 0)
+		return parse_u64(f[1], &s->starttime);
+	if (strcmp(key, "name") == 0)
+		return set_unescaped(&s->name, f[1]);
+	if (strcmp(key, "mount") == 0)
+		return set_unescaped(&s->mount, f[1]);
+	if (strcmp(key, "vm-dir") == 0)
+		return set_unescaped(&s->vm_dir, f[1]);
+	if (strcmp(key, "mode") == 0) {
 		if (strcmp(f[1], "v2") == 0)
 			s->mode = CGROUP_MODE_V2;
 		else if (strcmp(f[1], "v1") == 0)
@@ -216,17 +263,16 @@ static int parse_line(struct vm_state *s, char *line)
 		else if (strcmp(f[1], "affinity") == 0)
 			s->mode = CGROUP_MODE_AFFINITY;
 		else
-			r = -EBADMSG;
-	} else if (strcmp(key, "mount") == 0 && n == 2)
-		r = (s->mount = unescape(f[1], strlen(f[1]))) ? 0 : -EBADMSG;
-	else if (strcmp(key, "vm-dir") == 0 && n == 2)
-		r = (s->vm_dir = unescape(f[1], strlen(f[1]))) ? 0 : -EBADMSG;
-	else if (strcmp(key, "created") == 0 && n == 2) {
+			return -EBADMSG;
+		return 0;
+	}
+	if (strcmp(key, "created") == 0) {
 		_cleanup_free_ char *d = unescape(f[1], strlen(f[1]));
-		r = d ? strv_push(&s->created, &s->n_created, d) : -EBADMSG;
-	} else if (strcmp(key, "thread") == 0 && n == 4) {
+		return d ? strv_push(&s->created, &s->n_created, d) : -EBADMSG;
+	}
+	if (strcmp(key, "thread") == 0) {
 		struct thread_origin t = {0};
-		r = parse_pid(f[1], &t.tid);
+		int r = parse_pid(f[1], &t.tid);
 		if (r == 0)
 			r = (t.cgroup = unescape(f[2], strlen(f[2]))) ? 0 : -EBADMSG;
 		if (r == 0)
@@ -241,47 +287,38 @@ static int parse_line(struct vm_state *s, char *line)
 		}
 		s->threads = nt;
 		s->threads[s->n_threads++] = t;
-	} else if (strcmp(key, "pin-vcpu") == 0 && n == 3) {
-		int idx;
-		r = parse_int(f[1], &idx) < 0 || idx < 0 || idx > 1 << 20 ? -EBADMSG : 0;
-		if (r == 0)
-			r = grow_spec_vcpus(&s->spec, (size_t)idx);
-		if (r == 0) {
-			cpuset_free(s->spec.vcpu[idx]);
-			s->spec.vcpu[idx] = NULL;
-			r = parse_set(f[2], &s->spec.vcpu[idx]);
-		}
-	} else if (strcmp(key, "pin-emulator") == 0 && n == 2) {
-		cpuset_free(s->spec.emulator);
-		s->spec.emulator = NULL;
-		r = parse_set(f[1], &s->spec.emulator);
-	} else if (strcmp(key, "pin-mems") == 0 && n == 2) {
-		cpuset_free(s->spec.mems);
-		s->spec.mems = NULL;
-		r = parse_set(f[1], &s->spec.mems);
-	} else if (strcmp(key, "pin-iothread") == 0 && n == 3) {
-		_cleanup_free_ char *id = unescape(f[1], strlen(f[1]));
-		struct cpuset *cpus = NULL;
-		r = id ? parse_set(f[2], &cpus) : -EBADMSG;
-		if (r == 0) {
-			char **ids = realloc(s->spec.iothread_ids, (s->spec.n_iothread + 1) * sizeof(char *));
-			struct cpuset **sets = ids ? realloc(s->spec.iothread, (s->spec.n_iothread + 1) * sizeof(*sets)) : NULL;
-			if (ids)
-				s->spec.iothread_ids = ids;
-			if (sets)
-				s->spec.iothread = sets;
-			if (!ids || !sets) {
-				cpuset_free(cpus);
-				return -ENOMEM;
-			}
-			ids[s->spec.n_iothread] = TAKE_PTR(id);
-			sets[s->spec.n_iothread++] = cpus;
-		}
-	} else {
-		/* Unknown keys from a newer kvmcg are ignored; malformed known ones are not. */
-		r = strcmp(key, "pid") && strcmp(key, "starttime") && strcmp(key, "thread") ? 0 : -EBADMSG;
+		return 0;
 	}
-	return r < 0 ? -EBADMSG : 0;
+	if (strcmp(key, "pin-vcpu") == 0) {
+		int idx;
+		if (parse_int(f[1], &idx) < 0 || idx < 0 || idx > 1 << 20)
+			return -EBADMSG;
+		int r = grow_spec_vcpus(&s->spec, (size_t)idx);
+		return r < 0 ? r : set_list(&s->spec.vcpu[idx], f[2]);
+	}
+	if (strcmp(key, "pin-emulator") == 0)
+		return set_list(&s->spec.emulator, f[1]);
+	if (strcmp(key, "pin-mems") == 0)
+		return set_list(&s->spec.mems, f[1]);
+	/* pin-iothread */
+	_cleanup_free_ char *id = unescape(f[1], strlen(f[1]));
+	struct cpuset *cpus = NULL;
+	int r = id ? parse_set(f[2], &cpus) : -EBADMSG;
+	if (r < 0)
+		return r;
+	char **ids = realloc(s->spec.iothread_ids, (s->spec.n_iothread + 1) * sizeof(char *));
+	if (ids)
+		s->spec.iothread_ids = ids;
+	struct cpuset **sets = ids ? realloc(s->spec.iothread, (s->spec.n_iothread + 1) * sizeof(*sets)) : NULL;
+	if (sets)
+		s->spec.iothread = sets;
+	if (!ids || !sets) {
+		cpuset_free(cpus);
+		return -ENOMEM;
+	}
+	ids[s->spec.n_iothread] = TAKE_PTR(id);
+	sets[s->spec.n_iothread++] = cpus;
+	return 0;
 }
 
 int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
@@ -291,20 +328,19 @@ int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 		return -ENOMEM;
 	struct vm_state s = {0};
 	size_t lineno = 0;
-	char *save = NULL;
 	int r = 0;
-	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = copy; line && r == 0;) {
+		char *eol = strchr(line, '\n');
+		if (eol)
+			*eol = '\0';
+		else if (!*line)
+			break; /* after the last newline */
 		lineno++;
-		if (lineno == 1) {
-			if (strcmp(line, STATE_MAGIC) != 0) {
-				r = -EBADMSG;
-				break;
-			}
-			continue;
-		}
-		r = parse_line(&s, line);
-		if (r < 0)
-			break;
+		if (lineno == 1)
+			r = strcmp(line, STATE_MAGIC) == 0 ? 0 : -EBADMSG;
+		else
+			r = parse_line(&s, line);
+		line = eol ? eol + 1 : NULL;
 	}
 	if (r == 0 && (lineno == 0 || s.pid == 0 || s.starttime == 0))
 		r = -EBADMSG;
@@ -312,7 +348,8 @@ int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 		if (err_line)
 			*err_line = lineno;
 		vm_state_done(&s);
-		return r;
+		/* Anything wrong in the text is one thing to the caller: damage. */
+		return r == -ENOMEM ? r : -EBADMSG;
 	}
 	*ret = s;
 	return 0;

@@ -1,0 +1,288 @@
+#!/bin/bash
+# kvmcg pin / unpin against real QEMU processes and the real cgroup filesystem.
+# The same script runs on the host (whatever cgroups it has: on a hybrid host that
+# is the v1 cpuset fallback) and in the test guest (pure cgroup v2, kernel 6.1).
+# Everything is read back from the kernel: /proc/PID/task/TID/{cgroup,status},
+# sched_getaffinity (taskset), cgroup.type and cpuset.* files.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+command -v qemu-system-x86_64 >/dev/null || {
+	tl_skip "pin" "qemu-system-x86_64 is not installed"
+	tl_done
+}
+export KVMCG_STATE_DIR=$TL_TMP/state
+
+# --- what the kernel offers, found without kvmcg --------------------------------
+mode=affinity mount=
+v2=$(awk '$3 == "cgroup2" { print $2 }' /proc/mounts | while read -r m; do
+	grep -qw cpuset "$m/cgroup.controllers" 2>/dev/null && echo "$m" && break
+done)
+v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuset(,|$)/ { print $2; exit }' /proc/mounts)
+if [ -n "$v2" ]; then
+	mode=v2 mount=$v2
+elif [ -n "$v1" ]; then
+	mode=v1 mount=$v1
+fi
+ncpu=$(nproc)
+echo "# cgroup mode expected: $mode ${mount:+at $mount}; $ncpu CPUs"
+
+# The cgroup of a thread in the hierarchy kvmcg uses, as /proc shows it.
+thread_cgroup() { # pid tid
+	if [ "$mode" = v2 ]; then
+		sed -n 's/^0:://p' /proc/"$1"/task/"$2"/cgroup
+	else
+		awk -F: '$2 ~ /(^|,)cpuset(,|$)/ { print $3 }' /proc/"$1"/task/"$2"/cgroup
+	fi
+}
+allowed() { # pid tid
+	tl_cpulist_expand "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$1"/task/"$2"/status)"
+}
+# "tid cgroup cpus" for every thread, from the kernel.
+snapshot() {
+	local pid=$1 t
+	for t in /proc/"$pid"/task/*; do
+		t=${t##*/}
+		echo "$t $(thread_cgroup "$pid" "$t") $(allowed "$pid" "$t" | tr ' ' ,)"
+	done | sort -n
+}
+
+# check_pinned LABEL PID VMDIR JSON EMULATOR_CPUS: every thread where it belongs.
+check_pinned() {
+	local label=$1 pid=$2 dir=$3 json=$4 emu=$5
+	local bad=0 tid kind idx id want_cg want_cpus
+	while read -r tid kind idx id; do
+		case $kind in
+		vcpu) want_cg=$dir/vcpu$idx want_cpus=$((idx % ncpu)) ;;
+		iothread) want_cg=$dir/iothread-$id want_cpus=$((ncpu - 1)) ;;
+		*) want_cg=$dir/emulator want_cpus=$emu ;;
+		esac
+		[ -d /proc/"$pid"/task/"$tid" ] || continue
+		local have_cpus have_cg
+		have_cpus=$(allowed "$pid" "$tid")
+		if [ "$have_cpus" != "$(tl_cpulist_expand "$want_cpus")" ]; then
+			echo "#   $kind $idx$id tid $tid: Cpus_allowed_list $have_cpus, want $want_cpus"
+			bad=1
+		fi
+		# sched_getaffinity as the kernel answers it, through taskset
+		local tset
+		tset=$(taskset -pc "$tid" | sed 's/.*: //')
+		[ "$(tl_cpulist_expand "$tset")" = "$(tl_cpulist_expand "$want_cpus")" ] || {
+			echo "#   tid $tid: sched_getaffinity $tset, want $want_cpus"
+			bad=1
+		}
+		if [ "$mode" != affinity ]; then
+			have_cg=$(thread_cgroup "$pid" "$tid")
+			[ "$have_cg" = "$want_cg" ] || {
+				echo "#   $kind $idx$id tid $tid: cgroup $have_cg, want $want_cg"
+				bad=1
+			}
+		fi
+	done < <(jq -r '.threads[] | "\(.tid) \(.kind) \(.index // "-") \(.id // "-")"' <<<"$json")
+	tl_eq "$label: every thread's cgroup and affinity, read from the kernel" "$bad" 0
+}
+
+# check_tree LABEL DIR VCPUS: cgroup.type and cpuset files of the VM's tree.
+check_tree() {
+	local label=$1 dir=$2 n=$3 emu=$4 i bad=0
+	local root=$mount$dir
+	[ -d "$root" ] || {
+		tl_fail "$label: $root exists"
+		return
+	}
+	if [ "$mode" = v2 ]; then
+		tl_eq "$label: VM cgroup is the threaded domain" "$(cat "$root"/cgroup.type)" "domain threaded"
+		for c in "$root"/emulator "$root"/vcpu*; do
+			[ "$(cat "$c"/cgroup.type)" = threaded ] || { echo "#   $c: $(cat "$c"/cgroup.type)"; bad=1; }
+		done
+		tl_eq "$label: every child is threaded" "$bad" 0
+	else
+		bad=0
+		for c in "$root"/emulator "$root"/vcpu*; do
+			[ "$(cat "$c"/cpuset.memory_migrate)" = 1 ] || bad=1
+			[ -n "$(cat "$c"/cpuset.mems)" ] || bad=1
+		done
+		tl_eq "$label: v1 children have mems and memory_migrate=1" "$bad" 0
+	fi
+	bad=0
+	for ((i = 0; i < n; i++)); do
+		local got
+		got=$(cat "$root"/vcpu$i/cpuset.cpus)
+		[ "$got" = "$((i % ncpu))" ] || { echo "#   vcpu$i cpuset.cpus '$got'"; bad=1; }
+	done
+	[ "$(tl_cpulist_expand "$(cat "$root"/emulator/cpuset.cpus)")" = "$(tl_cpulist_expand "$emu")" ] ||
+		{ echo "#   emulator cpuset.cpus $(cat "$root"/emulator/cpuset.cpus)"; bad=1; }
+	tl_eq "$label: cpuset.cpus of every child" "$bad" 0
+}
+
+emu=0
+[ "$ncpu" -ge 4 ] && emu=0-1
+vcpu_args() { # n: vCPU i on CPU i mod ncpu
+	local i
+	for ((i = 0; i < $1; i++)); do printf -- '--vcpu %d:%d ' "$i" $((i % ncpu)); done
+}
+
+# --- pin, check, pin again, unpin: with QMP and with thread names -------------------
+for how in qmp names; do
+	case $how in
+	qmp) pid=$(tl_qemu p-$how -smp 4 -name t-qmp -object iothread,id=io1 \
+		-qmp unix:"$TL_TMP"/p.qmp,server=on,wait=off) ;;
+	names) pid=$(tl_qemu p-$how -smp 4 -name guest=t-names,debug-threads=on -object iothread,id=io1) ;;
+	esac
+	tl_settle "$pid" 4
+	before=$(snapshot "$pid")
+	# A thread pinned by someone else before: unpin must give back that mask, not
+	# "all CPUs" (requested values, not defaults).
+	first_vcpu=$("$KVMCG" show --pid "$pid" --json | jq -r '.threads[] | select(.kind == "vcpu" and .index == 1) | .tid')
+	if [ "$ncpu" -ge 2 ]; then
+		taskset -pc 1 "$first_vcpu" >/dev/null
+		before=$(snapshot "$pid")
+	fi
+
+	# shellcheck disable=SC2046
+	out=$("$KVMCG" pin --pid "$pid" $(vcpu_args 4) --emulator "$emu" --iothread io1:$((ncpu - 1)) --json)
+	tl_eq "$how: pin succeeds" "$?" 0
+	tl_eq "$how: pin used the host's mode" "$(jq -r .mode <<<"$out")" "$mode"
+	tl_eq "$how: pin reports applied" "$(jq -r .result <<<"$out")" applied
+	dir=$(jq -r '.vm_cgroup // ""' <<<"$out")
+	[ "$mode" = affinity ] || tl_eq "$how: VM cgroup is under kvmcg/ and named after the VM" \
+		"$dir" "/kvmcg/t-$how"
+	json=$("$KVMCG" show --pid "$pid" --json)
+	check_pinned "$how" "$pid" "$dir" "$json" "$emu"
+	[ "$mode" = affinity ] || check_tree "$how" "$dir" 4 "$emu"
+	tl_eq "$how: show reports kvmcg's mode" "$(jq -r .kvmcg.mode <<<"$json")" "$mode"
+	tl_eq "$how: show reports the pin" "$(jq -c .kvmcg.pins.vcpus <<<"$json")" \
+		"$(for i in 0 1 2 3; do printf '"%d":"%d"\n' $i $((i % ncpu)); done | paste -sd, | sed 's/^/{/; s/$/}/')"
+
+	# An identical pin changes nothing, and says so.
+	files_before=$([ "$mode" = affinity ] || cat "$mount$dir"/*/cpuset.cpus)
+	# shellcheck disable=SC2046
+	again=$("$KVMCG" pin --pid "$pid" $(vcpu_args 4) --emulator "$emu" --iothread io1:$((ncpu - 1)) --json)
+	tl_eq "$how: second identical pin is a no-op" "$(jq -r '"\(.result) \(.actions | length)"' <<<"$again")" "unchanged 0"
+	tl_eq "$how: ... and touched no cgroup file" "$([ "$mode" = affinity ] || cat "$mount$dir"/*/cpuset.cpus)" "$files_before"
+
+	# Re-pin in place: one vCPU moves, the rest stays.
+	if [ "$ncpu" -ge 2 ]; then
+		re=$("$KVMCG" pin --pid "$pid" --vcpu 0:1 --json)
+		tl_check "$how: re-pin of one vCPU does not move the process again" \
+			jq -e '[.actions[] | select(.action == "move-process")] | length == 0' <<<"$re"
+		v0=$(jq -r '.threads[] | select(.kind == "vcpu" and .index == 0) | .tid' <<<"$json")
+		tl_eq "$how: re-pinned vCPU 0 runs on CPU 1" "$(allowed "$pid" "$v0")" 1
+		v2tid=$(jq -r '.threads[] | select(.kind == "vcpu" and .index == 2) | .tid' <<<"$json")
+		tl_eq "$how: vCPU 2 kept its pin" "$(allowed "$pid" "$v2tid")" "$((2 % ncpu))"
+	fi
+
+	out=$("$KVMCG" unpin --pid "$pid" --json)
+	tl_eq "$how: unpin succeeds" "$(jq -r .result <<<"$out")" applied
+	tl_eq "$how: unpin restores every thread's cgroup and mask exactly" "$(snapshot "$pid")" "$before"
+	[ "$mode" = affinity ] || tl_check "$how: unpin removed the VM's cgroups" test ! -e "$mount$dir"
+	tl_check "$how: unpin removed the state file" test -z "$(ls "$KVMCG_STATE_DIR")"
+	kill "$pid"
+done
+
+# --- failures roll back to the exact previous state ---------------------------------
+pid=$(tl_qemu f -smp 2 -name t-fault -qmp unix:"$TL_TMP"/f.qmp,server=on,wait=off)
+tl_settle "$pid" 2
+before=$(snapshot "$pid")
+dry=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --emulator "$emu" --dry-run --json)
+n_actions=$(jq '.actions | length' <<<"$dry")
+fdir=$(jq -r '.vm_cgroup // ""' <<<"$dry")
+tl_check "fault: the plan has actions" test "$n_actions" -gt 3
+tl_eq "fault: --dry-run changed nothing" "$(snapshot "$pid")" "$before"
+for at in 1 2 $((n_actions / 2)) $((n_actions - 1)) "$n_actions"; do
+	KVMCG_TEST_FAIL_AT=$at "$KVMCG" pin --pid "$pid" --vcpu all:0 --emulator "$emu" >/dev/null 2>"$TL_TMP/err"
+	rc=$?
+	tl_eq "fault at action $at/$n_actions: exit 1" "$rc" 1
+	tl_check "fault at action $at: says it was undone" grep -q "undone: injected failure" "$TL_TMP/err"
+	tl_eq "fault at action $at: every thread as before" "$(snapshot "$pid")" "$before"
+	[ "$mode" = affinity ] || tl_check "fault at action $at: no VM cgroup left" test ! -e "$mount$fdir"
+	tl_check "fault at action $at: no state left" test -z "$(ls "$KVMCG_STATE_DIR")"
+done
+# A failing re-pin leaves the previous pin exactly as it was.
+"$KVMCG" pin --pid "$pid" --vcpu all:0 --emulator "$emu" >/dev/null
+pinned=$(snapshot "$pid")
+state_before=$(cat "$KVMCG_STATE_DIR"/*.state)
+if [ "$ncpu" -ge 2 ]; then
+	KVMCG_TEST_FAIL_AT=2 "$KVMCG" pin --pid "$pid" --vcpu all:1 >/dev/null 2>&1
+	tl_eq "fault during a re-pin: exit 1" "$?" 1
+	tl_eq "fault during a re-pin: the previous pin is intact" "$(snapshot "$pid")" "$pinned"
+	tl_eq "fault during a re-pin: the state file is intact" "$(cat "$KVMCG_STATE_DIR"/*.state)" "$state_before"
+fi
+"$KVMCG" unpin --pid "$pid" >/dev/null
+tl_eq "fault: unpin after all that restores the start" "$(snapshot "$pid")" "$before"
+kill "$pid"
+
+# --- the VM dies in the middle of a pin ------------------------------------------------
+for where in early late; do
+	pid=$(tl_qemu k-$where -smp 2 -name t-killed -qmp unix:"$TL_TMP"/k-$where.qmp,server=on,wait=off)
+	tl_settle "$pid" 2
+	dry=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --emulator "$emu" --dry-run --json)
+	n=$(jq '.actions | length' <<<"$dry")
+	kdir=$(jq -r '.vm_cgroup // ""' <<<"$dry")
+	at=3
+	[ "$where" = late ] && at=$((n - 1))
+	KVMCG_TEST_KILL_AT=$at "$KVMCG" pin --pid "$pid" --vcpu all:0 --emulator "$emu" >/dev/null 2>"$TL_TMP/err"
+	tl_eq "VM killed before action $at: exit 3" "$?" 3
+	tl_check "VM killed before action $at: says so" grep -q "exited during the pin" "$TL_TMP/err"
+	[ "$mode" = affinity ] || tl_check "VM killed before action $at: no cgroup left" test ! -e "$mount$kdir"
+	tl_check "VM killed before action $at: no state left" test -z "$(ls "$KVMCG_STATE_DIR")"
+done
+
+# --- a pinned VM that exits leaves nothing once list notices ----------------------------
+pid=$(tl_qemu s -smp 2 -name t-stale -qmp unix:"$TL_TMP"/s.qmp,server=on,wait=off)
+tl_settle "$pid" 2
+sdir=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --json | jq -r '.vm_cgroup // ""')
+kill -KILL "$pid"
+while [ -e /proc/"$pid" ] && ! grep -q '^State:.*Z' /proc/"$pid"/status 2>/dev/null; do sleep 0.05; done
+"$KVMCG" list >/dev/null
+[ "$mode" = affinity ] || tl_check "stale: list removed the exited VM's cgroups ($sdir)" test ! -e "$mount$sdir"
+tl_check "stale: list removed its state" test -z "$(ls "$KVMCG_STATE_DIR")"
+
+# --- bad requests fail before anything is written (exit 2) --------------------------------
+pid=$(tl_qemu b -smp 2 -name t-bad -object iothread,id=io1 -qmp unix:"$TL_TMP"/b.qmp,server=on,wait=off)
+tl_settle "$pid" 2
+before=$(snapshot "$pid")
+bad_request() { # description pattern args...
+	local desc=$1 pattern=$2
+	shift 2
+	"$KVMCG" pin --pid "$pid" "$@" >/dev/null 2>"$TL_TMP/err"
+	tl_eq "bad request ($desc): exit 2" "$?" 2
+	tl_check "bad request ($desc): says '$pattern'" grep -q -- "$pattern" "$TL_TMP/err"
+}
+bad_request "CPU not online" "is not online" --vcpu 0:$((ncpu + 7))
+bad_request "vCPU out of range" "has no vCPU 9" --vcpu 9:0
+bad_request "malformed list" "is not a CPU list" --vcpu 0:1-
+bad_request "unknown iothread" "no such iothread (it has: io1)" --iothread nope:0
+bad_request "node not online" "not online" --mems 7
+bad_request "empty emulator list" "not a non-empty CPU list" --emulator ""
+tl_eq "bad requests: nothing changed" "$(snapshot "$pid")" "$before"
+[ "$mode" = affinity ] || tl_check "bad requests: no cgroup made" \
+	test ! -e "$mount$("$KVMCG" pin --pid "$pid" --vcpu all:0 --dry-run --json | jq -r .vm_cgroup)"
+
+# --- a VM whose vCPUs cannot all be identified is not pinned ------------------------------
+pid2=$(tl_qemu u -smp 2 -name t-unknown)
+tl_settle "$pid2" 2
+before2=$(snapshot "$pid2")
+if [ "$("$KVMCG" show --pid "$pid2" --json | jq -r .discovery)" = none ]; then
+	"$KVMCG" pin --pid "$pid2" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+	tl_eq "unidentified vCPUs: pin refuses (exit 1)" "$?" 1
+	tl_check "unidentified vCPUs: says why and what to do" grep -q "refusing to pin.*debug-threads=on" "$TL_TMP/err"
+	tl_eq "unidentified vCPUs: nothing changed" "$(snapshot "$pid2")" "$before2"
+else
+	tl_skip "unidentified vCPUs" "the kvm-fd heuristic identified every vCPU here (KVM)"
+fi
+kill "$pid2"
+
+# --- affinity only ------------------------------------------------------------------------------
+out=$("$KVMCG" pin --pid "$pid" --affinity-only --vcpu all:0 --emulator 0 --iothread io1:0 --json)
+tl_eq "affinity-only: mode" "$(jq -r .mode <<<"$out")" affinity
+tl_check "affinity-only: nothing but set-affinity" \
+	jq -e '[.actions[] | select(.action != "set-affinity")] | length == 0' <<<"$out"
+json=$("$KVMCG" show --pid "$pid" --json)
+tl_check "affinity-only: every thread on CPU 0" jq -e 'all(.threads[]; .affinity == "0")' <<<"$json"
+tl_eq "affinity-only: show says so" "$(jq -r .kvmcg.mode <<<"$json")" affinity
+tl_eq "affinity-only: no cgroup moved" "$(snapshot "$pid" | awk '{ print $2 }' | sort -u)" \
+	"$(awk '{ print $2 }' <<<"$before" | sort -u)"
+"$KVMCG" unpin --pid "$pid" >/dev/null
+tl_eq "affinity-only: unpin restores" "$(snapshot "$pid")" "$before"
+
+tl_done

@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* cgroupfs: mountinfo of real-world host layouts, controller lists, names made from
+ * untrusted text, error sentences, and the dirfd helpers on a scratch directory
+ * (regular files stand in for cgroup files there). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroupfs.h"
+#include "util.h"
+
+/* ---- cgroup_parse_mountinfo ------------------------------------------------------------- */
+
+/* A unified host (Fedora, Debian 11+, Ubuntu 21.10+). */
+static const char mountinfo_v2[] =
+	"22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/mapper/root rw\n"
+	"23 22 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n"
+	"24 22 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:2 - sysfs sysfs rw\n"
+	"25 24 0:6 / /sys/kernel/security rw,nosuid,nodev,noexec,relatime shared:3 - securityfs securityfs rw\n"
+	"26 24 0:23 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 "
+	"rw,nsdelegate,memory_recursiveprot\n"
+	"27 24 0:24 / /sys/fs/pstore rw,nosuid,nodev,noexec,relatime shared:5 - pstore pstore rw\n"
+	"30 22 0:26 / /run rw,nosuid,nodev shared:13 - tmpfs tmpfs rw,size=3263072k,mode=755\n";
+
+/* A hybrid host (Ubuntu 20.04, RHEL 8): v1 controllers, cgroup2 at unified/. */
+static const char mountinfo_hybrid[] =
+	"24 30 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n"
+	"25 30 0:23 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n"
+	"30 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw,errors=remount-ro\n"
+	"33 24 0:27 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755\n"
+	"34 33 0:28 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 "
+	"rw,nsdelegate\n"
+	"35 33 0:29 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup "
+	"rw,xattr,name=systemd\n"
+	"38 33 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup "
+	"rw,cpu,cpuacct\n"
+	"39 33 0:33 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup "
+	"rw,cpuset\n"
+	"40 33 0:34 / /sys/fs/cgroup/net_cls,net_prio rw,nosuid,nodev,noexec,relatime shared:17 - cgroup "
+	"cgroup rw,net_cls,net_prio\n"
+	"41 33 0:35 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:18 - cgroup cgroup "
+	"rw,memory\n"
+	"42 33 0:36 / /sys/fs/cgroup/cpuacct_only rw,relatime shared:19 - cgroup cgroup rw,cpuacct\n";
+
+/* A legacy host (CentOS 7): no cgroup2 at all, no optional fields on some lines. */
+static const char mountinfo_legacy[] =
+	"18 61 0:17 / /sys rw,nosuid,nodev,noexec,relatime shared:6 - sysfs sysfs rw\n"
+	"24 18 0:20 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:7 - tmpfs tmpfs ro,mode=755\n"
+	"25 24 0:21 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:8 - cgroup cgroup "
+	"rw,xattr,release_agent=/usr/lib/systemd/systemd-cgroups-agent,name=systemd\n"
+	"28 24 0:24 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime - cgroup cgroup "
+	"rw,cpuacct,cpu\n"
+	"29 24 0:25 / /sys/fs/cgroup/cpuset rw,nosuid,nodev,noexec,relatime shared:10 master:3 - cgroup "
+	"cgroup rw,cpuset,clone_children\n"
+	"30 24 0:26 / /sys/fs/cgroup/blkio rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,blkio";
+
+static struct cgroup_mount *mounts;
+static size_t n_mounts;
+
+static void mounts_done(void)
+{
+	cgroup_mounts_free(mounts, n_mounts);
+	mounts = NULL;
+	n_mounts = 0;
+}
+
+static void parse(const char *text)
+{
+	mounts_done();
+	int r = cgroup_parse_mountinfo(text, &mounts, &n_mounts);
+	cr_assert_eq(r, 0, "cgroup_parse_mountinfo = %d", r);
+}
+
+static void assert_mount(size_t i, const char *path, bool v2, bool cpuset, bool cpu)
+{
+	cr_assert_lt(i, n_mounts);
+	cr_assert_str_eq(mounts[i].path, path, "mount %zu", i);
+	cr_assert_eq(mounts[i].v2, v2, "%s: v2", path);
+	cr_assert_eq(mounts[i].has_cpuset, cpuset, "%s: has_cpuset", path);
+	cr_assert_eq(mounts[i].has_cpu, cpu, "%s: has_cpu", path);
+}
+
+TestSuite(cgroupfs_mountinfo, .fini = mounts_done);
+
+Test(cgroupfs_mountinfo, unified_host)
+{
+	parse(mountinfo_v2);
+	cr_assert_eq(n_mounts, 1);
+	/* controllers of a v2 mount come from cgroup.controllers, later */
+	assert_mount(0, "/sys/fs/cgroup", true, false, false);
+}
+
+Test(cgroupfs_mountinfo, hybrid_host)
+{
+	parse(mountinfo_hybrid);
+	cr_assert_eq(n_mounts, 7, "the tmpfs is not a cgroup mount");
+	assert_mount(0, "/sys/fs/cgroup/unified", true, false, false);
+	assert_mount(1, "/sys/fs/cgroup/systemd", false, false, false);
+	assert_mount(2, "/sys/fs/cgroup/cpu,cpuacct", false, false, true);
+	assert_mount(3, "/sys/fs/cgroup/cpuset", false, true, false);
+	assert_mount(4, "/sys/fs/cgroup/net_cls,net_prio", false, false, false);
+	assert_mount(5, "/sys/fs/cgroup/memory", false, false, false);
+	assert_mount(6, "/sys/fs/cgroup/cpuacct_only", false, false, false); /* cpuacct is not cpu */
+}
+
+Test(cgroupfs_mountinfo, legacy_host)
+{
+	parse(mountinfo_legacy);
+	cr_assert_eq(n_mounts, 4);
+	for (size_t i = 0; i < n_mounts; i++)
+		cr_assert(!mounts[i].v2, "%s", mounts[i].path);
+	assert_mount(0, "/sys/fs/cgroup/systemd", false, false, false);
+	assert_mount(1, "/sys/fs/cgroup/cpu,cpuacct", false, false, true);
+	assert_mount(2, "/sys/fs/cgroup/cpuset", false, true, false);
+	assert_mount(3, "/sys/fs/cgroup/blkio", false, false, false); /* last line, no newline */
+}
+
+Test(cgroupfs_mountinfo, escaped_mount_point)
+{
+	parse("40 33 0:40 / /mnt/my\\040cgroups rw,relatime shared:30 - cgroup cgroup rw,cpuset,cpu\n"
+	      "41 33 0:41 / /mnt/tab\\011and\\134backslash rw,relatime - cgroup2 cgroup2 rw\n");
+	cr_assert_eq(n_mounts, 2);
+	assert_mount(0, "/mnt/my cgroups", false, true, true);
+	assert_mount(1, "/mnt/tab\tand\\backslash", true, false, false);
+}
+
+Test(cgroupfs_mountinfo, nothing_to_find)
+{
+	parse("");
+	cr_assert_eq(n_mounts, 0);
+	parse("22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/mapper/root rw\n"
+	      "garbage line\n"
+	      "\n"
+	      "26 24 0:23 / /sys/fs/cgroup rw shared:4 - cgroup2fs x rw\n");
+	cr_assert_eq(n_mounts, 0, "cgroup2fs is not cgroup2, a short line is skipped");
+}
+
+Test(cgroupfs_mountinfo, cgroup_named_source_is_not_a_type)
+{
+	/* A tmpfs whose source is called "cgroup" stays a tmpfs. */
+	parse("33 24 0:27 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs cgroup ro,mode=755\n");
+	cr_assert_eq(n_mounts, 0);
+}
+
+/* ---- cgroup_parse_controllers -------------------------------------------------------------- */
+
+Test(cgroupfs_controllers, lists)
+{
+	static const struct {
+		const char *text;
+		bool cpuset, cpu;
+	} cases[] = {
+		{"cpuset cpu io memory hugetlb pids rdma misc\n", true, true},
+		{"cpu io memory pids\n", false, true},
+		{"cpuset io memory\n", true, false},
+		{"io memory pids", false, false},
+		{"", false, false},
+		{"\n", false, false},
+		{"cpuacct cpusets cpux\n", false, false},
+		{"memory cpu", false, true},
+		{"  cpuset  ", true, false},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct cgroup_mount m = {.v2 = true};
+		cgroup_parse_controllers(cases[i].text, &m);
+		cr_assert_eq(m.has_cpuset, cases[i].cpuset, "\"%s\": cpuset", cases[i].text);
+		cr_assert_eq(m.has_cpu, cases[i].cpu, "\"%s\": cpu", cases[i].text);
+	}
+}
+
+/* ---- cg_sanitize_name --------------------------------------------------------------------- */
+
+static void sanitized(const char *in, const char *want)
+{
+	_cleanup_free_ char *out = cg_sanitize_name(in);
+	if (!want) {
+		cr_assert_null(out, "\"%s\" gives nothing usable, got \"%s\"", in, out ? out : "");
+		return;
+	}
+	cr_assert_not_null(out, "\"%s\"", in);
+	cr_assert_str_eq(out, want, "\"%s\"", in);
+}
+
+Test(cgroupfs_names, kept_and_replaced)
+{
+	sanitized("win7-ent", "win7-ent");
+	sanitized("Fedora_39", "Fedora_39");
+	sanitized("a/b", "a_b");
+	sanitized("a b", "a_b");
+	sanitized("x\x01y\tz\x7f", "x_y_z_");
+	sanitized("cgroup.procs", "cgroup_procs");
+	sanitized(".hidden", "_hidden");
+}
+
+Test(cgroupfs_names, never_escapes)
+{
+	static const char *const evil[] = {"../etc", "..", "a/../../b", "/etc/passwd", "./.", "x/./y"};
+	for (size_t i = 0; i < ARRAY_SIZE(evil); i++) {
+		_cleanup_free_ char *out = cg_sanitize_name(evil[i]);
+		if (!out)
+			continue;
+		cr_assert_null(strstr(out, ".."), "\"%s\" -> %s", evil[i], out);
+		cr_assert_null(strchr(out, '/'), "\"%s\" -> %s", evil[i], out);
+		cr_assert_neq(out[0], '.', "\"%s\" -> %s", evil[i], out);
+		for (const char *p = out; *p; p++)
+			cr_assert(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", *p),
+				  "\"%s\" -> %s", evil[i], out);
+	}
+	sanitized("../etc", "___etc");
+}
+
+Test(cgroupfs_names, nothing_usable)
+{
+	sanitized(NULL, NULL);
+	sanitized("", NULL);
+	sanitized("...", NULL);
+	sanitized("//", NULL);
+	sanitized("-_-", NULL);
+	sanitized("\n", NULL);
+	/* v1 interface files without a dot */
+	sanitized("tasks", NULL);
+	sanitized("notify_on_release", NULL);
+	sanitized("release_agent", NULL);
+	sanitized("tasks2", "tasks2");
+}
+
+Test(cgroupfs_names, cut_to_64_bytes)
+{
+	char in[201];
+	memset(in, 'a', 200);
+	in[200] = '\0';
+	in[70] = 'b';
+	_cleanup_free_ char *out = cg_sanitize_name(in);
+	cr_assert_not_null(out);
+	cr_assert_eq(strlen(out), 64);
+	for (size_t i = 0; i < 64; i++)
+		cr_assert_eq(out[i], 'a');
+
+	/* a multi-byte name: every byte replaced, still at most 64 */
+	char utf8[301] = "";
+	for (int i = 0; i < 100; i++)
+		strcat(utf8, "\xc3\xa9"); /* é */
+	strcat(utf8, "x");
+	_cleanup_free_ char *out2 = cg_sanitize_name(utf8);
+	if (out2)
+		cr_assert_leq(strlen(out2), 64);
+}
+
+/* ---- cg_strerror ----------------------------------------------------------------------------- */
+
+static void sentence(int r, const char *file, const char *needle)
+{
+	const char *s = cg_strerror(r, file);
+	cr_assert_not_null(s);
+	cr_assert_gt(strlen(s), 20, "a sentence for %d on %s: \"%s\"", r, file ? file : "-", s);
+	cr_assert_not_null(strstr(s, needle), "%d on %s: \"%s\" mentions \"%s\"", r, file ? file : "-", s, needle);
+	cr_assert_str_neq(s, strerror(-r), "%d on %s: more than strerror", r, file ? file : "-");
+}
+
+Test(cgroupfs_strerror, sentences)
+{
+	sentence(-EBUSY, "cgroup.subtree_control", "busy");
+	sentence(-EOPNOTSUPP, "cgroup.type", "threaded");
+	sentence(-ENOENT, "cgroup.subtree_control", "not available");
+	sentence(-ENOENT, "cpuset.cpus", "no such");
+	sentence(-ENOENT, NULL, "no such");
+	sentence(-EINVAL, "cpuset.cpus", "invalid");
+	sentence(-ENOSPC, "cgroup.procs", "no cpus or mems");
+	sentence(-EACCES, "cgroup.procs", "permission");
+	sentence(-EPERM, "cgroup.procs", "permission");
+	/* something it has no sentence for: the C library's */
+	cr_assert_str_eq(cg_strerror(-EXDEV, NULL), strerror(EXDEV));
+}
+
+/* ---- cg_open_dir, cg_write, cg_read ------------------------------------------------------------ */
+
+static char tmpdir[96];
+static int tmpfd = -1;
+
+/* Scratch directories are named /tmp/kvmcg-unit-RUNNER-WHAT.XXXXXX, RUNNER being the
+ * pid of the Criterion runner that forked this test: a hook in test-util.c removes
+ * what a crashed test could not. */
+static void make_tmpdir(char *buf, size_t size, const char *what)
+{
+	snprintf(buf, size, "/tmp/kvmcg-unit-%d-%s.XXXXXX", (int)getppid(), what);
+	cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
+}
+
+static void fs_setup(void)
+{
+	make_tmpdir(tmpdir, sizeof(tmpdir), "cgroupfs");
+	tmpfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(tmpfd, 0);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void fs_teardown(void)
+{
+	if (tmpfd >= 0)
+		close(tmpfd);
+	tmpfd = -1;
+	if (tmpdir[0])
+		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir[0] = '\0';
+}
+
+/* A stand-in for a cgroup file: exists, empty or with content. */
+static void put_file(int dirfd, const char *name, const char *text)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0, "create %s", name);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void file_is(int dirfd, const char *name, const char *want)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s", name);
+	char buf[256];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	cr_assert_geq(n, 0);
+	buf[n] = '\0';
+	cr_assert_str_eq(buf, want, "content of %s", name);
+}
+
+TestSuite(cgroupfs_files, .init = fs_setup, .fini = fs_teardown);
+
+Test(cgroupfs_files, open_dir_creates_once)
+{
+	bool created = false;
+	int fd = cg_open_dir(tmpfd, "kvmcg", true, &created);
+	cr_assert_geq(fd, 0, "cg_open_dir = %d", fd);
+	cr_assert(created, "made it");
+	struct stat sb;
+	cr_assert_eq(fstatat(tmpfd, "kvmcg", &sb, 0), 0);
+	cr_assert(S_ISDIR(sb.st_mode));
+
+	/* the fd is a root for later *at() calls */
+	created = true;
+	int sub = cg_open_dir(fd, "demo", true, &created);
+	cr_assert_geq(sub, 0);
+	cr_assert(created);
+	cr_assert_eq(fstatat(tmpfd, "kvmcg/demo", &sb, 0), 0);
+	close(sub);
+
+	/* an existing one is fine and not "made" */
+	created = true;
+	int again = cg_open_dir(tmpfd, "kvmcg", true, &created);
+	cr_assert_geq(again, 0);
+	cr_assert(!created, "already there");
+	close(again);
+	again = cg_open_dir(tmpfd, "kvmcg", false, NULL);
+	cr_assert_geq(again, 0);
+	close(again);
+	close(fd);
+}
+
+Test(cgroupfs_files, open_dir_errors)
+{
+	bool created = true;
+	cr_assert_eq(cg_open_dir(tmpfd, "missing", false, &created), -ENOENT);
+	cr_assert_eq(cg_open_dir(tmpfd, "missing/child", true, &created), -ENOENT, "no parent");
+	cr_assert_eq(faccessat(tmpfd, "missing", F_OK, 0), -1, "nothing made");
+
+	put_file(tmpfd, "plain", "");
+	cr_assert_lt(cg_open_dir(tmpfd, "plain", false, NULL), 0, "a file is not a directory");
+	cr_assert_lt(cg_open_dir(tmpfd, "plain", true, NULL), 0, "nor with create");
+
+	/* a symlink to a directory is not followed, with or without create */
+	cr_assert_eq(mkdirat(tmpfd, "real", 0755), 0);
+	cr_assert_eq(symlinkat("real", tmpfd, "link"), 0);
+	int fd = cg_open_dir(tmpfd, "link", false, NULL);
+	cr_assert_lt(fd, 0, "followed a symlink");
+	fd = cg_open_dir(tmpfd, "link", true, &created);
+	cr_assert_lt(fd, 0, "followed a symlink with create");
+	struct stat sb;
+	cr_assert_eq(fstatat(tmpfd, "real", &sb, 0), 0, "the symlink's target is left alone");
+}
+
+Test(cgroupfs_files, write_and_read)
+{
+	int fd = cg_open_dir(tmpfd, "cg", true, NULL);
+	cr_assert_geq(fd, 0);
+	put_file(fd, "cgroup.subtree_control", "");
+	put_file(fd, "cpuset.cpus", "");
+	cr_assert_eq(cg_write(fd, "cgroup.subtree_control", "+cpuset"), 0);
+	file_is(fd, "cgroup.subtree_control", "+cpuset");
+	cr_assert_eq(cg_write(fd, "cpuset.cpus", "0-3,8\n"), 0);
+	file_is(fd, "cpuset.cpus", "0-3,8\n");
+
+	char *v = NULL;
+	cr_assert_eq(cg_read(fd, "cpuset.cpus", &v), 0);
+	cr_assert_str_eq(v, "0-3,8", "trailing newline removed");
+	free(v);
+	cr_assert_eq(cg_read(fd, "cgroup.subtree_control", &v), 0);
+	cr_assert_str_eq(v, "+cpuset");
+	free(v);
+
+	/* how the kernel prints lists: trailing blank and newline */
+	put_file(fd, "cgroup.controllers", "cpuset cpu io memory pids \n");
+	cr_assert_eq(cg_read(fd, "cgroup.controllers", &v), 0);
+	cr_assert_str_eq(v, "cpuset cpu io memory pids");
+	free(v);
+	put_file(fd, "cpuset.mems", "\n");
+	cr_assert_eq(cg_read(fd, "cpuset.mems", &v), 0);
+	cr_assert_str_eq(v, "", "an empty list reads as \"\"");
+	free(v);
+	close(fd);
+}
+
+Test(cgroupfs_files, write_never_creates_nor_follows)
+{
+	cr_assert_eq(cg_write(tmpfd, "cgroup.procs", "1"), -ENOENT, "cgroup files are never made");
+	cr_assert_eq(faccessat(tmpfd, "cgroup.procs", F_OK, 0), -1);
+
+	put_file(tmpfd, "target", "");
+	cr_assert_eq(symlinkat("target", tmpfd, "cpuset.cpus"), 0);
+	cr_assert_eq(cg_write(tmpfd, "cpuset.cpus", "0"), -ELOOP);
+	file_is(tmpfd, "target", "");
+	char *v = (char *)"untouched";
+	cr_assert_eq(cg_read(tmpfd, "cpuset.cpus", &v), -ELOOP);
+	cr_assert_str_eq(v, "untouched");
+	cr_assert_eq(cg_read(tmpfd, "missing", &v), -ENOENT);
+}

@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* state: the per-VM record of what kvmcg changed. Text round trips with every field
+ * and every awkward byte, parse errors and their line numbers, and the files in a
+ * scratch state directory. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "util.h"
+
+/* ---- building states ------------------------------------------------------------------ */
+
+static struct cpuset *set_of(const char *list)
+{
+	struct cpuset *s = NULL;
+	int r = cpuset_parse(list, &s, NULL);
+	cr_assert_eq(r, 0, "cpuset_parse(\"%s\") = %d", list, r);
+	return s;
+}
+
+static void add_origin(struct vm_state *s, pid_t tid, const char *cgroup, const char *affinity)
+{
+	struct thread_origin *n = realloc(s->threads, (s->n_threads + 1) * sizeof(*n));
+	cr_assert_not_null(n);
+	s->threads = n;
+	s->threads[s->n_threads++] = (struct thread_origin){
+		.tid = tid,
+		.cgroup = strdup(cgroup),
+		.affinity = set_of(affinity),
+	};
+}
+
+static void add_iothread(struct pin_spec *spec, const char *id, const char *cpus)
+{
+	char **ids = realloc(spec->iothread_ids, (spec->n_iothread + 1) * sizeof(char *));
+	cr_assert_not_null(ids);
+	spec->iothread_ids = ids;
+	struct cpuset **sets = realloc(spec->iothread, (spec->n_iothread + 1) * sizeof(*sets));
+	cr_assert_not_null(sets);
+	spec->iothread = sets;
+	ids[spec->n_iothread] = strdup(id);
+	sets[spec->n_iothread] = set_of(cpus);
+	spec->n_iothread++;
+}
+
+/* Every field, with spaces, '%', newlines, tabs, a lone '-' and an empty string
+ * where the format has to escape them. */
+static void full_state(struct vm_state *s)
+{
+	*s = (struct vm_state){0};
+	s->pid = 4321;
+	s->starttime = 18446744073709551615ull; /* the largest starttime there is */
+	s->name = strdup("my vm 100%\nsecond\tline");
+	s->mode = CGROUP_MODE_V2;
+	s->mount = strdup("/sys/fs/cgroup with space");
+	s->vm_dir = strdup("kvmcg/my vm");
+	static const char *const created[] = {"kvmcg/my vm", "kvmcg/my vm/vcpu0", "-", "kvmcg/100%"};
+	for (size_t i = 0; i < ARRAY_SIZE(created); i++)
+		cr_assert_eq(strv_push(&s->created, &s->n_created, created[i]), 0);
+	add_origin(s, 4321, "/machine.slice/machine-qemu\\x2d1\\x2dmy vm.scope", "0-3");
+	add_origin(s, 4322, "-", "");  /* a cgroup named "-", affinity not read */
+	add_origin(s, 4323, "", "0,2"); /* no cgroup (affinity mode) */
+	add_origin(s, 4324, "/a%b\nc", "1-2,5-7:2");
+	s->spec.n_vcpu = 6;
+	s->spec.vcpu = calloc(6, sizeof(*s->spec.vcpu));
+	cr_assert_not_null(s->spec.vcpu);
+	s->spec.vcpu[0] = set_of("0");
+	s->spec.vcpu[2] = set_of("1-2");
+	s->spec.vcpu[5] = set_of("3"); /* 1, 3, 4 not pinned */
+	s->spec.emulator = set_of("3");
+	add_iothread(&s->spec, "io1", "2");
+	add_iothread(&s->spec, "io 2%", "0-1");
+	add_iothread(&s->spec, "-", "3");
+	s->spec.mems = set_of("0-1");
+}
+
+/* ---- comparing states ------------------------------------------------------------------- */
+
+static bool set_eq(const struct cpuset *a, const struct cpuset *b)
+{
+	/* an unread affinity is written as "-" and reads back as the empty set */
+	unsigned ca = a ? cpuset_count(a) : 0, cb = b ? cpuset_count(b) : 0;
+	if (ca == 0 || cb == 0)
+		return ca == cb;
+	return cpuset_equal(a, b);
+}
+
+static void assert_str(const char *got, const char *want, const char *what)
+{
+	cr_assert(want ? got != NULL : got == NULL, "%s: got %s, expected %s", what, got ? got : "NULL",
+		  want ? want : "NULL");
+	if (want)
+		cr_assert_str_eq(got, want, "%s", what);
+}
+
+static void assert_same_state(const struct vm_state *got, const struct vm_state *want)
+{
+	cr_assert_eq(got->pid, want->pid);
+	cr_assert_eq(got->starttime, want->starttime);
+	assert_str(got->name, want->name, "name");
+	cr_assert_eq(got->mode, want->mode);
+	assert_str(got->mount, want->mount, "mount");
+	assert_str(got->vm_dir, want->vm_dir, "vm_dir");
+	cr_assert_eq(got->n_created, want->n_created);
+	for (size_t i = 0; i < want->n_created; i++)
+		cr_assert_str_eq(got->created[i], want->created[i], "created[%zu]", i);
+	if (want->n_created)
+		cr_assert_null(got->created[got->n_created], "created is NULL-terminated");
+	cr_assert_eq(got->n_threads, want->n_threads);
+	for (size_t i = 0; i < want->n_threads; i++) {
+		cr_assert_eq(got->threads[i].tid, want->threads[i].tid);
+		assert_str(got->threads[i].cgroup, want->threads[i].cgroup, "thread cgroup");
+		cr_assert(set_eq(got->threads[i].affinity, want->threads[i].affinity), "thread %d affinity",
+			  (int)want->threads[i].tid);
+	}
+	/* vCPU pins by index; trailing unpinned ones need not be kept */
+	size_t n = got->spec.n_vcpu > want->spec.n_vcpu ? got->spec.n_vcpu : want->spec.n_vcpu;
+	for (size_t i = 0; i < n; i++) {
+		const struct cpuset *g = i < got->spec.n_vcpu ? got->spec.vcpu[i] : NULL;
+		const struct cpuset *w = i < want->spec.n_vcpu ? want->spec.vcpu[i] : NULL;
+		cr_assert_eq(g == NULL, w == NULL, "vcpu %zu pinned or not", i);
+		if (w)
+			cr_assert(cpuset_equal(g, w), "vcpu %zu", i);
+	}
+	cr_assert_eq(got->spec.emulator == NULL, want->spec.emulator == NULL);
+	if (want->spec.emulator)
+		cr_assert(cpuset_equal(got->spec.emulator, want->spec.emulator));
+	cr_assert_eq(got->spec.mems == NULL, want->spec.mems == NULL);
+	if (want->spec.mems)
+		cr_assert(cpuset_equal(got->spec.mems, want->spec.mems));
+	cr_assert_eq(got->spec.n_iothread, want->spec.n_iothread);
+	for (size_t i = 0; i < want->spec.n_iothread; i++) {
+		cr_assert_str_eq(got->spec.iothread_ids[i], want->spec.iothread_ids[i]);
+		cr_assert(cpuset_equal(got->spec.iothread[i], want->spec.iothread[i]), "iothread %s",
+			  want->spec.iothread_ids[i]);
+	}
+}
+
+/* ---- format and parse --------------------------------------------------------------------- */
+
+static struct vm_state st_a, st_b;
+static char *text_a, *text_b;
+
+static void st_done(void)
+{
+	vm_state_done(&st_a);
+	vm_state_done(&st_b);
+	free(text_a);
+	free(text_b);
+	text_a = text_b = NULL;
+}
+
+TestSuite(state_text, .fini = st_done);
+
+Test(state_text, round_trip_every_field)
+{
+	full_state(&st_a);
+	text_a = state_format(&st_a);
+	cr_assert_not_null(text_a);
+	size_t line = 999;
+	int r = state_parse(text_a, &st_b, &line);
+	cr_assert_eq(r, 0, "state_parse = %d at line %zu of:\n%s", r, line, text_a);
+	assert_same_state(&st_b, &st_a);
+	/* and the text is stable */
+	text_b = state_format(&st_b);
+	cr_assert_not_null(text_b);
+	cr_assert_str_eq(text_b, text_a);
+}
+
+Test(state_text, format_escapes_what_would_break_a_line)
+{
+	full_state(&st_a);
+	text_a = state_format(&st_a);
+	cr_assert_not_null(text_a);
+	cr_assert(strncmp(text_a, "kvmcg-state 1\n", 14) == 0, "magic line first:\n%s", text_a);
+	/* each line is "key" then single-space separated fields, none empty */
+	size_t lines = 0;
+	for (char *save = NULL, *l = strtok_r(text_a, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		lines++;
+		cr_assert_null(strstr(l, "  "), "no empty field in \"%s\"", l);
+		cr_assert_neq(l[strlen(l) - 1], ' ', "no trailing blank in \"%s\"", l);
+		cr_assert_null(strchr(l, '\t'), "no raw tab in \"%s\"", l);
+	}
+	/* magic, pid, starttime, name, mode, mount, vm-dir, 4 created, 4 threads,
+	 * 3 pinned vCPUs, emulator, 3 iothreads, mems */
+	cr_assert_eq(lines, 7 + 4 + 4 + 3 + 1 + 3 + 1, "lines of:\n%s", text_a);
+	free(text_a);
+	text_a = state_format(&st_a);
+	cr_assert_not_null(strstr(text_a, "\npid 4321\n"));
+	cr_assert_not_null(strstr(text_a, "\nstarttime 18446744073709551615\n"));
+	cr_assert_not_null(strstr(text_a, "\nmode v2\n"));
+	cr_assert_not_null(strstr(text_a, "\nname my%20vm%20100%25%0Asecond%09line\n"), "%s", text_a);
+	cr_assert_not_null(strstr(text_a, "\ncreated %2D\n"), "a lone '-' is escaped:\n%s", text_a);
+	cr_assert_not_null(strstr(text_a, "\nthread 4323 - 0,2\n"), "an empty cgroup is '-':\n%s", text_a);
+	cr_assert_not_null(strstr(text_a, "\nthread 4322 %2D -\n"), "an empty affinity is '-':\n%s", text_a);
+	cr_assert_not_null(strstr(text_a, "\npin-vcpu 5 3\n"));
+	cr_assert_null(strstr(text_a, "pin-vcpu 1 "), "unpinned vCPUs are not written:\n%s", text_a);
+}
+
+Test(state_text, round_trip_affinity_mode)
+{
+	st_a.pid = 77;
+	st_a.starttime = 1;
+	st_a.name = strdup("");
+	st_a.mode = CGROUP_MODE_AFFINITY;
+	add_origin(&st_a, 77, "", "0-7");
+	add_origin(&st_a, 78, "", "");
+	text_a = state_format(&st_a);
+	cr_assert_not_null(text_a);
+	cr_assert_null(strstr(text_a, "mount"), "no mount in affinity mode:\n%s", text_a);
+	cr_assert_eq(state_parse(text_a, &st_b, NULL), 0, "%s", text_a);
+	assert_same_state(&st_b, &st_a);
+	cr_assert_null(st_b.mount);
+	cr_assert_null(st_b.vm_dir);
+	cr_assert_eq(st_b.n_created, 0);
+	cr_assert_eq(st_b.spec.n_vcpu, 0);
+	cr_assert_null(st_b.spec.emulator);
+}
+
+Test(state_text, round_trip_v1_and_each_mode_name)
+{
+	static const enum cgroup_mode modes[] = {CGROUP_MODE_V1, CGROUP_MODE_V2, CGROUP_MODE_AFFINITY};
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		st_done();
+		st_a.pid = 5;
+		st_a.starttime = 6;
+		st_a.name = strdup("vm");
+		st_a.mode = modes[i];
+		text_a = state_format(&st_a);
+		cr_assert_not_null(text_a);
+		char line[32];
+		snprintf(line, sizeof(line), "\nmode %s\n", cgroup_mode_name(modes[i]));
+		cr_assert_not_null(strstr(text_a, line), "%s", text_a);
+		cr_assert_eq(state_parse(text_a, &st_b, NULL), 0);
+		cr_assert_eq(st_b.mode, modes[i]);
+	}
+}
+
+Test(state_text, find_thread)
+{
+	full_state(&st_a);
+	const struct thread_origin *t = state_find_thread(&st_a, 4323);
+	cr_assert_not_null(t);
+	cr_assert_eq(t->tid, 4323);
+	cr_assert_str_eq(t->cgroup, "");
+	cr_assert_null(state_find_thread(&st_a, 1));
+}
+
+static void parse_fails_at(const char *text, size_t want_line)
+{
+	struct vm_state s = {.pid = 999};
+	size_t line = 12345;
+	int r = state_parse(text, &s, &line);
+	cr_assert_eq(r, -EBADMSG, "state_parse = %d for:\n%s", r, text);
+	cr_assert_eq(line, want_line, "error at line %zu, expected %zu, for:\n%s", line, want_line, text);
+	cr_assert_eq(s.pid, 999, "the result is left alone");
+}
+
+#define HEAD "kvmcg-state 1\npid 12\nstarttime 5\n"
+
+Test(state_text, minimal_is_enough)
+{
+	cr_assert_eq(state_parse(HEAD, &st_a, NULL), 0);
+	cr_assert_eq(st_a.pid, 12);
+	cr_assert_eq(st_a.starttime, 5);
+	cr_assert_null(st_a.mount);
+	cr_assert_eq(st_a.n_threads, 0);
+	/* no newline at the end */
+	cr_assert_eq(state_parse("kvmcg-state 1\npid 12\nstarttime 5", &st_b, NULL), 0);
+	cr_assert_eq(st_b.starttime, 5);
+}
+
+Test(state_text, missing_magic)
+{
+	parse_fails_at("pid 12\nstarttime 5\n", 1);
+	parse_fails_at("kvmcg-state 2\npid 12\nstarttime 5\n", 1);
+	parse_fails_at("kvmcg-state 1 \npid 12\nstarttime 5\n", 1);
+	struct vm_state s = {0};
+	cr_assert_eq(state_parse("", &s, NULL), -EBADMSG, "empty text");
+}
+
+Test(state_text, pid_and_starttime_are_required)
+{
+	parse_fails_at("kvmcg-state 1\npid 0\nstarttime 5\n", 2);
+	parse_fails_at("kvmcg-state 1\npid -3\nstarttime 5\n", 2);
+	struct vm_state s = {0};
+	cr_assert_eq(state_parse("kvmcg-state 1\nstarttime 5\n", &s, NULL), -EBADMSG, "no pid");
+	cr_assert_eq(state_parse("kvmcg-state 1\npid 12\n", &s, NULL), -EBADMSG, "no starttime");
+	cr_assert_eq(state_parse("kvmcg-state 1\npid 12\nstarttime 0\n", &s, NULL), -EBADMSG, "starttime 0");
+}
+
+Test(state_text, garbage_on_a_known_key)
+{
+	static const struct {
+		const char *text;
+		size_t line;
+	} bad[] = {
+		{"kvmcg-state 1\npid 12x\nstarttime 5\n", 2},
+		{"kvmcg-state 1\npid 12\nstarttime abc\n", 3},
+		{"kvmcg-state 1\npid 12 13\nstarttime 5\n", 2},
+		{HEAD "mode v3\n", 4},
+		{HEAD "name %zz\n", 4},
+		{HEAD "name a%00b\n", 4},
+		{HEAD "thread 13 /\n", 4},
+		{HEAD "pin-vcpu -1 0\n", 4},
+		{HEAD "pin-vcpu x 0\n", 4},
+		{HEAD "pin-vcpu 0 99999\n", 4},
+		{HEAD "pin-emulator 3-1\n", 4},
+		{HEAD "pin-iothread io1 x\n", 4},
+		{HEAD "pin-mems 0-\n", 4},
+		{HEAD "created %zz\n", 4},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		parse_fails_at(bad[i].text, bad[i].line);
+}
+
+Test(state_text, bad_thread_line_is_ebadmsg)
+{
+	/* The header promises -EBADMSG for every parse error: the caller tells "the
+	 * state file is damaged" by it. */
+	static const struct {
+		const char *text;
+		size_t line;
+	} bad[] = {
+		{HEAD "thread x / 0-3\n", 4},
+		{HEAD "thread 13 / 0-3x\n", 4},
+		{HEAD "thread 13 / 3-1\n", 4},
+		{HEAD "thread 13 / 0-3\nthread 0 / 0-3\n", 5},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		parse_fails_at(bad[i].text, bad[i].line);
+}
+
+Test(state_text, unknown_keys_are_ignored)
+{
+	int r = state_parse("kvmcg-state 1\npid 12\nfuture-key a b c d e\nstarttime 5\nalso-new\n"
+			    "x-thread 1 2 3\n",
+			    &st_a, NULL);
+	cr_assert_eq(r, 0);
+	cr_assert_eq(st_a.pid, 12);
+	cr_assert_eq(st_a.starttime, 5);
+	cr_assert_eq(st_a.n_threads, 0);
+}
+
+Test(state_text, error_line_counts_blank_lines)
+{
+	/* *err_line is "the 1-based line": a blank line is a line of the file */
+	parse_fails_at("kvmcg-state 1\npid 12\n\nstarttime abc\n", 4);
+}
+
+Test(state_text, known_key_with_wrong_field_count_is_an_error)
+{
+	/* "malformed known ones are not [ignored]": a "mode" line with an extra field
+	 * must not leave the mode at its default (affinity), a "thread" line with a
+	 * fifth field must not lose it, and so on. */
+	static const struct {
+		const char *text;
+		size_t line;
+	} bad[] = {
+		{HEAD "mode v2 junk\n", 4},
+		{HEAD "mode\n", 4},
+		{HEAD "mount /sys/fs/cgroup junk\n", 4},
+		{HEAD "created a b\n", 4},
+		{HEAD "pin-vcpu 0\n", 4},
+		{HEAD "pin-vcpu 0 1 junk\n", 4},
+		{HEAD "thread 13 / 0-3 junk\n", 4},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		parse_fails_at(bad[i].text, bad[i].line);
+}
+
+Test(state_text, repeated_key_last_one_wins)
+{
+	/* Under ASan, LeakSanitizer also checks that the values replaced are freed. */
+	cr_assert_eq(state_parse(HEAD "name a\nname b\nmount /x\nmount /y\nvm-dir p\nvm-dir q\n"
+					   "pin-emulator 1\npin-emulator 2\npin-vcpu 0 1\npin-vcpu 0 3\n",
+				 &st_a, NULL),
+		     0);
+	cr_assert_str_eq(st_a.name, "b");
+	cr_assert_str_eq(st_a.mount, "/y");
+	cr_assert_str_eq(st_a.vm_dir, "q");
+	cr_assert(cpuset_isset(st_a.spec.emulator, 2) && cpuset_count(st_a.spec.emulator) == 1);
+	cr_assert_eq(st_a.spec.n_vcpu, 1);
+	cr_assert(cpuset_isset(st_a.spec.vcpu[0], 3) && cpuset_count(st_a.spec.vcpu[0]) == 1);
+}
+
+Test(state_text, sparse_vcpu_pins)
+{
+	cr_assert_eq(state_parse(HEAD "pin-vcpu 7 1\npin-vcpu 2 0-1\n", &st_a, NULL), 0);
+	cr_assert_eq(st_a.spec.n_vcpu, 8);
+	for (size_t i = 0; i < 8; i++)
+		cr_assert_eq(st_a.spec.vcpu[i] != NULL, i == 2 || i == 7, "vcpu %zu", i);
+	cr_assert(cpuset_isset(st_a.spec.vcpu[7], 1));
+	cr_assert_eq(cpuset_count(st_a.spec.vcpu[2]), 2);
+}
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+static char tmpdir[96];
+static int tmpfd = -1;
+
+/* Scratch directories are named /tmp/kvmcg-unit-RUNNER-WHAT.XXXXXX, RUNNER being the
+ * pid of the Criterion runner that forked this test: a hook in test-util.c removes
+ * what a crashed test could not. */
+static void make_tmpdir(char *buf, size_t size, const char *what)
+{
+	snprintf(buf, size, "/tmp/kvmcg-unit-%d-%s.XXXXXX", (int)getppid(), what);
+	cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
+}
+
+static void files_setup(void)
+{
+	make_tmpdir(tmpdir, sizeof(tmpdir), "state");
+	tmpfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(tmpfd, 0);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void files_teardown(void)
+{
+	st_done();
+	if (tmpfd >= 0)
+		close(tmpfd);
+	tmpfd = -1;
+	if (tmpdir[0])
+		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir[0] = '\0';
+}
+
+static void put_file(const char *name, const char *text)
+{
+	int fd = openat(tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0, "create %s", name);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Names in the directory, sorted, space separated. */
+static void list_dir(int dirfd, char *out, size_t size)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	DIR *d = fdopendir(fd);
+	cr_assert_not_null(d);
+	char names[16][256];
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && n < 16)
+			snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(names[j], names[i]) < 0) {
+				char t[256];
+				memcpy(t, names[i], sizeof(t));
+				memcpy(names[i], names[j], sizeof(t));
+				memcpy(names[j], t, sizeof(t));
+			}
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(out);
+		snprintf(out + l, size - l, "%s%s", i ? " " : "", names[i]);
+	}
+}
+
+TestSuite(state_files, .init = files_setup, .fini = files_teardown);
+
+Test(state_files, save_load_remove)
+{
+	full_state(&st_a);
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "4321-18446744073709551615.state", "one file, no temporary left: %s", names);
+	struct stat sb;
+	cr_assert_eq(fstatat(tmpfd, "4321-18446744073709551615.state", &sb, 0), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600, "mode %o", (unsigned)(sb.st_mode & 07777));
+
+	cr_assert_eq(state_load(tmpfd, 4321, 18446744073709551615ull, &st_b), 0);
+	assert_same_state(&st_b, &st_a);
+
+	/* another starttime is another VM that had the same pid */
+	struct vm_state other = {0};
+	cr_assert_eq(state_load(tmpfd, 4321, 1, &other), -ENOENT);
+	cr_assert_eq(state_load(tmpfd, 4322, 18446744073709551615ull, &other), -ENOENT);
+
+	cr_assert_eq(state_remove(tmpfd, 4321, 18446744073709551615ull), 0);
+	cr_assert_eq(state_load(tmpfd, 4321, 18446744073709551615ull, &other), -ENOENT);
+	cr_assert_eq(state_remove(tmpfd, 4321, 18446744073709551615ull), 0, "removing twice is fine");
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "");
+}
+
+Test(state_files, save_replaces_atomically)
+{
+	full_state(&st_a);
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	/* a later save (another pin) replaces the record */
+	cpuset_free(st_a.spec.emulator);
+	st_a.spec.emulator = set_of("0-1");
+	free(st_a.vm_dir);
+	st_a.vm_dir = strdup("kvmcg/other");
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "4321-18446744073709551615.state", "%s", names);
+	cr_assert_eq(state_load(tmpfd, st_a.pid, st_a.starttime, &st_b), 0);
+	assert_same_state(&st_b, &st_a);
+	cr_assert_str_eq(st_b.vm_dir, "kvmcg/other");
+
+	/* a stale temporary from a crashed save does not get in the way */
+	put_file(".4321-18446744073709551615.state.tmp", "half a state");
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "4321-18446744073709551615.state", "%s", names);
+}
+
+Test(state_files, load_damaged)
+{
+	put_file("12-5.state", "kvmcg-state 1\npid 12\nstarttime nope\n");
+	struct vm_state s = {0};
+	cr_assert_eq(state_load(tmpfd, 12, 5, &s), -EBADMSG);
+}
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct vm_state *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+Test(state_files, load_all_skips_what_is_not_a_state)
+{
+	full_state(&st_a);
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	st_b = (struct vm_state){.pid = 17, .starttime = 99, .name = strdup("b"), .mode = CGROUP_MODE_V1};
+	add_origin(&st_b, 17, "/", "0-3");
+	cr_assert_eq(state_save(tmpfd, &st_b), 0);
+	put_file("9-9.state", "damaged\n");
+	put_file("notes.txt", HEAD);
+	put_file(".hidden.state", HEAD);
+	put_file(".18-1.state.tmp", "kvmcg-state 1\npid 18\nstarttime 1\n");
+	cr_assert_eq(mkdirat(tmpfd, "sub.d", 0700), 0);
+
+	struct vm_state *all = NULL;
+	size_t n = 0;
+	cr_assert_eq(state_load_all(tmpfd, &all, &n), 0);
+	cr_assert_eq(n, 2, "two states among the files");
+	qsort(all, n, sizeof(*all), by_pid);
+	cr_assert_eq(all[0].pid, 17);
+	cr_assert_eq(all[0].starttime, 99);
+	cr_assert_eq(all[0].mode, CGROUP_MODE_V1);
+	assert_same_state(&all[1], &st_a);
+	vm_states_free(all, n);
+}
+
+Test(state_files, load_all_without_states)
+{
+	struct vm_state *all = NULL;
+	size_t n = 77;
+	put_file("notes.txt", HEAD);
+	cr_assert_eq(state_load_all(tmpfd, &all, &n), 0);
+	cr_assert_eq(n, 0);
+	vm_states_free(all, n);
+}
+
+Test(state_files, dir_open_honours_the_environment)
+{
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/run-kvmcg", tmpdir);
+	cr_assert_eq(setenv("KVMCG_STATE_DIR", dir, 1), 0);
+
+	cr_assert_eq(state_dir_open(false), -ENOENT, "not made without create");
+	int fd = state_dir_open(true);
+	cr_assert_geq(fd, 0, "state_dir_open(true) = %d", fd);
+	struct stat sb;
+	cr_assert_eq(stat(dir, &sb), 0, "%s made", dir);
+	cr_assert(S_ISDIR(sb.st_mode));
+	cr_assert_eq(sb.st_mode & 0777, 0700, "mode %o", (unsigned)(sb.st_mode & 0777));
+
+	/* what is saved there is in that directory */
+	full_state(&st_a);
+	cr_assert_eq(state_save(fd, &st_a), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/4321-18446744073709551615.state", dir);
+	cr_assert_eq(access(path, F_OK), 0, "%s", path);
+	close(fd);
+
+	/* an existing directory is fine, with or without create */
+	fd = state_dir_open(true);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	fd = state_dir_open(false);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(state_load(fd, 4321, 18446744073709551615ull, &st_b), 0);
+	close(fd);
+
+	/* a symlink is not followed */
+	char link[256];
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	cr_assert_eq(symlink(dir, link), 0);
+	cr_assert_eq(setenv("KVMCG_STATE_DIR", link, 1), 0);
+	fd = state_dir_open(false);
+	cr_assert_lt(fd, 0, "opened %s through a symlink", link);
+}
