@@ -1,12 +1,15 @@
 #!/bin/bash
-# make demo: starts a throwaway QEMU (KVM when /dev/kvm works, else TCG; no disk)
-# and shows what kvmcg sees. The QEMU is stopped on every exit path.
+# make demo: starts a throwaway QEMU (KVM when /dev/kvm works, else TCG; no disk),
+# shows what kvmcg sees, pins it and shows the difference, then unpins it. The
+# QEMU (and with it every cgroup the demo made) is gone on every exit path.
 set -euo pipefail
 KVMCG=${KVMCG:-$(cd "$(dirname "$0")/.." && pwd)/build/kvmcg}
 tmp=$(mktemp -d /tmp/kvmcg-demo.XXXXXX)
 pid=
 
 cleanup() {
+	# unpin if a step failed half-way; harmless when already unpinned
+	[ -n "$pid" ] && KVMCG_STATE_DIR=$tmp/state "$KVMCG" unpin --pid "$pid" >/dev/null 2>&1
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill "$pid"
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -40,13 +43,34 @@ qemu-system-x86_64 "${accel[@]}" -m 128 -smp 2 -display none -nodefaults \
 pid=$(cat "$tmp"/demo.pid)
 sleep 1
 
+# Pinning must not touch the state of real VMs' pins on this host.
+export KVMCG_STATE_DIR=$tmp/state
+ncpu=$(nproc)
+last=$((ncpu - 1))
+
 run "$KVMCG" list
+
+echo
+echo "=== Before: every thread may run anywhere ==="
 run "$KVMCG" show --name kvmcg-demo
+
 echo
-echo "The same, as JSON (first thread only):"
-"$KVMCG" show --pidfile "$tmp"/demo.pid --json | jq '.threads |= .[:1]'
+echo "=== Pin: vCPU 0 on CPU 0, vCPU 1 on CPU $last, emulator and iothread on CPU 0 ==="
+echo "(first as a dry run: the plan, nothing changed)"
+run "$KVMCG" pin --name kvmcg-demo --vcpu 0:0 --vcpu 1:"$last" --emulator 0 --iothread io0:0 --dry-run
+run "$KVMCG" pin --name kvmcg-demo --vcpu 0:0 --vcpu 1:"$last" --emulator 0 --iothread io0:0
+
 echo
-echo "Without QMP, kvmcg falls back to names, then to the KVM vCPU fds:"
-run "$KVMCG" show --pid "$pid" --no-qmp
+echo "=== After ==="
+run "$KVMCG" show --name kvmcg-demo
+
+echo
+echo "=== Pinning again changes nothing ==="
+run "$KVMCG" pin --name kvmcg-demo --vcpu 0:0 --vcpu 1:"$last" --emulator 0 --iothread io0:0
+
+echo
+echo "=== Unpin: every thread back where it was ==="
+run "$KVMCG" unpin --name kvmcg-demo
+run "$KVMCG" show --pid "$pid"
 echo
 echo "Stopping the demo QEMU (pid $pid)."

@@ -182,7 +182,19 @@ static int find_place(struct cli *c, const char *cgroup_root, bool affinity_only
 	else
 		parent[0] = '\0';
 	bool v2 = p.host.mode == CGROUP_MODE_V2;
-	r = read_set(p.mount_fd, parent, v2 ? "cpuset.cpus.effective" : "cpuset.cpus", &p.parent_cpus);
+	/* The root may not exist yet, nor its parents: the nearest existing ancestor
+	 * is what the ones kvmcg creates will inherit from. */
+	for (;;) {
+		r = read_set(p.mount_fd, parent, v2 ? "cpuset.cpus.effective" : "cpuset.cpus",
+			     &p.parent_cpus);
+		if (r != -ENOENT || !*parent)
+			break;
+		slash = strrchr(parent, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			parent[0] = '\0';
+	}
 	if (r == 0)
 		r = read_set(p.mount_fd, parent, v2 ? "cpuset.mems.effective" : "cpuset.mems",
 			     &p.parent_mems);

@@ -258,6 +258,36 @@ tl_eq "bad requests: nothing changed" "$(snapshot "$pid")" "$before"
 [ "$mode" = affinity ] || tl_check "bad requests: no cgroup made" \
 	test ! -e "$mount$("$KVMCG" pin --pid "$pid" --vcpu all:0 --dry-run --json | jq -r .vm_cgroup)"
 
+# --- --cgroup-root: kvmcg's tree somewhere else (a delegated cgroup, say) --------------------
+if [ "$mode" != affinity ]; then
+	custom=$mount/kvmcg-t-root-$$/nested
+	out=$("$KVMCG" pin --pid "$pid" --cgroup-root "$custom" --vcpu all:0 --json)
+	tl_eq "--cgroup-root: the VM's cgroup is below it" "$(jq -r .vm_cgroup <<<"$out")" "/kvmcg-t-root-$$/nested/t-bad"
+	v0=$(jq -r '.threads[] | select(.kind == "vcpu" and .index == 0) | .tid' <<<"$("$KVMCG" show --pid "$pid" --json)")
+	tl_eq "--cgroup-root: vCPU 0 is in it" "$(thread_cgroup "$pid" "$v0")" "/kvmcg-t-root-$$/nested/t-bad/vcpu0"
+	"$KVMCG" unpin --pid "$pid" >/dev/null
+	tl_eq "--cgroup-root: unpin restores" "$(snapshot "$pid")" "$before"
+	tl_check "--cgroup-root: unpin removed the VM's cgroup" test ! -e "$custom/t-bad"
+	rmdir "$custom" "$mount/kvmcg-t-root-$$" # kvmcg keeps its root; the test made this one
+fi
+"$KVMCG" pin --pid "$pid" --cgroup-root /tmp --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+tl_eq "--cgroup-root outside any cgroup hierarchy: exit 2" "$?" 2
+
+# --- --mems: memory nodes through cpuset.mems -----------------------------------------------
+nodes=$(cat /sys/devices/system/node/online 2>/dev/null || echo 0)
+if [ "$mode" != affinity ] && [ "$(tl_cpulist_expand "$nodes" | wc -w)" -ge 2 ]; then
+	last=$(tl_cpulist_expand "$nodes" | awk '{ print $NF }')
+	out=$("$KVMCG" pin --pid "$pid" --mems "$last" --json)
+	mdir=$(jq -r .vm_cgroup <<<"$out")
+	tl_eq "--mems: the VM cgroup's cpuset.mems" "$(cat "$mount$mdir"/cpuset.mems)" "$last"
+	tl_eq "--mems: every thread may allocate only there" \
+		"$(awk '/^Mems_allowed_list:/ { print $2 }' /proc/"$pid"/task/*/status | sort -u)" "$last"
+	"$KVMCG" unpin --pid "$pid" >/dev/null
+	tl_eq "--mems: unpin restores" "$(snapshot "$pid")" "$before"
+else
+	tl_skip "--mems" "needs a cpuset controller and two NUMA nodes (the test guest has them)"
+fi
+
 # --- a VM whose vCPUs cannot all be identified is not pinned ------------------------------
 pid2=$(tl_qemu u -smp 2 -name t-unknown)
 tl_settle "$pid2" 2
