@@ -55,6 +55,22 @@ struct cli {
 	struct host host;
 };
 
+/* What cli_parse needs to know of a command. */
+typedef int (*cli_option_fn)(struct cli *c, int opt, const char *arg, void *userdata);
+struct cli_command {
+	const struct option *options;
+	void (*help)(void);
+	bool vmsel;          /* needs exactly one VMSEL */
+	cli_option_fn extra; /* the command's own options (1 handled, 0 not, <0 exit code) */
+	void *userdata;
+};
+#define CLI_RUN (-1)
+
+/* Parses argv for one command: the shared options, then the command's own; --help;
+ * stray arguments; VMSEL. Returns CLI_RUN when the command should run, else the exit
+ * code to return now (0 after --help, 2 after a usage error, already reported). */
+int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **argv);
+
 /* Handles an option shared by all commands. Returns 1 if it was one, 0 if not,
  * negative on a bad value (message printed). */
 int cli_common_option(struct cli *c, int opt, const char *arg);

@@ -73,6 +73,36 @@ int cli_common_option(struct cli *c, int opt, const char *arg)
 	}
 }
 
+int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **argv)
+{
+	int opt;
+	opterr = 0; /* our own messages, in our own form */
+	while ((opt = getopt_long(argc, argv, ":h", cmd->options, NULL)) != -1) {
+		if (opt == '?')
+			return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		if (opt == ':')
+			return cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+		if (opt == 'h')
+			opt = OPT_HELP;
+		int r = cli_common_option(c, opt, optarg);
+		if (r == 0 && cmd->extra)
+			r = cmd->extra(c, opt, optarg, cmd->userdata);
+		if (r < 0)
+			return -r;
+		if (r == 0)
+			return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (c->help) {
+		cmd->help();
+		return EXIT_OK;
+	}
+	if (optind < argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (cmd->vmsel && vmsel_count(&c->sel) != 1)
+		return cli_usage_error(c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
+	return CLI_RUN;
+}
+
 int cli_open_roots(struct cli *c)
 {
 	char path[4096];

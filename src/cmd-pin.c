@@ -493,8 +493,9 @@ static void pin_args_done(struct pin_args *a)
 	cpuset_free(a->mems);
 }
 
-static int parse_pin_option(struct cli *c, struct pin_args *a, int opt, const char *arg)
+static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
+	struct pin_args *a = userdata;
 	size_t off = 0;
 	switch (opt) {
 	case OPT_VCPU: {
@@ -794,6 +795,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 out:
 	free(vm_dir);
 	free(msg);
+	exec_done(&ex);
 	if (ex.pidfd >= 0)
 		close(ex.pidfd);
 	plan_done(&plan);
@@ -824,39 +826,20 @@ int cmd_pin(int argc, char **argv)
 	};
 	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};
 	struct pin_args a = {0};
-	int opt, r, rc;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt == 'h')
-			opt = OPT_HELP;
-		r = cli_common_option(&c, opt, optarg);
-		if (r == 0)
-			r = parse_pin_option(&c, &a, opt, optarg);
-		if (r < 0) {
-			pin_args_done(&a);
-			return -r;
-		}
-		if (r == 0) {
-			pin_args_done(&a);
-			return cli_usage_error(&c, "unknown option");
-		}
+	const struct cli_command cmd = {
+		.options = options, .help = pin_help, .vmsel = true, .extra = parse_pin_option, .userdata = &a,
+	};
+	int rc = cli_parse(&c, &cmd, argc, argv);
+	if (rc == CLI_RUN) {
+		if (c.sysroot)
+			rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
+		else if (a.affinity_only && a.cgroup_root)
+			rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
+		else if (a.affinity_only && a.mems)
+			rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
+		else if ((rc = cli_open_roots(&c)) == 0)
+			rc = run_pin(&c, &a);
 	}
-	if (c.help) {
-		pin_help();
-		pin_args_done(&a);
-		return EXIT_OK;
-	}
-	if (optind < argc)
-		rc = cli_usage_error(&c, "unexpected argument '%s'", argv[optind]);
-	else if (vmsel_count(&c.sel) != 1)
-		rc = cli_usage_error(&c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
-	else if (c.sysroot)
-		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
-	else if (a.affinity_only && a.cgroup_root)
-		rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
-	else if (a.affinity_only && a.mems)
-		rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
-	else if ((rc = cli_open_roots(&c)) == 0)
-		rc = run_pin(&c, &a);
 	cli_done(&c);
 	pin_args_done(&a);
 	return rc;
@@ -935,6 +918,7 @@ static int run_unpin(struct cli *c)
 	print_result(c, "applied", vm, &plan, st.mode, st.mount, st.vm_dir, msg);
 	rc = EXIT_OK;
 out:
+	exec_done(&ex);
 	if (ex.pidfd >= 0)
 		close(ex.pidfd);
 	if (ex.mount_fd >= 0)
@@ -950,26 +934,12 @@ out:
 int cmd_unpin(int argc, char **argv)
 {
 	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {0}};
+	static const struct cli_command cmd = {.options = options, .help = unpin_help, .vmsel = true};
 	struct cli c = {.command = "unpin", .proc_fd = -1, .sys_fd = -1};
-	int opt, r, rc;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt == 'h')
-			opt = OPT_HELP;
-		r = cli_common_option(&c, opt, optarg);
-		if (r < 0)
-			return -r;
-		if (r == 0)
-			return cli_usage_error(&c, "unknown option");
-	}
-	if (c.help) {
-		unpin_help();
-		return EXIT_OK;
-	}
-	if (optind < argc)
-		rc = cli_usage_error(&c, "unexpected argument '%s'", argv[optind]);
-	else if (vmsel_count(&c.sel) != 1)
-		rc = cli_usage_error(&c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
-	else if ((rc = cli_open_roots(&c)) == 0)
+	int rc = cli_parse(&c, &cmd, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	if ((rc = cli_open_roots(&c)) == 0)
 		rc = run_unpin(&c);
 	cli_done(&c);
 	return rc;

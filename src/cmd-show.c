@@ -78,25 +78,11 @@ static void print_vm_text(json_object *vm)
 int cmd_show(int argc, char **argv)
 {
 	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {0}};
+	static const struct cli_command cmd = {.options = options, .help = show_help, .vmsel = true};
 	struct cli c = {.command = "show", .proc_fd = -1, .sys_fd = -1};
-	int opt, r;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt == 'h')
-			opt = OPT_HELP;
-		r = cli_common_option(&c, opt, optarg);
-		if (r < 0)
-			return -r;
-		if (r == 0)
-			return cli_usage_error(&c, "unknown option");
-	}
-	if (c.help) {
-		show_help();
-		return EXIT_OK;
-	}
-	if (optind < argc)
-		return cli_usage_error(&c, "unexpected argument '%s'", argv[optind]);
-	if (vmsel_count(&c.sel) != 1)
-		return cli_usage_error(&c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
+	int r = cli_parse(&c, &cmd, argc, argv);
+	if (r != CLI_RUN)
+		return r;
 
 	r = cli_open_roots(&c);
 	if (r) {

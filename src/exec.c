@@ -47,19 +47,82 @@ int cg_open_path(int mount_fd, const char *path)
 	return fd;
 }
 
-/* Splits "a/b/c" into the parent's fd and "c". */
-static int open_parent(int mount_fd, const char *path, const char **ret_base)
+/* The cached fd of a cgroup directory; the cache owns it. */
+static int dir_fd(struct exec_ctx *c, const char *path)
+{
+	for (size_t i = 0; i < c->n_dirs; i++)
+		if (strcmp(c->dirs[i].path, path) == 0)
+			return c->dirs[i].fd;
+	int fd = cg_open_path(c->mount_fd, path);
+	if (fd < 0)
+		return fd;
+	struct exec_dir *n = realloc(c->dirs, (c->n_dirs + 1) * sizeof(*n));
+	char *copy = strdup(path);
+	if (!n || !copy) {
+		if (n)
+			c->dirs = n;
+		free(copy);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->dirs = n;
+	c->dirs[c->n_dirs++] = (struct exec_dir){.path = copy, .fd = fd};
+	return fd;
+}
+
+/* A directory we removed: its fd, and those below it, must not be used again. */
+static void dir_forget(struct exec_ctx *c, const char *path)
+{
+	size_t l = strlen(path);
+	for (size_t i = 0; i < c->n_dirs;) {
+		const char *p = c->dirs[i].path;
+		if (strncmp(p, path, l) == 0 && (p[l] == '\0' || p[l] == '/')) {
+			close(c->dirs[i].fd);
+			free(c->dirs[i].path);
+			c->dirs[i] = c->dirs[--c->n_dirs];
+		} else {
+			i++;
+		}
+	}
+}
+
+void exec_done(struct exec_ctx *c)
+{
+	for (size_t i = 0; i < c->n_dirs; i++) {
+		close(c->dirs[i].fd);
+		free(c->dirs[i].path);
+	}
+	free(c->dirs);
+	c->dirs = NULL;
+	c->n_dirs = 0;
+}
+
+/* Splits "a/b/c" into the parent's (cached) fd and "c". */
+static int parent_fd(struct exec_ctx *c, const char *path, const char **ret_base)
 {
 	const char *slash = strrchr(path, '/');
 	if (!slash) {
 		*ret_base = path;
-		return cg_open_path(mount_fd, "");
+		return dir_fd(c, "");
 	}
 	_cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
 	if (!parent)
 		return -ENOMEM;
 	*ret_base = slash + 1;
-	return cg_open_path(mount_fd, parent);
+	return dir_fd(c, parent);
+}
+
+/* rmdir, then forget the fds of what is gone. */
+static int remove_dir(struct exec_ctx *c, const char *path)
+{
+	const char *base;
+	int parent = parent_fd(c, path, &base);
+	if (parent < 0)
+		return parent == -ENOENT ? 0 : parent;
+	int r = unlinkat(parent, base, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+	if (r == 0)
+		dir_forget(c, path);
+	return r;
 }
 
 int exec_hold_vm(struct exec_ctx *c)
@@ -100,20 +163,16 @@ static int read_thread_cgroup(const struct exec_ctx *c, pid_t tid, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-static int write_in(int mount_fd, const char *dir, const char *file, const char *value)
+static int write_in(struct exec_ctx *c, const char *dir, const char *file, const char *value)
 {
-	_cleanup_close_ int fd = cg_open_path(mount_fd, dir);
-	if (fd < 0)
-		return fd;
-	return cg_write(fd, file, value);
+	int fd = dir_fd(c, dir);
+	return fd < 0 ? fd : cg_write(fd, file, value);
 }
 
-static int read_in(int mount_fd, const char *dir, const char *file, char **ret)
+static int read_in(struct exec_ctx *c, const char *dir, const char *file, char **ret)
 {
-	_cleanup_close_ int fd = cg_open_path(mount_fd, dir);
-	if (fd < 0)
-		return fd;
-	return cg_read(fd, file, ret);
+	int fd = dir_fd(c, dir);
+	return fd < 0 ? fd : cg_read(fd, file, ret);
 }
 
 static const char *move_file(enum cgroup_mode mode)
@@ -148,7 +207,7 @@ static int do_action(struct exec_ctx *c, struct action *a)
 	switch (a->kind) {
 	case ACT_MKDIR: {
 		const char *base;
-		_cleanup_close_ int parent = open_parent(c->mount_fd, a->dir, &base);
+		int parent = parent_fd(c, a->dir, &base);
 		if (parent < 0)
 			return parent;
 		if (mkdirat(parent, base, 0755) == 0)
@@ -157,22 +216,15 @@ static int do_action(struct exec_ctx *c, struct action *a)
 			return -errno;
 		return 0;
 	}
-	case ACT_RMDIR: {
-		const char *base;
-		_cleanup_close_ int parent = open_parent(c->mount_fd, a->dir, &base);
-		if (parent < 0)
-			return parent == -ENOENT ? 0 : parent;
-		if (unlinkat(parent, base, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return -errno;
-		return 0;
-	}
+	case ACT_RMDIR:
+		return remove_dir(c, a->dir);
 	case ACT_ENABLE_CONTROLLER:
 	case ACT_SET_THREADED:
 	case ACT_WRITE:
-		r = read_in(c->mount_fd, a->dir, a->file, &a->old_value);
+		r = read_in(c, a->dir, a->file, &a->old_value);
 		if (r < 0)
 			return r;
-		return write_in(c->mount_fd, a->dir, a->file, a->value);
+		return write_in(c, a->dir, a->file, a->value);
 	case ACT_MOVE_PROCESS:
 	case ACT_MOVE_THREAD:
 		r = read_thread_cgroup(c, a->tid, &a->old_value);
@@ -181,7 +233,7 @@ static int do_action(struct exec_ctx *c, struct action *a)
 		if (r < 0)
 			return r;
 		snprintf(num, sizeof(num), "%d", (int)a->tid);
-		r = write_in(c->mount_fd, a->dir, a->file, num);
+		r = write_in(c, a->dir, a->file, num);
 		return r == -ESRCH ? 1 : r;
 	case ACT_SET_AFFINITY:
 		r = affinity_get(a->tid, &a->old_cpus);
@@ -310,30 +362,23 @@ static int undo(struct exec_ctx *c, struct action *a)
 {
 	char num[32];
 	switch (a->kind) {
-	case ACT_MKDIR: {
-		if (!a->created)
-			return 0;
-		const char *base;
-		_cleanup_close_ int parent = open_parent(c->mount_fd, a->dir, &base);
-		if (parent < 0)
-			return parent;
-		return unlinkat(parent, base, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
-	}
+	case ACT_MKDIR:
+		return a->created ? remove_dir(c, a->dir) : 0;
 	case ACT_ENABLE_CONTROLLER:
 		/* Disable only what we enabled. */
 		if (a->old_value && !strstr(a->old_value, "cpuset"))
-			return write_in(c->mount_fd, a->dir, a->file, "-cpuset");
+			return write_in(c, a->dir, a->file, "-cpuset");
 		return 0;
 	case ACT_SET_THREADED:
 		return 0; /* one way; the directory goes with its ACT_MKDIR */
 	case ACT_WRITE:
-		return write_in(c->mount_fd, a->dir, a->file,
+		return write_in(c, a->dir, a->file,
 				a->old_value && *a->old_value ? a->old_value : "\n");
 	case ACT_MOVE_PROCESS:
 	case ACT_MOVE_THREAD: {
 		snprintf(num, sizeof(num), "%d", (int)a->tid);
 		const char *file = a->kind == ACT_MOVE_PROCESS ? "cgroup.procs" : move_file(c->mode);
-		int r = write_in(c->mount_fd, a->old_value, file, num);
+		int r = write_in(c, a->old_value, file, num);
 		return r == -ESRCH ? 0 : r;
 	}
 	case ACT_SET_AFFINITY: {
@@ -443,7 +488,7 @@ int exec_verify(struct exec_ctx *c, const char *vm_dir)
 				char num[32];
 				snprintf(num, sizeof(num), "%d", (int)tids[i]);
 				if (!cg_ok)
-					(void)write_in(c->mount_fd, dir, move_file(c->mode), num);
+					(void)write_in(c, dir, move_file(c->mode), num);
 				(void)affinity_set(tids[i], want);
 				bad++;
 				continue;

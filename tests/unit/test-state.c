@@ -3,6 +3,8 @@
  * and every awkward byte, parse errors and their line numbers, and the files in a
  * scratch state directory. */
 #include <criterion/criterion.h>
+
+#include "scratch.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -410,28 +412,11 @@ static int tmpfd = -1;
 /* Scratch directories are named /tmp/kvmcg-unit-RUNNER-WHAT.XXXXXX, RUNNER being the
  * pid of the Criterion runner that forked this test: a hook in test-util.c removes
  * what a crashed test could not. */
-static void make_tmpdir(char *buf, size_t size, const char *what)
-{
-	snprintf(buf, size, "/tmp/kvmcg-unit-%d-%s.XXXXXX", (int)getppid(), what);
-	cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
-}
-
 static void files_setup(void)
 {
-	make_tmpdir(tmpdir, sizeof(tmpdir), "state");
+	scratch_make(tmpdir, sizeof(tmpdir), "state");
 	tmpfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(tmpfd, 0);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
 }
 
 static void files_teardown(void)
@@ -441,7 +426,7 @@ static void files_teardown(void)
 		close(tmpfd);
 	tmpfd = -1;
 	if (tmpdir[0])
-		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		scratch_remove(tmpdir);
 	tmpdir[0] = '\0';
 }
 

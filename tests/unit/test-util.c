@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* util: strict number parsing and file I/O relative to a directory fd. */
 #include <criterion/criterion.h>
+
+#include "scratch.h"
 #include <criterion/hooks.h>
 #include <dirent.h>
 #include <errno.h>
@@ -144,28 +146,11 @@ static int tmpfd = -1;
 /* Scratch directories are named /tmp/kvmcg-unit-RUNNER-WHAT.XXXXXX, RUNNER being the
  * pid of the Criterion runner that forked this test: a hook in test-util.c removes
  * what a crashed test could not. */
-static void make_tmpdir(char *buf, size_t size, const char *what)
-{
-	snprintf(buf, size, "/tmp/kvmcg-unit-%d-%s.XXXXXX", (int)getppid(), what);
-	cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
-}
-
 static void tmp_setup(void)
 {
-	make_tmpdir(tmpdir, sizeof(tmpdir), "util");
+	scratch_make(tmpdir, sizeof(tmpdir), "util");
 	tmpfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(tmpfd, 0);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0; /* go on whatever failed */
 }
 
 static void tmp_teardown(void)
@@ -174,7 +159,7 @@ static void tmp_teardown(void)
 		close(tmpfd);
 	tmpfd = -1;
 	if (tmpdir[0])
-		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		scratch_remove(tmpdir);
 	tmpdir[0] = '\0';
 }
 
@@ -345,7 +330,7 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 			continue;
 		char path[512];
 		snprintf(path, sizeof(path), "/tmp/%s", de->d_name);
-		nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		scratch_remove(path);
 	}
 	closedir(d);
 }
