@@ -54,7 +54,7 @@ MAIN_OBJ := $(BUILD)/obj/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
-.PHONY: all deps check check-unit check-host check-guest demo install uninstall clean
+.PHONY: all deps check check-unit check-host check-guest demo bench install uninstall clean
 
 all: $(BUILD)/kvmcg
 
@@ -106,6 +106,11 @@ check-guest: all $(BUILD)/mini-vmm
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg contrib/demo.sh
+
+# Times kvmcg pin/unpin/show on real QEMUs (2, 16, 64 vCPUs) against a taskset loop;
+# writes BENCHMARKS.md. As root.
+bench: all
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
