@@ -61,6 +61,7 @@ struct cli_command {
 	const struct option *options;
 	void (*help)(void);
 	bool vmsel;          /* needs exactly one VMSEL */
+	bool files;          /* takes FILE arguments (left at optind) */
 	cli_option_fn extra; /* the command's own options (1 handled, 0 not, <0 exit code) */
 	void *userdata;
 };
@@ -96,5 +97,7 @@ int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_pin(int argc, char **argv);
 int cmd_unpin(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 
 #endif

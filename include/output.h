@@ -11,6 +11,7 @@
 
 #include "discover.h"
 #include "host.h"
+#include "plan.h"
 
 json_object *host_to_json(const struct host *h);
 json_object *vm_to_json(const struct vm *vm, const struct host *h);
@@ -20,6 +21,11 @@ json_object *vm_to_json(const struct vm *vm, const struct host *h);
 const char *vm_pinned_state(const struct vm *vm, const struct host *h);
 
 void print_json(FILE *f, json_object *o);
+
+/* A cgroup path relative to the mount as /proc/PID/cgroup shows it: "/" first. */
+json_object *cgroup_json(const char *rel);
+/* [{"action", "cgroup", "file", "value", "tid", "cpus"}...] */
+json_object *plan_to_json(const struct plan *p);
 
 enum column_format {
 	COL_TEXT,

@@ -34,8 +34,11 @@ struct vcpu_arg {
 	int first, last; /* -1, -1 for all */
 	struct cpuset *cpus;
 };
-int parse_vcpu_arg(const char *s, struct vcpu_arg *ret);
-int parse_iothread_arg(const char *s, char **ret_id, struct cpuset **ret_cpus);
+/* what names the source in messages: "--vcpu", "VCPUPin=". *ret_col, when given, is
+ * set to the byte offset in s of the part that is wrong. */
+int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col);
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cpuset **ret_cpus,
+		       size_t *ret_col);
 
 /* ---- what is in place ---------------------------------------------------------- */
 

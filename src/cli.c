@@ -96,7 +96,7 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 		cmd->help();
 		return EXIT_OK;
 	}
-	if (optind < argc)
+	if (optind < argc && !cmd->files)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (cmd->vmsel && vmsel_count(&c->sel) != 1)
 		return cli_usage_error(c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");

@@ -20,6 +20,8 @@ static const struct command commands[] = {
 	{"show", cmd_show, "show one VM's threads, affinity and cgroups"},
 	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)"},
 	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity"},
+	{"check", cmd_check, "validate policy files"},
+	{"apply", cmd_apply, "give every running VM the policy that matches it"},
 };
 
 static void usage(FILE *f)

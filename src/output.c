@@ -258,3 +258,40 @@ void print_fields(FILE *f, const struct field *fields, size_t n, json_object *ob
 			v ? v : "?");
 	}
 }
+
+/* Cgroup paths as /proc/PID/cgroup shows them: from the hierarchy's root, "/" first. */
+json_object *cgroup_json(const char *rel)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "/%s", rel);
+	return json_object_new_string(buf);
+}
+
+static json_object *action_to_json(const struct action *a)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "action", json_object_new_string(action_kind_name(a->kind)));
+	if (a->dir)
+		json_object_object_add(o, "cgroup", cgroup_json(a->dir));
+	if (a->file)
+		json_object_object_add(o, "file", json_object_new_string(a->file));
+	if (a->value)
+		json_object_object_add(o, "value", json_object_new_string(
+							 strcmp(a->value, "\n") == 0 ? "" : a->value));
+	if (a->tid)
+		json_object_object_add(o, "tid", json_object_new_int(a->tid));
+	if (a->cpus) {
+		_cleanup_free_ char *l = cpuset_format(a->cpus);
+		json_object_object_add(o, "cpus", json_object_new_string(l ? l : ""));
+	}
+	return o;
+}
+
+json_object *plan_to_json(const struct plan *p)
+{
+	json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < p->n_actions; i++)
+		json_object_array_add(arr, action_to_json(&p->actions[i]));
+	return arr;
+}
+

@@ -57,29 +57,36 @@ static struct cpuset *cpuset_dup(const struct cpuset *s)
 	return d;
 }
 
-static int parse_list_arg(const char *what, const char *list, struct cpuset **ret)
+static int parse_list_arg(const char *what, const char *arg, const char *list, struct cpuset **ret,
+			  size_t *ret_col)
 {
 	size_t off = 0;
 	int r = cpuset_parse(list, ret, &off);
 	if (r < 0) {
-		err_set("%s: '%s' is not a CPU list (at '%s'; expected e.g. 2, 18-23, 0-31:2, 1,3,5)", what,
-			list, list + off);
+		err_set("%s '%s': '%s' is not a CPU list (at '%s'; expected e.g. 2, 18-23, 0-31:2, 1,3,5)",
+			what, arg, list, list + off);
+		if (ret_col)
+			*ret_col = (size_t)(list - arg) + off;
 		return -EINVAL;
 	}
 	if (cpuset_count(*ret) == 0) {
 		cpuset_free(*ret);
 		*ret = NULL;
-		err_set("%s: the CPU list is empty", what);
+		err_set("%s '%s': the CPU list is empty", what, arg);
+		if (ret_col)
+			*ret_col = (size_t)(list - arg);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int parse_vcpu_arg(const char *s, struct vcpu_arg *ret)
+int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col)
 {
 	const char *colon = strchr(s, ':');
+	if (ret_col)
+		*ret_col = 0;
 	if (!colon) {
-		err_set("--vcpu '%s': expected VCPU:CPUS, e.g. 0:2, 0-3:4-7 or all:8-15", s);
+		err_set("%s '%s': expected VCPU:CPUS, e.g. 0:2, 0-3:4-7 or all:8-15", what, s);
 		return -EINVAL;
 	}
 	_cleanup_free_ char *left = strndup(s, (size_t)(colon - s));
@@ -92,33 +99,30 @@ int parse_vcpu_arg(const char *s, struct vcpu_arg *ret)
 			*dash = '\0';
 		if (parse_int(left, &a.first) < 0 || a.first < 0 ||
 		    (dash ? parse_int(dash + 1, &a.last) < 0 : (a.last = a.first, 0)) || a.last < a.first) {
-			err_set("--vcpu '%s': '%.*s' is not a vCPU index, range or 'all'", s,
+			err_set("%s '%s': '%.*s' is not a vCPU index, range or 'all'", what, s,
 				(int)(colon - s), s);
 			return -EINVAL;
 		}
 	}
-	_cleanup_free_ char *what = NULL;
-	if (asprintf(&what, "--vcpu '%s'", s) < 0)
-		return -ENOMEM;
-	int r = parse_list_arg(what, colon + 1, &a.cpus);
+	int r = parse_list_arg(what, s, colon + 1, &a.cpus, ret_col);
 	if (r < 0)
 		return r;
 	*ret = a;
 	return 0;
 }
 
-int parse_iothread_arg(const char *s, char **ret_id, struct cpuset **ret_cpus)
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cpuset **ret_cpus,
+		       size_t *ret_col)
 {
 	const char *colon = strchr(s, ':');
+	if (ret_col)
+		*ret_col = 0;
 	if (!colon || colon == s) {
-		err_set("--iothread '%s': expected ID:CPUS, e.g. iothread1:4", s);
+		err_set("%s '%s': expected ID:CPUS, e.g. iothread1:4", what, s);
 		return -EINVAL;
 	}
-	_cleanup_free_ char *what = NULL;
-	if (asprintf(&what, "--iothread '%s'", s) < 0)
-		return -ENOMEM;
 	struct cpuset *cpus = NULL;
-	int r = parse_list_arg(what, colon + 1, &cpus);
+	int r = parse_list_arg(what, s, colon + 1, &cpus, ret_col);
 	if (r < 0)
 		return r;
 	*ret_id = strndup(s, (size_t)(colon - s));

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* kvmcg apply: every running VM gets the policy that matches it. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "output.h"
+#include "pin.h"
+#include "policy-use.h"
+#include "policy.h"
+#include "state.h"
+#include "util.h"
+
+#define POLICY_DIR_DEFAULT "/etc/kvmcg/policies"
+
+enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN };
+
+struct apply_args {
+	const char *dir;
+	bool dry_run;
+};
+
+static void apply_help(void)
+{
+	fputs("Usage:\n"
+	      " kvmcg apply [--policy-dir DIR] [--dry-run] [--json]\n"
+	      "\n"
+	      "Give every running VM the policy that matches it: read DIR/*.policy, match each\n"
+	      "VM against each file's [Match] section, plan every VM, then pin each VM as one\n"
+	      "transaction (all or nothing). A VM no policy matches is left alone; a VM two\n"
+	      "policies match is left alone and both files are named. Exclusive=yes CPUs that\n"
+	      "another VM would use are found before anything is written. Settings kvmcg does\n"
+	      "not carry out yet are listed for each VM, never dropped silently. Running apply\n"
+	      "twice changes nothing the second time, and says so.\n"
+	      "\n"
+	      "Options:\n"
+	      "     --policy-dir <dir>  where the policies are (default " POLICY_DIR_DEFAULT ")\n"
+	      "     --dry-run           plan and report; change nothing\n"
+	      "     --json              print JSON\n"
+	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
+	      " -h, --help              display this help\n"
+	      "\n"
+	      "Exit status: 0 every matched VM is as its policy asks; 1 a VM failed (rolled\n"
+	      "back); 2 a policy file has errors, a VM matched two policies, or a request\n"
+	      "cannot work on this host; 3 some VMs were pinned and others failed.\n"
+	      "See kvmcg(8) and kvmcg.policy(5).\n",
+	      stdout);
+}
+
+static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
+{
+	(void)c;
+	struct apply_args *a = userdata;
+	if (opt == OPT_POLICY_DIR) {
+		a->dir = arg;
+		return 1;
+	}
+	if (opt == OPT_APPLY_DRY_RUN) {
+		a->dry_run = true;
+		return 1;
+	}
+	return 0;
+}
+
+struct loaded {
+	char *path;
+	struct policy *policy; /* NULL when it has errors */
+	struct diags diags;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .policy files of DIR, sorted, each loaded with the trust checks when we are root. */
+static int load_dir(const char *dir, bool trust, struct loaded **ret, size_t *ret_n, char **why)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0) {
+		int r = -errno;
+		if (asprintf(why, "cannot read the policy directory %s: %s", dir, strerror(errno)) < 0)
+			*why = NULL;
+		return r;
+	}
+	if (trust && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+		if (asprintf(why, "refusing the policy directory %s: %s", dir,
+			     st.st_uid != 0 ? "not owned by root" : "writable by group or others") < 0)
+			*why = NULL;
+		return -EPERM;
+	}
+	DIR *d = opendir(dir);
+	if (!d) {
+		int r = -errno;
+		if (asprintf(why, "cannot read the policy directory %s: %s", dir, strerror(errno)) < 0)
+			*why = NULL;
+		return r;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (de->d_name[0] == '.' || l < 8 || strcmp(de->d_name + l - 7, ".policy") != 0)
+			continue;
+		char *full = NULL;
+		if (asprintf(&full, "%s/%s", dir, de->d_name) < 0 || strv_push(&names, &n, full) < 0) {
+			free(full);
+			closedir(d);
+			strv_free(names);
+			return -ENOMEM;
+		}
+		free(full);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(char *), cmp_str);
+	struct loaded *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		strv_free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		v[i].path = names[i];
+		names[i] = NULL;
+		if (policy_load(v[i].path, trust, &v[i].policy, &v[i].diags) < 0) {
+			strv_free(names);
+			*ret = v;
+			*ret_n = i + 1;
+			return -ENOMEM;
+		}
+		if (v[i].diags.errors) {
+			policy_free(v[i].policy);
+			v[i].policy = NULL;
+		}
+	}
+	strv_free(names);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static void loaded_free(struct loaded *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].path);
+		policy_free(v[i].policy);
+		diags_done(&v[i].diags);
+	}
+	free(v);
+}
+
+/* One VM's fate in this run. */
+struct outcome {
+	struct vm *vm;
+	const struct loaded *policy; /* the one that matched */
+	const char *result;          /* applied, unchanged, dry-run, failed */
+	int exit_code;
+	char *message;
+	char **skipped;
+	size_t n_skipped;
+	struct pin_result planned; /* the dry run */
+	struct pin_result done;    /* the real run */
+	struct cpuset *cpus;       /* what its pin would use, for Exclusive= */
+};
+
+static void outcome_done(struct outcome *o)
+{
+	free(o->message);
+	strv_free(o->skipped);
+	pin_result_done(&o->planned);
+	pin_result_done(&o->done);
+	cpuset_free(o->cpus);
+}
+
+__attribute__((format(printf, 4, 5))) static void set_failed(struct outcome *o, int code, const char *result,
+							    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(o->message);
+	if (vasprintf(&o->message, fmt, ap) < 0)
+		o->message = NULL;
+	va_end(ap);
+	o->result = result;
+	o->exit_code = code;
+}
+
+static const char *vm_label(const struct vm *vm, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s (pid %d)", vm->name ? vm->name : vm->comm, (int)vm->pid);
+	return buf;
+}
+
+/* Exclusive=yes: the VM's CPUs may not be used by any other VM that kvmcg pins,
+ * whether in this run or pinned earlier. Both VMs of a conflict in this run are
+ * left alone: which one should yield is the operator's call. */
+static void check_exclusive(struct outcome *o, size_t n, int state_fd)
+{
+	struct vm_state *states = NULL;
+	size_t n_states = 0;
+	if (state_fd >= 0)
+		(void)state_load_all(state_fd, &states, &n_states);
+	for (size_t i = 0; i < n; i++) {
+		if (!o[i].cpus || o[i].policy->policy->exclusive != 1)
+			continue;
+		char a[128], b[128];
+		for (size_t k = 0; k < n; k++) {
+			if (k == i || !o[k].cpus)
+				continue;
+			struct cpuset *common _cleanup_cpuset_ = cpuset_new();
+			for (int c = 0; common && c <= cpuset_last(o[i].cpus); c++)
+				if (cpuset_isset(o[i].cpus, (unsigned)c) && cpuset_isset(o[k].cpus, (unsigned)c))
+					cpuset_set(common, (unsigned)c);
+			if (!common || cpuset_count(common) == 0)
+				continue;
+			_cleanup_free_ char *list = cpuset_format(common);
+			for (size_t x = 0; x < 2; x++) {
+				struct outcome *me = x ? &o[k] : &o[i], *other = x ? &o[i] : &o[k];
+				set_failed(me, EXIT_USAGE, "conflict",
+					   "Exclusive=yes (%s): CPUs %s are also pinned for %s by %s; left alone",
+					   o[i].policy->path, list ? list : "?", vm_label(other->vm, x ? a : b, 128),
+					   other->policy->path);
+			}
+		}
+		for (size_t s = 0; s < n_states; s++) {
+			bool in_run = false;
+			for (size_t k = 0; k < n; k++)
+				in_run |= o[k].vm->pid == states[s].pid;
+			if (in_run)
+				continue;
+			struct cpuset *theirs _cleanup_cpuset_ = pin_spec_cpus(&states[s].spec);
+			bool clash = false;
+			for (int c = 0; theirs && c <= cpuset_last(o[i].cpus); c++)
+				clash |= cpuset_isset(o[i].cpus, (unsigned)c) && cpuset_isset(theirs, (unsigned)c);
+			if (clash)
+				set_failed(&o[i], EXIT_USAGE, "conflict",
+					   "Exclusive=yes (%s): its CPUs are already pinned for pid %d (%s); left alone",
+					   o[i].policy->path, (int)states[s].pid,
+					   states[s].name ? states[s].name : "unnamed");
+		}
+	}
+	vm_states_free(states, n_states);
+}
+
+static json_object *strv_json(char **v, size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+static json_object *outcome_json(const struct outcome *o)
+{
+	json_object *j = json_object_new_object();
+	const struct pin_result *r = o->done.result ? &o->done : &o->planned;
+	json_object_object_add(j, "pid", json_object_new_int(o->vm->pid));
+	json_object_object_add(j, "name", o->vm->name ? json_object_new_string(o->vm->name) : NULL);
+	json_object_object_add(j, "policy", o->policy ? json_object_new_string(o->policy->path) : NULL);
+	json_object_object_add(j, "result", json_object_new_string(o->result));
+	json_object_object_add(j, "mode", r->result ? json_object_new_string(cgroup_mode_name(r->mode)) : NULL);
+	json_object_object_add(j, "vm_cgroup", r->vm_dir ? cgroup_json(r->vm_dir) : NULL);
+	json_object_object_add(j, "actions", r->result ? plan_to_json(&r->plan) : json_object_new_array());
+	json_object_object_add(j, "skipped_settings", strv_json(o->skipped, o->n_skipped));
+	json_object_object_add(j, "message", o->message ? json_object_new_string(o->message) : NULL);
+	return j;
+}
+
+static int run_apply(struct cli *c, const struct apply_args *aa)
+{
+	bool trust = geteuid() == 0;
+	const char *dir = aa->dir ? aa->dir : POLICY_DIR_DEFAULT;
+	struct loaded *pol = NULL;
+	size_t n_pol = 0;
+	char *why = NULL;
+	int r = load_dir(dir, trust, &pol, &n_pol, &why);
+	if (r < 0) {
+		fprintf(stderr, "kvmcg: %s\n", why ? why : strerror(-r));
+		free(why);
+		loaded_free(pol, n_pol);
+		return r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+	}
+	size_t bad_files = 0;
+	for (size_t i = 0; i < n_pol; i++) {
+		bad_files += pol[i].diags.errors > 0;
+		if (pol[i].diags.n)
+			diags_print(&pol[i].diags, pol[i].path, stderr);
+	}
+
+	struct vm **vms = NULL;
+	size_t n_vms = 0;
+	r = vm_list_all(&c->discover, &vms, &n_vms);
+	if (r < 0) {
+		loaded_free(pol, n_pol);
+		return cli_runtime_error(r, "cannot list VMs");
+	}
+	struct outcome *o = calloc(n_vms ? n_vms : 1, sizeof(*o));
+	size_t n = 0, untouched = 0;
+	if (!o) {
+		vm_list_free(vms, n_vms);
+		loaded_free(pol, n_pol);
+		return cli_runtime_error(-ENOMEM, "out of memory");
+	}
+
+	/* Match, then plan every VM (a dry run each), before anything is written. */
+	for (size_t v = 0; v < n_vms; v++) {
+		const struct loaded *first = NULL, *second = NULL;
+		for (size_t i = 0; i < n_pol; i++) {
+			if (!pol[i].policy || !policy_matches(pol[i].policy, vms[v], c->proc_fd))
+				continue;
+			if (!first)
+				first = &pol[i];
+			else if (!second)
+				second = &pol[i];
+		}
+		if (!first) {
+			untouched++;
+			continue;
+		}
+		struct outcome *x = &o[n++];
+		x->vm = vms[v];
+		x->policy = first;
+		if (second) {
+			set_failed(x, EXIT_USAGE, "conflict", "matched by both %s and %s; left alone",
+				   first->path, second->path);
+			continue;
+		}
+		struct pin_args a = {.dry_run = true};
+		r = policy_to_pin_args(first->policy, &a, &x->skipped, &x->n_skipped);
+		if (r == 0)
+			r = pin_vm(c, vms[v], &a, &x->planned);
+		pin_args_done(&a);
+		if (r != EXIT_OK) {
+			set_failed(x, r, "failed", "%s", x->planned.message ? x->planned.message : "cannot plan");
+			continue;
+		}
+		x->result = "planned";
+		x->cpus = pin_spec_cpus(&x->planned.spec);
+	}
+	int state_fd = state_dir_open(false);
+	check_exclusive(o, n, state_fd);
+	if (state_fd >= 0)
+		close(state_fd);
+
+	size_t applied = 0, unchanged = 0, failed = 0, config_errors = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct outcome *x = &o[i];
+		if (strcmp(x->result, "planned") == 0) {
+			if (aa->dry_run) {
+				x->result = x->planned.plan.n_actions ? "dry-run" : "unchanged";
+				free(x->message);
+				x->message = strdup_or_null(x->planned.message);
+			} else {
+				struct pin_args a = {0};
+				char **again = NULL; /* the same list as the dry run's */
+				size_t n_again = 0;
+				r = policy_to_pin_args(x->policy->policy, &a, &again, &n_again);
+				strv_free(again);
+				if (r == 0)
+					r = pin_vm(c, x->vm, &a, &x->done);
+				pin_args_done(&a);
+				x->exit_code = r;
+				x->result = x->done.result ? x->done.result : "failed";
+				free(x->message);
+				x->message = strdup_or_null(x->done.message);
+			}
+		}
+		if (strcmp(x->result, "applied") == 0)
+			applied++;
+		else if (strcmp(x->result, "unchanged") == 0)
+			unchanged++;
+		else if (strcmp(x->result, "dry-run") != 0) {
+			failed++;
+			config_errors += x->exit_code == EXIT_USAGE;
+		}
+	}
+
+	char summary[256];
+	if (n == 0)
+		snprintf(summary, sizeof(summary), "no running VM matches a policy in %s (%zu file%s, %zu VM%s)",
+			 dir, n_pol, n_pol == 1 ? "" : "s", n_vms, n_vms == 1 ? "" : "s");
+	else if (applied == 0 && failed == 0 && !aa->dry_run)
+		snprintf(summary, sizeof(summary), "nothing changed: %zu VM%s already as their policies ask",
+			 unchanged, unchanged == 1 ? " is" : "s are");
+	else
+		snprintf(summary, sizeof(summary), "%s%zu applied, %zu unchanged, %zu failed; %zu VM%s without a policy",
+			 aa->dry_run ? "dry run (nothing changed): " : "", applied, unchanged, failed, untouched,
+			 untouched == 1 ? "" : "s");
+
+	if (c->json) {
+		json_object *top = json_object_new_object();
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(arr, outcome_json(&o[i]));
+		json_object_object_add(top, "vms", arr);
+		json_object *files = json_object_new_array();
+		for (size_t i = 0; i < n_pol; i++) {
+			json_object *f = json_object_new_object();
+			json_object_object_add(f, "file", json_object_new_string(pol[i].path));
+			json_object_object_add(f, "errors", json_object_new_int((int)pol[i].diags.errors));
+			json_object_array_add(files, f);
+		}
+		json_object_object_add(top, "policies", files);
+		json_object_object_add(top, "summary", json_object_new_string(summary));
+		print_json(stdout, top);
+		json_object_put(top);
+	} else {
+		static const struct column cols[] = {
+			{"PID", "pid", COL_TEXT},       {"NAME", "name", COL_TEXT},
+			{"POLICY", "policy", COL_TEXT}, {"RESULT", "result", COL_TEXT},
+			{"MODE", "mode", COL_TEXT},     {"CGROUP", "vm_cgroup", COL_TEXT},
+		};
+		json_object *rows = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(rows, outcome_json(&o[i]));
+		if (n)
+			print_table(stdout, cols, ARRAY_SIZE(cols), rows);
+		for (size_t i = 0; i < n; i++) {
+			char label[128];
+			vm_label(o[i].vm, label, sizeof(label));
+			if (o[i].message && strcmp(o[i].result, "applied") && strcmp(o[i].result, "unchanged"))
+				printf("%s: %s\n", label, o[i].message);
+			for (size_t k = 0; k < o[i].n_skipped; k++)
+				printf("%s: not carried out yet: %s\n", label, o[i].skipped[k]);
+		}
+		json_object_put(rows);
+		printf("%s\n", summary);
+	}
+
+	int rc = EXIT_OK;
+	if (failed && applied)
+		rc = EXIT_PARTIAL;
+	else if (failed)
+		rc = config_errors == failed ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+	if (rc == EXIT_OK && bad_files)
+		rc = EXIT_USAGE;
+	for (size_t i = 0; i < n; i++)
+		outcome_done(&o[i]);
+	free(o);
+	vm_list_free(vms, n_vms);
+	loaded_free(pol, n_pol);
+	return rc;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+	static const struct option options[] = {
+		CLI_COMMON_OPTIONS,
+		{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
+		{"dry-run", no_argument, NULL, OPT_APPLY_DRY_RUN},
+		{0},
+	};
+	struct apply_args aa = {0};
+	const struct cli_command cmd = {
+		.options = options, .help = apply_help, .extra = apply_option, .userdata = &aa};
+	struct cli c = {.command = "apply", .proc_fd = -1, .sys_fd = -1};
+	int rc = cli_parse(&c, &cmd, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	if (c.sysroot)
+		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to apply there");
+	else if ((rc = cli_open_roots(&c)) == 0)
+		rc = run_apply(&c, &aa);
+	cli_done(&c);
+	return rc;
+}

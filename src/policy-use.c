@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "policy-use.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pidfile.h"
+#include "procfs.h"
+#include "util.h"
+
+static bool cmdline_matches(const char *glob, const struct vm *vm, int proc_fd)
+{
+	_cleanup_strv_ char **argv = NULL;
+	size_t argc = 0;
+	if (proc_read_cmdline(proc_fd, vm->pid, &argv, &argc) < 0 || argc == 0)
+		return false;
+	size_t len = 1;
+	for (size_t i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	_cleanup_free_ char *joined = calloc(1, len);
+	if (!joined)
+		return false;
+	for (size_t i = 0; i < argc; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, argv[i]);
+	}
+	return fnmatch(glob, joined, 0) == 0;
+}
+
+/* The socket the policy names is one of the VM's QMP sockets when both paths lead
+ * to the same inode; the VM's own paths are resolved in its root and cwd. */
+static bool qmp_matches(const char *path, const struct vm *vm)
+{
+	struct stat want;
+	if (stat(path, &want) < 0)
+		return false;
+	for (size_t i = 0; i < vm->qemu.n_qmp_paths; i++) {
+		const char *p = vm->qemu.qmp_paths[i];
+		char full[4096];
+		struct stat have;
+		if (p[0] == '@')
+			continue;
+		snprintf(full, sizeof(full), "/proc/%d/%s/%s", (int)vm->pid, p[0] == '/' ? "root" : "cwd", p);
+		if (stat(full, &have) == 0 && have.st_dev == want.st_dev && have.st_ino == want.st_ino)
+			return true;
+	}
+	return false;
+}
+
+bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd)
+{
+	if (!p->match_name && !p->match_pidfile && !p->match_cmdline && !p->match_qmp)
+		return false;
+	if (p->match_name && (!vm->name || fnmatch(p->match_name, vm->name, 0) != 0))
+		return false;
+	if (p->match_pidfile) {
+		pid_t pid;
+		if (pidfile_read_locked(p->match_pidfile, &pid, NULL) < 0 || pid != vm->pid)
+			return false;
+	}
+	if (p->match_cmdline && !cmdline_matches(p->match_cmdline, vm, proc_fd))
+		return false;
+	if (p->match_qmp && !qmp_matches(p->match_qmp, vm))
+		return false;
+	return true;
+}
+
+static struct cpuset *dup_set(const struct cpuset *s)
+{
+	struct cpuset *d = cpuset_new();
+	for (int b = 0; d && b <= cpuset_last(s); b++)
+		if (cpuset_isset(s, (unsigned)b) && cpuset_set(d, (unsigned)b) < 0) {
+			cpuset_free(d);
+			return NULL;
+		}
+	return d;
+}
+
+int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipped, size_t *n_skipped)
+{
+	int r = 0;
+	if (p->n_vcpu_pins) {
+		struct vcpu_arg *v = realloc(a->vcpus, (a->n_vcpus + p->n_vcpu_pins) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		a->vcpus = v;
+		for (size_t i = 0; i < p->n_vcpu_pins; i++) {
+			struct vcpu_arg x = p->vcpu_pins[i];
+			if (!(x.cpus = dup_set(p->vcpu_pins[i].cpus)))
+				return -ENOMEM;
+			a->vcpus[a->n_vcpus++] = x;
+		}
+	}
+	if (p->emulator_pin && !a->emulator && !(a->emulator = dup_set(p->emulator_pin)))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_iothread_pins; i++) {
+		char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
+		if (ids)
+			a->iothread_ids = ids;
+		struct cpuset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
+		if (sets)
+			a->iothreads = sets;
+		if (!ids || !sets)
+			return -ENOMEM;
+		ids[a->n_iothreads] = strdup(p->iothread_ids[i]);
+		sets[a->n_iothreads] = dup_set(p->iothread_pins[i]);
+		if (!ids[a->n_iothreads] || !sets[a->n_iothreads]) {
+			free(ids[a->n_iothreads]);
+			cpuset_free(sets[a->n_iothreads]);
+			return -ENOMEM;
+		}
+		a->n_iothreads++;
+	}
+	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
+	if (p->mem_nodes && !a->mems &&
+	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE) &&
+	    !(a->mems = dup_set(p->mem_nodes)))
+		return -ENOMEM;
+
+#define SKIP(cond, text)                                                                           \
+	do {                                                                                       \
+		if (r == 0 && (cond))                                                              \
+			r = strv_push(skipped, n_skipped, text);                                   \
+	} while (0)
+	SKIP(p->cpu_weight, "[CPU] Weight=");
+	SKIP(p->quota_set, "[CPU] Quota=");
+	SKIP(p->period_us, "[CPU] Period=");
+	SKIP(p->vcpu_sched != SCHED_CLASS_UNSET, "[CPU] VCPUScheduler=");
+	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy is set only when kvmcg launches QEMU)");
+	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy is set only when kvmcg launches QEMU)");
+	SKIP(p->mem_migrate == 1, "[Memory] Migrate=");
+	SKIP(p->io_weight, "[IO] Weight=");
+	for (size_t i = 0; i < p->n_io; i++) {
+		static const char *const names[] = {"[IO] DeviceWeight=", "[IO] ReadBandwidthMax=",
+						    "[IO] WriteBandwidthMax=", "[IO] ReadIOPSMax=",
+						    "[IO] WriteIOPSMax="};
+		bool dup = false;
+		for (size_t k = 0; k < *n_skipped; k++)
+			dup |= strcmp((*skipped)[k], names[p->io[i].kind]) == 0;
+		SKIP(!dup, names[p->io[i].kind]);
+	}
+	SKIP(p->inbound_average || p->outbound_average || p->net_weight, "[Network] (tc shaping of the VM's taps)");
+#undef SKIP
+	return r;
+}
+
+struct cpuset *pin_spec_cpus(const struct pin_spec *s)
+{
+	struct cpuset *u = cpuset_new();
+	if (!u)
+		return NULL;
+	for (size_t i = 0; i < s->n_vcpu + 1 + s->n_iothread; i++) {
+		const struct cpuset *x = i < s->n_vcpu ? s->vcpu[i]
+					 : i == s->n_vcpu ? s->emulator
+							  : s->iothread[i - s->n_vcpu - 1];
+		for (int b = 0; x && b <= cpuset_last(x); b++)
+			if (cpuset_isset(x, (unsigned)b))
+				cpuset_set(u, (unsigned)b);
+	}
+	return u;
+}
