@@ -12,39 +12,8 @@ command -v qemu-system-x86_64 >/dev/null || {
 }
 export KVMCG_STATE_DIR=$TL_TMP/state
 
-# --- what the kernel offers, found without kvmcg --------------------------------
-mode=affinity mount=
-v2=$(awk '$3 == "cgroup2" { print $2 }' /proc/mounts | while read -r m; do
-	grep -qw cpuset "$m/cgroup.controllers" 2>/dev/null && echo "$m" && break
-done)
-v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuset(,|$)/ { print $2; exit }' /proc/mounts)
-if [ -n "$v2" ]; then
-	mode=v2 mount=$v2
-elif [ -n "$v1" ]; then
-	mode=v1 mount=$v1
-fi
-ncpu=$(nproc)
+tl_detect_cgroups
 echo "# cgroup mode expected: $mode ${mount:+at $mount}; $ncpu CPUs"
-
-# The cgroup of a thread in the hierarchy kvmcg uses, as /proc shows it.
-thread_cgroup() { # pid tid
-	if [ "$mode" = v2 ]; then
-		sed -n 's/^0:://p' /proc/"$1"/task/"$2"/cgroup
-	else
-		awk -F: '$2 ~ /(^|,)cpuset(,|$)/ { print $3 }' /proc/"$1"/task/"$2"/cgroup
-	fi
-}
-allowed() { # pid tid
-	tl_cpulist_expand "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$1"/task/"$2"/status)"
-}
-# "tid cgroup cpus" for every thread, from the kernel.
-snapshot() {
-	local pid=$1 t
-	for t in /proc/"$pid"/task/*; do
-		t=${t##*/}
-		echo "$t $(thread_cgroup "$pid" "$t") $(allowed "$pid" "$t" | tr ' ' ,)"
-	done | sort -n
-}
 
 # check_pinned LABEL PID VMDIR JSON EMULATOR_CPUS: every thread where it belongs.
 check_pinned() {

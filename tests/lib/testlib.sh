@@ -155,3 +155,41 @@ tl_cpulist_expand() {
 tl_json_vcpus() {
 	jq -r '.threads[] | select(.kind == "vcpu") | "\(.index) \(.tid)"' | sort -n
 }
+
+# tl_detect_cgroups: sets mode (v2, v1 or affinity), mount and ncpu from what the
+# kernel offers, found without kvmcg.
+tl_detect_cgroups() {
+	mode=affinity mount=
+	local v2 v1
+	v2=$(awk '$3 == "cgroup2" { print $2 }' /proc/mounts | while read -r m; do
+		grep -qw cpuset "$m/cgroup.controllers" 2>/dev/null && echo "$m" && break
+	done)
+	v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuset(,|$)/ { print $2; exit }' /proc/mounts)
+	if [ -n "$v2" ]; then
+		mode=v2 mount=$v2
+	elif [ -n "$v1" ]; then
+		mode=v1 mount=$v1
+	fi
+	ncpu=$(nproc)
+}
+
+# The cgroup of a thread in the hierarchy kvmcg uses, as /proc shows it.
+thread_cgroup() { # pid tid
+	if [ "$mode" = v2 ]; then
+		sed -n 's/^0:://p' /proc/"$1"/task/"$2"/cgroup
+	else
+		awk -F: '$2 ~ /(^|,)cpuset(,|$)/ { print $3 }' /proc/"$1"/task/"$2"/cgroup
+	fi
+}
+allowed() { # pid tid
+	tl_cpulist_expand "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$1"/task/"$2"/status)"
+}
+# "tid cgroup cpus" for every thread, from the kernel.
+snapshot() {
+	local pid=$1 t
+	for t in /proc/"$pid"/task/*; do
+		t=${t##*/}
+		echo "$t $(thread_cgroup "$pid" "$t") $(allowed "$pid" "$t" | tr ' ' ,)"
+	done | sort -n
+}
+
