@@ -11,6 +11,7 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR     ?= $(PREFIX)/share/doc/kvmcg
 DESTDIR    ?=
 CC         ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -116,12 +117,16 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 0755 $(BUILD)/kvmcg $(DESTDIR)$(SBINDIR)/kvmcg
 	$(INSTALL) -m 0644 man/kvmcg.8 $(DESTDIR)$(MANDIR)/man8/kvmcg.8
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0644 man/kvmcg.policy.5 $(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5
+	$(INSTALL) -m 0644 policies/*.policy $(DESTDIR)$(DOCDIR)/examples/
 	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 0644 contrib/bash-completion/kvmcg $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kvmcg $(DESTDIR)$(MANDIR)/man8/kvmcg.8 \
-		$(DESTDIR)$(BASHCOMPDIR)/kvmcg
+		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

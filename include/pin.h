@@ -24,6 +24,7 @@ struct pin_args {
 	bool affinity_only;
 	const char *cgroup_root;
 	const char *policy; /* pin --policy FILE */
+	struct cpu_tune tune;
 };
 void pin_args_done(struct pin_args *a);
 
@@ -37,6 +38,8 @@ struct pin_result {
 	char *vm_dir;
 	struct plan plan;     /* what was (or would be) done */
 	struct pin_spec spec; /* the pin the VM has (or would have) */
+	char **skipped;       /* settings this host cannot carry out, by name */
+	size_t n_skipped;
 };
 void pin_result_done(struct pin_result *r);
 

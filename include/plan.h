@@ -15,6 +15,24 @@
 
 /* ---- the request ------------------------------------------------------------ */
 
+/* CPU bandwidth and scheduling of a VM: cpu.weight and cpu.max of its cgroup (v2),
+ * the scheduling class of its vCPU threads. Zero fields are unset. */
+struct cpu_tune {
+	unsigned weight;        /* 1..10000 */
+	bool quota_set;
+	uint64_t quota_percent; /* of one CPU; 0 with quota_set means "max" */
+	unsigned period_us;     /* 0: the kernel's 100000 */
+	bool sched_set;
+	int sched_policy;       /* SCHED_OTHER, SCHED_FIFO, ... */
+	unsigned sched_priority;
+};
+
+/* "200%" of one CPU over period_us, as cpu.max wants it: "200000 100000". */
+void cpu_tune_max(const struct cpu_tune *t, char *buf, size_t size);
+/* "fifo:10", "other": the policy kvmcg and chrt(1) users read. */
+void sched_format(int policy, unsigned priority, char *buf, size_t size);
+int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority);
+
 /* What one VM should look like. A NULL set means "not pinned": inherit. */
 struct pin_spec {
 	struct cpuset **vcpu; /* indexed by vCPU index, n_vcpu entries */
@@ -24,6 +42,7 @@ struct pin_spec {
 	struct cpuset **iothread;
 	size_t n_iothread;
 	struct cpuset *mems;
+	struct cpu_tune tune;
 };
 void pin_spec_done(struct pin_spec *s);
 
@@ -49,6 +68,8 @@ struct cgroup_dir_state {
 	bool threaded;          /* v2 cgroup.type is "threaded" */
 	char *subtree_control;  /* v2 */
 	char *cpus;             /* cpuset.cpus as written (requested), "" = inherit */
+	char *cpu_weight;       /* v2 cpu.weight, cpu.max of the VM's cgroup */
+	char *cpu_max;
 	char *mems;
 	bool memory_migrate;    /* v1 */
 };
@@ -81,6 +102,7 @@ enum action_kind {
 	ACT_RESCAN,            /* re-read the threads; place newcomers with the emulator */
 	ACT_SET_AFFINITY,
 	ACT_RMDIR,             /* unpin: remove a cgroup kvmcg made */
+	ACT_SET_SCHED,         /* sched_setscheduler(tid) to value ("fifo:10") */
 };
 const char *action_kind_name(enum action_kind k);
 
@@ -114,6 +136,12 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct cpuset *emulator,
 		    char *const *iothread_ids, struct cpuset *const *iothreads, size_t n_iothreads,
 		    const struct cpuset *mems, struct pin_spec *ret);
+
+/* Overlays the CPU tuning a request asks for (req) on spec, whose tune came from the
+ * previous pin. Only v2 carries weight and quota: elsewhere they are named in
+ * *skipped ("[CPU] Weight= ..."), not dropped. */
+int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struct pin_spec *spec,
+		    char ***skipped, size_t *n_skipped);
 
 /* Actions that take the VM from what is in place to spec; none when it is there
  * already. Refuses (-EAGAIN, sentence in err_get()) a VM whose vCPUs or iothreads

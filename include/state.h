@@ -19,6 +19,9 @@ struct thread_origin {
 	pid_t tid;
 	char *cgroup;           /* "" in affinity mode */
 	struct cpuset *affinity;
+	bool sched_known;
+	int sched_policy;
+	unsigned sched_priority;
 };
 
 struct vm_state {

@@ -343,6 +343,8 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		}
 		x->result = "planned";
 		x->cpus = pin_spec_cpus(&x->planned.spec);
+		for (size_t k = 0; k < x->planned.n_skipped; k++)
+			(void)strv_push(&x->skipped, &x->n_skipped, x->planned.skipped[k]);
 	}
 	int state_fd = state_dir_open(false);
 	check_exclusive(o, n, state_fd);

@@ -28,6 +28,10 @@ enum {
 	OPT_CGROUP_ROOT,
 	OPT_AFFINITY_ONLY,
 	OPT_POLICY,
+	OPT_CPU_WEIGHT,
+	OPT_CPU_QUOTA,
+	OPT_CPU_PERIOD,
+	OPT_VCPU_SCHED,
 };
 
 static void pin_help(void)
@@ -48,6 +52,10 @@ static void pin_help(void)
 	      "     --emulator <cpus>          pin the emulator's threads (QEMU's own, workers)\n"
 	      "     --iothread <id>:<cpus>     pin an iothread\n"
 	      "     --mems <nodes>             allow memory only on these NUMA nodes (cpuset.mems)\n"
+	      "     --cpu-weight <1-10000>     cpu.weight of the VM's cgroup (cgroup v2)\n"
+	      "     --cpu-quota <N%|max>       cpu.max: N% of one CPU (cgroup v2)\n"
+	      "     --cpu-period <usec>        the cpu.max period (1000-1000000; default 100000)\n"
+	      "     --vcpu-scheduler <class>   other, batch, idle, fifo:PRIO or rr:PRIO for vCPUs\n"
 	      "     --dry-run                  print the plan; change nothing\n"
 	      "     --cgroup-root <dir>        the cgroup kvmcg owns (default: kvmcg/ at the top\n"
 	      "                                of the hierarchy that has cpuset)\n"
@@ -192,6 +200,41 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 	case OPT_POLICY:
 		a->policy = arg;
 		return 1;
+	case OPT_CPU_WEIGHT: {
+		int w;
+		if (parse_int(arg, &w) < 0 || w < 1 || w > 10000)
+			return -cli_usage_error(c, "--cpu-weight '%s': expected a weight from 1 to 10000", arg);
+		a->tune.weight = (unsigned)w;
+		return 1;
+	}
+	case OPT_CPU_QUOTA: {
+		uint64_t pct;
+		size_t l = strlen(arg);
+		char num[24];
+		a->tune.quota_set = true;
+		if (strcmp(arg, "max") == 0) {
+			a->tune.quota_percent = 0;
+			return 1;
+		}
+		if (l < 2 || l > sizeof(num) || arg[l - 1] != '%' ||
+		    (memcpy(num, arg, l - 1), num[l - 1] = '\0', parse_u64(num, &pct) < 0) || pct == 0 ||
+		    pct > 100000)
+			return -cli_usage_error(c, "--cpu-quota '%s': expected a share of one CPU such as 200%% (1%%-100000%%), or max", arg);
+		a->tune.quota_percent = pct;
+		return 1;
+	}
+	case OPT_CPU_PERIOD: {
+		int us;
+		if (parse_int(arg, &us) < 0 || us < 1000 || us > 1000000)
+			return -cli_usage_error(c, "--cpu-period '%s': expected microseconds from 1000 to 1000000", arg);
+		a->tune.period_us = (unsigned)us;
+		return 1;
+	}
+	case OPT_VCPU_SCHED:
+		if (sched_parse(arg, &a->tune.sched_policy, &a->tune.sched_priority) < 0)
+			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO 1-99)", arg);
+		a->tune.sched_set = true;
+		return 1;
 	}
 	return 0;
 }
@@ -215,6 +258,20 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out, char **
 				 .cgroup_root = cli->cgroup_root};
 	r = policy_to_pin_args(p, out, skipped, n_skipped);
 	policy_free(p);
+	/* the command line's tuning wins over the file's */
+	if (cli->tune.weight)
+		out->tune.weight = cli->tune.weight;
+	if (cli->tune.quota_set) {
+		out->tune.quota_set = true;
+		out->tune.quota_percent = cli->tune.quota_percent;
+	}
+	if (cli->tune.period_us)
+		out->tune.period_us = cli->tune.period_us;
+	if (cli->tune.sched_set) {
+		out->tune.sched_set = true;
+		out->tune.sched_policy = cli->tune.sched_policy;
+		out->tune.sched_priority = cli->tune.sched_priority;
+	}
 	for (size_t i = 0; r == 0 && i < cli->n_vcpus; i++) {
 		struct vcpu_arg *v = realloc(out->vcpus, (out->n_vcpus + 1) * sizeof(*v));
 		if (!v)
@@ -256,6 +313,8 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	}
 	struct pin_result res;
 	int rc = pin_vm(c, vm, a->policy ? &merged : a, &res);
+	for (size_t i = 0; i < res.n_skipped; i++)
+		(void)strv_push(&skipped, &n_skipped, res.skipped[i]);
 	if (rc == EXIT_OK)
 		print_result(c, res.result, vm, &res.plan, res.mode, res.mount, res.vm_dir, res.message,
 			     skipped, n_skipped);
@@ -284,6 +343,10 @@ int cmd_pin(int argc, char **argv)
 		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 		{"affinity-only", no_argument, NULL, OPT_AFFINITY_ONLY},
 		{"policy", required_argument, NULL, OPT_POLICY},
+		{"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
+		{"cpu-quota", required_argument, NULL, OPT_CPU_QUOTA},
+		{"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
+		{"vcpu-scheduler", required_argument, NULL, OPT_VCPU_SCHED},
 		{0},
 	};
 	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,9 +185,13 @@ static void describe(struct exec_ctx *c, const struct action *a, int r)
 {
 	const char *why = a->kind == ACT_SET_AFFINITY && r == -EINVAL
 				  ? "no CPU of the set is allowed by the thread's cpuset"
-				  : cg_strerror(r, a->file);
+			  : a->kind == ACT_SET_SCHED && r == -EPERM
+				  ? "not permitted (a real-time class needs CAP_SYS_NICE and RT runtime for the cgroup)"
+			  : a->kind == ACT_SET_SCHED ? strerror(-r)
+						     : cg_strerror(r, a->file);
 	switch (a->kind) {
 	case ACT_SET_AFFINITY:
+	case ACT_SET_SCHED:
 	case ACT_MOVE_THREAD:
 	case ACT_MOVE_PROCESS:
 		snprintf(c->failed, sizeof(c->failed), "%s %d%s%s: %s", action_kind_name(a->kind),
@@ -196,6 +201,27 @@ static void describe(struct exec_ctx *c, const struct action *a, int r)
 		snprintf(c->failed, sizeof(c->failed), "%s %s%s%s: %s", action_kind_name(a->kind),
 			 a->dir ? a->dir : "", a->file ? "/" : "", a->file ? a->file : "", why);
 	}
+}
+
+static int sched_get(pid_t tid, int *policy, unsigned *prio)
+{
+	struct sched_param sp;
+	int pol = sched_getscheduler(tid);
+	if (pol < 0 || sched_getparam(tid, &sp) < 0)
+		return -errno;
+	*policy = pol & ~SCHED_RESET_ON_FORK;
+	*prio = (unsigned)sp.sched_priority;
+	return 0;
+}
+
+static int sched_set(pid_t tid, const char *value)
+{
+	int policy;
+	unsigned prio;
+	if (sched_parse(value, &policy, &prio) < 0)
+		return -EINVAL;
+	struct sched_param sp = {.sched_priority = (int)prio};
+	return sched_setscheduler(tid, policy, &sp) < 0 ? -errno : 0;
 }
 
 /* Performs one action and records what it replaced. 1 means "skipped: the thread
@@ -245,6 +271,21 @@ static int do_action(struct exec_ctx *c, struct action *a)
 		return r == -ESRCH ? 1 : r;
 	case ACT_RESCAN:
 		return 0; /* handled by exec_plan, which can grow the plan */
+	case ACT_SET_SCHED: {
+		int policy = 0;
+		unsigned prio = 0;
+		char old[32];
+		r = sched_get(a->tid, &policy, &prio);
+		if (r == -ESRCH)
+			return 1;
+		if (r < 0)
+			return r;
+		sched_format(policy, prio, old, sizeof(old));
+		if (!(a->old_value = strdup(old)))
+			return -ENOMEM;
+		r = sched_set(a->tid, a->value);
+		return r == -ESRCH ? 1 : r;
+	}
 	}
 	return -EINVAL;
 }
@@ -385,6 +426,10 @@ static int undo(struct exec_ctx *c, struct action *a)
 		int r = affinity_set(a->tid, a->old_cpus);
 		return r == -ESRCH ? 0 : r;
 	}
+	case ACT_SET_SCHED: {
+		int r = a->old_value ? sched_set(a->tid, a->old_value) : 0;
+		return r == -ESRCH ? 0 : r;
+	}
 	case ACT_RESCAN:
 	case ACT_RMDIR:
 		return 0;
@@ -481,6 +526,20 @@ int exec_verify(struct exec_ctx *c, const char *vm_dir)
 				return r;
 			bool cg_ok = c->mode == CGROUP_MODE_AFFINITY || strcmp(cg, dir) == 0;
 			bool aff_ok = cpuset_equal(have, want);
+			if (t && t->kind == THREAD_VCPU && c->spec->tune.sched_set) {
+				int pol = 0;
+				unsigned prio = 0;
+				if (sched_get(tids[i], &pol, &prio) == 0 &&
+				    (pol != c->spec->tune.sched_policy || prio != c->spec->tune.sched_priority)) {
+					size_t l = strlen(c->failed);
+					snprintf(c->failed + l, sizeof(c->failed) - l,
+						 "%sthread %d has another scheduling class than asked", bad ? "; " : "",
+						 (int)tids[i]);
+					bad++;
+					if (attempt == 1)
+						continue;
+				}
+			}
 			if (cg_ok && aff_ok)
 				continue;
 			if (attempt == 0) {

@@ -37,6 +37,7 @@ void pin_args_done(struct pin_args *a)
 
 void pin_result_done(struct pin_result *r)
 {
+	strv_free(r->skipped);
 	free(r->message);
 	free(r->mount);
 	free(r->vm_dir);
@@ -278,6 +279,10 @@ static int read_dir_state(int mount_fd, const char *path, bool v2, struct cgroup
 	}
 	(void)cg_read(fd, "cpuset.cpus", &d.cpus);
 	(void)cg_read(fd, "cpuset.mems", &d.mems);
+	if (v2) {
+		(void)cg_read(fd, "cpu.weight", &d.cpu_weight);
+		(void)cg_read(fd, "cpu.max", &d.cpu_max);
+	}
 	*ret = d;
 	return 0;
 }
@@ -294,6 +299,8 @@ static void dir_states_done(struct dir_states *s)
 		free(s->v[i].subtree_control);
 		free(s->v[i].cpus);
 		free(s->v[i].mems);
+		free(s->v[i].cpu_weight);
+		free(s->v[i].cpu_max);
 	}
 	free(s->v);
 }
@@ -382,6 +389,9 @@ static int origins_from_vm(const struct vm *vm, enum cgroup_mode mode, struct vm
 		o->affinity = cpuset_new();
 		if (!o->cgroup || !o->affinity)
 			return -ENOMEM;
+		o->sched_known = true;
+		o->sched_policy = (int)t->stat.policy;
+		o->sched_priority = t->stat.rt_priority;
 		/* The kernel's mask, read just now by discovery: what the thread runs with. */
 		for (int b = 0; t->affinity && b <= cpuset_last(t->affinity); b++)
 			if (cpuset_isset(t->affinity, (unsigned)b) && cpuset_set(o->affinity, (unsigned)b) < 0)
@@ -504,6 +514,11 @@ int pin_vm(struct cli *c, const struct vm *vm, const struct pin_args *a, struct 
 	if (r < 0) {
 		rc = fail(res, r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE, "%s",
 			  err_get() ? err_get() : strerror(-r));
+		goto out;
+	}
+	r = plan_merge_tune(&ph, &a->tune, &spec, &res->skipped, &res->n_skipped);
+	if (r < 0) {
+		rc = fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 		goto out;
 	}
 	r = plan_pin(&ph, vm, &spec, &plan);

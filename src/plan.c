@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,88 @@ const char *action_kind_name(enum action_kind k)
 		[ACT_RESCAN] = "rescan",
 		[ACT_SET_AFFINITY] = "set-affinity",
 		[ACT_RMDIR] = "rmdir",
+		[ACT_SET_SCHED] = "set-scheduler",
 	};
 	return k < ARRAY_SIZE(names) && names[k] ? names[k] : "?";
 }
 
 /* ---- specs ------------------------------------------------------------------------ */
+
+void cpu_tune_max(const struct cpu_tune *t, char *buf, size_t size)
+{
+	unsigned period = t->period_us ? t->period_us : 100000;
+	if (t->quota_percent == 0)
+		snprintf(buf, size, "max %u", period);
+	else
+		snprintf(buf, size, "%llu %u", (unsigned long long)(t->quota_percent * period / 100), period);
+}
+
+static const struct {
+	const char *name;
+	int policy;
+} sched_names[] = {
+	{"other", SCHED_OTHER}, {"fifo", SCHED_FIFO}, {"rr", SCHED_RR},
+	{"batch", SCHED_BATCH}, {"idle", SCHED_IDLE},
+};
+
+void sched_format(int policy, unsigned priority, char *buf, size_t size)
+{
+	const char *name = "unknown";
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++)
+		if (sched_names[i].policy == policy)
+			name = sched_names[i].name;
+	if (policy == SCHED_FIFO || policy == SCHED_RR)
+		snprintf(buf, size, "%s:%u", name, priority);
+	else
+		snprintf(buf, size, "%s", name);
+}
+
+int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
+{
+	const char *colon = strchr(s, ':');
+	size_t l = colon ? (size_t)(colon - s) : strlen(s);
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++) {
+		if (strlen(sched_names[i].name) != l || strncmp(s, sched_names[i].name, l) != 0)
+			continue;
+		bool rt = sched_names[i].policy == SCHED_FIFO || sched_names[i].policy == SCHED_RR;
+		int prio = 0;
+		if (rt != !!colon || (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99)))
+			return -EINVAL;
+		*ret_policy = sched_names[i].policy;
+		*ret_priority = (unsigned)prio;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struct pin_spec *spec,
+		    char ***skipped, size_t *n_skipped)
+{
+	struct cpu_tune *t = &spec->tune;
+	if (req->sched_set) {
+		t->sched_set = true;
+		t->sched_policy = req->sched_policy;
+		t->sched_priority = req->sched_priority;
+	}
+	bool bandwidth = req->weight || req->quota_set || req->period_us;
+	if (bandwidth && h->mode != CGROUP_MODE_V2) {
+		/* On v1 the cpu controller is a hierarchy of its own; without cgroups
+		 * there is nothing to write at all. */
+		return strv_push(skipped, n_skipped,
+				 h->mode == CGROUP_MODE_V1
+					 ? "[CPU] Weight=/Quota=/Period= (need the cpu controller on cgroup v2; cpu is a separate v1 hierarchy here)"
+					 : "[CPU] Weight=/Quota=/Period= (need a cgroup; none is used in affinity mode)");
+	}
+	if (req->weight)
+		t->weight = req->weight;
+	if (req->quota_set) {
+		t->quota_set = true;
+		t->quota_percent = req->quota_percent;
+	}
+	if (req->period_us)
+		t->period_us = req->period_us;
+	return 0;
+}
 
 void pin_spec_done(struct pin_spec *s)
 {
@@ -414,13 +492,14 @@ static const struct cgroup_dir_state *find_dir(const struct plan_host *h, const 
 	return NULL;
 }
 
-static bool has_cpuset_enabled(const struct cgroup_dir_state *d)
+static bool has_controller_enabled(const struct cgroup_dir_state *d, const char *name)
 {
 	if (!d || !d->subtree_control)
 		return false;
+	size_t nl = strlen(name);
 	for (const char *w = d->subtree_control; *w;) {
 		size_t l = strcspn(w, " ");
-		if (l == 6 && strncmp(w, "cpuset", 6) == 0)
+		if (l == nl && strncmp(w, name, nl) == 0)
 			return true;
 		w += l;
 		while (*w == ' ')
@@ -489,6 +568,7 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 	if (!parent_cpus || !parent_mems)
 		return -ENOMEM;
 
+	bool bandwidth = spec->tune.weight || spec->tune.quota_set;
 	/* Ancestors, top-down, from the mount root to the VM's parent. */
 	size_t vm_len = strlen(h->vm_dir);
 	for (size_t i = 0; r == 0 && i < h->n_dirs; i++) {
@@ -499,8 +579,11 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 		const struct cgroup_dir_state *d = h->dirs[i].exists ? &h->dirs[i] : NULL;
 		if (!d)
 			r = add(p, ACT_MKDIR, path, NULL, NULL, 0, NULL);
-		if (r == 0 && v2 && !has_cpuset_enabled(d))
+		if (r == 0 && v2 && !has_controller_enabled(d, "cpuset"))
 			r = add(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpuset", 0, NULL);
+		/* cpu.weight and cpu.max of the VM's cgroup exist once its parent enables cpu */
+		if (r == 0 && v2 && bandwidth && !has_controller_enabled(d, "cpu"))
+			r = add(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpu", 0, NULL);
 		/* v1: a new cpuset is empty and takes no task until it has cpus and mems. */
 		if (r == 0 && !v2 && l > 0 && (!d || !d->cpus || !*d->cpus))
 			r = add(p, ACT_WRITE, path, "cpuset.cpus", parent_cpus, 0, NULL);
@@ -515,6 +598,18 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 		r = add(p, ACT_MKDIR, h->vm_dir, NULL, NULL, 0, NULL);
 	if (r == 0 && v2 && mems && !same_text(vmd ? vmd->mems : NULL, mems))
 		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", mems, 0, NULL);
+	if (r == 0 && v2 && spec->tune.weight) {
+		char w[16];
+		snprintf(w, sizeof(w), "%u", spec->tune.weight);
+		if (!vmd || !same_text(vmd->cpu_weight, w))
+			r = add(p, ACT_WRITE, h->vm_dir, "cpu.weight", w, 0, NULL);
+	}
+	if (r == 0 && v2 && spec->tune.quota_set) {
+		char max[48];
+		cpu_tune_max(&spec->tune, max, sizeof(max));
+		if (!vmd || !same_text(vmd->cpu_max, max))
+			r = add(p, ACT_WRITE, h->vm_dir, "cpu.max", max, 0, NULL);
+	}
 	if (r == 0 && !v2 && (!vmd || !same_text(vmd->cpus, parent_cpus)))
 		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.cpus", parent_cpus, 0, NULL);
 	if (r == 0 && !v2 && (!vmd || !same_text(vmd->mems, parent_mems)))
@@ -546,7 +641,7 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 			children[n] = c;
 		n++;
 	}
-	bool vm_enabled = has_cpuset_enabled(vmd);
+	bool vm_enabled = has_controller_enabled(vmd, "cpuset");
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		_cleanup_free_ char *path = NULL, *cpus = format_or_empty(children[k].cpus);
 		if (asprintf(&path, "%s/%s", h->vm_dir, children[k].name) < 0 || !cpus) {
@@ -689,6 +784,18 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 		if (reset || !t->affinity || !cpuset_equal(t->affinity, want))
 			r = add(&p, ACT_SET_AFFINITY, NULL, NULL, NULL, t->tid, want);
 	}
+	/* The vCPUs' scheduling class, like libvirt's <vcpusched>. */
+	for (size_t i = 0; r == 0 && spec->tune.sched_set && i < vm->n_threads; i++) {
+		const struct vm_thread *t = &vm->threads[i];
+		if (t->kind != THREAD_VCPU)
+			continue;
+		if ((int)t->stat.policy == spec->tune.sched_policy &&
+		    t->stat.rt_priority == spec->tune.sched_priority)
+			continue;
+		char v[32];
+		sched_format(spec->tune.sched_policy, spec->tune.sched_priority, v, sizeof(v));
+		r = add(&p, ACT_SET_SCHED, NULL, NULL, v, t->tid, NULL);
+	}
 	if (r < 0)
 		goto fail;
 	for (size_t k = 0; k < n_children; k++)
@@ -734,6 +841,18 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 			o = main_origin;
 		if (o && o->affinity && cpuset_count(o->affinity))
 			r = add(&p, ACT_SET_AFFINITY, NULL, NULL, NULL, vm->threads[i].tid, o->affinity);
+	}
+	/* Scheduling classes kvmcg changed go back to what they were. */
+	for (size_t i = 0; r == 0 && st->spec.tune.sched_set && i < vm->n_threads; i++) {
+		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		if (!o || !o->sched_known)
+			continue;
+		if ((int)vm->threads[i].stat.policy == o->sched_policy &&
+		    vm->threads[i].stat.rt_priority == o->sched_priority)
+			continue;
+		char v[32];
+		sched_format(o->sched_policy, o->sched_priority, v, sizeof(v));
+		r = add(&p, ACT_SET_SCHED, NULL, NULL, v, vm->threads[i].tid, NULL);
 	}
 	for (size_t i = st->n_created; r == 0 && i-- > 0;)
 		r = add(&p, ACT_RMDIR, st->created[i], NULL, NULL, 0, NULL);

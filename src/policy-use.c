@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,10 +128,20 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 		if (r == 0 && (cond))                                                              \
 			r = strv_push(skipped, n_skipped, text);                                   \
 	} while (0)
-	SKIP(p->cpu_weight, "[CPU] Weight=");
-	SKIP(p->quota_set, "[CPU] Quota=");
-	SKIP(p->period_us, "[CPU] Period=");
-	SKIP(p->vcpu_sched != SCHED_CLASS_UNSET, "[CPU] VCPUScheduler=");
+	a->tune.weight = p->cpu_weight;
+	a->tune.quota_set = p->quota_set;
+	a->tune.quota_percent = p->quota_percent;
+	a->tune.period_us = p->period_us;
+	if (p->vcpu_sched != SCHED_CLASS_UNSET) {
+		static const int policies[] = {
+			[SCHED_CLASS_OTHER] = SCHED_OTHER, [SCHED_CLASS_BATCH] = SCHED_BATCH,
+			[SCHED_CLASS_IDLE] = SCHED_IDLE,   [SCHED_CLASS_FIFO] = SCHED_FIFO,
+			[SCHED_CLASS_RR] = SCHED_RR,
+		};
+		a->tune.sched_set = true;
+		a->tune.sched_policy = policies[p->vcpu_sched];
+		a->tune.sched_priority = p->vcpu_sched_priority;
+	}
 	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy is set only when kvmcg launches QEMU)");
 	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy is set only when kvmcg launches QEMU)");
 	SKIP(p->mem_migrate == 1, "[Memory] Migrate=");

@@ -149,6 +149,24 @@ char *state_format(const struct vm_state *s)
 		put_set(f, s->spec.mems);
 		fputc('\n', f);
 	}
+	for (size_t i = 0; i < s->n_threads; i++)
+		if (s->threads[i].sched_known) {
+			char v[32];
+			sched_format(s->threads[i].sched_policy, s->threads[i].sched_priority, v, sizeof(v));
+			fprintf(f, "thread-sched %d %s\n", (int)s->threads[i].tid, v);
+		}
+	const struct cpu_tune *t = &s->spec.tune;
+	if (t->weight)
+		fprintf(f, "pin-cpu-weight %u\n", t->weight);
+	if (t->quota_set)
+		fprintf(f, "pin-cpu-quota %llu\n", (unsigned long long)t->quota_percent);
+	if (t->period_us)
+		fprintf(f, "pin-cpu-period %u\n", t->period_us);
+	if (t->sched_set) {
+		char v[32];
+		sched_format(t->sched_policy, t->sched_priority, v, sizeof(v));
+		fprintf(f, "pin-vcpu-sched %s\n", v);
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -225,6 +243,8 @@ static int expected_fields(const char *key)
 		{"pid", 2},     {"starttime", 2},    {"name", 2},         {"mode", 2},
 		{"mount", 2},   {"vm-dir", 2},       {"created", 2},      {"thread", 4},
 		{"pin-vcpu", 3}, {"pin-emulator", 2}, {"pin-iothread", 3}, {"pin-mems", 2},
+		{"thread-sched", 3}, {"pin-cpu-weight", 2}, {"pin-cpu-quota", 2}, {"pin-cpu-period", 2},
+		{"pin-vcpu-sched", 2},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (strcmp(keys[i].key, key) == 0)
@@ -298,6 +318,42 @@ static int parse_line(struct vm_state *s, char *line)
 	}
 	if (strcmp(key, "pin-emulator") == 0)
 		return set_list(&s->spec.emulator, f[1]);
+	if (strcmp(key, "thread-sched") == 0) {
+		pid_t tid;
+		int pol;
+		unsigned prio;
+		if (parse_pid(f[1], &tid) < 0 || sched_parse(f[2], &pol, &prio) < 0)
+			return -EBADMSG;
+		/* "thread" lines come first; a sched line for an unknown tid is damage */
+		for (size_t i = 0; i < s->n_threads; i++)
+			if (s->threads[i].tid == tid) {
+				s->threads[i].sched_known = true;
+				s->threads[i].sched_policy = pol;
+				s->threads[i].sched_priority = prio;
+				return 0;
+			}
+		return -EBADMSG;
+	}
+	if (strcmp(key, "pin-cpu-weight") == 0 || strcmp(key, "pin-cpu-period") == 0) {
+		int v;
+		if (parse_int(f[1], &v) < 0 || v < 1 || v > 1000000)
+			return -EBADMSG;
+		if (key[8] == 'w')
+			s->spec.tune.weight = (unsigned)v;
+		else
+			s->spec.tune.period_us = (unsigned)v;
+		return 0;
+	}
+	if (strcmp(key, "pin-cpu-quota") == 0) {
+		s->spec.tune.quota_set = true;
+		return parse_u64(f[1], &s->spec.tune.quota_percent) < 0 ? -EBADMSG : 0;
+	}
+	if (strcmp(key, "pin-vcpu-sched") == 0) {
+		s->spec.tune.sched_set = true;
+		return sched_parse(f[1], &s->spec.tune.sched_policy, &s->spec.tune.sched_priority) < 0
+			       ? -EBADMSG
+			       : 0;
+	}
 	if (strcmp(key, "pin-mems") == 0)
 		return set_list(&s->spec.mems, f[1]);
 	/* pin-iothread */

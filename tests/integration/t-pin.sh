@@ -257,6 +257,35 @@ else
 	tl_skip "--mems" "needs a cpuset controller and two NUMA nodes (the test guest has them)"
 fi
 
+# --- CPU tuning: vCPU scheduling class everywhere, cpu.weight/cpu.max on v2 ------------------
+out=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --vcpu-scheduler fifo:3 --cpu-weight 250 --cpu-quota 150% --json)
+tl_eq "tuning: pin succeeds" "$(jq -r .result <<<"$out")" applied
+bad=0
+for t in $("$KVMCG" show --pid "$pid" --json | jq -r '.threads[] | select(.kind == "vcpu") | .tid'); do
+	chrt -p "$t" | grep -q 'policy: SCHED_FIFO' || bad=1
+	chrt -p "$t" | grep -q 'priority: 3' || bad=1
+done
+tl_eq "tuning: every vCPU is SCHED_FIFO priority 3 (chrt)" "$bad" 0
+tl_eq "tuning: the emulator's threads keep SCHED_OTHER" \
+	"$(chrt -p "$pid" | sed -n 's/.*policy: //p')" SCHED_OTHER
+tdir=$(jq -r '.vm_cgroup // ""' <<<"$out")
+if [ "$mode" = v2 ]; then
+	tl_eq "tuning: cpu.weight of the VM's cgroup" "$(cat "$mount$tdir"/cpu.weight)" 250
+	tl_eq "tuning: cpu.max of the VM's cgroup" "$(cat "$mount$tdir"/cpu.max)" "150000 100000"
+else
+	tl_check "tuning: weight and quota are named as not carried out here" \
+		jq -e '.skipped_settings | map(test("Weight=")) | any' <<<"$out"
+fi
+again=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --vcpu-scheduler fifo:3 --cpu-weight 250 --cpu-quota 150% --json)
+tl_eq "tuning: the same again changes nothing" "$(jq -r .result <<<"$again")" unchanged
+"$KVMCG" unpin --pid "$pid" >/dev/null
+tl_eq "tuning: unpin restores every thread" "$(snapshot "$pid")" "$before"
+bad=0
+for t in $("$KVMCG" show --pid "$pid" --json | jq -r '.threads[] | select(.kind == "vcpu") | .tid'); do
+	chrt -p "$t" | grep -q 'policy: SCHED_OTHER' || bad=1
+done
+tl_eq "tuning: unpin restores SCHED_OTHER on the vCPUs" "$bad" 0
+
 # --- a VM whose vCPUs cannot all be identified is not pinned ------------------------------
 pid2=$(tl_qemu u -smp 2 -name t-unknown)
 tl_settle "$pid2" 2

@@ -346,13 +346,13 @@ static void assert_plan_order(const struct plan *p)
 Test(plan_args, vcpu_single)
 {
 	struct vcpu_arg a = {0};
-	cr_assert_eq(parse_vcpu_arg("0:2", &a), 0);
+	cr_assert_eq(parse_vcpu_arg("0:2", "--vcpu", &a, NULL), 0);
 	cr_assert_eq(a.first, 0);
 	cr_assert_eq(a.last, 0);
 	assert_set(a.cpus, "2", "0:2");
 	cpuset_free(a.cpus);
 
-	cr_assert_eq(parse_vcpu_arg("12:3,5", &a), 0);
+	cr_assert_eq(parse_vcpu_arg("12:3,5", "--vcpu", &a, NULL), 0);
 	cr_assert_eq(a.first, 12);
 	cr_assert_eq(a.last, 12);
 	assert_set(a.cpus, "3,5", "12:3,5");
@@ -362,13 +362,13 @@ Test(plan_args, vcpu_single)
 Test(plan_args, vcpu_range)
 {
 	struct vcpu_arg a = {0};
-	cr_assert_eq(parse_vcpu_arg("0-3:4-7", &a), 0);
+	cr_assert_eq(parse_vcpu_arg("0-3:4-7", "--vcpu", &a, NULL), 0);
 	cr_assert_eq(a.first, 0);
 	cr_assert_eq(a.last, 3);
 	assert_set(a.cpus, "4-7", "0-3:4-7");
 	cpuset_free(a.cpus);
 
-	cr_assert_eq(parse_vcpu_arg("2-2:1", &a), 0, "a one-vCPU range");
+	cr_assert_eq(parse_vcpu_arg("2-2:1", "--vcpu", &a, NULL), 0, "a one-vCPU range");
 	cr_assert_eq(a.first, 2);
 	cr_assert_eq(a.last, 2);
 	cpuset_free(a.cpus);
@@ -378,7 +378,7 @@ Test(plan_args, vcpu_all_with_stride)
 {
 	/* Only the first ':' separates: the rest is the list, stride included. */
 	struct vcpu_arg a = {0};
-	cr_assert_eq(parse_vcpu_arg("all:0-31:2", &a), 0);
+	cr_assert_eq(parse_vcpu_arg("all:0-31:2", "--vcpu", &a, NULL), 0);
 	cr_assert_eq(a.first, -1);
 	cr_assert_eq(a.last, -1);
 	cr_assert_eq(cpuset_count(a.cpus), 16);
@@ -394,7 +394,7 @@ Test(plan_args, vcpu_errors)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct vcpu_arg a = {.first = 77, .last = 77, .cpus = NULL};
 		err_clear();
-		int r = parse_vcpu_arg(bad[i], &a);
+		int r = parse_vcpu_arg(bad[i], "--vcpu", &a, NULL);
 		cr_assert_eq(r, -EINVAL, "parse_vcpu_arg(\"%s\") = %d", bad[i], r);
 		cr_assert_eq(a.first, 77, "\"%s\" leaves the result alone", bad[i]);
 		cr_assert_null(a.cpus, "\"%s\" leaves the result alone", bad[i]);
@@ -407,16 +407,16 @@ Test(plan_args, vcpu_error_messages)
 {
 	struct vcpu_arg a = {0};
 	err_clear();
-	cr_assert_eq(parse_vcpu_arg("0:", &a), -EINVAL);
+	cr_assert_eq(parse_vcpu_arg("0:", "--vcpu", &a, NULL), -EINVAL);
 	assert_err_contains("empty");
 	err_clear();
-	cr_assert_eq(parse_vcpu_arg("0:x", &a), -EINVAL);
+	cr_assert_eq(parse_vcpu_arg("0:x", "--vcpu", &a, NULL), -EINVAL);
 	assert_err_contains("not a CPU list");
 	err_clear();
-	cr_assert_eq(parse_vcpu_arg("x:1", &a), -EINVAL);
+	cr_assert_eq(parse_vcpu_arg("x:1", "--vcpu", &a, NULL), -EINVAL);
 	assert_err_contains("'x' is not a vCPU index");
 	err_clear();
-	cr_assert_eq(parse_vcpu_arg("0", &a), -EINVAL);
+	cr_assert_eq(parse_vcpu_arg("0", "--vcpu", &a, NULL), -EINVAL);
 	assert_err_contains("VCPU:CPUS");
 }
 
@@ -424,7 +424,7 @@ Test(plan_args, iothread)
 {
 	char *id = NULL;
 	struct cpuset *cpus = NULL;
-	cr_assert_eq(parse_iothread_arg("io1:3", &id, &cpus), 0);
+	cr_assert_eq(parse_iothread_arg("io1:3", "--iothread", &id, &cpus, NULL), 0);
 	cr_assert_str_eq(id, "io1");
 	assert_set(cpus, "3", "io1:3");
 	free(id);
@@ -432,7 +432,7 @@ Test(plan_args, iothread)
 
 	id = NULL;
 	cpus = NULL;
-	cr_assert_eq(parse_iothread_arg("iothread-disk0:4-5,7", &id, &cpus), 0);
+	cr_assert_eq(parse_iothread_arg("iothread-disk0:4-5,7", "--iothread", &id, &cpus, NULL), 0);
 	cr_assert_str_eq(id, "iothread-disk0");
 	assert_set(cpus, "4-5,7", "iothread-disk0:4-5,7");
 	free(id);
@@ -446,7 +446,7 @@ Test(plan_args, iothread_errors)
 		char *id = NULL;
 		struct cpuset *cpus = NULL;
 		err_clear();
-		int r = parse_iothread_arg(bad[i], &id, &cpus);
+		int r = parse_iothread_arg(bad[i], "--iothread", &id, &cpus, NULL);
 		cr_assert_eq(r, -EINVAL, "parse_iothread_arg(\"%s\") = %d", bad[i], r);
 		cr_assert_null(id, "\"%s\"", bad[i]);
 		cr_assert_null(cpus, "\"%s\"", bad[i]);
@@ -472,7 +472,7 @@ static struct vcpu_arg *arg(const char *text)
 {
 	cr_assert_lt(fx.n_args, ARRAY_SIZE(fx.args));
 	struct vcpu_arg *a = &fx.args[fx.n_args];
-	int r = parse_vcpu_arg(text, a);
+	int r = parse_vcpu_arg(text, "--vcpu", a, NULL);
 	cr_assert_eq(r, 0, "parse_vcpu_arg(\"%s\") = %d", text, r);
 	fx.n_args++;
 	return a;
