@@ -24,6 +24,8 @@ static inline void cpuset_freep(struct cpuset **s)
 #define _cleanup_cpuset_ __attribute__((cleanup(cpuset_freep)))
 
 struct cpuset *cpuset_new(void);
+/* A copy; NULL for NULL (and when out of memory for a non-NULL set). */
+struct cpuset *cpuset_dup(const struct cpuset *s);
 int cpuset_set(struct cpuset *s, unsigned bit);
 bool cpuset_isset(const struct cpuset *s, unsigned bit);
 unsigned cpuset_count(const struct cpuset *s);

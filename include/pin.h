@@ -27,6 +27,9 @@ struct pin_args {
 	struct cpu_tune tune;
 };
 void pin_args_done(struct pin_args *a);
+/* Append copies. */
+int pin_args_add_vcpu(struct pin_args *a, const struct vcpu_arg *v);
+int pin_args_add_iothread(struct pin_args *a, const char *id, const struct cpuset *cpus);
 
 struct pin_result {
 	const char *result; /* "applied", "unchanged", "dry-run" or "failed" */

@@ -147,14 +147,9 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		struct vcpu_arg v;
 		if (parse_vcpu_arg(arg, "--vcpu", &v, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
-		struct vcpu_arg *n = realloc(a->vcpus, (a->n_vcpus + 1) * sizeof(*n));
-		if (!n) {
-			cpuset_free(v.cpus);
-			return -EXIT_FAILURE_RUNTIME;
-		}
-		a->vcpus = n;
-		a->vcpus[a->n_vcpus++] = v;
-		return 1;
+		int r = pin_args_add_vcpu(a, &v);
+		cpuset_free(v.cpus);
+		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
 	case OPT_EMULATOR:
 		cpuset_free(a->emulator);
@@ -167,20 +162,10 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		struct cpuset *cpus;
 		if (parse_iothread_arg(arg, "--iothread", &id, &cpus, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
-		char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
-		if (ids)
-			a->iothread_ids = ids;
-		struct cpuset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
-		if (sets)
-			a->iothreads = sets;
-		if (!ids || !sets) {
-			free(id);
-			cpuset_free(cpus);
-			return -EXIT_FAILURE_RUNTIME;
-		}
-		a->iothread_ids[a->n_iothreads] = id;
-		a->iothreads[a->n_iothreads++] = cpus;
-		return 1;
+		int r = pin_args_add_iothread(a, id, cpus);
+		free(id);
+		cpuset_free(cpus);
+		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
 	case OPT_MEMS:
 		cpuset_free(a->mems);
@@ -272,18 +257,8 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out, char **
 		out->tune.sched_policy = cli->tune.sched_policy;
 		out->tune.sched_priority = cli->tune.sched_priority;
 	}
-	for (size_t i = 0; r == 0 && i < cli->n_vcpus; i++) {
-		struct vcpu_arg *v = realloc(out->vcpus, (out->n_vcpus + 1) * sizeof(*v));
-		if (!v)
-			return EXIT_FAILURE_RUNTIME;
-		out->vcpus = v;
-		v[out->n_vcpus] = cli->vcpus[i];
-		v[out->n_vcpus].cpus = cpuset_new();
-		for (int b = 0; v[out->n_vcpus].cpus && b <= cpuset_last(cli->vcpus[i].cpus); b++)
-			if (cpuset_isset(cli->vcpus[i].cpus, (unsigned)b))
-				cpuset_set(v[out->n_vcpus].cpus, (unsigned)b);
-		out->n_vcpus++;
-	}
+	for (size_t i = 0; r == 0 && i < cli->n_vcpus; i++)
+		r = pin_args_add_vcpu(out, &cli->vcpus[i]);
 	return r < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 }
 

@@ -22,6 +22,25 @@ struct cpuset *cpuset_new(void)
 	return calloc(1, sizeof(struct cpuset));
 }
 
+struct cpuset *cpuset_dup(const struct cpuset *s)
+{
+	if (!s)
+		return NULL;
+	struct cpuset *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	if (s->nwords) {
+		d->words = malloc(s->nwords * sizeof(uint64_t));
+		if (!d->words) {
+			free(d);
+			return NULL;
+		}
+		memcpy(d->words, s->words, s->nwords * sizeof(uint64_t));
+		d->nwords = s->nwords;
+	}
+	return d;
+}
+
 int cpuset_set(struct cpuset *s, unsigned bit)
 {
 	if (bit >= CPUSET_MAX_BITS)

@@ -368,11 +368,7 @@ static int rescan(struct exec_ctx *c, struct plan *p, const char *vm_dir)
 			free(move.file);
 			return -ENOMEM;
 		}
-		struct action aff = {.kind = ACT_SET_AFFINITY, .tid = tids[i]};
-		aff.cpus = cpuset_new();
-		for (int b = 0; aff.cpus && b <= cpuset_last(cpus); b++)
-			if (cpuset_isset(cpus, (unsigned)b) && cpuset_set(aff.cpus, (unsigned)b) < 0)
-				break;
+		struct action aff = {.kind = ACT_SET_AFFINITY, .tid = tids[i], .cpus = cpuset_dup(cpus)};
 		if (!aff.cpus || plan_add(p, &aff) < 0) {
 			cpuset_free(aff.cpus);
 			return -ENOMEM;

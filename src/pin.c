@@ -35,6 +35,40 @@ void pin_args_done(struct pin_args *a)
 	*a = (struct pin_args){0};
 }
 
+int pin_args_add_vcpu(struct pin_args *a, const struct vcpu_arg *v)
+{
+	struct vcpu_arg *n = realloc(a->vcpus, (a->n_vcpus + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	a->vcpus = n;
+	n[a->n_vcpus] = *v;
+	if (!(n[a->n_vcpus].cpus = cpuset_dup(v->cpus)))
+		return -ENOMEM;
+	a->n_vcpus++;
+	return 0;
+}
+
+int pin_args_add_iothread(struct pin_args *a, const char *id, const struct cpuset *cpus)
+{
+	char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
+	if (ids)
+		a->iothread_ids = ids;
+	struct cpuset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
+	if (sets)
+		a->iothreads = sets;
+	if (!ids || !sets)
+		return -ENOMEM;
+	ids[a->n_iothreads] = strdup(id);
+	sets[a->n_iothreads] = cpuset_dup(cpus);
+	if (!ids[a->n_iothreads] || !sets[a->n_iothreads]) {
+		free(ids[a->n_iothreads]);
+		cpuset_free(sets[a->n_iothreads]);
+		return -ENOMEM;
+	}
+	a->n_iothreads++;
+	return 0;
+}
+
 void pin_result_done(struct pin_result *r)
 {
 	strv_free(r->skipped);
@@ -386,16 +420,13 @@ static int origins_from_vm(const struct vm *vm, enum cgroup_mode mode, struct vm
 		struct thread_origin *o = &st->threads[st->n_threads++];
 		o->tid = t->tid;
 		o->cgroup = strdup(mode == CGROUP_MODE_AFFINITY || !t->cgroup ? "" : t->cgroup);
-		o->affinity = cpuset_new();
+		/* The kernel's mask, read just now by discovery: what the thread runs with. */
+		o->affinity = t->affinity ? cpuset_dup(t->affinity) : cpuset_new();
 		if (!o->cgroup || !o->affinity)
 			return -ENOMEM;
 		o->sched_known = true;
 		o->sched_policy = (int)t->stat.policy;
 		o->sched_priority = t->stat.rt_priority;
-		/* The kernel's mask, read just now by discovery: what the thread runs with. */
-		for (int b = 0; t->affinity && b <= cpuset_last(t->affinity); b++)
-			if (cpuset_isset(t->affinity, (unsigned)b) && cpuset_set(o->affinity, (unsigned)b) < 0)
-				return -ENOMEM;
 	}
 	return 0;
 }

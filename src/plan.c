@@ -122,19 +122,6 @@ void pin_spec_done(struct pin_spec *s)
 	*s = (struct pin_spec){0};
 }
 
-static struct cpuset *cpuset_dup(const struct cpuset *s)
-{
-	if (!s)
-		return NULL;
-	struct cpuset *d = cpuset_new();
-	for (int b = 0; d && b <= cpuset_last(s); b++)
-		if (cpuset_isset(s, (unsigned)b) && cpuset_set(d, (unsigned)b) < 0) {
-			cpuset_free(d);
-			return NULL;
-		}
-	return d;
-}
-
 static int parse_list_arg(const char *what, const char *arg, const char *list, struct cpuset **ret,
 			  size_t *ret_col)
 {

@@ -71,56 +71,21 @@ bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd)
 	return true;
 }
 
-static struct cpuset *dup_set(const struct cpuset *s)
-{
-	struct cpuset *d = cpuset_new();
-	for (int b = 0; d && b <= cpuset_last(s); b++)
-		if (cpuset_isset(s, (unsigned)b) && cpuset_set(d, (unsigned)b) < 0) {
-			cpuset_free(d);
-			return NULL;
-		}
-	return d;
-}
-
 int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipped, size_t *n_skipped)
 {
 	int r = 0;
-	if (p->n_vcpu_pins) {
-		struct vcpu_arg *v = realloc(a->vcpus, (a->n_vcpus + p->n_vcpu_pins) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		a->vcpus = v;
-		for (size_t i = 0; i < p->n_vcpu_pins; i++) {
-			struct vcpu_arg x = p->vcpu_pins[i];
-			if (!(x.cpus = dup_set(p->vcpu_pins[i].cpus)))
-				return -ENOMEM;
-			a->vcpus[a->n_vcpus++] = x;
-		}
-	}
-	if (p->emulator_pin && !a->emulator && !(a->emulator = dup_set(p->emulator_pin)))
-		return -ENOMEM;
-	for (size_t i = 0; i < p->n_iothread_pins; i++) {
-		char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
-		if (ids)
-			a->iothread_ids = ids;
-		struct cpuset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
-		if (sets)
-			a->iothreads = sets;
-		if (!ids || !sets)
-			return -ENOMEM;
-		ids[a->n_iothreads] = strdup(p->iothread_ids[i]);
-		sets[a->n_iothreads] = dup_set(p->iothread_pins[i]);
-		if (!ids[a->n_iothreads] || !sets[a->n_iothreads]) {
-			free(ids[a->n_iothreads]);
-			cpuset_free(sets[a->n_iothreads]);
-			return -ENOMEM;
-		}
-		a->n_iothreads++;
-	}
+	for (size_t i = 0; r == 0 && i < p->n_vcpu_pins; i++)
+		r = pin_args_add_vcpu(a, &p->vcpu_pins[i]);
+	if (r == 0 && p->emulator_pin && !a->emulator && !(a->emulator = cpuset_dup(p->emulator_pin)))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < p->n_iothread_pins; i++)
+		r = pin_args_add_iothread(a, p->iothread_ids[i], p->iothread_pins[i]);
+	if (r < 0)
+		return r;
 	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
 	if (p->mem_nodes && !a->mems &&
 	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE) &&
-	    !(a->mems = dup_set(p->mem_nodes)))
+	    !(a->mems = cpuset_dup(p->mem_nodes)))
 		return -ENOMEM;
 
 #define SKIP(cond, text)                                                                           \

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -326,11 +327,6 @@ static void key_iothread_pin(struct ctx *c, char *v)
 	for_each_item(c, v, one_iothread_pin);
 }
 
-static void key_cpu_weight(struct ctx *c, char *v)
-{
-	parse_weight(c, v, &c->p->cpu_weight);
-}
-
 static void key_quota(struct ctx *c, char *v)
 {
 	if (strcmp(v, "max") == 0) {
@@ -425,11 +421,6 @@ static void key_mem_migrate(struct ctx *c, char *v)
 {
 	if (!parse_bool(v, &c->p->mem_migrate))
 		ERR(c, "Migrate= expects yes or no, not '%s'", v);
-}
-
-static void key_io_weight(struct ctx *c, char *v)
-{
-	parse_weight(c, v, &c->p->io_weight);
 }
 
 /* "PATH VALUE" */
@@ -542,70 +533,49 @@ static void size(struct ctx *c, char *v, uint64_t *dst)
 	}
 }
 
-static void key_in_avg(struct ctx *c, char *v)
-{
-	rate(c, v, &c->p->inbound_average);
-}
-static void key_in_peak(struct ctx *c, char *v)
-{
-	rate(c, v, &c->p->inbound_peak);
-}
-static void key_in_burst(struct ctx *c, char *v)
-{
-	size(c, v, &c->p->inbound_burst);
-}
-static void key_out_avg(struct ctx *c, char *v)
-{
-	rate(c, v, &c->p->outbound_average);
-}
-static void key_out_peak(struct ctx *c, char *v)
-{
-	rate(c, v, &c->p->outbound_peak);
-}
-static void key_out_burst(struct ctx *c, char *v)
-{
-	size(c, v, &c->p->outbound_burst);
-}
-static void key_net_weight(struct ctx *c, char *v)
-{
-	parse_weight(c, v, &c->p->net_weight);
-}
+/* Keys whose value is one number into one field need no function of their own. */
+enum value_kind { VAL_FN, VAL_RATE, VAL_SIZE, VAL_WEIGHT };
+
+#define FIELD(kind, field) NULL, false, kind, offsetof(struct policy, field)
+#define CUSTOM(fn, list) fn, list, VAL_FN, 0
 
 static const struct key {
 	enum section section;
 	const char *name;
 	key_fn fn;
 	bool list; /* may repeat */
+	enum value_kind kind;
+	size_t offset;
 } keys[] = {
-	{SEC_MATCH, "Name", key_match_name, false},
-	{SEC_MATCH, "PidFile", key_match_pidfile, false},
-	{SEC_MATCH, "Cmdline", key_match_cmdline, false},
-	{SEC_MATCH, "QMP", key_match_qmp, false},
-	{SEC_CPU, "VCPUPin", key_vcpu_pin, true},
-	{SEC_CPU, "EmulatorPin", key_emulator_pin, false},
-	{SEC_CPU, "IOThreadPin", key_iothread_pin, true},
-	{SEC_CPU, "Weight", key_cpu_weight, false},
-	{SEC_CPU, "Quota", key_quota, false},
-	{SEC_CPU, "Period", key_period, false},
-	{SEC_CPU, "VCPUScheduler", key_vcpu_scheduler, false},
-	{SEC_CPU, "Exclusive", key_exclusive, false},
-	{SEC_MEMORY, "Policy", key_mem_policy, false},
-	{SEC_MEMORY, "Nodes", key_mem_nodes, false},
-	{SEC_MEMORY, "Migrate", key_mem_migrate, false},
-	{SEC_IO, "Weight", key_io_weight, false},
-	{SEC_IO, "DeviceWeight", key_device_weight, true},
-	{SEC_IO, "ReadBandwidthMax", key_read_bps, true},
-	{SEC_IO, "WriteBandwidthMax", key_write_bps, true},
-	{SEC_IO, "ReadIOPSMax", key_read_iops, true},
-	{SEC_IO, "WriteIOPSMax", key_write_iops, true},
-	{SEC_NETWORK, "Interface", key_interface, true},
-	{SEC_NETWORK, "InboundAverage", key_in_avg, false},
-	{SEC_NETWORK, "InboundPeak", key_in_peak, false},
-	{SEC_NETWORK, "InboundBurst", key_in_burst, false},
-	{SEC_NETWORK, "OutboundAverage", key_out_avg, false},
-	{SEC_NETWORK, "OutboundPeak", key_out_peak, false},
-	{SEC_NETWORK, "OutboundBurst", key_out_burst, false},
-	{SEC_NETWORK, "Weight", key_net_weight, false},
+	{SEC_MATCH, "Name", CUSTOM(key_match_name, false)},
+	{SEC_MATCH, "PidFile", CUSTOM(key_match_pidfile, false)},
+	{SEC_MATCH, "Cmdline", CUSTOM(key_match_cmdline, false)},
+	{SEC_MATCH, "QMP", CUSTOM(key_match_qmp, false)},
+	{SEC_CPU, "VCPUPin", CUSTOM(key_vcpu_pin, true)},
+	{SEC_CPU, "EmulatorPin", CUSTOM(key_emulator_pin, false)},
+	{SEC_CPU, "IOThreadPin", CUSTOM(key_iothread_pin, true)},
+	{SEC_CPU, "Weight", FIELD(VAL_WEIGHT, cpu_weight)},
+	{SEC_CPU, "Quota", CUSTOM(key_quota, false)},
+	{SEC_CPU, "Period", CUSTOM(key_period, false)},
+	{SEC_CPU, "VCPUScheduler", CUSTOM(key_vcpu_scheduler, false)},
+	{SEC_CPU, "Exclusive", CUSTOM(key_exclusive, false)},
+	{SEC_MEMORY, "Policy", CUSTOM(key_mem_policy, false)},
+	{SEC_MEMORY, "Nodes", CUSTOM(key_mem_nodes, false)},
+	{SEC_MEMORY, "Migrate", CUSTOM(key_mem_migrate, false)},
+	{SEC_IO, "Weight", FIELD(VAL_WEIGHT, io_weight)},
+	{SEC_IO, "DeviceWeight", CUSTOM(key_device_weight, true)},
+	{SEC_IO, "ReadBandwidthMax", CUSTOM(key_read_bps, true)},
+	{SEC_IO, "WriteBandwidthMax", CUSTOM(key_write_bps, true)},
+	{SEC_IO, "ReadIOPSMax", CUSTOM(key_read_iops, true)},
+	{SEC_IO, "WriteIOPSMax", CUSTOM(key_write_iops, true)},
+	{SEC_NETWORK, "Interface", CUSTOM(key_interface, true)},
+	{SEC_NETWORK, "InboundAverage", FIELD(VAL_RATE, inbound_average)},
+	{SEC_NETWORK, "InboundPeak", FIELD(VAL_RATE, inbound_peak)},
+	{SEC_NETWORK, "InboundBurst", FIELD(VAL_SIZE, inbound_burst)},
+	{SEC_NETWORK, "OutboundAverage", FIELD(VAL_RATE, outbound_average)},
+	{SEC_NETWORK, "OutboundPeak", FIELD(VAL_RATE, outbound_peak)},
+	{SEC_NETWORK, "OutboundBurst", FIELD(VAL_SIZE, outbound_burst)},
+	{SEC_NETWORK, "Weight", FIELD(VAL_WEIGHT, net_weight)},
 };
 
 /* Edit distance, for "did you mean"; names are short. */
@@ -916,7 +886,21 @@ int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags 
 		if (!seen_key[k])
 			seen_key[k] = lineno;
 		struct ctx c = {.p = p, .d = d, .line = lineno, .col = vcol, .key = key};
-		keys[k].fn(&c, value);
+		void *field = (char *)p + keys[k].offset;
+		switch (keys[k].kind) {
+		case VAL_FN:
+			keys[k].fn(&c, value);
+			break;
+		case VAL_RATE:
+			rate(&c, value, field);
+			break;
+		case VAL_SIZE:
+			size(&c, value, field);
+			break;
+		case VAL_WEIGHT:
+			parse_weight(&c, value, field);
+			break;
+		}
 	}
 	free(line);
 	if (len > 0)
