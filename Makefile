@@ -128,6 +128,43 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 	rm -rf $(DESTDIR)$(DOCDIR)
 
+# Fuzzes the policy parser with libFuzzer for FUZZ_SECONDS, on a copy of the seeds
+# in tests/fuzz/corpus (build/fuzz/corpus; crashes go to build/fuzz/artifacts).
+# Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev). UBSan
+# reports are printed and counted; check-fuzz makes them fatal. tests/fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer
+# policy.c and what the link needs (plan.c pulls in state.c and discover.c, and so on).
+FUZZ_SRCS    := tests/fuzz/fuzz-policy.c src/policy.c src/plan.c src/cpuset.c src/util.c src/err.c \
+                src/state.c src/discover.c src/cgroupfs.c src/procfs.c src/qemu-argv.c src/qmp.c
+
+.PHONY: fuzz check-fuzz
+
+build/fuzz/fuzz-policy: $(FUZZ_SRCS) $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $@"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $(FUZZ_SRCS) $(LIBS)
+
+fuzz: build/fuzz/fuzz-policy
+	$(Q)rm -rf build/fuzz/artifacts && mkdir -p build/fuzz/corpus build/fuzz/artifacts
+	$(Q)cp tests/fuzz/corpus/* build/fuzz/corpus/
+	$(Q){ UBSAN_OPTIONS=$(FUZZ_UBSAN_OPTIONS) build/fuzz/fuzz-policy -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=8192 -timeout=5 -dict=tests/fuzz/policy.dict -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/artifacts/ build/fuzz/corpus 2>&1; echo $$? >build/fuzz/rc; } \
+		| tee build/fuzz/fuzz.log
+	$(Q)rc=$$(cat build/fuzz/rc); \
+	ub=$$(grep -c 'runtime error:' build/fuzz/fuzz.log); \
+	echo "fuzz-policy: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' build/fuzz/fuzz.log || \
+		echo 'stopped before the time was up'); $$ub UBSan report(s); exit status $$rc (log: build/fuzz/fuzz.log)"; \
+	if [ "$$rc" -ne 0 ]; then echo "fuzz-policy: crash inputs:" $$(ls build/fuzz/artifacts); fi; \
+	exit $$rc
+
+check-fuzz:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20 \
+		FUZZ_UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
 clean:
 	rm -rf build
 

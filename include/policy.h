@@ -23,6 +23,7 @@ struct diag {
 	enum diag_level level;
 	unsigned line, col; /* 1-based; 0 when the whole file is meant */
 	char *message;
+	size_t seq; /* order found, to keep it among equal positions */
 };
 
 struct diags {

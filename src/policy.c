@@ -33,15 +33,17 @@ __attribute__((format(printf, 5, 6))) static void diag(struct diags *d, enum dia
 	va_start(ap, fmt);
 	int n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	/* Counted first: out of memory, the message is lost but the error is not. */
+	if (level == DIAG_ERROR)
+		d->errors++;
 	struct diag *v = n < 0 ? NULL : realloc(d->v, (d->n + 1) * sizeof(*v));
 	if (!v) {
 		free(msg);
-		return; /* out of memory: the error count still tells */
+		return;
 	}
 	d->v = v;
-	d->v[d->n++] = (struct diag){.level = level, .line = line, .col = col, .message = msg};
-	if (level == DIAG_ERROR)
-		d->errors++;
+	d->v[d->n] = (struct diag){.level = level, .line = line, .col = col, .message = msg, .seq = d->n};
+	d->n++;
 }
 
 void diags_print(const struct diags *d, const char *file, FILE *f)
@@ -71,9 +73,10 @@ static int parse_number(const char *s, uint64_t *ret, const char **ret_unit)
 		return -EINVAL;
 	uint64_t v = 0;
 	for (; isdigit((unsigned char)*s); s++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		unsigned digit = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - digit) / 10)
 			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + digit;
 	}
 	*ret = v;
 	*ret_unit = s;
@@ -297,9 +300,11 @@ static void one_iothread_pin(struct ctx *c, char *item)
 	}
 	struct policy *p = c->p;
 	for (size_t i = 0; i < p->n_iothread_pins; i++)
-		if (strcmp(p->iothread_ids[i], id) == 0)
+		if (strcmp(p->iothread_ids[i], id) == 0) {
 			diag(c->d, DIAG_ERROR, c->line, c->col, "iothread '%s' is already pinned at line %u",
 			     id, p->iothread_pins_at[i].line);
+			break; /* once: n repeats must not make n*n errors */
+		}
 	size_t k = p->n_iothread_pins;
 	char **ids = realloc(p->iothread_ids, (k + 1) * sizeof(*ids));
 	if (ids)
@@ -695,8 +700,8 @@ static int cmp_diag(const void *a, const void *b)
 		return x->line < y->line ? -1 : 1;
 	if (x->col != y->col)
 		return x->col < y->col ? -1 : 1;
-	/* equal positions keep their order: compare addresses, which follow it */
-	return (x > y) - (x < y);
+	/* equal positions keep the order they were found in */
+	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 static char *trim(char *s)
@@ -805,7 +810,9 @@ int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags 
 			if (!close || *trim(close + 1)) {
 				diag(d, DIAG_ERROR, lineno, close ? (unsigned)(close - line) + 2 : (unsigned)l + 1,
 				     close ? "nothing may follow ']' on a section line" : "expected ']' to end the section name");
-				sec = SEC_NONE;
+				/* which section was meant is unknown: skip its keys, as for an
+				 * unknown one, rather than blame each of them */
+				sec = (enum section)-1;
 				continue;
 			}
 			*close = '\0';
@@ -906,7 +913,8 @@ int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags 
 	if (len > 0)
 		finish(p, d, seen_section);
 	/* Cross-key checks come last; readers want file order. */
-	qsort(d->v, d->n, sizeof(*d->v), cmp_diag);
+	if (d->n > 1)
+		qsort(d->v, d->n, sizeof(*d->v), cmp_diag);
 	*ret = p;
 	return 0;
 }

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Every test suite of kvmcg, in order, each reported as it runs:
 #   1. unit tests (Criterion), plain and under ASan+UBSan
-#   2. integration tests on this host (real QEMU, real /proc, cgroupfs, tc)
-#   3. the same integration tests under ASan+UBSan
-#   4. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes, kernel 6.1)
+#   2. a 20 s libFuzzer run of the policy parser
+#   3. integration tests on this host (real QEMU, real /proc, cgroupfs)
+#   4. the same integration tests under ASan+UBSan
+#   5. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes, kernel 6.1)
 # The last line sums them up: "N passed, N failed, N skipped".
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +77,16 @@ if make --no-print-directory -s SANITIZE=1 all build/asan/unit-tests build/asan/
 else
 	echo "not ok - the sanitizer build failed"
 	add "sanitizer build" 0 1 0
+fi
+# A short libFuzzer run of the policy parser (make fuzz runs longer): one check,
+# passed when no input crashed it or drew a UBSan report.
+echo "## fuzz: policy parser, 20 s"
+if make --no-print-directory -s check-fuzz 2>&1 | grep -E '^fuzz-policy:|ERROR|runtime error' | head -20 &&
+	[ "${PIPESTATUS[0]}" -eq 0 ]; then
+	add "fuzz: policy parser" 1 0 0
+else
+	echo "not ok - fuzz: the policy parser crashed or misbehaved (build/fuzz/fuzz.log)"
+	add "fuzz: policy parser" 0 1 0
 fi
 KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
 if [ -x "$asan/kvmcg" ]; then

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* libFuzzer target for the policy-file parser: policy_parse() on arbitrary bytes,
+ * then checks that hold for every input, then frees everything. A broken check
+ * aborts, which libFuzzer reports as a crash with the input saved. See README.md. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "fuzz-policy: check failed at %s:%d: %s\n", __FILE__,      \
+				__LINE__, #cond);                                                  \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* The byte length of each line of buf, '\n' excluded: *ret_n lines, as the
+ * parser counts them (no line after a final '\n'). */
+static size_t *line_lengths(const char *buf, size_t len, size_t *ret_n)
+{
+	size_t n = 0, cap = 16;
+	size_t *v = malloc(cap * sizeof(*v));
+	CHECK(v);
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+		if (n == cap) {
+			cap *= 2;
+			v = realloc(v, cap * sizeof(*v));
+			CHECK(v);
+		}
+		v[n++] = l;
+		pos += l + 1;
+	}
+	*ret_n = n;
+	return v;
+}
+
+static void check_diags(const struct diags *d, const char *buf, size_t len)
+{
+	size_t n_lines;
+	size_t *lines = line_lengths(buf, len, &n_lines);
+	size_t errors = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->v[i];
+		CHECK(g->level == DIAG_ERROR || g->level == DIAG_WARNING);
+		errors += g->level == DIAG_ERROR;
+		CHECK(g->message && g->message[0]);
+		/* one diagnostic, one output line */
+		CHECK(!strchr(g->message, '\n'));
+		/* sorted by position, file-level ones (line 0) first */
+		if (i > 0) {
+			const struct diag *prev = &d->v[i - 1];
+			CHECK(prev->line < g->line || (prev->line == g->line && prev->col <= g->col));
+		}
+		if (g->line == 0) {
+			CHECK(g->col == 0);
+			continue;
+		}
+		/* the position is in the input: a byte of the line, or just after it */
+		CHECK(g->line <= n_lines);
+		CHECK(g->col >= 1 && g->col <= lines[g->line - 1] + 1);
+	}
+	free(lines);
+	CHECK(errors == d->errors);
+	if (len == 0)
+		CHECK(d->errors == 1);
+}
+
+static void check_policy(const struct policy *p)
+{
+	CHECK(p->cpu_weight <= 10000 && p->io_weight <= 10000 && p->net_weight <= 10000);
+	CHECK(!p->quota_set || p->quota_percent <= 100000);
+	CHECK(p->period_us == 0 || (p->period_us >= 1000 && p->period_us <= 1000000));
+	CHECK(p->vcpu_sched <= SCHED_CLASS_RR);
+	if (p->vcpu_sched == SCHED_CLASS_FIFO || p->vcpu_sched == SCHED_CLASS_RR)
+		CHECK(p->vcpu_sched_priority >= 1 && p->vcpu_sched_priority <= 99);
+	else
+		CHECK(p->vcpu_sched_priority == 0);
+	CHECK(p->exclusive >= -1 && p->exclusive <= 1);
+	CHECK(p->mem_migrate >= -1 && p->mem_migrate <= 1);
+	CHECK(p->mem_policy <= MEM_POLICY_RESTRICTIVE);
+	if (p->mem_nodes)
+		CHECK(cpuset_count(p->mem_nodes) > 0 && p->mem_policy != MEM_POLICY_UNSET);
+	if (p->emulator_pin)
+		CHECK(cpuset_count(p->emulator_pin) > 0);
+	for (size_t i = 0; i < p->n_vcpu_pins; i++) {
+		const struct vcpu_arg *a = &p->vcpu_pins[i];
+		CHECK((a->first == -1 && a->last == -1) || (a->first >= 0 && a->first <= a->last));
+		CHECK(a->cpus && cpuset_count(a->cpus) > 0);
+		CHECK(p->vcpu_pins_at[i].line >= 1);
+	}
+	for (size_t i = 0; i < p->n_iothread_pins; i++) {
+		CHECK(p->iothread_ids[i] && p->iothread_ids[i][0]);
+		CHECK(p->iothread_pins[i] && cpuset_count(p->iothread_pins[i]) > 0);
+	}
+	for (size_t i = 0; i < p->n_io; i++) {
+		CHECK(p->io[i].device && p->io[i].device[0] == '/');
+		CHECK(p->io[i].value > 0);
+	}
+	for (size_t i = 0; i < p->n_interfaces; i++)
+		CHECK(p->interfaces[i] && p->interfaces[i][0]);
+	CHECK(!p->interfaces || !p->interfaces[p->n_interfaces]);
+	CHECK(!p->match_pidfile || p->match_pidfile[0] == '/');
+	CHECK(!p->match_qmp || p->match_qmp[0] == '/');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static FILE *devnull;
+	if (!devnull)
+		devnull = fopen("/dev/null", "w");
+
+	struct diags d = {0};
+	struct policy *p = NULL;
+	int r = policy_parse((const char *)data, size, &p, &d);
+	if (r == 0) {
+		CHECK(p);
+		check_diags(&d, (const char *)data, size);
+		check_policy(p);
+		if (devnull)
+			diags_print(&d, "fuzz.policy", devnull);
+	}
+	policy_free(p);
+	diags_done(&d);
+	return 0;
+}
