@@ -304,8 +304,10 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 	if (!s.vcpu)
 		return -ENOMEM;
 
-	/* What was pinned before stays pinned unless the request says otherwise. */
+	/* What was pinned before stays pinned unless the request says otherwise; so
+	 * does its tuning (plan_merge_tune overlays the request's). */
 	if (previous) {
+		s.tune = previous->tune;
 		for (size_t i = 0; i < previous->n_vcpu && i < s.n_vcpu; i++)
 			if (previous->vcpu[i] && !(s.vcpu[i] = cpuset_dup(previous->vcpu[i])))
 				r = -ENOMEM;

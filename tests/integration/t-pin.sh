@@ -278,6 +278,10 @@ else
 fi
 again=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --vcpu-scheduler fifo:3 --cpu-weight 250 --cpu-quota 150% --json)
 tl_eq "tuning: the same again changes nothing" "$(jq -r .result <<<"$again")" unchanged
+# A later re-pin that does not mention the tuning keeps it, and its record.
+"$KVMCG" pin --pid "$pid" --vcpu 0:0 >/dev/null
+tl_check "tuning: a re-pin without --vcpu-scheduler keeps the class" \
+	sh -c "chrt -p $(jq -r '.threads[] | select(.kind == "vcpu" and .index == 0) | .tid' <<<"$("$KVMCG" show --pid "$pid" --json)") | grep -q SCHED_FIFO"
 "$KVMCG" unpin --pid "$pid" >/dev/null
 tl_eq "tuning: unpin restores every thread" "$(snapshot "$pid")" "$before"
 bad=0
