@@ -455,6 +455,18 @@ unsigned pin_test_hook(const char *name)
 	return s && parse_int(s, &n) == 0 && n > 0 ? (unsigned)n : 0;
 }
 
+/* The part of a record that outlives re-pins: where each thread came from and
+ * which directories kvmcg made. Moved to the new record, and back on rollback. */
+static void move_history(struct vm_state *from, struct vm_state *to)
+{
+	to->threads = TAKE_PTR(from->threads);
+	to->n_threads = from->n_threads;
+	from->n_threads = 0;
+	to->created = TAKE_PTR(from->created);
+	to->n_created = from->n_created;
+	from->n_created = 0;
+}
+
 /* Hands what a successful run computed over to the result. */
 static int done(struct pin_result *res, const char *result, char **msg, struct plan *plan,
 		struct pin_spec *spec, struct cgroup_place *pl, char **vm_dir)
@@ -581,16 +593,9 @@ int pin_vm(struct cli *c, const struct vm *vm, const struct pin_args *a, struct 
 	st.name = strdup_or_null(vm->name);
 	st.mount = strdup_or_null(pl.host.mount);
 	st.vm_dir = strdup_or_null(vm_dir);
-	if (have_prev) {
-		st.threads = prev.threads;
-		st.n_threads = prev.n_threads;
-		prev.threads = NULL;
-		prev.n_threads = 0;
-		st.created = prev.created;
-		st.n_created = prev.n_created;
-		prev.created = NULL;
-		prev.n_created = 0;
-	} else if (origins_from_vm(vm, pl.host.mode, &st) < 0) {
+	if (have_prev)
+		move_history(&prev, &st);
+	else if (origins_from_vm(vm, pl.host.mode, &st) < 0) {
 		rc = fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 		goto out;
 	}
@@ -623,14 +628,7 @@ int pin_vm(struct cli *c, const struct vm *vm, const struct pin_args *a, struct 
 	if (r < 0) {
 		/* Rolled back: the record goes back to what it was. */
 		if (have_prev) {
-			prev.threads = st.threads;
-			prev.n_threads = st.n_threads;
-			st.threads = NULL;
-			st.n_threads = 0;
-			prev.created = st.created;
-			prev.n_created = st.n_created;
-			st.created = NULL;
-			st.n_created = 0;
+			move_history(&st, &prev);
 			(void)state_save(state_fd, &prev);
 		} else {
 			(void)state_remove(state_fd, vm->pid, vm->starttime_ticks);
