@@ -204,27 +204,27 @@ static int choose(struct cgroup_mount *m, size_t n, const char *within, struct c
 	return 0;
 }
 
-int cgroup_host_detect(int proc_fd, struct cgroup_host *ret)
+/* The mounts, and the choice among them (limited to those holding within). */
+static int detect(int proc_fd, const char *within, struct cgroup_host *ret)
 {
 	struct cgroup_mount *m = NULL;
 	size_t n = 0;
 	int r = read_mounts(proc_fd, &m, &n);
 	if (r < 0)
 		return r;
-	r = choose(m, n, NULL, ret);
+	r = choose(m, n, within, ret);
 	cgroup_mounts_free(m, n);
 	return r;
 }
 
+int cgroup_host_detect(int proc_fd, struct cgroup_host *ret)
+{
+	return detect(proc_fd, NULL, ret);
+}
+
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
 {
-	struct cgroup_mount *m = NULL;
-	size_t n = 0;
-	int r = read_mounts(proc_fd, &m, &n);
-	if (r < 0)
-		return r;
-	r = choose(m, n, path, ret);
-	cgroup_mounts_free(m, n);
+	int r = detect(proc_fd, path, ret);
 	if (r == 0 && ret->mode == CGROUP_MODE_AFFINITY) {
 		cgroup_host_done(ret);
 		return -ENOTDIR; /* not inside a cgroup hierarchy with cpuset */
