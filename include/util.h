@@ -58,6 +58,8 @@ static inline void strv_freep(char ***v)
 /* Read a whole file relative to dirfd (AT_FDCWD allowed), NUL-terminated.
  * Opened with O_NOFOLLOW|O_CLOEXEC; *ret_len excludes the terminator. */
 int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len);
+/* The same from an open fd, from where it stands. -EFBIG past READ_FILE_MAX. */
+int read_fd(int fd, char **ret_buf, size_t *ret_len);
 
 /* One write(2) of the whole string, as the kernel's cgroup and proc files expect. */
 int write_file_at(int dirfd, const char *path, const char *value);
@@ -75,6 +77,11 @@ char *strdup_or_null(const char *s);
 
 /* Append a copy of s to a NULL-terminated vector. */
 int strv_push(char ***v, size_t *n, const char *s);
+
+/* A copy of s fit for a terminal or a log line: control bytes (below 0x20, 0x7f) and
+ * the C1 controls U+0080..U+009F are written as \xNN, so a name chosen by a VM's
+ * owner can neither forge a line nor drive a terminal. NULL when out of memory. */
+char *str_escape(const char *s);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);

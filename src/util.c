@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,7 +21,11 @@ int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len)
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
+	return read_fd(fd, ret_buf, ret_len);
+}
 
+int read_fd(int fd, char **ret_buf, size_t *ret_len)
+{
 	/* /proc and /sys files report size 0, so grow as we go. */
 	size_t cap = 4096, len = 0;
 	_cleanup_free_ char *buf = malloc(cap);
@@ -55,7 +60,9 @@ int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len)
 
 int write_file_at(int dirfd, const char *path, const char *value)
 {
-	_cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_TRUNC as a shell's ">" does: cgroupfs ignores it, a plain file (a test's scratch
+	 * tree) then holds the value alone. */
+	_cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(value);
@@ -146,6 +153,26 @@ int strv_push(char ***v, size_t *n, const char *s)
 	nv[*n] = NULL;
 	*v = nv;
 	return 0;
+}
+
+char *str_escape(const char *s)
+{
+	char *out = malloc(strlen(s) * 4 + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f) {
+			p += sprintf(p, "\\x%02x", *c);
+		} else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
+			/* UTF-8 of a C1 control: terminals act on it like on ESC [ */
+			p += sprintf(p, "\\x%02x", c[1]);
+			c++;
+		} else {
+			*p++ = (char)*c;
+		}
+	}
+	*p = '\0';
+	return out;
 }
 
 uint64_t now_ns(void)

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The one printer of diagnostics. Every message kvmcg writes to standard error goes
+ * through here, as exactly one line:
+ *   "kvmcg: " TEXT "\n"            log_error()
+ *   "kvmcg: warning: " TEXT "\n"   log_warning()
+ *   TEXT "\n"                      log_line(), for lines that carry their own
+ *                                  "FILE:LINE:COL: " prefix (policy diagnostics)
+ * TEXT is the formatted message with every control byte escaped by str_escape()
+ * (a newline becomes \x0a, ESC \x1b), so a name or path chosen by someone else can
+ * neither forge a second line nor drive a terminal. Each line goes out in a single
+ * write(2), so the lines of concurrent runs sharing a log never interleave. Library
+ * code does not call these: it returns an error and may leave a sentence (err.h);
+ * the command prints. */
+#ifndef KVMCG_LOG_H
+#define KVMCG_LOG_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+__attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void log_warning(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void log_line(const char *fmt, ...);
+
+/* The same line as log_error() (prefix "kvmcg: ") or log_line() (prefix ""), written
+ * to f instead: stderr gets the single write, any other stream (stdout, a memory
+ * stream in tests) a fputs. */
+__attribute__((format(printf, 3, 0))) void log_vprint(FILE *f, const char *prefix, const char *fmt,
+						      va_list ap);
+
+#endif
