@@ -80,10 +80,12 @@ int cli_common_option(struct cli *c, int opt, const char *arg);
 int cli_open_roots(struct cli *c);
 void cli_done(struct cli *c);
 
-/* Reports a usage error in one line and returns EXIT_USAGE. */
+/* Reports a usage error as one line on stderr (log.h: control bytes escaped, one
+ * write), "kvmcg: COMMAND: WHAT; try 'kvmcg COMMAND --help'", and returns EXIT_USAGE. */
 __attribute__((format(printf, 2, 3))) int cli_usage_error(const struct cli *c, const char *fmt, ...);
 
-/* Prints "kvmcg: <what>: <detail or strerror>" and returns EXIT_FAILURE_RUNTIME. */
+/* Prints one line through log_error(): the sentence err_set() left, else
+ * "kvmcg: WHAT: strerror(-r)"; returns EXIT_FAILURE_RUNTIME. */
 int cli_runtime_error(int r, const char *what);
 
 /* {"mode", "cgroup_mount", "cgroup", "pins": {...}} of kvmcg's pin of this VM, or NULL

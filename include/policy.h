@@ -32,7 +32,10 @@ struct diags {
 	size_t errors;
 };
 void diags_done(struct diags *d);
-/* "file:line:col: error: message", one per line. */
+/* One line per diagnostic, through log.h's printer: "FILE:LINE:COL: error|warning:
+ * MESSAGE" for a located one, "kvmcg: FILE: error|warning: MESSAGE" for one about
+ * the whole file (line 0); control bytes in FILE and MESSAGE escaped (\x0a, \x1b).
+ * On stderr each line is one write(2); any other stream (check's stdout) gets fputs. */
 void diags_print(const struct diags *d, const char *file, FILE *f);
 
 /* Where a setting was written, for messages at apply time. */
@@ -125,10 +128,23 @@ void policy_free(struct policy *p);
  * may be used. */
 int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags *d);
 
-/* Reads and parses a file: a directory, an unreadable or oversized file is a
- * diagnostic at line 0. When trust_check is set (running as root), a file or its
- * directory writable by group or others, or not owned by root, is refused. */
+/* Reads and parses a file (absolute, or relative to the working directory). Its
+ * directory is opened by trust_open()'s walk from "/" and the file relative to that
+ * directory fd, so a symbolic link in any component, or ".." anywhere, is refused.
+ * When trust_check is set (running as root), every directory on the way must be
+ * owned by root and not writable by group or others unless sticky; the file's own
+ * directory and the file must be owned by root and not writable by group or others
+ * at all. Every refusal, and a directory, a file that is not regular, unreadable or
+ * larger than POLICY_FILE_MAX, is one diagnostic at line 0 (no policy in *ret).
+ * Returns 0 (then see d->errors) or -ENOMEM. */
 int policy_load(const char *path, bool trust_check, struct policy **ret, struct diags *d);
+
+/* The same for name, one entry of the directory dirfd, which the caller opened with
+ * trust_open() (and enumerated from that fd: kvmcg apply); path is how diagnostics
+ * name the file ("DIR/NAME"). name itself must not be a symbolic link; with
+ * trust_check the file's owner and mode are checked as above. */
+int policy_load_at(int dirfd, const char *name, const char *path, bool trust_check, struct policy **ret,
+		   struct diags *d);
 
 /* Units, exposed for tests: sizes take K M G T (powers of 1024) or plain bytes;
  * rates need a unit: bit Kbit Mbit Gbit Tbit (powers of 1000, as tc(8)) or

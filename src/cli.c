@@ -8,17 +8,19 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 #include "state.h"
 #include "util.h"
 
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
 {
+	_cleanup_free_ char *what = NULL;
 	va_list ap;
-	fprintf(stderr, "kvmcg %s: ", c->command);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
 	va_end(ap);
-	fprintf(stderr, "\nTry 'kvmcg %s --help' for more information.\n", c->command);
+	log_error("%s: %s; try 'kvmcg %s --help'", c->command, what ? what : "bad usage", c->command);
 	return EXIT_USAGE;
 }
 
@@ -26,9 +28,9 @@ int cli_runtime_error(int r, const char *what)
 {
 	const char *detail = err_get();
 	if (detail)
-		fprintf(stderr, "kvmcg: %s\n", detail);
+		log_error("%s", detail);
 	else
-		fprintf(stderr, "kvmcg: %s: %s\n", what, strerror(-r));
+		log_error("%s: %s", what, strerror(-r));
 	return EXIT_FAILURE_RUNTIME;
 }
 
@@ -78,6 +80,13 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 	int opt;
 	opterr = 0; /* our own messages, in our own form */
 	while ((opt = getopt_long(argc, argv, ":h", cmd->options, NULL)) != -1) {
+		/* A short option inside a group ("-hx") is optopt; argv[optind - 1] would
+		 * be the group or the argument before it. */
+		if (opt == '?' && optopt > 0 && optopt < 0x100)
+			return cli_usage_error(c, "unknown option '-%c'", optopt);
+		if (opt == '?' && optopt >= 0x100) /* "--json=x" */
+			return cli_usage_error(c, "option '%.*s' takes no value",
+					       (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
 		if (opt == '?')
 			return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
 		if (opt == ':')

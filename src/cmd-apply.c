@@ -2,6 +2,7 @@
 /* kvmcg apply: every running VM gets the policy that matches it. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "log.h"
 #include "output.h"
 #include "pin.h"
 #include "policy-use.h"
 #include "policy.h"
 #include "state.h"
+#include "trust.h"
 #include "util.h"
 
 #define POLICY_DIR_DEFAULT "/etc/kvmcg/policies"
@@ -79,26 +82,22 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The .policy files of DIR, sorted, each loaded with the trust checks when we are root. */
+/* The .policy files of DIR, sorted. DIR is opened by trust_open()'s walk (no symbolic
+ * link in any component; as root, every owner and mode on the way), its entries are
+ * read from that fd and each file is opened relative to it (policy_load_at), so what
+ * is read is what was checked. */
 static int load_dir(const char *dir, bool trust, struct loaded **ret, size_t *ret_n, char **why)
 {
-	struct stat st;
-	if (stat(dir, &st) < 0) {
-		int r = -errno;
-		if (asprintf(why, "cannot read the policy directory %s: %s", dir, strerror(errno)) < 0)
-			*why = NULL;
-		return r;
-	}
-	if (trust && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
-		if (asprintf(why, "refusing the policy directory %s: %s", dir,
-			     st.st_uid != 0 ? "not owned by root" : "writable by group or others") < 0)
-			*why = NULL;
-		return -EPERM;
-	}
-	DIR *d = opendir(dir);
+	_cleanup_free_ char *reason = NULL;
+	_cleanup_close_ int dfd = trust_open_reason(dir, O_RDONLY | O_DIRECTORY, 0, trust, "the policy directory",
+						    &reason);
+	int dup_fd = dfd < 0 ? dfd : fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
 	if (!d) {
-		int r = -errno;
-		if (asprintf(why, "cannot read the policy directory %s: %s", dir, strerror(errno)) < 0)
+		int r = dfd < 0 ? dfd : -errno;
+		if (dup_fd >= 0)
+			close(dup_fd);
+		if (asprintf(why, "policy directory %s: %s", dir, reason ? reason : strerror(-r)) < 0)
 			*why = NULL;
 		return r;
 	}
@@ -129,7 +128,8 @@ static int load_dir(const char *dir, bool trust, struct loaded **ret, size_t *re
 	for (size_t i = 0; i < n; i++) {
 		v[i].path = names[i];
 		names[i] = NULL;
-		if (policy_load(v[i].path, trust, &v[i].policy, &v[i].diags) < 0) {
+		const char *name = v[i].path + strlen(dir) + 1;
+		if (policy_load_at(dfd, name, v[i].path, trust, &v[i].policy, &v[i].diags) < 0) {
 			strv_free(names);
 			*ret = v;
 			*ret_n = i + 1;
@@ -282,7 +282,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	char *why = NULL;
 	int r = load_dir(dir, trust, &pol, &n_pol, &why);
 	if (r < 0) {
-		fprintf(stderr, "kvmcg: %s\n", why ? why : strerror(-r));
+		log_error("%s", why ? why : strerror(-r));
 		free(why);
 		loaded_free(pol, n_pol);
 		return r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 #include "util.h"
 
 #ifndef KVMCG_VERSION
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		log_error("no command given; try 'kvmcg --help'");
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
 					char *help_argv[] = {argv[2], (char *)"--help", NULL};
 					return commands[i].run(2, help_argv);
 				}
+			log_error("help: unknown command '%s'; try 'kvmcg --help'", argv[2]);
+			return EXIT_USAGE;
 		}
 		usage(stdout);
 		return EXIT_OK;
@@ -70,6 +73,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
 			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "kvmcg: unknown command '%s'\nTry 'kvmcg --help'.\n", cmd);
+	log_error("unknown %s '%s'; try 'kvmcg --help'", cmd[0] == '-' ? "option" : "command", cmd);
 	return EXIT_USAGE;
 }

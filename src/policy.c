@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -13,6 +12,8 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "log.h"
+#include "trust.h"
 #include "util.h"
 
 /* ---- diagnostics ------------------------------------------------------------------- */
@@ -46,15 +47,24 @@ __attribute__((format(printf, 5, 6))) static void diag(struct diags *d, enum dia
 	d->n++;
 }
 
+/* One escaped line through the printer of log.h. */
+__attribute__((format(printf, 3, 4))) static void print_line(FILE *f, const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vprint(f, prefix, fmt, ap);
+	va_end(ap);
+}
+
 void diags_print(const struct diags *d, const char *file, FILE *f)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		const struct diag *g = &d->v[i];
 		const char *lvl = g->level == DIAG_ERROR ? "error" : "warning";
 		if (g->line)
-			fprintf(f, "%s:%u:%u: %s: %s\n", file, g->line, g->col, lvl, g->message);
+			print_line(f, "", "%s:%u:%u: %s: %s", file, g->line, g->col, lvl, g->message);
 		else
-			fprintf(f, "%s: %s: %s\n", file, lvl, g->message);
+			print_line(f, "kvmcg: ", "%s: %s: %s", file, lvl, g->message);
 	}
 }
 
@@ -921,29 +931,19 @@ int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags 
 
 /* ---- files ---------------------------------------------------------------------------------- */
 
-static bool trusted(const struct stat *st, const char *what, const char *path, struct diags *d)
-{
-	if (st->st_uid != 0) {
-		diag(d, DIAG_ERROR, 0, 0, "refusing %s %s: owned by uid %u, not root", what, path,
-		     (unsigned)st->st_uid);
-		return false;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		diag(d, DIAG_ERROR, 0, 0, "refusing %s %s: writable by %s (mode %04o); chmod go-w it", what,
-		     path, (st->st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st->st_mode & 07777));
-		return false;
-	}
-	return true;
-}
-
-int policy_load(const char *path, bool trust_check, struct policy **ret, struct diags *d)
+int policy_load_at(int dirfd, const char *name, const char *path, bool trust_check, struct policy **ret,
+		   struct diags *d)
 {
 	*ret = NULL;
-	/* O_NOFOLLOW: a policy is read where it was named, never through a link. */
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	/* O_NOFOLLOW: a policy is read where it was named, never through a link;
+	 * O_NONBLOCK: a FIFO is diagnosed, not waited on. */
+	_cleanup_free_ char *reason = NULL;
+	_cleanup_close_ int fd = trust_openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY, trust_check,
+					      "policy file", path, &reason);
 	if (fd < 0) {
-		diag(d, DIAG_ERROR, 0, 0, "%s", errno == ELOOP ? "is a symbolic link; name the file itself"
-							  : strerror(errno));
+		if (!reason && fd == -ENOMEM)
+			return -ENOMEM;
+		diag(d, DIAG_ERROR, 0, 0, "%s", reason ? reason : strerror(-fd));
 		return 0;
 	}
 	struct stat st;
@@ -962,22 +962,6 @@ int policy_load(const char *path, bool trust_check, struct policy **ret, struct 
 	if (st.st_size > POLICY_FILE_MAX) {
 		diag(d, DIAG_ERROR, 0, 0, "is larger than %d bytes", POLICY_FILE_MAX);
 		return 0;
-	}
-	if (trust_check) {
-		_cleanup_free_ char *copy = strdup(path);
-		if (!copy)
-			return -ENOMEM;
-		const char *dir = dirname(copy);
-		struct stat dst;
-		if (!trusted(&st, "policy file", path, d))
-			return 0;
-		if (stat(dir, &dst) < 0) {
-			diag(d, DIAG_ERROR, 0, 0, "cannot check its directory %s: %s", dir, strerror(errno));
-			return 0;
-		}
-		/* A sticky world-writable directory (/tmp) still lets others replace files. */
-		if (!trusted(&dst, "the policy directory", dir, d))
-			return 0;
 	}
 	/* Read from the fd that was checked, up to one byte past the limit: the file
 	 * may have grown since fstat. */
@@ -1002,4 +986,46 @@ int policy_load(const char *path, bool trust_check, struct policy **ret, struct 
 		}
 	}
 	return policy_parse(buf, len, ret, d);
+}
+
+int policy_load(const char *path, bool trust_check, struct policy **ret, struct diags *d)
+{
+	*ret = NULL;
+	/* The directory by trust_open()'s walk from "/", then the file relative to that
+	 * fd: the directory that was checked is the one the file is read from. */
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	_cleanup_free_ char *copy = strndup(path, len);
+	if (!copy)
+		return -ENOMEM;
+	if (len == 0) {
+		diag(d, DIAG_ERROR, 0, 0, "an empty path names no file");
+		return 0;
+	}
+	char *slash = strrchr(copy, '/');
+	const char *dir = ".", *name = copy;
+	if (slash) {
+		*slash = '\0';
+		dir = slash == copy ? "/" : copy;
+		name = slash + 1;
+	}
+	if (!*name || strcmp(name, ".") == 0) { /* "/", "x/." */
+		diag(d, DIAG_ERROR, 0, 0, "is a directory, not a policy file");
+		return 0;
+	}
+	if (strcmp(name, "..") == 0) {
+		diag(d, DIAG_ERROR, 0, 0, "refusing '..' in the path; name the real path");
+		return 0;
+	}
+	_cleanup_free_ char *reason = NULL;
+	_cleanup_close_ int dfd = trust_open_reason(dir, O_PATH | O_DIRECTORY, 0, trust_check,
+						    "the policy directory", &reason);
+	if (dfd < 0) {
+		if (!reason && dfd == -ENOMEM)
+			return -ENOMEM;
+		diag(d, DIAG_ERROR, 0, 0, "%s", reason ? reason : strerror(-dfd));
+		return 0;
+	}
+	return policy_load_at(dfd, name, path, trust_check, ret, d);
 }

@@ -113,12 +113,43 @@ static void check_policy(const struct policy *p)
 	CHECK(!p->match_qmp || p->match_qmp[0] == '/');
 }
 
+/* What diags_print() writes: one line per diagnostic, "FILE:LINE:COL: " or
+ * "kvmcg: FILE: " first, with FILE and the message escaped: no control byte but the
+ * line ends, however the input (and the file's name) was made. */
+#define FUZZ_FILE "fuzz\x1b.policy"
+#define FUZZ_FILE_ESCAPED "fuzz\\x1b.policy"
+
+static void check_printed(const struct diags *d)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	CHECK(f);
+	diags_print(d, FUZZ_FILE, f);
+	CHECK(fclose(f) == 0);
+	size_t lines = 0;
+	for (char *line = out; line < out + len; lines++) {
+		char *nl = memchr(line, '\n', (size_t)(out + len - line));
+		CHECK(nl); /* every line ends */
+		CHECK(lines < d->n);
+		const struct diag *g = &d->v[lines];
+		if (g->line)
+			CHECK(strncmp(line, FUZZ_FILE_ESCAPED ":", strlen(FUZZ_FILE_ESCAPED ":")) == 0);
+		else
+			CHECK(strncmp(line, "kvmcg: " FUZZ_FILE_ESCAPED ": ", strlen("kvmcg: " FUZZ_FILE_ESCAPED ": ")) ==
+			      0);
+		for (const unsigned char *c = (const unsigned char *)line; c < (const unsigned char *)nl; c++) {
+			CHECK(*c >= 0x20 && *c != 0x7f);
+			CHECK(!(*c == 0xc2 && c + 1 < (const unsigned char *)nl && c[1] >= 0x80 && c[1] <= 0x9f));
+		}
+		line = nl + 1;
+	}
+	CHECK(lines == d->n);
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static FILE *devnull;
-	if (!devnull)
-		devnull = fopen("/dev/null", "w");
-
 	struct diags d = {0};
 	struct policy *p = NULL;
 	int r = policy_parse((const char *)data, size, &p, &d);
@@ -126,8 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(p);
 		check_diags(&d, (const char *)data, size);
 		check_policy(p);
-		if (devnull)
-			diags_print(&d, "fuzz.policy", devnull);
+		check_printed(&d);
 	}
 	policy_free(p);
 	diags_done(&d);

@@ -71,7 +71,7 @@ expect_fail "missing pid" 1 "no such process" show --pid 4194000
 expect_fail "malformed pid" 2 "is not a process id" show --pid 12x
 expect_fail "no selector" 2 "exactly one of" show
 expect_fail "two selectors" 2 "exactly one of" show --pid "$a" --name sel,a
-expect_fail "unknown option" 2 "Try 'kvmcg show --help'" show --bogus
+expect_fail "unknown option" 2 "try 'kvmcg show --help'" show --bogus
 expect_fail "unknown command" 2 "unknown command" frobnicate
 expect_fail "missing pidfile" 1 "cannot read pidfile" show --pidfile "$TL_TMP"/none.pid
 expect_fail "pidfile is a directory" 1 "Is a directory" show --pidfile "$TL_TMP"

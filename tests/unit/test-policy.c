@@ -2,7 +2,9 @@
 /* policy: the policy-file parser. Golden diagnostics for every file of
  * tests/policy-corpus, the typed result of good files key by key, the units of
  * sizes and rates, lines far over the limit, policy_load on what is not a plain
- * file, and the example policies of policies/. */
+ * file, through symbolic links and "..", relative paths, the trust checks as root,
+ * diags_print's one escaped line per diagnostic, and the example policies of
+ * policies/. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -20,10 +22,12 @@
 
 #include "cpuset.h"
 #include "policy.h"
+#include "trust.h"
 #include "util.h"
 
 #define CORPUS FIXTURES "/../policy-corpus"
-#define EXAMPLES FIXTURES "/../../policies"
+/* policies/ of the source tree, without "..": policy_load() refuses a path with one. */
+#define EXAMPLES_SUFFIX "/tests/fixtures"
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -630,8 +634,8 @@ Test(policy_typed, diagnostics_positions_and_order)
 {
 	/* file-level diagnostics (line 0) first, then by line and column */
 	only_diag_is("[CPU]\nPeriod=2000\nWeight=0\n",
-		     "test.policy: warning: no [Match] section: kvmcg apply will never choose a VM for this file (kvmcg pin --policy can still use it)\n"
-		     "test.policy: warning: Period= without Quota= does nothing\n"
+		     "kvmcg: test.policy: warning: no [Match] section: kvmcg apply will never choose a VM for this file (kvmcg pin --policy can still use it)\n"
+		     "kvmcg: test.policy: warning: Period= without Quota= does nothing\n"
 		     "test.policy:3:8: error: Weight= expects a weight from 1 to 10000, not '0'\n");
 	/* the column is the byte of the value, after blanks around '=' */
 	only_diag_is("[Match]\nName=vm1\n[CPU]\n  Weight \t=  \t 0 \n",
@@ -880,7 +884,7 @@ Test(policy_lines, invalid_utf8)
 
 Test(policy_lines, empty_and_blank_inputs)
 {
-	only_diag_is("", "test.policy: error: the file is empty: a policy needs at least a [Match] section\n");
+	only_diag_is("", "kvmcg: test.policy: error: the file is empty: a policy needs at least a [Match] section\n");
 	/* not empty: blank lines and comments are a file without [Match] */
 	static const char *const blank[] = {"\n", "\n\n\n", "   \t\n", "# x\n", "; x", "\r\n"};
 	for (size_t i = 0; i < ARRAY_SIZE(blank); i++) {
@@ -979,11 +983,25 @@ Test(policy_load, reads_a_file)
 Test(policy_load, a_directory_is_a_diagnostic)
 {
 	load_refuses(scratch, false, "is a directory, not a policy file");
-	load_refuses(scratch, true, "is a directory, not a policy file");
 	char *sub = path_join(scratch, "d.policy");
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	load_refuses(sub, false, "is a directory, not a policy file");
+	load_refuses(sub, true, "is a directory, not a policy file");
+	char *slashed = path_join(sub, "");
+	load_refuses(slashed, false, "is a directory, not a policy file");
+	load_refuses("/", false, "is a directory, not a policy file");
+	free(slashed);
 	free(sub);
+}
+
+/* "refusing PATH: it is a symbolic link, ..." */
+static char *link_refusal(const char *path)
+{
+	char *want = NULL;
+	cr_assert_geq(asprintf(&want, "refusing %s: it is a symbolic link, and kvmcg follows none; name the real path",
+			       path),
+		      0);
+	return want;
 }
 
 Test(policy_load, a_symlink_is_refused)
@@ -992,19 +1010,166 @@ Test(policy_load, a_symlink_is_refused)
 	char *target = put("real.policy", text, sizeof(text) - 1, 0644);
 	char *link = path_join(scratch, "link.policy");
 	cr_assert_eq(symlink(target, link), 0);
-	load_refuses(link, false, "is a symbolic link; name the file itself");
-	load_refuses(link, true, "is a symbolic link; name the file itself");
+	char *want = link_refusal(link);
+	load_refuses(link, false, want);
+	load_refuses(link, true, want);
+	free(want);
 	/* to a directory, and dangling */
 	char *dlink = path_join(scratch, "dir.policy");
 	cr_assert_eq(symlink(scratch, dlink), 0);
-	load_refuses(dlink, false, "is a symbolic link; name the file itself");
+	want = link_refusal(dlink);
+	load_refuses(dlink, false, want);
+	free(want);
 	char *dangling = path_join(scratch, "dangling.policy");
 	cr_assert_eq(symlink("/nonexistent/kvmcg.policy", dangling), 0);
-	load_refuses(dangling, false, "is a symbolic link; name the file itself");
+	want = link_refusal(dangling);
+	load_refuses(dangling, false, want);
+	free(want);
+	/* a link anywhere on the way: the directory, or one above it, named as such */
+	char *through_dir = path_join(dlink, "real.policy");
+	want = link_refusal(dlink);
+	load_refuses(through_dir, false, want);
+	load_refuses(through_dir, true, want);
+	free(want);
+	char *sub = path_join(scratch, "sub");
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	char *far = NULL;
+	cr_assert_geq(asprintf(&far, "%s/dir.policy/sub/real.policy", scratch), 0);
+	want = link_refusal(dlink);
+	load_refuses(far, false, want);
+	free(want);
+	/* the same file by its real path is read */
+	struct diags d = {0};
+	struct policy *p = NULL;
+	cr_assert_eq(policy_load(target, true, &p, &d), 0);
+	cr_assert_eq(d.n, 0);
+	cr_assert_not_null(p);
+	policy_free(p);
+	free(far);
+	free(sub);
+	free(through_dir);
 	free(dangling);
 	free(dlink);
 	free(link);
 	free(target);
+}
+
+Test(policy_load, dot_dot_is_refused_dot_is_skipped)
+{
+	static const char text[] = "[Match]\nName=vm1\n";
+	char *target = put("real.policy", text, sizeof(text) - 1, 0644);
+	char *sub = path_join(scratch, "sub");
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	char *up = NULL, *dot = NULL, *last = NULL;
+	cr_assert_geq(asprintf(&up, "%s/sub/../real.policy", scratch), 0);
+	cr_assert_geq(asprintf(&last, "%s/sub/..", scratch), 0);
+	cr_assert_geq(asprintf(&dot, "%s/./sub/.//../real.policy", scratch), 0);
+	load_refuses(up, false, "refusing '..' in the path; name the real path");
+	load_refuses(up, true, "refusing '..' in the path; name the real path");
+	load_refuses(last, false, "refusing '..' in the path; name the real path");
+	load_refuses(dot, false, "refusing '..' in the path; name the real path");
+	free(dot);
+	cr_assert_geq(asprintf(&dot, "%s/././/real.policy", scratch), 0);
+	struct diags d = {0};
+	struct policy *p = NULL;
+	cr_assert_eq(policy_load(dot, true, &p, &d), 0);
+	cr_assert_eq(d.n, 0, "%s", dot);
+	policy_free(p);
+	free(last);
+	free(dot);
+	free(up);
+	free(sub);
+	free(target);
+}
+
+Test(policy_load, relative_paths_are_walked_from_the_root)
+{
+	static const char text[] = "[Match]\nName=vm1\n";
+	char *target = put("real.policy", text, sizeof(text) - 1, 0644);
+	char *sub = path_join(scratch, "sub");
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	char *link = path_join(scratch, "lnk");
+	cr_assert_eq(symlink("sub", link), 0);
+	cr_assert_eq(chdir(scratch), 0);
+	struct diags d = {0};
+	struct policy *p = NULL;
+	cr_assert_eq(policy_load("real.policy", true, &p, &d), 0);
+	cr_assert_eq(d.n, 0);
+	cr_assert_not_null(p);
+	policy_free(p);
+	cr_assert_eq(policy_load("./real.policy", false, &p, &d), 0);
+	cr_assert_eq(d.n, 0);
+	cr_assert_not_null(p);
+	policy_free(p);
+	load_refuses("sub/../real.policy", false, "refusing '..' in the path; name the real path");
+	/* the link is named by its absolute path, found from the working directory */
+	char *want = link_refusal(link);
+	load_refuses("lnk/x.policy", false, want);
+	free(want);
+	load_refuses("missing.policy", false, strerror(ENOENT));
+	cr_assert_eq(chdir("/"), 0);
+	free(link);
+	free(sub);
+	free(target);
+}
+
+/* policy_load_at: the file is opened relative to a directory fd, never through a link. */
+Test(policy_load, at_a_directory_fd)
+{
+	static const char text[] = "[Match]\nName=vm1\n";
+	char *target = put("real.policy", text, sizeof(text) - 1, 0644);
+	char *link = path_join(scratch, "link.policy");
+	cr_assert_eq(symlink("real.policy", link), 0);
+	char *why = NULL;
+	int dfd = trust_open(scratch, O_RDONLY | O_DIRECTORY, 0, geteuid() == 0, &why);
+	cr_assert_geq(dfd, 0, "%s", why ? why : "");
+	struct diags d = {0};
+	struct policy *p = NULL;
+	cr_assert_eq(policy_load_at(dfd, "real.policy", target, true, &p, &d), 0);
+	cr_assert_eq(d.n, 0);
+	cr_assert_str_eq(p->match_name, "vm1");
+	policy_free(p);
+	cr_assert_eq(policy_load_at(dfd, "link.policy", link, true, &p, &d), 0);
+	cr_assert_null(p);
+	cr_assert_eq(d.errors, 1);
+	char *want = link_refusal(link);
+	cr_assert_str_eq(d.v[0].message, want);
+	free(want);
+	diags_done(&d);
+	cr_assert_eq(policy_load_at(dfd, "../x.policy", "x", false, &p, &d), 0);
+	cr_assert_eq(d.errors, 1);
+	cr_assert_str_eq(d.v[0].message, "refusing x: '../x.policy' is not a plain file name");
+	diags_done(&d);
+	close(dfd);
+	free(link);
+	free(target);
+}
+
+Test(policy_load, diagnostics_are_one_escaped_line_each)
+{
+	struct diags d = {0};
+	struct policy *p = parse_text("[Match]\nName=vm1\n[CPU]\nWeight=\x1b[2J\n", &d);
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	cr_assert_not_null(f);
+	diags_print(&d, "evil\n\x1b[31m.policy", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_str_eq(out, "evil\\x0a\\x1b[31m.policy:4:8: error: Weight= expects a weight from 1 to 10000, "
+			      "not '\\x1b[2J'\n");
+	free(out);
+	diags_done(&d);
+	policy_free(p);
+	p = parse_text("", &d);
+	f = open_memstream(&out, &outlen);
+	cr_assert_not_null(f);
+	diags_print(&d, "a\nkvmcg: forged", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_str_eq(out, "kvmcg: a\\x0akvmcg: forged: error: the file is empty: a policy needs at least a "
+			      "[Match] section\n");
+	free(out);
+	diags_done(&d);
+	policy_free(p);
 }
 
 Test(policy_load, other_files_are_diagnostics)
@@ -1052,52 +1217,74 @@ Test(policy_load, trust_check)
 	char *ok = put("ok.policy", text, sizeof(text) - 1, 0644);
 	char *gw = put("gw.policy", text, sizeof(text) - 1, 0664);
 	char *ow = put("ow.policy", text, sizeof(text) - 1, 0646);
-	if (geteuid() != 0) {
-		/* not ours to chown: every file here is refused for its owner */
-		char *want = NULL;
-		cr_assert_geq(asprintf(&want, "refusing policy file %s: owned by uid %u, not root", ok,
-				       (unsigned)geteuid()),
-			      0);
-		load_refuses(ok, true, want);
-		free(want);
-	} else {
-		struct diags d = {0};
-		struct policy *p = NULL;
-		cr_assert_eq(policy_load(ok, true, &p, &d), 0);
-		cr_assert_eq(d.n, 0, "%s (0644 in a 0700 directory, owned by root)", ok);
-		policy_free(p);
+	/* as root only root's files pass; as another user, that user's too */
+	struct diags d = {0};
+	struct policy *p = NULL;
+	cr_assert_eq(policy_load(ok, true, &p, &d), 0);
+	cr_assert_eq(d.n, 0, "%s (0644 in a 0700 directory, owned by us)", ok);
+	policy_free(p);
 
-		char *want = NULL;
-		cr_assert_geq(asprintf(&want, "refusing policy file %s: writable by its group (mode 0664); chmod go-w it",
-				       gw),
-			      0);
-		load_refuses(gw, true, want);
-		free(want);
-		cr_assert_geq(asprintf(&want, "refusing policy file %s: writable by others (mode 0646); chmod go-w it",
-				       ow),
-			      0);
-		load_refuses(ow, true, want);
-		free(want);
+	char *want = NULL;
+	cr_assert_geq(asprintf(&want, "refusing policy file %s: writable by its group (mode 0664); chmod go-w it", gw),
+		      0);
+	load_refuses(gw, true, want);
+	free(want);
+	cr_assert_geq(asprintf(&want, "refusing policy file %s: writable by others (mode 0646); chmod go-w it", ow),
+		      0);
+	load_refuses(ow, true, want);
+	free(want);
 
-		/* the directory counts too, sticky or not */
-		cr_assert_eq(chmod(scratch, 01777), 0);
-		cr_assert_geq(asprintf(&want,
-				       "refusing the policy directory %s: writable by others (mode 1777); chmod go-w it",
-				       scratch),
-			      0);
-		load_refuses(ok, true, want);
+	/* the file's own directory counts too, sticky or not */
+	cr_assert_eq(chmod(scratch, 01777), 0);
+	cr_assert_geq(asprintf(&want, "refusing the policy directory %s: writable by others (mode 1777); chmod go-w it",
+			       scratch),
+		      0);
+	load_refuses(ok, true, want);
+	free(want);
+	cr_assert_eq(chmod(scratch, 0700), 0);
+
+	/* a directory further up may be sticky, but not group-writable without it */
+	char *up = path_join(scratch, "up"), *pol = path_join(scratch, "up/pol");
+	cr_assert_eq(mkdir(up, 0700), 0);
+	cr_assert_eq(mkdir(pol, 0755), 0);
+	char *inner = put("up/pol/in.policy", text, sizeof(text) - 1, 0644);
+	cr_assert_eq(chmod(up, 01777), 0);
+	cr_assert_eq(policy_load(inner, true, &p, &d), 0);
+	cr_assert_eq(d.n, 0, "a sticky world-writable directory above the policy directory");
+	policy_free(p);
+	cr_assert_eq(chmod(up, 0770), 0);
+	cr_assert_geq(asprintf(&want,
+			       "refusing the directory %s above it: writable by its group and not sticky (mode 0770); "
+			       "chmod go-w it",
+			       up),
+		      0);
+	load_refuses(inner, true, want);
+	free(want);
+
+	if (geteuid() == 0) {
+		cr_assert_eq(chmod(up, 0755), 0);
+		cr_assert_eq(chown(inner, 65534, 65534), 0);
+		cr_assert_geq(asprintf(&want, "refusing policy file %s: owned by uid 65534, not root", inner), 0);
+		load_refuses(inner, true, want);
 		free(want);
-		cr_assert_eq(chmod(scratch, 0700), 0);
+		cr_assert_eq(chown(inner, 0, 0), 0);
+		cr_assert_eq(chown(up, 65534, 65534), 0);
+		cr_assert_geq(asprintf(&want, "refusing the directory %s above it: owned by uid 65534, not root", up), 0);
+		load_refuses(inner, true, want);
+		free(want);
+		cr_assert_eq(chown(up, 0, 0), 0);
 	}
 	/* without the check, all of them load */
-	char *all[] = {ok, gw, ow};
+	cr_assert_eq(chmod(up, 0777), 0);
+	char *all[] = {ok, gw, ow, inner};
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
-		struct diags d = {0};
-		struct policy *p = NULL;
 		cr_assert_eq(policy_load(all[i], false, &p, &d), 0);
 		cr_assert_eq(d.n, 0, "%s", all[i]);
 		policy_free(p);
 	}
+	free(inner);
+	free(pol);
+	free(up);
 	free(ok);
 	free(gw);
 	free(ow);
@@ -1107,14 +1294,20 @@ Test(policy_load, trust_check)
 
 Test(policy_examples, parse_without_errors)
 {
+	static const char fixtures[] = FIXTURES;
+	cr_assert(ends_with(fixtures, EXAMPLES_SUFFIX));
+	char *examples = NULL;
+	cr_assert_geq(asprintf(&examples, "%.*s/policies", (int)(strlen(fixtures) - strlen(EXAMPLES_SUFFIX)),
+			       fixtures),
+		      0);
 	size_t n = 0;
-	char **names = list_dir(EXAMPLES, ".policy", &n);
+	char **names = list_dir(examples, ".policy", &n);
 	if (n == 0) {
 		strv_free(names);
-		cr_skip_test("no .policy files in %s yet", EXAMPLES);
+		cr_skip_test("no .policy files in %s yet", examples);
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *path = path_join(EXAMPLES, names[i]);
+		char *path = path_join(examples, names[i]);
 		struct diags d = {0};
 		struct policy *p = NULL;
 		int r = policy_load(path, false, &p, &d);
@@ -1130,4 +1323,5 @@ Test(policy_examples, parse_without_errors)
 		free(path);
 	}
 	strv_free(names);
+	free(examples);
 }
