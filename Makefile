@@ -31,8 +31,9 @@ WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wfo
             -Werror=implicit-function-declaration -Werror=return-type
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DKVMCG_VERSION='"$(VERSION)"'
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SAN_FLAGS) -MMD -MP
-LDFLAGS  += $(SAN_FLAGS)
+CFLAGS   += -std=c11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -pthread $(SAN_FLAGS) -MMD -MP
+# -pthread: list and apply talk to every VM's monitor at once (discover.c)
+LDFLAGS  += -pthread $(SAN_FLAGS)
 
 # json-c is required; pkg-config may be missing before `make deps`, so fall back.
 JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
@@ -135,7 +136,7 @@ uninstall:
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
-FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
 # policy.c and what the link needs (plan.c pulls in state.c and discover.c, and so on).
 FUZZ_SRCS    := tests/fuzz/fuzz-policy.c src/policy.c src/plan.c src/cpuset.c src/util.c src/err.c \
                 src/state.c src/discover.c src/cgroupfs.c src/procfs.c src/qemu-argv.c src/qmp.c

@@ -14,6 +14,11 @@
 #include "plan.h"
 
 json_object *host_to_json(const struct host *h);
+/* The VM object of `show --json` and of `list --json`'s "vms" (kvmcg(8)): besides
+ * pid, name, threads..., "evidence" (["exe", "kvm-fd"]: what made it a VM, see
+ * discover.h enum vm_evidence), "exe" (basename) and "exe_path" (the kernel's path of
+ * the executable; null when unreadable), "owner" ({"uid": N, "user": "name" or null},
+ * null when unknown). */
 json_object *vm_to_json(const struct vm *vm, const struct host *h);
 
 /* "yes" when every vCPU's affinity is narrower than the online CPUs, "partial" when

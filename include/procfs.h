@@ -76,4 +76,52 @@ int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata);
 /* Basename of /proc/PID/exe's target, without a " (deleted)" suffix. */
 int proc_read_exe_name(int proc_fd, pid_t pid, char **ret);
 
+/* True when proc_fd is a real procfs (fstatfs: PROC_SUPER_MAGIC), false for a captured
+ * tree (tests/fixtures, --sysroot), whose "exe" is a plain symbolic link that must
+ * never be followed into this host's filesystem. */
+bool proc_is_live(int proc_fd);
+
+/* The file a process executes, as the kernel knows it: argv[0] and comm are the
+ * process's to choose (exec -a, prctl(PR_SET_NAME)); /proc/PID/exe is not. */
+struct proc_exe {
+	char *path;     /* the kernel's path of the file (d_path), " (deleted)" dropped */
+	bool deleted;   /* the file was unlinked or replaced since it was executed */
+	bool have_stat; /* uid, gid and mode describe the file itself */
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;    /* with the S_IFMT bits */
+	bool have_id;   /* dev and ino known: what vm_check_identity() compares */
+	dev_t dev;
+	ino_t ino;
+	int stat_error; /* when !have_stat: negative errno; -ENODATA for a captured tree
+			 * without an exe.stat record */
+};
+void proc_exe_done(struct proc_exe *e);
+
+/* Live /proc: opens /proc/PID/exe with O_PATH (the one magic link that must be
+ * followed: it leads to the inode the kernel runs, deleted or not), fstat()s that
+ * fd and reads its path back through /proc/self/fd/N, so path and stat describe the
+ * same file even if the process execs meanwhile (fs/proc/base.c proc_exe_link()).
+ * Captured tree: the "exe" link's text is the path, and PID/exe.stat (written by
+ * tests/fixtures/capture.sh, see proc_exe_stat_parse) the file's owner, mode and
+ * identity; without that record have_stat is false and stat_error -ENODATA.
+ * Errors: -ENOENT (no such process, a kernel thread, or a zombie), -EACCES (another
+ * user's process, read without CAP_SYS_PTRACE: ptrace_may_access() READ_FSCREDS),
+ * -ENOMEM. */
+int proc_read_exe(int proc_fd, pid_t pid, struct proc_exe *ret);
+
+/* A captured tree's exe.stat record: one line of key=value words, as
+ * `stat -L -c 'uid=%u gid=%g mode=0x%f dev=%d ino=%i' /proc/PID/exe` prints it.
+ * uid and mode (the raw st_mode, file type included, in any base strtoul accepts)
+ * are required; gid, dev and ino are optional; unknown keys are ignored.
+ * Fills the stat fields of ret; -EINVAL when malformed. */
+int proc_exe_stat_parse(const char *buf, struct proc_exe *ret);
+
+/* The effective uid from a status buffer's "Uid:\treal\teffective\tsaved\tfs" line:
+ * whom the kernel's permission checks treat as the process's owner (Linux 6.1
+ * kernel/sched/core.c check_same_owner() compares the caller's euid with these). -ENOENT when absent,
+ * -EINVAL when malformed. */
+int proc_status_euid(const char *buf, uid_t *ret);
+int proc_read_owner(int proc_fd, pid_t pid, uid_t *ret);
+
 #endif

@@ -24,9 +24,12 @@ struct qemu_config {
 
 void qemu_config_done(struct qemu_config *c);
 
-/* True for qemu-system-*, qemu-kvm and Debian's kvm wrapper, judged by the basename
- * of argv[0] or of the executable (a renamed process keeps its exe). */
-bool qemu_is_qemu_binary(const char *argv0, const char *exe_name);
+/* True when the basename of path is a QEMU system emulator's name: qemu-system-*,
+ * qemu-kvm (RHEL's), kvm (old Debian and Ubuntu packages). A name proves nothing by
+ * itself: argv[0] and comm are the process's own choice (exec -a, PR_SET_NAME), so
+ * callers pass only the kernel's /proc/PID/exe path, and discovery also requires the
+ * file to be root's (discover.h VM_EVIDENCE_EXE). NULL gives false. */
+bool qemu_is_qemu_name(const char *path);
 
 int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret);
 

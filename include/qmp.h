@@ -6,18 +6,30 @@
 #define KVMCG_QMP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
 
 struct qmp;
 
+/* An absolute deadline ms milliseconds from now, on the clock qmp_connect() takes
+ * (CLOCK_MONOTONIC, ns, util.h now_ns()). */
+uint64_t qmp_deadline_after_ms(unsigned ms);
+
 /* path: a socket path, or "@name" for an abstract socket. The path is opened with
  * O_PATH and connected through /proc/self/fd, so long paths (and paths inside a VM's
  * mount namespace, via /proc/PID/root) work despite sun_path's 108 bytes.
+ * deadline_ns is absolute (CLOCK_MONOTONIC ns): connecting, the greeting,
+ * qmp_capabilities and every later qmp_execute() on this connection end by then, so
+ * one budget covers a whole conversation, and callers that talk to several monitors
+ * at once can give them all the same deadline. A deadline already past fails at the
+ * first wait. Safe to use from several threads on different connections; touches no
+ * global state (no err_set()).
  * Errors: -ENOENT (no socket), -ECONNREFUSED (nobody listening: QEMU gone),
- * -ETIMEDOUT (no greeting: another client holds the monitor), -EPROTO (not QMP). */
-int qmp_connect(const char *path, int timeout_ms, struct qmp **ret);
+ * -ETIMEDOUT (no greeting by the deadline: another client holds the monitor, since
+ * QEMU's monitor greets one client at a time, monitor/qmp.c), -EPROTO (not QMP). */
+int qmp_connect(const char *path, uint64_t deadline_ns, struct qmp **ret);
 void qmp_close(struct qmp *q);
 static inline void qmp_closep(struct qmp **q)
 {
@@ -29,9 +41,9 @@ static inline void qmp_closep(struct qmp **q)
 /* Pid of the process that listens on the socket (SO_PEERCRED). */
 pid_t qmp_peer_pid(const struct qmp *q);
 
-/* Runs a command without arguments. *ret holds a reference to "return"; the caller
- * puts it. A QMP error gives -EREMOTEIO with the server's description in
- * qmp_last_error(). */
+/* Runs a command without arguments, by the connection's deadline (-ETIMEDOUT after).
+ * *ret holds a reference to "return"; the caller puts it. A QMP error gives -EREMOTEIO
+ * with the server's description in qmp_last_error(). */
 int qmp_execute(struct qmp *q, const char *command, json_object **ret);
 const char *qmp_last_error(const struct qmp *q);
 

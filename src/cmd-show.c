@@ -17,7 +17,9 @@ static void show_help(void)
 	      "Show every thread of one VM: its kind (vcpu, iothread, emulator, worker, or\n"
 	      "unknown when a vCPU could not be identified), vCPU index or iothread id, tid,\n"
 	      "name, the CPU it last ran on, state, CPU time, scheduling policy, affinity as\n"
-	      "a list and as a y/- map over the host's CPUs, and cgroup.\n"
+	      "a list and as a y/- map over the host's CPUs, and cgroup. Above them: what\n"
+	      "made the process a VM (exe: a root-owned QEMU executable, as the kernel\n"
+	      "reports it, not argv[0]; kvm-fd: it holds a KVM VM) and who owns it.\n"
 	      "\n"
 	      "VMSEL (exactly one):\n"
 	      "     --pid <pid>         the VM's process id\n"
@@ -41,7 +43,9 @@ static void print_vm_text(json_object *vm)
 	static const struct field fields[] = {
 		{"PID", "pid"},
 		{"Name", "name"},
-		{"Executable", "exe|comm"},
+		{"Executable", "exe_path|exe|comm"},
+		{"Evidence", "evidence"},
+		{"Owner", "owner_text"},
 		{"Accelerator", "accel"},
 		{"Discovery", "discovery"},
 		{"QMP socket", "qmp_socket"},
@@ -109,6 +113,15 @@ int cmd_show(int argc, char **argv)
 			json_object_object_add(j, "kvmcg_mode", json_object_get(v));
 		if (pin && json_object_object_get_ex(pin, "cgroup", &v))
 			json_object_object_add(j, "kvmcg_cgroup", json_object_get(v));
+		if (vm->owner_known) {
+			char owner[320];
+			if (vm->owner_user)
+				snprintf(owner, sizeof(owner), "%s (uid %u)", vm->owner_user,
+					 (unsigned)vm->owner_uid);
+			else
+				snprintf(owner, sizeof(owner), "uid %u", (unsigned)vm->owner_uid);
+			json_object_object_add(j, "owner_text", json_object_new_string(owner));
+		}
 	}
 	if (c.json)
 		print_json(stdout, j);

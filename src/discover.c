@@ -2,9 +2,13 @@
 #include "discover.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -30,6 +34,17 @@ const char *thread_kind_name(enum thread_kind k)
 		break;
 	}
 	return "unknown";
+}
+
+const char *vm_evidence_name(enum vm_evidence e)
+{
+	switch (e) {
+	case VM_EVIDENCE_EXE:
+		return "exe";
+	case VM_EVIDENCE_KVM_FD:
+		return "kvm-fd";
+	}
+	return NULL;
 }
 
 const char *discovery_source_name(enum discovery_source s)
@@ -95,6 +110,8 @@ void vm_free(struct vm *vm)
 	free(vm->name);
 	free(vm->comm);
 	free(vm->exe);
+	free(vm->exe_path);
+	free(vm->owner_user);
 	free(vm->kvm_vcpu_fd_index);
 	qemu_config_done(&vm->qemu);
 	free(vm);
@@ -159,14 +176,104 @@ static void vcpu_ids_to_indexes(const struct vm *vm, int *pairs, unsigned n)
 		pairs[i * 2 + 1] = ok ? idx[i] : (int)i;
 }
 
-int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
+/* strerror() without its static buffer: safe from any thread. */
+static const char *errdesc(int r)
+{
+	const char *d = strerrordesc_np(r < 0 ? -r : r);
+	return d ? d : "unknown error";
+}
+
+/* Appends to a sentence; callers escape what the process chose (paths, argv[0]). */
+static int append(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int append(char **buf, const char *fmt, ...)
+{
+	va_list ap;
+	_cleanup_free_ char *part = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&part, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	char *joined;
+	if (asprintf(&joined, "%s%s", *buf ? *buf : "", part) < 0)
+		return -ENOMEM;
+	free(*buf);
+	*buf = joined;
+	return 0;
+}
+
+int vm_exe_evidence(const struct proc_exe *e, const char *argv0, const char *comm,
+		    char **ret_why)
+{
+	_cleanup_free_ char *why = NULL, *path = NULL, *claim = NULL;
+	if (e->path && !(path = str_escape(e->path)))
+		return -ENOMEM;
+	const char *says = NULL;
+	if (argv0 && qemu_is_qemu_name(argv0))
+		says = argv0;
+	else if (comm && qemu_is_qemu_name(comm))
+		says = comm;
+	if (says && !(claim = str_escape(says)))
+		return -ENOMEM;
+
+	int r = 0;
+	if (!e->path)
+		r = append(&why, "its executable cannot be read");
+	else if (!qemu_is_qemu_name(e->path))
+		r = claim ? append(&why, "its %s says %s but its executable is %s",
+				   says == argv0 ? "command line" : "name", claim, path)
+			  : append(&why, "its executable %s is not QEMU", path);
+	else if (!e->have_stat && e->stat_error == -ENODATA)
+		r = append(&why, "this captured tree does not record who owns its executable %s "
+			   "(no exe.stat)", path);
+	else if (!e->have_stat)
+		r = append(&why, "its executable %s cannot be examined (%s)", path,
+			   errdesc(e->stat_error));
+	else if (!S_ISREG(e->mode))
+		r = append(&why, "its executable %s is not a regular file", path);
+	else if (e->uid != 0)
+		r = append(&why, "its executable %s is owned by uid %u, not root", path,
+			   (unsigned)e->uid);
+	else if (e->mode & (S_IWGRP | S_IWOTH))
+		r = append(&why, "its executable %s can be changed by group or others (mode %04o)",
+			   path, (unsigned)(e->mode & 07777));
+	else
+		return 1;
+	if (r < 0)
+		return r;
+	if (ret_why)
+		*ret_why = TAKE_PTR(why);
+	return 0;
+}
+
+/* The owner's name, for people; NULL when the user database does not know it. */
+static int owner_name(uid_t uid, char **ret)
+{
+	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+	if (size < 1024)
+		size = 16384;
+	_cleanup_free_ char *buf = malloc((size_t)size);
+	if (!buf)
+		return -ENOMEM;
+	struct passwd pw, *found = NULL;
+	*ret = NULL;
+	if (getpwuid_r(uid, &pw, buf, (size_t)size, &found) != 0 || !found)
+		return 0;
+	*ret = strdup(found->pw_name);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, char **ret_why)
 {
 	struct proc_stat st;
 	int r = proc_read_stat(o->proc_fd, pid, 0, &st);
 	if (r < 0)
 		return r == -EINVAL ? -EIO : r;
-	if (st.flags & PF_KTHREAD_FLAG)
+	if (st.flags & PF_KTHREAD_FLAG) {
+		if (ret_why)
+			*ret_why = strdup("it is a kernel thread");
 		return 0;
+	}
 
 	_cleanup_strv_ char **argv = NULL;
 	size_t argc = 0;
@@ -174,42 +281,98 @@ int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
 	if (r < 0)
 		return r;
 	if (argc == 0)
-		return 0; /* zombie, or exiting */
+		return -ESRCH; /* a zombie, or on its way out: its mm, and cmdline, are gone */
 
-	_cleanup_free_ char *exe = NULL;
-	(void)proc_read_exe_name(o->proc_fd, pid, &exe); /* EACCES for others' processes */
+	/* The kernel's word on what runs, never argv[0] or comm. EACCES for others'
+	 * processes when we are not root: then there is no exe evidence. */
+	struct proc_exe exe = {0};
+	int exe_r = proc_read_exe(o->proc_fd, pid, &exe);
+	if (exe_r == -ENOMEM)
+		return exe_r;
 
 	struct fd_scan fds = {0};
 	r = proc_foreach_fd(o->proc_fd, pid, scan_fd, &fds);
 	if (fds.err < 0) {
 		free(fds.vcpu);
+		proc_exe_done(&exe);
 		return fds.err;
 	}
-	/* Unreadable fds (EACCES) leave only the name test. */
-	bool is_qemu = qemu_is_qemu_binary(argv[0], exe);
-	if (!is_qemu && !fds.kvm_vm) {
+	int fd_r = r;
+
+	_cleanup_free_ char *why = NULL;
+	r = vm_exe_evidence(&exe, argv[0], st.comm, ret_why ? &why : NULL);
+	if (r < 0) {
 		free(fds.vcpu);
-		return r == -ENOENT ? -ENOENT : 0;
+		proc_exe_done(&exe);
+		return r;
+	}
+	unsigned evidence = (r == 1 ? VM_EVIDENCE_EXE : 0) | (fds.kvm_vm ? VM_EVIDENCE_KVM_FD : 0);
+	if (evidence == 0) {
+		free(fds.vcpu);
+		proc_exe_done(&exe);
+		/* ENOENT from exe or fd/ may mean it exited meanwhile, or merely that it has
+		 * no executable any more (or a capture did not record one). */
+		struct proc_stat again;
+		r = proc_read_stat(o->proc_fd, pid, 0, &again);
+		if (r == -ENOENT || (r == 0 && again.starttime_ticks != st.starttime_ticks))
+			return -ENOENT;
+		r = 0;
+		if (ret_why) {
+			if (exe_r < 0)
+				r = append(&why, " (/proc/%d/exe: %s)", (int)pid, errdesc(exe_r));
+			if (r == 0 && fd_r < 0)
+				r = append(&why, ", and its file descriptors cannot be read (%s)",
+					   errdesc(fd_r));
+			else if (r == 0)
+				r = append(&why, ", and it holds no KVM VM");
+			if (r < 0)
+				return r;
+			*ret_why = TAKE_PTR(why);
+		}
+		return 0;
 	}
 
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		free(fds.vcpu);
+		proc_exe_done(&exe);
 		return -ENOMEM;
 	}
 	vm->pid = pid;
 	vm->starttime_ticks = st.starttime_ticks;
-	vm->is_qemu = is_qemu;
+	vm->evidence = evidence;
 	vm->has_kvm = fds.kvm_vm;
+	/* QEMU's conventions (-name, -qmp, thread names) apply to a VM that runs a file
+	 * named like QEMU: a root-owned one, or any that holds a KVM VM. */
+	vm->is_qemu = qemu_is_qemu_name(exe.path);
 	vm->n_kvm_vcpu_fds = fds.n_vcpu;
 	vm->kvm_vcpu_fd_index = fds.vcpu;
+	vm->exe_deleted = exe.deleted;
+	vm->exe_id_known = exe.have_id;
+	vm->exe_dev = exe.dev;
+	vm->exe_ino = exe.ino;
+	vm->exe_path = TAKE_PTR(exe.path);
+	proc_exe_done(&exe);
 	vm->comm = strdup(st.comm);
-	vm->exe = TAKE_PTR(exe);
-	if (!vm->comm) {
+	if (!vm->comm || (vm->exe_path && !(vm->exe = strdup(strrchr(vm->exe_path, '/')
+								 ? strrchr(vm->exe_path, '/') + 1
+								 : vm->exe_path)))) {
 		vm_free(vm);
 		return -ENOMEM;
 	}
-	if (is_qemu) {
+	r = proc_read_owner(o->proc_fd, pid, &vm->owner_uid);
+	if (r == -ENOMEM) {
+		vm_free(vm);
+		return r;
+	}
+	vm->owner_known = r == 0;
+	/* A captured tree's uids are its host's: this host's names would mislead. */
+	if (vm->owner_known && proc_is_live(o->proc_fd) &&
+	    owner_name(vm->owner_uid, &vm->owner_user) < 0) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	if (vm->is_qemu) {
 		r = qemu_config_parse(argv, argc, &vm->qemu);
 		if (r < 0) {
 			vm_free(vm);
@@ -221,8 +384,38 @@ int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
 		}
 	}
 	vcpu_ids_to_indexes(vm, vm->kvm_vcpu_fd_index, vm->n_kvm_vcpu_fds);
+
+	/* Everything above must describe one process: a pid that exited and was reused
+	 * while we read it has another start time. */
+	struct proc_stat again;
+	r = proc_read_stat(o->proc_fd, pid, 0, &again);
+	if (r < 0 || again.starttime_ticks != st.starttime_ticks) {
+		vm_free(vm);
+		return r < 0 && r != -ENOENT ? (r == -EINVAL ? -EIO : r) : -ENOENT;
+	}
 	*ret = vm;
 	return 1;
+}
+
+int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
+{
+	return vm_identify_why(o, pid, ret, NULL);
+}
+
+int vm_check_identity(const struct discover_opts *o, const struct vm *vm)
+{
+	struct proc_stat st;
+	if (proc_read_stat(o->proc_fd, vm->pid, 0, &st) < 0 || st.starttime_ticks != vm->starttime_ticks)
+		return -ESRCH;
+	if (!vm->exe_id_known)
+		return 0;
+	struct proc_exe e = {0};
+	int r = proc_read_exe(o->proc_fd, vm->pid, &e);
+	bool same = r == 0 && e.have_id && e.dev == vm->exe_dev && e.ino == vm->exe_ino;
+	proc_exe_done(&e);
+	if (r == -ENOMEM)
+		return r;
+	return same ? 0 : -ESRCH;
 }
 
 /* ---- threads --------------------------------------------------------------- */
@@ -348,27 +541,85 @@ static const char *qmp_strerror(int r, const struct qmp *q)
 			return qmp_last_error(q);
 		return "not a QMP monitor";
 	default:
-		return strerror(-r);
+		return errdesc(r);
 	}
 }
 
-static int try_qmp_socket(const struct discover_opts *o, struct vm *vm, const char *display,
-			  const char *path, struct qmp_vm_info *info, char **ret_error)
+/* One monitor conversation, ending by deadline_ns. Thread-safe: no err_set(), no
+ * strerror(); *ret_error is a sentence with the socket's path and QEMU's words
+ * escaped. */
+static int try_qmp_socket(const struct vm *vm, const char *display, const char *path,
+			  uint64_t deadline_ns, struct qmp_vm_info *info, char **ret_error)
 {
 	struct qmp *q = NULL;
-	int r = qmp_connect(path, o->qmp_timeout_ms, &q);
+	int r = qmp_connect(path, deadline_ns, &q);
 	if (r == 0 && qmp_peer_pid(q) > 0 && qmp_peer_pid(q) != vm->pid)
 		r = -EXDEV;
 	if (r == 0)
 		r = qmp_query_vm(q, info);
 	if (r < 0) {
-		const char *why = r == -EXDEV ? "it belongs to another process" : qmp_strerror(r, q);
-		if (asprintf(ret_error, "QMP socket %s: %s", display, why) < 0)
+		_cleanup_free_ char *d = str_escape(display);
+		_cleanup_free_ char *why =
+			str_escape(r == -EXDEV ? "it belongs to another process" : qmp_strerror(r, q));
+		if (!d || !why || asprintf(ret_error, "QMP socket %s: %s", d, why) < 0)
 			*ret_error = NULL;
 	}
 	if (q)
 		qmp_close(q);
 	return r;
+}
+
+/* What a VM's monitors said: made by qmp_converse() (in a thread of its own, for
+ * vm_list_all), used by use_qmp_outcome() on the caller's thread. */
+struct qmp_outcome {
+	bool tried;              /* a socket was tried */
+	int r;                   /* 0: info holds the answers */
+	struct qmp_vm_info info;
+	char *socket;            /* the socket that answered, else the first one tried */
+	char *error;             /* why the first one that failed did */
+};
+
+static void qmp_outcome_done(struct qmp_outcome *out)
+{
+	qmp_vm_info_done(&out->info);
+	free(out->socket);
+	free(out->error);
+	*out = (struct qmp_outcome){0};
+}
+
+/* Reads only o and vm->pid, vm->qemu: safe while other VMs are worked on. */
+static void qmp_converse(const struct discover_opts *o, const struct vm *vm, uint64_t deadline_ns,
+			 struct qmp_outcome *out)
+{
+	*out = (struct qmp_outcome){.r = -ENOENT};
+	if (o->qmp_socket) {
+		out->tried = true;
+		out->socket = strdup(o->qmp_socket);
+		out->r = out->socket ? try_qmp_socket(vm, o->qmp_socket, o->qmp_socket, deadline_ns,
+						      &out->info, &out->error)
+				     : -ENOMEM;
+		return;
+	}
+	if (o->no_qmp)
+		return;
+	/* The next socket gets what is left of the same deadline. */
+	for (size_t i = 0; i < vm->qemu.n_qmp_paths && out->r < 0 && out->r != -ENOMEM; i++) {
+		const char *p = vm->qemu.qmp_paths[i];
+		_cleanup_free_ char *path = NULL, *error = NULL;
+		out->tried = true;
+		if (qmp_path_for(vm, p, &path) < 0) {
+			out->r = -ENOMEM;
+			break;
+		}
+		out->r = try_qmp_socket(vm, p, path, deadline_ns, &out->info, &error);
+		if (out->r < 0 && !out->error)
+			out->error = TAKE_PTR(error);
+		if (out->r == 0 || i == 0) {
+			free(out->socket);
+			if (!(out->socket = strdup(p)))
+				out->r = -ENOMEM;
+		}
+	}
 }
 
 static int note_missing_vcpu(struct vm *vm, int index)
@@ -416,47 +667,27 @@ static int apply_qmp(struct vm *vm, const struct qmp_vm_info *info)
 	return 0;
 }
 
-static int discover_qmp(const struct discover_opts *o, struct vm *vm)
+/* Takes what the monitors said into the VM. Only the user's own socket
+ * (o->qmp_socket) makes a failure an error, with its sentence in err_set(); any other
+ * failure leaves qmp_error and the fallbacks. Main thread only. */
+static int use_qmp_outcome(const struct discover_opts *o, struct vm *vm, struct qmp_outcome *out)
 {
-	struct qmp_vm_info info = {0};
-	int r;
-
-	if (o->qmp_socket) {
-		_cleanup_free_ char *error = NULL;
-		r = try_qmp_socket(o, vm, o->qmp_socket, o->qmp_socket, &info, &error);
-		if (r < 0) {
-			err_set("%s", error ? error : "QMP failed");
-			return r;
-		}
-		vm->qmp_socket = strdup(o->qmp_socket);
-	} else {
-		if (o->no_qmp || vm->qemu.n_qmp_paths == 0)
-			return 0;
-		r = -ENOENT;
-		for (size_t i = 0; i < vm->qemu.n_qmp_paths && r < 0; i++) {
-			const char *p = vm->qemu.qmp_paths[i];
-			_cleanup_free_ char *path = NULL, *error = NULL;
-			if (qmp_path_for(vm, p, &path) < 0)
-				return -ENOMEM;
-			r = try_qmp_socket(o, vm, p, path, &info, &error);
-			if (r < 0 && !vm->qmp_error)
-				vm->qmp_error = TAKE_PTR(error);
-			if (r == 0 || i == 0) {
-				free(vm->qmp_socket);
-				vm->qmp_socket = strdup(p);
-			}
-		}
-		if (r < 0)
-			return 0; /* fall back to names and fds; qmp_error says why */
-		free(vm->qmp_error);
-		vm->qmp_error = NULL;
-	}
-	if (!vm->qmp_socket) {
-		qmp_vm_info_done(&info);
+	if (out->r == -ENOMEM)
 		return -ENOMEM;
+	if (!out->tried)
+		return 0;
+	if (o->qmp_socket && out->r < 0) {
+		err_set("%s", out->error ? out->error : "QMP failed");
+		return out->r;
 	}
-	r = apply_qmp(vm, &info);
-	qmp_vm_info_done(&info);
+	free(vm->qmp_socket);
+	vm->qmp_socket = TAKE_PTR(out->socket);
+	if (out->r < 0) {
+		free(vm->qmp_error);
+		vm->qmp_error = TAKE_PTR(out->error);
+		return 0; /* fall back to names and fds; qmp_error says why */
+	}
+	int r = apply_qmp(vm, &out->info);
 	if (r == 0)
 		vm->source = DISCOVERY_QMP;
 	return r;
@@ -597,13 +828,17 @@ static int note_unidentified(struct vm *vm)
 	return 0;
 }
 
-int vm_discover_threads(const struct discover_opts *o, struct vm *vm)
+uint64_t discover_qmp_deadline(const struct discover_opts *o)
 {
-	clear_threads(vm);
-	int r = collect_threads(o, vm);
-	if (r < 0)
-		return r;
-	r = discover_qmp(o, vm);
+	if (o->qmp_deadline_ns)
+		return o->qmp_deadline_ns;
+	return qmp_deadline_after_ms(o->qmp_timeout_ms > 0 ? (unsigned)o->qmp_timeout_ms : 0);
+}
+
+/* After the monitors: names, then kvm fds, then what is missing. */
+static int finish_threads(const struct discover_opts *o, struct vm *vm, struct qmp_outcome *out)
+{
+	int r = use_qmp_outcome(o, vm, out);
 	if (r < 0)
 		return r;
 	if (vm->source == DISCOVERY_NONE)
@@ -615,11 +850,89 @@ int vm_discover_threads(const struct discover_opts *o, struct vm *vm)
 	return r;
 }
 
+int vm_discover_threads(const struct discover_opts *o, struct vm *vm)
+{
+	uint64_t deadline = discover_qmp_deadline(o);
+	clear_threads(vm);
+	int r = collect_threads(o, vm);
+	if (r < 0)
+		return r;
+	struct qmp_outcome out;
+	qmp_converse(o, vm, deadline, &out);
+	r = finish_threads(o, vm, &out);
+	qmp_outcome_done(&out);
+	return r;
+}
+
 void vm_list_free(struct vm **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		vm_free(v[i]);
 	free(v);
+}
+
+/* One VM's monitor conversation on a thread of its own. */
+struct qmp_job {
+	const struct discover_opts *o;
+	const struct vm *vm;
+	uint64_t deadline_ns;
+	struct qmp_outcome out;
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *qmp_job_run(void *arg)
+{
+	struct qmp_job *j = arg;
+	qmp_converse(j->o, j->vm, j->deadline_ns, &j->out);
+	return NULL;
+}
+
+static bool wants_qmp(const struct discover_opts *o, const struct vm *vm)
+{
+	return o->qmp_socket || (!o->no_qmp && vm->qemu.n_qmp_paths > 0);
+}
+
+/* Starts the VM's conversation; without a thread (none to be had), has it here,
+ * still bounded by the shared deadline. */
+static void qmp_job_start(struct qmp_job *j)
+{
+	if (!wants_qmp(j->o, j->vm)) {
+		j->out = (struct qmp_outcome){.r = -ENOENT};
+		return;
+	}
+	j->threaded = pthread_create(&j->thread, NULL, qmp_job_run, j) == 0;
+	if (!j->threaded)
+		qmp_job_run(j);
+}
+
+static void qmp_job_wait(struct qmp_job *j)
+{
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = false;
+}
+
+/* Adds vm and its job at the end of the two arrays; frees vm on failure. */
+static int push_vm(struct vm ***vms, struct qmp_job ***jobs, size_t *n, struct vm *vm,
+		   const struct discover_opts *o, uint64_t deadline_ns)
+{
+	struct vm **nv = realloc(*vms, (*n + 1) * sizeof(**vms));
+	if (nv)
+		*vms = nv;
+	struct qmp_job **nj = nv ? realloc(*jobs, (*n + 1) * sizeof(**jobs)) : NULL;
+	if (nj)
+		*jobs = nj;
+	struct qmp_job *job = nj ? calloc(1, sizeof(*job)) : NULL;
+	if (!job) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	*job = (struct qmp_job){.o = o, .vm = vm, .deadline_ns = deadline_ns};
+	(*vms)[*n] = vm;
+	(*jobs)[*n] = job;
+	(*n)++;
+	return 0;
 }
 
 int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
@@ -630,38 +943,51 @@ int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
 	if (r < 0)
 		return r;
 	struct vm **vms = NULL;
+	struct qmp_job **jobs = NULL; /* jobs[i] talks to the monitors of vms[i] */
 	size_t nvms = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && r >= 0; i++) {
 		struct vm *vm = NULL;
 		if (pids[i] == o->self)
 			continue;
 		r = vm_identify(o, pids[i], &vm);
-		if (r == -ENOENT || r == -EACCES || r == 0)
-			continue; /* gone, not ours to read, or not a VM */
-		if (r < 0)
-			goto fail;
-		r = vm_discover_threads(o, vm);
-		if (r == -ENOENT) { /* exited meanwhile */
-			vm_free(vm);
-			continue;
+		if (r == -ENOENT || r == -ESRCH || r == -EACCES || r == 0) {
+			r = 0;
+			continue; /* gone or going, not ours to read, or not a VM */
 		}
+		if (r < 0)
+			break;
+		/* Threads first: QMP's thread ids are checked against them. */
+		r = collect_threads(o, vm);
 		if (r < 0) {
 			vm_free(vm);
-			goto fail;
+			if (r == -ENOENT) /* exited meanwhile */
+				r = 0;
+			continue;
 		}
-		struct vm **nv = realloc(vms, (nvms + 1) * sizeof(*vms));
-		if (!nv) {
-			vm_free(vm);
-			r = -ENOMEM;
-			goto fail;
-		}
-		vms = nv;
-		vms[nvms++] = vm;
+		r = push_vm(&vms, &jobs, &nvms, vm, o, 0);
+	}
+
+	/* All monitors at once, under one deadline counted from here: each gets the same
+	 * budget however long /proc took to read, and the whole wait is one budget. */
+	uint64_t deadline = discover_qmp_deadline(o);
+	for (size_t i = 0; i < nvms && r >= 0; i++) {
+		jobs[i]->deadline_ns = deadline;
+		qmp_job_start(jobs[i]);
+	}
+	/* Each VM is finished once its job is; every job ends by the deadline. */
+	for (size_t i = 0; i < nvms; i++) {
+		qmp_job_wait(jobs[i]);
+		if (r >= 0)
+			r = finish_threads(o, vms[i], &jobs[i]->out);
+		qmp_outcome_done(&jobs[i]->out);
+		free(jobs[i]);
+	}
+	free(jobs);
+	if (r < 0) {
+		vm_list_free(vms, nvms);
+		return r;
 	}
 	*ret = vms;
 	*ret_n = nvms;
 	return 0;
-fail:
-	vm_list_free(vms, nvms);
-	return r;
 }

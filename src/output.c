@@ -89,6 +89,20 @@ json_object *vm_to_json(const struct vm *vm, const struct host *h)
 	add_str(o, "name", vm->name);
 	add_str(o, "comm", vm->comm);
 	add_str(o, "exe", vm->exe);
+	add_str(o, "exe_path", vm->exe_path);
+	json_object *ev = json_object_new_array();
+	static const enum vm_evidence kinds[] = {VM_EVIDENCE_EXE, VM_EVIDENCE_KVM_FD};
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (vm->evidence & kinds[i])
+			json_object_array_add(ev, json_object_new_string(vm_evidence_name(kinds[i])));
+	json_object_object_add(o, "evidence", ev);
+	json_object *owner = NULL;
+	if (vm->owner_known) {
+		owner = json_object_new_object();
+		json_object_object_add(owner, "uid", json_object_new_int64((int64_t)vm->owner_uid));
+		add_str(owner, "user", vm->owner_user);
+	}
+	json_object_object_add(o, "owner", owner);
 	add_str(o, "hypervisor", vm->is_qemu ? "qemu" : vm->comm);
 	add_str(o, "accel", vm->has_kvm ? "kvm" : vm->qemu.accel ? vm->qemu.accel : vm->is_qemu ? "tcg" : NULL);
 	add_str(o, "discovery", discovery_source_name(vm->source));
@@ -155,24 +169,6 @@ static json_object *lookup(json_object *row, const char *keys)
 	return NULL;
 }
 
-/* Names come from processes we do not control: never send their control bytes to a
- * terminal. */
-static char *escape_text(const char *s)
-{
-	char *out = malloc(strlen(s) * 4 + 1), *p = out;
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
-			p += sprintf(p, "\\x%02x", c);
-		else
-			*p++ = (char)c;
-	}
-	*p = '\0';
-	return out;
-}
-
 static char *value_text(json_object *v, enum column_format fmt)
 {
 	char buf[64];
@@ -180,7 +176,9 @@ static char *value_text(json_object *v, enum column_format fmt)
 		return strdup("-");
 	switch (json_object_get_type(v)) {
 	case json_type_string:
-		return escape_text(json_object_get_string(v));
+		/* Names come from processes we do not control: never send their
+		 * control bytes to a terminal. */
+		return str_escape(json_object_get_string(v));
 	case json_type_boolean:
 		return strdup(json_object_get_boolean(v) ? "yes" : "no");
 	case json_type_int:
@@ -194,14 +192,21 @@ static char *value_text(json_object *v, enum column_format fmt)
 		size_t n = json_object_array_length(v);
 		if (n == 0)
 			return strdup("-");
+		/* Items too may come from the VM's owner (iothread ids): escaped. */
 		size_t cap = 1;
 		for (size_t i = 0; i < n; i++)
-			cap += strlen(json_object_get_string(json_object_array_get_idx(v, i))) + 1;
+			cap += strlen(json_object_get_string(json_object_array_get_idx(v, i))) * 4 + 1;
 		char *s = calloc(1, cap);
 		for (size_t i = 0; s && i < n; i++) {
+			_cleanup_free_ char *item =
+				str_escape(json_object_get_string(json_object_array_get_idx(v, i)));
+			if (!item) {
+				free(s);
+				return NULL;
+			}
 			if (i)
 				strcat(s, ",");
-			strcat(s, json_object_get_string(json_object_array_get_idx(v, i)));
+			strcat(s, item);
 		}
 		return s;
 	}

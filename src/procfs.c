@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "util.h"
 
@@ -366,4 +369,177 @@ int proc_read_exe_name(int proc_fd, pid_t pid, char **ret)
 		return -ENOMEM;
 	*ret = s;
 	return 0;
+}
+
+bool proc_is_live(int proc_fd)
+{
+	struct statfs sf;
+	return fstatfs(proc_fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+void proc_exe_done(struct proc_exe *e)
+{
+	free(e->path);
+	*e = (struct proc_exe){0};
+}
+
+/* Drops the " (deleted)" that d_path() appends to an unlinked file. */
+static char *exe_path_dup(const char *target, bool *ret_deleted)
+{
+	size_t l = strlen(target);
+	static const char suffix[] = " (deleted)";
+	bool deleted = l > sizeof(suffix) - 1 && strcmp(target + l - (sizeof(suffix) - 1), suffix) == 0;
+	*ret_deleted = deleted;
+	return strndup(target, deleted ? l - (sizeof(suffix) - 1) : l);
+}
+
+int proc_exe_stat_parse(const char *buf, struct proc_exe *ret)
+{
+	bool have_uid = false, have_mode = false, have_dev = false, have_ino = false;
+	struct proc_exe e = *ret;
+	for (const char *p = buf; *p;) {
+		p += strspn(p, " \t\n");
+		if (!*p)
+			break;
+		size_t wl = strcspn(p, " \t\n");
+		const char *eq = memchr(p, '=', wl);
+		if (!eq || eq == p || eq + 1 == p + wl)
+			return -EINVAL;
+		size_t kl = (size_t)(eq - p);
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(eq + 1, &end, 0);
+		if (errno || end != p + wl || eq[1] == '-')
+			return -EINVAL;
+		if (kl == 3 && strncmp(p, "uid", 3) == 0) {
+			if (v > UINT32_MAX)
+				return -EINVAL;
+			e.uid = (uid_t)v;
+			have_uid = true;
+		} else if (kl == 3 && strncmp(p, "gid", 3) == 0) {
+			if (v > UINT32_MAX)
+				return -EINVAL;
+			e.gid = (gid_t)v;
+		} else if (kl == 4 && strncmp(p, "mode", 4) == 0) {
+			if (v > 0xffff)
+				return -EINVAL;
+			e.mode = (mode_t)v;
+			have_mode = true;
+		} else if (kl == 3 && strncmp(p, "dev", 3) == 0) {
+			e.dev = (dev_t)v;
+			have_dev = true;
+		} else if (kl == 3 && strncmp(p, "ino", 3) == 0) {
+			e.ino = (ino_t)v;
+			have_ino = true;
+		}
+		p += wl;
+	}
+	if (!have_uid || !have_mode)
+		return -EINVAL;
+	e.have_stat = true;
+	e.have_id = have_dev && have_ino;
+	e.stat_error = 0;
+	*ret = e;
+	return 0;
+}
+
+static int read_exe_live(int proc_fd, pid_t pid, struct proc_exe *e)
+{
+	char path[32], target[PATH_MAX];
+	snprintf(path, sizeof(path), "%d/exe", (int)pid);
+	/* No O_NOFOLLOW: the magic link is the way to the executable's inode. */
+	_cleanup_close_ int fd = openat(proc_fd, path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return normalize_gone(-errno);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "self/fd/%d", fd);
+	ssize_t l = readlinkat(proc_fd, path, target, sizeof(target) - 1);
+	if (l < 0)
+		return -errno;
+	target[l] = '\0';
+	e->path = exe_path_dup(target, &e->deleted);
+	if (!e->path)
+		return -ENOMEM;
+	e->have_stat = e->have_id = true;
+	e->uid = st.st_uid;
+	e->gid = st.st_gid;
+	e->mode = st.st_mode;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	return 0;
+}
+
+static int read_exe_captured(int proc_fd, pid_t pid, struct proc_exe *e)
+{
+	char path[32], target[PATH_MAX];
+	snprintf(path, sizeof(path), "%d/exe", (int)pid);
+	ssize_t l = readlinkat(proc_fd, path, target, sizeof(target) - 1);
+	if (l < 0)
+		return normalize_gone(-errno);
+	target[l] = '\0';
+	e->path = exe_path_dup(target, &e->deleted);
+	if (!e->path)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%d/exe.stat", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r == -ENOENT)
+		r = -ENODATA;
+	if (r == 0)
+		r = proc_exe_stat_parse(buf, e);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		e->stat_error = r;
+	return 0;
+}
+
+int proc_read_exe(int proc_fd, pid_t pid, struct proc_exe *ret)
+{
+	struct proc_exe e = {0};
+	int r = proc_is_live(proc_fd) ? read_exe_live(proc_fd, pid, &e)
+				      : read_exe_captured(proc_fd, pid, &e);
+	if (r < 0) {
+		proc_exe_done(&e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+int proc_status_euid(const char *buf, uid_t *ret)
+{
+	_cleanup_free_ char *v = NULL;
+	int r = proc_status_field(buf, "Uid", &v);
+	if (r < 0)
+		return r;
+	/* real, effective, saved, fs */
+	char *p = v, *end;
+	unsigned long ids[2];
+	for (int i = 0; i < 2; i++) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		errno = 0;
+		ids[i] = strtoul(p, &end, 10);
+		if (errno || ids[i] > UINT32_MAX || (*end && *end != ' ' && *end != '\t'))
+			return -EINVAL;
+		p = end;
+	}
+	*ret = (uid_t)ids[1];
+	return 0;
+}
+
+int proc_read_owner(int proc_fd, pid_t pid, uid_t *ret)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "%d/status", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r < 0)
+		return normalize_gone(r);
+	return proc_status_euid(buf, ret);
 }

@@ -33,10 +33,9 @@ static bool is_qemu_name(const char *name)
 	       strcmp(name, "kvm") == 0;
 }
 
-bool qemu_is_qemu_binary(const char *argv0, const char *exe_name)
+bool qemu_is_qemu_name(const char *path)
 {
-	return (exe_name && is_qemu_name(basename_of(exe_name))) ||
-	       (argv0 && is_qemu_name(basename_of(argv0)));
+	return path && is_qemu_name(basename_of(path));
 }
 
 int qemu_opts_foreach(const char *s, const char *implied_key, qemu_opt_cb cb, void *userdata)

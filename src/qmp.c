@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,7 @@
 struct qmp {
 	int fd;
 	pid_t peer;
-	uint64_t deadline_ns;
-	int timeout_ms;
+	uint64_t deadline_ns; /* absolute, CLOCK_MONOTONIC: ends the whole conversation */
 	unsigned next_id;
 	json_tokener *tok;
 	char buf[65536];
@@ -57,7 +57,8 @@ static int wait_fd(struct qmp *q, short events)
 	if (now >= q->deadline_ns)
 		return -ETIMEDOUT;
 	struct pollfd p = {.fd = q->fd, .events = events};
-	int ms = (int)((q->deadline_ns - now + 999999) / 1000000);
+	uint64_t left_ms = (q->deadline_ns - now + 999999) / 1000000;
+	int ms = left_ms > INT_MAX ? INT_MAX : (int)left_ms;
 	int r;
 	do
 		r = poll(&p, 1, ms);
@@ -176,7 +177,12 @@ static int connect_socket(struct qmp *q, const char *path)
 	}
 }
 
-int qmp_connect(const char *path, int timeout_ms, struct qmp **ret)
+uint64_t qmp_deadline_after_ms(unsigned ms)
+{
+	return now_ns() + (uint64_t)ms * 1000000u;
+}
+
+int qmp_connect(const char *path, uint64_t deadline_ns, struct qmp **ret)
 {
 	struct qmp *q = calloc(1, sizeof(*q));
 	if (!q)
@@ -188,8 +194,7 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **ret)
 	q->tok = json_tokener_new_ex(64);
 	if (!q->tok)
 		return -ENOMEM;
-	q->timeout_ms = timeout_ms;
-	q->deadline_ns = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	q->deadline_ns = deadline_ns;
 
 	int r = connect_socket(q, path);
 	if (r < 0)
@@ -230,7 +235,6 @@ int qmp_execute(struct qmp *q, const char *command, json_object **ret)
 		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
 			return -EINVAL;
 	snprintf(msg, sizeof(msg), "{\"execute\":\"%s\",\"id\":%u}\n", command, id);
-	q->deadline_ns = now_ns() + (uint64_t)q->timeout_ms * 1000000u;
 	int r = send_all(q, msg);
 	if (r < 0)
 		return r;

@@ -76,13 +76,14 @@ static int pid_from_name(const struct discover_opts *o, const char *name, pid_t 
 static int pid_from_qmp(const struct discover_opts *o, const char *path, pid_t *ret)
 {
 	struct qmp *q _cleanup_qmp_ = NULL;
-	int r = qmp_connect(path, o->qmp_timeout_ms, &q);
+	int r = qmp_connect(path, discover_qmp_deadline(o), &q);
 	if (r < 0) {
 		const char *why = r == -ETIMEDOUT      ? "no greeting in time (is another client connected?)"
 				  : r == -ECONNREFUSED ? "connection refused: nobody listens (the VM is gone?)"
 				  : r == -EPROTO       ? "not a QMP monitor"
 						       : strerror(-r);
-		err_set("QMP socket %s: %s", path, why);
+		_cleanup_free_ char *p = str_escape(path);
+		err_set("QMP socket %s: %s", p ? p : path, why);
 		return r;
 	}
 	if (qmp_peer_pid(q) <= 0) {
@@ -98,41 +99,56 @@ int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, st
 	pid_t pid = s->pid;
 	int r = 0;
 	err_clear();
+	/* One budget for the whole conversation: --qmp's connection that finds the pid
+	 * and the one that asks the VM its threads. */
+	struct discover_opts local = *o;
+	local.qmp_deadline_ns = discover_qmp_deadline(o);
 	if (s->pidfile)
 		r = pid_from_pidfile(s->pidfile, &pid);
 	else if (s->name)
 		r = pid_from_name(o, s->name, &pid);
 	else if (s->qmp)
-		r = pid_from_qmp(o, s->qmp, &pid);
+		r = pid_from_qmp(&local, s->qmp, &pid);
 	if (r < 0)
 		return r;
 
 	struct vm *vm _cleanup_vm_ = NULL;
-	r = vm_identify(o, pid, &vm);
+	_cleanup_free_ char *why = NULL;
+	r = vm_identify_why(o, pid, &vm, &why);
 	if (r == -ENOENT) {
 		err_set("pid %d: no such process", (int)pid);
 		return -ESRCH;
+	}
+	if (r == -ESRCH) {
+		err_set("pid %d has exited (a zombie, or on its way out)", (int)pid);
+		return -EOWNERDEAD;
 	}
 	if (r < 0) {
 		err_set("pid %d: %s", (int)pid, strerror(-r));
 		return r;
 	}
 	if (r == 0) {
-		err_set("pid %d is not a VM (neither QEMU nor a holder of a KVM VM)", (int)pid);
+		err_set("pid %d is not a VM: %s", (int)pid,
+			why ? why : "neither QEMU nor a holder of a KVM VM");
 		return -ENXIO;
 	}
-	struct discover_opts local = *o;
 	if (s->qmp)
 		local.qmp_socket = s->qmp;
 	r = vm_discover_threads(&local, vm);
 	if (r == -ENOENT) {
 		err_set("pid %d exited while it was being read", (int)pid);
-		return -ESRCH;
+		return -EOWNERDEAD;
 	}
 	if (r < 0) {
 		if (!err_get())
 			err_set("pid %d: %s", (int)pid, strerror(-r));
 		return r;
+	}
+	/* Discovery took a while (a monitor may have used its whole budget): the pid
+	 * must still be the process that was judged a VM. */
+	if (vm_check_identity(o, vm) < 0) {
+		err_set("pid %d exited or executed another program while it was being read", (int)pid);
+		return -EOWNERDEAD;
 	}
 	*ret = TAKE_PTR(vm);
 	return 0;

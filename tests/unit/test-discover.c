@@ -44,6 +44,10 @@ struct proc_entry {
 	size_t argc;
 	char cmdline[8192];
 	char exe[512];
+	bool has_euid;
+	unsigned euid;                     /* status Uid:, second field */
+	bool has_exe_stat;                 /* exe.stat: the executable's owner and mode */
+	unsigned exe_uid, exe_mode;
 	int vcpu_fd[16], vcpu_id[16]; /* anon_inode:kvm-vcpu:ID links */
 	size_t n_vcpu_fds;
 	bool kvm_vm;
@@ -151,6 +155,10 @@ static struct proc_entry *load_proc(const char *tree, pid_t pid)
 	snprintf(path, sizeof(path), "%s/status", dir);
 	cr_assert(read_text(path, status, sizeof(status), NULL));
 	cr_assert(status_value(status, "Name", e->comm, sizeof(e->comm)));
+	char uids[128];
+	unsigned real;
+	e->has_euid = status_value(status, "Uid", uids, sizeof(uids)) &&
+		      sscanf(uids, "%u %u", &real, &e->euid) == 2;
 
 	size_t len = 0;
 	snprintf(path, sizeof(path), "%s/cmdline", dir);
@@ -161,6 +169,10 @@ static struct proc_entry *load_proc(const char *tree, pid_t pid)
 	snprintf(path, sizeof(path), "%s/exe", dir);
 	ssize_t l = readlink(path, e->exe, sizeof(e->exe) - 1);
 	e->exe[l > 0 ? l : 0] = '\0';
+	char rec[256];
+	snprintf(path, sizeof(path), "%s/exe.stat", dir);
+	e->has_exe_stat = read_text(path, rec, sizeof(rec), NULL) &&
+			  sscanf(rec, "uid=%u gid=%*u mode=%x", &e->exe_uid, &e->exe_mode) == 2;
 
 	pid_t fds[256];
 	snprintf(path, sizeof(path), "%s/fd", dir);
@@ -356,6 +368,20 @@ static void check_identity(const struct vm *vm, const struct proc_entry *e)
 	cr_assert_not_null(vm->exe);
 	cr_assert_str_eq(vm->exe, strrchr(e->exe, '/') + 1);
 	cr_assert_eq(vm->has_kvm, e->kvm_vm);
+	cr_assert_str_eq(vm->exe_path, e->exe, "the exe link's text, not followed");
+	/* the evidence, by the rule: root's regular QEMU-named file, not writable by group
+	 * or others; or a kvm-vm fd */
+	const char *base = strrchr(e->exe, '/') + 1;
+	bool qemu_name = strncmp(base, "qemu-system-", 12) == 0 || strcmp(base, "qemu-kvm") == 0 ||
+			 strcmp(base, "kvm") == 0;
+	bool exe_ok = qemu_name && e->has_exe_stat && e->exe_uid == 0 &&
+		      (e->exe_mode & 0170000) == 0100000 && !(e->exe_mode & 022);
+	cr_assert_eq(!!(vm->evidence & VM_EVIDENCE_EXE), exe_ok, "exe evidence of %d", (int)e->pid);
+	cr_assert_eq(!!(vm->evidence & VM_EVIDENCE_KVM_FD), e->kvm_vm);
+	cr_assert_eq(vm->owner_known, e->has_euid);
+	if (e->has_euid)
+		cr_assert_eq(vm->owner_uid, (uid_t)e->euid);
+	cr_assert_null(vm->owner_user, "a captured tree's uids are its host's: no name");
 	cr_assert_eq(vm->n_kvm_vcpu_fds, e->n_vcpu_fds);
 	for (unsigned i = 0; i < vm->n_kvm_vcpu_fds; i++) {
 		int fd = vm->kvm_vcpu_fd_index[i * 2], idx = vm->kvm_vcpu_fd_index[i * 2 + 1];
@@ -430,6 +456,7 @@ TestSuite(discover_tcg, .fini = cleanup);
 TestSuite(discover_mixed, .fini = cleanup);
 TestSuite(discover_hotplug, .fini = cleanup);
 TestSuite(discover_synthetic, .fini = cleanup);
+TestSuite(discover_impersonators, .fini = cleanup);
 
 /* ---- qemu-names: debug-threads=on, an iothread, vCPUs pinned ------------------------------ */
 
@@ -952,6 +979,24 @@ static void put_task(int pid, int tid, const char *comm, const char *cpus, const
 	put(rel, "running\n", 8);
 }
 
+/* The exe link (its text, as capture.sh copies it) and, when record is non-NULL,
+ * the exe.stat record of the file it names. */
+static void put_exe(int pid, const char *target, const char *record)
+{
+	char rel[64], link[256];
+	snprintf(link, sizeof(link), "%s/proc/%d/exe", synth, pid);
+	unlink(link);
+	cr_assert_eq(symlink(target, link), 0, "%s", link);
+	snprintf(rel, sizeof(rel), "proc/%d/exe.stat", pid);
+	if (record) {
+		put(rel, record, strlen(record));
+	} else {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/%s", synth, rel);
+		unlink(path);
+	}
+}
+
 /* A QEMU (pid 100) whose QMP socket is gone, with a duplicate vCPU name, an iothread
  * the command line does not declare and one it declares that is missing, and a
  * thread without a cgroup file. */
@@ -962,6 +1007,7 @@ static void build_synthetic(void)
 				      "-qmp\0unix:/nonexistent/kvmcg-unit-qmp.sock,server=on,wait=off\0"
 				      "-smp\0" "2\0-object\0iothread,id=io-declared\0";
 	put("proc/100/cmdline", cmdline, sizeof(cmdline) - 1);
+	put_exe(100, "/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed dev=2049 ino=77\n");
 	put("proc/100/cgroup", "0::/synth\n", 10);
 	put_task(100, 100, "qemu-system-x86", "0-3", "0::/synth\n");
 	put_task(100, 101, "CPU 0/KVM", "1", "0::/synth/vcpu0\n");
@@ -984,7 +1030,8 @@ Test(discover_synthetic, qmp_fallback_duplicates_and_missing_iothreads, .fini = 
 	const struct vm *vm = the_vm;
 	cr_assert(vm->is_qemu);
 	cr_assert_not(vm->has_kvm);
-	cr_assert_null(vm->exe, "no exe link in this tree");
+	cr_assert_str_eq(vm->exe, "qemu-system-x86_64", "the basename of the exe link");
+	cr_assert_eq(vm->evidence, VM_EVIDENCE_EXE, "root's QEMU, recorded in exe.stat");
 	cr_assert_str_eq(vm->name, "synth");
 	cr_assert_eq(vm->qemu.n_qmp_paths, 1);
 
@@ -1024,6 +1071,246 @@ Test(discover_synthetic, no_qmp_skips_the_socket, .fini = synth_cleanup)
 	cr_assert_null(the_vm->qmp_socket);
 	cr_assert_null(the_vm->qmp_error);
 	cr_assert_eq(the_vm->source, DISCOVERY_NAMES);
+}
+
+/* ---- what makes a process a VM ----------------------------------------------------------- */
+
+static void put_fd(int pid, int fd, const char *target)
+{
+	char dir[256], link[300];
+	snprintf(dir, sizeof(dir), "%s/proc/%d/fd", synth, pid);
+	mkdir(dir, 0755);
+	if (fd < 0)
+		return; /* an fd directory with nothing of interest */
+	snprintf(link, sizeof(link), "%s/%d", dir, fd);
+	cr_assert_eq(symlink(target, link), 0, "%s", link);
+}
+
+/* The reported fault, as a tree: argv[0] says qemu-system-x86_64, -name says synth,
+ * two threads call themselves "CPU 0/KVM"; the executable is python. */
+Test(discover_synthetic, argv0_and_thread_names_are_not_evidence, .fini = synth_cleanup)
+{
+	build_synthetic();
+	put_exe(100, "/usr/bin/python3.11", "uid=0 gid=0 mode=0x81ed\n");
+	put_fd(100, -1, NULL);
+	struct discover_opts o;
+	open_tree(synth, &o);
+	_cleanup_free_ char *why = NULL;
+	cr_assert_eq(vm_identify_why(&o, 100, &the_vm, &why), 0);
+	cr_assert_null(the_vm);
+	cr_assert_str_eq(why, "its command line says qemu-system-x86_64 but its executable is "
+			      "/usr/bin/python3.11, and it holds no KVM VM");
+	cr_assert_eq(vm_list_all(&o, &the_list, &the_list_n), 0);
+	cr_assert_eq(the_list_n, 0, "list leaves it out");
+
+	/* no exe at all (what a capture without root records): no evidence either */
+	char link[256];
+	snprintf(link, sizeof(link), "%s/proc/100/exe", synth);
+	cr_assert_eq(unlink(link), 0);
+	free(why);
+	why = NULL;
+	cr_assert_eq(vm_identify_why(&o, 100, &the_vm, &why), 0);
+	cr_assert_str_eq(why, "its executable cannot be read (/proc/100/exe: No such file or "
+			      "directory), and it holds no KVM VM");
+}
+
+/* Each rule of the exe evidence, and the kvm-fd evidence beside it. The tree is the
+ * synthetic QEMU of above with another executable each time. */
+Test(discover_synthetic, evidence_rules, .fini = synth_cleanup)
+{
+	static const struct {
+		const char *exe, *record; /* record NULL: no exe.stat */
+		bool kvm_fd;
+		unsigned evidence; /* 0: not a VM */
+		bool is_qemu;
+		const char *why;
+	} cases[] = {
+		{"/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed", false, VM_EVIDENCE_EXE, true, NULL},
+		{"/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed", true,
+		 VM_EVIDENCE_EXE | VM_EVIDENCE_KVM_FD, true, NULL},
+		/* renamed, deleted on disk since (an upgrade): still root's QEMU */
+		{"/usr/bin/qemu-system-x86_64 (deleted)", "uid=0 gid=0 mode=0x81ed", false, VM_EVIDENCE_EXE,
+		 true, NULL},
+		{"/usr/libexec/qemu-kvm", "uid=0 gid=0 mode=0x8149", false, VM_EVIDENCE_EXE, true, NULL},
+		/* a copy of python named like QEMU, in the user's own directory */
+		{"/home/u/qemu-system-x86_64", "uid=65534 gid=65534 mode=0x81ed", false, 0, false,
+		 "its executable /home/u/qemu-system-x86_64 is owned by uid 65534, not root, and it "
+		 "holds no KVM VM"},
+		/* the same holding a KVM VM is a VM: by its fd, and QEMU's conventions apply */
+		{"/home/u/qemu-system-x86_64", "uid=65534 gid=65534 mode=0x81ed", true, VM_EVIDENCE_KVM_FD,
+		 true, NULL},
+		{"/opt/q/qemu-system-x86_64", "uid=0 gid=1000 mode=0x81fd", false, 0, false,
+		 "its executable /opt/q/qemu-system-x86_64 can be changed by group or others (mode 0775), "
+		 "and it holds no KVM VM"},
+		{"/opt/q/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ef", false, 0, false,
+		 "its executable /opt/q/qemu-system-x86_64 can be changed by group or others (mode 0757), "
+		 "and it holds no KVM VM"},
+		{"/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x41ed", false, 0, false,
+		 "its executable /usr/bin/qemu-system-x86_64 is not a regular file, and it holds no KVM VM"},
+		{"/usr/bin/qemu-system-x86_64", NULL, false, 0, false,
+		 "this captured tree does not record who owns its executable /usr/bin/qemu-system-x86_64 "
+		 "(no exe.stat), and it holds no KVM VM"},
+		{"/usr/bin/qemu-system-x86_64", "owner=root", false, 0, false,
+		 "its executable /usr/bin/qemu-system-x86_64 cannot be examined (Invalid argument), and it "
+		 "holds no KVM VM"},
+		/* python behind a symbolic link named like QEMU: the kernel names python */
+		{"/usr/bin/python3.11", "uid=0 gid=0 mode=0x81ed", false, 0, false,
+		 "its command line says qemu-system-x86_64 but its executable is /usr/bin/python3.11, and "
+		 "it holds no KVM VM"},
+		/* another VMM: its fd alone */
+		{"/usr/bin/firecracker", "uid=0 gid=0 mode=0x81ed", true, VM_EVIDENCE_KVM_FD, false, NULL},
+		/* a path made to drive a terminal is quoted escaped */
+		{"/tmp/\x1b[2J/qemu", "uid=0 gid=0 mode=0x81ed", false, 0, false,
+		 "its command line says qemu-system-x86_64 but its executable is /tmp/\\x1b[2J/qemu, and "
+		 "it holds no KVM VM"},
+	};
+	build_synthetic();
+	struct discover_opts o;
+	open_tree(synth, &o);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char fds[256];
+		snprintf(fds, sizeof(fds), "rm -rf '%s/proc/100/fd'", synth);
+		cr_assert_eq(system(fds), 0);
+		put_fd(100, -1, NULL);
+		if (cases[i].kvm_fd)
+			put_fd(100, 9, "anon_inode:kvm-vm");
+		put_exe(100, cases[i].exe, cases[i].record);
+		struct vm *vm = NULL;
+		_cleanup_free_ char *why = NULL;
+		int r = vm_identify_why(&o, 100, &vm, &why);
+		cr_assert_eq(r, cases[i].evidence ? 1 : 0, "case %zu (%s): %d", i, cases[i].exe, r);
+		if (r == 1) {
+			cr_assert_eq(vm->evidence, cases[i].evidence, "case %zu", i);
+			cr_assert_eq(vm->is_qemu, cases[i].is_qemu, "case %zu", i);
+			cr_assert_eq(vm->has_kvm, cases[i].kvm_fd);
+			cr_assert_null(why);
+			vm_free(vm);
+		} else {
+			cr_assert_null(vm);
+			cr_assert_not_null(why, "case %zu", i);
+			cr_assert_str_eq(why, cases[i].why, "case %zu", i);
+		}
+	}
+}
+
+/* vm_identify without a reason asked, and vm_exe_evidence on its own (a buffer). */
+Test(discover, exe_evidence_pure)
+{
+	struct proc_exe e = {.path = (char *)"/usr/bin/qemu-system-x86_64", .have_stat = true,
+			     .uid = 0, .mode = S_IFREG | 0755};
+	cr_assert_eq(vm_exe_evidence(&e, "whatever", "whatever", NULL), 1,
+		     "argv[0] and comm play no part in a yes");
+	e.uid = 1000;
+	_cleanup_free_ char *why = NULL;
+	cr_assert_eq(vm_exe_evidence(&e, NULL, NULL, &why), 0);
+	cr_assert_str_eq(why, "its executable /usr/bin/qemu-system-x86_64 is owned by uid 1000, not root");
+	free(why);
+	why = NULL;
+	struct proc_exe p = {.path = (char *)"/usr/bin/python3.11", .have_stat = true, .mode = S_IFREG | 0755};
+	cr_assert_eq(vm_exe_evidence(&p, "python3", "CPU 0/KVM", &why), 0);
+	cr_assert_str_eq(why, "its executable /usr/bin/python3.11 is not QEMU");
+	free(why);
+	why = NULL;
+	cr_assert_eq(vm_exe_evidence(&p, "x", "qemu-system-x86", &why), 0);
+	cr_assert_str_eq(why, "its name says qemu-system-x86 but its executable is /usr/bin/python3.11");
+	cr_assert_str_eq(vm_evidence_name(VM_EVIDENCE_EXE), "exe");
+	cr_assert_str_eq(vm_evidence_name(VM_EVIDENCE_KVM_FD), "kvm-fd");
+	cr_assert_null(vm_evidence_name((enum vm_evidence)0));
+}
+
+/* What a writer checks right before acting: the same start time and executable. */
+Test(discover_synthetic, check_identity_sees_exec_and_reuse, .fini = synth_cleanup)
+{
+	build_synthetic();
+	struct discover_opts o;
+	open_tree(synth, &o);
+	cr_assert_eq(vm_identify(&o, 100, &the_vm), 1);
+	cr_assert(the_vm->exe_id_known);
+	cr_assert_eq(the_vm->exe_dev, (dev_t)2049);
+	cr_assert_eq(the_vm->exe_ino, (ino_t)77);
+	cr_assert_eq(vm_check_identity(&o, the_vm), 0, "nothing changed");
+
+	/* the pid exec'd another program: same pid, same start time, another inode */
+	put_exe(100, "/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed dev=2049 ino=78\n");
+	cr_assert_eq(vm_check_identity(&o, the_vm), -ESRCH);
+	/* its executable can no longer be told */
+	put_exe(100, "/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed\n");
+	cr_assert_eq(vm_check_identity(&o, the_vm), -ESRCH);
+	put_exe(100, "/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed dev=2049 ino=77\n");
+	cr_assert_eq(vm_check_identity(&o, the_vm), 0);
+
+	/* the pid was reused: another start time */
+	char stat[512];
+	snprintf(stat, sizeof(stat), "%s/proc/100/stat", synth);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/ 4 0 1000 / 4 0 1001 /' '%s'", stat);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(vm_check_identity(&o, the_vm), -ESRCH);
+
+	/* and gone */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/proc/100'", synth);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(vm_check_identity(&o, the_vm), -ESRCH);
+}
+
+/* ---- impersonators: processes of the user nobody, captured live ---------------------------- */
+
+#define IMPERSONATORS FIXTURES "/impersonators"
+
+static bool is_root_qemu(const struct proc_entry *e)
+{
+	const char *base = strrchr(e->exe, '/');
+	return base && strncmp(base + 1, "qemu-system-", 12) == 0 && e->has_exe_stat &&
+	       e->exe_uid == 0 && !(e->exe_mode & 022);
+}
+
+Test(discover_impersonators, only_the_real_qemu_is_a_vm, .fini = cleanup)
+{
+	struct discover_opts o;
+	open_tree(IMPERSONATORS, &o);
+	pid_t pids[8];
+	size_t n = user_pids(IMPERSONATORS, pids, 8);
+	cr_assert_eq(n, 3, "the tree holds three processes (tests/fixtures/README.md)");
+	size_t real = 0;
+	pid_t real_pid = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct proc_entry *e = load_proc(IMPERSONATORS, pids[i]);
+		/* every one of them claims to be QEMU by name and has "CPU n/" threads */
+		size_t cpu_threads = 0;
+		for (size_t k = 0; k < e->n_tasks; k++)
+			cpu_threads += strncmp(e->tasks[k].name, "CPU ", 4) == 0;
+		cr_assert_geq(cpu_threads, 2, "pid %d", (int)pids[i]);
+		cr_assert(e->has_euid);
+		cr_assert_neq(e->euid, 0, "run by an ordinary user");
+		if (is_root_qemu(e)) {
+			real++;
+			real_pid = pids[i];
+		} else {
+			struct vm *vm = NULL;
+			_cleanup_free_ char *why = NULL;
+			cr_assert_eq(vm_identify_why(&o, pids[i], &vm, &why), 0, "pid %d", (int)pids[i]);
+			cr_assert_null(vm);
+			cr_assert_not_null(strstr(why, e->exe), "the reason names the executable: %s", why);
+			cr_assert(strstr(why, "holds no KVM VM"), "%s", why);
+		}
+		free(e);
+	}
+	cr_assert_eq(real, 1, "one root-owned QEMU");
+
+	cr_assert_eq(vm_list_all(&o, &the_list, &the_list_n), 0);
+	cr_assert_eq(the_list_n, real);
+	const struct vm *vm = the_list[0];
+	the_entry = load_proc(IMPERSONATORS, real_pid);
+	check_identity(vm, the_entry);
+	cr_assert_eq(vm->evidence, VM_EVIDENCE_EXE, "TCG: its executable only");
+	cr_assert_eq(vm->owner_uid, (uid_t)the_entry->euid, "owned by the user who ran it");
+	cr_assert(vm->is_qemu);
+	const char *name = arg_after(the_entry, "-name");
+	cr_assert_not_null(name);
+	cr_assert(startswith(name, "guest="));
+	cr_assert_eq(strncmp(vm->name, name + 6, strcspn(name + 6, ",")), 0);
+	cr_assert_eq(vm->source, DISCOVERY_NAMES, "debug-threads names");
+	cr_assert_eq(count_kind(vm, THREAD_VCPU), (size_t)atoi(arg_after(the_entry, "-smp")));
 }
 
 /* ---- pure functions ----------------------------------------------------------------------------- */
@@ -1115,5 +1402,20 @@ Test(discover, opts_defaults)
 	cr_assert_null(o.qmp_socket);
 	cr_assert_not(o.no_qmp);
 	cr_assert_gt(o.kvm_fd_rounds, 0);
+	cr_assert_eq(o.qmp_deadline_ns, 0, "each discovery starts its own budget");
 	vm_free(NULL);
+}
+
+Test(discover, qmp_deadline)
+{
+	struct discover_opts o;
+	discover_opts_init(&o, 42);
+	o.qmp_timeout_ms = 1500;
+	uint64_t before = now_ns();
+	uint64_t d = discover_qmp_deadline(&o);
+	uint64_t after = now_ns();
+	cr_assert_geq(d, before + 1500 * 1000000ull);
+	cr_assert_leq(d, after + 1500 * 1000000ull);
+	o.qmp_deadline_ns = 12345;
+	cr_assert_eq(discover_qmp_deadline(&o), 12345, "a deadline given is kept: one for all");
 }

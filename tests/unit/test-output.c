@@ -19,6 +19,7 @@
 #define NAMES FIXTURES "/qemu-names"
 #define TCG FIXTURES "/qemu-tcg"
 #define MIXED FIXTURES "/mixed"
+#define IMPERSONATORS FIXTURES "/impersonators"
 
 static int proc_fd = -1, sys_fd = -1;
 static struct host host;
@@ -244,6 +245,73 @@ static struct cpuset *cs(const char *list)
 	return s;
 }
 
+/* Whether a captured process holds a kvm-vm fd, read by hand. */
+static bool tree_has_kvm_vm(const char *tree, pid_t pid)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/proc/%d/fd", tree, (int)pid);
+	DIR *d = opendir(path);
+	bool found = false;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char link[1024], target[256];
+		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+		ssize_t l = readlink(link, target, sizeof(target) - 1);
+		if (l > 0 && (target[l] = '\0', strcmp(target, "anon_inode:kvm-vm") == 0))
+			found = true;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void check_evidence(json_object *o, bool exe, bool kvm_fd)
+{
+	json_object *ev = get(o, "evidence");
+	cr_assert(json_object_is_type(ev, json_type_array));
+	cr_assert_eq(json_object_array_length(ev), (size_t)exe + kvm_fd);
+	size_t i = 0;
+	if (exe)
+		cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(ev, i++)), "exe");
+	if (kvm_fd)
+		cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(ev, i)), "kvm-fd");
+}
+
+Test(output_vm, evidence_exe_path_and_owner)
+{
+	discover(NAMES, "qemu-system-");
+	char link[512], target[512];
+	snprintf(link, sizeof(link), "%s/proc/%d/exe", NAMES, (int)vm->pid);
+	ssize_t l = readlink(link, target, sizeof(target) - 1);
+	cr_assert_gt(l, 0);
+	target[l] = '\0';
+	check_str(model, "exe_path", target);
+	check_evidence(model, true, tree_has_kvm_vm(NAMES, vm->pid));
+	json_object *owner = get(model, "owner");
+	cr_assert(json_object_is_type(owner, json_type_object));
+	check_int(owner, "uid", 0); /* the capture's status: Uid: 0 0 0 0 */
+	check_str(owner, "user", NULL); /* a captured tree's uids are not this host's */
+
+	/* a hand-made VM: the user's name, both kinds of evidence, no exe */
+	struct host h = {.online_cpus = cs("0-1"), .clock_ticks = 100};
+	struct vm v = {.pid = 10, .evidence = VM_EVIDENCE_EXE | VM_EVIDENCE_KVM_FD, .owner_known = true,
+		       .owner_uid = 65534, .owner_user = (char *)"nobody"};
+	json_object *j = vm_to_json(&v, &h);
+	check_evidence(j, true, true);
+	check_int(get(j, "owner"), "uid", 65534);
+	check_str(get(j, "owner"), "user", "nobody");
+	check_str(j, "exe_path", NULL);
+	json_object_put(j);
+	v.owner_known = false;
+	v.evidence = VM_EVIDENCE_KVM_FD;
+	j = vm_to_json(&v, &h);
+	check_evidence(j, false, true);
+	cr_assert(has(j, "owner"));
+	cr_assert_null(get(j, "owner"), "unknown owner: null");
+	json_object_put(j);
+	cpuset_free(h.online_cpus);
+}
+
 Test(output_pinned, states)
 {
 	struct host h = {.online_cpus = cs("0-3"), .clock_ticks = 100};
@@ -386,6 +454,23 @@ Test(output_text, table_value_types)
 	cr_assert_str_eq(out, "A    B      C\n"
 			      "yes  0,1,2  3.5\n"
 			      "no   -      x\n");
+}
+
+/* A list's items are names the VM's owner chose (-object iothread,id=...): escaped
+ * like any other string. */
+Test(output_text, array_items_are_escaped)
+{
+	json_object *row = json_object_new_object();
+	json_object *ids = json_object_new_array();
+	json_object_array_add(ids, json_object_new_string("io\x1b[2J"));
+	json_object_array_add(ids, json_object_new_string("ok"));
+	json_object_object_add(row, "ids", ids);
+	json_object *rows = json_object_new_array();
+	json_object_array_add(rows, row);
+	static const struct column cols[] = {{"IDS", "ids", COL_TEXT}};
+	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
+	json_object_put(rows);
+	cr_assert_str_eq(out, "IDS\nio\\x1b[2J,ok\n");
 }
 
 Test(output_text, empty_table_prints_the_header)
@@ -558,5 +643,59 @@ Test(output_cli, list_json_on_a_captured_tree)
 	check_str(o, "hypervisor", "firecracker");
 	check_str(o, "discovery", "names");
 	cr_assert(has(j, "host"));
+	json_object_put(j);
+}
+
+/* A process that only looks like QEMU: show refuses it in one line that says why, list
+ * leaves it out; the real QEMU of the same user is listed with its owner. */
+Test(output_cli, impersonators_on_a_captured_tree)
+{
+	char kvmcg[1024];
+	if (!find_kvmcg(kvmcg, sizeof(kvmcg)))
+		cr_skip_test("build/kvmcg is not built (run make first)");
+	pid_t python = pid_with_exe(IMPERSONATORS, "/python3");
+	char link[512], target[512];
+	snprintf(link, sizeof(link), "%s/proc/%d/exe", IMPERSONATORS, (int)python);
+	ssize_t l = readlink(link, target, sizeof(target) - 1);
+	cr_assert_gt(l, 0);
+	target[l] = '\0';
+
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' show --sysroot '%s' --pid %d 2>&1 >/dev/null", kvmcg,
+		 IMPERSONATORS, (int)python);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char line[1024] = "", extra[256];
+	cr_assert_not_null(fgets(line, sizeof(line), p));
+	bool more = fgets(extra, sizeof(extra), p) != NULL;
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", WEXITSTATUS(st));
+	cr_assert_not(more, "one line");
+	char want[1024];
+	snprintf(want, sizeof(want), "pid %d is not a VM: its command line says qemu-system-x86_64 but "
+		 "its executable is %s, and it holds no KVM VM\n", (int)python, target);
+	cr_assert(strstr(line, want), "%s", line);
+
+	snprintf(cmd, sizeof(cmd), "'%s' list --sysroot '%s' --json", kvmcg, IMPERSONATORS);
+	json_object *j = run_json(cmd);
+	json_object *vms = get(j, "vms");
+	pid_t real = pid_with_exe(IMPERSONATORS, "/usr/bin/qemu-system-");
+	cr_assert_eq(json_object_array_length(vms), 1, "only the real QEMU");
+	json_object *v = json_object_array_get_idx(vms, 0);
+	check_int(v, "pid", real);
+	check_evidence(v, true, false);
+	char status[512], buf[4096];
+	snprintf(status, sizeof(status), "%s/proc/%d/status", IMPERSONATORS, (int)real);
+	FILE *f = fopen(status, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	unsigned ruid, euid;
+	const char *u = strstr(buf, "\nUid:");
+	cr_assert_not_null(u);
+	cr_assert_eq(sscanf(u, "\nUid: %u %u", &ruid, &euid), 2);
+	check_int(get(v, "owner"), "uid", euid);
+	cr_assert_neq(euid, 0);
 	json_object_put(j);
 }

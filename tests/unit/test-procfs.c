@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -802,4 +804,173 @@ Test(proc_live, own_process)
 	cr_assert_gt(cpuset_count(aff), 0);
 	cr_assert(cpuset_isset(aff, (unsigned)sched_getcpu()), "we run on a CPU we may use");
 	close(proc_fd);
+}
+
+/* ---- what a process executes, and who owns it ------------------------------------------ */
+
+Test(proc_exe, stat_record_parse)
+{
+	struct proc_exe e = {0};
+	cr_assert_eq(proc_exe_stat_parse("uid=0 gid=0 mode=0x81ed dev=65024 ino=10977347\n", &e), 0);
+	cr_assert(e.have_stat);
+	cr_assert(e.have_id);
+	cr_assert_eq(e.uid, 0);
+	cr_assert_eq(e.mode, (mode_t)(S_IFREG | 0755));
+	cr_assert_eq(e.dev, (dev_t)65024);
+	cr_assert_eq(e.ino, (ino_t)10977347);
+
+	/* any order, octal and decimal, unknown keys ignored; no dev/ino: no identity */
+	struct proc_exe f = {0};
+	cr_assert_eq(proc_exe_stat_parse("mode=0100775 future=1 uid=65534", &f), 0);
+	cr_assert(f.have_stat);
+	cr_assert_not(f.have_id);
+	cr_assert_eq(f.uid, 65534);
+	cr_assert_eq(f.mode, (mode_t)(S_IFREG | 0775));
+
+	static const char *const bad[] = {
+		"",                          /* nothing */
+		"gid=0 mode=0x81ed",         /* no uid */
+		"uid=0",                     /* no mode */
+		"uid=-1 mode=0x81ed",        /* negative */
+		"uid=0 mode=0x81edz",        /* trailing garbage */
+		"uid=4294967296 mode=0x81ed", /* beyond uid_t */
+		"uid=0 mode=0x10000",        /* beyond st_mode's bits */
+		"uid=0 mode",                /* no value */
+		"uid= mode=0x81ed",          /* empty value */
+		"=0 uid=0 mode=0x81ed",      /* empty key */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct proc_exe g = {0};
+		cr_assert_eq(proc_exe_stat_parse(bad[i], &g), -EINVAL, "'%s'", bad[i]);
+		cr_assert_not(g.have_stat, "'%s' left the output alone", bad[i]);
+	}
+}
+
+Test(proc_status, effective_uid)
+{
+	uid_t u = 7;
+	cr_assert_eq(proc_status_euid("Name:\tx\nUid:\t1000\t65534\t1000\t65534\nGid:\t0\t0\t0\t0\n", &u), 0);
+	cr_assert_eq(u, 65534, "the effective uid, second of four");
+	cr_assert_eq(proc_status_euid("Name:\tx\n", &u), -ENOENT);
+	cr_assert_eq(proc_status_euid("Uid:\t1000\n", &u), -EINVAL, "one field only");
+	cr_assert_eq(proc_status_euid("Uid:\tx\ty\n", &u), -EINVAL);
+	cr_assert_eq(proc_status_euid("Uid:\t1\t99999999999\t1\t1\n", &u), -EINVAL);
+	cr_assert_eq(u, 65534, "untouched on failure");
+}
+
+/* A captured tree: the exe link's text and the exe.stat record, never the link
+ * followed into this host (the fixture names a python of the capture host). */
+Test(proc_exe, captured_tree)
+{
+	int fd = open(FIXTURES "/impersonators/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_not(proc_is_live(fd));
+	pid_t pids[8];
+	size_t n = numeric_entries(FIXTURES "/impersonators/proc", pids, 8);
+	cr_assert_eq(n, 3, "the impersonators tree holds three processes");
+	for (size_t i = 0; i < n; i++) {
+		char path[512], target[PATH_MAX], rec[256];
+		snprintf(path, sizeof(path), FIXTURES "/impersonators/proc/%d/exe", (int)pids[i]);
+		ssize_t l = readlink(path, target, sizeof(target) - 1);
+		cr_assert_gt(l, 0);
+		target[l] = '\0';
+		snprintf(path, sizeof(path), FIXTURES "/impersonators/proc/%d/exe.stat", (int)pids[i]);
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f);
+		cr_assert_not_null(fgets(rec, sizeof(rec), f));
+		fclose(f);
+		unsigned uid, gid, mode;
+		unsigned long long dev, ino;
+		cr_assert_eq(sscanf(rec, "uid=%u gid=%u mode=%x dev=%llu ino=%llu", &uid, &gid, &mode, &dev,
+				    &ino), 5, "%s", rec);
+
+		struct proc_exe e = {0};
+		cr_assert_eq(proc_read_exe(fd, pids[i], &e), 0);
+		cr_assert_str_eq(e.path, target);
+		cr_assert(e.have_stat);
+		cr_assert(e.have_id);
+		cr_assert_eq(e.uid, uid);
+		cr_assert_eq(e.mode, mode);
+		cr_assert_eq(e.dev, (dev_t)dev);
+		cr_assert_eq(e.ino, (ino_t)ino);
+		proc_exe_done(&e);
+	}
+	struct proc_exe e = {0};
+	cr_assert_eq(proc_read_exe(fd, 4194303, &e), -ENOENT);
+	close(fd);
+}
+
+/* The live /proc: this process's own executable, as stat(2) and readlink(2) see it. */
+Test(proc_exe, live_self)
+{
+	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert(proc_is_live(fd));
+	char target[PATH_MAX];
+	ssize_t l = readlink("/proc/self/exe", target, sizeof(target) - 1);
+	cr_assert_gt(l, 0);
+	target[l] = '\0';
+	struct stat st;
+	cr_assert_eq(stat("/proc/self/exe", &st), 0);
+
+	struct proc_exe e = {0};
+	cr_assert_eq(proc_read_exe(fd, getpid(), &e), 0);
+	cr_assert_str_eq(e.path, target);
+	cr_assert_not(e.deleted);
+	cr_assert(e.have_stat && e.have_id);
+	cr_assert_eq(e.uid, st.st_uid);
+	cr_assert_eq(e.mode, st.st_mode);
+	cr_assert_eq(e.dev, st.st_dev);
+	cr_assert_eq(e.ino, st.st_ino);
+	proc_exe_done(&e);
+
+	uid_t owner;
+	cr_assert_eq(proc_read_owner(fd, getpid(), &owner), 0);
+	cr_assert_eq(owner, geteuid());
+	close(fd);
+}
+
+/* An executable replaced on disk (a package upgrade) is still the file the process
+ * runs: its path loses " (deleted)", its stat is the old inode's. */
+Test(proc_exe, live_deleted_executable)
+{
+	char dir[64], bin[128];
+	make_tmpdir(dir, sizeof(dir), "deleted");
+	snprintf(bin, sizeof(bin), "%s/sleeper", dir);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cp /bin/sleep '%s'", bin);
+	cr_assert_eq(system(cmd), 0);
+	struct stat st;
+	cr_assert_eq(stat(bin, &st), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		execl(bin, "sleeper", "30", (char *)NULL);
+		_exit(127);
+	}
+	/* until the exec happened */
+	char link[64], target[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)child);
+	for (int i = 0; i < 200; i++) {
+		ssize_t l = readlink(link, target, sizeof(target) - 1);
+		if (l > 0 && (target[l] = '\0', strcmp(target, bin) == 0))
+			break;
+		usleep(10000);
+	}
+	unlink(bin);
+	rmdir(dir);
+
+	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct proc_exe e = {0};
+	int r = proc_read_exe(fd, child, &e);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(fd);
+	cr_assert_eq(r, 0);
+	cr_assert_str_eq(e.path, bin);
+	cr_assert(e.deleted);
+	cr_assert(e.have_id);
+	cr_assert_eq(e.ino, st.st_ino, "the deleted inode the process runs");
+	cr_assert_eq(e.dev, st.st_dev);
+	proc_exe_done(&e);
 }

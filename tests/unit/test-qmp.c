@@ -318,7 +318,7 @@ static struct qmp *connect_when_up(pid_t qemu, const char *sock, const char *log
 	uint64_t t0 = now_ns();
 	for (;;) {
 		struct qmp *q = NULL;
-		int r = qmp_connect(sock, 2000, &q);
+		int r = qmp_connect(sock, qmp_deadline_after_ms(10000), &q);
 		if (r == 0)
 			return q;
 		if (waitpid(qemu, NULL, WNOHANG) == qemu) {
@@ -398,7 +398,7 @@ Test(qmp_qemu, real_qemu_session)
 	/* a monitor serves one client: a second one is not greeted */
 	struct qmp *second = NULL;
 	uint64_t t0 = now_ns();
-	cr_assert_eq(qmp_connect(sock, 300, &second), -ETIMEDOUT);
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(300), &second), -ETIMEDOUT);
 	cr_assert_null(second);
 	cr_assert_lt(ms_since(t0), 3000);
 
@@ -483,7 +483,7 @@ Test(qmp_peer, missing_socket)
 	char sock[128];
 	scratch_path(sock, sizeof(sock), "none.sock");
 	struct qmp *q = NULL;
-	cr_assert_eq(qmp_connect(sock, 1000, &q), -ENOENT);
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(1000), &q), -ENOENT);
 	cr_assert_null(q);
 }
 
@@ -495,7 +495,7 @@ Test(qmp_peer, bound_but_not_listening)
 	bind_path(fd, sock);
 	struct qmp *q = NULL;
 	uint64_t t0 = now_ns();
-	cr_assert_eq(qmp_connect(sock, 5000, &q), -ECONNREFUSED);
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(5000), &q), -ECONNREFUSED);
 	cr_assert_lt(ms_since(t0), 1000, "refused at once, not after the timeout");
 	cr_assert_null(q);
 	close(fd);
@@ -513,7 +513,7 @@ Test(qmp_peer, stale_socket_of_a_closed_listener)
 	cr_assert_eq(stat(sock, &st), 0);
 	cr_assert(S_ISSOCK(st.st_mode));
 	struct qmp *q = NULL;
-	cr_assert_eq(qmp_connect(sock, 5000, &q), -ECONNREFUSED);
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(5000), &q), -ECONNREFUSED);
 	cr_assert_null(q);
 }
 
@@ -526,7 +526,7 @@ Test(qmp_peer, listener_that_never_greets)
 	cr_assert_eq(listen(fd, 4), 0); /* the kernel accepts; nobody answers */
 	struct qmp *q = NULL;
 	uint64_t t0 = now_ns();
-	cr_assert_eq(qmp_connect(sock, 300, &q), -ETIMEDOUT);
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(300), &q), -ETIMEDOUT);
 	uint64_t ms = ms_since(t0);
 	cr_assert_geq(ms, 250, "gave up after %llu ms, before the timeout", (unsigned long long)ms);
 	cr_assert_lt(ms, 2000, "gave up after %llu ms", (unsigned long long)ms);
@@ -558,7 +558,7 @@ Test(qmp_peer, full_backlog_is_a_busy_monitor)
 	cr_assert(full, "the backlog never filled");
 
 	struct qmp *q = NULL;
-	int r = qmp_connect(sock, 200, &q);
+	int r = qmp_connect(sock, qmp_deadline_after_ms(200), &q);
 	for (int i = 0; i < n; i++)
 		close(fillers[i]);
 	close(lfd);
@@ -581,10 +581,10 @@ Test(qmp_peer, abstract_socket)
 	char at[80];
 	snprintf(at, sizeof(at), "@%s", name);
 	struct qmp *q = NULL;
-	cr_assert_eq(qmp_connect(at, 200, &q), -ETIMEDOUT, "reached the listener, which is silent");
+	cr_assert_eq(qmp_connect(at, qmp_deadline_after_ms(200), &q), -ETIMEDOUT, "reached the listener, which is silent");
 	close(fd);
-	cr_assert_eq(qmp_connect(at, 200, &q), -ECONNREFUSED, "nobody has that name any more");
-	cr_assert_eq(qmp_connect("@", 200, &q), -ENAMETOOLONG, "an empty abstract name");
+	cr_assert_eq(qmp_connect(at, qmp_deadline_after_ms(200), &q), -ECONNREFUSED, "nobody has that name any more");
+	cr_assert_eq(qmp_connect("@", qmp_deadline_after_ms(200), &q), -ENAMETOOLONG, "an empty abstract name");
 	cr_assert_null(q);
 }
 
@@ -608,9 +608,9 @@ Test(qmp_peer, path_longer_than_sun_path)
 	snprintf(sock, sizeof(sock), "%s/s", deep);
 	cr_assert_gt(strlen(sock), sizeof(((struct sockaddr_un *)0)->sun_path));
 	struct qmp *q = NULL;
-	cr_assert_eq(qmp_connect(sock, 200, &q), -ETIMEDOUT, "connected, then no greeting");
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(200), &q), -ETIMEDOUT, "connected, then no greeting");
 	close(fd);
-	cr_assert_eq(qmp_connect(sock, 200, &q), -ECONNREFUSED);
+	cr_assert_eq(qmp_connect(sock, qmp_deadline_after_ms(200), &q), -ECONNREFUSED);
 }
 
 /*
@@ -682,7 +682,7 @@ static int connect_to_peer(const char *const *steps, size_t n, struct qmp **q, i
 	scratch_path(sock, sizeof(sock), "peer.sock");
 	start_peer(sock, steps, n);
 	*q = NULL;
-	return qmp_connect(sock, timeout_ms, q);
+	return qmp_connect(sock, qmp_deadline_after_ms((unsigned)timeout_ms), q);
 }
 
 Test(qmp_peer, garbage_greeting)
@@ -770,13 +770,62 @@ Test(qmp_peer, silent_after_capabilities)
 {
 	static const char *const steps[] = {GREETING, "<", ">{\"return\": {}, \"id\": 1}\n"};
 	struct qmp *q;
+	uint64_t t0 = now_ns();
 	cr_assert_eq(connect_to_peer(steps, ARRAY_SIZE(steps), &q, 300), 0);
 	json_object *ret = NULL;
-	uint64_t t0 = now_ns();
 	cr_assert_eq(qmp_execute(q, "query-name", &ret), -ETIMEDOUT);
-	cr_assert_geq(ms_since(t0), 250, "each command gets the whole timeout");
+	uint64_t ms = ms_since(t0);
+	/* the connection's deadline, not a fresh timeout for the command */
+	cr_assert_geq(ms, 250, "gave up after %llu ms, before the deadline", (unsigned long long)ms);
+	cr_assert_lt(ms, 550, "gave up after %llu ms: the command got a budget of its own",
+		     (unsigned long long)ms);
 	cr_assert_null(ret);
 	qmp_close(q);
+}
+
+/* One deadline covers the whole conversation: a monitor that answers every command
+ * 150 ms late, given 400 ms, gets through the capabilities and one query, and the
+ * next query ends at the deadline. With a timeout per command all would succeed. */
+Test(qmp_peer, deadline_covers_the_whole_conversation)
+{
+	static const char *const steps[] = {
+		GREETING, "<", "~150", ">{\"return\": {}, \"id\": 1}\n",
+		"<", "~150", ">{\"return\": {\"name\": \"slow\"}, \"id\": 2}\n",
+		"<", "~150", ">{\"return\": [], \"id\": 3}\n",
+		"<", "~150", ">{\"return\": [], \"id\": 4}\n"};
+	char sock[128];
+	scratch_path(sock, sizeof(sock), "slow.sock");
+	start_peer(sock, steps, ARRAY_SIZE(steps));
+	struct qmp *q = NULL;
+	uint64_t t0 = now_ns();
+	cr_assert_eq(qmp_connect(sock, t0 + 400 * 1000000ull, &q), 0);
+	json_object *ret = NULL;
+	cr_assert_eq(qmp_execute(q, "query-name", &ret), 0, "answered at about 300 ms");
+	json_object_put(ret);
+	ret = NULL;
+	cr_assert_eq(qmp_execute(q, "query-cpus-fast", &ret), -ETIMEDOUT,
+		     "would be answered at about 450 ms, after the deadline");
+	uint64_t ms = ms_since(t0);
+	cr_assert_geq(ms, 380, "ended after %llu ms", (unsigned long long)ms);
+	cr_assert_lt(ms, 440, "ended after %llu ms, not at the deadline", (unsigned long long)ms);
+	cr_assert_null(ret);
+	qmp_close(q);
+}
+
+/* A deadline already past fails at the first wait, whatever the peer would do. */
+Test(qmp_peer, deadline_in_the_past)
+{
+	char sock[128];
+	scratch_path(sock, sizeof(sock), "late.sock");
+	int fd = unix_socket();
+	bind_path(fd, sock);
+	cr_assert_eq(listen(fd, 4), 0);
+	struct qmp *q = NULL;
+	uint64_t t0 = now_ns();
+	cr_assert_eq(qmp_connect(sock, t0 - 1, &q), -ETIMEDOUT);
+	cr_assert_lt(ms_since(t0), 50);
+	cr_assert_null(q);
+	close(fd);
 }
 
 /* ---- discovery through QMP, on a tree built here ---------------------------------------------
@@ -836,6 +885,12 @@ static void build_vm(pid_t pid, const char *sock, const pid_t *tids, const char 
 	char rel[64];
 	snprintf(rel, sizeof(rel), "proc/%d/cmdline", (int)pid);
 	put(rel, cmdline, (size_t)len);
+	/* what makes it a VM in a captured tree: root's QEMU executable, recorded */
+	snprintf(rel, sizeof(rel), "proc/%d/exe.stat", (int)pid);
+	put(rel, "uid=0 gid=0 mode=0x81ed\n", 24);
+	char link[512];
+	snprintf(link, sizeof(link), "%s/proc/%d/exe", root, (int)pid);
+	cr_assert_eq(symlink("/usr/bin/qemu-system-x86_64", link), 0, "%s", link);
 	for (size_t i = 0; i < n; i++)
 		put_task(pid, tids[i], comms[i], flags[i]);
 }
@@ -989,4 +1044,69 @@ Test(qmp_discovery, socket_of_another_process_is_not_trusted)
 	cr_assert_not_null(strstr(vm->qmp_error, "belongs to another process"), "%s", vm->qmp_error);
 	cr_assert_eq(vm->source, DISCOVERY_NAMES, "fell back to thread names");
 	cr_assert_eq(thread_of(vm, TID(1))->kind, THREAD_VCPU);
+}
+
+/* vm_list_all: the monitors of all VMs are asked at once and share one deadline, so
+ * three monitors that never answer cost one timeout, not three. */
+Test(qmp_discovery, list_all_shares_one_deadline)
+{
+	snprintf(root, sizeof(root), "%s/root", scratch);
+	mkdir(root, 0755);
+	enum { N = 3 };
+	int listeners[N];
+	char names[N][80];
+	for (int i = 0; i < N; i++) {
+		pid_t pid = TID(100 + i);
+		snprintf(names[i], sizeof(names[i]), "kvmcg-unit-%d-%.8s-%d", (int)getpid(),
+			 strrchr(scratch, '.') + 1, i);
+		/* an abstract socket: reached as named, not through /proc/PID/root */
+		listeners[i] = unix_socket();
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		memcpy(sa.sun_path + 1, names[i], strlen(names[i]));
+		socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(names[i]));
+		cr_assert_eq(bind(listeners[i], (struct sockaddr *)&sa, len), 0);
+		cr_assert_eq(listen(listeners[i], 4), 0); /* the kernel accepts; nobody greets */
+
+		char cmdline[256], rel[64], link[512];
+		int n = snprintf(cmdline, sizeof(cmdline),
+				 "qemu-system-x86_64%c-name%cguest=busy%d%c-qmp%cunix:%s,server=on,wait=off,"
+				 "abstract=on%c",
+				 0, 0, i, 0, 0, names[i], 0);
+		snprintf(rel, sizeof(rel), "proc/%d/cmdline", (int)pid);
+		put(rel, cmdline, (size_t)n);
+		snprintf(rel, sizeof(rel), "proc/%d/exe.stat", (int)pid);
+		put(rel, "uid=0 gid=0 mode=0x81ed\n", 24);
+		snprintf(link, sizeof(link), "%s/proc/%d/exe", root, (int)pid);
+		cr_assert_eq(symlink("/usr/bin/qemu-system-x86_64", link), 0);
+		put_task(pid, pid, "qemu-system-x86", 0x400040);
+		put_task(pid, pid + 50, "CPU 0/KVM", 0x400040);
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "%s/proc", root);
+	proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(proc_fd, 0);
+	struct discover_opts o;
+	discover_opts_init(&o, proc_fd);
+	o.qmp_timeout_ms = 400;
+	struct vm **vms = NULL;
+	size_t n = 0;
+	uint64_t t0 = now_ns();
+	int r = vm_list_all(&o, &vms, &n);
+	uint64_t ms = ms_since(t0);
+	for (int i = 0; i < N; i++)
+		close(listeners[i]);
+	cr_assert_eq(r, 0);
+	cr_assert_eq(n, N, "every VM is listed, answered or not");
+	cr_assert_geq(ms, 350, "took %llu ms: gave up before the deadline", (unsigned long long)ms);
+	cr_assert_lt(ms, 700, "took %llu ms: the monitors were waited for one after another",
+		     (unsigned long long)ms);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_not_null(vms[i]->qmp_error, "VM %zu", i);
+		cr_assert(strstr(vms[i]->qmp_error, "no answer in time"), "%s", vms[i]->qmp_error);
+		char at[256];
+		snprintf(at, sizeof(at), "@%s", names[i]); /* sorted by pid, as created */
+		cr_assert_str_eq(vms[i]->qmp_socket, at);
+		cr_assert_eq(vms[i]->source, DISCOVERY_NAMES, "fell back to the thread names");
+	}
+	vm_list_free(vms, n);
 }
