@@ -78,6 +78,17 @@ $(BUILD)/kvmcg: $(MAIN_OBJ) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The test build: the same program with the executor's fault hooks (src/hooks.c,
+# tests/README.md). Never installed.
+$(BUILD)/obj/hooks-test.o: src/hooks.c
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) -DKVMCG_TEST_HOOKS $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/kvmcg-test: $(MAIN_OBJ) $(BUILD)/obj/hooks-test.o $(BUILD)/libkvmcg.a
+	$(E) "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # A minimal real VMM (not QEMU) that integration tests discover.
 $(BUILD)/mini-vmm: tests/integration/mini-vmm.c
 	$(E) "  CC      $@"
@@ -93,16 +104,16 @@ deps:
 	$(Q)contrib/install-deps.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/mini-vmm
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
 
 check-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-check-host: all $(BUILD)/mini-vmm
+check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/integration/run.sh
 
-check-guest: all $(BUILD)/mini-vmm
+check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/run.sh
 
 demo: deps
@@ -139,7 +150,8 @@ FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
 # policy.c and what the link needs (plan.c pulls in state.c and discover.c, and so on).
 FUZZ_SRCS    := tests/fuzz/fuzz-policy.c src/policy.c src/plan.c src/cpuset.c src/util.c src/err.c \
-                src/state.c src/discover.c src/cgroupfs.c src/procfs.c src/qemu-argv.c src/qmp.c
+                src/state.c src/discover.c src/cgroupfs.c src/procfs.c src/qemu-argv.c src/qmp.c \
+                src/trust.c src/log.c src/layout.c
 
 .PHONY: fuzz check-fuzz
 
@@ -169,4 +181,4 @@ check-fuzz:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/hooks-test.d

@@ -47,15 +47,45 @@ int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
  * it first (an existing one is fine). *ret_created tells whether we made it. */
 int cg_open_dir(int dirfd, const char *name, bool create, bool *ret_created);
 
+/* Whether a cgroup.subtree_control (or cgroup.controllers) text, "cpuset cpu io",
+ * lists the controller name. */
+bool cg_controller_listed(const char *subtree_control, const char *name);
+
 /* One value, one write(2); errors come from write(), as the kernel reports them. */
 int cg_write(int dirfd, const char *file, const char *value);
 /* Whole file, trailing newline removed. */
 int cg_read(int dirfd, const char *file, char **ret);
 
-/* A cgroup name from untrusted text (a VM's name): letters, digits, '-' and '_'
- * kept, anything else '_'; no leading '.', at most 64 bytes. NULL when nothing
- * usable remains (the caller falls back to the pid). */
-char *cg_sanitize_name(const char *name);
+/* The kernel's limit on one cgroup name (kernfs: NAME_MAX). */
+#define CG_NAME_MAX 255
+
+/* Opens a cgroup directory below the mount (O_PATH), one component at a time with
+ * O_NOFOLLOW, so no path can lead out of the hierarchy. "" is the mount itself.
+ * -EINVAL for a "." or ".." component, -ENAMETOOLONG for one longer than
+ * CG_NAME_MAX, else openat's errno. */
+int cg_open_path(int mount_fd, const char *path);
+
+/* A path relative to a cgroup mount as kvmcg stores it ("kvmcg/vm/vcpu0", "" for the
+ * root): no empty, ".", ".." or over-long component, no newline. 0 or -EINVAL with a
+ * sentence in *ret_why (when given; caller frees). */
+int cg_path_check(const char *path, char **ret_why);
+
+/* rmdir of name below parent_fd; EBUSY (tasks still leaving, as when the VM was
+ * just killed) is retried for about a second. A missing directory is success. */
+int cg_rmdir(int parent_fd, const char *name);
+
+/* 0 when fd is on a cgroup filesystem of the mode's kind (fstatfs: CGROUP2_SUPER_MAGIC
+ * for v2, CGROUP_SUPER_MAGIC for v1), -EXDEV when it is not. */
+int cg_fs_check(int fd, enum cgroup_mode mode);
+
+/* The limits set on the cgroups from `from` up to, not including, `upto` (an ancestor
+ * of from; "" for the root): what a process loses when it leaves them for a place
+ * outside `upto`. v2: memory.max/high/swap.max/min/low, pids.max, cpu.max,
+ * cpu.weight, io.max, io.weight and cpuset.cpus/mems that differ from "no limit";
+ * v1 (the cpuset hierarchy only): cpuset.cpus/mems that differ from the root's.
+ * Each entry reads "/path: file=value". */
+int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const char *upto, char ***ret,
+		   size_t *ret_n);
 
 /* A kernel errno from a cgroup operation, as a sentence a user can act on. */
 const char *cg_strerror(int r, const char *file);

@@ -92,9 +92,6 @@ int cli_runtime_error(int r, const char *what);
  * (JSON null) when kvmcg has not pinned it. */
 json_object *cli_pin_state_json(int state_fd, const struct vm *vm);
 
-/* Removes the cgroups and state of pinned VMs that have exited; returns how many. */
-int cli_collect_stale(struct cli *c, int state_fd);
-
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_pin(int argc, char **argv);

@@ -78,22 +78,25 @@ struct plan_host {
 	enum cgroup_mode mode;
 	const struct cpuset *online_cpus;
 	const struct cpuset *online_mems;
-	/* What the VM's cgroups may use: the effective cpus and mems of the cgroup that
-	 * holds the kvmcg root (v2), or its cpuset.cpus/mems (v1). */
+	/* What the VM's cgroups may use: the effective cpus and mems (v2), or
+	 * cpuset.cpus/mems (v1), of the nearest existing cgroup above the VM's directory;
+	 * in affinity mode what the VM's threads' cpusets allow. */
 	const struct cpuset *parent_cpus;
 	const struct cpuset *parent_mems;
 	/* Ancestors from the mount root down to the VM's cgroup, then the VM's
 	 * children, as they are now. dirs[0] is the mount root itself (path ""). */
 	const struct cgroup_dir_state *dirs;
 	size_t n_dirs;
-	const char *root;   /* kvmcg root, relative to the mount: "kvmcg" */
 	const char *vm_dir; /* relative to the mount: "kvmcg/demo" */
+	/* v2, the VM's directory inside the VM's own cgroup: it is a threaded cgroup
+	 * itself, so that cgroup stays the VM's resource domain (layout.h). */
+	bool vm_threaded;
 };
 
 /* ---- the plan -------------------------------------------------------------------- */
 
 enum action_kind {
-	ACT_ENABLE_CONTROLLER, /* write "+cpuset" to dir/cgroup.subtree_control */
+	ACT_ENABLE_CONTROLLER, /* write "+ctrl" to dir/cgroup.subtree_control */
 	ACT_MKDIR,
 	ACT_SET_THREADED,      /* write "threaded" to dir/cgroup.type */
 	ACT_WRITE,             /* write value to dir/file */
@@ -103,8 +106,15 @@ enum action_kind {
 	ACT_SET_AFFINITY,
 	ACT_RMDIR,             /* unpin: remove a cgroup kvmcg made */
 	ACT_SET_SCHED,         /* sched_setscheduler(tid) to value ("fifo:10") */
+	ACT_DISABLE_CONTROLLER, /* write "-ctrl" to dir/cgroup.subtree_control */
 };
 const char *action_kind_name(enum action_kind k);
+
+/* One thread's cgroup before a move-process took it along. */
+struct moved_thread {
+	pid_t tid;
+	char *cgroup;
+};
 
 struct action {
 	enum action_kind kind;
@@ -113,11 +123,19 @@ struct action {
 	char *value;
 	pid_t tid;
 	struct cpuset *cpus;
+	/* A cleanup step (unpin's rmdir and controller disabling, after every thread is
+	 * back): its failure stops nothing and is never rolled back; what it could not
+	 * remove stays in the record for the next run. Cleanup steps come last. */
+	bool cleanup;
 	/* filled by the executor, for rollback */
 	bool done;
 	bool created;      /* ACT_MKDIR made the directory */
+	bool changed;      /* ACT_*_CONTROLLER changed subtree_control, ACT_SET_THREADED cgroup.type */
+	bool undo_failed;  /* rollback could not put back what this replaced */
 	char *old_value;   /* previous file content, or previous cgroup of a moved task */
 	struct cpuset *old_cpus;
+	struct moved_thread *moved; /* ACT_MOVE_PROCESS: every thread's previous cgroup */
+	size_t n_moved;
 };
 
 struct plan {
@@ -150,13 +168,15 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 	     struct plan *ret);
 
 /* Actions that restore what a state recorded (each thread's cgroup, then its
- * affinity) and remove the VM's cgroups. Threads born since the pin go back where
- * the main thread came from. */
+ * affinity and scheduling class), then, as cleanup steps, remove the VM's cgroups and
+ * disable the controllers kvmcg enabled for it. Threads born since the pin go back
+ * where the main thread came from. */
 struct vm_state;
 int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret);
 
-/* Name of the cgroup of a thread kind within the VM's dir: "emulator", "vcpu3",
- * "iothread-io1". Caller frees. */
-char *plan_child_name(const struct vm_thread *t);
+/* Appends the cleanup steps of a record to p: rmdir of every directory it lists,
+ * deepest first, then the controllers it enabled, disabled. Also what the cgroups of
+ * a VM that has exited need. */
+int plan_cleanup(const struct vm_state *st, struct plan *p);
 
 #endif

@@ -16,6 +16,7 @@
 /* task->flags bits from include/linux/sched.h (stat field 9) */
 #define PF_KTHREAD_FLAG 0x00200000u
 #define PF_USER_WORKER_FLAG 0x00004000u
+#define PF_EXITING_FLAG 0x00000004u /* set first thing in do_exit() */
 
 /* Kernel's TASK_COMM_LEN - 1; QEMU thread names are cut to this. */
 #define COMM_MAX 15
@@ -73,8 +74,10 @@ int proc_read_syscall(int proc_fd, pid_t pid, pid_t tid, struct proc_syscall *re
 typedef int (*proc_fd_cb)(int fd, const char *target, void *userdata);
 int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata);
 
-/* Basename of /proc/PID/exe's target, without a " (deleted)" suffix. */
-int proc_read_exe_name(int proc_fd, pid_t pid, char **ret);
+/* A task on its way out: gone, PF_EXITING, a zombie (state Z or X), or with SIGKILL pending
+ * (bit 9 of SigPnd or ShdPnd: the kernel queues it on every thread of a group being
+ * killed, kernel/signal.c complete_signal()). tid <= 0 asks about the process. */
+bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid);
 
 /* True when proc_fd is a real procfs (fstatfs: PROC_SUPER_MAGIC), false for a captured
  * tree (tests/fixtures, --sysroot), whose "exe" is a plain symbolic link that must

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "util.h"
 
@@ -122,16 +126,8 @@ int cgroup_parse_mountinfo(const char *buf, struct cgroup_mount **ret, size_t *r
 
 void cgroup_parse_controllers(const char *buf, struct cgroup_mount *m)
 {
-	for (const char *w = buf; *w;) {
-		while (*w == ' ' || *w == '\n')
-			w++;
-		size_t l = strcspn(w, " \n");
-		if (l == 6 && strncmp(w, "cpuset", 6) == 0)
-			m->has_cpuset = true;
-		if (l == 3 && strncmp(w, "cpu", 3) == 0)
-			m->has_cpu = true;
-		w += l;
-	}
+	m->has_cpuset |= cg_controller_listed(buf, "cpuset");
+	m->has_cpu |= cg_controller_listed(buf, "cpu");
 }
 
 void cgroup_host_done(struct cgroup_host *h)
@@ -271,30 +267,6 @@ int cg_read(int dirfd, const char *file, char **ret)
 	return 0;
 }
 
-char *cg_sanitize_name(const char *name)
-{
-	if (!name)
-		return NULL;
-	char out[65];
-	size_t n = 0;
-	bool useful = false;
-	for (const char *p = name; *p && n < sizeof(out) - 1; p++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '_';
-		/* '.' becomes '_' too: no "..", no hidden names, and no clash with the
-		 * "controller.file" names cgroupfs puts beside our directories. */
-		out[n++] = ok ? c : '_';
-		useful |= ok && c != '_' && c != '-';
-	}
-	out[n] = '\0';
-	/* v1 interface files without a dot */
-	if (!useful || strcmp(out, "tasks") == 0 || strcmp(out, "notify_on_release") == 0 ||
-	    strcmp(out, "release_agent") == 0)
-		return NULL;
-	return strdup(out);
-}
-
 const char *cg_strerror(int r, const char *file)
 {
 	switch (-r) {
@@ -319,7 +291,182 @@ const char *cg_strerror(int r, const char *file)
 		return "permission denied (root, or a delegated cgroup, is needed)";
 	case EROFS:
 		return "the cgroup filesystem is read-only";
+	case ENAMETOOLONG:
+		return "a cgroup name is longer than the 255 bytes the kernel allows";
 	default:
 		return strerror(-r);
 	}
+}
+
+int cg_open_path(int mount_fd, const char *path)
+{
+	int fd = openat(mount_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (const char *p = path; *p;) {
+		size_t l = strcspn(p, "/");
+		if (l == 0) {
+			p++;
+			continue;
+		}
+		if ((l == 2 && strncmp(p, "..", 2) == 0) || (l == 1 && p[0] == '.')) {
+			close(fd);
+			return -EINVAL;
+		}
+		if (l > CG_NAME_MAX) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		char comp[CG_NAME_MAX + 1];
+		memcpy(comp, p, l);
+		comp[l] = '\0';
+		int next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int saved = errno;
+		close(fd);
+		if (next < 0)
+			return -saved;
+		fd = next;
+		p += l;
+	}
+	return fd;
+}
+
+int cg_path_check(const char *path, char **ret_why)
+{
+	const char *why = NULL;
+	size_t l = 0;
+	const char *p = path;
+	if (*p == '/') {
+		why = "starts with '/'";
+	} else {
+		for (; *p; p += l + (p[l] == '/')) {
+			l = strcspn(p, "/");
+			if (l == 0)
+				why = "has an empty component";
+			else if ((l == 2 && strncmp(p, "..", 2) == 0) || (l == 1 && p[0] == '.'))
+				why = "has a '.' or '..' component";
+			else if (l > CG_NAME_MAX)
+				why = "has a component longer than the 255 bytes of a cgroup name";
+			else if (memchr(p, '\n', l))
+				why = "has a newline";
+			else if (p[l] == '/' && p[l + 1] == '\0')
+				why = "ends with '/'";
+			if (why)
+				break;
+		}
+	}
+	if (!why)
+		return 0;
+	if (ret_why && asprintf(ret_why, "'%s' %s", path, why) < 0)
+		*ret_why = NULL;
+	return -EINVAL;
+}
+
+int cg_rmdir(int parent_fd, const char *name)
+{
+	/* A VM that was just killed still has threads on their way out: the kernel
+	 * says EBUSY until the last one has left. 40 x 25 ms. */
+	for (int tries = 0;; tries++) {
+		if (unlinkat(parent_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY || tries == 40)
+			return -errno;
+		usleep(25000);
+	}
+}
+
+int cg_fs_check(int fd, enum cgroup_mode mode)
+{
+	struct statfs fs;
+	if (fstatfs(fd, &fs) < 0)
+		return -errno;
+	if (mode == CGROUP_MODE_V2 ? fs.f_type != CGROUP2_SUPER_MAGIC : fs.f_type != CGROUP_SUPER_MAGIC)
+		return -EXDEV;
+	return 0;
+}
+
+/* A cgroup v2 interface file and the value that means "no limit". */
+static const struct {
+	const char *file;
+	const char *unlimited; /* NULL: "max" followed by anything (cpu.max) */
+} v2_limits[] = {
+	{"cpuset.cpus", ""},  {"cpuset.mems", ""},      {"cpu.max", NULL},     {"cpu.weight", "100"},
+	{"memory.max", "max"}, {"memory.high", "max"}, {"memory.swap.max", "max"},
+	{"memory.min", "0"},  {"memory.low", "0"},      {"pids.max", "max"},  {"io.max", ""},
+	{"io.weight", "default 100"},
+};
+
+static int push_limit(char ***ret, size_t *n, const char *dir, const char *file, const char *value)
+{
+	_cleanup_free_ char *s = NULL;
+	if (asprintf(&s, "/%s: %s=%s", dir, file, value) < 0)
+		return -ENOMEM;
+	for (char *c = s; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	return strv_push(ret, n, s);
+}
+
+int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const char *upto, char ***ret,
+		   size_t *ret_n)
+{
+	char **v = NULL;
+	size_t n = 0;
+	int r = 0;
+	_cleanup_free_ char *path = strdup(from);
+	_cleanup_free_ char *root_cpus = NULL, *root_mems = NULL;
+	if (!path)
+		return -ENOMEM;
+	if (mode == CGROUP_MODE_V1) {
+		/* v1 cpusets always hold explicit lists: a limit is one narrower than the root's */
+		_cleanup_close_ int rfd = cg_open_path(mount_fd, "");
+		if (rfd < 0 || cg_read(rfd, "cpuset.cpus", &root_cpus) < 0 || cg_read(rfd, "cpuset.mems", &root_mems) < 0)
+			return rfd < 0 ? rfd : -EIO;
+	}
+	while (r == 0 && *path && strcmp(path, upto) != 0) {
+		_cleanup_close_ int fd = cg_open_path(mount_fd, path);
+		if (fd >= 0 && mode == CGROUP_MODE_V2) {
+			for (size_t i = 0; r == 0 && i < ARRAY_SIZE(v2_limits); i++) {
+				_cleanup_free_ char *val = NULL;
+				if (cg_read(fd, v2_limits[i].file, &val) < 0)
+					continue; /* controller not enabled here: no limit from it */
+				bool unlimited = v2_limits[i].unlimited ? strcmp(val, v2_limits[i].unlimited) == 0
+									: startswith(val, "max ");
+				if (!unlimited)
+					r = push_limit(&v, &n, path, v2_limits[i].file, val);
+			}
+		} else if (fd >= 0) {
+			_cleanup_free_ char *cpus = NULL, *mems = NULL;
+			if (cg_read(fd, "cpuset.cpus", &cpus) == 0 && strcmp(cpus, root_cpus) != 0)
+				r = push_limit(&v, &n, path, "cpuset.cpus", cpus);
+			if (r == 0 && cg_read(fd, "cpuset.mems", &mems) == 0 && strcmp(mems, root_mems) != 0)
+				r = push_limit(&v, &n, path, "cpuset.mems", mems);
+		}
+		char *slash = strrchr(path, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			path[0] = '\0';
+	}
+	if (r < 0) {
+		strv_free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+bool cg_controller_listed(const char *subtree_control, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *w = subtree_control ? subtree_control : ""; *w;) {
+		size_t l = strcspn(w, " \n");
+		if (l == nl && strncmp(w, name, nl) == 0)
+			return true;
+		w += l;
+		while (*w == ' ' || *w == '\n')
+			w++;
+	}
+	return false;
 }

@@ -22,43 +22,46 @@
 
 #define POLICY_DIR_DEFAULT "/etc/kvmcg/policies"
 
-enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN };
+enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN, OPT_APPLY_LOCK_TIMEOUT };
 
 struct apply_args {
 	const char *dir;
 	bool dry_run;
+	int lock_timeout_ms; /* as pin_args' */
 };
 
 static void apply_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg apply [--policy-dir DIR] [--dry-run] [--json]\n"
+	      " kvmcg apply [--policy-dir DIR] [--dry-run] [--lock-timeout MS] [--json]\n"
 	      "\n"
 	      "Give every running VM the policy that matches it: read DIR/*.policy, match each\n"
 	      "VM against each file's [Match] section, plan every VM, then pin each VM as one\n"
 	      "transaction (all or nothing). A VM no policy matches is left alone; a VM two\n"
 	      "policies match is left alone and both files are named. Exclusive=yes CPUs that\n"
-	      "another VM would use are found before anything is written. Settings kvmcg does\n"
-	      "not carry out yet are listed for each VM, never dropped silently. Running apply\n"
-	      "twice changes nothing the second time, and says so.\n"
+	      "another VM would use are found before anything is written. A setting kvmcg does\n"
+	      "not carry out is said on stderr for its VM, counted in the summary and makes\n"
+	      "the exit status 3. Running apply twice changes nothing the second time, and\n"
+	      "says so. Policy paths are read through no symbolic link (kvmcg.policy(5)).\n"
 	      "\n"
 	      "Options:\n"
 	      "     --policy-dir <dir>  where the policies are (default " POLICY_DIR_DEFAULT ")\n"
 	      "     --dry-run           plan and report; change nothing\n"
+	      "     --lock-timeout <ms> wait this long for another kvmcg run on a VM (5000)\n"
 	      "     --json              print JSON\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
 	      " -h, --help              display this help\n"
 	      "\n"
 	      "Exit status: 0 every matched VM is as its policy asks; 1 a VM failed (rolled\n"
 	      "back); 2 a policy file has errors, a VM matched two policies, or a request\n"
-	      "cannot work on this host; 3 some VMs were pinned and others failed.\n"
+	      "cannot work on this host; 3 partly: some VMs were pinned and others failed, or\n"
+	      "a setting was not carried out.\n"
 	      "See kvmcg(8) and kvmcg.policy(5).\n",
 	      stdout);
 }
 
 static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
-	(void)c;
 	struct apply_args *a = userdata;
 	if (opt == OPT_POLICY_DIR) {
 		a->dir = arg;
@@ -66,6 +69,13 @@ static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
 	}
 	if (opt == OPT_APPLY_DRY_RUN) {
 		a->dry_run = true;
+		return 1;
+	}
+	if (opt == OPT_APPLY_LOCK_TIMEOUT) {
+		int ms;
+		if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+			return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+		a->lock_timeout_ms = ms ? ms : -1;
 		return 1;
 	}
 	return 0;
@@ -165,6 +175,8 @@ struct outcome {
 	char *message;
 	char **skipped;
 	size_t n_skipped;
+	char **warnings;
+	size_t n_warnings;
 	struct pin_result planned; /* the dry run */
 	struct pin_result done;    /* the real run */
 	struct cpuset *cpus;       /* what its pin would use, for Exclusive= */
@@ -174,6 +186,7 @@ static void outcome_done(struct outcome *o)
 {
 	free(o->message);
 	strv_free(o->skipped);
+	strv_free(o->warnings);
 	pin_result_done(&o->planned);
 	pin_result_done(&o->done);
 	cpuset_free(o->cpus);
@@ -332,13 +345,14 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 				   first->path, second->path);
 			continue;
 		}
-		struct pin_args a = {.dry_run = true};
-		r = policy_to_pin_args(first->policy, &a, &x->skipped, &x->n_skipped);
+		struct pin_args a = {.dry_run = true, .command = "apply"};
+		r = policy_to_pin_args(first->policy, &a, &a.skipped, &a.n_skipped);
 		if (r == 0)
 			r = pin_vm(c, vms[v], &a, &x->planned);
 		pin_args_done(&a);
-		if (r != EXIT_OK) {
-			set_failed(x, r, "failed", "%s", x->planned.message ? x->planned.message : "cannot plan");
+		if (r < 0 || strcmp(x->planned.result, "failed") == 0) {
+			set_failed(x, r < 0 ? EXIT_FAILURE_RUNTIME : r, "failed", "%s",
+				   x->planned.message ? x->planned.message : "cannot plan");
 			continue;
 		}
 		x->result = "planned";
@@ -351,7 +365,9 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	if (state_fd >= 0)
 		close(state_fd);
 
-	size_t applied = 0, unchanged = 0, failed = 0, config_errors = 0;
+	/* A VM whose policy was carried out but for some settings is "partial": it
+	 * counts as such in the summary, and makes the exit status 3. */
+	size_t applied = 0, unchanged = 0, partial = 0, failed = 0, config_errors = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct outcome *x = &o[i];
 		if (strcmp(x->result, "planned") == 0) {
@@ -360,42 +376,64 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 				free(x->message);
 				x->message = strdup_or_null(x->planned.message);
 			} else {
-				struct pin_args a = {0};
-				char **again = NULL; /* the same list as the dry run's */
-				size_t n_again = 0;
-				r = policy_to_pin_args(x->policy->policy, &a, &again, &n_again);
-				strv_free(again);
+				struct pin_args a = {.command = "apply", .lock_timeout_ms = aa->lock_timeout_ms};
+				r = policy_to_pin_args(x->policy->policy, &a, &a.skipped, &a.n_skipped);
 				if (r == 0)
 					r = pin_vm(c, x->vm, &a, &x->done);
 				pin_args_done(&a);
-				x->exit_code = r;
+				x->exit_code = r < 0 ? EXIT_FAILURE_RUNTIME : r;
 				x->result = x->done.result ? x->done.result : "failed";
 				free(x->message);
 				x->message = strdup_or_null(x->done.message);
+				for (size_t k = 0; k < x->done.n_warnings; k++)
+					(void)strv_push(&x->warnings, &x->n_warnings, x->done.warnings[k]);
 			}
 		}
-		if (strcmp(x->result, "applied") == 0)
-			applied++;
-		else if (strcmp(x->result, "unchanged") == 0)
-			unchanged++;
-		else if (strcmp(x->result, "dry-run") != 0) {
+		bool done_ok = strcmp(x->result, "applied") == 0 || strcmp(x->result, "unchanged") == 0 ||
+			       strcmp(x->result, "dry-run") == 0 || strcmp(x->result, "partial") == 0;
+		if (!done_ok) {
 			failed++;
 			config_errors += x->exit_code == EXIT_USAGE;
+		} else if (x->n_skipped || strcmp(x->result, "partial") == 0) {
+			partial++;
+		} else if (strcmp(x->result, "unchanged") == 0) {
+			unchanged++;
+		} else {
+			applied++;
 		}
 	}
 
-	char summary[256];
+	_cleanup_free_ char *summary = NULL;
+	int k;
 	if (n == 0)
-		snprintf(summary, sizeof(summary), "no running VM matches a policy in %s (%zu file%s, %zu VM%s)",
-			 dir, n_pol, n_pol == 1 ? "" : "s", n_vms, n_vms == 1 ? "" : "s");
-	else if (applied == 0 && failed == 0 && !aa->dry_run)
-		snprintf(summary, sizeof(summary), "nothing changed: %zu VM%s already as their policies ask",
-			 unchanged, unchanged == 1 ? " is" : "s are");
+		k = asprintf(&summary, "no running VM matches a policy in %s (%zu file%s, %zu VM%s)", dir, n_pol,
+			     n_pol == 1 ? "" : "s", n_vms, n_vms == 1 ? "" : "s");
+	else if (applied == 0 && failed == 0 && partial == 0 && !aa->dry_run)
+		k = asprintf(&summary, "nothing changed: %zu VM%s already as their policies ask", unchanged,
+			     unchanged == 1 ? " is" : "s are");
 	else
-		snprintf(summary, sizeof(summary), "%s%zu applied, %zu unchanged, %zu failed; %zu VM%s without a policy",
-			 aa->dry_run ? "dry run (nothing changed): " : "", applied, unchanged, failed, untouched,
-			 untouched == 1 ? "" : "s");
+		k = asprintf(&summary, "%s%zu %s, %zu unchanged, %zu with settings %snot carried out, %zu failed; %zu VM%s "
+			     "without a policy",
+			     aa->dry_run ? "dry run (nothing changed): " : "", applied,
+			     aa->dry_run ? "to change" : "applied", unchanged, partial, aa->dry_run ? "that would be " : "",
+			     failed, untouched, untouched == 1 ? "" : "s");
+	if (k < 0)
+		summary = NULL;
 
+	/* What was not done goes to stderr, one line each, in either output form. */
+	for (size_t i = 0; i < n; i++) {
+		char label[128];
+		vm_label(o[i].vm, label, sizeof(label));
+		for (size_t w = 0; w < o[i].n_warnings; w++)
+			log_warning("%s: %s", label, o[i].warnings[w]);
+		bool problem = strcmp(o[i].result, "applied") && strcmp(o[i].result, "unchanged") &&
+			       strcmp(o[i].result, "dry-run") && strcmp(o[i].result, "partial");
+		if (o[i].message && problem)
+			log_error("%s: %s", label, o[i].message);
+		for (size_t s = 0; s < o[i].n_skipped; s++)
+			log_error("%s: %s: %s", label, aa->dry_run ? "would not be carried out" : "not carried out",
+				  o[i].skipped[s]);
+	}
 	if (c->json) {
 		json_object *top = json_object_new_object();
 		json_object *arr = json_object_new_array();
@@ -410,7 +448,14 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 			json_object_array_add(files, f);
 		}
 		json_object_object_add(top, "policies", files);
-		json_object_object_add(top, "summary", json_object_new_string(summary));
+		json_object *counts = json_object_new_object();
+		json_object_object_add(counts, "applied", json_object_new_int((int)applied));
+		json_object_object_add(counts, "unchanged", json_object_new_int((int)unchanged));
+		json_object_object_add(counts, "partial", json_object_new_int((int)partial));
+		json_object_object_add(counts, "failed", json_object_new_int((int)failed));
+		json_object_object_add(counts, "without_policy", json_object_new_int((int)untouched));
+		json_object_object_add(top, "counts", counts);
+		json_object_object_add(top, "summary", summary ? json_object_new_string(summary) : NULL);
 		print_json(stdout, top);
 		json_object_put(top);
 	} else {
@@ -424,23 +469,18 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 			json_object_array_add(rows, outcome_json(&o[i]));
 		if (n)
 			print_table(stdout, cols, ARRAY_SIZE(cols), rows);
-		for (size_t i = 0; i < n; i++) {
-			char label[128];
-			vm_label(o[i].vm, label, sizeof(label));
-			if (o[i].message && strcmp(o[i].result, "applied") && strcmp(o[i].result, "unchanged"))
-				printf("%s: %s\n", label, o[i].message);
-			for (size_t k = 0; k < o[i].n_skipped; k++)
-				printf("%s: not carried out yet: %s\n", label, o[i].skipped[k]);
-		}
 		json_object_put(rows);
-		printf("%s\n", summary);
+		_cleanup_free_ char *line = summary ? str_escape(summary) : NULL;
+		printf("%s\n", line ? line : "out of memory");
 	}
 
 	int rc = EXIT_OK;
-	if (failed && applied)
+	if (failed && (applied || partial))
 		rc = EXIT_PARTIAL;
 	else if (failed)
 		rc = config_errors == failed ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+	else if (partial)
+		rc = EXIT_PARTIAL;
 	if (rc == EXIT_OK && bad_files)
 		rc = EXIT_USAGE;
 	for (size_t i = 0; i < n; i++)
@@ -457,6 +497,7 @@ int cmd_apply(int argc, char **argv)
 		CLI_COMMON_OPTIONS,
 		{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
 		{"dry-run", no_argument, NULL, OPT_APPLY_DRY_RUN},
+		{"lock-timeout", required_argument, NULL, OPT_APPLY_LOCK_TIMEOUT},
 		{0},
 	};
 	struct apply_args aa = {0};

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 #include "output.h"
+#include "pin.h"
 #include "state.h"
 #include "util.h"
 
@@ -14,13 +16,15 @@ static void list_help(void)
 	fputs("Usage:\n"
 	      " kvmcg list [options]\n"
 	      "\n"
-	      "List the VMs running on this host: QEMU processes and any other process\n"
-	      "that holds a KVM virtual machine.\n"
+	      "List the VMs running on this host: processes whose executable, as the kernel\n"
+	      "reports it (not argv[0] or a thread name), is a root-owned QEMU, and any\n"
+	      "other process that holds a KVM virtual machine.\n"
 	      "\n"
 	      "Options:\n"
 	      "     --json              print JSON: {\"host\": {...}, \"vms\": [...]}\n"
 	      "     --no-qmp            do not ask QEMU's monitors; use names and fds only\n"
-	      "     --qmp-timeout <ms>  wait this long for a QMP monitor (default 2000)\n"
+	      "     --qmp-timeout <ms>  wait this long for the QMP monitors, which are all\n"
+	      "                         asked at once (default 2000)\n"
 	      "     --sysroot <dir>     read <dir>/proc and <dir>/sys instead (implies --no-qmp)\n"
 	      " -h, --help              display this help\n"
 	      "\n"
@@ -71,8 +75,14 @@ int cmd_list(int argc, char **argv)
 	}
 	/* Exited VMs that kvmcg pinned leave cgroups behind: this is where they go. */
 	int state_fd = state_dir_open(false);
-	if (state_fd >= 0 && !c.sysroot)
-		cli_collect_stale(&c, state_fd);
+	if (state_fd >= 0 && !c.sysroot) {
+		/* records kvmcg refuses are named, never acted on */
+		char **problems = NULL;
+		(void)pin_collect_stale(&c, state_fd, &problems);
+		for (char **p = problems; p && *p; p++)
+			log_warning("%s", *p);
+		strv_free(problems);
+	}
 	struct vm **vms = NULL;
 	size_t n = 0;
 	r = vm_list_all(&c.discover, &vms, &n);

@@ -10,7 +10,8 @@
 #include "cgroupfs.h"
 #include "cli.h"
 #include "err.h"
-#include "exec.h"
+#include "layout.h"
+#include "log.h"
 #include "output.h"
 #include "pin.h"
 #include "policy-use.h"
@@ -32,6 +33,7 @@ enum {
 	OPT_CPU_QUOTA,
 	OPT_CPU_PERIOD,
 	OPT_VCPU_SCHED,
+	OPT_LOCK_TIMEOUT,
 };
 
 static void pin_help(void)
@@ -64,13 +66,21 @@ static void pin_help(void)
 	      "     --policy <file>            take the pins from a policy file's [CPU] and\n"
 	      "                                [Memory] sections (kvmcg.policy(5)); options\n"
 	      "                                given here win over it; [Match] is not consulted\n"
+	      "     --lock-timeout <ms>        wait this long for another kvmcg run on the same\n"
+	      "                                VM to finish (default 5000)\n"
 	      "     --json                     print JSON\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
 	      " -h, --help                     display this help\n"
 	      "\n"
 	      "CPU lists: 2, 18-23, 0-31:2 (every 2nd), 1,3,5.\n"
-	      "Exit status: 0 done or nothing to do, 1 failed (rolled back), 2 bad request\n"
-	      "(nothing written), 3 the VM exited during the run (rolled back).\n"
+	      "Where the cgroups go: kvmcg/<vm>/ when the VM is in the root cgroup; <its\n"
+	      "cgroup>/kvmcg/ when it is alone in a cgroup of its own (its limits keep\n"
+	      "applying); a VM that shares its cgroup with other processes is refused unless\n"
+	      "--cgroup-root says where. A pinned VM stays where it is.\n"
+	      "Exit status: 0 done or nothing to do; 1 failed (rolled back), or another run\n"
+	      "holds the VM; 2 bad request (nothing written); 3 partly: the VM exited during\n"
+	      "the run (rolled back), a setting was not carried out (said on stderr), or what\n"
+	      "could not be undone is kept in the record for the next run.\n"
 	      "See kvmcg(8).\n",
 	      stdout);
 }
@@ -78,11 +88,13 @@ static void pin_help(void)
 static void unpin_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg unpin VMSEL [--json]\n"
+	      " kvmcg unpin VMSEL [--lock-timeout MS] [--json]\n"
 	      "\n"
 	      "Undo kvmcg pin: put every thread back in the cgroup and affinity it had before\n"
 	      "kvmcg first pinned it, and remove the VM's cgroups. A VM that has exited leaves\n"
-	      "only its cgroups, which are removed.\n"
+	      "only its cgroups, which are removed. A cgroup that cannot be removed yet (a\n"
+	      "process that is not the VM's holds it) stays in the record, exit 3, and the next\n"
+	      "unpin removes it.\n"
 	      "\n"
 	      "VMSEL (exactly one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
 	      "See kvmcg(8).\n",
@@ -104,34 +116,55 @@ static void print_plan_text(const struct plan *p)
 	json_object_put(rows);
 }
 
-static void print_result(const struct cli *c, const char *result, const struct vm *vm,
-			 const struct plan *p, enum cgroup_mode mode, const char *mount,
-			 const char *vm_dir, const char *message, char **skipped, size_t n_skipped)
+/* One report for pin and unpin: JSON or text on stdout; a failure as one line on
+ * stderr; settings not carried out and warnings on stderr, each one line. */
+static void report(const struct cli *c, const struct vm *vm, const struct pin_result *res)
 {
+	for (size_t i = 0; i < res->n_warnings; i++)
+		log_warning("%s", res->warnings[i]);
+	if (strcmp(res->result, "failed") == 0) {
+		log_error("%s", res->message ? res->message : "failed");
+		return;
+	}
+	for (size_t i = 0; i < res->n_skipped; i++)
+		log_error("pid %d: %s: %s", (int)vm->pid,
+			  strcmp(res->result, "dry-run") == 0 ? "would not be carried out" : "not carried out",
+			  res->skipped[i]);
+	if (res->problem)
+		log_error("%s", res->problem);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
 	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
-	json_object_object_add(o, "result", json_object_new_string(result));
-	json_object_object_add(o, "mode", json_object_new_string(cgroup_mode_name(mode)));
-	json_object_object_add(o, "cgroup_mount", mount ? json_object_new_string(mount) : NULL);
-	json_object_object_add(o, "vm_cgroup", vm_dir ? cgroup_json(vm_dir) : NULL);
-	json_object_object_add(o, "actions", p ? plan_to_json(p) : json_object_new_array());
-	if (message)
-		json_object_object_add(o, "message", json_object_new_string(message));
+	json_object_object_add(o, "result", json_object_new_string(res->result));
+	json_object_object_add(o, "mode", json_object_new_string(cgroup_mode_name(res->mode)));
+	json_object_object_add(o, "layout", res->mode == CGROUP_MODE_AFFINITY || !res->vm_dir
+						    ? NULL
+						    : json_object_new_string(layout_kind_name(res->layout)));
+	json_object_object_add(o, "cgroup_mount", res->mount ? json_object_new_string(res->mount) : NULL);
+	json_object_object_add(o, "vm_cgroup", res->vm_dir ? cgroup_json(res->vm_dir) : NULL);
+	json_object_object_add(o, "actions", plan_to_json(&res->plan));
+	if (res->message)
+		json_object_object_add(o, "message", json_object_new_string(res->message));
+	if (res->problem)
+		json_object_object_add(o, "problem", json_object_new_string(res->problem));
 	json_object *sk = json_object_new_array();
-	for (size_t i = 0; i < n_skipped; i++)
-		json_object_array_add(sk, json_object_new_string(skipped[i]));
+	for (size_t i = 0; i < res->n_skipped; i++)
+		json_object_array_add(sk, json_object_new_string(res->skipped[i]));
 	json_object_object_add(o, "skipped_settings", sk);
+	json_object *w = json_object_new_array();
+	for (size_t i = 0; i < res->n_warnings; i++)
+		json_object_array_add(w, json_object_new_string(res->warnings[i]));
+	json_object_object_add(o, "warnings", w);
 	if (c->json) {
 		print_json(stdout, o);
 	} else {
-		if (p && p->n_actions) {
-			print_plan_text(p);
+		if (res->plan.n_actions) {
+			print_plan_text(&res->plan);
 			putchar('\n');
 		}
-		printf("%s\n", message);
-		for (size_t i = 0; i < n_skipped; i++)
-			printf("not carried out yet: %s\n", skipped[i]);
+		_cleanup_free_ char *m = res->message ? str_escape(res->message) : NULL;
+		if (m)
+			printf("%s\n", m);
 	}
 	json_object_put(o);
 }
@@ -215,6 +248,13 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		a->tune.period_us = (unsigned)us;
 		return 1;
 	}
+	case OPT_LOCK_TIMEOUT: {
+		int ms;
+		if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+			return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+		a->lock_timeout_ms = ms ? ms : -1;
+		return 1;
+	}
 	case OPT_VCPU_SCHED:
 		if (sched_parse(arg, &a->tune.sched_policy, &a->tune.sched_priority) < 0)
 			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO 1-99)", arg);
@@ -226,7 +266,7 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 
 
 /* The policy's request first, then the command line's on top: later pins win. */
-static int with_policy(const struct pin_args *cli, struct pin_args *out, char ***skipped, size_t *n_skipped)
+static int with_policy(const struct pin_args *cli, struct pin_args *out)
 {
 	struct diags d = {0};
 	struct policy *p = NULL;
@@ -240,8 +280,9 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out, char **
 	diags_print(&d, cli->policy, stderr); /* warnings */
 	diags_done(&d);
 	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only,
-				 .cgroup_root = cli->cgroup_root};
-	r = policy_to_pin_args(p, out, skipped, n_skipped);
+				 .cgroup_root = cli->cgroup_root, .lock_timeout_ms = cli->lock_timeout_ms,
+				 .command = "pin"};
+	r = policy_to_pin_args(p, out, &out->skipped, &out->n_skipped);
 	policy_free(p);
 	/* the command line's tuning wins over the file's */
 	if (cli->tune.weight)
@@ -262,20 +303,24 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out, char **
 	return r < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 }
 
+/* The VM exiting while it was being read is the run's "the VM exited", exit 3, as
+ * when it exits later; anything else about selecting it is a runtime failure. */
+static int selection_failed(int r)
+{
+	int rc = cli_runtime_error(r, "cannot select the VM");
+	return r == -EOWNERDEAD ? EXIT_PARTIAL : rc;
+}
+
 static int run_pin(struct cli *c, struct pin_args *a)
 {
 	struct pin_args merged = {0};
-	char **skipped = NULL;
-	size_t n_skipped = 0;
 	if (a->policy) {
 		if (a->emulator || a->n_iothreads || a->mems) {
-			fprintf(stderr, "kvmcg: with --policy, only --vcpu may add to the file's pins\n");
-			return EXIT_USAGE;
+			return cli_usage_error(c, "with --policy, only --vcpu may add to the file's pins");
 		}
-		int rc = with_policy(a, &merged, &skipped, &n_skipped);
+		int rc = with_policy(a, &merged);
 		if (rc != EXIT_OK) {
 			pin_args_done(&merged);
-			strv_free(skipped);
 			return rc;
 		}
 	}
@@ -283,24 +328,13 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
 	if (r < 0) {
 		pin_args_done(&merged);
-		strv_free(skipped);
-		return cli_runtime_error(r, "cannot select the VM");
+		return selection_failed(r);
 	}
 	struct pin_result res;
 	int rc = pin_vm(c, vm, a->policy ? &merged : a, &res);
-	for (size_t i = 0; i < res.n_skipped; i++)
-		(void)strv_push(&skipped, &n_skipped, res.skipped[i]);
-	if (rc == EXIT_OK)
-		print_result(c, res.result, vm, &res.plan, res.mode, res.mount, res.vm_dir, res.message,
-			     skipped, n_skipped);
-	else
-		fprintf(stderr, "kvmcg: %s\n", res.message ? res.message : "pin failed");
-	if (res.warning)
-		fprintf(stderr, "kvmcg: warning: pinned, but the state file could not be updated: %s\n",
-			res.warning);
+	report(c, vm, &res);
 	pin_result_done(&res);
 	pin_args_done(&merged);
-	strv_free(skipped);
 	vm_free(vm);
 	return rc;
 }
@@ -322,10 +356,11 @@ int cmd_pin(int argc, char **argv)
 		{"cpu-quota", required_argument, NULL, OPT_CPU_QUOTA},
 		{"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
 		{"vcpu-scheduler", required_argument, NULL, OPT_VCPU_SCHED},
+		{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
 		{0},
 	};
 	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};
-	struct pin_args a = {0};
+	struct pin_args a = {.command = "pin"};
 	const struct cli_command cmd = {
 		.options = options, .help = pin_help, .vmsel = true, .extra = parse_pin_option, .userdata = &a,
 	};
@@ -347,100 +382,54 @@ int cmd_pin(int argc, char **argv)
 
 /* ---- unpin -------------------------------------------------------------------------------- */
 
-static int run_unpin(struct cli *c)
+static int run_unpin(struct cli *c, int lock_timeout_ms)
 {
-	int state_fd = state_dir_open(false);
 	struct vm *vm = NULL;
-	struct vm_state st = {0};
-	struct plan plan = {0};
-	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = c->proc_fd};
-	struct pin_spec none = {0};
-	char msg[160];
-	int rc = EXIT_FAILURE_RUNTIME;
-
 	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
 	if (r < 0) {
 		/* A VM that is gone may have left cgroups behind: clean those up. */
-		int removed = state_fd >= 0 ? cli_collect_stale(c, state_fd) : 0;
+		int state_fd = state_dir_open(false);
+		int removed = state_fd >= 0 ? pin_collect_stale(c, state_fd, NULL) : 0;
+		if (state_fd >= 0)
+			close(state_fd);
 		if (r == -ESRCH && c->sel.pid > 0 && removed > 0) {
 			printf("pid %d is gone; removed the cgroups kvmcg had made for it\n", (int)c->sel.pid);
-			rc = EXIT_OK;
-		} else {
-			rc = cli_runtime_error(r, "cannot select the VM");
+			return EXIT_OK;
 		}
-		goto out;
+		return selection_failed(r);
 	}
-	if (state_fd >= 0)
-		cli_collect_stale(c, state_fd);
-	r = state_fd >= 0 ? state_load(state_fd, vm->pid, vm->starttime_ticks, &st) : state_fd;
-	if (r == -ENOENT) {
-		print_result(c, "unchanged", vm, NULL, CGROUP_MODE_AFFINITY, NULL, NULL,
-			     "kvmcg has not pinned this VM: nothing to undo", NULL, 0);
-		rc = EXIT_OK;
-		goto out;
-	}
-	if (r < 0) {
-		fprintf(stderr, "kvmcg: cannot read the state of pid %d: %s\n", (int)vm->pid,
-			r == -EBADMSG ? "the state file is damaged" : strerror(-r));
-		goto out;
-	}
-	r = plan_unpin(&st, vm, &plan);
-	if (r < 0) {
-		rc = cli_runtime_error(r, "cannot plan");
-		goto out;
-	}
-	if (st.mount) {
-		ex.mount_fd = open(st.mount, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (ex.mount_fd < 0) {
-			fprintf(stderr, "kvmcg: cannot open %s: %s\n", st.mount, strerror(errno));
-			goto out;
-		}
-	}
-	ex.pid = vm->pid;
-	ex.starttime = vm->starttime_ticks;
-	ex.mode = st.mode;
-	ex.vm = vm;
-	ex.spec = &none;
-	ex.all_cpus = c->host.online_cpus;
-	ex.fail_at = pin_test_hook("KVMCG_TEST_FAIL_AT");
-	ex.kill_at = pin_test_hook("KVMCG_TEST_KILL_AT");
-	r = exec_hold_vm(&ex);
-	if (r == 0)
-		r = exec_plan(&ex, &plan);
-	if (r < 0) {
-		fprintf(stderr, "kvmcg: unpin failed, the pin was left as it was: %s\n",
-			ex.failed[0] ? ex.failed : strerror(-r));
-		rc = r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME;
-		goto out;
-	}
-	(void)state_remove(state_fd, vm->pid, vm->starttime_ticks);
-	snprintf(msg, sizeof(msg), "unpinned pid %d: every thread is back in its cgroup and affinity", (int)vm->pid);
-	print_result(c, "applied", vm, &plan, st.mode, st.mount, st.vm_dir, msg, NULL, 0);
-	rc = EXIT_OK;
-out:
-	exec_done(&ex);
-	if (ex.pidfd >= 0)
-		close(ex.pidfd);
-	if (ex.mount_fd >= 0)
-		close(ex.mount_fd);
-	plan_done(&plan);
-	vm_state_done(&st);
+	struct pin_result res;
+	int rc = unpin_vm(c, vm, lock_timeout_ms, &res);
+	report(c, vm, &res);
+	pin_result_done(&res);
 	vm_free(vm);
-	if (state_fd >= 0)
-		close(state_fd);
 	return rc;
+}
+
+static int parse_unpin_option(struct cli *c, int opt, const char *arg, void *userdata)
+{
+	int *lock_timeout_ms = userdata, ms;
+	if (opt != OPT_LOCK_TIMEOUT)
+		return 0;
+	if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+		return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+	*lock_timeout_ms = ms ? ms : -1;
+	return 1;
 }
 
 int cmd_unpin(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options, .help = unpin_help, .vmsel = true};
+	static const struct option options[] = {
+		CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT}, {0}};
+	int lock_timeout_ms = 0;
+	const struct cli_command cmd = {.options = options, .help = unpin_help, .vmsel = true,
+					.extra = parse_unpin_option, .userdata = &lock_timeout_ms};
 	struct cli c = {.command = "unpin", .proc_fd = -1, .sys_fd = -1};
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc != CLI_RUN)
 		return rc;
 	if ((rc = cli_open_roots(&c)) == 0)
-		rc = run_unpin(&c);
+		rc = run_unpin(&c, lock_timeout_ms);
 	cli_done(&c);
 	return rc;
 }

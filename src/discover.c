@@ -316,6 +316,10 @@ int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, c
 		r = proc_read_stat(o->proc_fd, pid, 0, &again);
 		if (r == -ENOENT || (r == 0 && again.starttime_ticks != st.starttime_ticks))
 			return -ENOENT;
+		/* A VM being killed loses its exe link before it is gone: no evidence
+		 * then says nothing about what it was. */
+		if (r == 0 && proc_task_exiting(o->proc_fd, pid, 0))
+			return -ESRCH;
 		r = 0;
 		if (ret_why) {
 			if (exe_r < 0)

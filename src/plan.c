@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "layout.h"
 #include "state.h"
 #include "util.h"
 
@@ -24,6 +25,7 @@ const char *action_kind_name(enum action_kind k)
 		[ACT_SET_AFFINITY] = "set-affinity",
 		[ACT_RMDIR] = "rmdir",
 		[ACT_SET_SCHED] = "set-scheduler",
+		[ACT_DISABLE_CONTROLLER] = "disable-controller",
 	};
 	return k < ARRAY_SIZE(names) && names[k] ? names[k] : "?";
 }
@@ -358,15 +360,16 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 	}
 	for (size_t k = 0; r == 0 && k < n_iothreads; k++) {
 		if (!vm_has_iothread(vm, iothread_ids[k])) {
-			char known[256] = "";
-			for (size_t i = 0; i < vm->n_threads; i++)
-				if (vm->threads[i].kind == THREAD_IOTHREAD) {
-					size_t l = strlen(known);
-					snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "",
-						 vm->threads[i].iothread_id);
-				}
+			_cleanup_free_ char *known = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&known, &len);
+			for (size_t i = 0; f && i < vm->n_threads; i++)
+				if (vm->threads[i].kind == THREAD_IOTHREAD)
+					fprintf(f, "%s%s", ftell(f) ? ", " : "", vm->threads[i].iothread_id);
+			if (f)
+				fclose(f);
 			err_set("--iothread %s: this VM has no such iothread (it has: %s)", iothread_ids[k],
-				known[0] ? known : "none");
+				known && *known ? known : "none");
 			r = -EINVAL;
 			break;
 		}
@@ -407,6 +410,9 @@ void plan_done(struct plan *p)
 		cpuset_free(a->cpus);
 		free(a->old_value);
 		cpuset_free(a->old_cpus);
+		for (size_t k = 0; k < a->n_moved; k++)
+			free(a->moved[k].cgroup);
+		free(a->moved);
 	}
 	free(p->actions);
 	free(p->vm_dir);
@@ -443,36 +449,6 @@ static int add(struct plan *p, enum action_kind kind, const char *dir, const cha
 	return 0;
 }
 
-char *plan_child_name(const struct vm_thread *t)
-{
-	char *s = NULL;
-	int n;
-	if (t->kind == THREAD_VCPU)
-		n = asprintf(&s, "vcpu%d", t->vcpu_index);
-	else if (t->kind == THREAD_IOTHREAD) {
-		/* Injective, unlike cg_sanitize_name: "io.1" and "io_1" are two iothreads
-		 * and must not share a cgroup. Letters, digits and '-' stay; any other
-		 * byte becomes _XX. */
-		const char *id = t->iothread_id ? t->iothread_id : "";
-		size_t len = strlen(id);
-		if (len > 64)
-			return NULL;
-		char enc[64 * 3 + 1], *e = enc;
-		for (const char *c = id; *c; c++) {
-			unsigned char ch = (unsigned char)*c;
-			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			    ch == '-')
-				*e++ = (char)ch;
-			else
-				e += sprintf(e, "_%02x", ch);
-		}
-		*e = '\0';
-		n = asprintf(&s, "iothread-%s", enc);
-	} else
-		n = asprintf(&s, "emulator");
-	return n < 0 ? NULL : s;
-}
-
 static const struct cgroup_dir_state *find_dir(const struct plan_host *h, const char *path)
 {
 	for (size_t i = 0; i < h->n_dirs; i++)
@@ -483,18 +459,7 @@ static const struct cgroup_dir_state *find_dir(const struct plan_host *h, const 
 
 static bool has_controller_enabled(const struct cgroup_dir_state *d, const char *name)
 {
-	if (!d || !d->subtree_control)
-		return false;
-	size_t nl = strlen(name);
-	for (const char *w = d->subtree_control; *w;) {
-		size_t l = strcspn(w, " ");
-		if (l == nl && strncmp(w, name, nl) == 0)
-			return true;
-		w += l;
-		while (*w == ' ')
-			w++;
-	}
-	return false;
+	return d && cg_controller_listed(d->subtree_control, name);
 }
 
 static const struct cpuset *spec_for(const struct pin_spec *s, const struct vm_thread *t)
@@ -585,6 +550,10 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 	_cleanup_free_ char *mems = spec->mems ? cpuset_format(spec->mems) : NULL;
 	if (r == 0 && !vmd)
 		r = add(p, ACT_MKDIR, h->vm_dir, NULL, NULL, 0, NULL);
+	/* Inside the VM's own cgroup the tree is threaded from the top: that cgroup stays
+	 * the VM's resource domain, with its limits. */
+	if (r == 0 && v2 && h->vm_threaded && (!vmd || !vmd->threaded))
+		r = add(p, ACT_SET_THREADED, h->vm_dir, "cgroup.type", "threaded", 0, NULL);
 	if (r == 0 && v2 && mems && !same_text(vmd ? vmd->mems : NULL, mems))
 		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", mems, 0, NULL);
 	if (r == 0 && v2 && spec->tune.weight) {
@@ -611,7 +580,7 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 		return -ENOMEM;
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		const struct vm_thread *t = &vm->threads[i];
-		_cleanup_free_ char *name = plan_child_name(t);
+		_cleanup_free_ char *name = layout_child_name(t);
 		if (!name) {
 			r = -ENOMEM;
 			break;
@@ -619,6 +588,18 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 		bool seen = false;
 		for (size_t k = 0; k < n; k++)
 			seen |= strcmp(children[k].name, name) == 0;
+		/* Two iothreads whose long ids were cut to the same name plus the same hash
+		 * would share a cgroup: refuse rather than pin one with the other's CPUs. */
+		for (size_t j = 0; seen && t->kind == THREAD_IOTHREAD && j < i; j++)
+			if (vm->threads[j].kind == THREAD_IOTHREAD &&
+			    strcmp(vm->threads[j].iothread_id, t->iothread_id) != 0) {
+				_cleanup_free_ char *other = layout_child_name(&vm->threads[j]);
+				if (other && strcmp(other, name) == 0) {
+					err_set("iothreads '%s' and '%s' would share the cgroup %s; rename one",
+						vm->threads[j].iothread_id, t->iothread_id, name);
+					r = -EINVAL;
+				}
+			}
 		if (seen)
 			continue;
 		struct child c = {.name = TAKE_PTR(name), .cpus = spec_for(spec, t)};
@@ -688,16 +669,18 @@ static int refuse_unidentified(const struct vm *vm)
 		unknown += vm->threads[i].kind == THREAD_UNKNOWN;
 	if (vm->n_unidentified_vcpus == 0 && vm->n_unidentified_iothreads == 0 && unknown == 0)
 		return 0;
-	char list[128] = "";
-	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++) {
-		size_t l = strlen(list);
-		snprintf(list + l, sizeof(list) - l, "%s%d", l ? "," : "", vm->unidentified_vcpus[i]);
-	}
+	_cleanup_free_ char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+	for (size_t i = 0; f && i < vm->n_unidentified_vcpus; i++)
+		fprintf(f, "%s%d", i ? "," : "", vm->unidentified_vcpus[i]);
+	if (f)
+		fclose(f);
 	err_set("refusing to pin pid %d: %s%s could not be identified (discovery: %s), and an "
 		"unknown thread may be a vCPU; give kvmcg a QMP socket (--qmp) or run QEMU with "
 		"-name debug-threads=on",
 		(int)vm->pid, vm->n_unidentified_vcpus ? "vCPUs " : "some threads",
-		vm->n_unidentified_vcpus ? list : "", discovery_source_name(vm->source));
+		vm->n_unidentified_vcpus && list ? list : "", discovery_source_name(vm->source));
 	return -EAGAIN;
 }
 
@@ -737,7 +720,7 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 		}
 		for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 			const struct vm_thread *t = &vm->threads[i];
-			_cleanup_free_ char *name = plan_child_name(t), *dir = NULL;
+			_cleanup_free_ char *name = layout_child_name(t), *dir = NULL;
 			if (!name || asprintf(&dir, "%s/%s", h->vm_dir, name) < 0) {
 				r = -ENOMEM;
 				break;
@@ -766,7 +749,7 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 		if (!want)
 			want = h->parent_cpus; /* unpinned: all that its cgroup allows */
 		bool reset = moved_any && h->mode != CGROUP_MODE_AFFINITY;
-		_cleanup_free_ char *name = plan_child_name(t);
+		_cleanup_free_ char *name = layout_child_name(t);
 		for (size_t k = 0; name && k < n_children; k++)
 			if (strcmp(children[k].name, name) == 0)
 				reset |= children[k].written;
@@ -810,7 +793,10 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 	const char *main_cg = main_origin && main_origin->cgroup ? main_origin->cgroup : "";
 	if (*main_cg == '/')
 		main_cg++;
+	const char *move = layout_move_file(st->mode);
 
+	/* v2: cgroup.procs takes every thread along; the VM's own cgroup accepts them
+	 * back while kvmcg's tree in it is threaded (cgroup_migrate_vet_dst()). */
 	if (st->mode == CGROUP_MODE_V2)
 		r = add(&p, ACT_MOVE_PROCESS, main_cg, "cgroup.procs", NULL, vm->pid, NULL);
 	for (size_t i = 0; r == 0 && st->mode != CGROUP_MODE_AFFINITY && i < vm->n_threads; i++) {
@@ -818,11 +804,9 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 		const char *cg = o && o->cgroup ? o->cgroup : main_cg;
 		if (*cg == '/')
 			cg++;
-		/* v2: the process move took every thread to the main thread's origin. */
 		if (st->mode == CGROUP_MODE_V2 && strcmp(cg, main_cg) == 0)
 			continue;
-		r = add(&p, ACT_MOVE_THREAD, cg, st->mode == CGROUP_MODE_V2 ? "cgroup.threads" : "tasks",
-			NULL, vm->threads[i].tid, NULL);
+		r = add(&p, ACT_MOVE_THREAD, cg, move, NULL, vm->threads[i].tid, NULL);
 	}
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
@@ -843,12 +827,30 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 		sched_format(o->sched_policy, o->sched_priority, v, sizeof(v));
 		r = add(&p, ACT_SET_SCHED, NULL, NULL, v, vm->threads[i].tid, NULL);
 	}
-	for (size_t i = st->n_created; r == 0 && i-- > 0;)
-		r = add(&p, ACT_RMDIR, st->created[i], NULL, NULL, 0, NULL);
+	if (r == 0)
+		r = plan_cleanup(st, &p);
 	if (r < 0) {
 		plan_done(&p);
 		return r;
 	}
 	*ret = p;
 	return 0;
+}
+
+int plan_cleanup(const struct vm_state *st, struct plan *p)
+{
+	int r = 0;
+	size_t first = p->n_actions;
+	/* deepest first: children were recorded after their parents */
+	for (size_t i = st->n_created; r == 0 && i-- > 0;)
+		r = add(p, ACT_RMDIR, st->created[i], NULL, NULL, 0, NULL);
+	/* a controller can be disabled once no child uses it */
+	for (size_t i = st->n_enabled; r == 0 && i-- > 0;) {
+		char value[64];
+		snprintf(value, sizeof(value), "-%s", st->enabled[i].controller);
+		r = add(p, ACT_DISABLE_CONTROLLER, st->enabled[i].dir, "cgroup.subtree_control", value, 0, NULL);
+	}
+	for (size_t i = first; i < p->n_actions; i++)
+		p->actions[i].cleanup = true;
+	return r;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,25 +353,6 @@ int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata)
 	return r;
 }
 
-int proc_read_exe_name(int proc_fd, pid_t pid, char **ret)
-{
-	char path[32], target[PATH_MAX];
-	snprintf(path, sizeof(path), "%d/exe", (int)pid);
-	ssize_t l = readlinkat(proc_fd, path, target, sizeof(target) - 1);
-	if (l < 0)
-		return normalize_gone(-errno);
-	target[l] = '\0';
-	char *deleted = strstr(target, " (deleted)");
-	if (deleted && deleted[10] == '\0')
-		*deleted = '\0';
-	const char *base = strrchr(target, '/');
-	char *s = strdup(base ? base + 1 : target);
-	if (!s)
-		return -ENOMEM;
-	*ret = s;
-	return 0;
-}
-
 bool proc_is_live(int proc_fd)
 {
 	struct statfs sf;
@@ -542,4 +524,28 @@ int proc_read_owner(int proc_fd, pid_t pid, uid_t *ret)
 	if (r < 0)
 		return normalize_gone(r);
 	return proc_status_euid(buf, ret);
+}
+
+bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid)
+{
+	struct proc_stat st;
+	if (proc_read_stat(proc_fd, pid, tid, &st) < 0 || st.state == 'Z' || st.state == 'X' ||
+	    (st.flags & PF_EXITING_FLAG))
+		return true;
+	char path[64];
+	if (tid > 0)
+		snprintf(path, sizeof(path), "%d/task/%d/status", (int)pid, (int)tid);
+	else
+		snprintf(path, sizeof(path), "%d/status", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	if (read_file_at(proc_fd, path, &buf, NULL) < 0)
+		/* gone meanwhile, or a captured tree without status files */
+		return proc_read_stat(proc_fd, pid, tid, &st) < 0;
+	static const char *const keys[] = {"SigPnd", "ShdPnd"};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		_cleanup_free_ char *v = NULL;
+		if (proc_status_field(buf, keys[i], &v) == 0 && (strtoull(v, NULL, 16) & (1ull << (SIGKILL - 1))))
+			return true;
+	}
+	return false;
 }

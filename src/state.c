@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
+#include "layout.h"
+#include "trust.h"
 #include "util.h"
 
 #define STATE_MAGIC "kvmcg-state 1"
@@ -20,6 +24,11 @@ void vm_state_done(struct vm_state *s)
 	free(s->mount);
 	free(s->vm_dir);
 	strv_free(s->created);
+	for (size_t i = 0; i < s->n_enabled; i++) {
+		free(s->enabled[i].dir);
+		free(s->enabled[i].controller);
+	}
+	free(s->enabled);
 	for (size_t i = 0; i < s->n_threads; i++) {
 		free(s->threads[i].cgroup);
 		cpuset_free(s->threads[i].affinity);
@@ -117,6 +126,13 @@ char *state_format(const struct vm_state *s)
 	for (size_t i = 0; i < s->n_created; i++) {
 		fputs("created ", f);
 		put_escaped(f, s->created[i]);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < s->n_enabled; i++) {
+		fputs("enabled ", f);
+		put_escaped(f, s->enabled[i].dir);
+		fputc(' ', f);
+		put_escaped(f, s->enabled[i].controller);
 		fputc('\n', f);
 	}
 	for (size_t i = 0; i < s->n_threads; i++) {
@@ -244,7 +260,7 @@ static int expected_fields(const char *key)
 		{"mount", 2},   {"vm-dir", 2},       {"created", 2},      {"thread", 4},
 		{"pin-vcpu", 3}, {"pin-emulator", 2}, {"pin-iothread", 3}, {"pin-mems", 2},
 		{"thread-sched", 3}, {"pin-cpu-weight", 2}, {"pin-cpu-quota", 2}, {"pin-cpu-period", 2},
-		{"pin-vcpu-sched", 2},
+		{"pin-vcpu-sched", 2}, {"enabled", 3},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (strcmp(keys[i].key, key) == 0)
@@ -284,6 +300,20 @@ static int parse_line(struct vm_state *s, char *line)
 			s->mode = CGROUP_MODE_AFFINITY;
 		else
 			return -EBADMSG;
+		return 0;
+	}
+	if (strcmp(key, "enabled") == 0) {
+		struct enabled_controller e = {unescape(f[1], strlen(f[1])), unescape(f[2], strlen(f[2]))};
+		struct enabled_controller *nv = e.dir && e.controller
+							? realloc(s->enabled, (s->n_enabled + 1) * sizeof(*nv))
+							: NULL;
+		if (!nv) {
+			free(e.dir);
+			free(e.controller);
+			return e.dir && e.controller ? -ENOMEM : -EBADMSG;
+		}
+		s->enabled = nv;
+		s->enabled[s->n_enabled++] = e;
 		return 0;
 	}
 	if (strcmp(key, "created") == 0) {
@@ -411,43 +441,149 @@ int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 	return 0;
 }
 
+int state_check(const struct vm_state *s, char **ret_why)
+{
+	*ret_why = NULL;
+	_cleanup_free_ char *bad = NULL;
+	int n = 0;
+#define REFUSE(...)                                                                                \
+	do {                                                                                       \
+		n = asprintf(ret_why, __VA_ARGS__);                                                \
+		if (n < 0)                                                                         \
+			*ret_why = NULL;                                                           \
+		return -EBADMSG;                                                                   \
+	} while (0)
+	if (s->mode == CGROUP_MODE_AFFINITY) {
+		if (s->mount || s->vm_dir || s->n_created || s->n_enabled)
+			REFUSE("an affinity-mode record that names cgroups");
+		for (size_t i = 0; i < s->n_threads; i++)
+			if (s->threads[i].cgroup && *s->threads[i].cgroup)
+				REFUSE("an affinity-mode record that names a cgroup for thread %d", (int)s->threads[i].tid);
+		return 0;
+	}
+	if (!s->mount || s->mount[0] != '/')
+		REFUSE("its cgroup mount '%s' is not an absolute path", s->mount ? s->mount : "");
+	if (!s->vm_dir || !*s->vm_dir || cg_path_check(s->vm_dir, &bad) < 0)
+		REFUSE("its VM directory %s", bad ? bad : "is empty");
+	for (size_t i = 0; i < s->n_created; i++) {
+		if (cg_path_check(s->created[i], &bad) < 0)
+			REFUSE("a directory it made: %s", bad);
+		if (!layout_within(s->created[i], s->vm_dir))
+			REFUSE("it lists /%s as made for the VM, outside the VM's directory /%s", s->created[i],
+			       s->vm_dir);
+	}
+	_cleanup_free_ char *parent = layout_parent(s->vm_dir);
+	if (!parent)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_enabled; i++) {
+		const struct enabled_controller *e = &s->enabled[i];
+		if (strcmp(e->dir, parent) != 0)
+			REFUSE("it enabled a controller in /%s, which is not the parent of the VM's directory /%s",
+			       e->dir, s->vm_dir);
+		if (strcmp(e->controller, "cpuset") != 0 && strcmp(e->controller, "cpu") != 0)
+			REFUSE("it enabled the controller '%s', which kvmcg never enables", e->controller);
+	}
+	for (size_t i = 0; i < s->n_threads; i++) {
+		const char *cg = s->threads[i].cgroup ? s->threads[i].cgroup : "";
+		if (*cg == '/')
+			cg++;
+		if (*cg && cg_path_check(cg, &bad) < 0)
+			REFUSE("the origin of thread %d: %s", (int)s->threads[i].tid, bad);
+	}
+#undef REFUSE
+	return 0;
+}
+
 int state_dir_open(bool create)
 {
 	const char *path = getenv("KVMCG_STATE_DIR");
 	if (!path || !*path)
 		path = STATE_DIR_DEFAULT;
-	if (create && mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : fd;
+	_cleanup_free_ char *why = NULL;
+	int fd = trust_open(path, O_RDONLY | O_DIRECTORY, create ? 0700 : 0, true, &why);
+	if (fd < 0 && why)
+		err_set("the state directory: %s", why);
+	return fd;
 }
 
-static void state_name(char *buf, size_t size, pid_t pid, uint64_t starttime)
+static void state_name(char *buf, size_t size, pid_t pid, uint64_t starttime, const char *suffix)
 {
-	snprintf(buf, size, "%d-%llu.state", (int)pid, (unsigned long long)starttime);
+	snprintf(buf, size, "%d-%llu.%s", (int)pid, (unsigned long long)starttime, suffix);
+}
+
+/* The one way a record is read: from a file kvmcg may trust, then checked. */
+static int load_named(int dirfd, const char *name, struct vm_state *ret, char **ret_why)
+{
+	*ret_why = NULL;
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode)) {
+		if (asprintf(ret_why, "not a regular file") < 0)
+			*ret_why = NULL;
+		return -EBADMSG;
+	}
+	int r = trust_check_stat(&st, "the record", name, ret_why);
+	/* its sentence names the file already */
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *buf = NULL;
+	r = read_fd(fd, &buf, NULL);
+	if (r < 0)
+		return r;
+	size_t line = 0;
+	struct vm_state s;
+	r = state_parse(buf, &s, &line);
+	if (r == -EBADMSG) {
+		if (asprintf(ret_why, "damaged at line %zu", line) < 0)
+			*ret_why = NULL;
+		return r;
+	}
+	if (r < 0)
+		return r;
+	r = state_check(&s, ret_why);
+	if (r < 0) {
+		vm_state_done(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
 }
 
 int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret)
 {
 	char name[64];
-	state_name(name, sizeof(name), pid, starttime);
-	_cleanup_free_ char *buf = NULL;
-	int r = read_file_at(dirfd, name, &buf, NULL);
-	if (r < 0)
-		return r;
-	return state_parse(buf, ret, NULL);
+	state_name(name, sizeof(name), pid, starttime, "state");
+	_cleanup_free_ char *why = NULL;
+	int r = load_named(dirfd, name, ret, &why);
+	if (r == 0 && (ret->pid != pid || ret->starttime != starttime)) {
+		vm_state_done(ret);
+		r = -EBADMSG;
+		if (asprintf(&why, "its pid and start time are another VM's") < 0)
+			why = NULL;
+	}
+	if (r == -EPERM && why)
+		err_set("%s", why);
+	else if (r < 0 && why)
+		err_set("refusing the record %s: %s", name, why);
+	return r;
 }
 
 int state_save(int dirfd, const struct vm_state *s)
 {
-	char name[64], tmp[80];
-	state_name(name, sizeof(name), s->pid, s->starttime);
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	static unsigned counter;
+	char name[64], tmp[128];
+	state_name(name, sizeof(name), s->pid, s->starttime, "state");
 	_cleanup_free_ char *text = state_format(s);
 	if (!text)
 		return -ENOMEM;
+	/* A name no other writer uses, even one that ignores the lock. */
+	snprintf(tmp, sizeof(tmp), ".%s.%d.%u.tmp", name, (int)getpid(), counter++);
 	_cleanup_close_ int fd =
-		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(text), off = 0;
@@ -473,11 +609,11 @@ int state_save(int dirfd, const struct vm_state *s)
 int state_remove(int dirfd, pid_t pid, uint64_t starttime)
 {
 	char name[64];
-	state_name(name, sizeof(name), pid, starttime);
+	state_name(name, sizeof(name), pid, starttime, "state");
 	return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
-int state_load_all(int dirfd, struct vm_state **ret, size_t *ret_n)
+int state_load_all_checked(int dirfd, struct vm_state **ret, size_t *ret_n, char ***ret_problems)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -488,17 +624,39 @@ int state_load_all(int dirfd, struct vm_state **ret, size_t *ret_n)
 		return -ENOMEM;
 	}
 	struct vm_state *v = NULL;
-	size_t n = 0;
+	size_t n = 0, n_problems = 0;
+	char **problems = NULL;
 	struct dirent *de;
 	int r = 0;
-	while ((de = readdir(d))) {
+	while (r == 0 && (de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 		if (de->d_name[0] == '.' || l < 7 || strcmp(de->d_name + l - 6, ".state") != 0)
 			continue;
-		_cleanup_free_ char *buf = NULL;
 		struct vm_state s;
-		if (read_file_at(dirfd, de->d_name, &buf, NULL) < 0 || state_parse(buf, &s, NULL) < 0)
-			continue; /* not ours to judge here; load by name reports it */
+		_cleanup_free_ char *why = NULL, *line = NULL;
+		int k = load_named(dirfd, de->d_name, &s, &why);
+		if (k == -ENOENT)
+			continue; /* removed meanwhile */
+		char want[64];
+		if (k == 0) {
+			state_name(want, sizeof(want), s.pid, s.starttime, "state");
+			if (strcmp(want, de->d_name) != 0) {
+				vm_state_done(&s);
+				k = -EBADMSG;
+				if (asprintf(&why, "its pid and start time are another VM's") < 0)
+					why = NULL;
+			}
+		}
+		if (k < 0) {
+			/* a sentence, like state_load's */
+			int n_line = k == -EPERM && why ? asprintf(&line, "%s", why)
+							: asprintf(&line, "refusing the record %s: %s", de->d_name,
+								   why ? why : strerror(-k));
+			if (n_line < 0 ||
+			    (ret_problems && strv_push(&problems, &n_problems, line) < 0))
+				r = -ENOMEM;
+			continue;
+		}
 		struct vm_state *nv = realloc(v, (n + 1) * sizeof(*v));
 		if (!nv) {
 			vm_state_done(&s);
@@ -511,9 +669,116 @@ int state_load_all(int dirfd, struct vm_state **ret, size_t *ret_n)
 	closedir(d);
 	if (r < 0) {
 		vm_states_free(v, n);
+		strv_free(problems);
 		return r;
 	}
 	*ret = v;
 	*ret_n = n;
+	if (ret_problems)
+		*ret_problems = problems;
 	return 0;
+}
+
+int state_load_all(int dirfd, struct vm_state **ret, size_t *ret_n)
+{
+	return state_load_all_checked(dirfd, ret, ret_n, NULL);
+}
+
+/* "pid 123 (kvmcg pin)" from a lock file, or a generic word when it says nothing yet. */
+static char *lock_holder(int fd)
+{
+	char buf[128];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return strdup("another kvmcg run");
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return strdup(buf);
+}
+
+int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const char *command, int *ret_fd,
+	       char **ret_holder)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime, "lock");
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	unsigned wait_us = 1000;
+	for (;;) {
+		_cleanup_close_ int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK)
+				return -errno;
+			if (now_ns() >= deadline) {
+				if (ret_holder)
+					*ret_holder = lock_holder(fd);
+				return -ETIMEDOUT;
+			}
+			usleep(wait_us);
+			wait_us = wait_us < 16000 ? wait_us * 2 : wait_us;
+			continue;
+		}
+		/* The holder before us may have removed the file it locked: then ours is
+		 * a stale inode, and the lock is on the new file. */
+		struct stat have, now;
+		if (fstat(fd, &have) < 0)
+			return -errno;
+		if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || have.st_ino != now.st_ino ||
+		    have.st_dev != now.st_dev)
+			continue;
+		char who[96];
+		int len = snprintf(who, sizeof(who), "pid %d (kvmcg %s)\n", (int)getpid(), command);
+		if (ftruncate(fd, 0) < 0 || pwrite(fd, who, (size_t)len, 0) != len) {
+			/* the lock holds without the note */
+		}
+		*ret_fd = TAKE_FD(fd);
+		return 0;
+	}
+}
+
+void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd)
+{
+	if (fd < 0)
+		return;
+	char name[64], record[64];
+	state_name(name, sizeof(name), pid, starttime, "lock");
+	state_name(record, sizeof(record), pid, starttime, "state");
+	struct stat st;
+	/* Removed while held, so nobody locks a file that is about to go. */
+	if (fstatat(dirfd, record, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		unlinkat(dirfd, name, 0);
+	else if (ftruncate(fd, 0) < 0) {
+		/* the next holder overwrites it */
+	}
+	close(fd);
+}
+
+void state_collect_locks(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int pid = 0;
+		unsigned long long start = 0;
+		int n = 0;
+		if (sscanf(de->d_name, "%d-%llu.lock%n", &pid, &start, &n) != 2 || de->d_name[n] || pid <= 0)
+			continue;
+		char record[64];
+		struct stat st;
+		state_name(record, sizeof(record), pid, start, "state");
+		if (fstatat(dirfd, record, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		int lock = -1;
+		if (state_lock(dirfd, pid, start, 0, "collect", &lock, NULL) == 0)
+			state_unlock(dirfd, pid, start, lock);
+	}
+	closedir(d);
 }

@@ -72,7 +72,7 @@ run_suite() { # label command...
 }
 
 run_unit "unit tests" "$build/unit-tests"
-if make --no-print-directory -s SANITIZE=1 all build/asan/unit-tests build/asan/mini-vmm >/dev/null; then
+if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm >/dev/null; then
 	run_unit "unit tests (ASan+UBSan)" "$asan/unit-tests"
 else
 	echo "not ok - the sanitizer build failed"

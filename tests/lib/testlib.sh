@@ -12,6 +12,9 @@ set -u
 TL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KVMCG_BUILD_DIR=${KVMCG_BUILD_DIR:-$TL_ROOT/build}
 KVMCG=${KVMCG:-$KVMCG_BUILD_DIR/kvmcg}
+# The same program with the executor's fault hooks (KVMCG_TEST_FAIL_AT...): only
+# this one reads them.
+KVMCG_TEST=${KVMCG_TEST:-$KVMCG_BUILD_DIR/kvmcg-test}
 KVMCG_TEST_ENV=${KVMCG_TEST_ENV:-host}
 TL_TMP=$(mktemp -d /tmp/kvmcg-test.XXXXXX)
 TL_FAILED=0
@@ -20,6 +23,24 @@ TL_PIDFILE=$TL_TMP/cleanup.pids
 : >"$TL_PIDFILE"
 
 tl_register_pid() { echo "$1" >>"$TL_PIDFILE"; }
+
+# Commands run at exit after every registered process is gone (cgroups can only be
+# removed once empty), newest first. A file, like the pids.
+TL_EXITFILE=$TL_TMP/cleanup.cmds
+: >"$TL_EXITFILE"
+tl_on_exit() { printf '%s\n' "$1" >>"$TL_EXITFILE"; }
+
+# tl_rmcg DIR: removes a cgroup and everything below it, deepest first (cgroupfs has
+# no recursive rmdir), after waiting a moment for exiting tasks to leave.
+tl_rmcg() {
+	[ -d "$1" ] || return 0
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		find "$1" -depth -type d -exec rmdir {} \; 2>/dev/null
+		[ -d "$1" ] || return 0
+		sleep 0.1
+	done
+	echo "# could not remove cgroup $1" >&2
+}
 
 tl_cleanup() {
 	local pid pids
@@ -33,6 +54,11 @@ tl_cleanup() {
 			sleep 0.1
 		done
 		kill -KILL "$pid" 2>/dev/null
+	done
+	local cmds
+	mapfile -t cmds <"$TL_EXITFILE"
+	for ((i = ${#cmds[@]} - 1; i >= 0; i--)); do
+		eval "${cmds[i]}"
 	done
 	rm -rf "$TL_TMP"
 }

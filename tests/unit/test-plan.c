@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "layout.h"
 #include "plan.h"
 #include "state.h"
 #include "util.h"
@@ -98,7 +99,6 @@ static void host_init(enum cgroup_mode mode, const char *parent_cpus)
 		.parent_mems = fx.parent_mems,
 		.dirs = fx.dirs,
 		.n_dirs = 0,
-		.root = mode == CGROUP_MODE_AFFINITY ? NULL : "kvmcg",
 		.vm_dir = mode == CGROUP_MODE_AFFINITY ? NULL : "kvmcg/demo",
 	};
 }
@@ -784,37 +784,37 @@ Test(plan_merge, previous_pins_are_kept_and_overridden)
 	cr_assert_eq(fx.merged.n_iothread, 1, "io1 once");
 }
 
-/* ---- plan_child_name ---------------------------------------------------------------------- */
+/* ---- layout_child_name ---------------------------------------------------------------------- */
 
-Test(plan_child_name, names)
+Test(layout_child_name, names)
 {
 	struct vm_thread t = {.kind = THREAD_VCPU, .vcpu_index = 3};
-	_cleanup_free_ char *a = plan_child_name(&t);
+	_cleanup_free_ char *a = layout_child_name(&t);
 	cr_assert_str_eq(a, "vcpu3");
 
 	t = (struct vm_thread){.kind = THREAD_IOTHREAD, .vcpu_index = -1, .iothread_id = (char *)"io.1/x"};
-	_cleanup_free_ char *b = plan_child_name(&t);
+	_cleanup_free_ char *b = layout_child_name(&t);
 	cr_assert_str_eq(b, "iothread-io_2e1_2fx"); /* '.' is 0x2e, '/' is 0x2f */
 
 	t = (struct vm_thread){.kind = THREAD_IOTHREAD, .vcpu_index = -1, .iothread_id = (char *)"iothread0"};
-	_cleanup_free_ char *c = plan_child_name(&t);
+	_cleanup_free_ char *c = layout_child_name(&t);
 	cr_assert_str_eq(c, "iothread-iothread0");
 
 	t = (struct vm_thread){.kind = THREAD_EMULATOR, .vcpu_index = -1};
-	_cleanup_free_ char *d = plan_child_name(&t);
+	_cleanup_free_ char *d = layout_child_name(&t);
 	cr_assert_str_eq(d, "emulator");
 
 	t = (struct vm_thread){.kind = THREAD_WORKER, .vcpu_index = -1};
-	_cleanup_free_ char *e = plan_child_name(&t);
+	_cleanup_free_ char *e = layout_child_name(&t);
 	cr_assert_str_eq(e, "emulator");
 }
 
-Test(plan_child_name, iothread_name_never_escapes)
+Test(layout_child_name, iothread_name_never_escapes)
 {
 	static const char *const ids[] = {"..", "../../etc", "a/../b", ".hidden", "x\ny"};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
 		struct vm_thread t = {.kind = THREAD_IOTHREAD, .vcpu_index = -1, .iothread_id = (char *)ids[i]};
-		_cleanup_free_ char *n = plan_child_name(&t);
+		_cleanup_free_ char *n = layout_child_name(&t);
 		cr_assert_not_null(n);
 		cr_assert(strncmp(n, "iothread-", 9) == 0, "%s", n);
 		cr_assert_null(strchr(n, '/'), "\"%s\" -> %s", ids[i], n);
@@ -823,7 +823,7 @@ Test(plan_child_name, iothread_name_never_escapes)
 	}
 }
 
-Test(plan_child_name, action_kind_names)
+Test(layout_child_name, action_kind_names)
 {
 	cr_assert_str_eq(action_kind_name(ACT_MOVE_PROCESS), "move-process");
 	cr_assert_str_eq(action_kind_name(ACT_SET_AFFINITY), "set-affinity");

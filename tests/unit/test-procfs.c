@@ -703,10 +703,11 @@ Test(proc_tree, exe_name)
 	ssize_t t = readlink(link, target, sizeof(target) - 1);
 	cr_assert_gt(t, 0);
 	target[t] = '\0';
-	_cleanup_free_ char *exe = NULL;
-	cr_assert_eq(proc_read_exe_name(tree_fd, pid, &exe), 0);
-	cr_assert_str_eq(exe, strrchr(target, '/') + 1);
-	cr_assert_eq(proc_read_exe_name(tree_fd, 4194303, &exe), -ENOENT);
+	struct proc_exe exe = {0};
+	cr_assert_eq(proc_read_exe(tree_fd, pid, &exe), 0);
+	cr_assert_str_eq(strrchr(exe.path, '/') + 1, strrchr(target, '/') + 1);
+	proc_exe_done(&exe);
+	cr_assert_eq(proc_read_exe(tree_fd, 4194303, &exe), -ENOENT);
 }
 
 /* Scratch directories are named /tmp/kvmcg-unit-RUNNER-WHAT.XXXXXX, RUNNER being the
@@ -742,13 +743,16 @@ Test(proc_exe, deleted_suffix_is_dropped)
 			failures++;
 			continue;
 		}
-		_cleanup_free_ char *exe = NULL;
-		int r = proc_read_exe_name(fd, atoi(cases[i].pid), &exe);
-		if (r != 0 || strcmp(exe, cases[i].name) != 0) {
+		struct proc_exe exe = {0};
+		int r = proc_read_exe(fd, atoi(cases[i].pid), &exe);
+		const char *name = r == 0 && exe.path ? strrchr(exe.path, '/') : NULL;
+		name = name ? name + 1 : exe.path;
+		if (r != 0 || strcmp(name, cases[i].name) != 0) {
 			cr_log_error("%s -> %s: r=%d name=%s", cases[i].target, cases[i].name, r,
-				     exe ? exe : "(null)");
+				     name ? name : "(null)");
 			failures++;
 		}
+		proc_exe_done(&exe);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char link[64];

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "state.h"
 #include "util.h"
 
@@ -82,6 +83,21 @@ static void full_state(struct vm_state *s)
 	add_iothread(&s->spec, "io 2%", "0-1");
 	add_iothread(&s->spec, "-", "3");
 	s->spec.mems = set_of("0-1");
+}
+
+/* full_state as a record on disk may be: every directory it made is below its VM
+ * directory, and no path has a newline (state_check). Still spaces, '%' and "-". */
+static void saved_state(struct vm_state *s)
+{
+	full_state(s);
+	strv_free(s->created);
+	s->created = NULL;
+	s->n_created = 0;
+	static const char *const created[] = {"kvmcg/my vm", "kvmcg/my vm/vcpu0", "kvmcg/my vm/100%", "kvmcg/my vm/-"};
+	for (size_t i = 0; i < ARRAY_SIZE(created); i++)
+		cr_assert_eq(strv_push(&s->created, &s->n_created, created[i]), 0);
+	free(s->threads[3].cgroup);
+	s->threads[3].cgroup = strdup("/a%b c");
 }
 
 /* ---- comparing states ------------------------------------------------------------------- */
@@ -471,7 +487,7 @@ TestSuite(state_files, .init = files_setup, .fini = files_teardown);
 
 Test(state_files, save_load_remove)
 {
-	full_state(&st_a);
+	saved_state(&st_a);
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
 	char names[512];
 	list_dir(tmpfd, names, sizeof(names));
@@ -497,13 +513,17 @@ Test(state_files, save_load_remove)
 
 Test(state_files, save_replaces_atomically)
 {
-	full_state(&st_a);
+	saved_state(&st_a);
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
 	/* a later save (another pin) replaces the record */
 	cpuset_free(st_a.spec.emulator);
 	st_a.spec.emulator = set_of("0-1");
 	free(st_a.vm_dir);
 	st_a.vm_dir = strdup("kvmcg/other");
+	strv_free(st_a.created);
+	st_a.created = NULL;
+	st_a.n_created = 0;
+	cr_assert_eq(strv_push(&st_a.created, &st_a.n_created, "kvmcg/other"), 0);
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
 	char names[512];
 	list_dir(tmpfd, names, sizeof(names));
@@ -512,11 +532,13 @@ Test(state_files, save_replaces_atomically)
 	assert_same_state(&st_b, &st_a);
 	cr_assert_str_eq(st_b.vm_dir, "kvmcg/other");
 
-	/* a stale temporary from a crashed save does not get in the way */
+	/* a stale temporary from a crashed save does not get in the way, and is not ours
+	 * to remove */
 	put_file(".4321-18446744073709551615.state.tmp", "half a state");
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
 	list_dir(tmpfd, names, sizeof(names));
-	cr_assert_str_eq(names, "4321-18446744073709551615.state", "%s", names);
+	cr_assert_str_eq(names, ".4321-18446744073709551615.state.tmp 4321-18446744073709551615.state", "%s",
+			 names);
 }
 
 Test(state_files, load_damaged)
@@ -534,9 +556,10 @@ static int by_pid(const void *a, const void *b)
 
 Test(state_files, load_all_skips_what_is_not_a_state)
 {
-	full_state(&st_a);
+	saved_state(&st_a);
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
-	st_b = (struct vm_state){.pid = 17, .starttime = 99, .name = strdup("b"), .mode = CGROUP_MODE_V1};
+	st_b = (struct vm_state){.pid = 17, .starttime = 99, .name = strdup("b"), .mode = CGROUP_MODE_V1,
+				 .mount = strdup("/sys/fs/cgroup/cpuset"), .vm_dir = strdup("kvmcg/b")};
 	add_origin(&st_b, 17, "/", "0-3");
 	cr_assert_eq(state_save(tmpfd, &st_b), 0);
 	put_file("9-9.state", "damaged\n");
@@ -582,7 +605,7 @@ Test(state_files, dir_open_honours_the_environment)
 	cr_assert_eq(sb.st_mode & 0777, 0700, "mode %o", (unsigned)(sb.st_mode & 0777));
 
 	/* what is saved there is in that directory */
-	full_state(&st_a);
+	saved_state(&st_a);
 	cr_assert_eq(state_save(fd, &st_a), 0);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/4321-18446744073709551615.state", dir);
@@ -605,4 +628,127 @@ Test(state_files, dir_open_honours_the_environment)
 	cr_assert_eq(setenv("KVMCG_STATE_DIR", link, 1), 0);
 	fd = state_dir_open(false);
 	cr_assert_lt(fd, 0, "opened %s through a symlink", link);
+}
+
+/* ---- records kvmcg refuses -------------------------------------------------------------------- */
+
+static void refused(const char *text, const char *needle)
+{
+	put_file("7-7.state", text);
+	struct vm_state s = {0};
+	err_clear();
+	int r = state_load(tmpfd, 7, 7, &s);
+	cr_assert_eq(r, -EBADMSG, "state_load = %d for:\n%s", r, text);
+	cr_assert_not_null(err_get());
+	cr_assert_not_null(strstr(err_get(), needle), "\"%s\" mentions \"%s\"", err_get(), needle);
+	cr_assert_not_null(strstr(err_get(), "7-7.state"), "names the file: %s", err_get());
+}
+
+#define REC "kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /sys/fs/cgroup/cpuset\nvm-dir kvmcg/vm\n"
+
+Test(state_files, refuses_what_would_lead_elsewhere)
+{
+	refused(REC "created kvmcg/other\n", "outside the VM's directory");
+	refused(REC "created kvmcg/vm/../../etc\n", "'..'");
+	refused(REC "created /etc\n", "starts with '/'");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount some/dir\nvm-dir kvmcg/vm\n", "absolute");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /x\nvm-dir ../vm\n", "'..'");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /x\nvm-dir -\n", "empty");
+	refused(REC "enabled other cpuset\n", "not the parent");
+	refused(REC "enabled - cpuset\n", "not the parent");
+	refused(REC "enabled kvmcg/vm/.. cpuset\n", "not the parent");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v2\nmount /m\nvm-dir lim/kvmcg\nenabled lim memory\n",
+		"never enables");
+	refused(REC "thread 7 /x/../y -\n", "'..'");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode affinity\nmount /sys/fs/cgroup\n", "names cgroups");
+	/* and one that is fine */
+	put_file("8-8.state", REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\nthread 7 /machine/x 0-1\n");
+	struct vm_state ok = {0};
+	err_clear();
+	cr_assert_eq(state_load(tmpfd, 8, 8, &ok), -EBADMSG, "a record named for VM 8 that is VM 7's");
+	cr_assert_not_null(strstr(err_get(), "another VM's"), "%s", err_get());
+	put_file("7-7.state", REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\nthread 7 /machine/x 0-1\n");
+	cr_assert_eq(state_load(tmpfd, 7, 7, &ok), 0);
+	vm_state_done(&ok);
+}
+
+Test(state_files, refuses_a_record_others_could_write)
+{
+	put_file("7-7.state", REC);
+	struct vm_state s = {0};
+	cr_assert_eq(fchmodat(tmpfd, "7-7.state", 0666, 0), 0);
+	err_clear();
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), -EPERM);
+	cr_assert_not_null(strstr(err_get(), "writable by others"), "%s", err_get());
+	cr_assert_eq(fchmodat(tmpfd, "7-7.state", 0620, 0), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), -EPERM, "group-writable");
+	cr_assert_eq(fchmodat(tmpfd, "7-7.state", 0600, 0), 0);
+	if (geteuid() == 0) {
+		cr_assert_eq(fchownat(tmpfd, "7-7.state", 65534, 65534, 0), 0);
+		err_clear();
+		cr_assert_eq(state_load(tmpfd, 7, 7, &s), -EPERM);
+		cr_assert_not_null(strstr(err_get(), "owned by uid 65534"), "%s", err_get());
+		/* load_all leaves it out and says why */
+		struct vm_state *all = NULL;
+		size_t n = 9;
+		char **problems = NULL;
+		cr_assert_eq(state_load_all_checked(tmpfd, &all, &n, &problems), 0);
+		cr_assert_eq(n, 0);
+		cr_assert_not_null(problems);
+		cr_assert_not_null(strstr(problems[0], "7-7.state"), "%s", problems[0]);
+		cr_assert_null(problems[1]);
+		strv_free(problems);
+		vm_states_free(all, n);
+	}
+	/* a symbolic link is not a record */
+	cr_assert_eq(symlinkat("7-7.state", tmpfd, "9-9.state"), 0);
+	cr_assert_lt(state_load(tmpfd, 9, 9, &s), 0);
+}
+
+Test(state_files, dir_open_refuses_a_directory_others_could_write)
+{
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/open", tmpdir);
+	cr_assert_eq(mkdir(dir, 0777), 0);
+	cr_assert_eq(chmod(dir, 0777), 0);
+	cr_assert_eq(setenv("KVMCG_STATE_DIR", dir, 1), 0);
+	err_clear();
+	cr_assert_eq(state_dir_open(false), -EPERM);
+	cr_assert_not_null(err_get());
+	cr_assert_not_null(strstr(err_get(), "writable by others"), "%s", err_get());
+	cr_assert_eq(chmod(dir, 0700), 0);
+	int fd = state_dir_open(false);
+	cr_assert_geq(fd, 0);
+	close(fd);
+}
+
+Test(state_files, lock_serialises_and_says_who)
+{
+	int a = -1, b = -1;
+	char *holder = NULL;
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &a, NULL), 0);
+	/* flock locks belong to the open file: a second open, even in this process,
+	 * waits like another kvmcg would */
+	uint64_t t0 = now_ns();
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 200, "apply", &b, &holder), -ETIMEDOUT);
+	cr_assert_geq(now_ns() - t0, 200000000ull, "waited the timeout");
+	cr_assert_not_null(holder);
+	char want[64];
+	snprintf(want, sizeof(want), "pid %d (kvmcg pin)", (int)getpid());
+	cr_assert_str_eq(holder, want);
+	free(holder);
+	/* another VM's lock is free */
+	cr_assert_eq(state_lock(tmpfd, 8, 8, 0, "pin", &b, NULL), 0);
+	state_unlock(tmpfd, 8, 8, b);
+	/* without a record the lock file goes with the lock, and the next one is taken */
+	state_unlock(tmpfd, 7, 7, a);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "", "no lock file left: %s", names);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "unpin", &a, NULL), 0);
+	/* with a record it stays */
+	put_file("7-7.state", REC);
+	state_unlock(tmpfd, 7, 7, a);
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "7-7.lock 7-7.state", "%s", names);
 }

@@ -1,0 +1,246 @@
+#!/bin/bash
+# The undo record and the bookkeeping around it, against the real kernel:
+#  - a record is acted on only when kvmcg may trust it: root's, not writable by
+#    others, its mount the cgroup hierarchy kvmcg uses, its directories below its
+#    VM directory; anything else is refused in one line and nothing is touched;
+#  - a VM killed in the middle of a pin gives exit 3, never 1, and leaves no cgroup
+#    that no record lists (kvmcg list removes them once it is gone);
+#  - a cgroup that cannot be removed yet keeps its record, and the next run finishes;
+#  - every action kind is undone exactly, at every position of a plan (the whole
+#    cgroup tree, every thread and the record compared before and after).
+. "$(dirname "$0")/../lib/testlib.sh"
+
+command -v qemu-system-x86_64 >/dev/null || {
+	tl_skip "record" "qemu-system-x86_64 is not installed"
+	tl_done
+}
+tl_detect_cgroups
+export KVMCG_STATE_DIR=$TL_TMP/state
+mkdir -m 0700 "$KVMCG_STATE_DIR"
+other=$((ncpu > 1 ? 1 : 0))
+
+record_of() { echo "$KVMCG_STATE_DIR/$1-$(awk '{ print $22 }' /proc/"$1"/stat).state"; }
+# The root's and kvmcg/'s subtree_control, and every cgroup of the VM NAME with the
+# files kvmcg writes: what a rollback must put back exactly.
+tree() { # NAME
+	[ "$mode" = affinity ] && return 0
+	(
+		cd "$mount" || exit
+		cat cgroup.subtree_control 2>/dev/null
+		echo "kvmcg: $(cat kvmcg/cgroup.subtree_control 2>/dev/null)"
+		find . -path "./kvmcg/$1*" -type d | sort | while read -r d; do
+			printf '%s' "$d"
+			for f in cgroup.type cgroup.subtree_control cpuset.cpus cpuset.mems cpu.weight cpu.max \
+				cpuset.memory_migrate; do
+				[ -f "$d/$f" ] && printf ' %s=%s' "$f" "$(tr '\n' ' ' <"$d/$f")"
+			done
+			echo
+		done
+	)
+}
+
+# --- forged records are refused, and nothing is touched -------------------------------------
+pid=$(tl_qemu f -smp 2 -name t-forged -qmp unix:"$TL_TMP"/f.qmp,server=on,wait=off)
+tl_settle "$pid" 2
+before=$(snapshot "$pid")
+"$KVMCG" pin --pid "$pid" --vcpu all:0 >/dev/null
+pinned=$(snapshot "$pid")
+rec=$(record_of "$pid")
+cp "$rec" "$TL_TMP/good.state"
+# The example: a record for a live VM pointing at an ordinary directory.
+victim=$TL_TMP/some-dir
+mkdir -p "$victim/x" "$victim/d"
+: >"$victim/x/tasks"
+forge() { # sed program on the good record
+	sed "$1" "$TL_TMP/good.state" >"$rec"
+	chmod 0600 "$rec"
+}
+refuse() { # description needle [command...]
+	local desc=$1 needle=$2
+	shift 2
+	"$KVMCG" "${@:-unpin}" --pid "$pid" >/dev/null 2>"$TL_TMP/err"
+	local rc=$?
+	tl_eq "forged ($desc): ${1:-unpin} exits 1" "$rc" 1
+	tl_eq "forged ($desc): one line on stderr" "$(wc -l <"$TL_TMP/err")" 1
+	tl_check "forged ($desc): ... that says why" grep -q -- "$needle" "$TL_TMP/err"
+	tl_eq "forged ($desc): the VM's threads untouched" "$(snapshot "$pid")" "$pinned"
+}
+forge "s|^mount .*|mount $victim|; s|^vm-dir .*|vm-dir d|; s|^created .*|created d|; s|^thread \([0-9]*\) [^ ]*|thread \1 /x|"
+refuse "mount is an ordinary directory" "not the mount point"
+tl_eq "forged: no TID written into the ordinary file" "$(cat "$victim/x/tasks")" ""
+tl_check "forged: the ordinary directory is still there" test -d "$victim/d"
+if [ "$mode" != affinity ]; then
+	forge "s|^mount .*|mount $mount/kvmcg|"
+	refuse "mount is a cgroup below the hierarchy's root" "not the mount point"
+	ln -s "$mount" "$TL_TMP/cglink"
+	forge "s|^mount .*|mount $TL_TMP/cglink|"
+	refuse "mount through a symbolic link" "not the mount point"
+	forge '$a created kvmcg/someone-else'
+	refuse "a directory outside the VM's own" "outside the VM's directory"
+	forge "s|^thread \\([0-9]*\\) [^ ]*|thread \\1 /../../tmp|"
+	refuse "a thread origin with .." "'..'"
+fi
+cp "$TL_TMP/good.state" "$rec"
+chmod 0666 "$rec"
+refuse "writable by others" "writable by others"
+chmod 0600 "$rec"
+chown 65534 "$rec"
+refuse "owned by nobody" "owned by uid 65534"
+refuse "owned by nobody, pin" "owned by uid 65534" pin --vcpu all:"$other"
+chown 0 "$rec"
+chmod 0777 "$KVMCG_STATE_DIR"
+refuse "the state directory writable by all" "writable by others"
+chmod 0700 "$KVMCG_STATE_DIR"
+out=$("$KVMCG" unpin --pid "$pid" --json)
+tl_eq "the good record back: unpin works" "$(jq -r .result <<<"$out")" applied
+tl_eq "the good record back: every thread restored" "$(snapshot "$pid")" "$before"
+
+# A record of a VM that is gone, with "mount /": list must not remove anything.
+gone=$TL_TMP/gone-vm
+mkdir -p "$gone/vm/vcpu0"
+dead=$(sh -c 'echo $$')
+cat >"$KVMCG_STATE_DIR/$dead-1.state" <<EOF2
+kvmcg-state 1
+pid $dead
+starttime 1
+name x
+mode v1
+mount /
+vm-dir ${gone#/}/vm
+created ${gone#/}/vm
+created ${gone#/}/vm/vcpu0
+EOF2
+chmod 0600 "$KVMCG_STATE_DIR/$dead-1.state"
+"$KVMCG" list >/dev/null 2>"$TL_TMP/err"
+tl_eq "dead VM, mount /: list still exits 0" "$?" 0
+tl_check "dead VM, mount /: nothing outside cgroupfs removed" test -d "$gone/vm/vcpu0"
+tl_check "dead VM, mount /: its record is left for the admin" test -f "$KVMCG_STATE_DIR/$dead-1.state"
+tl_check "dead VM, mount /: list names it as a warning, in one line" \
+	grep -q "^kvmcg: warning: refusing the record $dead-1.state: / is not the mount point" "$TL_TMP/err"
+rm -f "$KVMCG_STATE_DIR/$dead-1.state"
+
+# --- a VM killed during a pin: exit 3, and no cgroup without a record ---------------------------
+dry=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --emulator 0 --dry-run --json)
+n=$(jq '.actions | length' <<<"$dry")
+tl_check "kill: the plan has several actions ($n)" test "$n" -gt 3
+kill "$pid"
+leaks=0 codes=
+for ((at = 1; at <= n; at++)); do
+	kp=$(tl_qemu k$at -smp 2 -name t-killed -qmp unix:"$TL_TMP"/k$at.qmp,server=on,wait=off)
+	tl_settle "$kp" 2
+	KVMCG_TEST_KILL_AT=$at "$KVMCG_TEST" pin --pid "$kp" --vcpu all:0 --emulator 0 >/dev/null 2>"$TL_TMP/err"
+	codes="$codes$?"
+	# what is left is listed in a record, and goes once list sees the VM is gone
+	"$KVMCG" list >/dev/null 2>&1
+	if [ "$mode" != affinity ] && [ -e "$mount/kvmcg/t-killed" ]; then
+		echo "#   killed before action $at: $mount/kvmcg/t-killed left"
+		leaks=$((leaks + 1))
+	fi
+done
+tl_eq "killed before each of the $n actions: exit 3 every time" "$codes" "$(printf '3%.0s' $(seq "$n"))"
+tl_eq "killed before each action: no cgroup left after list" "$leaks" 0
+tl_check "killed before each action: no record left" test -z "$(ls "$KVMCG_STATE_DIR")"
+
+# The same without a hook: a real SIGKILL at a random moment of a pin.
+rounds=${KVMCG_TEST_KILL_ROUNDS:-30}
+[ "$KVMCG_TEST_ENV" = guest ] && rounds=${KVMCG_TEST_KILL_ROUNDS:-8}
+bad=0 leaks=0 seen=
+for ((i = 0; i < rounds; i++)); do
+	kp=$(tl_qemu r$i -smp 2 -name t-race -qmp unix:"$TL_TMP"/r$i.qmp,server=on,wait=off)
+	tl_settle "$kp" 2
+	(sleep "0.0$((RANDOM % 6))$((RANDOM % 10))" && kill -KILL "$kp") &
+	killer=$!
+	"$KVMCG" pin --pid "$kp" --vcpu all:0 --emulator 0 >/dev/null 2>"$TL_TMP/err"
+	rc=$?
+	wait "$killer"
+	seen="$seen$rc"
+	case $rc in
+	0 | 3) ;;
+	*)
+		echo "#   round $i: exit $rc: $(cat "$TL_TMP/err")"
+		bad=$((bad + 1))
+		;;
+	esac
+	while [ -e /proc/"$kp" ] && ! grep -q '^State:.*Z' /proc/"$kp"/status 2>/dev/null; do sleep 0.02; done
+	"$KVMCG" list >/dev/null 2>&1
+	[ "$mode" = affinity ] || [ ! -e "$mount/kvmcg/t-race" ] || leaks=$((leaks + 1))
+done
+echo "# exit codes of $rounds killed pins: $seen"
+tl_eq "killed at a random moment, $rounds rounds: exit 0 or 3, never 1" "$bad" 0
+tl_eq "killed at a random moment: no cgroup left once list has seen it gone" "$leaks" 0
+tl_check "killed at a random moment: no record left" test -z "$(ls "$KVMCG_STATE_DIR")"
+
+# --- a cgroup that cannot be removed yet keeps its record ----------------------------------------
+if [ "$mode" = affinity ]; then
+	tl_skip "busy cgroups" "no cgroups in affinity mode"
+else
+	pid=$(tl_qemu b -smp 2 -name t-busy -qmp unix:"$TL_TMP"/b.qmp,server=on,wait=off)
+	tl_settle "$pid" 2
+	before=$(snapshot "$pid")
+	sleep 600 &
+	sleeper=$!
+	tl_register_pid "$sleeper"
+	mv_file=cgroup.procs
+	dir=$mount/kvmcg/t-busy
+	"$KVMCG" pin --pid "$pid" --vcpu all:0 >/dev/null
+	echo "$sleeper" >"$dir/emulator/$mv_file"
+	"$KVMCG" unpin --pid "$pid" >/dev/null 2>"$TL_TMP/err"
+	tl_eq "busy unpin: exit 3" "$?" 3
+	tl_eq "busy unpin: one line on stderr" "$(wc -l <"$TL_TMP/err")" 1
+	tl_check "busy unpin: ... that names the cgroup kept" grep -q "kvmcg/t-busy/emulator.*the record keeps" "$TL_TMP/err"
+	tl_eq "busy unpin: every thread of the VM is back" "$(snapshot "$pid")" "$before"
+	tl_check "busy unpin: the record lists what is left" grep -q "^created kvmcg/t-busy/emulator" "$(record_of "$pid")"
+	tl_eq "busy unpin: show no longer reports a pin" \
+		"$("$KVMCG" show --pid "$pid" --json | jq -c '.kvmcg.pins.vcpus')" '{}'
+	echo "$sleeper" >"$mount/$mv_file"
+	out=$("$KVMCG" unpin --pid "$pid" --json)
+	tl_eq "busy unpin, once free: the next unpin finishes" "$(jq -r .result <<<"$out")" applied
+	tl_check "busy unpin, once free: the cgroups are gone" test ! -e "$dir"
+	tl_check "busy unpin, once free: so is the record" test -z "$(ls "$KVMCG_STATE_DIR")"
+
+	# The same in a rollback: the emulator cgroup gets a foreign task right after it
+	# is made, then an action fails.
+	dry=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --dry-run --json)
+	at=$(jq '[.actions[] | .action == "move-thread" or .action == "move-process"] | index(true) + 1' <<<"$dry")
+	KVMCG_TEST_RUN_AT=$at KVMCG_TEST_RUN="echo $sleeper >$dir/emulator/$mv_file" KVMCG_TEST_FAIL_AT=$((at + 1)) \
+		"$KVMCG_TEST" pin --pid "$pid" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+	tl_eq "busy rollback: exit 3" "$?" 3
+	tl_check "busy rollback: says not everything could be undone" grep -q "not everything could be undone" "$TL_TMP/err"
+	tl_eq "busy rollback: every thread of the VM is back" "$(snapshot "$pid")" "$before"
+	tl_check "busy rollback: the record lists the cgroup left" grep -q "^created kvmcg/t-busy" "$(record_of "$pid")"
+	echo "$sleeper" >"$mount/$mv_file"
+	"$KVMCG" unpin --pid "$pid" >/dev/null
+	tl_eq "busy rollback, once free: unpin exits 0" "$?" 0
+	tl_check "busy rollback, once free: nothing left" test ! -e "$dir" -a -z "$(ls "$KVMCG_STATE_DIR")"
+	kill "$pid"
+fi
+
+# --- every action kind undone exactly, at every position -------------------------------------------
+pid=$(tl_qemu u -smp 2 -name t-undo -object iothread,id=io1 -qmp unix:"$TL_TMP"/u.qmp,server=on,wait=off)
+tl_settle "$pid" 2
+tune=(--vcpu-scheduler rr:2)
+[ "$mode" = v2 ] && tune+=(--cpu-weight 300 --cpu-quota 150%)
+args=(--vcpu 0:0 --vcpu 1:"$other" --emulator 0 --iothread io1:"$other" "${tune[@]}")
+before=$(snapshot "$pid")
+tree_before=$(tree t-undo)
+dry=$("$KVMCG" pin --pid "$pid" "${args[@]}" --dry-run --json)
+n=$(jq '.actions | length' <<<"$dry")
+kinds=$(jq -r '[.actions[].action] | unique | join(" ")' <<<"$dry")
+echo "# $n actions of kinds: $kinds"
+[ "$mode" = v2 ] && tl_check "undo: the plan enables +cpu (the kind a rollback once forgot)" \
+	jq -e '[.actions[] | select(.action == "enable-controller" and .value == "+cpu")] | length > 0' <<<"$dry"
+bad=0
+for ((at = 1; at <= n; at++)); do
+	KVMCG_TEST_FAIL_AT=$at "$KVMCG_TEST" pin --pid "$pid" "${args[@]}" >/dev/null 2>"$TL_TMP/err"
+	rc=$?
+	if [ "$rc" -ne 1 ] || [ "$(snapshot "$pid")" != "$before" ] || [ "$(tree t-undo)" != "$tree_before" ] ||
+		[ -n "$(ls "$KVMCG_STATE_DIR")" ]; then
+		echo "#   failure at action $at: exit $rc; $(cat "$TL_TMP/err")"
+		diff <(echo "$tree_before") <(tree t-undo) | sed 's/^/#     /' | head -10
+		bad=$((bad + 1))
+	fi
+	sched=$(for t in /proc/"$pid"/task/*; do chrt -p "${t##*/}" | sed -n 's/.*policy: //p'; done | sort -u)
+	[ "$sched" = SCHED_OTHER ] || { echo "#   failure at action $at: scheduling classes $sched"; bad=$((bad + 1)); }
+done
+tl_eq "undo: a failure at each of the $n actions puts back every thread, cgroup file and the record" "$bad" 0
+tl_done
