@@ -37,6 +37,10 @@ char *layout_vm_name(const char *name);
  * NULL only when out of memory. */
 char *layout_child_name(const struct vm_thread *t);
 
+/* Whether name could be one of layout_child_name()'s: "emulator", "vcpuN",
+ * "iothread-<encoded id>". What a record may list below a VM's directory. */
+bool layout_child_shaped(const char *name);
+
 /* The file a TID is written to to move one thread: cgroup.threads (v2), tasks (v1). */
 const char *layout_move_file(enum cgroup_mode mode);
 

@@ -78,7 +78,9 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 
 /* Removes the cgroups and records of pinned VMs that have exited; returns how many
  * records went, or a negative errno. Records kvmcg refuses (untrusted, damaged) are
- * left alone and described in *ret_problems when given (NULL-terminated). */
+ * left alone, and cgroups that cannot be removed yet stay in their record; each is
+ * one sentence in *ret_problems when given (NULL-terminated; those of the second kind
+ * begin "pid N has exited"). */
 int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems);
 
 #endif

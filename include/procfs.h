@@ -98,6 +98,14 @@ struct proc_exe {
 	ino_t ino;
 	int stat_error; /* when !have_stat: negative errno; -ENODATA for a captured tree
 			 * without an exe.stat record */
+	/* The path names the file by root's arrangement, so its name may be believed:
+	 * looked up in the process's mount namespace, which must belong to kvmcg's own
+	 * user namespace (no unshare -U bind mount of python onto "qemu-system-x86_64"),
+	 * through root-owned directories nobody else can write (no hard link in /tmp), it
+	 * leads to the very file the process runs (or that file is gone: deleted, with no
+	 * link left). Always true for a captured tree, where exe.stat stands in. */
+	bool path_trusted;
+	char *path_why; /* when !path_trusted: why, as the end of a sentence */
 };
 void proc_exe_done(struct proc_exe *e);
 

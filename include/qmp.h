@@ -38,6 +38,11 @@ static inline void qmp_closep(struct qmp **q)
 }
 #define _cleanup_qmp_ __attribute__((cleanup(qmp_closep)))
 
+/* An error of qmp_connect() or qmp_execute() as the end of a sentence ("no answer in
+ * time (another client may hold the monitor)"); q, when given, supplies the
+ * monitor's own words for -EREMOTEIO and -EPROTO. Thread-safe. */
+const char *qmp_strerror(int r, const struct qmp *q);
+
 /* Pid of the process that listens on the socket (SO_PEERCRED). */
 pid_t qmp_peer_pid(const struct qmp *q);
 

@@ -38,6 +38,8 @@ struct vm_state {
 	enum cgroup_mode mode;
 	char *mount;   /* cgroup mount point; NULL in affinity mode */
 	char *vm_dir;  /* relative to mount */
+	char *root;    /* the --cgroup-root vm_dir is directly below, relative to mount;
+			* NULL when vm_dir is inside a kvmcg/ tree (layout.h) */
 	char **created; /* directories kvmcg made for this VM, in creation order */
 	size_t n_created;
 	struct enabled_controller *enabled;
@@ -53,10 +55,13 @@ void vm_state_done(struct vm_state *s);
 int state_parse(const char *buf, struct vm_state *ret, size_t *err_line);
 char *state_format(const struct vm_state *s);
 
-/* Whether a record may be acted on, whoever wrote it: an absolute mount in the cgroup
- * modes (none in affinity mode), plain relative paths (cg_path_check), every
- * directory it lists at or below its VM directory, controllers it enabled only on the
- * VM directory's parent and only cpuset or cpu. 0, or -EBADMSG with a sentence in
+/* Whether a record may be acted on, whoever wrote it: the VM's own thread among its
+ * origins; an absolute mount in the cgroup modes (none in affinity mode); plain
+ * relative paths (cg_path_check); a VM directory inside a kvmcg/ tree, or directly
+ * below the --cgroup-root the record names; every directory it lists the VM
+ * directory itself or one of its children as layout.h names them (emulator, vcpuN,
+ * iothread-ID); controllers it enabled only cpuset or cpu, only on the parent of a VM
+ * directory built inside the VM's own cgroup. 0, or -EBADMSG with a sentence in
  * *ret_why (caller frees). That the mount is the cgroup hierarchy kvmcg uses is
  * checked where it is opened (cg_fs_check). */
 int state_check(const struct vm_state *s, char **ret_why);

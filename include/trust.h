@@ -56,6 +56,15 @@ int trust_open_reason(const char *path, int flags, mode_t mkdir_mode, bool check
 int trust_openat(int dirfd, const char *name, int flags, bool check_owner, const char *what, const char *shown,
 		 char **ret_reason);
 
+/* Whether path, looked up from root_fd (a directory: "/" of some mount namespace),
+ * names a file only root can have put there: every component reached without a
+ * symbolic link, every directory owned by root and not writable by group or others
+ * (sticky or not: a hard link to a root-owned file can be made in /tmp), the last a
+ * regular file. Returns 0 and its stat in *ret, or a negative errno with REASON in
+ * *ret_why (caller frees), e.g. "/tmp is writable by others". What kvmcg reads a
+ * process's executable name through (discover.c): a name it may believe. */
+int trust_resolve(int root_fd, const char *path, struct stat *ret, char **ret_why);
+
 /* The rule for the object itself, on an fstat of an opened fd: owned by root or the
  * effective user, not writable by group or others. what names it in *ret_why
  * ("policy file", "state file"). 0 or -EPERM. */

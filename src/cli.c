@@ -75,9 +75,20 @@ int cli_common_option(struct cli *c, int opt, const char *arg)
 	}
 }
 
+/* The long option whose value getopt_long() returned, or NULL. */
+static const struct option *option_of(const struct option *options, int val)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == val)
+			return o;
+	return NULL;
+}
+
 int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **argv)
 {
 	int opt;
+	int seen[64];
+	size_t n_seen = 0;
 	opterr = 0; /* our own messages, in our own form */
 	while ((opt = getopt_long(argc, argv, ":h", cmd->options, NULL)) != -1) {
 		/* A short option inside a group ("-hx") is optopt; argv[optind - 1] would
@@ -93,6 +104,17 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 			return cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		if (opt == 'h')
 			opt = OPT_HELP;
+		/* Two values for one setting: which did the user mean? Only --vcpu and
+		 * --iothread add up. */
+		const struct option *o = option_of(cmd->options, opt);
+		if (o && o->has_arg == required_argument && strcmp(o->name, "vcpu") != 0 &&
+		    strcmp(o->name, "iothread") != 0) {
+			for (size_t i = 0; i < n_seen; i++)
+				if (seen[i] == opt)
+					return cli_usage_error(c, "--%s is given twice", o->name);
+			if (n_seen < ARRAY_SIZE(seen))
+				seen[n_seen++] = opt;
+		}
 		int r = cli_common_option(c, opt, optarg);
 		if (r == 0 && cmd->extra)
 			r = cmd->extra(c, opt, optarg, cmd->userdata);

@@ -367,7 +367,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 
 	/* A VM whose policy was carried out but for some settings is "partial": it
 	 * counts as such in the summary, and makes the exit status 3. */
-	size_t applied = 0, unchanged = 0, partial = 0, failed = 0, config_errors = 0;
+	size_t applied = 0, unchanged = 0, partial = 0, failed = 0, config_errors = 0, exited = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct outcome *x = &o[i];
 		if (strcmp(x->result, "planned") == 0) {
@@ -394,6 +394,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		if (!done_ok) {
 			failed++;
 			config_errors += x->exit_code == EXIT_USAGE;
+			exited += x->exit_code == EXIT_PARTIAL; /* the VM exited during its run */
 		} else if (x->n_skipped || strcmp(x->result, "partial") == 0) {
 			partial++;
 		} else if (strcmp(x->result, "unchanged") == 0) {
@@ -478,7 +479,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	if (failed && (applied || partial))
 		rc = EXIT_PARTIAL;
 	else if (failed)
-		rc = config_errors == failed ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+		rc = config_errors == failed ? EXIT_USAGE : exited == failed ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME;
 	else if (partial)
 		rc = EXIT_PARTIAL;
 	if (rc == EXIT_OK && bad_files)

@@ -387,11 +387,26 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 	struct vm *vm = NULL;
 	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
 	if (r < 0) {
-		/* A VM that is gone may have left cgroups behind: clean those up. */
+		/* A VM that is gone may have left cgroups behind: clean those up, and say
+		 * what cannot go yet. */
 		int state_fd = state_dir_open(false);
-		int removed = state_fd >= 0 ? pin_collect_stale(c, state_fd, NULL) : 0;
+		char **problems = NULL, mine[48];
+		int removed = state_fd >= 0 ? pin_collect_stale(c, state_fd, &problems) : 0;
 		if (state_fd >= 0)
 			close(state_fd);
+		snprintf(mine, sizeof(mine), "pid %d has exited", (int)c->sel.pid);
+		int kept = 0;
+		for (char **p = problems; p && *p; p++) {
+			bool ours = c->sel.pid > 0 && startswith(*p, mine);
+			if (ours)
+				log_error("%s", *p);
+			else
+				log_warning("%s", *p);
+			kept += ours;
+		}
+		strv_free(problems);
+		if (r == -ESRCH && kept)
+			return EXIT_PARTIAL;
 		if (r == -ESRCH && c->sel.pid > 0 && removed > 0) {
 			printf("pid %d is gone; removed the cgroups kvmcg had made for it\n", (int)c->sel.pid);
 			return EXIT_OK;
@@ -428,7 +443,9 @@ int cmd_unpin(int argc, char **argv)
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc != CLI_RUN)
 		return rc;
-	if ((rc = cli_open_roots(&c)) == 0)
+	if (c.sysroot)
+		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to unpin there");
+	else if ((rc = cli_open_roots(&c)) == 0)
 		rc = run_unpin(&c, lock_timeout_ms);
 	cli_done(&c);
 	return rc;

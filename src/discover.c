@@ -237,6 +237,8 @@ int vm_exe_evidence(const struct proc_exe *e, const char *argv0, const char *com
 	else if (e->mode & (S_IWGRP | S_IWOTH))
 		r = append(&why, "its executable %s can be changed by group or others (mode %04o)",
 			   path, (unsigned)(e->mode & 07777));
+	else if (!e->path_trusted)
+		r = append(&why, "its executable %s %s", path, e->path_why ? e->path_why : "cannot be checked");
 	else
 		return 1;
 	if (r < 0)
@@ -526,27 +528,6 @@ static int qmp_path_for(const struct vm *vm, const char *path, char **ret)
 	else
 		n = asprintf(ret, "/proc/%d/cwd/%s", (int)vm->pid, path);
 	return n < 0 ? -ENOMEM : 0;
-}
-
-static const char *qmp_strerror(int r, const struct qmp *q)
-{
-	switch (r) {
-	case -ETIMEDOUT:
-		return "no answer in time (another client may hold the monitor)";
-	case -ECONNREFUSED:
-		return "connection refused (nobody listens: the VM is gone or never opened it)";
-	case -ENOENT:
-		return "no such socket";
-	case -ECONNRESET:
-		return "the monitor closed the connection";
-	case -EREMOTEIO:
-	case -EPROTO:
-		if (q && qmp_last_error(q)[0])
-			return qmp_last_error(q);
-		return "not a QMP monitor";
-	default:
-		return errdesc(r);
-	}
 }
 
 /* One monitor conversation, ending by deadline_ns. Thread-safe: no err_set(), no

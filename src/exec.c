@@ -210,6 +210,11 @@ static const char *why_cgroup(const struct action *a, int r)
 	return cg_strerror(r, a->file);
 }
 
+static const char *why_rmdir(const struct action *a, int r)
+{
+	return r == -EBUSY ? "busy: a process, or a cgroup below it, is still in it" : cg_strerror(r, a->file);
+}
+
 static int mkdir_run(struct exec_ctx *c, struct plan *p, size_t i)
 {
 	struct action *a = &p->actions[i];
@@ -471,7 +476,7 @@ static const struct action_ops ops[] = {
 	[ACT_ENABLE_CONTROLLER] = {controller_run, controller_undo, why_cgroup},
 	[ACT_DISABLE_CONTROLLER] = {controller_run, controller_undo, why_cgroup},
 	[ACT_MKDIR] = {mkdir_run, mkdir_undo, why_cgroup},
-	[ACT_RMDIR] = {rmdir_run, nothing_to_undo, why_cgroup}, /* a cleanup step only */
+	[ACT_RMDIR] = {rmdir_run, nothing_to_undo, why_rmdir}, /* a cleanup step only */
 	[ACT_SET_THREADED] = {threaded_run, threaded_undo, why_cgroup},
 	[ACT_WRITE] = {write_run, write_undo, why_cgroup},
 	[ACT_MOVE_PROCESS] = {move_process_run, move_process_undo, why_move},

@@ -76,6 +76,24 @@ char *layout_child_name(const struct vm_thread *t)
 	return bounded(enc, (size_t)(e - enc), id);
 }
 
+bool layout_child_shaped(const char *name)
+{
+	if (strcmp(name, "emulator") == 0)
+		return true;
+	if (startswith(name, "vcpu") && name[4]) {
+		for (const char *c = name + 4; *c; c++)
+			if (*c < '0' || *c > '9')
+				return false;
+		return true;
+	}
+	if (!startswith(name, "iothread-") || !name[9] || strlen(name) > LAYOUT_NAME_MAX)
+		return false;
+	for (const unsigned char *c = (const unsigned char *)name + 9; *c; c++)
+		if (!name_char(*c) && *c != '_')
+			return false;
+	return true;
+}
+
 const char *layout_move_file(enum cgroup_mode mode)
 {
 	return mode == CGROUP_MODE_V2 ? "cgroup.threads" : "tasks";

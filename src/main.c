@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,16 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* Output that could not be written is a failure, as coreutils' close_stdout() says:
+ * a script reading kvmcg's JSON must not take a cut one for the whole. */
+static int flush_stdout(int rc)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	log_error("cannot write the output: %s", strerror(errno ? errno : EIO));
+	return rc == EXIT_OK ? EXIT_FAILURE_RUNTIME : rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -58,21 +69,21 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 				if (strcmp(commands[i].name, argv[2]) == 0) {
 					char *help_argv[] = {argv[2], (char *)"--help", NULL};
-					return commands[i].run(2, help_argv);
+					return flush_stdout(commands[i].run(2, help_argv));
 				}
 			log_error("help: unknown command '%s'; try 'kvmcg --help'", argv[2]);
 			return EXIT_USAGE;
 		}
 		usage(stdout);
-		return EXIT_OK;
+		return flush_stdout(EXIT_OK);
 	}
 	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("kvmcg %s\n", KVMCG_VERSION);
-		return EXIT_OK;
+		return flush_stdout(EXIT_OK);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+			return flush_stdout(commands[i].run(argc - 1, argv + 1));
 	log_error("unknown %s '%s'; try 'kvmcg --help'", cmd[0] == '-' ? "option" : "command", cmd);
 	return EXIT_USAGE;
 }

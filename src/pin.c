@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,6 +320,30 @@ static int resolve_cgroup_root(struct cli *c, const char *root, struct place *p)
 	return 0;
 }
 
+/* A --cgroup-root inside a VM's tree would put one VM's cgroups among another's: not
+ * inside a kvmcg/ tree (but kvmcg/ itself), nor inside any recorded VM's directory. */
+static int root_outside_vms(const char *rel, const char *given, int state_fd)
+{
+	_cleanup_free_ char *home = layout_home(rel);
+	if (!home)
+		return -ENOMEM;
+	const char *inside = strcmp(home, rel) != 0 && strcmp(rel, LAYOUT_ROOT) != 0 ? rel : NULL;
+	struct vm_state *states = NULL;
+	size_t n = 0;
+	_cleanup_free_ char *vm_dir = NULL;
+	if (!inside && state_fd >= 0 && state_load_all(state_fd, &states, &n) == 0)
+		for (size_t i = 0; i < n && !vm_dir; i++)
+			if (states[i].vm_dir && layout_within(rel, states[i].vm_dir))
+				vm_dir = strdup(states[i].vm_dir);
+	vm_states_free(states, n);
+	if (inside || vm_dir) {
+		err_set("--cgroup-root %s: it is inside %s; a VM's cgroups go in a cgroup of their own", given,
+			vm_dir ? "another VM's cgroups" : "a tree of cgroups kvmcg made for a VM");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Processes in a cgroup: a cgroup.procs file's pids other than `except`, up to max
  * of them into others (a short list for a message); the count of all. */
 static size_t other_procs(int dirfd, pid_t except, pid_t *others, size_t max)
@@ -392,7 +417,7 @@ static bool alone_in(int mount_fd, const char *home, pid_t pid, char **ret_other
 	return false;
 }
 
-/* Directory names below dir (one level), each "dir/name". */
+/* kvmcg's children below dir (one level, layout_child_shaped), each "dir/name". */
 static int list_children(int mount_fd, const char *dir, char ***ret, size_t *ret_n)
 {
 	_cleanup_close_ int pfd = cg_open_path(mount_fd, dir);
@@ -409,7 +434,8 @@ static int list_children(int mount_fd, const char *dir, char ***ret, size_t *ret
 	struct dirent *de;
 	int r = 0;
 	while (r == 0 && (de = readdir(d))) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+		/* only what kvmcg names its children: anything else is not ours to remove */
+		if (de->d_type != DT_DIR || !layout_child_shaped(de->d_name))
 			continue;
 		_cleanup_free_ char *path = NULL;
 		r = asprintf(&path, "%s/%s", dir, de->d_name) < 0 ? -ENOMEM : strv_push(ret, ret_n, path);
@@ -477,9 +503,14 @@ static int choose_vm_dir(struct place *p, const struct vm *vm, const char *paren
 		return -EEXIST;
 	}
 	if (taken) {
+		/* "-PID" joins the name before it is bounded: still at most 64 bytes */
+		_cleanup_free_ char *raw = NULL, *with_pid = NULL, *usable = layout_vm_name(vm->name);
+		if (asprintf(&raw, "%s-%d", usable ? vm->name : name, (int)vm->pid) < 0)
+			return -ENOMEM;
+		with_pid = layout_vm_name(raw);
 		free(dir);
 		dir = NULL;
-		if (asprintf(&dir, "%s%s%s-%d", parent, *parent ? "/" : "", name, (int)vm->pid) < 0)
+		if (!with_pid || asprintf(&dir, "%s%s%s", parent, *parent ? "/" : "", with_pid) < 0)
 			return -ENOMEM;
 	}
 	p->vm_dir = TAKE_PTR(dir);
@@ -519,6 +550,9 @@ static int find_place(struct cli *c, const struct vm *vm, const struct pin_args 
 			return -ENOMEM;
 	} else if (a->cgroup_root) {
 		r = resolve_cgroup_root(c, a->cgroup_root, p);
+		if (r < 0)
+			return r;
+		r = root_outside_vms(p->cgroup_root, a->cgroup_root, state_fd);
 		if (r < 0)
 			return r;
 	} else {
@@ -695,34 +729,55 @@ static int read_dir_states(int mount_fd, const char *vm_dir, const struct vm *vm
 
 /* ---- the record -------------------------------------------------------------------------- */
 
-/* Where each thread is now, as the origin a first pin records. A thread found inside
- * kvmcg's own cgroups (a pin whose record is gone) came from outside them: the
- * parent of kvmcg's tree, never a cgroup of kvmcg's. */
-static int origins_from_vm(const struct vm *vm, const struct place *pl, struct vm_state *st)
+/* Where each thread of the VM came from, for the threads st has no origin for yet:
+ * all of them at a first pin, those born (or hot-plugged) since at a re-pin. A thread
+ * is where it is now, unless it is inside kvmcg's own cgroups (born there since a pin,
+ * or left by a pin whose record is gone): then it came from outside them, with the
+ * main thread's origin when the record has one, else the cgroup above kvmcg's tree
+ * and the CPUs it allows; and a real-time class found there may be kvmcg's doing, so
+ * its origin is the default class. */
+static int add_origins(struct vm_state *st, const struct vm *vm, const struct place *pl)
 {
 	bool cgroups = pl->host.mode != CGROUP_MODE_AFFINITY;
-	_cleanup_free_ char *outside = cgroups ? layout_parent(pl->owned) : strdup("");
-	if (!outside)
+	bool repin = st->n_threads > 0;
+	_cleanup_free_ char *outside = NULL;
+	if (cgroups && asprintf(&outside, "/%s", pl->owned) >= 0) {
+		char *slash = strrchr(outside, '/');
+		if (slash == outside)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (cgroups && !outside)
 		return -ENOMEM;
-	st->threads = calloc(vm->n_threads ? vm->n_threads : 1, sizeof(*st->threads));
-	if (!st->threads)
+	const struct thread_origin *mo = state_find_thread(st, vm->pid);
+	const char *main_cg = mo ? mo->cgroup : outside;
+	const struct cpuset *main_aff = mo ? mo->affinity : pl->parent_cpus;
+	struct thread_origin *n = realloc(st->threads, (st->n_threads + vm->n_threads + 1) * sizeof(*n));
+	if (!n)
 		return -ENOMEM;
+	st->threads = n;
 	for (size_t i = 0; i < vm->n_threads; i++) {
 		const struct vm_thread *t = &vm->threads[i];
-		struct thread_origin *o = &st->threads[st->n_threads++];
-		o->tid = t->tid;
-		const char *cg = !cgroups || !t->cgroup ? "" : t->cgroup;
-		if (cgroups && layout_within(cg, pl->owned))
-			o->cgroup = asprintf(&o->cgroup, "/%s", outside) < 0 ? NULL : o->cgroup;
-		else
-			o->cgroup = strdup(cg);
-		/* The kernel's mask, read just now: what the thread runs with. */
-		o->affinity = t->affinity ? cpuset_dup(t->affinity) : cpuset_new();
-		if (!o->cgroup || !o->affinity)
+		if (state_find_thread(st, t->tid))
+			continue;
+		/* affinity mode owns no cgroup: there a newcomer's mask is the main thread's */
+		bool ours = cgroups ? layout_within(t->cgroup ? t->cgroup : "", pl->owned) : repin;
+		struct thread_origin o = {.tid = t->tid, .sched_known = true};
+		o.cgroup = strdup(!cgroups ? "" : ours && main_cg ? main_cg : t->cgroup ? t->cgroup : "");
+		o.affinity = ours && main_aff ? cpuset_dup(main_aff) : t->affinity ? cpuset_dup(t->affinity) : cpuset_new();
+		bool rt = t->stat.policy == SCHED_FIFO || t->stat.policy == SCHED_RR;
+		o.sched_policy = ours && rt ? SCHED_OTHER : (int)t->stat.policy;
+		o.sched_priority = ours && rt ? 0 : t->stat.rt_priority;
+		if (!o.cgroup || !o.affinity) {
+			free(o.cgroup);
+			cpuset_free(o.affinity);
 			return -ENOMEM;
-		o->sched_known = true;
-		o->sched_policy = (int)t->stat.policy;
-		o->sched_priority = t->stat.rt_priority;
+		}
+		st->threads[st->n_threads++] = o;
+		mo = state_find_thread(st, vm->pid); /* st->threads may have moved */
+		main_cg = mo ? mo->cgroup : outside;
+		main_aff = mo ? mo->affinity : pl->parent_cpus;
 	}
 	return 0;
 }
@@ -906,15 +961,22 @@ static int cleanup_record(struct cli *c, int mount_fd, struct vm_state *st)
 		r = exec_plan(&ex, &p);
 	if (r == 0)
 		r = keep_remaining(st, &p);
+	if (r == 0 && (st->n_created || st->n_enabled)) {
+		_cleanup_free_ char *left = joined(st->created, st->n_created, ", /");
+		err_set("pid %d has exited, and kvmcg could not remove /%s yet (%s); its record keeps %s for the next "
+			"kvmcg run",
+			(int)st->pid, left ? left : "?", ex.failed ? ex.failed : "?",
+			st->n_created == 1 ? "it" : "them");
+		r = -EBUSY;
+	}
 	exec_done(&ex);
 	plan_done(&p);
-	if (r < 0)
-		return r;
-	return st->n_created || st->n_enabled ? -EBUSY : 0;
+	return r;
 }
 
 int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
 {
+	err_clear();
 	struct vm_state *states = NULL;
 	size_t n = 0, n_problems = 0;
 	int r = state_load_all_checked(state_fd, &states, &n, ret_problems);
@@ -945,8 +1007,11 @@ int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
 				int k = cleanup_record(c, mount_fd, &again);
 				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0)
 					removed++;
-				else if (k == -EBUSY)
+				else if (k == -EBUSY) {
 					(void)state_save(state_fd, &again);
+					if (ret_problems && err_get())
+						(void)strv_push(ret_problems, &n_problems, err_get());
+				}
 			}
 			if (mount_fd >= 0)
 				close(mount_fd);
@@ -1037,6 +1102,8 @@ static int lock_vm(int state_fd, const struct vm *vm, int timeout_ms, const char
 			    "pid %d is being changed by %s; still so after %d.%d s, so nothing was done (--lock-timeout "
 			    "waits longer)",
 			    (int)vm->pid, holder ? holder : "another kvmcg run", ms / 1000, ms % 1000 / 100);
+	if (r == -EPERM || r == -ELOOP)
+		return fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed", err_get() ? err_get() : strerror(-r));
 	if (r < 0)
 		return fail(res, EXIT_FAILURE_RUNTIME, "cannot lock the record of pid %d: %s", (int)vm->pid,
 			    strerror(-r));
@@ -1165,7 +1232,10 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		goto out;
 	}
 	if (plan.n_actions == 0 && pl.n_adopted == 0) {
-		if (asprintf(&msg, "pid %d is already pinned as asked: nothing changed", (int)vm->pid) < 0)
+		if ((res->n_skipped ? asprintf(&msg, "pid %d: nothing changed; %zu setting%s of the request cannot be "
+						      "carried out here (said on stderr)",
+						(int)vm->pid, res->n_skipped, res->n_skipped == 1 ? "" : "s")
+				    : asprintf(&msg, "pid %d is already pinned as asked: nothing changed", (int)vm->pid)) < 0)
 			msg = NULL;
 		done(res, "unchanged", &msg, &plan, &spec);
 		rc = finish(res, "unchanged", EXIT_OK);
@@ -1178,10 +1248,15 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		prev.name = strdup_or_null(vm->name);
 		prev.mount = strdup_or_null(pl.host.mount);
 		prev.vm_dir = strdup_or_null(pl.vm_dir);
+		/* below a --cgroup-root: the record names it, so that a check can tell */
+		prev.root = pl.kind == LAYOUT_GIVEN ? strdup_or_null(pl.cgroup_root) : NULL;
 		if ((vm->name && !prev.name) || (pl.host.mount && !prev.mount) || (pl.vm_dir && !prev.vm_dir) ||
-		    origins_from_vm(vm, &pl, &prev) < 0)
+		    (pl.kind == LAYOUT_GIVEN && !prev.root))
 			goto oom;
 	}
+	/* every thread's origin: all at a first pin, newcomers at a re-pin */
+	if (add_origins(&prev, vm, &pl) < 0)
+		goto oom;
 	/* Recorded before anything is touched: the resulting spec, and everything the
 	 * plan may create. */
 	r = record_build(&prev, &spec, &plan, &pl, PLANNED, &st);
@@ -1341,6 +1416,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 		r = exec_plan(&ex, &plan);
 	if (r == -ESRCH) {
 		/* Gone meanwhile: nothing of it to restore; its cgroups can go now. */
+		err_clear();
 		int k = cleanup_record(c, mount_fd, &st);
 		if (k == 0)
 			(void)state_remove(state_fd, vm->pid, vm->starttime_ticks);

@@ -107,8 +107,8 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 		a->tune.sched_policy = policies[p->vcpu_sched];
 		a->tune.sched_priority = p->vcpu_sched_priority;
 	}
-	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy is set only when kvmcg launches QEMU)");
-	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy is set only when kvmcg launches QEMU)");
+	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
+	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
 	SKIP(p->mem_migrate == 1, "[Memory] Migrate=");
 	SKIP(p->io_weight, "[IO] Weight=");
 	for (size_t i = 0; i < p->n_io; i++) {

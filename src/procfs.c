@@ -10,10 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <linux/nsfs.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "trust.h"
 #include "util.h"
 
 static void task_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *file)
@@ -362,6 +367,7 @@ bool proc_is_live(int proc_fd)
 void proc_exe_done(struct proc_exe *e)
 {
 	free(e->path);
+	free(e->path_why);
 	*e = (struct proc_exe){0};
 }
 
@@ -425,6 +431,67 @@ int proc_exe_stat_parse(const char *buf, struct proc_exe *ret)
 	return 0;
 }
 
+static bool same_file(int dirfd, const char *a, const char *b)
+{
+	struct stat x, y;
+	return fstatat(dirfd, a, &x, 0) == 0 && fstatat(dirfd, b, &y, 0) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+/* Fills e->path_trusted (and path_why): see procfs.h. */
+static int exe_path_trust(int proc_fd, pid_t pid, const struct stat *exe, struct proc_exe *e)
+{
+	char ns[48];
+	_cleanup_close_ int root = -1;
+	snprintf(ns, sizeof(ns), "%d/ns/mnt", (int)pid);
+	if (same_file(proc_fd, ns, "self/ns/mnt")) {
+		root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		/* Another mount namespace: its mounts are believable when whoever made it
+		 * was privileged in our user namespace (NS_GET_USERNS, Linux 4.9). */
+		_cleanup_close_ int nsfd = openat(proc_fd, ns, O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int owner = nsfd < 0 ? -1 : ioctl(nsfd, NS_GET_USERNS);
+		_cleanup_close_ int mine = openat(proc_fd, "self/ns/user", O_RDONLY | O_CLOEXEC);
+		struct stat a, b;
+		if (owner < 0 || mine < 0 || fstat(owner, &a) < 0 || fstat(mine, &b) < 0 || a.st_ino != b.st_ino ||
+		    a.st_dev != b.st_dev) {
+			e->path_why = strdup("is named in a mount namespace of a user namespace of its own, where "
+					     "its owner arranges what a path names");
+			return e->path_why ? 0 : -ENOMEM;
+		}
+		char rootpath[48];
+		snprintf(rootpath, sizeof(rootpath), "%d/root", (int)pid);
+		root = openat(proc_fd, rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (root < 0)
+		return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+	if (e->deleted) {
+		/* Replaced since it ran (a package upgrade): the path names another file
+		 * now. Still a file only root could have put there when it is gone for
+		 * good: nobody else can unlink a root-owned file's last link. */
+		e->path_trusted = exe->st_nlink == 0;
+		if (!e->path_trusted && !(e->path_why = strdup("was deleted from that path but is still linked elsewhere")))
+			return -ENOMEM;
+		return 0;
+	}
+	struct stat st;
+	_cleanup_free_ char *why = NULL;
+	int r = trust_resolve(root, e->path, &st, &why);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		if (asprintf(&e->path_why, "is reached through a path root does not control (%s)", why ? why : strerror(-r)) < 0)
+			return -ENOMEM;
+		return 0;
+	}
+	if (st.st_dev != exe->st_dev || st.st_ino != exe->st_ino) {
+		e->path_why = strdup("is not the file that path names (a bind mount?)");
+		return e->path_why ? 0 : -ENOMEM;
+	}
+	e->path_trusted = true;
+	return 0;
+}
+
 static int read_exe_live(int proc_fd, pid_t pid, struct proc_exe *e)
 {
 	char path[32], target[PATH_MAX];
@@ -450,7 +517,7 @@ static int read_exe_live(int proc_fd, pid_t pid, struct proc_exe *e)
 	e->mode = st.st_mode;
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
-	return 0;
+	return exe_path_trust(proc_fd, pid, &st, e);
 }
 
 static int read_exe_captured(int proc_fd, pid_t pid, struct proc_exe *e)
@@ -464,6 +531,7 @@ static int read_exe_captured(int proc_fd, pid_t pid, struct proc_exe *e)
 	e->path = exe_path_dup(target, &e->deleted);
 	if (!e->path)
 		return -ENOMEM;
+	e->path_trusted = true; /* the capture's exe.stat stands in for the file */
 	snprintf(path, sizeof(path), "%d/exe.stat", (int)pid);
 	_cleanup_free_ char *buf = NULL;
 	int r = read_file_at(proc_fd, path, &buf, NULL);

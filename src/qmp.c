@@ -387,3 +387,27 @@ int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret)
 	*ret = info;
 	return 0;
 }
+
+const char *qmp_strerror(int r, const struct qmp *q)
+{
+	switch (r) {
+	case -ETIMEDOUT:
+		return "no answer in time (another client may hold the monitor)";
+	case -ECONNREFUSED:
+		return "connection refused (nobody listens: the VM is gone or never opened it)";
+	case -ENOENT:
+		return "no such socket";
+	case -ECONNRESET:
+		return "the monitor closed the connection";
+	case -EREMOTEIO:
+	case -EPROTO:
+		if (q && qmp_last_error(q)[0])
+			return qmp_last_error(q);
+		return "not a QMP monitor";
+	default: {
+		/* strerrordesc_np, not strerror: thread-safe, for list's concurrent talks */
+		const char *d = strerrordesc_np(r < 0 ? -r : r);
+		return d ? d : "unknown error";
+	}
+	}
+}

@@ -16,13 +16,17 @@
 #include "trust.h"
 #include "util.h"
 
-#define STATE_MAGIC "kvmcg-state 1"
+/* Version 2 ends with an "end" line, so a record cut short is seen as damaged; a
+ * version 1 record (kvmcg 0.1) is still read. */
+#define STATE_MAGIC "kvmcg-state 2"
+#define STATE_MAGIC_V1 "kvmcg-state 1"
 
 void vm_state_done(struct vm_state *s)
 {
 	free(s->name);
 	free(s->mount);
 	free(s->vm_dir);
+	free(s->root);
 	strv_free(s->created);
 	for (size_t i = 0; i < s->n_enabled; i++) {
 		free(s->enabled[i].dir);
@@ -123,6 +127,11 @@ char *state_format(const struct vm_state *s)
 		put_escaped(f, s->vm_dir ? s->vm_dir : "");
 		fputc('\n', f);
 	}
+	if (s->root) {
+		fputs("root ", f);
+		put_escaped(f, s->root);
+		fputc('\n', f);
+	}
 	for (size_t i = 0; i < s->n_created; i++) {
 		fputs("created ", f);
 		put_escaped(f, s->created[i]);
@@ -183,6 +192,7 @@ char *state_format(const struct vm_state *s)
 		sched_format(t->sched_policy, t->sched_priority, v, sizeof(v));
 		fprintf(f, "pin-vcpu-sched %s\n", v);
 	}
+	fputs("end\n", f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -260,7 +270,7 @@ static int expected_fields(const char *key)
 		{"mount", 2},   {"vm-dir", 2},       {"created", 2},      {"thread", 4},
 		{"pin-vcpu", 3}, {"pin-emulator", 2}, {"pin-iothread", 3}, {"pin-mems", 2},
 		{"thread-sched", 3}, {"pin-cpu-weight", 2}, {"pin-cpu-quota", 2}, {"pin-cpu-period", 2},
-		{"pin-vcpu-sched", 2}, {"enabled", 3},
+		{"pin-vcpu-sched", 2}, {"enabled", 3}, {"root", 2}, {"end", 1},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (strcmp(keys[i].key, key) == 0)
@@ -291,6 +301,10 @@ static int parse_line(struct vm_state *s, char *line)
 		return set_unescaped(&s->mount, f[1]);
 	if (strcmp(key, "vm-dir") == 0)
 		return set_unescaped(&s->vm_dir, f[1]);
+	if (strcmp(key, "root") == 0)
+		return set_unescaped(&s->root, f[1]);
+	if (strcmp(key, "end") == 0)
+		return 0; /* state_parse knows where it may stand */
 	if (strcmp(key, "mode") == 0) {
 		if (strcmp(f[1], "v2") == 0)
 			s->mode = CGROUP_MODE_V2;
@@ -407,6 +421,16 @@ static int parse_line(struct vm_state *s, char *line)
 	return 0;
 }
 
+/* Keys of which a version 2 record has one at most. */
+static bool single_key(const char *line)
+{
+	static const char *const keys[] = {"pid ", "starttime ", "name ", "mode ", "mount ", "vm-dir ", "root "};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (startswith(line, keys[i]))
+			return true;
+	return false;
+}
+
 int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 {
 	_cleanup_free_ char *copy = strdup(buf);
@@ -414,7 +438,10 @@ int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 		return -ENOMEM;
 	struct vm_state s = {0};
 	size_t lineno = 0;
-	int r = 0;
+	int r = 0, version = 0;
+	bool ended = false;
+	char **seen = NULL; /* v2: the single keys met */
+	size_t n_seen = 0;
 	for (char *line = copy; line && r == 0;) {
 		char *eol = strchr(line, '\n');
 		if (eol)
@@ -422,14 +449,37 @@ int state_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 		else if (!*line)
 			break; /* after the last newline */
 		lineno++;
-		if (lineno == 1)
-			r = strcmp(line, STATE_MAGIC) == 0 ? 0 : -EBADMSG;
-		else
-			r = parse_line(&s, line);
+		if (lineno == 1) {
+			version = strcmp(line, STATE_MAGIC) == 0 ? 2 : strcmp(line, STATE_MAGIC_V1) == 0 ? 1 : 0;
+			r = version ? 0 : -EBADMSG;
+		} else if (ended) {
+			r = -EBADMSG; /* nothing after "end" */
+		} else if (version == 2 && strcmp(line, "end") == 0) {
+			ended = true;
+		} else {
+			if (version == 2 && single_key(line)) {
+				size_t kl = strcspn(line, " ");
+				for (size_t i = 0; i < n_seen && r == 0; i++)
+					if (strlen(seen[i]) == kl && strncmp(seen[i], line, kl) == 0)
+						r = -EBADMSG; /* a key given twice: which one is right? */
+				_cleanup_free_ char *key = strndup(line, kl);
+				if (r == 0 && (!key || strv_push(&seen, &n_seen, key) < 0))
+					r = -ENOMEM;
+			}
+			if (r == 0)
+				r = parse_line(&s, line);
+		}
 		line = eol ? eol + 1 : NULL;
 	}
-	if (r == 0 && (lineno == 0 || s.pid == 0 || s.starttime == 0))
+	strv_free(seen);
+	/* a version 2 record cut short has no "end" */
+	if (r == 0 && (lineno == 0 || s.pid == 0 || s.starttime == 0 || (version == 2 && !ended)))
 		r = -EBADMSG;
+	/* v2: one origin per thread */
+	for (size_t i = 0; r == 0 && version == 2 && i < s.n_threads; i++)
+		for (size_t k = i + 1; r == 0 && k < s.n_threads; k++)
+			if (s.threads[i].tid == s.threads[k].tid)
+				r = -EBADMSG;
 	if (r < 0) {
 		if (err_line)
 			*err_line = lineno;
@@ -453,6 +503,9 @@ int state_check(const struct vm_state *s, char **ret_why)
 			*ret_why = NULL;                                                           \
 		return -EBADMSG;                                                                   \
 	} while (0)
+	/* Without the VM's own origin, unpin would have to guess where it came from. */
+	if (!state_find_thread(s, s->pid))
+		REFUSE("it does not say where the VM's main thread %d came from", (int)s->pid);
 	if (s->mode == CGROUP_MODE_AFFINITY) {
 		if (s->mount || s->vm_dir || s->n_created || s->n_enabled)
 			REFUSE("an affinity-mode record that names cgroups");
@@ -465,20 +518,36 @@ int state_check(const struct vm_state *s, char **ret_why)
 		REFUSE("its cgroup mount '%s' is not an absolute path", s->mount ? s->mount : "");
 	if (!s->vm_dir || !*s->vm_dir || cg_path_check(s->vm_dir, &bad) < 0)
 		REFUSE("its VM directory %s", bad ? bad : "is empty");
-	for (size_t i = 0; i < s->n_created; i++) {
-		if (cg_path_check(s->created[i], &bad) < 0)
-			REFUSE("a directory it made: %s", bad);
-		if (!layout_within(s->created[i], s->vm_dir))
-			REFUSE("it lists /%s as made for the VM, outside the VM's directory /%s", s->created[i],
-			       s->vm_dir);
-	}
-	_cleanup_free_ char *parent = layout_parent(s->vm_dir);
-	if (!parent)
+	_cleanup_free_ char *parent = layout_parent(s->vm_dir), *home = layout_home(s->vm_dir);
+	if (!parent || !home)
 		return -ENOMEM;
+	/* A VM's directory is in a kvmcg/ tree, or directly below the --cgroup-root it
+	 * was given: never an arbitrary cgroup someone else made. */
+	bool in_tree = strcmp(home, s->vm_dir) != 0;
+	if (s->root && (cg_path_check(s->root, &bad) < 0 || strcmp(parent, s->root) != 0))
+		REFUSE("its VM directory /%s is not directly below its cgroup root /%s", s->vm_dir, s->root);
+	if (!in_tree && !s->root)
+		REFUSE("its VM directory /%s is neither inside a %s/ tree nor below a cgroup root it names", s->vm_dir,
+		       LAYOUT_ROOT);
+	const char *leaf = strrchr(s->vm_dir, '/');
+	leaf = leaf ? leaf + 1 : s->vm_dir;
+	for (size_t i = 0; i < s->n_created; i++) {
+		const char *c = s->created[i];
+		_cleanup_free_ char *up = layout_parent(c);
+		if (!up)
+			return -ENOMEM;
+		const char *base = strrchr(c, '/') ? strrchr(c, '/') + 1 : c;
+		if (cg_path_check(c, &bad) < 0)
+			REFUSE("a directory it made: %s", bad);
+		if (strcmp(c, s->vm_dir) != 0 && !(strcmp(up, s->vm_dir) == 0 && layout_child_shaped(base)))
+			REFUSE("it lists /%s as made for the VM, which is neither its directory /%s nor one of its "
+			       "children",
+			       c, s->vm_dir);
+	}
 	for (size_t i = 0; i < s->n_enabled; i++) {
 		const struct enabled_controller *e = &s->enabled[i];
-		if (strcmp(e->dir, parent) != 0)
-			REFUSE("it enabled a controller in /%s, which is not the parent of the VM's directory /%s",
+		if (strcmp(e->dir, parent) != 0 || strcmp(leaf, LAYOUT_ROOT) != 0)
+			REFUSE("it enabled a controller in /%s, which is not the cgroup the VM's tree /%s was built in",
 			       e->dir, s->vm_dir);
 		if (strcmp(e->controller, "cpuset") != 0 && strcmp(e->controller, "cpu") != 0)
 			REFUSE("it enabled the controller '%s', which kvmcg never enables", e->controller);
@@ -569,6 +638,10 @@ int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret)
 		err_set("%s", why);
 	else if (r < 0 && why)
 		err_set("refusing the record %s: %s", name, why);
+	else if (r == -ELOOP)
+		err_set("refusing the record %s: it is a symbolic link", name);
+	else if (r < 0 && r != -ENOENT)
+		err_set("cannot read the record %s: %s", name, strerror(-r));
 	return r;
 }
 
@@ -704,9 +777,27 @@ int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const c
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	unsigned wait_us = 1000;
 	for (;;) {
-		_cleanup_close_ int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0)
+		_cleanup_close_ int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			int r = -errno;
+			if (r == -ELOOP)
+				err_set("refusing the lock file %s: it is a symbolic link", name);
+			return r;
+		}
+		/* kvmcg writes into it: it must be kvmcg's own file, not a link to another */
+		struct stat lst;
+		_cleanup_free_ char *why = NULL;
+		if (fstat(fd, &lst) < 0)
 			return -errno;
+		if (!S_ISREG(lst.st_mode) || lst.st_nlink != 1) {
+			err_set("refusing the lock file %s: %s", name,
+				S_ISREG(lst.st_mode) ? "it has another name too (a hard link)" : "not a regular file");
+			return -EPERM;
+		}
+		if (trust_check_stat(&lst, "the lock file", name, &why) < 0) {
+			err_set("%s", why ? why : "refusing the lock file");
+			return -EPERM;
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 			if (errno != EWOULDBLOCK)
 				return -errno;

@@ -208,3 +208,44 @@ int trust_openat(int dirfd, const char *name, int flags, bool check_owner, const
 		return why(ret_reason, -EINVAL, "refusing %s: '%s' is not a plain file name", shown, name);
 	return open_object(dirfd, name, flags, 0, check_owner, what, shown, ret_reason);
 }
+
+int trust_resolve(int root_fd, const char *path, struct stat *ret, char **ret_why)
+{
+	*ret_why = NULL;
+	_cleanup_free_ char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	_cleanup_close_ int cur = openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return -errno;
+	struct stat st;
+	char *save = NULL;
+	size_t done = 0; /* bytes of path walked, for messages */
+	for (char *comp = strtok_r(copy, "/", &save); comp;) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (fstat(cur, &st) < 0)
+			return -errno;
+		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+			return why(ret_why, -EPERM, "%.*s is %s", done ? (int)done : 1, done ? path : "/",
+				   st.st_uid != 0 ? "not root's" : "writable by group or others");
+		if (strcmp(comp, "..") == 0 || strcmp(comp, ".") == 0)
+			return why(ret_why, -EINVAL, "it has a '%s' component", comp);
+		int fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return why(ret_why, -errno, "%s: %s", path, strerror(errno));
+		close(cur);
+		cur = fd;
+		done = (size_t)(comp - copy) + strlen(comp);
+		if (fstat(cur, &st) < 0)
+			return -errno;
+		if (S_ISLNK(st.st_mode))
+			return why(ret_why, -ELOOP, "%.*s is a symbolic link", (int)done, path);
+		if (next && !S_ISDIR(st.st_mode))
+			return why(ret_why, -ENOTDIR, "%.*s is not a directory", (int)done, path);
+		comp = next;
+	}
+	if (!S_ISREG(st.st_mode))
+		return why(ret_why, -EINVAL, "%s is not a regular file", path);
+	*ret = st;
+	return 0;
+}

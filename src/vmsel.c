@@ -78,10 +78,7 @@ static int pid_from_qmp(const struct discover_opts *o, const char *path, pid_t *
 	struct qmp *q _cleanup_qmp_ = NULL;
 	int r = qmp_connect(path, discover_qmp_deadline(o), &q);
 	if (r < 0) {
-		const char *why = r == -ETIMEDOUT      ? "no greeting in time (is another client connected?)"
-				  : r == -ECONNREFUSED ? "connection refused: nobody listens (the VM is gone?)"
-				  : r == -EPROTO       ? "not a QMP monitor"
-						       : strerror(-r);
+		const char *why = qmp_strerror(r, NULL);
 		_cleanup_free_ char *p = str_escape(path);
 		err_set("QMP socket %s: %s", p ? p : path, why);
 		return r;

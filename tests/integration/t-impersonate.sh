@@ -7,6 +7,7 @@
 # The same user's REAL QEMU stays a VM, listed with its owner.
 # Every check reads the kernel directly (chrt, /proc), not kvmcg.
 . "$(dirname "$0")/../lib/testlib.sh"
+tl_host_only "what makes a process a VM is read from /proc, the same on any cgroup mode"
 
 for tool in qemu-system-x86_64 python3 setpriv chrt jq; do
 	command -v "$tool" >/dev/null || {
@@ -24,7 +25,7 @@ export KVMCG_STATE_DIR=$TL_TMP/state
 tl_detect_cgroups
 # Nothing here may be pinned; should kvmcg pin something anyway, its cgroups go too,
 # after tl_cleanup has stopped every process.
-VM_NAMES=(x x2 x3 x4 x5 x6 x7 realx)
+VM_NAMES=(x x2 x3 x4 x5 x6 x7 x8 x9 x10 realx)
 rm_cgroups() {
 	[ -n "$mount" ] || return 0
 	local n
@@ -300,6 +301,51 @@ if tl_have_kvm && as_nobody test -r /dev/kvm -a -w /dev/kvm; then
 	tl_eq "nobody's copy of QEMU with KVM: a VM by its KVM fd alone" "$(jq -c .evidence <<<"$json")" '["kvm-fd"]'
 else
 	tl_skip "nobody's copy of QEMU with KVM" "/dev/kvm is not usable by nobody here"
+fi
+
+# --- 7. a name the user arranged: root's python bound onto qemu-system-x86_64 in a mount
+# namespace of its own user namespace, or hard-linked into a directory it can write ---------------
+mkdir -m 0755 "$nb"/u "$nb"/hl
+: >"$nb"/u/qemu-system-x86_64
+chown -R "$NOBODY_UID:$NOBODY_GID" "$nb"/u "$nb"/hl
+if as_nobody unshare -Urm true 2>/dev/null; then
+	bound=$(start_nobody unshare -Urm sh -c 'mount --bind "$1" "$2" && exec "$2" "$3" -name guest=x8' \
+		sh "$python" "$nb"/u/qemu-system-x86_64 "$script")
+	tl_eq "user namespace bind mount: the kernel names qemu-system-x86_64" \
+		"$(readlink /proc/"$bound"/exe)" "$nb/u/qemu-system-x86_64"
+	tl_eq "user namespace bind mount: ... and the file is root's python" \
+		"$(stat -L -c '%u %i' /proc/"$bound"/exe)" "$(stat -c '%u %i' "$python")"
+	expect_refused "user namespace bind mount: show --pid" "$bound" "user namespace of its own" \
+		show --pid "$bound"
+	expect_refused "user namespace bind mount: pin --name x8" "$bound" "no running VM is named 'x8'" \
+		pin --name x8 --vcpu all:0 --vcpu-scheduler fifo:10
+	not_listed "user namespace bind mount" "$bound"
+else
+	tl_skip "user namespace bind mount" "nobody may not create a user namespace here"
+fi
+# root makes the link (a user can, where fs.protected_hardlinks=0)
+if ln "$python" "$nb"/hl/qemu-system-x86_64 2>/dev/null; then
+	linked=$(start_nobody "$nb"/hl/qemu-system-x86_64 "$script" -name guest=x9)
+	tl_eq "hard link: the kernel names the link" "$(readlink /proc/"$linked"/exe)" "$nb/hl/qemu-system-x86_64"
+	expect_refused "hard link in a directory nobody writes: show --pid" "$linked" \
+		"path root does not control" show --pid "$linked"
+	expect_refused "hard link: pin --name x9" "$linked" "no running VM is named 'x9'" \
+		pin --name x9 --vcpu all:0 --vcpu-scheduler fifo:10
+else
+	tl_skip "hard link" "python is on another filesystem than $nb"
+fi
+# root's own mount namespace is root's arrangement: its QEMU is a VM
+if unshare -m --propagation private true 2>/dev/null; then
+	unshare -m --propagation private qemu-system-x86_64 "${real_args[@]}" -name guest=x10 \
+		-pidfile "$TL_TMP"/x10.pid -daemonize 2>>"$TL_TMP/nobody.err"
+	rootns=$(cat "$TL_TMP"/x10.pid)
+	tl_register_pid "$rootns"
+	tl_check "root's mount namespace: QEMU runs in another one" \
+		test "$(readlink /proc/"$rootns"/ns/mnt)" != "$(readlink /proc/self/ns/mnt)"
+	tl_eq "root's mount namespace: still a VM, by its executable" \
+		"$("$KVMCG" show --pid "$rootns" --json | jq -c .evidence)" '["exe"]'
+else
+	tl_skip "root's mount namespace" "unshare -m is not possible here"
 fi
 
 tl_done

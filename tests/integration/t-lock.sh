@@ -4,6 +4,7 @@
 # a run that cannot get the lock in --lock-timeout exits 1 naming who holds it.
 # The example of the field report, 50 rounds: a pinned VM, two pins at once, unpin.
 . "$(dirname "$0")/../lib/testlib.sh"
+tl_host_only "the lock does not depend on the cgroup mode (t-pin runs pin and unpin on v2)"
 
 command -v qemu-system-x86_64 >/dev/null || {
 	tl_skip "lock" "qemu-system-x86_64 is not installed"
@@ -83,4 +84,26 @@ wait "$holder" 2>/dev/null
 "$KVMCG" unpin --pid "$pid" >/dev/null
 tl_eq "once free: unpin restores" "$(snapshot "$pid")" "$before"
 tl_check "once free: no lock file left" test ! -e "$lock"
+
+# --- a lock file that is not kvmcg's own is refused, and nothing is written to it ------------------
+echo "precious" >"$TL_TMP/victim"
+ln "$TL_TMP/victim" "$lock"
+"$KVMCG" pin --pid "$pid" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+tl_eq "hard-linked lock file: pin exits 1" "$?" 1
+tl_check "hard-linked lock file: says why" grep -q "refusing the lock file .*hard link" "$TL_TMP/err"
+tl_eq "hard-linked lock file: the file it links to is untouched" "$(cat "$TL_TMP/victim")" precious
+tl_eq "hard-linked lock file: nothing changed" "$(snapshot "$pid")" "$before"
+rm -f "$lock"
+: >"$lock"
+chown 65534 "$lock"
+chmod 0666 "$lock"
+"$KVMCG" pin --pid "$pid" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+tl_eq "a lock file nobody owns: pin exits 1" "$?" 1
+tl_check "a lock file nobody owns: says why" grep -q "refusing the lock file" "$TL_TMP/err"
+rm -f "$lock"
+ln -s "$TL_TMP/victim" "$lock"
+"$KVMCG" pin --pid "$pid" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+tl_eq "a symbolic link as lock file: pin exits 1" "$?" 1
+tl_eq "a symbolic link as lock file: its target untouched" "$(cat "$TL_TMP/victim")" precious
+rm -f "$lock"
 tl_done

@@ -6,6 +6,7 @@
 # escaped as \x0a, \x1b), nothing on stdout; each line leaves in a single write(2).
 # Runs on the host and in the test guest; needs no VM.
 . "$(dirname "$0")/../lib/testlib.sh"
+tl_host_only "messages and exit codes do not depend on the cgroup mode"
 
 # The shell running this script is a process that is not a VM.
 not_vm=$$
@@ -52,6 +53,26 @@ one_line "stray argument" 2 "kvmcg: unpin: unexpected argument 'extra'" unpin --
 one_line "check without a file" 2 "kvmcg: check: name at least one policy file" check
 one_line "a newline in a bad option value" 2 "kvmcg: pin: --cpu-weight 'a\\x0akvmcg: forged'" \
 	pin --pid "$not_vm" --cpu-weight $'a\nkvmcg: forged'
+
+one_line "a setting given twice" 2 "kvmcg: show: --pid is given twice" show --pid 1 --pid 2
+one_line "--emulator given twice" 2 "kvmcg: pin: --emulator is given twice" \
+	pin --pid "$not_vm" --emulator 0 --emulator 1
+one_line "unpin of a captured tree" 2 "kvmcg: unpin: --sysroot reads a captured tree" \
+	unpin --pid "$not_vm" --sysroot /
+"$KVMCG" pin --pid "$not_vm" --vcpu 0:0 --vcpu 1:0 >/dev/null 2>"$TL_TMP/err"
+tl_check "--vcpu may be given more than once (then: not a VM)" grep -q "is not a VM" "$TL_TMP/err"
+
+# --- output that cannot be written is a failure ---------------------------------------------------
+if [ -w /dev/full ]; then
+	"$KVMCG" list --no-qmp >/dev/full 2>"$TL_TMP/err"
+	tl_eq "list >/dev/full: exit 1" "$?" 1
+	tl_check "list >/dev/full: says it could not write" grep -q "^kvmcg: cannot write the output: No space left" \
+		"$TL_TMP/err"
+	"$KVMCG" --version >/dev/full 2>/dev/null
+	tl_eq "--version >/dev/full: exit 1" "$?" 1
+else
+	tl_skip "output to /dev/full" "there is no /dev/full"
+fi
 
 # --- runtime errors: exit 1 ----------------------------------------------------------------------
 one_line "--name with a newline" 1 "kvmcg: no running VM is named 'a\\x0akvmcg: forged'" \

@@ -3,6 +3,7 @@
 # named with the value at fault (exit 2), never an ENOMEM: long iothread ids (QEMU
 # takes any length), long VM names, an over-long --cgroup-root component.
 . "$(dirname "$0")/../lib/testlib.sh"
+tl_host_only "derived names do not depend on the cgroup mode"
 
 command -v qemu-system-x86_64 >/dev/null || {
 	tl_skip "names" "qemu-system-x86_64 is not installed"
@@ -51,6 +52,22 @@ again=$("$KVMCG" pin --pid "$pid" --vcpu all:"$last" --iothread "$id65":0 --ioth
 tl_eq "the same again changes nothing" "$(jq -r .result <<<"$again")" unchanged
 "$KVMCG" unpin --pid "$pid" >/dev/null
 tl_eq "unpin restores" "$(snapshot "$pid")" "$before"
+
+# two VMs with one long name: the second's directory ("-PID" added) is still bounded
+if [ "$mode" != affinity ]; then
+	p1=$(tl_qemu n1 -smp 1 -name guest="$name300" -qmp unix:"$TL_TMP"/n1.qmp,server=on,wait=off)
+	p2=$(tl_qemu n2 -smp 1 -name guest="$name300" -qmp unix:"$TL_TMP"/n2.qmp,server=on,wait=off)
+	tl_settle "$p1" 1
+	tl_settle "$p2" 1
+	d1=$("$KVMCG" pin --pid "$p1" --vcpu all:0 --json | jq -r .vm_cgroup)
+	d2=$("$KVMCG" pin --pid "$p2" --vcpu all:0 --json | jq -r .vm_cgroup)
+	b1=${d1##*/} b2=${d2##*/}
+	tl_check "two VMs of one long name: two directories (${#b1} and ${#b2} bytes)" test "$d1" != "$d2"
+	tl_check "two VMs of one long name: both at most 64 bytes" test "${#b1}" -le 64 -a "${#b2}" -le 64
+	"$KVMCG" unpin --pid "$p1" >/dev/null
+	"$KVMCG" unpin --pid "$p2" >/dev/null
+	kill "$p1" "$p2"
+fi
 
 if [ "$mode" != affinity ]; then
 	comp=$(printf 'c%.0s' $(seq 300))

@@ -4,6 +4,7 @@
 # whole conversation (its next socket included) shares one budget. Real QEMUs whose
 # monitors are held by another client (QEMU greets one client at a time).
 . "$(dirname "$0")/../lib/testlib.sh"
+tl_host_only "monitor deadlines do not depend on the cgroup mode"
 
 for tool in qemu-system-x86_64 socat jq; do
 	command -v "$tool" >/dev/null || {

@@ -2,6 +2,7 @@
 # VMSEL (--pid, --pidfile, --name, --qmp), `kvmcg list`, and the error paths: each
 # bad input gives one line on stderr and the documented exit code, never a crash.
 . "$(dirname "$0")/../lib/testlib.sh"
+tl_host_only "VM selection does not depend on the cgroup mode"
 
 command -v qemu-system-x86_64 >/dev/null || {
 	tl_skip "selection" "qemu-system-x86_64 is not installed"

@@ -99,6 +99,21 @@ tl_done() {
 	exit "$TL_FAILED"
 }
 
+# The test guest (TCG, slow) runs what depends on cgroup v2 or on its kernel; checks
+# that are the same on any cgroup mode run on the host only, and say so:
+#   tl_host_only REASON          at the top of such a script
+#   tl_guest_skips WHAT REASON   true (after a visible skip) in the guest
+tl_host_only() {
+	if [ "$KVMCG_TEST_ENV" = guest ]; then
+		tl_skip "$(basename "$0" .sh)" "on the host only: $1"
+		tl_done
+	fi
+}
+tl_guest_skips() {
+	[ "$KVMCG_TEST_ENV" = guest ] || return 1
+	tl_skip "$1" "on the host only: $2"
+}
+
 tl_have_kvm() {
 	[ "$KVMCG_TEST_ENV" != guest ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }

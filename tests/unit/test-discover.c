@@ -1197,9 +1197,20 @@ Test(discover_synthetic, evidence_rules, .fini = synth_cleanup)
 Test(discover, exe_evidence_pure)
 {
 	struct proc_exe e = {.path = (char *)"/usr/bin/qemu-system-x86_64", .have_stat = true,
-			     .uid = 0, .mode = S_IFREG | 0755};
+			     .uid = 0, .mode = S_IFREG | 0755, .path_trusted = true};
 	cr_assert_eq(vm_exe_evidence(&e, "whatever", "whatever", NULL), 1,
 		     "argv[0] and comm play no part in a yes");
+	/* root's python bind-mounted onto that name in a user namespace of its own: the
+	 * name is the owner's arrangement, not root's */
+	e.path_trusted = false;
+	e.path_why = (char *)"is named in a mount namespace of a user namespace of its own, where its owner "
+			     "arranges what a path names";
+	_cleanup_free_ char *ns_why = NULL;
+	cr_assert_eq(vm_exe_evidence(&e, NULL, NULL, &ns_why), 0);
+	cr_assert_str_eq(ns_why, "its executable /usr/bin/qemu-system-x86_64 is named in a mount namespace of a "
+				 "user namespace of its own, where its owner arranges what a path names");
+	e.path_trusted = true;
+	e.path_why = NULL;
 	e.uid = 1000;
 	_cleanup_free_ char *why = NULL;
 	cr_assert_eq(vm_exe_evidence(&e, NULL, NULL, &why), 0);

@@ -93,7 +93,8 @@ static void saved_state(struct vm_state *s)
 	strv_free(s->created);
 	s->created = NULL;
 	s->n_created = 0;
-	static const char *const created[] = {"kvmcg/my vm", "kvmcg/my vm/vcpu0", "kvmcg/my vm/100%", "kvmcg/my vm/-"};
+	static const char *const created[] = {"kvmcg/my vm", "kvmcg/my vm/vcpu0", "kvmcg/my vm/emulator",
+					      "kvmcg/my vm/iothread-io_202_25"};
 	for (size_t i = 0; i < ARRAY_SIZE(created); i++)
 		cr_assert_eq(strv_push(&s->created, &s->n_created, created[i]), 0);
 	free(s->threads[3].cgroup);
@@ -198,7 +199,9 @@ Test(state_text, format_escapes_what_would_break_a_line)
 	full_state(&st_a);
 	text_a = state_format(&st_a);
 	cr_assert_not_null(text_a);
-	cr_assert(strncmp(text_a, "kvmcg-state 1\n", 14) == 0, "magic line first:\n%s", text_a);
+	cr_assert(strncmp(text_a, "kvmcg-state 2\n", 14) == 0, "magic line first:\n%s", text_a);
+	size_t len = strlen(text_a);
+	cr_assert(len > 4 && strcmp(text_a + len - 4, "end\n") == 0, "\"end\" last:\n%s", text_a);
 	/* each line is "key" then single-space separated fields, none empty */
 	size_t lines = 0;
 	for (char *save = NULL, *l = strtok_r(text_a, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -208,8 +211,8 @@ Test(state_text, format_escapes_what_would_break_a_line)
 		cr_assert_null(strchr(l, '\t'), "no raw tab in \"%s\"", l);
 	}
 	/* magic, pid, starttime, name, mode, mount, vm-dir, 4 created, 4 threads,
-	 * 3 pinned vCPUs, emulator, 3 iothreads, mems */
-	cr_assert_eq(lines, 7 + 4 + 4 + 3 + 1 + 3 + 1, "lines of:\n%s", text_a);
+	 * 3 pinned vCPUs, emulator, 3 iothreads, mems, end */
+	cr_assert_eq(lines, 7 + 4 + 4 + 3 + 1 + 3 + 1 + 1, "lines of:\n%s", text_a);
 	free(text_a);
 	text_a = state_format(&st_a);
 	cr_assert_not_null(strstr(text_a, "\npid 4321\n"));
@@ -299,7 +302,7 @@ Test(state_text, minimal_is_enough)
 Test(state_text, missing_magic)
 {
 	parse_fails_at("pid 12\nstarttime 5\n", 1);
-	parse_fails_at("kvmcg-state 2\npid 12\nstarttime 5\n", 1);
+	parse_fails_at("kvmcg-state 3\npid 12\nstarttime 5\n", 1);
 	parse_fails_at("kvmcg-state 1 \npid 12\nstarttime 5\n", 1);
 	struct vm_state s = {0};
 	cr_assert_eq(state_parse("", &s, NULL), -EBADMSG, "empty text");
@@ -644,23 +647,54 @@ static void refused(const char *text, const char *needle)
 	cr_assert_not_null(strstr(err_get(), "7-7.state"), "names the file: %s", err_get());
 }
 
-#define REC "kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /sys/fs/cgroup/cpuset\nvm-dir kvmcg/vm\n"
+#define REC "kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /sys/fs/cgroup/cpuset\nvm-dir kvmcg/vm\nthread 7 / 0-1\n"
 
 Test(state_files, refuses_what_would_lead_elsewhere)
 {
-	refused(REC "created kvmcg/other\n", "outside the VM's directory");
+	refused(REC "created kvmcg/other\n", "neither its directory /kvmcg/vm nor one of its children");
+	refused(REC "created kvmcg/vm/sub\n", "neither its directory");
+	refused(REC "created kvmcg/vm/vcpu0/x\n", "neither its directory");
 	refused(REC "created kvmcg/vm/../../etc\n", "'..'");
 	refused(REC "created /etc\n", "starts with '/'");
-	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount some/dir\nvm-dir kvmcg/vm\n", "absolute");
-	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /x\nvm-dir ../vm\n", "'..'");
-	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /x\nvm-dir -\n", "empty");
-	refused(REC "enabled other cpuset\n", "not the parent");
-	refused(REC "enabled - cpuset\n", "not the parent");
-	refused(REC "enabled kvmcg/vm/.. cpuset\n", "not the parent");
-	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v2\nmount /m\nvm-dir lim/kvmcg\nenabled lim memory\n",
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount some/dir\nvm-dir kvmcg/vm\nthread 7 / 0\n", "absolute");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /x\nvm-dir ../vm\nthread 7 / 0\n", "'..'");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v1\nmount /x\nvm-dir -\nthread 7 / 0\n", "empty");
+	refused(REC "enabled other cpuset\n", "not the cgroup the VM's tree");
+	refused(REC "enabled - cpuset\n", "not the cgroup the VM's tree");
+	refused(REC "enabled kvmcg cpuset\n", "not the cgroup the VM's tree"); /* kvmcg/vm is not in place */
+	refused(REC "enabled kvmcg/vm/.. cpuset\n", "not the cgroup the VM's tree");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode v2\nmount /m\nvm-dir lim/kvmcg\nenabled lim memory\n"
+		"thread 7 /lim 0\n",
 		"never enables");
+	/* a directory someone else made, named as the VM's (the reviewer's forgery) */
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir victim\ncreated victim\n"
+		"created victim/sub\nthread 7 / 0\nend\n",
+		"neither inside a kvmcg/ tree");
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir a/victim\nroot b\n"
+		"thread 7 / 0\nend\n",
+		"not directly below its cgroup root /b");
+	/* cut short, or its origins removed */
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir kvmcg/vm\nthread 7 / 0\n",
+		"damaged");
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir kvmcg/vm\nend\n",
+		"main thread 7");
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmode v2\nmount /m\nvm-dir kvmcg/vm\n"
+		"thread 7 / 0\nend\n",
+		"damaged");
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir kvmcg/vm\nthread 7 / 0\n"
+		"thread 7 /x 1\nend\n",
+		"damaged");
+	refused("kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir kvmcg/vm\nthread 7 / 0\nend\n"
+		"created kvmcg/vm\n",
+		"damaged");
+	/* a --cgroup-root one, as kvmcg writes it */
+	put_file("7-7.state", "kvmcg-state 2\npid 7\nstarttime 7\nmode v1\nmount /m\nvm-dir a/b/vm\nroot a/b\n"
+			      "created a/b/vm\ncreated a/b/vm/emulator\nthread 7 / 0\nend\n");
+	struct vm_state given = {0};
+	cr_assert_eq(state_load(tmpfd, 7, 7, &given), 0, "%s", err_get() ? err_get() : "");
+	vm_state_done(&given);
 	refused(REC "thread 7 /x/../y -\n", "'..'");
-	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode affinity\nmount /sys/fs/cgroup\n", "names cgroups");
+	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode affinity\nmount /sys/fs/cgroup\nthread 7 - 0\n", "names cgroups");
 	/* and one that is fine */
 	put_file("8-8.state", REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\nthread 7 /machine/x 0-1\n");
 	struct vm_state ok = {0};
