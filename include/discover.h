@@ -155,6 +155,11 @@ int vm_check_identity(const struct discover_opts *o, const struct vm *vm);
  * socket when one fails) ends by o->qmp_deadline_ns, or qmp_timeout_ms from now. */
 int vm_discover_threads(const struct discover_opts *o, struct vm *vm);
 
+/* Reads again what the kernel says of each thread discovery found (stat, affinity,
+ * cgroup), keeping their roles: another run may have moved them since. Threads that
+ * exited are dropped. -ESRCH when the main thread is gone (so is the VM). */
+int vm_refresh_threads(const struct discover_opts *o, struct vm *vm);
+
 /* All VMs on the host, sorted by pid, threads discovered. Once every process has been
  * read, the monitor conversations of all VMs run concurrently (one thread per VM with
  * a QMP socket; without a thread to be had, in turn) and share one deadline:

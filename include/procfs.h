@@ -79,6 +79,10 @@ int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata);
  * killed, kernel/signal.c complete_signal()). tid <= 0 asks about the process. */
 bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid);
 
+/* The process pid, started at starttime (stat field 22, clock ticks after boot: with
+ * the pid it names one process across pid reuse), is there and not on its way out. */
+bool proc_process_alive(int proc_fd, pid_t pid, uint64_t starttime);
+
 /* True when proc_fd is a real procfs (fstatfs: PROC_SUPER_MAGIC), false for a captured
  * tree (tests/fixtures, --sysroot), whose "exe" is a plain symbolic link that must
  * never be followed into this host's filesystem. */

@@ -426,6 +426,37 @@ int vm_check_identity(const struct discover_opts *o, const struct vm *vm)
 
 /* ---- threads --------------------------------------------------------------- */
 
+/* What the kernel says of one thread now: stat, affinity, cgroup (read into t, whose
+ * old values are freed). -ENOENT when it has exited: simply not part of the VM any
+ * more. */
+static int read_thread(int proc_fd, pid_t pid, struct vm_thread *t)
+{
+	struct proc_stat st;
+	struct cpuset *aff = NULL;
+	char *cg = NULL;
+	bool v1 = false;
+	int r = proc_read_stat(proc_fd, pid, t->tid, &st);
+	if (r == 0)
+		r = proc_read_affinity(proc_fd, pid, t->tid, &aff);
+	if (r == 0) {
+		r = proc_read_cgroup(proc_fd, pid, t->tid, &cg, &v1);
+		if (r == -ENOENT && proc_read_stat(proc_fd, pid, t->tid, &st) == 0)
+			r = 0; /* a kernel without cgroups: still a thread */
+	}
+	if (r < 0) {
+		cpuset_free(aff);
+		free(cg);
+		return r;
+	}
+	t->stat = st;
+	cpuset_free(t->affinity);
+	t->affinity = aff;
+	free(t->cgroup);
+	t->cgroup = cg;
+	t->cgroup_v1 = v1;
+	return 0;
+}
+
 static int collect_threads(const struct discover_opts *o, struct vm *vm)
 {
 	_cleanup_free_ pid_t *tids = NULL;
@@ -438,24 +469,11 @@ static int collect_threads(const struct discover_opts *o, struct vm *vm)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct vm_thread t = {.tid = tids[i], .vcpu_index = -1};
-		/* A thread that exits between the listing and these reads is simply not
-		 * part of the VM any more. */
-		r = proc_read_stat(o->proc_fd, vm->pid, t.tid, &t.stat);
-		if (r == 0)
-			r = proc_read_affinity(o->proc_fd, vm->pid, t.tid, &t.affinity);
-		if (r == 0) {
-			r = proc_read_cgroup(o->proc_fd, vm->pid, t.tid, &t.cgroup, &t.cgroup_v1);
-			if (r == -ENOENT) /* kernel without cgroups: still a thread */
-				r = 0;
-		}
-		if (r == -ENOENT) {
-			thread_done(&t);
+		r = read_thread(o->proc_fd, vm->pid, &t);
+		if (r == -ENOENT)
 			continue;
-		}
-		if (r < 0) {
-			thread_done(&t);
+		if (r < 0)
 			return r;
-		}
 		if (t.tid == vm->pid)
 			t.kind = THREAD_EMULATOR; /* QEMU never runs a vCPU on its main thread */
 		else if (t.stat.flags & PF_USER_WORKER_FLAG)
@@ -465,6 +483,26 @@ static int collect_threads(const struct discover_opts *o, struct vm *vm)
 	if (vm->n_threads == 0)
 		return -ENOENT;
 	return 0;
+}
+
+int vm_refresh_threads(const struct discover_opts *o, struct vm *vm)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < vm->n_threads; i++) {
+		int r = read_thread(o->proc_fd, vm->pid, &vm->threads[i]);
+		if (r == -ENOENT) {
+			thread_done(&vm->threads[i]);
+			continue;
+		}
+		if (r < 0)
+			return r;
+		vm->threads[kept++] = vm->threads[i];
+	}
+	vm->n_threads = kept;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].tid == vm->pid)
+			return 0;
+	return -ESRCH;
 }
 
 static struct vm_thread *find_thread(struct vm *vm, pid_t tid)

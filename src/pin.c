@@ -126,56 +126,6 @@ static char *joined(char *const *v, size_t n, const char *sep)
 
 /* ---- the VM's threads, again ---------------------------------------------------------------- */
 
-/* What discovery read may be stale by the time the lock is ours (another run may have
- * just moved everything): each known thread's stat, affinity and cgroup are read
- * again; threads that exited are dropped. Roles stay what discovery found. */
-static int refresh_threads(int proc_fd, struct vm *vm)
-{
-	size_t kept = 0;
-	for (size_t i = 0; i < vm->n_threads; i++) {
-		struct vm_thread *t = &vm->threads[i];
-		struct proc_stat st;
-		struct cpuset *aff = NULL;
-		char *cg = NULL;
-		bool v1 = false;
-		int r = proc_read_stat(proc_fd, vm->pid, t->tid, &st);
-		if (r == 0)
-			r = proc_read_affinity(proc_fd, vm->pid, t->tid, &aff);
-		if (r == 0 && t->cgroup) {
-			r = proc_read_cgroup(proc_fd, vm->pid, t->tid, &cg, &v1);
-			if (r == -ENOENT && !cg)
-				r = -ENOENT;
-		}
-		if (r == -ENOENT || r == -ESRCH) {
-			cpuset_free(aff);
-			free(cg);
-			free(t->iothread_id);
-			cpuset_free(t->affinity);
-			free(t->cgroup);
-			continue;
-		}
-		if (r < 0) {
-			cpuset_free(aff);
-			free(cg);
-			return r;
-		}
-		t->stat = st;
-		cpuset_free(t->affinity);
-		t->affinity = aff;
-		if (cg) {
-			free(t->cgroup);
-			t->cgroup = cg;
-			t->cgroup_v1 = v1;
-		}
-		vm->threads[kept++] = *t;
-	}
-	vm->n_threads = kept;
-	for (size_t i = 0; i < vm->n_threads; i++)
-		if (vm->threads[i].tid == vm->pid)
-			return 0;
-	return -ESRCH; /* the main thread is gone: so is the VM */
-}
-
 static const struct vm_thread *main_thread(const struct vm *vm)
 {
 	for (size_t i = 0; i < vm->n_threads; i++)
@@ -907,14 +857,6 @@ static int open_record_mount(struct cli *c, const struct vm_state *st, int *ret_
 
 /* ---- exited VMs ------------------------------------------------------------------------------- */
 
-static bool state_vm_alive(int proc_fd, const struct vm_state *s)
-{
-	struct proc_stat st;
-	/* A zombie has left its cgroups already; only its parent has not reaped it. */
-	return proc_read_stat(proc_fd, s->pid, 0, &st) == 0 && st.starttime_ticks == s->starttime &&
-	       st.state != 'Z' && st.state != 'X';
-}
-
 /* After a plan ran: the record lists only what its cleanup steps could not remove. */
 static int keep_remaining(struct vm_state *st, const struct plan *p)
 {
@@ -989,7 +931,7 @@ int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
 	state_collect_locks(state_fd);
 	for (size_t i = 0; i < n; i++) {
 		struct vm_state *s = &states[i];
-		if (state_vm_alive(c->proc_fd, s))
+		if (proc_process_alive(c->proc_fd, s->pid, s->starttime))
 			continue;
 		int lock = -1;
 		if (state_lock(state_fd, s->pid, s->starttime, 0, "collect", &lock, NULL) < 0)
@@ -1070,10 +1012,7 @@ static int exit_if_gone(struct cli *c, const struct vm *vm, struct pin_result *r
 {
 	if (rc == EXIT_OK || rc == EXIT_PARTIAL || strcmp(res->result, "failed") != 0)
 		return rc;
-	struct proc_stat st;
-	bool gone = proc_read_stat(c->proc_fd, vm->pid, 0, &st) < 0 || st.starttime_ticks != vm->starttime_ticks ||
-		    proc_task_exiting(c->proc_fd, vm->pid, 0);
-	if (!gone)
+	if (proc_process_alive(c->proc_fd, vm->pid, vm->starttime_ticks))
 		return rc;
 	free(res->message);
 	if (asprintf(&res->message, "pid %d exited during the run; nothing of it was left changed", (int)vm->pid) < 0)
@@ -1154,7 +1093,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			goto out;
 		}
 	}
-	r = refresh_threads(c->proc_fd, vm);
+	r = vm_refresh_threads(&c->discover, vm);
 	if (r < 0) {
 		rc = fail(res, r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)vm->pid,
 			  r == -ESRCH ? "exited before anything was done" : strerror(-r));
@@ -1389,7 +1328,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	res->mode = st.mode;
 	res->mount = strdup_or_null(st.mount);
 	res->vm_dir = strdup_or_null(st.vm_dir);
-	r = refresh_threads(c->proc_fd, vm);
+	r = vm_refresh_threads(&c->discover, vm);
 	if (r < 0 && r != -ESRCH) {
 		rc = fail(res, EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)vm->pid, strerror(-r));
 		goto out;

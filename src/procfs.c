@@ -617,3 +617,10 @@ bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid)
 	}
 	return false;
 }
+
+bool proc_process_alive(int proc_fd, pid_t pid, uint64_t starttime)
+{
+	struct proc_stat st;
+	return proc_read_stat(proc_fd, pid, 0, &st) == 0 && st.starttime_ticks == starttime &&
+	       !proc_task_exiting(proc_fd, pid, 0);
+}
