@@ -29,7 +29,7 @@ WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wfo
             -Wformat-truncation=1 -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef \
             -Wmissing-declarations -Wvla -Wnull-dereference -Wimplicit-fallthrough -Wjump-misses-init \
             -Werror=implicit-function-declaration -Werror=return-type
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -DKVMCG_VERSION='"$(VERSION)"'
+CPPFLAGS += -Isrc -D_GNU_SOURCE -DKVMCG_VERSION='"$(VERSION)"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -pthread $(SAN_FLAGS) -MMD -MP
 # -pthread: list and apply talk to every VM's monitor at once (discover.c)
@@ -50,9 +50,11 @@ Q :=
 E := @true
 endif
 
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+# src/<layer>/*.c; src/README.md says what each layer is. hooks.c is compiled twice:
+# as no-ops into the library, with the fault hooks only into the test build.
+LIB_SRCS := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
-MAIN_OBJ := $(BUILD)/obj/main.o
+MAIN_OBJ := $(BUILD)/obj/cli/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
@@ -80,7 +82,7 @@ $(BUILD)/kvmcg: $(MAIN_OBJ) $(BUILD)/libkvmcg.a
 
 # The test build: the same program with the executor's fault hooks (src/hooks.c,
 # tests/README.md). Never installed.
-$(BUILD)/obj/hooks-test.o: src/hooks.c
+$(BUILD)/obj/hooks-test.o: src/exec/hooks.c
 	@mkdir -p $(dir $@)
 	$(E) "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) -DKVMCG_TEST_HOOKS $(CFLAGS) -c -o $@ $<
@@ -149,13 +151,13 @@ FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
 # policy.c and what the link needs (plan.c pulls in state.c and discover.c, and so on).
-FUZZ_SRCS    := tests/fuzz/fuzz-policy.c src/policy.c src/plan.c src/cpuset.c src/util.c src/err.c \
-                src/state.c src/discover.c src/cgroupfs.c src/procfs.c src/qemu-argv.c src/qmp.c \
-                src/trust.c src/log.c src/layout.c
+FUZZ_SRCS    := tests/fuzz/fuzz-policy.c $(addprefix src/,tune/policy.c plan/plan.c basic/idset.c \
+                basic/util.c basic/err.c state/state.c vmm/discover.c kernel/cgroupfs.c kernel/procfs.c \
+                vmm/qemu-argv.c vmm/qmp.c basic/trust.c basic/log.c plan/layout.c)
 
 .PHONY: fuzz check-fuzz
 
-build/fuzz/fuzz-policy: $(FUZZ_SRCS) $(wildcard include/*.h)
+build/fuzz/fuzz-policy: $(FUZZ_SRCS) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(E) "  CC      $@"
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $(FUZZ_SRCS) $(LIBS)

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "basic/util.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	return read_fd(fd, ret_buf, ret_len);
+}
+
+int read_fd(int fd, char **ret_buf, size_t *ret_len)
+{
+	/* /proc and /sys files report size 0, so grow as we go. */
+	size_t cap = 4096, len = 0;
+	_cleanup_free_ char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (cap - len < 2) {
+			if (cap >= READ_FILE_MAX)
+				return -EFBIG;
+			char *n = realloc(buf, cap * 2);
+			if (!n)
+				return -ENOMEM;
+			buf = n;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	if (ret_len)
+		*ret_len = len;
+	*ret_buf = TAKE_PTR(buf);
+	return 0;
+}
+
+int write_file_at(int dirfd, const char *path, const char *value)
+{
+	/* O_TRUNC as a shell's ">" does: cgroupfs ignores it, a plain file (a test's scratch
+	 * tree) then holds the value alone. */
+	_cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(value);
+	ssize_t r;
+	do
+		r = write(fd, value, len);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if ((size_t)r != len)
+		return -EIO;
+	return 0;
+}
+
+int open_dir_at(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -errno;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_int(const char *s, int *ret)
+{
+	/* strtol would accept leading blanks and '+'. */
+	if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno)
+		return -errno;
+	if (*end || end == s)
+		return -EINVAL;
+	if (v < INT_MIN || v > INT_MAX)
+		return -ERANGE;
+	*ret = (int)v;
+	return 0;
+}
+
+int parse_pid(const char *s, pid_t *ret)
+{
+	uint64_t v;
+	int r = parse_u64(s, &v);
+	if (r < 0)
+		return r;
+	/* pid_max is at most 2^22; anything above is not a pid. */
+	if (v < 1 || v > (1u << 22))
+		return -ERANGE;
+	*ret = (pid_t)v;
+	return 0;
+}
+
+bool startswith(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+char *strdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int strv_push(char ***v, size_t *n, const char *s)
+{
+	char *copy = strdup(s);
+	if (!copy)
+		return -ENOMEM;
+	char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+	if (!nv) {
+		free(copy);
+		return -ENOMEM;
+	}
+	nv[(*n)++] = copy;
+	nv[*n] = NULL;
+	*v = nv;
+	return 0;
+}
+
+char *str_escape(const char *s)
+{
+	char *out = malloc(strlen(s) * 4 + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f) {
+			p += sprintf(p, "\\x%02x", *c);
+		} else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
+			/* UTF-8 of a C1 control: terminals act on it like on ESC [ */
+			p += sprintf(p, "\\x%02x", c[1]);
+			c++;
+		} else {
+			*p++ = (char)*c;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "basic/err.h"
+#include "basic/log.h"
+#include "state/state.h"
+#include "basic/util.h"
+
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
+	va_end(ap);
+	log_error("%s: %s; try 'kvmcg %s --help'", c->command, what ? what : "bad usage", c->command);
+	return EXIT_USAGE;
+}
+
+int cli_runtime_error(int r, const char *what)
+{
+	const char *detail = err_get();
+	if (detail)
+		log_error("%s", detail);
+	else
+		log_error("%s: %s", what, strerror(-r));
+	return EXIT_FAILURE_RUNTIME;
+}
+
+int cli_common_option(struct cli *c, int opt, const char *arg)
+{
+	int v;
+	switch (opt) {
+	case OPT_JSON:
+		c->json = true;
+		return 1;
+	case OPT_NO_QMP:
+		c->no_qmp = true;
+		return 1;
+	case OPT_HELP:
+		c->help = true;
+		return 1;
+	case OPT_SYSROOT:
+		c->sysroot = arg;
+		return 1;
+	case OPT_TIMEOUT:
+		if (parse_int(arg, &v) < 0 || v < 1 || v > 600000)
+			return -cli_usage_error(c, "--qmp-timeout: '%s' is not a number of milliseconds (1-600000)", arg);
+		c->qmp_timeout_ms = v;
+		return 1;
+	case OPT_PID:
+		if (parse_pid(arg, &c->sel.pid) < 0)
+			return -cli_usage_error(c, "--pid: '%s' is not a process id", arg);
+		return 1;
+	case OPT_PIDFILE:
+		c->sel.pidfile = arg;
+		return 1;
+	case OPT_NAME:
+		if (!*arg)
+			return -cli_usage_error(c, "--name: the name is empty");
+		c->sel.name = arg;
+		return 1;
+	case OPT_QMP:
+		c->sel.qmp = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The long option whose value getopt_long() returned, or NULL. */
+static const struct option *option_of(const struct option *options, int val)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == val)
+			return o;
+	return NULL;
+}
+
+int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **argv)
+{
+	int opt;
+	int seen[64];
+	size_t n_seen = 0;
+	opterr = 0; /* our own messages, in our own form */
+	while ((opt = getopt_long(argc, argv, ":h", cmd->options, NULL)) != -1) {
+		/* A short option inside a group ("-hx") is optopt; argv[optind - 1] would
+		 * be the group or the argument before it. */
+		if (opt == '?' && optopt > 0 && optopt < 0x100)
+			return cli_usage_error(c, "unknown option '-%c'", optopt);
+		if (opt == '?' && optopt >= 0x100) /* "--json=x" */
+			return cli_usage_error(c, "option '%.*s' takes no value",
+					       (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+		if (opt == '?')
+			return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+		if (opt == ':')
+			return cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+		if (opt == 'h')
+			opt = OPT_HELP;
+		/* Two values for one setting: which did the user mean? Only --vcpu and
+		 * --iothread add up. */
+		const struct option *o = option_of(cmd->options, opt);
+		if (o && o->has_arg == required_argument && strcmp(o->name, "vcpu") != 0 &&
+		    strcmp(o->name, "iothread") != 0) {
+			for (size_t i = 0; i < n_seen; i++)
+				if (seen[i] == opt)
+					return cli_usage_error(c, "--%s is given twice", o->name);
+			if (n_seen < ARRAY_SIZE(seen))
+				seen[n_seen++] = opt;
+		}
+		int r = cli_common_option(c, opt, optarg);
+		if (r == 0 && cmd->extra)
+			r = cmd->extra(c, opt, optarg, cmd->userdata);
+		if (r < 0)
+			return -r;
+		if (r == 0)
+			return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+	}
+	if (c->help) {
+		cmd->help();
+		return EXIT_OK;
+	}
+	if (optind < argc && !cmd->files)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (cmd->vmsel && vmsel_count(&c->sel) != 1)
+		return cli_usage_error(c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
+	return CLI_RUN;
+}
+
+int cli_open_roots(struct cli *c)
+{
+	char path[4096];
+	const char *root = c->sysroot ? c->sysroot : "";
+	snprintf(path, sizeof(path), "%s/proc", root);
+	c->proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->proc_fd < 0)
+		return cli_runtime_error(-errno, path);
+	snprintf(path, sizeof(path), "%s/sys", root);
+	c->sys_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->sys_fd < 0)
+		return cli_runtime_error(-errno, path);
+	int r = host_read(c->sys_fd, &c->host);
+	if (r < 0)
+		return cli_runtime_error(r, "cannot read the host's online CPUs");
+	discover_opts_init(&c->discover, c->proc_fd);
+	if (c->qmp_timeout_ms)
+		c->discover.qmp_timeout_ms = c->qmp_timeout_ms;
+	/* Sockets of a captured tree are not reachable. */
+	c->discover.no_qmp = c->no_qmp || c->sysroot;
+	if (c->sysroot)
+		c->discover.self = 0;
+	return 0;
+}
+
+void cli_done(struct cli *c)
+{
+	if (c->proc_fd > 0)
+		close(c->proc_fd);
+	if (c->sys_fd > 0)
+		close(c->sys_fd);
+	host_done(&c->host);
+}
+
+static json_object *set_json(const struct cpuset *s)
+{
+	_cleanup_free_ char *l = s ? cpuset_format(s) : NULL;
+	return l ? json_object_new_string(l) : NULL;
+}
+
+json_object *cli_pin_state_json(int state_fd, const struct vm *vm)
+{
+	struct vm_state st;
+	if (state_fd < 0 || state_load(state_fd, vm->pid, vm->starttime_ticks, &st) < 0)
+		return NULL;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "mode", json_object_new_string(cgroup_mode_name(st.mode)));
+	json_object_object_add(o, "cgroup_mount", st.mount ? json_object_new_string(st.mount) : NULL);
+	char cg[4096];
+	snprintf(cg, sizeof(cg), "/%s", st.vm_dir ? st.vm_dir : "");
+	json_object_object_add(o, "cgroup", st.vm_dir ? json_object_new_string(cg) : NULL);
+	json_object *pins = json_object_new_object();
+	json_object *vcpus = json_object_new_object();
+	for (size_t i = 0; i < st.spec.n_vcpu; i++)
+		if (st.spec.vcpu[i]) {
+			char key[24];
+			snprintf(key, sizeof(key), "%zu", i);
+			json_object_object_add(vcpus, key, set_json(st.spec.vcpu[i]));
+		}
+	json_object_object_add(pins, "vcpus", vcpus);
+	json_object_object_add(pins, "emulator", set_json(st.spec.emulator));
+	json_object *io = json_object_new_object();
+	for (size_t i = 0; i < st.spec.n_iothread; i++)
+		json_object_object_add(io, st.spec.iothread_ids[i], set_json(st.spec.iothread[i]));
+	json_object_object_add(pins, "iothreads", io);
+	json_object_object_add(pins, "mems", set_json(st.spec.mems));
+	json_object_object_add(o, "pins", pins);
+	vm_state_done(&st);
+	return o;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Options shared by the subcommands, and the exit codes documented in kvmcg(8). */
+#ifndef KVMCG_CLI_H
+#define KVMCG_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "vmm/discover.h"
+#include "kernel/host.h"
+#include "vmm/vmsel.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILURE_RUNTIME = 1, /* the request was fine; the system said no */
+	EXIT_USAGE = 2,           /* bad command line or policy */
+	EXIT_PARTIAL = 3,         /* some of it was done */
+};
+
+enum {
+	OPT_JSON = 0x100,
+	OPT_PID,
+	OPT_PIDFILE,
+	OPT_NAME,
+	OPT_QMP,
+	OPT_NO_QMP,
+	OPT_TIMEOUT,
+	OPT_SYSROOT,
+	OPT_HELP,
+};
+
+#define CLI_COMMON_OPTIONS                                                                         \
+	{"json", no_argument, NULL, OPT_JSON}, {"no-qmp", no_argument, NULL, OPT_NO_QMP},            \
+		{"qmp-timeout", required_argument, NULL, OPT_TIMEOUT},                              \
+		{"sysroot", required_argument, NULL, OPT_SYSROOT},                                  \
+		{"help", no_argument, NULL, OPT_HELP}
+
+#define CLI_VMSEL_OPTIONS                                                                          \
+	{"pid", required_argument, NULL, OPT_PID}, {"pidfile", required_argument, NULL, OPT_PIDFILE}, \
+		{"name", required_argument, NULL, OPT_NAME},                                        \
+		{"qmp", required_argument, NULL, OPT_QMP}
+
+struct cli {
+	const char *command;
+	bool json;
+	bool help;
+	const char *sysroot;
+	int qmp_timeout_ms;
+	bool no_qmp;
+	struct vm_selector sel;
+	int proc_fd, sys_fd;
+	struct discover_opts discover;
+	struct host host;
+};
+
+/* What cli_parse needs to know of a command. */
+typedef int (*cli_option_fn)(struct cli *c, int opt, const char *arg, void *userdata);
+struct cli_command {
+	const struct option *options;
+	void (*help)(void);
+	bool vmsel;          /* needs exactly one VMSEL */
+	bool files;          /* takes FILE arguments (left at optind) */
+	cli_option_fn extra; /* the command's own options (1 handled, 0 not, <0 exit code) */
+	void *userdata;
+};
+#define CLI_RUN (-1)
+
+/* Parses argv for one command: the shared options, then the command's own; --help;
+ * stray arguments; VMSEL. Returns CLI_RUN when the command should run, else the exit
+ * code to return now (0 after --help, 2 after a usage error, already reported). */
+int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **argv);
+
+/* Handles an option shared by all commands. Returns 1 if it was one, 0 if not,
+ * negative on a bad value (message printed). */
+int cli_common_option(struct cli *c, int opt, const char *arg);
+
+/* Opens /proc and /sys (under --sysroot), reads the host, prepares discovery. */
+int cli_open_roots(struct cli *c);
+void cli_done(struct cli *c);
+
+/* Reports a usage error as one line on stderr (log.h: control bytes escaped, one
+ * write), "kvmcg: COMMAND: WHAT; try 'kvmcg COMMAND --help'", and returns EXIT_USAGE. */
+__attribute__((format(printf, 2, 3))) int cli_usage_error(const struct cli *c, const char *fmt, ...);
+
+/* Prints one line through log_error(): the sentence err_set() left, else
+ * "kvmcg: WHAT: strerror(-r)"; returns EXIT_FAILURE_RUNTIME. */
+int cli_runtime_error(int r, const char *what);
+
+/* {"mode", "cgroup_mount", "cgroup", "pins": {...}} of kvmcg's pin of this VM, or NULL
+ * (JSON null) when kvmcg has not pinned it. */
+json_object *cli_pin_state_json(int state_fd, const struct vm *vm);
+
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
+int cmd_unpin(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+
+#endif

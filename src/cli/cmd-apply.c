@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* kvmcg apply: every running VM gets the policy that matches it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "basic/log.h"
+#include "cli/output.h"
+#include "core/txn.h"
+#include "tune/policy-match.h"
+#include "tune/policy.h"
+#include "state/state.h"
+#include "basic/trust.h"
+#include "basic/util.h"
+
+#define POLICY_DIR_DEFAULT "/etc/kvmcg/policies"
+
+enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN, OPT_APPLY_LOCK_TIMEOUT };
+
+struct apply_args {
+	const char *dir;
+	bool dry_run;
+	int lock_timeout_ms; /* as pin_args' */
+};
+
+static void apply_help(void)
+{
+	fputs("Usage:\n"
+	      " kvmcg apply [--policy-dir DIR] [--dry-run] [--lock-timeout MS] [--json]\n"
+	      "\n"
+	      "Give every running VM the policy that matches it: read DIR/*.policy, match each\n"
+	      "VM against each file's [Match] section, plan every VM, then pin each VM as one\n"
+	      "transaction (all or nothing). A VM no policy matches is left alone; a VM two\n"
+	      "policies match is left alone and both files are named. Exclusive=yes CPUs that\n"
+	      "another VM would use are found before anything is written. A setting kvmcg does\n"
+	      "not carry out is said on stderr for its VM, counted in the summary and makes\n"
+	      "the exit status 3. Running apply twice changes nothing the second time, and\n"
+	      "says so. Policy paths are read through no symbolic link (kvmcg.policy(5)).\n"
+	      "\n"
+	      "Options:\n"
+	      "     --policy-dir <dir>  where the policies are (default " POLICY_DIR_DEFAULT ")\n"
+	      "     --dry-run           plan and report; change nothing\n"
+	      "     --lock-timeout <ms> wait this long for another kvmcg run on a VM (5000)\n"
+	      "     --json              print JSON\n"
+	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
+	      " -h, --help              display this help\n"
+	      "\n"
+	      "Exit status: 0 every matched VM is as its policy asks; 1 a VM failed (rolled\n"
+	      "back); 2 a policy file has errors, a VM matched two policies, or a request\n"
+	      "cannot work on this host; 3 partly: some VMs were pinned and others failed, or\n"
+	      "a setting was not carried out.\n"
+	      "See kvmcg(8) and kvmcg.policy(5).\n",
+	      stdout);
+}
+
+static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
+{
+	struct apply_args *a = userdata;
+	if (opt == OPT_POLICY_DIR) {
+		a->dir = arg;
+		return 1;
+	}
+	if (opt == OPT_APPLY_DRY_RUN) {
+		a->dry_run = true;
+		return 1;
+	}
+	if (opt == OPT_APPLY_LOCK_TIMEOUT) {
+		int ms;
+		if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+			return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+		a->lock_timeout_ms = ms ? ms : -1;
+		return 1;
+	}
+	return 0;
+}
+
+struct loaded {
+	char *path;
+	struct policy *policy; /* NULL when it has errors */
+	struct diags diags;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .policy files of DIR, sorted. DIR is opened by trust_open()'s walk (no symbolic
+ * link in any component; as root, every owner and mode on the way), its entries are
+ * read from that fd and each file is opened relative to it (policy_load_at), so what
+ * is read is what was checked. */
+static int load_dir(const char *dir, bool trust, struct loaded **ret, size_t *ret_n, char **why)
+{
+	_cleanup_free_ char *reason = NULL;
+	_cleanup_close_ int dfd = trust_open_reason(dir, O_RDONLY | O_DIRECTORY, 0, trust, "the policy directory",
+						    &reason);
+	int dup_fd = dfd < 0 ? dfd : fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	if (!d) {
+		int r = dfd < 0 ? dfd : -errno;
+		if (dup_fd >= 0)
+			close(dup_fd);
+		if (asprintf(why, "policy directory %s: %s", dir, reason ? reason : strerror(-r)) < 0)
+			*why = NULL;
+		return r;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (de->d_name[0] == '.' || l < 8 || strcmp(de->d_name + l - 7, ".policy") != 0)
+			continue;
+		char *full = NULL;
+		if (asprintf(&full, "%s/%s", dir, de->d_name) < 0 || strv_push(&names, &n, full) < 0) {
+			free(full);
+			closedir(d);
+			strv_free(names);
+			return -ENOMEM;
+		}
+		free(full);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(char *), cmp_str);
+	struct loaded *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		strv_free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		v[i].path = names[i];
+		names[i] = NULL;
+		const char *name = v[i].path + strlen(dir) + 1;
+		if (policy_load_at(dfd, name, v[i].path, trust, &v[i].policy, &v[i].diags) < 0) {
+			strv_free(names);
+			*ret = v;
+			*ret_n = i + 1;
+			return -ENOMEM;
+		}
+		if (v[i].diags.errors) {
+			policy_free(v[i].policy);
+			v[i].policy = NULL;
+		}
+	}
+	strv_free(names);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static void loaded_free(struct loaded *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].path);
+		policy_free(v[i].policy);
+		diags_done(&v[i].diags);
+	}
+	free(v);
+}
+
+/* One VM's fate in this run. */
+struct outcome {
+	struct vm *vm;
+	const struct loaded *policy; /* the one that matched */
+	const char *result;          /* applied, unchanged, dry-run, failed */
+	int exit_code;
+	char *message;
+	char **skipped;
+	size_t n_skipped;
+	char **warnings;
+	size_t n_warnings;
+	struct pin_result planned; /* the dry run */
+	struct pin_result done;    /* the real run */
+	struct cpuset *cpus;       /* what its pin would use, for Exclusive= */
+};
+
+static void outcome_done(struct outcome *o)
+{
+	free(o->message);
+	strv_free(o->skipped);
+	strv_free(o->warnings);
+	pin_result_done(&o->planned);
+	pin_result_done(&o->done);
+	cpuset_free(o->cpus);
+}
+
+__attribute__((format(printf, 4, 5))) static void set_failed(struct outcome *o, int code, const char *result,
+							    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(o->message);
+	if (vasprintf(&o->message, fmt, ap) < 0)
+		o->message = NULL;
+	va_end(ap);
+	o->result = result;
+	o->exit_code = code;
+}
+
+static const char *vm_label(const struct vm *vm, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s (pid %d)", vm->name ? vm->name : vm->comm, (int)vm->pid);
+	return buf;
+}
+
+/* Exclusive=yes: the VM's CPUs may not be used by any other VM that kvmcg pins,
+ * whether in this run or pinned earlier. Both VMs of a conflict in this run are
+ * left alone: which one should yield is the operator's call. */
+static void check_exclusive(struct outcome *o, size_t n, int state_fd)
+{
+	struct vm_state *states = NULL;
+	size_t n_states = 0;
+	if (state_fd >= 0)
+		(void)state_load_all(state_fd, &states, &n_states);
+	for (size_t i = 0; i < n; i++) {
+		if (!o[i].cpus || o[i].policy->policy->exclusive != 1)
+			continue;
+		char a[128], b[128];
+		for (size_t k = 0; k < n; k++) {
+			if (k == i || !o[k].cpus)
+				continue;
+			struct cpuset *common _cleanup_cpuset_ = cpuset_new();
+			for (int c = 0; common && c <= cpuset_last(o[i].cpus); c++)
+				if (cpuset_isset(o[i].cpus, (unsigned)c) && cpuset_isset(o[k].cpus, (unsigned)c))
+					cpuset_set(common, (unsigned)c);
+			if (!common || cpuset_count(common) == 0)
+				continue;
+			_cleanup_free_ char *list = cpuset_format(common);
+			for (size_t x = 0; x < 2; x++) {
+				struct outcome *me = x ? &o[k] : &o[i], *other = x ? &o[i] : &o[k];
+				set_failed(me, EXIT_USAGE, "conflict",
+					   "Exclusive=yes (%s): CPUs %s are also pinned for %s by %s; left alone",
+					   o[i].policy->path, list ? list : "?", vm_label(other->vm, x ? a : b, 128),
+					   other->policy->path);
+			}
+		}
+		for (size_t s = 0; s < n_states; s++) {
+			bool in_run = false;
+			for (size_t k = 0; k < n; k++)
+				in_run |= o[k].vm->pid == states[s].pid;
+			if (in_run)
+				continue;
+			struct cpuset *theirs _cleanup_cpuset_ = pin_spec_cpus(&states[s].spec);
+			bool clash = false;
+			for (int c = 0; theirs && c <= cpuset_last(o[i].cpus); c++)
+				clash |= cpuset_isset(o[i].cpus, (unsigned)c) && cpuset_isset(theirs, (unsigned)c);
+			if (clash)
+				set_failed(&o[i], EXIT_USAGE, "conflict",
+					   "Exclusive=yes (%s): its CPUs are already pinned for pid %d (%s); left alone",
+					   o[i].policy->path, (int)states[s].pid,
+					   states[s].name ? states[s].name : "unnamed");
+		}
+	}
+	vm_states_free(states, n_states);
+}
+
+static json_object *strv_json(char **v, size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+static json_object *outcome_json(const struct outcome *o)
+{
+	json_object *j = json_object_new_object();
+	const struct pin_result *r = o->done.result ? &o->done : &o->planned;
+	json_object_object_add(j, "pid", json_object_new_int(o->vm->pid));
+	json_object_object_add(j, "name", o->vm->name ? json_object_new_string(o->vm->name) : NULL);
+	json_object_object_add(j, "policy", o->policy ? json_object_new_string(o->policy->path) : NULL);
+	json_object_object_add(j, "result", json_object_new_string(o->result));
+	json_object_object_add(j, "mode", r->result ? json_object_new_string(cgroup_mode_name(r->mode)) : NULL);
+	json_object_object_add(j, "vm_cgroup", r->vm_dir ? cgroup_json(r->vm_dir) : NULL);
+	json_object_object_add(j, "actions", r->result ? plan_to_json(&r->plan) : json_object_new_array());
+	json_object_object_add(j, "skipped_settings", strv_json(o->skipped, o->n_skipped));
+	json_object_object_add(j, "message", o->message ? json_object_new_string(o->message) : NULL);
+	return j;
+}
+
+static int run_apply(struct cli *c, const struct apply_args *aa)
+{
+	bool trust = geteuid() == 0;
+	const char *dir = aa->dir ? aa->dir : POLICY_DIR_DEFAULT;
+	struct loaded *pol = NULL;
+	size_t n_pol = 0;
+	char *why = NULL;
+	int r = load_dir(dir, trust, &pol, &n_pol, &why);
+	if (r < 0) {
+		log_error("%s", why ? why : strerror(-r));
+		free(why);
+		loaded_free(pol, n_pol);
+		return r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+	}
+	size_t bad_files = 0;
+	for (size_t i = 0; i < n_pol; i++) {
+		bad_files += pol[i].diags.errors > 0;
+		if (pol[i].diags.n)
+			diags_print(&pol[i].diags, pol[i].path, stderr);
+	}
+
+	struct vm **vms = NULL;
+	size_t n_vms = 0;
+	r = vm_list_all(&c->discover, &vms, &n_vms);
+	if (r < 0) {
+		loaded_free(pol, n_pol);
+		return cli_runtime_error(r, "cannot list VMs");
+	}
+	struct outcome *o = calloc(n_vms ? n_vms : 1, sizeof(*o));
+	size_t n = 0, untouched = 0;
+	if (!o) {
+		vm_list_free(vms, n_vms);
+		loaded_free(pol, n_pol);
+		return cli_runtime_error(-ENOMEM, "out of memory");
+	}
+
+	/* Match, then plan every VM (a dry run each), before anything is written. */
+	for (size_t v = 0; v < n_vms; v++) {
+		const struct loaded *first = NULL, *second = NULL;
+		for (size_t i = 0; i < n_pol; i++) {
+			if (!pol[i].policy || !policy_matches(pol[i].policy, vms[v], c->proc_fd))
+				continue;
+			if (!first)
+				first = &pol[i];
+			else if (!second)
+				second = &pol[i];
+		}
+		if (!first) {
+			untouched++;
+			continue;
+		}
+		struct outcome *x = &o[n++];
+		x->vm = vms[v];
+		x->policy = first;
+		if (second) {
+			set_failed(x, EXIT_USAGE, "conflict", "matched by both %s and %s; left alone",
+				   first->path, second->path);
+			continue;
+		}
+		struct pin_args a = {.dry_run = true, .command = "apply"};
+		r = policy_to_pin_args(first->policy, &a, &a.skipped, &a.n_skipped);
+		if (r == 0)
+			r = pin_vm(c, vms[v], &a, &x->planned);
+		pin_args_done(&a);
+		if (r < 0 || strcmp(x->planned.result, "failed") == 0) {
+			set_failed(x, r < 0 ? EXIT_FAILURE_RUNTIME : r, "failed", "%s",
+				   x->planned.message ? x->planned.message : "cannot plan");
+			continue;
+		}
+		x->result = "planned";
+		x->cpus = pin_spec_cpus(&x->planned.spec);
+		for (size_t k = 0; k < x->planned.n_skipped; k++)
+			(void)strv_push(&x->skipped, &x->n_skipped, x->planned.skipped[k]);
+	}
+	int state_fd = state_dir_open(false);
+	check_exclusive(o, n, state_fd);
+	if (state_fd >= 0)
+		close(state_fd);
+
+	/* A VM whose policy was carried out but for some settings is "partial": it
+	 * counts as such in the summary, and makes the exit status 3. */
+	size_t applied = 0, unchanged = 0, partial = 0, failed = 0, config_errors = 0, exited = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct outcome *x = &o[i];
+		if (strcmp(x->result, "planned") == 0) {
+			if (aa->dry_run) {
+				x->result = x->planned.plan.n_actions ? "dry-run" : "unchanged";
+				free(x->message);
+				x->message = strdup_or_null(x->planned.message);
+			} else {
+				struct pin_args a = {.command = "apply", .lock_timeout_ms = aa->lock_timeout_ms};
+				r = policy_to_pin_args(x->policy->policy, &a, &a.skipped, &a.n_skipped);
+				if (r == 0)
+					r = pin_vm(c, x->vm, &a, &x->done);
+				pin_args_done(&a);
+				x->exit_code = r < 0 ? EXIT_FAILURE_RUNTIME : r;
+				x->result = x->done.result ? x->done.result : "failed";
+				free(x->message);
+				x->message = strdup_or_null(x->done.message);
+				for (size_t k = 0; k < x->done.n_warnings; k++)
+					(void)strv_push(&x->warnings, &x->n_warnings, x->done.warnings[k]);
+			}
+		}
+		bool done_ok = strcmp(x->result, "applied") == 0 || strcmp(x->result, "unchanged") == 0 ||
+			       strcmp(x->result, "dry-run") == 0 || strcmp(x->result, "partial") == 0;
+		if (!done_ok) {
+			failed++;
+			config_errors += x->exit_code == EXIT_USAGE;
+			exited += x->exit_code == EXIT_PARTIAL; /* the VM exited during its run */
+		} else if (x->n_skipped || strcmp(x->result, "partial") == 0) {
+			partial++;
+		} else if (strcmp(x->result, "unchanged") == 0) {
+			unchanged++;
+		} else {
+			applied++;
+		}
+	}
+
+	_cleanup_free_ char *summary = NULL;
+	int k;
+	if (n == 0)
+		k = asprintf(&summary, "no running VM matches a policy in %s (%zu file%s, %zu VM%s)", dir, n_pol,
+			     n_pol == 1 ? "" : "s", n_vms, n_vms == 1 ? "" : "s");
+	else if (applied == 0 && failed == 0 && partial == 0 && !aa->dry_run)
+		k = asprintf(&summary, "nothing changed: %zu VM%s already as their policies ask", unchanged,
+			     unchanged == 1 ? " is" : "s are");
+	else
+		k = asprintf(&summary, "%s%zu %s, %zu unchanged, %zu with settings %snot carried out, %zu failed; %zu VM%s "
+			     "without a policy",
+			     aa->dry_run ? "dry run (nothing changed): " : "", applied,
+			     aa->dry_run ? "to change" : "applied", unchanged, partial, aa->dry_run ? "that would be " : "",
+			     failed, untouched, untouched == 1 ? "" : "s");
+	if (k < 0)
+		summary = NULL;
+
+	/* What was not done goes to stderr, one line each, in either output form. */
+	for (size_t i = 0; i < n; i++) {
+		char label[128];
+		vm_label(o[i].vm, label, sizeof(label));
+		for (size_t w = 0; w < o[i].n_warnings; w++)
+			log_warning("%s: %s", label, o[i].warnings[w]);
+		bool problem = strcmp(o[i].result, "applied") && strcmp(o[i].result, "unchanged") &&
+			       strcmp(o[i].result, "dry-run") && strcmp(o[i].result, "partial");
+		if (o[i].message && problem)
+			log_error("%s: %s", label, o[i].message);
+		for (size_t s = 0; s < o[i].n_skipped; s++)
+			log_error("%s: %s: %s", label, aa->dry_run ? "would not be carried out" : "not carried out",
+				  o[i].skipped[s]);
+	}
+	if (c->json) {
+		json_object *top = json_object_new_object();
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(arr, outcome_json(&o[i]));
+		json_object_object_add(top, "vms", arr);
+		json_object *files = json_object_new_array();
+		for (size_t i = 0; i < n_pol; i++) {
+			json_object *f = json_object_new_object();
+			json_object_object_add(f, "file", json_object_new_string(pol[i].path));
+			json_object_object_add(f, "errors", json_object_new_int((int)pol[i].diags.errors));
+			json_object_array_add(files, f);
+		}
+		json_object_object_add(top, "policies", files);
+		json_object *counts = json_object_new_object();
+		json_object_object_add(counts, "applied", json_object_new_int((int)applied));
+		json_object_object_add(counts, "unchanged", json_object_new_int((int)unchanged));
+		json_object_object_add(counts, "partial", json_object_new_int((int)partial));
+		json_object_object_add(counts, "failed", json_object_new_int((int)failed));
+		json_object_object_add(counts, "without_policy", json_object_new_int((int)untouched));
+		json_object_object_add(top, "counts", counts);
+		json_object_object_add(top, "summary", summary ? json_object_new_string(summary) : NULL);
+		print_json(stdout, top);
+		json_object_put(top);
+	} else {
+		static const struct column cols[] = {
+			{"PID", "pid", COL_TEXT},       {"NAME", "name", COL_TEXT},
+			{"POLICY", "policy", COL_TEXT}, {"RESULT", "result", COL_TEXT},
+			{"MODE", "mode", COL_TEXT},     {"CGROUP", "vm_cgroup", COL_TEXT},
+		};
+		json_object *rows = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(rows, outcome_json(&o[i]));
+		if (n)
+			print_table(stdout, cols, ARRAY_SIZE(cols), rows);
+		json_object_put(rows);
+		_cleanup_free_ char *line = summary ? str_escape(summary) : NULL;
+		printf("%s\n", line ? line : "out of memory");
+	}
+
+	int rc = EXIT_OK;
+	if (failed && (applied || partial))
+		rc = EXIT_PARTIAL;
+	else if (failed)
+		rc = config_errors == failed ? EXIT_USAGE : exited == failed ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME;
+	else if (partial)
+		rc = EXIT_PARTIAL;
+	if (rc == EXIT_OK && bad_files)
+		rc = EXIT_USAGE;
+	for (size_t i = 0; i < n; i++)
+		outcome_done(&o[i]);
+	free(o);
+	vm_list_free(vms, n_vms);
+	loaded_free(pol, n_pol);
+	return rc;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+	static const struct option options[] = {
+		CLI_COMMON_OPTIONS,
+		{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
+		{"dry-run", no_argument, NULL, OPT_APPLY_DRY_RUN},
+		{"lock-timeout", required_argument, NULL, OPT_APPLY_LOCK_TIMEOUT},
+		{0},
+	};
+	struct apply_args aa = {0};
+	const struct cli_command cmd = {
+		.options = options, .help = apply_help, .extra = apply_option, .userdata = &aa};
+	struct cli c = {.command = "apply", .proc_fd = -1, .sys_fd = -1};
+	int rc = cli_parse(&c, &cmd, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	if (c.sysroot)
+		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to apply there");
+	else if ((rc = cli_open_roots(&c)) == 0)
+		rc = run_apply(&c, &aa);
+	cli_done(&c);
+	return rc;
+}

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* kvmcg pin / kvmcg unpin: discovery -> plan -> state -> execute -> verify. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernel/cgroupfs.h"
+#include "cli/cli.h"
+#include "basic/err.h"
+#include "plan/layout.h"
+#include "basic/log.h"
+#include "cli/output.h"
+#include "core/txn.h"
+#include "tune/policy-match.h"
+#include "tune/policy.h"
+#include "plan/plan.h"
+#include "state/state.h"
+#include "basic/util.h"
+
+enum {
+	OPT_VCPU = 0x200,
+	OPT_EMULATOR,
+	OPT_IOTHREAD,
+	OPT_MEMS,
+	OPT_DRY_RUN,
+	OPT_CGROUP_ROOT,
+	OPT_AFFINITY_ONLY,
+	OPT_POLICY,
+	OPT_CPU_WEIGHT,
+	OPT_CPU_QUOTA,
+	OPT_CPU_PERIOD,
+	OPT_VCPU_SCHED,
+	OPT_LOCK_TIMEOUT,
+};
+
+static void pin_help(void)
+{
+	fputs("Usage:\n"
+	      " kvmcg pin VMSEL [--vcpu N:CPUS]... [--emulator CPUS] [--iothread ID:CPUS]...\n"
+	      "                 [--mems NODES] [--dry-run] [--json]\n"
+	      "\n"
+	      "Pin a VM's threads, like virsh vcpupin, emulatorpin and iothreadpin: each vCPU,\n"
+	      "the emulator and each iothread get a cgroup under <cgroup-root>/<vm>/ with its\n"
+	      "cpuset, then their affinity is set and everything is read back. What was pinned\n"
+	      "before stays pinned unless named again; an identical second pin changes nothing.\n"
+	      "\n"
+	      "VMSEL (exactly one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
+	      "\n"
+	      "Options:\n"
+	      "     --vcpu <N|A-B|all>:<cpus>  pin vCPU N (or a range, or all) to CPUs\n"
+	      "     --emulator <cpus>          pin the emulator's threads (QEMU's own, workers)\n"
+	      "     --iothread <id>:<cpus>     pin an iothread\n"
+	      "     --mems <nodes>             allow memory only on these NUMA nodes (cpuset.mems)\n"
+	      "     --cpu-weight <1-10000>     cpu.weight of the VM's cgroup (cgroup v2)\n"
+	      "     --cpu-quota <N%|max>       cpu.max: N% of one CPU (cgroup v2)\n"
+	      "     --cpu-period <usec>        the cpu.max period (1000-1000000; default 100000)\n"
+	      "     --vcpu-scheduler <class>   other, batch, idle, fifo:PRIO or rr:PRIO for vCPUs\n"
+	      "     --dry-run                  print the plan; change nothing\n"
+	      "     --cgroup-root <dir>        the cgroup kvmcg owns (default: kvmcg/ at the top\n"
+	      "                                of the hierarchy that has cpuset)\n"
+	      "     --affinity-only            no cgroups: sched_setaffinity alone (also what\n"
+	      "                                kvmcg does when no cpuset controller is usable)\n"
+	      "     --policy <file>            take the pins from a policy file's [CPU] and\n"
+	      "                                [Memory] sections (kvmcg.policy(5)); options\n"
+	      "                                given here win over it; [Match] is not consulted\n"
+	      "     --lock-timeout <ms>        wait this long for another kvmcg run on the same\n"
+	      "                                VM to finish (default 5000)\n"
+	      "     --json                     print JSON\n"
+	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
+	      " -h, --help                     display this help\n"
+	      "\n"
+	      "CPU lists: 2, 18-23, 0-31:2 (every 2nd), 1,3,5.\n"
+	      "Where the cgroups go: kvmcg/<vm>/ when the VM is in the root cgroup; <its\n"
+	      "cgroup>/kvmcg/ when it is alone in a cgroup of its own (its limits keep\n"
+	      "applying); a VM that shares its cgroup with other processes is refused unless\n"
+	      "--cgroup-root says where. A pinned VM stays where it is.\n"
+	      "Exit status: 0 done or nothing to do; 1 failed (rolled back), or another run\n"
+	      "holds the VM; 2 bad request (nothing written); 3 partly: the VM exited during\n"
+	      "the run (rolled back), a setting was not carried out (said on stderr), or what\n"
+	      "could not be undone is kept in the record for the next run.\n"
+	      "See kvmcg(8).\n",
+	      stdout);
+}
+
+static void unpin_help(void)
+{
+	fputs("Usage:\n"
+	      " kvmcg unpin VMSEL [--lock-timeout MS] [--json]\n"
+	      "\n"
+	      "Undo kvmcg pin: put every thread back in the cgroup and affinity it had before\n"
+	      "kvmcg first pinned it, and remove the VM's cgroups. A VM that has exited leaves\n"
+	      "only its cgroups, which are removed. A cgroup that cannot be removed yet (a\n"
+	      "process that is not the VM's holds it) stays in the record, exit 3, and the next\n"
+	      "unpin removes it.\n"
+	      "\n"
+	      "VMSEL (exactly one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
+	      "See kvmcg(8).\n",
+	      stdout);
+}
+
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static void print_plan_text(const struct plan *p)
+{
+	static const struct column cols[] = {
+		{"ACTION", "action", COL_TEXT}, {"CGROUP", "cgroup", COL_TEXT},
+		{"FILE", "file", COL_TEXT},     {"VALUE", "value|cpus", COL_TEXT},
+		{"TID", "tid", COL_TEXT},
+	};
+	json_object *rows = plan_to_json(p);
+	print_table(stdout, cols, ARRAY_SIZE(cols), rows);
+	json_object_put(rows);
+}
+
+/* One report for pin and unpin: JSON or text on stdout; a failure as one line on
+ * stderr; settings not carried out and warnings on stderr, each one line. */
+static void report(const struct cli *c, const struct vm *vm, const struct pin_result *res)
+{
+	for (size_t i = 0; i < res->n_warnings; i++)
+		log_warning("%s", res->warnings[i]);
+	if (strcmp(res->result, "failed") == 0) {
+		log_error("%s", res->message ? res->message : "failed");
+		return;
+	}
+	for (size_t i = 0; i < res->n_skipped; i++)
+		log_error("pid %d: %s: %s", (int)vm->pid,
+			  strcmp(res->result, "dry-run") == 0 ? "would not be carried out" : "not carried out",
+			  res->skipped[i]);
+	if (res->problem)
+		log_error("%s", res->problem);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
+	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
+	json_object_object_add(o, "result", json_object_new_string(res->result));
+	json_object_object_add(o, "mode", json_object_new_string(cgroup_mode_name(res->mode)));
+	json_object_object_add(o, "layout", res->mode == CGROUP_MODE_AFFINITY || !res->vm_dir
+						    ? NULL
+						    : json_object_new_string(layout_kind_name(res->layout)));
+	json_object_object_add(o, "cgroup_mount", res->mount ? json_object_new_string(res->mount) : NULL);
+	json_object_object_add(o, "vm_cgroup", res->vm_dir ? cgroup_json(res->vm_dir) : NULL);
+	json_object_object_add(o, "actions", plan_to_json(&res->plan));
+	if (res->message)
+		json_object_object_add(o, "message", json_object_new_string(res->message));
+	if (res->problem)
+		json_object_object_add(o, "problem", json_object_new_string(res->problem));
+	json_object *sk = json_object_new_array();
+	for (size_t i = 0; i < res->n_skipped; i++)
+		json_object_array_add(sk, json_object_new_string(res->skipped[i]));
+	json_object_object_add(o, "skipped_settings", sk);
+	json_object *w = json_object_new_array();
+	for (size_t i = 0; i < res->n_warnings; i++)
+		json_object_array_add(w, json_object_new_string(res->warnings[i]));
+	json_object_object_add(o, "warnings", w);
+	if (c->json) {
+		print_json(stdout, o);
+	} else {
+		if (res->plan.n_actions) {
+			print_plan_text(&res->plan);
+			putchar('\n');
+		}
+		_cleanup_free_ char *m = res->message ? str_escape(res->message) : NULL;
+		if (m)
+			printf("%s\n", m);
+	}
+	json_object_put(o);
+}
+
+/* ---- pin ---------------------------------------------------------------------------------- */
+
+static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userdata)
+{
+	struct pin_args *a = userdata;
+	size_t off = 0;
+	switch (opt) {
+	case OPT_VCPU: {
+		struct vcpu_arg v;
+		if (parse_vcpu_arg(arg, "--vcpu", &v, NULL) < 0)
+			return -cli_usage_error(c, "%s", err_get());
+		int r = pin_args_add_vcpu(a, &v);
+		cpuset_free(v.cpus);
+		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
+	}
+	case OPT_EMULATOR:
+		cpuset_free(a->emulator);
+		a->emulator = NULL;
+		if (cpuset_parse(arg, &a->emulator, &off) < 0 || cpuset_count(a->emulator) == 0)
+			return -cli_usage_error(c, "--emulator '%s': not a non-empty CPU list", arg);
+		return 1;
+	case OPT_IOTHREAD: {
+		char *id;
+		struct cpuset *cpus;
+		if (parse_iothread_arg(arg, "--iothread", &id, &cpus, NULL) < 0)
+			return -cli_usage_error(c, "%s", err_get());
+		int r = pin_args_add_iothread(a, id, cpus);
+		free(id);
+		cpuset_free(cpus);
+		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
+	}
+	case OPT_MEMS:
+		cpuset_free(a->mems);
+		a->mems = NULL;
+		if (cpuset_parse(arg, &a->mems, &off) < 0 || cpuset_count(a->mems) == 0)
+			return -cli_usage_error(c, "--mems '%s': not a non-empty node list", arg);
+		return 1;
+	case OPT_DRY_RUN:
+		a->dry_run = true;
+		return 1;
+	case OPT_CGROUP_ROOT:
+		a->cgroup_root = arg;
+		return 1;
+	case OPT_AFFINITY_ONLY:
+		a->affinity_only = true;
+		return 1;
+	case OPT_POLICY:
+		a->policy = arg;
+		return 1;
+	case OPT_CPU_WEIGHT: {
+		int w;
+		if (parse_int(arg, &w) < 0 || w < 1 || w > 10000)
+			return -cli_usage_error(c, "--cpu-weight '%s': expected a weight from 1 to 10000", arg);
+		a->tune.weight = (unsigned)w;
+		return 1;
+	}
+	case OPT_CPU_QUOTA: {
+		uint64_t pct;
+		size_t l = strlen(arg);
+		char num[24];
+		a->tune.quota_set = true;
+		if (strcmp(arg, "max") == 0) {
+			a->tune.quota_percent = 0;
+			return 1;
+		}
+		if (l < 2 || l > sizeof(num) || arg[l - 1] != '%' ||
+		    (memcpy(num, arg, l - 1), num[l - 1] = '\0', parse_u64(num, &pct) < 0) || pct == 0 ||
+		    pct > 100000)
+			return -cli_usage_error(c, "--cpu-quota '%s': expected a share of one CPU such as 200%% (1%%-100000%%), or max", arg);
+		a->tune.quota_percent = pct;
+		return 1;
+	}
+	case OPT_CPU_PERIOD: {
+		int us;
+		if (parse_int(arg, &us) < 0 || us < 1000 || us > 1000000)
+			return -cli_usage_error(c, "--cpu-period '%s': expected microseconds from 1000 to 1000000", arg);
+		a->tune.period_us = (unsigned)us;
+		return 1;
+	}
+	case OPT_LOCK_TIMEOUT: {
+		int ms;
+		if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+			return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+		a->lock_timeout_ms = ms ? ms : -1;
+		return 1;
+	}
+	case OPT_VCPU_SCHED:
+		if (sched_parse(arg, &a->tune.sched_policy, &a->tune.sched_priority) < 0)
+			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO 1-99)", arg);
+		a->tune.sched_set = true;
+		return 1;
+	}
+	return 0;
+}
+
+
+/* The policy's request first, then the command line's on top: later pins win. */
+static int with_policy(const struct pin_args *cli, struct pin_args *out)
+{
+	struct diags d = {0};
+	struct policy *p = NULL;
+	int r = policy_load(cli->policy, geteuid() == 0, &p, &d);
+	if (r < 0 || d.errors) {
+		diags_print(&d, cli->policy, stderr);
+		diags_done(&d);
+		policy_free(p);
+		return r < 0 ? -r : EXIT_USAGE;
+	}
+	diags_print(&d, cli->policy, stderr); /* warnings */
+	diags_done(&d);
+	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only,
+				 .cgroup_root = cli->cgroup_root, .lock_timeout_ms = cli->lock_timeout_ms,
+				 .command = "pin"};
+	r = policy_to_pin_args(p, out, &out->skipped, &out->n_skipped);
+	policy_free(p);
+	/* the command line's tuning wins over the file's */
+	if (cli->tune.weight)
+		out->tune.weight = cli->tune.weight;
+	if (cli->tune.quota_set) {
+		out->tune.quota_set = true;
+		out->tune.quota_percent = cli->tune.quota_percent;
+	}
+	if (cli->tune.period_us)
+		out->tune.period_us = cli->tune.period_us;
+	if (cli->tune.sched_set) {
+		out->tune.sched_set = true;
+		out->tune.sched_policy = cli->tune.sched_policy;
+		out->tune.sched_priority = cli->tune.sched_priority;
+	}
+	for (size_t i = 0; r == 0 && i < cli->n_vcpus; i++)
+		r = pin_args_add_vcpu(out, &cli->vcpus[i]);
+	return r < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
+}
+
+/* The VM exiting while it was being read is the run's "the VM exited", exit 3, as
+ * when it exits later; anything else about selecting it is a runtime failure. */
+static int selection_failed(int r)
+{
+	int rc = cli_runtime_error(r, "cannot select the VM");
+	return r == -EOWNERDEAD ? EXIT_PARTIAL : rc;
+}
+
+static int run_pin(struct cli *c, struct pin_args *a)
+{
+	struct pin_args merged = {0};
+	if (a->policy) {
+		if (a->emulator || a->n_iothreads || a->mems) {
+			return cli_usage_error(c, "with --policy, only --vcpu may add to the file's pins");
+		}
+		int rc = with_policy(a, &merged);
+		if (rc != EXIT_OK) {
+			pin_args_done(&merged);
+			return rc;
+		}
+	}
+	struct vm *vm = NULL;
+	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
+	if (r < 0) {
+		pin_args_done(&merged);
+		return selection_failed(r);
+	}
+	struct pin_result res;
+	int rc = pin_vm(c, vm, a->policy ? &merged : a, &res);
+	report(c, vm, &res);
+	pin_result_done(&res);
+	pin_args_done(&merged);
+	vm_free(vm);
+	return rc;
+}
+
+int cmd_pin(int argc, char **argv)
+{
+	static const struct option options[] = {
+		CLI_COMMON_OPTIONS,
+		CLI_VMSEL_OPTIONS,
+		{"vcpu", required_argument, NULL, OPT_VCPU},
+		{"emulator", required_argument, NULL, OPT_EMULATOR},
+		{"iothread", required_argument, NULL, OPT_IOTHREAD},
+		{"mems", required_argument, NULL, OPT_MEMS},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+		{"affinity-only", no_argument, NULL, OPT_AFFINITY_ONLY},
+		{"policy", required_argument, NULL, OPT_POLICY},
+		{"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
+		{"cpu-quota", required_argument, NULL, OPT_CPU_QUOTA},
+		{"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
+		{"vcpu-scheduler", required_argument, NULL, OPT_VCPU_SCHED},
+		{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+		{0},
+	};
+	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};
+	struct pin_args a = {.command = "pin"};
+	const struct cli_command cmd = {
+		.options = options, .help = pin_help, .vmsel = true, .extra = parse_pin_option, .userdata = &a,
+	};
+	int rc = cli_parse(&c, &cmd, argc, argv);
+	if (rc == CLI_RUN) {
+		if (c.sysroot)
+			rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
+		else if (a.affinity_only && a.cgroup_root)
+			rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
+		else if (a.affinity_only && a.mems)
+			rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
+		else if ((rc = cli_open_roots(&c)) == 0)
+			rc = run_pin(&c, &a);
+	}
+	cli_done(&c);
+	pin_args_done(&a);
+	return rc;
+}
+
+/* ---- unpin -------------------------------------------------------------------------------- */
+
+static int run_unpin(struct cli *c, int lock_timeout_ms)
+{
+	struct vm *vm = NULL;
+	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
+	if (r < 0) {
+		/* A VM that is gone may have left cgroups behind: clean those up, and say
+		 * what cannot go yet. */
+		int state_fd = state_dir_open(false);
+		char **problems = NULL, mine[48];
+		int removed = state_fd >= 0 ? pin_collect_stale(c, state_fd, &problems) : 0;
+		if (state_fd >= 0)
+			close(state_fd);
+		snprintf(mine, sizeof(mine), "pid %d has exited", (int)c->sel.pid);
+		int kept = 0;
+		for (char **p = problems; p && *p; p++) {
+			bool ours = c->sel.pid > 0 && startswith(*p, mine);
+			if (ours)
+				log_error("%s", *p);
+			else
+				log_warning("%s", *p);
+			kept += ours;
+		}
+		strv_free(problems);
+		if (r == -ESRCH && kept)
+			return EXIT_PARTIAL;
+		if (r == -ESRCH && c->sel.pid > 0 && removed > 0) {
+			printf("pid %d is gone; removed the cgroups kvmcg had made for it\n", (int)c->sel.pid);
+			return EXIT_OK;
+		}
+		return selection_failed(r);
+	}
+	struct pin_result res;
+	int rc = unpin_vm(c, vm, lock_timeout_ms, &res);
+	report(c, vm, &res);
+	pin_result_done(&res);
+	vm_free(vm);
+	return rc;
+}
+
+static int parse_unpin_option(struct cli *c, int opt, const char *arg, void *userdata)
+{
+	int *lock_timeout_ms = userdata, ms;
+	if (opt != OPT_LOCK_TIMEOUT)
+		return 0;
+	if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+		return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+	*lock_timeout_ms = ms ? ms : -1;
+	return 1;
+}
+
+int cmd_unpin(int argc, char **argv)
+{
+	static const struct option options[] = {
+		CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT}, {0}};
+	int lock_timeout_ms = 0;
+	const struct cli_command cmd = {.options = options, .help = unpin_help, .vmsel = true,
+					.extra = parse_unpin_option, .userdata = &lock_timeout_ms};
+	struct cli c = {.command = "unpin", .proc_fd = -1, .sys_fd = -1};
+	int rc = cli_parse(&c, &cmd, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	if (c.sysroot)
+		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to unpin there");
+	else if ((rc = cli_open_roots(&c)) == 0)
+		rc = run_unpin(&c, lock_timeout_ms);
+	cli_done(&c);
+	return rc;
+}

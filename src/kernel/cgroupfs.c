@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kernel/cgroupfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+
+#include "basic/util.h"
+
+const char *cgroup_mode_name(enum cgroup_mode m)
+{
+	switch (m) {
+	case CGROUP_MODE_V2:
+		return "v2";
+	case CGROUP_MODE_V1:
+		return "v1";
+	case CGROUP_MODE_AFFINITY:
+		break;
+	}
+	return "affinity";
+}
+
+void cgroup_mounts_free(struct cgroup_mount *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(m[i].path);
+	free(m);
+}
+
+/* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
+static char *unescape_octal(const char *s, size_t len)
+{
+	char *out = malloc(len + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 3 < len + 1 && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+			*p++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			i += 3;
+		} else {
+			*p++ = s[i];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+static bool has_word(const char *list, size_t len, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *w = list, *end = list + len; w < end;) {
+		const char *comma = memchr(w, ',', (size_t)(end - w));
+		const char *wend = comma ? comma : end;
+		if ((size_t)(wend - w) == wl && strncmp(w, word, wl) == 0)
+			return true;
+		w = wend + 1;
+	}
+	return false;
+}
+
+int cgroup_parse_mountinfo(const char *buf, struct cgroup_mount **ret, size_t *ret_n)
+{
+	struct cgroup_mount *v = NULL;
+	size_t n = 0;
+	for (const char *line = buf; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		const char *end = eol ? eol : line + strlen(line);
+		/* "id parent maj:min root mountpoint opts [optional...] - fstype source superopts" */
+		const char *f[6];
+		int nf = 0;
+		const char *p = line;
+		while (nf < 6 && p < end) {
+			while (p < end && *p == ' ')
+				p++;
+			f[nf++] = p;
+			while (p < end && *p != ' ')
+				p++;
+		}
+		const char *sep = nf == 6 ? strstr(f[5], " - ") : NULL;
+		if (sep && sep < end) {
+			const char *fstype = sep + 3;
+			const char *fsend = memchr(fstype, ' ', (size_t)(end - fstype));
+			const char *source = fsend ? fsend + 1 : end;
+			const char *srcend = memchr(source, ' ', (size_t)(end - source));
+			const char *super = srcend ? srcend + 1 : end;
+			size_t fslen = fsend ? (size_t)(fsend - fstype) : 0;
+			bool v2 = fslen == 7 && strncmp(fstype, "cgroup2", 7) == 0;
+			bool v1 = fslen == 6 && strncmp(fstype, "cgroup", 6) == 0;
+			if (v1 || v2) {
+				const char *mp = f[4];
+				const char *mpend = memchr(mp, ' ', (size_t)(end - mp));
+				struct cgroup_mount m = {.v2 = v2};
+				m.path = unescape_octal(mp, (size_t)((mpend ? mpend : end) - mp));
+				if (!m.path) {
+					cgroup_mounts_free(v, n);
+					return -ENOMEM;
+				}
+				if (v1) {
+					m.has_cpuset = has_word(super, (size_t)(end - super), "cpuset");
+					m.has_cpu = has_word(super, (size_t)(end - super), "cpu");
+				}
+				struct cgroup_mount *nv = realloc(v, (n + 1) * sizeof(*v));
+				if (!nv) {
+					free(m.path);
+					cgroup_mounts_free(v, n);
+					return -ENOMEM;
+				}
+				v = nv;
+				v[n++] = m;
+			}
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void cgroup_parse_controllers(const char *buf, struct cgroup_mount *m)
+{
+	m->has_cpuset |= cg_controller_listed(buf, "cpuset");
+	m->has_cpu |= cg_controller_listed(buf, "cpu");
+}
+
+void cgroup_host_done(struct cgroup_host *h)
+{
+	free(h->mount);
+	free(h->why_not_v2);
+	*h = (struct cgroup_host){0};
+}
+
+static int read_mounts(int proc_fd, struct cgroup_mount **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *buf = NULL;
+	int r = read_file_at(proc_fd, "self/mountinfo", &buf, NULL);
+	if (r < 0)
+		return r;
+	r = cgroup_parse_mountinfo(buf, ret, ret_n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < *ret_n; i++) {
+		if (!(*ret)[i].v2)
+			continue;
+		_cleanup_close_ int fd = open((*ret)[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_free_ char *ctl = NULL;
+		if (fd >= 0 && read_file_at(fd, "cgroup.controllers", &ctl, NULL) == 0)
+			cgroup_parse_controllers(ctl, &(*ret)[i]);
+	}
+	return 0;
+}
+
+static int choose(struct cgroup_mount *m, size_t n, const char *within, struct cgroup_host *ret)
+{
+	struct cgroup_host h = {.mode = CGROUP_MODE_AFFINITY};
+	const struct cgroup_mount *v2 = NULL, *v2_any = NULL, *v1 = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (within) {
+			size_t l = strlen(m[i].path);
+			if (strncmp(within, m[i].path, l) != 0 || (within[l] != '/' && within[l] != '\0'))
+				continue;
+		}
+		if (m[i].v2 && !v2_any)
+			v2_any = &m[i];
+		if (m[i].v2 && m[i].has_cpuset && !v2)
+			v2 = &m[i];
+		if (!m[i].v2 && m[i].has_cpuset && !v1)
+			v1 = &m[i];
+	}
+	const struct cgroup_mount *use = v2 ? v2 : v1;
+	if (use) {
+		h.mode = v2 ? CGROUP_MODE_V2 : CGROUP_MODE_V1;
+		if (!(h.mount = strdup(use->path)))
+			return -ENOMEM;
+	}
+	if (!v2) {
+		int k;
+		if (v2_any && v1)
+			k = asprintf(&h.why_not_v2,
+				     "the cgroup2 mount at %s has no cpuset controller; cpuset is bound to the v1 hierarchy at %s",
+				     v2_any->path, v1->path);
+		else if (v2_any)
+			k = asprintf(&h.why_not_v2, "the cgroup2 mount at %s has no cpuset controller",
+				     v2_any->path);
+		else
+			k = asprintf(&h.why_not_v2, "no cgroup2 filesystem is mounted");
+		if (k < 0) {
+			cgroup_host_done(&h);
+			return -ENOMEM;
+		}
+	}
+	*ret = h;
+	return 0;
+}
+
+/* The mounts, and the choice among them (limited to those holding within). */
+static int detect(int proc_fd, const char *within, struct cgroup_host *ret)
+{
+	struct cgroup_mount *m = NULL;
+	size_t n = 0;
+	int r = read_mounts(proc_fd, &m, &n);
+	if (r < 0)
+		return r;
+	r = choose(m, n, within, ret);
+	cgroup_mounts_free(m, n);
+	return r;
+}
+
+int cgroup_host_detect(int proc_fd, struct cgroup_host *ret)
+{
+	return detect(proc_fd, NULL, ret);
+}
+
+int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
+{
+	int r = detect(proc_fd, path, ret);
+	if (r == 0 && ret->mode == CGROUP_MODE_AFFINITY) {
+		cgroup_host_done(ret);
+		return -ENOTDIR; /* not inside a cgroup hierarchy with cpuset */
+	}
+	return r;
+}
+
+int cg_open_dir(int dirfd, const char *name, bool create, bool *ret_created)
+{
+	bool created = false;
+	if (create) {
+		if (mkdirat(dirfd, name, 0755) == 0)
+			created = true;
+		else if (errno != EEXIST)
+			return -errno;
+	}
+	int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+		if (created)
+			unlinkat(dirfd, name, AT_REMOVEDIR);
+		return r;
+	}
+	if (ret_created)
+		*ret_created = created;
+	return fd;
+}
+
+int cg_write(int dirfd, const char *file, const char *value)
+{
+	return write_file_at(dirfd, file, value);
+}
+
+int cg_read(int dirfd, const char *file, char **ret)
+{
+	char *buf;
+	size_t len;
+	int r = read_file_at(dirfd, file, &buf, &len);
+	if (r < 0)
+		return r;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	*ret = buf;
+	return 0;
+}
+
+const char *cg_strerror(int r, const char *file)
+{
+	switch (-r) {
+	case ENOENT:
+		if (file && strcmp(file, "cgroup.subtree_control") == 0)
+			return "the controller is not available in this cgroup (bound to cgroup v1, or not delegated)";
+		return "no such cgroup or file (removed meanwhile?)";
+	case EBUSY:
+		return "busy: the cgroup has processes where the kernel wants none, or controllers where it wants none";
+	case EOPNOTSUPP:
+		return "not supported in threaded mode: the cgroup has processes or domain controllers, or its parent cannot become a thread root";
+	case EINVAL:
+		return "invalid value for this cgroup (outside the parent's cpus or mems?)";
+	case ENOSPC:
+		return "the cpuset has no cpus or mems yet";
+	case ESRCH:
+		return "no such process or thread";
+	case ENODEV:
+		return "the cgroup was removed";
+	case EACCES:
+	case EPERM:
+		return "permission denied (root, or a delegated cgroup, is needed)";
+	case EROFS:
+		return "the cgroup filesystem is read-only";
+	case ENAMETOOLONG:
+		return "a cgroup name is longer than the 255 bytes the kernel allows";
+	default:
+		return strerror(-r);
+	}
+}
+
+int cg_open_path(int mount_fd, const char *path)
+{
+	int fd = openat(mount_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (const char *p = path; *p;) {
+		size_t l = strcspn(p, "/");
+		if (l == 0) {
+			p++;
+			continue;
+		}
+		if ((l == 2 && strncmp(p, "..", 2) == 0) || (l == 1 && p[0] == '.')) {
+			close(fd);
+			return -EINVAL;
+		}
+		if (l > CG_NAME_MAX) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		char comp[CG_NAME_MAX + 1];
+		memcpy(comp, p, l);
+		comp[l] = '\0';
+		int next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int saved = errno;
+		close(fd);
+		if (next < 0)
+			return -saved;
+		fd = next;
+		p += l;
+	}
+	return fd;
+}
+
+int cg_path_check(const char *path, char **ret_why)
+{
+	const char *why = NULL;
+	size_t l = 0;
+	const char *p = path;
+	if (*p == '/') {
+		why = "starts with '/'";
+	} else {
+		for (; *p; p += l + (p[l] == '/')) {
+			l = strcspn(p, "/");
+			if (l == 0)
+				why = "has an empty component";
+			else if ((l == 2 && strncmp(p, "..", 2) == 0) || (l == 1 && p[0] == '.'))
+				why = "has a '.' or '..' component";
+			else if (l > CG_NAME_MAX)
+				why = "has a component longer than the 255 bytes of a cgroup name";
+			else if (memchr(p, '\n', l))
+				why = "has a newline";
+			else if (p[l] == '/' && p[l + 1] == '\0')
+				why = "ends with '/'";
+			if (why)
+				break;
+		}
+	}
+	if (!why)
+		return 0;
+	if (ret_why && asprintf(ret_why, "'%s' %s", path, why) < 0)
+		*ret_why = NULL;
+	return -EINVAL;
+}
+
+int cg_rmdir(int parent_fd, const char *name)
+{
+	/* A VM that was just killed still has threads on their way out: the kernel
+	 * says EBUSY until the last one has left. 40 x 25 ms. */
+	for (int tries = 0;; tries++) {
+		if (unlinkat(parent_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY || tries == 40)
+			return -errno;
+		usleep(25000);
+	}
+}
+
+int cg_fs_check(int fd, enum cgroup_mode mode)
+{
+	struct statfs fs;
+	if (fstatfs(fd, &fs) < 0)
+		return -errno;
+	if (mode == CGROUP_MODE_V2 ? fs.f_type != CGROUP2_SUPER_MAGIC : fs.f_type != CGROUP_SUPER_MAGIC)
+		return -EXDEV;
+	return 0;
+}
+
+/* A cgroup v2 interface file and the value that means "no limit". */
+static const struct {
+	const char *file;
+	const char *unlimited; /* NULL: "max" followed by anything (cpu.max) */
+} v2_limits[] = {
+	{"cpuset.cpus", ""},  {"cpuset.mems", ""},      {"cpu.max", NULL},     {"cpu.weight", "100"},
+	{"memory.max", "max"}, {"memory.high", "max"}, {"memory.swap.max", "max"},
+	{"memory.min", "0"},  {"memory.low", "0"},      {"pids.max", "max"},  {"io.max", ""},
+	{"io.weight", "default 100"},
+};
+
+static int push_limit(char ***ret, size_t *n, const char *dir, const char *file, const char *value)
+{
+	_cleanup_free_ char *s = NULL;
+	if (asprintf(&s, "/%s: %s=%s", dir, file, value) < 0)
+		return -ENOMEM;
+	for (char *c = s; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	return strv_push(ret, n, s);
+}
+
+int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const char *upto, char ***ret,
+		   size_t *ret_n)
+{
+	char **v = NULL;
+	size_t n = 0;
+	int r = 0;
+	_cleanup_free_ char *path = strdup(from);
+	_cleanup_free_ char *root_cpus = NULL, *root_mems = NULL;
+	if (!path)
+		return -ENOMEM;
+	if (mode == CGROUP_MODE_V1) {
+		/* v1 cpusets always hold explicit lists: a limit is one narrower than the root's */
+		_cleanup_close_ int rfd = cg_open_path(mount_fd, "");
+		if (rfd < 0 || cg_read(rfd, "cpuset.cpus", &root_cpus) < 0 || cg_read(rfd, "cpuset.mems", &root_mems) < 0)
+			return rfd < 0 ? rfd : -EIO;
+	}
+	while (r == 0 && *path && strcmp(path, upto) != 0) {
+		_cleanup_close_ int fd = cg_open_path(mount_fd, path);
+		if (fd >= 0 && mode == CGROUP_MODE_V2) {
+			for (size_t i = 0; r == 0 && i < ARRAY_SIZE(v2_limits); i++) {
+				_cleanup_free_ char *val = NULL;
+				if (cg_read(fd, v2_limits[i].file, &val) < 0)
+					continue; /* controller not enabled here: no limit from it */
+				bool unlimited = v2_limits[i].unlimited ? strcmp(val, v2_limits[i].unlimited) == 0
+									: startswith(val, "max ");
+				if (!unlimited)
+					r = push_limit(&v, &n, path, v2_limits[i].file, val);
+			}
+		} else if (fd >= 0) {
+			_cleanup_free_ char *cpus = NULL, *mems = NULL;
+			if (cg_read(fd, "cpuset.cpus", &cpus) == 0 && strcmp(cpus, root_cpus) != 0)
+				r = push_limit(&v, &n, path, "cpuset.cpus", cpus);
+			if (r == 0 && cg_read(fd, "cpuset.mems", &mems) == 0 && strcmp(mems, root_mems) != 0)
+				r = push_limit(&v, &n, path, "cpuset.mems", mems);
+		}
+		char *slash = strrchr(path, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			path[0] = '\0';
+	}
+	if (r < 0) {
+		strv_free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+bool cg_controller_listed(const char *subtree_control, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *w = subtree_control ? subtree_control : ""; *w;) {
+		size_t l = strcspn(w, " \n");
+		if (l == nl && strncmp(w, name, nl) == 0)
+			return true;
+		w += l;
+		while (*w == ' ' || *w == '\n')
+			w++;
+	}
+	return false;
+}

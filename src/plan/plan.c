@@ -1,0 +1,856 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "plan/plan.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/err.h"
+#include "plan/layout.h"
+#include "state/state.h"
+#include "basic/util.h"
+
+const char *action_kind_name(enum action_kind k)
+{
+	static const char *const names[] = {
+		[ACT_ENABLE_CONTROLLER] = "enable-controller",
+		[ACT_MKDIR] = "mkdir",
+		[ACT_SET_THREADED] = "set-threaded",
+		[ACT_WRITE] = "write",
+		[ACT_MOVE_PROCESS] = "move-process",
+		[ACT_MOVE_THREAD] = "move-thread",
+		[ACT_RESCAN] = "rescan",
+		[ACT_SET_AFFINITY] = "set-affinity",
+		[ACT_RMDIR] = "rmdir",
+		[ACT_SET_SCHED] = "set-scheduler",
+		[ACT_DISABLE_CONTROLLER] = "disable-controller",
+	};
+	return k < ARRAY_SIZE(names) && names[k] ? names[k] : "?";
+}
+
+/* ---- specs ------------------------------------------------------------------------ */
+
+void cpu_tune_max(const struct cpu_tune *t, char *buf, size_t size)
+{
+	unsigned period = t->period_us ? t->period_us : 100000;
+	if (t->quota_percent == 0)
+		snprintf(buf, size, "max %u", period);
+	else
+		snprintf(buf, size, "%llu %u", (unsigned long long)(t->quota_percent * period / 100), period);
+}
+
+static const struct {
+	const char *name;
+	int policy;
+} sched_names[] = {
+	{"other", SCHED_OTHER}, {"fifo", SCHED_FIFO}, {"rr", SCHED_RR},
+	{"batch", SCHED_BATCH}, {"idle", SCHED_IDLE},
+};
+
+void sched_format(int policy, unsigned priority, char *buf, size_t size)
+{
+	const char *name = "unknown";
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++)
+		if (sched_names[i].policy == policy)
+			name = sched_names[i].name;
+	if (policy == SCHED_FIFO || policy == SCHED_RR)
+		snprintf(buf, size, "%s:%u", name, priority);
+	else
+		snprintf(buf, size, "%s", name);
+}
+
+int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
+{
+	const char *colon = strchr(s, ':');
+	size_t l = colon ? (size_t)(colon - s) : strlen(s);
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++) {
+		if (strlen(sched_names[i].name) != l || strncmp(s, sched_names[i].name, l) != 0)
+			continue;
+		bool rt = sched_names[i].policy == SCHED_FIFO || sched_names[i].policy == SCHED_RR;
+		int prio = 0;
+		if (rt != !!colon || (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99)))
+			return -EINVAL;
+		*ret_policy = sched_names[i].policy;
+		*ret_priority = (unsigned)prio;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struct pin_spec *spec,
+		    char ***skipped, size_t *n_skipped)
+{
+	struct cpu_tune *t = &spec->tune;
+	if (req->sched_set) {
+		t->sched_set = true;
+		t->sched_policy = req->sched_policy;
+		t->sched_priority = req->sched_priority;
+	}
+	bool bandwidth = req->weight || req->quota_set || req->period_us;
+	if (bandwidth && h->mode != CGROUP_MODE_V2) {
+		/* On v1 the cpu controller is a hierarchy of its own; without cgroups
+		 * there is nothing to write at all. */
+		return strv_push(skipped, n_skipped,
+				 h->mode == CGROUP_MODE_V1
+					 ? "[CPU] Weight=/Quota=/Period= (need the cpu controller on cgroup v2; cpu is a separate v1 hierarchy here)"
+					 : "[CPU] Weight=/Quota=/Period= (need a cgroup; none is used in affinity mode)");
+	}
+	if (req->weight)
+		t->weight = req->weight;
+	if (req->quota_set) {
+		t->quota_set = true;
+		t->quota_percent = req->quota_percent;
+	}
+	if (req->period_us)
+		t->period_us = req->period_us;
+	return 0;
+}
+
+void pin_spec_done(struct pin_spec *s)
+{
+	for (size_t i = 0; i < s->n_vcpu; i++)
+		cpuset_free(s->vcpu[i]);
+	free(s->vcpu);
+	cpuset_free(s->emulator);
+	for (size_t i = 0; i < s->n_iothread; i++) {
+		free(s->iothread_ids[i]);
+		cpuset_free(s->iothread[i]);
+	}
+	free(s->iothread_ids);
+	free(s->iothread);
+	cpuset_free(s->mems);
+	*s = (struct pin_spec){0};
+}
+
+static int parse_list_arg(const char *what, const char *arg, const char *list, struct cpuset **ret,
+			  size_t *ret_col)
+{
+	size_t off = 0;
+	int r = cpuset_parse(list, ret, &off);
+	if (r < 0) {
+		err_set("%s '%s': '%s' is not a CPU list (at '%s'; expected e.g. 2, 18-23, 0-31:2, 1,3,5)",
+			what, arg, list, list + off);
+		if (ret_col)
+			*ret_col = (size_t)(list - arg) + off;
+		return -EINVAL;
+	}
+	if (cpuset_count(*ret) == 0) {
+		cpuset_free(*ret);
+		*ret = NULL;
+		err_set("%s '%s': the CPU list is empty", what, arg);
+		if (ret_col)
+			*ret_col = (size_t)(list - arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col)
+{
+	const char *colon = strchr(s, ':');
+	if (ret_col)
+		*ret_col = 0;
+	if (!colon) {
+		err_set("%s '%s': expected VCPU:CPUS, e.g. 0:2, 0-3:4-7 or all:8-15", what, s);
+		return -EINVAL;
+	}
+	_cleanup_free_ char *left = strndup(s, (size_t)(colon - s));
+	if (!left)
+		return -ENOMEM;
+	struct vcpu_arg a = {.first = -1, .last = -1};
+	if (strcmp(left, "all") != 0) {
+		char *dash = strchr(left, '-');
+		if (dash)
+			*dash = '\0';
+		if (parse_int(left, &a.first) < 0 || a.first < 0 ||
+		    (dash ? parse_int(dash + 1, &a.last) < 0 : (a.last = a.first, 0)) || a.last < a.first) {
+			err_set("%s '%s': '%.*s' is not a vCPU index, range or 'all'", what, s,
+				(int)(colon - s), s);
+			return -EINVAL;
+		}
+	}
+	int r = parse_list_arg(what, s, colon + 1, &a.cpus, ret_col);
+	if (r < 0)
+		return r;
+	*ret = a;
+	return 0;
+}
+
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cpuset **ret_cpus,
+		       size_t *ret_col)
+{
+	const char *colon = strchr(s, ':');
+	if (ret_col)
+		*ret_col = 0;
+	if (!colon || colon == s) {
+		err_set("%s '%s': expected ID:CPUS, e.g. iothread1:4", what, s);
+		return -EINVAL;
+	}
+	struct cpuset *cpus = NULL;
+	int r = parse_list_arg(what, s, colon + 1, &cpus, ret_col);
+	if (r < 0)
+		return r;
+	*ret_id = strndup(s, (size_t)(colon - s));
+	if (!*ret_id) {
+		cpuset_free(cpus);
+		return -ENOMEM;
+	}
+	*ret_cpus = cpus;
+	return 0;
+}
+
+/* want minus have, as a list; NULL when nothing is missing. */
+static char *missing_from(const struct cpuset *want, const struct cpuset *have)
+{
+	struct cpuset *m _cleanup_cpuset_ = cpuset_new();
+	if (!m)
+		return NULL;
+	for (int b = 0; b <= cpuset_last(want); b++)
+		if (cpuset_isset(want, (unsigned)b) && !cpuset_isset(have, (unsigned)b))
+			cpuset_set(m, (unsigned)b);
+	return cpuset_count(m) ? cpuset_format(m) : NULL;
+}
+
+/* Every CPU (or node) of want must be online and usable by our cgroups. unit is
+ * "CPU" or "node". */
+static int check_set(const char *what, const char *unit, const struct cpuset *want,
+		     const struct cpuset *online, const struct cpuset *parent)
+{
+	_cleanup_free_ char *off = missing_from(want, online);
+	if (off) {
+		_cleanup_free_ char *on = cpuset_format(online);
+		bool one = !strpbrk(off, ",-");
+		err_set("%s: %s%s %s %s not online (online %ss: %s)", what, unit, one ? "" : "s", off,
+			one ? "is" : "are", unit, on ? on : "?");
+		return -EINVAL;
+	}
+	_cleanup_free_ char *out = parent ? missing_from(want, parent) : NULL;
+	if (out) {
+		_cleanup_free_ char *p = cpuset_format(parent);
+		bool one = !strpbrk(out, ",-");
+		err_set("%s: %s%s %s %s outside what kvmcg's cgroup may use (%ss %s)", what, unit,
+			one ? "" : "s", out, one ? "is" : "are", unit, p ? p : "?");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vm_max_vcpu(const struct vm *vm)
+{
+	int max = -1;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_VCPU && vm->threads[i].vcpu_index > max)
+			max = vm->threads[i].vcpu_index;
+	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
+		if (vm->unidentified_vcpus[i] > max)
+			max = vm->unidentified_vcpus[i];
+	return max;
+}
+
+static bool vm_has_vcpu(const struct vm *vm, int index)
+{
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_VCPU && vm->threads[i].vcpu_index == index)
+			return true;
+	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
+		if (vm->unidentified_vcpus[i] == index)
+			return true;
+	return false;
+}
+
+static bool vm_has_iothread(const struct vm *vm, const char *id)
+{
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_IOTHREAD && strcmp(vm->threads[i].iothread_id, id) == 0)
+			return true;
+	return false;
+}
+
+static int spec_set_iothread(struct pin_spec *s, const char *id, const struct cpuset *cpus)
+{
+	for (size_t i = 0; i < s->n_iothread; i++)
+		if (strcmp(s->iothread_ids[i], id) == 0) {
+			struct cpuset *d = cpuset_dup(cpus);
+			if (!d)
+				return -ENOMEM;
+			cpuset_free(s->iothread[i]);
+			s->iothread[i] = d;
+			return 0;
+		}
+	char **ids = realloc(s->iothread_ids, (s->n_iothread + 1) * sizeof(char *));
+	if (!ids)
+		return -ENOMEM;
+	s->iothread_ids = ids;
+	struct cpuset **sets = realloc(s->iothread, (s->n_iothread + 1) * sizeof(*sets));
+	if (!sets)
+		return -ENOMEM;
+	s->iothread = sets;
+	ids[s->n_iothread] = strdup(id);
+	sets[s->n_iothread] = cpuset_dup(cpus);
+	s->n_iothread++;
+	return ids[s->n_iothread - 1] && sets[s->n_iothread - 1] ? 0 : -ENOMEM;
+}
+
+int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct pin_spec *previous,
+		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct cpuset *emulator,
+		    char *const *iothread_ids, struct cpuset *const *iothreads, size_t n_iothreads,
+		    const struct cpuset *mems, struct pin_spec *ret)
+{
+	struct pin_spec s = {0};
+	int r = 0;
+	int max = vm_max_vcpu(vm);
+	s.n_vcpu = max >= 0 ? (size_t)max + 1 : 0;
+	s.vcpu = calloc(s.n_vcpu ? s.n_vcpu : 1, sizeof(*s.vcpu));
+	if (!s.vcpu)
+		return -ENOMEM;
+
+	/* What was pinned before stays pinned unless the request says otherwise; so
+	 * does its tuning (plan_merge_tune overlays the request's). */
+	if (previous) {
+		s.tune = previous->tune;
+		for (size_t i = 0; i < previous->n_vcpu && i < s.n_vcpu; i++)
+			if (previous->vcpu[i] && !(s.vcpu[i] = cpuset_dup(previous->vcpu[i])))
+				r = -ENOMEM;
+		if (previous->emulator && !(s.emulator = cpuset_dup(previous->emulator)))
+			r = -ENOMEM;
+		if (previous->mems && !(s.mems = cpuset_dup(previous->mems)))
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < previous->n_iothread; i++)
+			if (vm_has_iothread(vm, previous->iothread_ids[i]) && previous->iothread[i])
+				r = spec_set_iothread(&s, previous->iothread_ids[i], previous->iothread[i]);
+	}
+
+	for (size_t k = 0; r == 0 && k < n_vcpus; k++) {
+		const struct vcpu_arg *a = &vcpus[k];
+		r = check_set("--vcpu", "CPU", a->cpus, h->online_cpus, h->parent_cpus);
+		if (r < 0)
+			break;
+		int first = a->first, last = a->last;
+		if (first < 0) {
+			if (max < 0) {
+				err_set("--vcpu all: this VM has no vCPUs that kvmcg can see");
+				r = -ERANGE;
+				break;
+			}
+			first = 0;
+			last = max;
+		}
+		for (int i = first; r == 0 && i <= last; i++) {
+			if (!vm_has_vcpu(vm, i)) {
+				if (a->first < 0)
+					continue; /* "all" skips holes left by hot-unplug */
+				err_set("--vcpu %d: this VM has no vCPU %d (it has vCPUs 0-%d)", i, i, max);
+				r = -ERANGE;
+				break;
+			}
+			cpuset_free(s.vcpu[i]);
+			if (!(s.vcpu[i] = cpuset_dup(a->cpus)))
+				r = -ENOMEM;
+		}
+	}
+	if (r == 0 && emulator) {
+		r = check_set("--emulator", "CPU", emulator, h->online_cpus, h->parent_cpus);
+		if (r == 0) {
+			cpuset_free(s.emulator);
+			if (!(s.emulator = cpuset_dup(emulator)))
+				r = -ENOMEM;
+		}
+	}
+	for (size_t k = 0; r == 0 && k < n_iothreads; k++) {
+		if (!vm_has_iothread(vm, iothread_ids[k])) {
+			_cleanup_free_ char *known = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&known, &len);
+			for (size_t i = 0; f && i < vm->n_threads; i++)
+				if (vm->threads[i].kind == THREAD_IOTHREAD)
+					fprintf(f, "%s%s", ftell(f) ? ", " : "", vm->threads[i].iothread_id);
+			if (f)
+				fclose(f);
+			err_set("--iothread %s: this VM has no such iothread (it has: %s)", iothread_ids[k],
+				known && *known ? known : "none");
+			r = -EINVAL;
+			break;
+		}
+		r = check_set("--iothread", "CPU", iothreads[k], h->online_cpus, h->parent_cpus);
+		if (r == 0)
+			r = spec_set_iothread(&s, iothread_ids[k], iothreads[k]);
+	}
+	if (r == 0 && mems) {
+		if (h->mode == CGROUP_MODE_AFFINITY) {
+			err_set("--mems needs the cpuset controller, which this host does not offer");
+			r = -EINVAL;
+		} else {
+			r = check_set("--mems", "node", mems, h->online_mems, h->parent_mems);
+			if (r == 0) {
+				cpuset_free(s.mems);
+				if (!(s.mems = cpuset_dup(mems)))
+					r = -ENOMEM;
+			}
+		}
+	}
+	if (r < 0) {
+		pin_spec_done(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+/* ---- plans -------------------------------------------------------------------------- */
+
+void plan_done(struct plan *p)
+{
+	for (size_t i = 0; i < p->n_actions; i++) {
+		struct action *a = &p->actions[i];
+		free(a->dir);
+		free(a->file);
+		free(a->value);
+		cpuset_free(a->cpus);
+		free(a->old_value);
+		cpuset_free(a->old_cpus);
+		for (size_t k = 0; k < a->n_moved; k++)
+			free(a->moved[k].cgroup);
+		free(a->moved);
+	}
+	free(p->actions);
+	free(p->vm_dir);
+	*p = (struct plan){0};
+}
+
+int plan_add(struct plan *p, const struct action *a)
+{
+	struct action *n = realloc(p->actions, (p->n_actions + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	p->actions = n;
+	p->actions[p->n_actions++] = *a;
+	return 0;
+}
+
+/* Shorthands that copy their strings; they return -ENOMEM or 0. */
+static int add(struct plan *p, enum action_kind kind, const char *dir, const char *file,
+	       const char *value, pid_t tid, const struct cpuset *cpus)
+{
+	struct action a = {.kind = kind, .tid = tid};
+	a.dir = strdup_or_null(dir);
+	a.file = strdup_or_null(file);
+	a.value = strdup_or_null(value);
+	a.cpus = cpuset_dup(cpus);
+	if ((dir && !a.dir) || (file && !a.file) || (value && !a.value) || (cpus && !a.cpus) ||
+	    plan_add(p, &a) < 0) {
+		free(a.dir);
+		free(a.file);
+		free(a.value);
+		cpuset_free(a.cpus);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static const struct cgroup_dir_state *find_dir(const struct plan_host *h, const char *path)
+{
+	for (size_t i = 0; i < h->n_dirs; i++)
+		if (strcmp(h->dirs[i].path, path) == 0)
+			return h->dirs[i].exists ? &h->dirs[i] : NULL;
+	return NULL;
+}
+
+static bool has_controller_enabled(const struct cgroup_dir_state *d, const char *name)
+{
+	return d && cg_controller_listed(d->subtree_control, name);
+}
+
+static const struct cpuset *spec_for(const struct pin_spec *s, const struct vm_thread *t)
+{
+	if (t->kind == THREAD_VCPU)
+		return (size_t)t->vcpu_index < s->n_vcpu ? s->vcpu[t->vcpu_index] : NULL;
+	if (t->kind == THREAD_IOTHREAD) {
+		for (size_t i = 0; i < s->n_iothread; i++)
+			if (strcmp(s->iothread_ids[i], t->iothread_id) == 0)
+				return s->iothread[i];
+		return NULL;
+	}
+	return s->emulator;
+}
+
+/* "" for an unset list: how cpuset.cpus reads when it inherits. */
+static char *format_or_empty(const struct cpuset *s)
+{
+	return s ? cpuset_format(s) : strdup("");
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* The cgroup path of a thread as /proc shows it ("/kvmcg/demo/vcpu0"), against ours
+ * ("kvmcg/demo/vcpu0"). */
+static bool in_cgroup(const struct vm_thread *t, const char *dir)
+{
+	const char *c = t->cgroup ? t->cgroup : "";
+	if (*c == '/')
+		c++;
+	return strcmp(c, dir) == 0;
+}
+
+static bool within(const char *cgroup, const char *dir)
+{
+	const char *c = cgroup ? cgroup : "";
+	if (*c == '/')
+		c++;
+	size_t l = strlen(dir);
+	return strncmp(c, dir, l) == 0 && (c[l] == '\0' || c[l] == '/');
+}
+
+/* Each child cgroup of the VM the plan needs, once. */
+struct child {
+	char *name;
+	const struct cpuset *cpus;
+	bool written; /* its cpuset changes: on 6.1 that resets its threads' affinity */
+};
+
+static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+			struct plan *p, struct child **ret_children, size_t *ret_n)
+{
+	bool v2 = h->mode == CGROUP_MODE_V2;
+	int r = 0;
+	_cleanup_free_ char *parent_cpus = cpuset_format(h->parent_cpus);
+	_cleanup_free_ char *parent_mems = cpuset_format(h->parent_mems);
+	if (!parent_cpus || !parent_mems)
+		return -ENOMEM;
+
+	bool bandwidth = spec->tune.weight || spec->tune.quota_set;
+	/* Ancestors, top-down, from the mount root to the VM's parent. */
+	size_t vm_len = strlen(h->vm_dir);
+	for (size_t i = 0; r == 0 && i < h->n_dirs; i++) {
+		const char *path = h->dirs[i].path;
+		size_t l = strlen(path);
+		if (l >= vm_len || strncmp(h->vm_dir, path, l) != 0 || (l && h->vm_dir[l] != '/'))
+			continue;
+		const struct cgroup_dir_state *d = h->dirs[i].exists ? &h->dirs[i] : NULL;
+		if (!d)
+			r = add(p, ACT_MKDIR, path, NULL, NULL, 0, NULL);
+		if (r == 0 && v2 && !has_controller_enabled(d, "cpuset"))
+			r = add(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpuset", 0, NULL);
+		/* cpu.weight and cpu.max of the VM's cgroup exist once its parent enables cpu */
+		if (r == 0 && v2 && bandwidth && !has_controller_enabled(d, "cpu"))
+			r = add(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpu", 0, NULL);
+		/* v1: a new cpuset is empty and takes no task until it has cpus and mems. */
+		if (r == 0 && !v2 && l > 0 && (!d || !d->cpus || !*d->cpus))
+			r = add(p, ACT_WRITE, path, "cpuset.cpus", parent_cpus, 0, NULL);
+		if (r == 0 && !v2 && l > 0 && (!d || !d->mems || !*d->mems))
+			r = add(p, ACT_WRITE, path, "cpuset.mems", parent_mems, 0, NULL);
+	}
+
+	/* The VM's own cgroup. */
+	const struct cgroup_dir_state *vmd = find_dir(h, h->vm_dir);
+	_cleanup_free_ char *mems = spec->mems ? cpuset_format(spec->mems) : NULL;
+	if (r == 0 && !vmd)
+		r = add(p, ACT_MKDIR, h->vm_dir, NULL, NULL, 0, NULL);
+	/* Inside the VM's own cgroup the tree is threaded from the top: that cgroup stays
+	 * the VM's resource domain, with its limits. */
+	if (r == 0 && v2 && h->vm_threaded && (!vmd || !vmd->threaded))
+		r = add(p, ACT_SET_THREADED, h->vm_dir, "cgroup.type", "threaded", 0, NULL);
+	if (r == 0 && v2 && mems && !same_text(vmd ? vmd->mems : NULL, mems))
+		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", mems, 0, NULL);
+	if (r == 0 && v2 && spec->tune.weight) {
+		char w[16];
+		snprintf(w, sizeof(w), "%u", spec->tune.weight);
+		if (!vmd || !same_text(vmd->cpu_weight, w))
+			r = add(p, ACT_WRITE, h->vm_dir, "cpu.weight", w, 0, NULL);
+	}
+	if (r == 0 && v2 && spec->tune.quota_set) {
+		char max[48];
+		cpu_tune_max(&spec->tune, max, sizeof(max));
+		if (!vmd || !same_text(vmd->cpu_max, max))
+			r = add(p, ACT_WRITE, h->vm_dir, "cpu.max", max, 0, NULL);
+	}
+	if (r == 0 && !v2 && (!vmd || !same_text(vmd->cpus, parent_cpus)))
+		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.cpus", parent_cpus, 0, NULL);
+	if (r == 0 && !v2 && (!vmd || !same_text(vmd->mems, parent_mems)))
+		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", parent_mems, 0, NULL);
+
+	/* Children: the emulator's first, since the whole process goes there. */
+	size_t n = 0;
+	struct child *children = calloc(vm->n_threads + 1, sizeof(*children));
+	if (!children)
+		return -ENOMEM;
+	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
+		const struct vm_thread *t = &vm->threads[i];
+		_cleanup_free_ char *name = layout_child_name(t);
+		if (!name) {
+			r = -ENOMEM;
+			break;
+		}
+		bool seen = false;
+		for (size_t k = 0; k < n; k++)
+			seen |= strcmp(children[k].name, name) == 0;
+		/* Two iothreads whose long ids were cut to the same name plus the same hash
+		 * would share a cgroup: refuse rather than pin one with the other's CPUs. */
+		for (size_t j = 0; seen && t->kind == THREAD_IOTHREAD && j < i; j++)
+			if (vm->threads[j].kind == THREAD_IOTHREAD &&
+			    strcmp(vm->threads[j].iothread_id, t->iothread_id) != 0) {
+				_cleanup_free_ char *other = layout_child_name(&vm->threads[j]);
+				if (other && strcmp(other, name) == 0) {
+					err_set("iothreads '%s' and '%s' would share the cgroup %s; rename one",
+						vm->threads[j].iothread_id, t->iothread_id, name);
+					r = -EINVAL;
+				}
+			}
+		if (seen)
+			continue;
+		struct child c = {.name = TAKE_PTR(name), .cpus = spec_for(spec, t)};
+		/* emulator first */
+		if (strcmp(c.name, "emulator") == 0 && n > 0) {
+			memmove(children + 1, children, n * sizeof(*children));
+			children[0] = c;
+		} else
+			children[n] = c;
+		n++;
+	}
+	bool vm_enabled = has_controller_enabled(vmd, "cpuset");
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		_cleanup_free_ char *path = NULL, *cpus = format_or_empty(children[k].cpus);
+		if (asprintf(&path, "%s/%s", h->vm_dir, children[k].name) < 0 || !cpus) {
+			r = -ENOMEM;
+			break;
+		}
+		const struct cgroup_dir_state *d = find_dir(h, path);
+		if (!d)
+			r = add(p, ACT_MKDIR, path, NULL, NULL, 0, NULL);
+		if (r == 0 && v2 && (!d || !d->threaded))
+			r = add(p, ACT_SET_THREADED, path, "cgroup.type", "threaded", 0, NULL);
+		/* cpuset files appear in the children once the VM's cgroup enables cpuset:
+		 * after the first child is threaded, so the VM becomes a threaded domain. */
+		if (r == 0 && v2 && !vm_enabled) {
+			r = add(p, ACT_ENABLE_CONTROLLER, h->vm_dir, "cgroup.subtree_control", "+cpuset", 0, NULL);
+			vm_enabled = true;
+		}
+		if (r == 0 && !v2) {
+			const char *want_cpus = children[k].cpus ? cpus : parent_cpus;
+			const char *want_mems = mems ? mems : parent_mems;
+			if (!d || !same_text(d->cpus, want_cpus)) {
+				r = add(p, ACT_WRITE, path, "cpuset.cpus", want_cpus, 0, NULL);
+				children[k].written = true;
+			}
+			if (r == 0 && (!d || !same_text(d->mems, want_mems))) {
+				r = add(p, ACT_WRITE, path, "cpuset.mems", want_mems, 0, NULL);
+				children[k].written = true;
+			}
+			/* v1 moves a task's pages with it only when asked to. */
+			if (r == 0 && (!d || !d->memory_migrate))
+				r = add(p, ACT_WRITE, path, "cpuset.memory_migrate", "1", 0, NULL);
+		} else if (r == 0 && (!d || !same_text(d->cpus, cpus))) {
+			/* A fresh v2 cgroup inherits: nothing to write for an unpinned one. */
+			if (d || children[k].cpus) {
+				r = add(p, ACT_WRITE, path, "cpuset.cpus", *cpus ? cpus : "\n", 0, NULL);
+				children[k].written = true;
+			}
+		}
+	}
+	if (r < 0) {
+		for (size_t k = 0; k < n; k++)
+			free(children[k].name);
+		free(children);
+		return r;
+	}
+	*ret_children = children;
+	*ret_n = n;
+	return 0;
+}
+
+static int refuse_unidentified(const struct vm *vm)
+{
+	size_t unknown = 0;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		unknown += vm->threads[i].kind == THREAD_UNKNOWN;
+	if (vm->n_unidentified_vcpus == 0 && vm->n_unidentified_iothreads == 0 && unknown == 0)
+		return 0;
+	_cleanup_free_ char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+	for (size_t i = 0; f && i < vm->n_unidentified_vcpus; i++)
+		fprintf(f, "%s%d", i ? "," : "", vm->unidentified_vcpus[i]);
+	if (f)
+		fclose(f);
+	err_set("refusing to pin pid %d: %s%s could not be identified (discovery: %s), and an "
+		"unknown thread may be a vCPU; give kvmcg a QMP socket (--qmp) or run QEMU with "
+		"-name debug-threads=on",
+		(int)vm->pid, vm->n_unidentified_vcpus ? "vCPUs " : "some threads",
+		vm->n_unidentified_vcpus && list ? list : "", discovery_source_name(vm->source));
+	return -EAGAIN;
+}
+
+int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+	     struct plan *ret)
+{
+	int r = refuse_unidentified(vm);
+	if (r < 0)
+		return r;
+	struct plan p = {.mode = h->mode};
+	if (h->vm_dir && !(p.vm_dir = strdup(h->vm_dir)))
+		return -ENOMEM;
+
+	struct child *children = NULL;
+	size_t n_children = 0;
+	bool moved_any = false;
+	if (h->mode != CGROUP_MODE_AFFINITY) {
+		r = plan_cgroups(h, vm, spec, &p, &children, &n_children);
+		if (r < 0)
+			goto fail;
+
+		_cleanup_free_ char *emulator_dir = NULL;
+		if (asprintf(&emulator_dir, "%s/emulator", h->vm_dir) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		/* v2: the whole process into emulator/ first, so threads born meanwhile
+		 * are born there. Never again once it is inside the VM's tree: that would
+		 * pull the vCPUs back out of their cgroups. */
+		bool process_moves = false;
+		if (h->mode == CGROUP_MODE_V2) {
+			for (size_t i = 0; i < vm->n_threads; i++)
+				if (vm->threads[i].tid == vm->pid && !within(vm->threads[i].cgroup, h->vm_dir))
+					process_moves = true;
+			if (process_moves)
+				r = add(&p, ACT_MOVE_PROCESS, emulator_dir, "cgroup.procs", NULL, vm->pid, NULL);
+		}
+		for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
+			const struct vm_thread *t = &vm->threads[i];
+			_cleanup_free_ char *name = layout_child_name(t), *dir = NULL;
+			if (!name || asprintf(&dir, "%s/%s", h->vm_dir, name) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			bool there = process_moves ? strcmp(name, "emulator") == 0 : in_cgroup(t, dir);
+			if (!there) {
+				r = add(&p, ACT_MOVE_THREAD, dir,
+					h->mode == CGROUP_MODE_V2 ? "cgroup.threads" : "tasks", NULL, t->tid,
+					NULL);
+				moved_any = true;
+			}
+		}
+		moved_any |= process_moves;
+		if (r == 0 && moved_any)
+			r = add(&p, ACT_RESCAN, h->vm_dir, NULL, NULL, vm->pid, NULL);
+		if (r < 0)
+			goto fail;
+	}
+
+	/* Affinity last: cgroup moves and cpuset writes reset it on Linux 6.1. */
+	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
+		const struct vm_thread *t = &vm->threads[i];
+		const struct cpuset *want = spec_for(spec, t);
+		if (h->mode == CGROUP_MODE_AFFINITY && !want)
+			continue; /* nothing asked for this thread */
+		if (!want)
+			want = h->parent_cpus; /* unpinned: all that its cgroup allows */
+		bool reset = moved_any && h->mode != CGROUP_MODE_AFFINITY;
+		_cleanup_free_ char *name = layout_child_name(t);
+		for (size_t k = 0; name && k < n_children; k++)
+			if (strcmp(children[k].name, name) == 0)
+				reset |= children[k].written;
+		if (reset || !t->affinity || !cpuset_equal(t->affinity, want))
+			r = add(&p, ACT_SET_AFFINITY, NULL, NULL, NULL, t->tid, want);
+	}
+	/* The vCPUs' scheduling class, like libvirt's <vcpusched>. */
+	for (size_t i = 0; r == 0 && spec->tune.sched_set && i < vm->n_threads; i++) {
+		const struct vm_thread *t = &vm->threads[i];
+		if (t->kind != THREAD_VCPU)
+			continue;
+		if ((int)t->stat.policy == spec->tune.sched_policy &&
+		    t->stat.rt_priority == spec->tune.sched_priority)
+			continue;
+		char v[32];
+		sched_format(spec->tune.sched_policy, spec->tune.sched_priority, v, sizeof(v));
+		r = add(&p, ACT_SET_SCHED, NULL, NULL, v, t->tid, NULL);
+	}
+	if (r < 0)
+		goto fail;
+	for (size_t k = 0; k < n_children; k++)
+		free(children[k].name);
+	free(children);
+	*ret = p;
+	return 0;
+fail:
+	for (size_t k = 0; k < n_children; k++)
+		free(children[k].name);
+	free(children);
+	plan_done(&p);
+	return r;
+}
+
+int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
+{
+	struct plan p = {.mode = st->mode};
+	int r = 0;
+	if (st->vm_dir && !(p.vm_dir = strdup(st->vm_dir)))
+		return -ENOMEM;
+	const struct thread_origin *main_origin = state_find_thread(st, vm->pid);
+	const char *main_cg = main_origin && main_origin->cgroup ? main_origin->cgroup : "";
+	if (*main_cg == '/')
+		main_cg++;
+	const char *move = layout_move_file(st->mode);
+
+	/* v2: cgroup.procs takes every thread along; the VM's own cgroup accepts them
+	 * back while kvmcg's tree in it is threaded (cgroup_migrate_vet_dst()). */
+	if (st->mode == CGROUP_MODE_V2)
+		r = add(&p, ACT_MOVE_PROCESS, main_cg, "cgroup.procs", NULL, vm->pid, NULL);
+	for (size_t i = 0; r == 0 && st->mode != CGROUP_MODE_AFFINITY && i < vm->n_threads; i++) {
+		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		const char *cg = o && o->cgroup ? o->cgroup : main_cg;
+		if (*cg == '/')
+			cg++;
+		if (st->mode == CGROUP_MODE_V2 && strcmp(cg, main_cg) == 0)
+			continue;
+		r = add(&p, ACT_MOVE_THREAD, cg, move, NULL, vm->threads[i].tid, NULL);
+	}
+	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
+		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		if (!o)
+			o = main_origin;
+		if (o && o->affinity && cpuset_count(o->affinity))
+			r = add(&p, ACT_SET_AFFINITY, NULL, NULL, NULL, vm->threads[i].tid, o->affinity);
+	}
+	/* Scheduling classes kvmcg changed go back to what they were. */
+	for (size_t i = 0; r == 0 && st->spec.tune.sched_set && i < vm->n_threads; i++) {
+		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		if (!o || !o->sched_known)
+			continue;
+		if ((int)vm->threads[i].stat.policy == o->sched_policy &&
+		    vm->threads[i].stat.rt_priority == o->sched_priority)
+			continue;
+		char v[32];
+		sched_format(o->sched_policy, o->sched_priority, v, sizeof(v));
+		r = add(&p, ACT_SET_SCHED, NULL, NULL, v, vm->threads[i].tid, NULL);
+	}
+	if (r == 0)
+		r = plan_cleanup(st, &p);
+	if (r < 0) {
+		plan_done(&p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+int plan_cleanup(const struct vm_state *st, struct plan *p)
+{
+	int r = 0;
+	size_t first = p->n_actions;
+	/* deepest first: children were recorded after their parents */
+	for (size_t i = st->n_created; r == 0 && i-- > 0;)
+		r = add(p, ACT_RMDIR, st->created[i], NULL, NULL, 0, NULL);
+	/* a controller can be disabled once no child uses it */
+	for (size_t i = st->n_enabled; r == 0 && i-- > 0;) {
+		char value[64];
+		snprintf(value, sizeof(value), "-%s", st->enabled[i].controller);
+		r = add(p, ACT_DISABLE_CONTROLLER, st->enabled[i].dir, "cgroup.subtree_control", value, 0, NULL);
+	}
+	for (size_t i = first; i < p->n_actions; i++)
+		p->actions[i].cleanup = true;
+	return r;
+}

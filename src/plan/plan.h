@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The pure planner: (host, VM, what is in place, request) -> an ordered list of
+ * actions. Nothing here touches the system, so plans are unit-tested without root
+ * and printed by --dry-run exactly as the executor would carry them out. */
+#ifndef KVMCG_PLAN_H
+#define KVMCG_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "kernel/cgroupfs.h"
+#include "basic/idset.h"
+#include "vmm/discover.h"
+
+/* ---- the request ------------------------------------------------------------ */
+
+/* CPU bandwidth and scheduling of a VM: cpu.weight and cpu.max of its cgroup (v2),
+ * the scheduling class of its vCPU threads. Zero fields are unset. */
+struct cpu_tune {
+	unsigned weight;        /* 1..10000 */
+	bool quota_set;
+	uint64_t quota_percent; /* of one CPU; 0 with quota_set means "max" */
+	unsigned period_us;     /* 0: the kernel's 100000 */
+	bool sched_set;
+	int sched_policy;       /* SCHED_OTHER, SCHED_FIFO, ... */
+	unsigned sched_priority;
+};
+
+/* "200%" of one CPU over period_us, as cpu.max wants it: "200000 100000". */
+void cpu_tune_max(const struct cpu_tune *t, char *buf, size_t size);
+/* "fifo:10", "other": the policy kvmcg and chrt(1) users read. */
+void sched_format(int policy, unsigned priority, char *buf, size_t size);
+int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority);
+
+/* What one VM should look like. A NULL set means "not pinned": inherit. */
+struct pin_spec {
+	struct cpuset **vcpu; /* indexed by vCPU index, n_vcpu entries */
+	size_t n_vcpu;
+	struct cpuset *emulator;
+	char **iothread_ids;
+	struct cpuset **iothread;
+	size_t n_iothread;
+	struct cpuset *mems;
+	struct cpu_tune tune;
+};
+void pin_spec_done(struct pin_spec *s);
+
+/* Command-line forms. On a syntax error returns -EINVAL and a sentence in err_get().
+ *   --vcpu N:CPUS, --vcpu A-B:CPUS, --vcpu all:CPUS, --iothread ID:CPUS.
+ * "all" is resolved against the VM later, so it is kept as index -1. */
+struct vcpu_arg {
+	int first, last; /* -1, -1 for all */
+	struct cpuset *cpus;
+};
+/* what names the source in messages: "--vcpu", "VCPUPin=". *ret_col, when given, is
+ * set to the byte offset in s of the part that is wrong. */
+int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col);
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cpuset **ret_cpus,
+		       size_t *ret_col);
+
+/* ---- what is in place ---------------------------------------------------------- */
+
+/* One cgroup of the VM's tree as found before planning (read by the caller). */
+struct cgroup_dir_state {
+	char *path;             /* relative to the mount: "kvmcg/demo/vcpu0" */
+	bool exists;
+	bool threaded;          /* v2 cgroup.type is "threaded" */
+	char *subtree_control;  /* v2 */
+	char *cpus;             /* cpuset.cpus as written (requested), "" = inherit */
+	char *cpu_weight;       /* v2 cpu.weight, cpu.max of the VM's cgroup */
+	char *cpu_max;
+	char *mems;
+	bool memory_migrate;    /* v1 */
+};
+
+struct plan_host {
+	enum cgroup_mode mode;
+	const struct cpuset *online_cpus;
+	const struct cpuset *online_mems;
+	/* What the VM's cgroups may use: the effective cpus and mems (v2), or
+	 * cpuset.cpus/mems (v1), of the nearest existing cgroup above the VM's directory;
+	 * in affinity mode what the VM's threads' cpusets allow. */
+	const struct cpuset *parent_cpus;
+	const struct cpuset *parent_mems;
+	/* Ancestors from the mount root down to the VM's cgroup, then the VM's
+	 * children, as they are now. dirs[0] is the mount root itself (path ""). */
+	const struct cgroup_dir_state *dirs;
+	size_t n_dirs;
+	const char *vm_dir; /* relative to the mount: "kvmcg/demo" */
+	/* v2, the VM's directory inside the VM's own cgroup: it is a threaded cgroup
+	 * itself, so that cgroup stays the VM's resource domain (layout.h). */
+	bool vm_threaded;
+};
+
+/* ---- the plan -------------------------------------------------------------------- */
+
+enum action_kind {
+	ACT_ENABLE_CONTROLLER, /* write "+ctrl" to dir/cgroup.subtree_control */
+	ACT_MKDIR,
+	ACT_SET_THREADED,      /* write "threaded" to dir/cgroup.type */
+	ACT_WRITE,             /* write value to dir/file */
+	ACT_MOVE_PROCESS,      /* v2: pid into dir/cgroup.procs */
+	ACT_MOVE_THREAD,       /* v2: tid into dir/cgroup.threads; v1: dir/tasks */
+	ACT_RESCAN,            /* re-read the threads; place newcomers with the emulator */
+	ACT_SET_AFFINITY,
+	ACT_RMDIR,             /* unpin: remove a cgroup kvmcg made */
+	ACT_SET_SCHED,         /* sched_setscheduler(tid) to value ("fifo:10") */
+	ACT_DISABLE_CONTROLLER, /* write "-ctrl" to dir/cgroup.subtree_control */
+};
+const char *action_kind_name(enum action_kind k);
+
+/* One thread's cgroup before a move-process took it along. */
+struct moved_thread {
+	pid_t tid;
+	char *cgroup;
+};
+
+struct action {
+	enum action_kind kind;
+	char *dir;   /* relative to the mount */
+	char *file;
+	char *value;
+	pid_t tid;
+	struct cpuset *cpus;
+	/* A cleanup step (unpin's rmdir and controller disabling, after every thread is
+	 * back): its failure stops nothing and is never rolled back; what it could not
+	 * remove stays in the record for the next run. Cleanup steps come last. */
+	bool cleanup;
+	/* filled by the executor, for rollback */
+	bool done;
+	bool created;      /* ACT_MKDIR made the directory */
+	bool changed;      /* ACT_*_CONTROLLER changed subtree_control, ACT_SET_THREADED cgroup.type */
+	bool undo_failed;  /* rollback could not put back what this replaced */
+	char *old_value;   /* previous file content, or previous cgroup of a moved task */
+	struct cpuset *old_cpus;
+	struct moved_thread *moved; /* ACT_MOVE_PROCESS: every thread's previous cgroup */
+	size_t n_moved;
+};
+
+struct plan {
+	enum cgroup_mode mode;
+	char *vm_dir;
+	struct action *actions;
+	size_t n_actions;
+};
+void plan_done(struct plan *p);
+int plan_add(struct plan *p, const struct action *a); /* takes ownership of a's strings */
+
+/* The pin spec a VM ends up with: previous (may be NULL) overlaid with request.
+ * Validates every CPU and node against the host and the VM; on a bad request
+ * returns -EINVAL (or -ERANGE for an index) with a sentence in err_get(). */
+int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct pin_spec *previous,
+		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct cpuset *emulator,
+		    char *const *iothread_ids, struct cpuset *const *iothreads, size_t n_iothreads,
+		    const struct cpuset *mems, struct pin_spec *ret);
+
+/* Overlays the CPU tuning a request asks for (req) on spec, whose tune came from the
+ * previous pin. Only v2 carries weight and quota: elsewhere they are named in
+ * *skipped ("[CPU] Weight= ..."), not dropped. */
+int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struct pin_spec *spec,
+		    char ***skipped, size_t *n_skipped);
+
+/* Actions that take the VM from what is in place to spec; none when it is there
+ * already. Refuses (-EAGAIN, sentence in err_get()) a VM whose vCPUs or iothreads
+ * are not all identified: an unknown thread may be a vCPU. */
+int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+	     struct plan *ret);
+
+/* Actions that restore what a state recorded (each thread's cgroup, then its
+ * affinity and scheduling class), then, as cleanup steps, remove the VM's cgroups and
+ * disable the controllers kvmcg enabled for it. Threads born since the pin go back
+ * where the main thread came from. */
+struct vm_state;
+int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret);
+
+/* Appends the cleanup steps of a record to p: rmdir of every directory it lists,
+ * deepest first, then the controllers it enabled, disabled. Also what the cgroups of
+ * a VM that has exited need. */
+int plan_cleanup(const struct vm_state *st, struct plan *p);
+
+#endif

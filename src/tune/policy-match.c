@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "tune/policy-match.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vmm/pidfile.h"
+#include "kernel/procfs.h"
+#include "basic/util.h"
+
+static bool cmdline_matches(const char *glob, const struct vm *vm, int proc_fd)
+{
+	_cleanup_strv_ char **argv = NULL;
+	size_t argc = 0;
+	if (proc_read_cmdline(proc_fd, vm->pid, &argv, &argc) < 0 || argc == 0)
+		return false;
+	size_t len = 1;
+	for (size_t i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	_cleanup_free_ char *joined = calloc(1, len);
+	if (!joined)
+		return false;
+	for (size_t i = 0; i < argc; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, argv[i]);
+	}
+	return fnmatch(glob, joined, 0) == 0;
+}
+
+/* The socket the policy names is one of the VM's QMP sockets when both paths lead
+ * to the same inode; the VM's own paths are resolved in its root and cwd. */
+static bool qmp_matches(const char *path, const struct vm *vm)
+{
+	struct stat want;
+	if (stat(path, &want) < 0)
+		return false;
+	for (size_t i = 0; i < vm->qemu.n_qmp_paths; i++) {
+		const char *p = vm->qemu.qmp_paths[i];
+		char full[4096];
+		struct stat have;
+		if (p[0] == '@')
+			continue;
+		snprintf(full, sizeof(full), "/proc/%d/%s/%s", (int)vm->pid, p[0] == '/' ? "root" : "cwd", p);
+		if (stat(full, &have) == 0 && have.st_dev == want.st_dev && have.st_ino == want.st_ino)
+			return true;
+	}
+	return false;
+}
+
+bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd)
+{
+	if (!p->match_name && !p->match_pidfile && !p->match_cmdline && !p->match_qmp)
+		return false;
+	if (p->match_name && (!vm->name || fnmatch(p->match_name, vm->name, 0) != 0))
+		return false;
+	if (p->match_pidfile) {
+		pid_t pid;
+		if (pidfile_read_locked(p->match_pidfile, &pid, NULL) < 0 || pid != vm->pid)
+			return false;
+	}
+	if (p->match_cmdline && !cmdline_matches(p->match_cmdline, vm, proc_fd))
+		return false;
+	if (p->match_qmp && !qmp_matches(p->match_qmp, vm))
+		return false;
+	return true;
+}
+
+int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipped, size_t *n_skipped)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < p->n_vcpu_pins; i++)
+		r = pin_args_add_vcpu(a, &p->vcpu_pins[i]);
+	if (r == 0 && p->emulator_pin && !a->emulator && !(a->emulator = cpuset_dup(p->emulator_pin)))
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < p->n_iothread_pins; i++)
+		r = pin_args_add_iothread(a, p->iothread_ids[i], p->iothread_pins[i]);
+	if (r < 0)
+		return r;
+	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
+	if (p->mem_nodes && !a->mems &&
+	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE) &&
+	    !(a->mems = cpuset_dup(p->mem_nodes)))
+		return -ENOMEM;
+
+#define SKIP(cond, text)                                                                           \
+	do {                                                                                       \
+		if (r == 0 && (cond))                                                              \
+			r = strv_push(skipped, n_skipped, text);                                   \
+	} while (0)
+	a->tune.weight = p->cpu_weight;
+	a->tune.quota_set = p->quota_set;
+	a->tune.quota_percent = p->quota_percent;
+	a->tune.period_us = p->period_us;
+	if (p->vcpu_sched != SCHED_CLASS_UNSET) {
+		static const int policies[] = {
+			[SCHED_CLASS_OTHER] = SCHED_OTHER, [SCHED_CLASS_BATCH] = SCHED_BATCH,
+			[SCHED_CLASS_IDLE] = SCHED_IDLE,   [SCHED_CLASS_FIFO] = SCHED_FIFO,
+			[SCHED_CLASS_RR] = SCHED_RR,
+		};
+		a->tune.sched_set = true;
+		a->tune.sched_policy = policies[p->vcpu_sched];
+		a->tune.sched_priority = p->vcpu_sched_priority;
+	}
+	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
+	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
+	SKIP(p->mem_migrate == 1, "[Memory] Migrate=");
+	SKIP(p->io_weight, "[IO] Weight=");
+	for (size_t i = 0; i < p->n_io; i++) {
+		static const char *const names[] = {"[IO] DeviceWeight=", "[IO] ReadBandwidthMax=",
+						    "[IO] WriteBandwidthMax=", "[IO] ReadIOPSMax=",
+						    "[IO] WriteIOPSMax="};
+		bool dup = false;
+		for (size_t k = 0; k < *n_skipped; k++)
+			dup |= strcmp((*skipped)[k], names[p->io[i].kind]) == 0;
+		SKIP(!dup, names[p->io[i].kind]);
+	}
+	SKIP(p->inbound_average || p->outbound_average || p->net_weight, "[Network] (tc shaping of the VM's taps)");
+#undef SKIP
+	return r;
+}
+
+struct cpuset *pin_spec_cpus(const struct pin_spec *s)
+{
+	struct cpuset *u = cpuset_new();
+	if (!u)
+		return NULL;
+	for (size_t i = 0; i < s->n_vcpu + 1 + s->n_iothread; i++) {
+		const struct cpuset *x = i < s->n_vcpu ? s->vcpu[i]
+					 : i == s->n_vcpu ? s->emulator
+							  : s->iothread[i - s->n_vcpu - 1];
+		for (int b = 0; x && b <= cpuset_last(x); b++)
+			if (cpuset_isset(x, (unsigned)b))
+				cpuset_set(u, (unsigned)b);
+	}
+	return u;
+}

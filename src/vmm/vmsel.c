@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "vmm/vmsel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/err.h"
+#include "vmm/pidfile.h"
+#include "vmm/qmp.h"
+#include "basic/util.h"
+
+int vmsel_count(const struct vm_selector *s)
+{
+	return (s->pid > 0) + !!s->pidfile + !!s->name + !!s->qmp;
+}
+
+static int pid_from_pidfile(const char *path, pid_t *ret)
+{
+	pid_t holder = 0;
+	int r = pidfile_read_locked(path, ret, &holder);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ESTALE:
+		err_set("pidfile %s is stale: no process holds its lock (QEMU keeps its -pidfile "
+			"locked while it runs)", path);
+		break;
+	case -EBADMSG:
+		err_set("pidfile %s does not hold a pid", path);
+		break;
+	case -EUCLEAN:
+		err_set("pidfile %s names a pid but is locked by pid %d; refusing to guess", path,
+			(int)holder);
+		break;
+	default:
+		err_set("cannot read pidfile %s: %s", path, strerror(-r));
+	}
+	return r;
+}
+
+static int pid_from_name(const struct discover_opts *o, const char *name, pid_t *ret)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n, found = 0;
+	char others[128] = "";
+	int r = proc_list_pids(o->proc_fd, &pids, &n);
+	if (r < 0) {
+		err_set("cannot list processes: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct vm *vm _cleanup_vm_ = NULL;
+		if (vm_identify(o, pids[i], &vm) <= 0 || !vm->name || strcmp(vm->name, name) != 0)
+			continue;
+		if (found++ == 0)
+			*ret = vm->pid;
+		else {
+			size_t l = strlen(others);
+			snprintf(others + l, sizeof(others) - l, " %d", (int)vm->pid);
+		}
+	}
+	if (found == 0) {
+		err_set("no running VM is named '%s'", name);
+		return -ESRCH;
+	}
+	if (found > 1) {
+		err_set("%zu VMs are named '%s': pids %d%s; select one with --pid", found, name,
+			(int)*ret, others);
+		return -ENOTUNIQ;
+	}
+	return 0;
+}
+
+static int pid_from_qmp(const struct discover_opts *o, const char *path, pid_t *ret)
+{
+	struct qmp *q _cleanup_qmp_ = NULL;
+	int r = qmp_connect(path, discover_qmp_deadline(o), &q);
+	if (r < 0) {
+		const char *why = qmp_strerror(r, NULL);
+		_cleanup_free_ char *p = str_escape(path);
+		err_set("QMP socket %s: %s", p ? p : path, why);
+		return r;
+	}
+	if (qmp_peer_pid(q) <= 0) {
+		err_set("QMP socket %s: cannot tell which process listens on it", path);
+		return -ESRCH;
+	}
+	*ret = qmp_peer_pid(q);
+	return 0;
+}
+
+int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret)
+{
+	pid_t pid = s->pid;
+	int r = 0;
+	err_clear();
+	/* One budget for the whole conversation: --qmp's connection that finds the pid
+	 * and the one that asks the VM its threads. */
+	struct discover_opts local = *o;
+	local.qmp_deadline_ns = discover_qmp_deadline(o);
+	if (s->pidfile)
+		r = pid_from_pidfile(s->pidfile, &pid);
+	else if (s->name)
+		r = pid_from_name(o, s->name, &pid);
+	else if (s->qmp)
+		r = pid_from_qmp(&local, s->qmp, &pid);
+	if (r < 0)
+		return r;
+
+	struct vm *vm _cleanup_vm_ = NULL;
+	_cleanup_free_ char *why = NULL;
+	r = vm_identify_why(o, pid, &vm, &why);
+	if (r == -ENOENT) {
+		err_set("pid %d: no such process", (int)pid);
+		return -ESRCH;
+	}
+	if (r == -ESRCH) {
+		err_set("pid %d has exited (a zombie, or on its way out)", (int)pid);
+		return -EOWNERDEAD;
+	}
+	if (r < 0) {
+		err_set("pid %d: %s", (int)pid, strerror(-r));
+		return r;
+	}
+	if (r == 0) {
+		err_set("pid %d is not a VM: %s", (int)pid,
+			why ? why : "neither QEMU nor a holder of a KVM VM");
+		return -ENXIO;
+	}
+	if (s->qmp)
+		local.qmp_socket = s->qmp;
+	r = vm_discover_threads(&local, vm);
+	if (r == -ENOENT) {
+		err_set("pid %d exited while it was being read", (int)pid);
+		return -EOWNERDEAD;
+	}
+	if (r < 0) {
+		if (!err_get())
+			err_set("pid %d: %s", (int)pid, strerror(-r));
+		return r;
+	}
+	/* Discovery took a while (a monitor may have used its whole budget): the pid
+	 * must still be the process that was judged a VM. */
+	if (vm_check_identity(o, vm) < 0) {
+		err_set("pid %d exited or executed another program while it was being read", (int)pid);
+		return -EOWNERDEAD;
+	}
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
