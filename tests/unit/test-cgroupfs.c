@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroupfs.h"
-#include "util.h"
+#include "kernel/cgroupfs.h"
+#include "basic/util.h"
 
 /* ---- cgroup_parse_mountinfo ------------------------------------------------------------- */
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpuset.h"
-#include "util.h"
+#include "basic/idset.h"
+#include "basic/util.h"
 
 /* Builds a set from explicit bit numbers, independent of the parser. */
 static struct cpuset *set_of(const unsigned *bits, size_t n)

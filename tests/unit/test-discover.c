@@ -16,9 +16,9 @@
 
 #include <json-c/json.h>
 
-#include "discover.h"
-#include "err.h"
-#include "util.h"
+#include "vmm/discover.h"
+#include "basic/err.h"
+#include "basic/util.h"
 
 #define MAX_TASKS 64
 

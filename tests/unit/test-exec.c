@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "exec/exec.h"
 #include "scratch.h"
-#include "util.h"
+#include "basic/util.h"
 
 static char root[128];
 static int mount_fd = -1, proc_fd = -1;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layout.h"
-#include "util.h"
+#include "plan/layout.h"
+#include "basic/util.h"
 
 /* ---- layout_vm_name ----------------------------------------------------------------------- */
 

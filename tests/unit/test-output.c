@@ -11,10 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "discover.h"
-#include "host.h"
-#include "output.h"
-#include "util.h"
+#include "vmm/discover.h"
+#include "kernel/host.h"
+#include "cli/output.h"
+#include "basic/util.h"
 
 #define NAMES FIXTURES "/qemu-names"
 #define TCG FIXTURES "/qemu-tcg"

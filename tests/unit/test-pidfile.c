@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pidfile.h"
-#include "util.h"
+#include "vmm/pidfile.h"
+#include "basic/util.h"
 
 Test(pidfile_parse, valid)
 {

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "layout.h"
-#include "plan.h"
-#include "state.h"
-#include "util.h"
+#include "basic/err.h"
+#include "plan/layout.h"
+#include "plan/plan.h"
+#include "state/state.h"
+#include "basic/util.h"
 
 /* ---- building blocks ------------------------------------------------------------------ */
 

@@ -20,10 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpuset.h"
-#include "policy.h"
-#include "trust.h"
-#include "util.h"
+#include "basic/idset.h"
+#include "tune/policy.h"
+#include "basic/trust.h"
+#include "basic/util.h"
 
 #define CORPUS FIXTURES "/../policy-corpus"
 /* policies/ of the source tree, without "..": policy_load() refuses a path with one. */

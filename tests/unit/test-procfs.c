@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "procfs.h"
-#include "util.h"
+#include "kernel/procfs.h"
+#include "basic/util.h"
 
 /* A full stat line as Linux 6.x prints it: 52 fields. */
 struct stat_fields {

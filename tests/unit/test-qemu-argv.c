@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qemu-argv.h"
-#include "util.h"
+#include "vmm/qemu-argv.h"
+#include "basic/util.h"
 
 /* ---- qemu_opts_foreach -------------------------------------------------------------- */
 

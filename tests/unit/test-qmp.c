@@ -17,10 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "discover.h"
-#include "pidfile.h"
-#include "qmp.h"
-#include "util.h"
+#include "vmm/discover.h"
+#include "vmm/pidfile.h"
+#include "vmm/qmp.h"
+#include "basic/util.h"
 
 static json_object *json(const char *text)
 {

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "state.h"
-#include "util.h"
+#include "basic/err.h"
+#include "state/state.h"
+#include "basic/util.h"
 
 /* ---- building states ------------------------------------------------------------------ */
 

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trust.h"
-#include "util.h"
+#include "basic/trust.h"
+#include "basic/util.h"
 
 static char root[96];
 

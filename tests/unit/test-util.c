@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "basic/util.h"
 
 /* ---- strict parsers ---------------------------------------------------------------- */
 
