@@ -74,7 +74,7 @@ $(BUILD)/obj/unit/%.o: tests/unit/%.c
 
 $(BUILD)/libkvmcg.a: $(LIB_OBJS)
 	$(E) "  AR      $@"
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/kvmcg: $(MAIN_OBJ) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"

@@ -9,7 +9,7 @@
 
 #include "basic/util.h"
 
-void cpuset_free(struct cpuset *s)
+void idset_free(struct idset *s)
 {
 	if (!s)
 		return;
@@ -17,16 +17,16 @@ void cpuset_free(struct cpuset *s)
 	free(s);
 }
 
-struct cpuset *cpuset_new(void)
+struct idset *idset_new(void)
 {
-	return calloc(1, sizeof(struct cpuset));
+	return calloc(1, sizeof(struct idset));
 }
 
-struct cpuset *cpuset_dup(const struct cpuset *s)
+struct idset *idset_dup(const struct idset *s)
 {
 	if (!s)
 		return NULL;
-	struct cpuset *d = calloc(1, sizeof(*d));
+	struct idset *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
 	if (s->nwords) {
@@ -41,7 +41,7 @@ struct cpuset *cpuset_dup(const struct cpuset *s)
 	return d;
 }
 
-int cpuset_set(struct cpuset *s, unsigned bit)
+int idset_set(struct idset *s, unsigned bit)
 {
 	if (bit >= CPUSET_MAX_BITS)
 		return -ERANGE;
@@ -59,13 +59,13 @@ int cpuset_set(struct cpuset *s, unsigned bit)
 	return 0;
 }
 
-bool cpuset_isset(const struct cpuset *s, unsigned bit)
+bool idset_isset(const struct idset *s, unsigned bit)
 {
 	size_t w = bit / 64;
 	return w < s->nwords && (s->words[w] >> (bit % 64)) & 1;
 }
 
-unsigned cpuset_count(const struct cpuset *s)
+unsigned idset_count(const struct idset *s)
 {
 	unsigned n = 0;
 	for (size_t i = 0; i < s->nwords; i++)
@@ -73,12 +73,12 @@ unsigned cpuset_count(const struct cpuset *s)
 	return n;
 }
 
-static uint64_t word_at(const struct cpuset *s, size_t i)
+static uint64_t word_at(const struct idset *s, size_t i)
 {
 	return i < s->nwords ? s->words[i] : 0;
 }
 
-bool cpuset_equal(const struct cpuset *a, const struct cpuset *b)
+bool idset_equal(const struct idset *a, const struct idset *b)
 {
 	size_t n = a->nwords > b->nwords ? a->nwords : b->nwords;
 	for (size_t i = 0; i < n; i++)
@@ -87,7 +87,7 @@ bool cpuset_equal(const struct cpuset *a, const struct cpuset *b)
 	return true;
 }
 
-bool cpuset_is_subset(const struct cpuset *sub, const struct cpuset *super)
+bool idset_is_subset(const struct idset *sub, const struct idset *super)
 {
 	for (size_t i = 0; i < sub->nwords; i++)
 		if (sub->words[i] & ~word_at(super, i))
@@ -95,7 +95,7 @@ bool cpuset_is_subset(const struct cpuset *sub, const struct cpuset *super)
 	return true;
 }
 
-int cpuset_last(const struct cpuset *s)
+int idset_last(const struct idset *s)
 {
 	for (size_t i = s->nwords; i-- > 0;)
 		if (s->words[i])
@@ -118,9 +118,9 @@ static int parse_bit(const char **p, unsigned *ret)
 	return 0;
 }
 
-int cpuset_parse(const char *s, struct cpuset **ret, size_t *err_offset)
+int idset_parse(const char *s, struct idset **ret, size_t *err_offset)
 {
-	struct cpuset *set _cleanup_cpuset_ = cpuset_new();
+	struct idset *set _cleanup_cpuset_ = idset_new();
 	if (!set)
 		return -ENOMEM;
 
@@ -163,7 +163,7 @@ int cpuset_parse(const char *s, struct cpuset **ret, size_t *err_offset)
 			goto fail;
 		}
 		for (unsigned b = first; b <= last; b += stride) {
-			r = cpuset_set(set, b);
+			r = idset_set(set, b);
 			if (r < 0)
 				goto fail;
 		}
@@ -185,19 +185,19 @@ int cpuset_parse(const char *s, struct cpuset **ret, size_t *err_offset)
 	return 0;
 }
 
-char *cpuset_format(const struct cpuset *s)
+char *idset_format(const struct idset *s)
 {
 	size_t cap = 64, len = 0;
 	char *out = malloc(cap);
 	if (!out)
 		return NULL;
 	out[0] = '\0';
-	int last = cpuset_last(s);
+	int last = idset_last(s);
 	for (int b = 0; b <= last; b++) {
-		if (!cpuset_isset(s, (unsigned)b))
+		if (!idset_isset(s, (unsigned)b))
 			continue;
 		int e = b;
-		while (e + 1 <= last && cpuset_isset(s, (unsigned)e + 1))
+		while (e + 1 <= last && idset_isset(s, (unsigned)e + 1))
 			e++;
 		char item[32];
 		int n = e > b ? snprintf(item, sizeof(item), "%s%d-%d", len ? "," : "", b, e)
@@ -218,13 +218,13 @@ char *cpuset_format(const struct cpuset *s)
 	return out;
 }
 
-char *cpuset_format_map(const struct cpuset *s, unsigned width)
+char *idset_format_map(const struct idset *s, unsigned width)
 {
 	char *out = malloc(width + 1);
 	if (!out)
 		return NULL;
 	for (unsigned b = 0; b < width; b++)
-		out[b] = cpuset_isset(s, b) ? 'y' : '-';
+		out[b] = idset_isset(s, b) ? 'y' : '-';
 	out[width] = '\0';
 	return out;
 }

@@ -168,9 +168,9 @@ void cli_done(struct cli *c)
 	host_done(&c->host);
 }
 
-static json_object *set_json(const struct cpuset *s)
+static json_object *set_json(const struct idset *s)
 {
-	_cleanup_free_ char *l = s ? cpuset_format(s) : NULL;
+	_cleanup_free_ char *l = s ? idset_format(s) : NULL;
 	return l ? json_object_new_string(l) : NULL;
 }
 
@@ -180,26 +180,26 @@ json_object *cli_pin_state_json(int state_fd, const struct vm *vm)
 	if (state_fd < 0 || state_load(state_fd, vm->pid, vm->starttime_ticks, &st) < 0)
 		return NULL;
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "mode", json_object_new_string(cgroup_mode_name(st.mode)));
+	json_object_object_add(o, "mode", json_object_new_string(backend_name(st.backend)));
 	json_object_object_add(o, "cgroup_mount", st.mount ? json_object_new_string(st.mount) : NULL);
 	char cg[4096];
 	snprintf(cg, sizeof(cg), "/%s", st.vm_dir ? st.vm_dir : "");
 	json_object_object_add(o, "cgroup", st.vm_dir ? json_object_new_string(cg) : NULL);
 	json_object *pins = json_object_new_object();
 	json_object *vcpus = json_object_new_object();
-	for (size_t i = 0; i < st.spec.n_vcpu; i++)
-		if (st.spec.vcpu[i]) {
+	for (size_t i = 0; i < st.tune.n_vcpu; i++)
+		if (st.tune.vcpu[i]) {
 			char key[24];
 			snprintf(key, sizeof(key), "%zu", i);
-			json_object_object_add(vcpus, key, set_json(st.spec.vcpu[i]));
+			json_object_object_add(vcpus, key, set_json(st.tune.vcpu[i]));
 		}
 	json_object_object_add(pins, "vcpus", vcpus);
-	json_object_object_add(pins, "emulator", set_json(st.spec.emulator));
+	json_object_object_add(pins, "emulator", set_json(st.tune.emulator));
 	json_object *io = json_object_new_object();
-	for (size_t i = 0; i < st.spec.n_iothread; i++)
-		json_object_object_add(io, st.spec.iothread_ids[i], set_json(st.spec.iothread[i]));
+	for (size_t i = 0; i < st.tune.n_iothread; i++)
+		json_object_object_add(io, st.tune.iothread_ids[i], set_json(st.tune.iothread[i]));
 	json_object_object_add(pins, "iothreads", io);
-	json_object_object_add(pins, "mems", set_json(st.spec.mems));
+	json_object_object_add(pins, "mems", set_json(st.tune.mems));
 	json_object_object_add(o, "pins", pins);
 	vm_state_done(&st);
 	return o;

@@ -179,7 +179,7 @@ struct outcome {
 	size_t n_warnings;
 	struct pin_result planned; /* the dry run */
 	struct pin_result done;    /* the real run */
-	struct cpuset *cpus;       /* what its pin would use, for Exclusive= */
+	struct idset *cpus;       /* what its pin would use, for Exclusive= */
 };
 
 static void outcome_done(struct outcome *o)
@@ -189,7 +189,7 @@ static void outcome_done(struct outcome *o)
 	strv_free(o->warnings);
 	pin_result_done(&o->planned);
 	pin_result_done(&o->done);
-	cpuset_free(o->cpus);
+	idset_free(o->cpus);
 }
 
 __attribute__((format(printf, 4, 5))) static void set_failed(struct outcome *o, int code, const char *result,
@@ -227,13 +227,13 @@ static void check_exclusive(struct outcome *o, size_t n, int state_fd)
 		for (size_t k = 0; k < n; k++) {
 			if (k == i || !o[k].cpus)
 				continue;
-			struct cpuset *common _cleanup_cpuset_ = cpuset_new();
-			for (int c = 0; common && c <= cpuset_last(o[i].cpus); c++)
-				if (cpuset_isset(o[i].cpus, (unsigned)c) && cpuset_isset(o[k].cpus, (unsigned)c))
-					cpuset_set(common, (unsigned)c);
-			if (!common || cpuset_count(common) == 0)
+			struct idset *common _cleanup_cpuset_ = idset_new();
+			for (int c = 0; common && c <= idset_last(o[i].cpus); c++)
+				if (idset_isset(o[i].cpus, (unsigned)c) && idset_isset(o[k].cpus, (unsigned)c))
+					idset_set(common, (unsigned)c);
+			if (!common || idset_count(common) == 0)
 				continue;
-			_cleanup_free_ char *list = cpuset_format(common);
+			_cleanup_free_ char *list = idset_format(common);
 			for (size_t x = 0; x < 2; x++) {
 				struct outcome *me = x ? &o[k] : &o[i], *other = x ? &o[i] : &o[k];
 				set_failed(me, EXIT_USAGE, "conflict",
@@ -248,10 +248,10 @@ static void check_exclusive(struct outcome *o, size_t n, int state_fd)
 				in_run |= o[k].vm->pid == states[s].pid;
 			if (in_run)
 				continue;
-			struct cpuset *theirs _cleanup_cpuset_ = pin_spec_cpus(&states[s].spec);
+			struct idset *theirs _cleanup_cpuset_ = vm_tune_cpus(&states[s].tune);
 			bool clash = false;
-			for (int c = 0; theirs && c <= cpuset_last(o[i].cpus); c++)
-				clash |= cpuset_isset(o[i].cpus, (unsigned)c) && cpuset_isset(theirs, (unsigned)c);
+			for (int c = 0; theirs && c <= idset_last(o[i].cpus); c++)
+				clash |= idset_isset(o[i].cpus, (unsigned)c) && idset_isset(theirs, (unsigned)c);
 			if (clash)
 				set_failed(&o[i], EXIT_USAGE, "conflict",
 					   "Exclusive=yes (%s): its CPUs are already pinned for pid %d (%s); left alone",
@@ -278,7 +278,7 @@ static json_object *outcome_json(const struct outcome *o)
 	json_object_object_add(j, "name", o->vm->name ? json_object_new_string(o->vm->name) : NULL);
 	json_object_object_add(j, "policy", o->policy ? json_object_new_string(o->policy->path) : NULL);
 	json_object_object_add(j, "result", json_object_new_string(o->result));
-	json_object_object_add(j, "mode", r->result ? json_object_new_string(cgroup_mode_name(r->mode)) : NULL);
+	json_object_object_add(j, "mode", r->result ? json_object_new_string(backend_name(r->backend)) : NULL);
 	json_object_object_add(j, "vm_cgroup", r->vm_dir ? cgroup_json(r->vm_dir) : NULL);
 	json_object_object_add(j, "actions", r->result ? plan_to_json(&r->plan) : json_object_new_array());
 	json_object_object_add(j, "skipped_settings", strv_json(o->skipped, o->n_skipped));
@@ -356,7 +356,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 			continue;
 		}
 		x->result = "planned";
-		x->cpus = pin_spec_cpus(&x->planned.spec);
+		x->cpus = vm_tune_cpus(&x->planned.tune);
 		for (size_t k = 0; k < x->planned.n_skipped; k++)
 			(void)strv_push(&x->skipped, &x->n_skipped, x->planned.skipped[k]);
 	}

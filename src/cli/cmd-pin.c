@@ -136,8 +136,8 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
 	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
 	json_object_object_add(o, "result", json_object_new_string(res->result));
-	json_object_object_add(o, "mode", json_object_new_string(cgroup_mode_name(res->mode)));
-	json_object_object_add(o, "layout", res->mode == CGROUP_MODE_AFFINITY || !res->vm_dir
+	json_object_object_add(o, "mode", json_object_new_string(backend_name(res->backend)));
+	json_object_object_add(o, "layout", res->backend == BACKEND_AFFINITY || !res->vm_dir
 						    ? NULL
 						    : json_object_new_string(layout_kind_name(res->layout)));
 	json_object_object_add(o, "cgroup_mount", res->mount ? json_object_new_string(res->mount) : NULL);
@@ -181,29 +181,29 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		if (parse_vcpu_arg(arg, "--vcpu", &v, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
 		int r = pin_args_add_vcpu(a, &v);
-		cpuset_free(v.cpus);
+		idset_free(v.cpus);
 		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
 	case OPT_EMULATOR:
-		cpuset_free(a->emulator);
+		idset_free(a->emulator);
 		a->emulator = NULL;
-		if (cpuset_parse(arg, &a->emulator, &off) < 0 || cpuset_count(a->emulator) == 0)
+		if (idset_parse(arg, &a->emulator, &off) < 0 || idset_count(a->emulator) == 0)
 			return -cli_usage_error(c, "--emulator '%s': not a non-empty CPU list", arg);
 		return 1;
 	case OPT_IOTHREAD: {
 		char *id;
-		struct cpuset *cpus;
+		struct idset *cpus;
 		if (parse_iothread_arg(arg, "--iothread", &id, &cpus, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
 		int r = pin_args_add_iothread(a, id, cpus);
 		free(id);
-		cpuset_free(cpus);
+		idset_free(cpus);
 		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
 	case OPT_MEMS:
-		cpuset_free(a->mems);
+		idset_free(a->mems);
 		a->mems = NULL;
-		if (cpuset_parse(arg, &a->mems, &off) < 0 || cpuset_count(a->mems) == 0)
+		if (idset_parse(arg, &a->mems, &off) < 0 || idset_count(a->mems) == 0)
 			return -cli_usage_error(c, "--mems '%s': not a non-empty node list", arg);
 		return 1;
 	case OPT_DRY_RUN:
@@ -222,30 +222,30 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		int w;
 		if (parse_int(arg, &w) < 0 || w < 1 || w > 10000)
 			return -cli_usage_error(c, "--cpu-weight '%s': expected a weight from 1 to 10000", arg);
-		a->tune.weight = (unsigned)w;
+		a->cputune.weight = (unsigned)w;
 		return 1;
 	}
 	case OPT_CPU_QUOTA: {
 		uint64_t pct;
 		size_t l = strlen(arg);
 		char num[24];
-		a->tune.quota_set = true;
+		a->cputune.quota_set = true;
 		if (strcmp(arg, "max") == 0) {
-			a->tune.quota_percent = 0;
+			a->cputune.quota_percent = 0;
 			return 1;
 		}
 		if (l < 2 || l > sizeof(num) || arg[l - 1] != '%' ||
 		    (memcpy(num, arg, l - 1), num[l - 1] = '\0', parse_u64(num, &pct) < 0) || pct == 0 ||
 		    pct > 100000)
 			return -cli_usage_error(c, "--cpu-quota '%s': expected a share of one CPU such as 200%% (1%%-100000%%), or max", arg);
-		a->tune.quota_percent = pct;
+		a->cputune.quota_percent = pct;
 		return 1;
 	}
 	case OPT_CPU_PERIOD: {
 		int us;
 		if (parse_int(arg, &us) < 0 || us < 1000 || us > 1000000)
 			return -cli_usage_error(c, "--cpu-period '%s': expected microseconds from 1000 to 1000000", arg);
-		a->tune.period_us = (unsigned)us;
+		a->cputune.period_us = (unsigned)us;
 		return 1;
 	}
 	case OPT_LOCK_TIMEOUT: {
@@ -256,9 +256,9 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		return 1;
 	}
 	case OPT_VCPU_SCHED:
-		if (sched_parse(arg, &a->tune.sched_policy, &a->tune.sched_priority) < 0)
+		if (sched_parse(arg, &a->cputune.sched_policy, &a->cputune.sched_priority) < 0)
 			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO 1-99)", arg);
-		a->tune.sched_set = true;
+		a->cputune.sched_set = true;
 		return 1;
 	}
 	return 0;
@@ -285,18 +285,18 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out)
 	r = policy_to_pin_args(p, out, &out->skipped, &out->n_skipped);
 	policy_free(p);
 	/* the command line's tuning wins over the file's */
-	if (cli->tune.weight)
-		out->tune.weight = cli->tune.weight;
-	if (cli->tune.quota_set) {
-		out->tune.quota_set = true;
-		out->tune.quota_percent = cli->tune.quota_percent;
+	if (cli->cputune.weight)
+		out->cputune.weight = cli->cputune.weight;
+	if (cli->cputune.quota_set) {
+		out->cputune.quota_set = true;
+		out->cputune.quota_percent = cli->cputune.quota_percent;
 	}
-	if (cli->tune.period_us)
-		out->tune.period_us = cli->tune.period_us;
-	if (cli->tune.sched_set) {
-		out->tune.sched_set = true;
-		out->tune.sched_policy = cli->tune.sched_policy;
-		out->tune.sched_priority = cli->tune.sched_priority;
+	if (cli->cputune.period_us)
+		out->cputune.period_us = cli->cputune.period_us;
+	if (cli->cputune.sched_set) {
+		out->cputune.sched_set = true;
+		out->cputune.sched_policy = cli->cputune.sched_policy;
+		out->cputune.sched_priority = cli->cputune.sched_priority;
 	}
 	for (size_t i = 0; r == 0 && i < cli->n_vcpus; i++)
 		r = pin_args_add_vcpu(out, &cli->vcpus[i]);

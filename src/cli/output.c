@@ -19,9 +19,9 @@ static void add_str(json_object *o, const char *key, const char *value)
 	json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
 }
 
-static void add_cpuset(json_object *o, const char *key, const struct cpuset *s)
+static void add_cpuset(json_object *o, const char *key, const struct idset *s)
 {
-	_cleanup_free_ char *list = s ? cpuset_format(s) : NULL;
+	_cleanup_free_ char *list = s ? idset_format(s) : NULL;
 	add_str(o, key, list);
 }
 
@@ -56,10 +56,10 @@ static json_object *thread_to_json(const struct vm_thread *t, const struct host 
 		snprintf(sched, sizeof(sched), "%s", sched_policy_name(t->stat.policy));
 	add_str(o, "sched", sched);
 	add_cpuset(o, "affinity", t->affinity);
-	int width = cpuset_last(h->online_cpus) + 1;
-	if (t->affinity && cpuset_last(t->affinity) + 1 > width)
-		width = cpuset_last(t->affinity) + 1;
-	_cleanup_free_ char *map = t->affinity ? cpuset_format_map(t->affinity, (unsigned)width) : NULL;
+	int width = idset_last(h->online_cpus) + 1;
+	if (t->affinity && idset_last(t->affinity) + 1 > width)
+		width = idset_last(t->affinity) + 1;
+	_cleanup_free_ char *map = t->affinity ? idset_format_map(t->affinity, (unsigned)width) : NULL;
 	add_str(o, "affinity_map", map);
 	add_str(o, "cgroup", t->cgroup);
 	return o;
@@ -73,7 +73,7 @@ const char *vm_pinned_state(const struct vm *vm, const struct host *h)
 		if (t->kind != THREAD_VCPU)
 			continue;
 		vcpus++;
-		if (t->affinity && !cpuset_is_subset(h->online_cpus, t->affinity))
+		if (t->affinity && !idset_is_subset(h->online_cpus, t->affinity))
 			pinned++;
 	}
 	if (vcpus == 0)
@@ -286,7 +286,7 @@ static json_object *action_to_json(const struct action *a)
 	if (a->tid)
 		json_object_object_add(o, "tid", json_object_new_int(a->tid));
 	if (a->cpus) {
-		_cleanup_free_ char *l = cpuset_format(a->cpus);
+		_cleanup_free_ char *l = idset_format(a->cpus);
 		json_object_object_add(o, "cpus", json_object_new_string(l ? l : ""));
 	}
 	return o;

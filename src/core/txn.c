@@ -22,16 +22,16 @@
 void pin_args_done(struct pin_args *a)
 {
 	for (size_t i = 0; i < a->n_vcpus; i++)
-		cpuset_free(a->vcpus[i].cpus);
+		idset_free(a->vcpus[i].cpus);
 	free(a->vcpus);
-	cpuset_free(a->emulator);
+	idset_free(a->emulator);
 	for (size_t i = 0; i < a->n_iothreads; i++) {
 		free(a->iothread_ids[i]);
-		cpuset_free(a->iothreads[i]);
+		idset_free(a->iothreads[i]);
 	}
 	free(a->iothread_ids);
 	free(a->iothreads);
-	cpuset_free(a->mems);
+	idset_free(a->mems);
 	strv_free(a->skipped);
 	*a = (struct pin_args){0};
 }
@@ -43,27 +43,27 @@ int pin_args_add_vcpu(struct pin_args *a, const struct vcpu_arg *v)
 		return -ENOMEM;
 	a->vcpus = n;
 	n[a->n_vcpus] = *v;
-	if (!(n[a->n_vcpus].cpus = cpuset_dup(v->cpus)))
+	if (!(n[a->n_vcpus].cpus = idset_dup(v->cpus)))
 		return -ENOMEM;
 	a->n_vcpus++;
 	return 0;
 }
 
-int pin_args_add_iothread(struct pin_args *a, const char *id, const struct cpuset *cpus)
+int pin_args_add_iothread(struct pin_args *a, const char *id, const struct idset *cpus)
 {
 	char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
 	if (ids)
 		a->iothread_ids = ids;
-	struct cpuset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
+	struct idset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
 	if (sets)
 		a->iothreads = sets;
 	if (!ids || !sets)
 		return -ENOMEM;
 	ids[a->n_iothreads] = strdup(id);
-	sets[a->n_iothreads] = cpuset_dup(cpus);
+	sets[a->n_iothreads] = idset_dup(cpus);
 	if (!ids[a->n_iothreads] || !sets[a->n_iothreads]) {
 		free(ids[a->n_iothreads]);
-		cpuset_free(sets[a->n_iothreads]);
+		idset_free(sets[a->n_iothreads]);
 		return -ENOMEM;
 	}
 	a->n_iothreads++;
@@ -79,7 +79,7 @@ void pin_result_done(struct pin_result *r)
 	free(r->mount);
 	free(r->vm_dir);
 	plan_done(&r->plan);
-	pin_spec_done(&r->spec);
+	vm_tune_done(&r->tune);
 	*r = (struct pin_result){0};
 }
 
@@ -145,7 +145,7 @@ struct place {
 	char *owned;         /* kvmcg's own cgroups a thread may be found in (layout_owned_root) */
 	char **adopted;      /* directories of an earlier pin whose record is gone, now ours */
 	size_t n_adopted;
-	struct cpuset *parent_cpus, *parent_mems; /* what the VM's cgroups may use */
+	struct idset *effective_cpus, *effective_mems; /* what the VM's cgroups may use */
 };
 
 static void place_done(struct place *p)
@@ -157,11 +157,11 @@ static void place_done(struct place *p)
 	free(p->vm_dir);
 	free(p->owned);
 	strv_free(p->adopted);
-	cpuset_free(p->parent_cpus);
-	cpuset_free(p->parent_mems);
+	idset_free(p->effective_cpus);
+	idset_free(p->effective_mems);
 }
 
-static int read_set(int mount_fd, const char *dir, const char *file, struct cpuset **ret)
+static int read_set(int mount_fd, const char *dir, const char *file, struct idset **ret)
 {
 	_cleanup_close_ int fd = cg_open_path(mount_fd, dir);
 	if (fd < 0)
@@ -170,7 +170,7 @@ static int read_set(int mount_fd, const char *dir, const char *file, struct cpus
 	int r = cg_read(fd, file, &v);
 	if (r < 0)
 		return r;
-	return cpuset_parse(v, ret, NULL);
+	return idset_parse(v, ret, NULL);
 }
 
 /* What the VM's cgroups may use: the cpus and mems of the nearest existing cgroup
@@ -178,13 +178,13 @@ static int read_set(int mount_fd, const char *dir, const char *file, struct cpus
  * VM's directory and the ones above it may not exist yet: they will inherit that. */
 static int read_allowed(struct place *p)
 {
-	bool v2 = p->host.mode == CGROUP_MODE_V2;
+	bool v2 = p->host.backend == BACKEND_CGROUP_V2;
 	_cleanup_free_ char *dir = layout_parent(p->vm_dir);
 	if (!dir)
 		return -ENOMEM;
 	int r;
 	for (;;) {
-		r = read_set(p->mount_fd, dir, v2 ? "cpuset.cpus.effective" : "cpuset.cpus", &p->parent_cpus);
+		r = read_set(p->mount_fd, dir, v2 ? "cpuset.cpus.effective" : "cpuset.cpus", &p->effective_cpus);
 		if (r != -ENOENT || !*dir)
 			break;
 		char *up = layout_parent(dir);
@@ -194,7 +194,7 @@ static int read_allowed(struct place *p)
 		dir = up;
 	}
 	if (r == 0)
-		r = read_set(p->mount_fd, dir, v2 ? "cpuset.mems.effective" : "cpuset.mems", &p->parent_mems);
+		r = read_set(p->mount_fd, dir, v2 ? "cpuset.mems.effective" : "cpuset.mems", &p->effective_mems);
 	if (r < 0)
 		err_set("cannot read the cpus and mems of cgroup /%s in %s: %s", dir, p->host.mount,
 			cg_strerror(r, NULL));
@@ -206,31 +206,31 @@ static int read_allowed(struct place *p)
 static int read_allowed_affinity(struct cli *c, const struct vm *vm, struct place *p)
 {
 	struct cgroup_host h = {0};
-	if (cgroup_host_detect(c->proc_fd, &h) < 0 || h.mode == CGROUP_MODE_AFFINITY) {
+	if (cgroup_host_detect(c->proc_fd, &h) < 0 || h.backend == BACKEND_AFFINITY) {
 		cgroup_host_done(&h);
 		return 0;
 	}
 	_cleanup_close_ int mfd = open(h.mount, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	bool v2 = h.mode == CGROUP_MODE_V2;
+	bool v2 = h.backend == BACKEND_CGROUP_V2;
 	for (size_t i = 0; mfd >= 0 && i < vm->n_threads; i++) {
 		const char *cg = vm->threads[i].cgroup;
 		if (!cg || vm->threads[i].cgroup_v1 == v2)
 			continue;
-		struct cpuset *s _cleanup_cpuset_ = NULL;
+		struct idset *s _cleanup_cpuset_ = NULL;
 		if (read_set(mfd, *cg == '/' ? cg + 1 : cg, v2 ? "cpuset.cpus.effective" : "cpuset.cpus", &s) < 0)
 			continue;
-		if (!p->parent_cpus) {
-			p->parent_cpus = TAKE_PTR(s);
+		if (!p->effective_cpus) {
+			p->effective_cpus = TAKE_PTR(s);
 			continue;
 		}
-		for (int b = 0; b <= cpuset_last(p->parent_cpus); b++)
-			if (!cpuset_isset(s, (unsigned)b) && cpuset_isset(p->parent_cpus, (unsigned)b)) {
-				struct cpuset *n = cpuset_new();
-				for (int k = 0; n && k <= cpuset_last(p->parent_cpus); k++)
-					if (cpuset_isset(p->parent_cpus, (unsigned)k) && cpuset_isset(s, (unsigned)k))
-						cpuset_set(n, (unsigned)k);
-				cpuset_free(p->parent_cpus);
-				p->parent_cpus = n;
+		for (int b = 0; b <= idset_last(p->effective_cpus); b++)
+			if (!idset_isset(s, (unsigned)b) && idset_isset(p->effective_cpus, (unsigned)b)) {
+				struct idset *n = idset_new();
+				for (int k = 0; n && k <= idset_last(p->effective_cpus); k++)
+					if (idset_isset(p->effective_cpus, (unsigned)k) && idset_isset(s, (unsigned)k))
+						idset_set(n, (unsigned)k);
+				idset_free(p->effective_cpus);
+				p->effective_cpus = n;
 				break;
 			}
 	}
@@ -479,7 +479,7 @@ static char *lost_limits(const struct place *p, const char *home, const char *pa
 	}
 	char **limits = NULL;
 	size_t n = 0;
-	if (!common || cg_read_limits(p->mount_fd, p->host.mode, home, common, &limits, &n) < 0 || n == 0) {
+	if (!common || cg_read_limits(p->mount_fd, p->host.backend, home, common, &limits, &n) < 0 || n == 0) {
 		strv_free(limits);
 		return NULL;
 	}
@@ -495,7 +495,7 @@ static int find_place(struct cli *c, const struct vm *vm, const struct pin_args 
 {
 	int r;
 	if (a->affinity_only) {
-		p->host.mode = CGROUP_MODE_AFFINITY;
+		p->host.backend = BACKEND_AFFINITY;
 		if (!(p->host.why_not_v2 = strdup("--affinity-only: no cgroups")))
 			return -ENOMEM;
 	} else if (a->cgroup_root) {
@@ -512,12 +512,12 @@ static int find_place(struct cli *c, const struct vm *vm, const struct pin_args 
 			return r;
 		}
 	}
-	if (prev && prev->mode != p->host.mode) {
+	if (prev && prev->backend != p->host.backend) {
 		err_set("pid %d was pinned in %s mode and this request means %s mode; unpin it first",
-			(int)vm->pid, cgroup_mode_name(prev->mode), cgroup_mode_name(p->host.mode));
+			(int)vm->pid, backend_name(prev->backend), backend_name(p->host.backend));
 		return -EINVAL;
 	}
-	if (p->host.mode == CGROUP_MODE_AFFINITY)
+	if (p->host.backend == BACKEND_AFFINITY)
 		return read_allowed_affinity(c, vm, p);
 	if (prev && strcmp(prev->mount, p->host.mount) != 0) {
 		err_set("pid %d was pinned in the hierarchy at %s and kvmcg now uses %s; unpin it first", (int)vm->pid,
@@ -688,7 +688,7 @@ static int read_dir_states(int mount_fd, const char *vm_dir, const struct vm *vm
  * its origin is the default class. */
 static int add_origins(struct vm_state *st, const struct vm *vm, const struct place *pl)
 {
-	bool cgroups = pl->host.mode != CGROUP_MODE_AFFINITY;
+	bool cgroups = pl->host.backend != BACKEND_AFFINITY;
 	bool repin = st->n_threads > 0;
 	_cleanup_free_ char *outside = NULL;
 	if (cgroups && asprintf(&outside, "/%s", pl->owned) >= 0) {
@@ -702,7 +702,7 @@ static int add_origins(struct vm_state *st, const struct vm *vm, const struct pl
 		return -ENOMEM;
 	const struct thread_origin *mo = state_find_thread(st, vm->pid);
 	const char *main_cg = mo ? mo->cgroup : outside;
-	const struct cpuset *main_aff = mo ? mo->affinity : pl->parent_cpus;
+	const struct idset *main_aff = mo ? mo->affinity : pl->effective_cpus;
 	struct thread_origin *n = realloc(st->threads, (st->n_threads + vm->n_threads + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
@@ -715,19 +715,19 @@ static int add_origins(struct vm_state *st, const struct vm *vm, const struct pl
 		bool ours = cgroups ? layout_within(t->cgroup ? t->cgroup : "", pl->owned) : repin;
 		struct thread_origin o = {.tid = t->tid, .sched_known = true};
 		o.cgroup = strdup(!cgroups ? "" : ours && main_cg ? main_cg : t->cgroup ? t->cgroup : "");
-		o.affinity = ours && main_aff ? cpuset_dup(main_aff) : t->affinity ? cpuset_dup(t->affinity) : cpuset_new();
+		o.affinity = ours && main_aff ? idset_dup(main_aff) : t->affinity ? idset_dup(t->affinity) : idset_new();
 		bool rt = t->stat.policy == SCHED_FIFO || t->stat.policy == SCHED_RR;
 		o.sched_policy = ours && rt ? SCHED_OTHER : (int)t->stat.policy;
 		o.sched_priority = ours && rt ? 0 : t->stat.rt_priority;
 		if (!o.cgroup || !o.affinity) {
 			free(o.cgroup);
-			cpuset_free(o.affinity);
+			idset_free(o.affinity);
 			return -ENOMEM;
 		}
 		st->threads[st->n_threads++] = o;
 		mo = state_find_thread(st, vm->pid); /* st->threads may have moved */
 		main_cg = mo ? mo->cgroup : outside;
-		main_aff = mo ? mo->affinity : pl->parent_cpus;
+		main_aff = mo ? mo->affinity : pl->effective_cpus;
 	}
 	return 0;
 }
@@ -797,14 +797,14 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct p
 	return r;
 }
 
-/* A copy of base (its threads' origins, what it made and enabled) with spec (none
+/* A copy of base (its threads' origins, what it made and enabled) with tune (none
  * when NULL) and what plan adds for which. Through the text form: one place knows how
  * records are written. */
-static int record_build(const struct vm_state *base, const struct pin_spec *spec, const struct plan *plan,
+static int record_build(const struct vm_state *base, const struct vm_tune *tune, const struct plan *plan,
 			const struct place *pl, enum which which, struct vm_state *ret)
 {
 	struct vm_state tmp = *base;
-	tmp.spec = spec ? *spec : (struct pin_spec){0};
+	tmp.tune = tune ? *tune : (struct vm_tune){0};
 	_cleanup_free_ char *text = state_format(&tmp);
 	if (!text)
 		return -ENOMEM;
@@ -825,16 +825,16 @@ static int record_build(const struct vm_state *base, const struct pin_spec *spec
 static int open_record_mount(struct cli *c, const struct vm_state *st, int *ret_fd)
 {
 	*ret_fd = -1;
-	if (st->mode == CGROUP_MODE_AFFINITY)
+	if (st->backend == BACKEND_AFFINITY)
 		return 0;
 	struct cgroup_host h = {0};
 	int r = cgroup_host_for_path(c->proc_fd, st->mount, &h);
-	bool same = r == 0 && h.mode == st->mode && strcmp(h.mount, st->mount) == 0;
+	bool same = r == 0 && h.backend == st->backend && strcmp(h.mount, st->mount) == 0;
 	cgroup_host_done(&h);
 	if (!same) {
 		err_set("refusing the record %d-%llu.state: %s is not the mount point of the %s cgroup hierarchy "
 			"that has cpuset",
-			(int)st->pid, (unsigned long long)st->starttime, st->mount, cgroup_mode_name(st->mode));
+			(int)st->pid, (unsigned long long)st->starttime, st->mount, backend_name(st->backend));
 		return -EPERM;
 	}
 	_cleanup_free_ char *why = NULL;
@@ -844,11 +844,11 @@ static int open_record_mount(struct cli *c, const struct vm_state *st, int *ret_
 			why ? why : strerror(-fd));
 		return -EPERM;
 	}
-	r = cg_fs_check(fd, st->mode);
+	r = cg_fs_check(fd, st->backend);
 	if (r < 0) {
 		close(fd);
 		err_set("refusing the record %d-%llu.state: %s is not a cgroup%s filesystem", (int)st->pid,
-			(unsigned long long)st->starttime, st->mount, st->mode == CGROUP_MODE_V2 ? "2" : "");
+			(unsigned long long)st->starttime, st->mount, st->backend == BACKEND_CGROUP_V2 ? "2" : "");
 		return -EPERM;
 	}
 	*ret_fd = fd;
@@ -893,11 +893,11 @@ static int keep_remaining(struct vm_state *st, const struct plan *p)
  * lists only what is left. 0 when nothing is, -EBUSY when something is. */
 static int cleanup_record(struct cli *c, int mount_fd, struct vm_state *st)
 {
-	struct plan p = {.mode = st->mode};
+	struct plan p = {.backend = st->backend};
 	struct vm none = {0};
-	struct pin_spec nospec = {0};
-	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = c->proc_fd, .mode = st->mode,
-			      .vm = &none, .spec = &nospec};
+	struct vm_tune nospec = {0};
+	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = c->proc_fd, .backend = st->backend,
+			      .vm = &none, .tune = &nospec};
 	int r = plan_cleanup(st, &p);
 	if (r == 0)
 		r = exec_plan(&ex, &p);
@@ -983,14 +983,14 @@ static void collect_and_warn(struct cli *c, int state_fd, const struct vm *vm, s
 
 /* Hands what a successful run computed over to the result. */
 static void done(struct pin_result *res, const char *result, char **msg, struct plan *plan,
-		 struct pin_spec *spec)
+		 struct vm_tune *tune)
 {
 	res->result = result;
 	res->message = TAKE_PTR(*msg);
 	res->plan = *plan;
 	*plan = (struct plan){0};
-	res->spec = *spec;
-	*spec = (struct pin_spec){0};
+	res->tune = *tune;
+	*tune = (struct vm_tune){0};
 }
 
 /* Settings not carried out make a run that did the rest "partial", exit 3. */
@@ -1055,13 +1055,13 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	struct place pl = {.mount_fd = -1};
 	struct vm_state prev = {0}, st = {0};
 	bool have_prev = false;
-	struct pin_spec spec = {0};
+	struct vm_tune tune = {0};
 	struct plan plan = {0};
 	struct dir_states dirs = {0};
 	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = c->proc_fd};
 	/* Every variable the exit path touches is set before the first goto. */
 	char *msg = NULL;
-	const struct cpuset *all_cpus;
+	const struct idset *effective_cpus;
 	const char *mode_note;
 	struct plan_host ph;
 	int rc = EXIT_FAILURE_RUNTIME, r;
@@ -1106,7 +1106,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			  err_get() ? err_get() : strerror(-r));
 		goto out;
 	}
-	if (have_prev && prev.mode != CGROUP_MODE_AFFINITY) {
+	if (have_prev && prev.backend != BACKEND_AFFINITY) {
 		int mfd;
 		r = open_record_mount(c, &prev, &mfd);
 		if (mfd >= 0)
@@ -1116,12 +1116,12 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			goto out;
 		}
 	}
-	res->mode = pl.host.mode;
+	res->backend = pl.host.backend;
 	res->layout = pl.kind;
 
-	all_cpus = pl.parent_cpus ? pl.parent_cpus : c->host.online_cpus;
-	if (pl.host.mode != CGROUP_MODE_AFFINITY) {
-		r = read_dir_states(pl.mount_fd, pl.vm_dir, vm, pl.host.mode == CGROUP_MODE_V2, &dirs);
+	effective_cpus = pl.effective_cpus ? pl.effective_cpus : c->host.online_cpus;
+	if (pl.host.backend != BACKEND_AFFINITY) {
+		r = read_dir_states(pl.mount_fd, pl.vm_dir, vm, pl.host.backend == BACKEND_CGROUP_V2, &dirs);
 		if (r < 0) {
 			rc = fail(res, r == -ENAMETOOLONG ? EXIT_USAGE : EXIT_FAILURE_RUNTIME,
 				  "cannot read the VM's cgroups under %s: %s", pl.host.mount, cg_strerror(r, NULL));
@@ -1129,11 +1129,11 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		}
 	}
 	ph = (struct plan_host){
-		.mode = pl.host.mode,
+		.backend = pl.host.backend,
 		.online_cpus = c->host.online_cpus,
 		.online_mems = c->host.online_mems,
-		.parent_cpus = all_cpus,
-		.parent_mems = pl.parent_mems ? pl.parent_mems : c->host.online_mems,
+		.effective_cpus = effective_cpus,
+		.effective_mems = pl.effective_mems ? pl.effective_mems : c->host.online_mems,
 		.dirs = dirs.v,
 		.n_dirs = dirs.n,
 		.vm_dir = pl.vm_dir,
@@ -1141,18 +1141,18 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			       (pl.kind == LAYOUT_KEPT && prev.n_enabled > 0),
 	};
 	err_clear();
-	r = plan_merge_spec(&ph, vm, have_prev ? &prev.spec : NULL, a->vcpus, a->n_vcpus, a->emulator,
-			    a->iothread_ids, a->iothreads, a->n_iothreads, a->mems, &spec);
+	r = plan_merge_spec(&ph, vm, have_prev ? &prev.tune : NULL, a->vcpus, a->n_vcpus, a->emulator,
+			    a->iothread_ids, a->iothreads, a->n_iothreads, a->mems, &tune);
 	if (r < 0) {
 		rc = fail(res, r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE, "%s",
 			  err_get() ? err_get() : strerror(-r));
 		goto out;
 	}
-	r = plan_merge_tune(&ph, &a->tune, &spec, &res->skipped, &res->n_skipped);
+	r = plan_merge_cputune(&ph, &a->cputune, &tune, &res->skipped, &res->n_skipped);
 	if (r < 0)
 		goto oom;
 	err_clear();
-	r = plan_pin(&ph, vm, &spec, &plan);
+	r = plan_pin(&ph, vm, &tune, &plan);
 	if (r < 0) {
 		rc = fail(res, r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME, "%s",
 			  err_get() ? err_get() : strerror(-r));
@@ -1160,13 +1160,13 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	}
 	res->mount = strdup_or_null(pl.host.mount);
 	res->vm_dir = strdup_or_null(pl.vm_dir);
-	mode_note = pl.host.mode == CGROUP_MODE_AFFINITY ? pl.host.why_not_v2 : NULL;
+	mode_note = pl.host.backend == BACKEND_AFFINITY ? pl.host.why_not_v2 : NULL;
 	if (a->dry_run) {
 		if (asprintf(&msg, "dry run: %zu action%s planned for pid %d (%s mode%s%s); nothing was changed",
 			     plan.n_actions, plan.n_actions == 1 ? "" : "s", (int)vm->pid,
-			     cgroup_mode_name(pl.host.mode), mode_note ? ": " : "", mode_note ? mode_note : "") < 0)
+			     backend_name(pl.host.backend), mode_note ? ": " : "", mode_note ? mode_note : "") < 0)
 			msg = NULL;
-		done(res, "dry-run", &msg, &plan, &spec);
+		done(res, "dry-run", &msg, &plan, &tune);
 		rc = finish(res, "dry-run", EXIT_OK);
 		goto out;
 	}
@@ -1176,14 +1176,14 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 						(int)vm->pid, res->n_skipped, res->n_skipped == 1 ? "" : "s")
 				    : asprintf(&msg, "pid %d is already pinned as asked: nothing changed", (int)vm->pid)) < 0)
 			msg = NULL;
-		done(res, "unchanged", &msg, &plan, &spec);
+		done(res, "unchanged", &msg, &plan, &tune);
 		rc = finish(res, "unchanged", EXIT_OK);
 		goto out;
 	}
 
 	/* The record's base: the previous one, or where each thread is now. */
 	if (!have_prev) {
-		prev = (struct vm_state){.pid = vm->pid, .starttime = vm->starttime_ticks, .mode = pl.host.mode};
+		prev = (struct vm_state){.pid = vm->pid, .starttime = vm->starttime_ticks, .backend = pl.host.backend};
 		prev.name = strdup_or_null(vm->name);
 		prev.mount = strdup_or_null(pl.host.mount);
 		prev.vm_dir = strdup_or_null(pl.vm_dir);
@@ -1196,9 +1196,9 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	/* every thread's origin: all at a first pin, newcomers at a re-pin */
 	if (add_origins(&prev, vm, &pl) < 0)
 		goto oom;
-	/* Recorded before anything is touched: the resulting spec, and everything the
+	/* Recorded before anything is touched: the resulting tune, and everything the
 	 * plan may create. */
-	r = record_build(&prev, &spec, &plan, &pl, PLANNED, &st);
+	r = record_build(&prev, &tune, &plan, &pl, PLANNED, &st);
 	if (r == 0)
 		r = state_save(state_fd, &st);
 	if (r < 0) {
@@ -1209,10 +1209,10 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	ex.mount_fd = pl.mount_fd;
 	ex.pid = vm->pid;
 	ex.starttime = vm->starttime_ticks;
-	ex.mode = pl.host.mode;
+	ex.backend = pl.host.backend;
 	ex.vm = vm;
-	ex.spec = &spec;
-	ex.all_cpus = all_cpus;
+	ex.tune = &tune;
+	ex.effective_cpus = effective_cpus;
 	exec_hooks_from_env(&ex.hooks);
 
 	r = hold_vm(c, &ex, vm);
@@ -1230,7 +1230,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		bool left = false;
 		for (size_t i = 0; i < plan.n_actions; i++)
 			left |= plan.actions[i].undo_failed;
-		int k = record_build(&prev, have_prev ? &prev.spec : NULL, &plan, &pl, LEFT, &st);
+		int k = record_build(&prev, have_prev ? &prev.tune : NULL, &plan, &pl, LEFT, &st);
 		if (k == 0 && (have_prev || left))
 			k = state_save(state_fd, &st);
 		else if (k == 0)
@@ -1251,7 +1251,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		goto out;
 	}
 	/* What this run made joins what earlier pins made. */
-	r = record_build(&prev, &spec, &plan, &pl, DONE, &st);
+	r = record_build(&prev, &tune, &plan, &pl, DONE, &st);
 	if (r == 0)
 		r = state_save(state_fd, &st);
 	if (r < 0)
@@ -1259,10 +1259,10 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		     strerror(-r));
 
 	if (asprintf(&msg, "pinned pid %d: %zu action%s in %s mode%s%s%s%s", (int)vm->pid, plan.n_actions,
-		     plan.n_actions == 1 ? "" : "s", cgroup_mode_name(pl.host.mode), pl.vm_dir ? ", cgroup /" : "",
+		     plan.n_actions == 1 ? "" : "s", backend_name(pl.host.backend), pl.vm_dir ? ", cgroup /" : "",
 		     pl.vm_dir ? pl.vm_dir : "", mode_note ? "; " : "", mode_note ? mode_note : "") < 0)
 		msg = NULL;
-	done(res, "applied", &msg, &plan, &spec);
+	done(res, "applied", &msg, &plan, &tune);
 	rc = finish(res, "applied", EXIT_OK);
 	goto out;
 oom:
@@ -1273,7 +1273,7 @@ out:
 	if (ex.pidfd >= 0)
 		close(ex.pidfd);
 	plan_done(&plan);
-	pin_spec_done(&spec);
+	vm_tune_done(&tune);
 	dir_states_done(&dirs);
 	vm_state_done(&prev);
 	vm_state_done(&st);
@@ -1294,7 +1294,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	int state_fd, lock_fd = -1, mount_fd = -1, rc = EXIT_FAILURE_RUNTIME, r;
 	struct vm_state st = {0};
 	struct plan plan = {0};
-	struct pin_spec none = {0};
+	struct vm_tune none = {0};
 	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = c->proc_fd};
 
 	*res = (struct pin_result){.result = "failed", .exit_code = EXIT_FAILURE_RUNTIME};
@@ -1325,7 +1325,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 		rc = fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed", err_get() ? err_get() : strerror(-r));
 		goto out;
 	}
-	res->mode = st.mode;
+	res->backend = st.backend;
 	res->mount = strdup_or_null(st.mount);
 	res->vm_dir = strdup_or_null(st.vm_dir);
 	r = vm_refresh_threads(&c->discover, vm);
@@ -1345,10 +1345,10 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	ex.mount_fd = mount_fd;
 	ex.pid = vm->pid;
 	ex.starttime = vm->starttime_ticks;
-	ex.mode = st.mode;
+	ex.backend = st.backend;
 	ex.vm = vm;
-	ex.spec = &none;
-	ex.all_cpus = c->host.online_cpus;
+	ex.tune = &none;
+	ex.effective_cpus = c->host.online_cpus;
 	exec_hooks_from_env(&ex.hooks);
 	r = hold_vm(c, &ex, vm);
 	if (r == 0)
@@ -1382,7 +1382,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	} else {
 		/* Every thread is back; what could not be removed stays recorded, with no
 		 * pin, for the next unpin (or list, once the VM has exited). */
-		pin_spec_done(&st.spec);
+		vm_tune_done(&st.tune);
 		r = keep_remaining(&st, &plan);
 		if (r == 0)
 			r = state_save(state_fd, &st);

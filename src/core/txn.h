@@ -20,16 +20,16 @@
 struct pin_args {
 	struct vcpu_arg *vcpus;
 	size_t n_vcpus;
-	struct cpuset *emulator;
+	struct idset *emulator;
 	char **iothread_ids;
-	struct cpuset **iothreads;
+	struct idset **iothreads;
 	size_t n_iothreads;
-	struct cpuset *mems;
+	struct idset *mems;
 	bool dry_run;
 	bool affinity_only;
 	const char *cgroup_root;
 	const char *policy; /* pin --policy FILE */
-	struct cpu_tune tune;
+	struct cputune cputune;
 	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
 	 * by name: they make the result "partial", exit 3. */
 	char **skipped;
@@ -40,7 +40,7 @@ struct pin_args {
 void pin_args_done(struct pin_args *a);
 /* Append copies. */
 int pin_args_add_vcpu(struct pin_args *a, const struct vcpu_arg *v);
-int pin_args_add_iothread(struct pin_args *a, const char *id, const struct cpuset *cpus);
+int pin_args_add_iothread(struct pin_args *a, const char *id, const struct idset *cpus);
 
 struct pin_result {
 	/* "applied", "unchanged", "dry-run", "partial" (done, but settings were not
@@ -51,12 +51,12 @@ struct pin_result {
 	char *problem;  /* with "partial": what was not done, for stderr */
 	char **warnings; /* to say on stderr, each one line */
 	size_t n_warnings;
-	enum cgroup_mode mode;
+	enum pin_backend backend;
 	enum layout_kind layout;
 	char *mount;
 	char *vm_dir;
 	struct plan plan;     /* what was (or would be) done */
-	struct pin_spec spec; /* the pin the VM has (or would have) */
+	struct vm_tune tune; /* the pin the VM has (or would have) */
 	char **skipped;       /* settings not carried out, by name */
 	size_t n_skipped;
 };

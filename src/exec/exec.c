@@ -309,7 +309,7 @@ static int move_thread_run(struct exec_ctx *c, struct plan *p, size_t i)
 
 static int move_thread_undo(struct exec_ctx *c, struct action *a)
 {
-	int r = write_tid(c, a->old_value, layout_move_file(c->mode), a->tid);
+	int r = write_tid(c, a->old_value, layout_move_file(c->backend), a->tid);
 	return r == 1 ? 0 : r;
 }
 
@@ -351,7 +351,7 @@ static int move_process_undo(struct exec_ctx *c, struct action *a)
 	for (size_t k = 0; k < a->n_moved; k++) {
 		if (strcmp(a->moved[k].cgroup, a->old_value) == 0)
 			continue;
-		r = write_tid(c, a->moved[k].cgroup, layout_move_file(c->mode), a->moved[k].tid);
+		r = write_tid(c, a->moved[k].cgroup, layout_move_file(c->backend), a->moved[k].tid);
 		if (r < 0 && first == 0)
 			first = r;
 	}
@@ -439,7 +439,7 @@ static int rescan_run(struct exec_ctx *c, struct plan *p, size_t i)
 	_cleanup_free_ char *emulator = NULL;
 	if (asprintf(&emulator, "%s/emulator", p->actions[i].dir) < 0)
 		return -ENOMEM;
-	const struct cpuset *cpus = c->spec->emulator ? c->spec->emulator : c->all_cpus;
+	const struct idset *cpus = c->tune->emulator ? c->tune->emulator : c->effective_cpus;
 	_cleanup_free_ pid_t *tids = NULL;
 	size_t n;
 	int r = proc_list_tasks(c->proc_fd, c->pid, &tids, &n);
@@ -450,15 +450,15 @@ static int rescan_run(struct exec_ctx *c, struct plan *p, size_t i)
 			continue;
 		struct action move = {.kind = ACT_MOVE_THREAD, .tid = tids[k]};
 		move.dir = strdup(emulator);
-		move.file = strdup(layout_move_file(c->mode));
+		move.file = strdup(layout_move_file(c->backend));
 		if (!move.dir || !move.file || plan_add(p, &move) < 0) {
 			free(move.dir);
 			free(move.file);
 			return -ENOMEM;
 		}
-		struct action aff = {.kind = ACT_SET_AFFINITY, .tid = tids[k], .cpus = cpuset_dup(cpus)};
+		struct action aff = {.kind = ACT_SET_AFFINITY, .tid = tids[k], .cpus = idset_dup(cpus)};
 		if (!aff.cpus || plan_add(p, &aff) < 0) {
-			cpuset_free(aff.cpus);
+			idset_free(aff.cpus);
 			return -ENOMEM;
 		}
 	}
@@ -621,7 +621,7 @@ int exec_rollback(struct exec_ctx *c, struct plan *p)
 		if (!touched)
 			continue;
 		const struct vm_thread *t = vm_thread_of(c->vm, a->tid);
-		const struct cpuset *mask = t && t->affinity ? t->affinity
+		const struct idset *mask = t && t->affinity ? t->affinity
 					    : main_thread ? main_thread->affinity
 							  : NULL;
 		int r = mask ? affinity_set(a->tid, mask) : 0;
@@ -633,10 +633,10 @@ int exec_rollback(struct exec_ctx *c, struct plan *p)
 
 /* ---- verification ------------------------------------------------------------------ */
 
-static const struct cpuset *wanted_cpus(const struct exec_ctx *c, const struct vm_thread *t)
+static const struct idset *wanted_cpus(const struct exec_ctx *c, const struct vm_thread *t)
 {
-	const struct pin_spec *s = c->spec;
-	const struct cpuset *want = NULL;
+	const struct vm_tune *s = c->tune;
+	const struct idset *want = NULL;
 	if (t && t->kind == THREAD_VCPU && (size_t)t->vcpu_index < s->n_vcpu)
 		want = s->vcpu[t->vcpu_index];
 	else if (t && t->kind == THREAD_IOTHREAD) {
@@ -683,31 +683,31 @@ int exec_verify(struct exec_ctx *c, const char *vm_dir)
 		c->failed = NULL;
 		for (size_t i = 0; i < n; i++) {
 			const struct vm_thread *t = vm_thread_of(c->vm, tids[i]);
-			const struct cpuset *want = wanted_cpus(c, t);
-			if (!want && c->mode == CGROUP_MODE_AFFINITY)
+			const struct idset *want = wanted_cpus(c, t);
+			if (!want && c->backend == BACKEND_AFFINITY)
 				continue;
 			if (!want)
-				want = c->all_cpus;
+				want = c->effective_cpus;
 			_cleanup_free_ char *name = t ? layout_child_name(t) : strdup("emulator");
 			_cleanup_free_ char *dir = NULL, *cg = NULL;
 			if (!name || asprintf(&dir, "%s/%s", vm_dir ? vm_dir : "", name) < 0)
 				return -ENOMEM;
-			struct cpuset *have _cleanup_cpuset_ = NULL;
+			struct idset *have _cleanup_cpuset_ = NULL;
 			r = affinity_get(tids[i], &have);
-			if (r == 0 && c->mode != CGROUP_MODE_AFFINITY)
+			if (r == 0 && c->backend != BACKEND_AFFINITY)
 				r = read_thread_cgroup(c, tids[i], &cg);
 			if (r == -ESRCH)
 				continue; /* exited: not ours to verify */
 			if (r < 0)
 				return r;
-			bool cg_ok = c->mode == CGROUP_MODE_AFFINITY || strcmp(cg, dir) == 0;
-			bool aff_ok = cpuset_equal(have, want);
+			bool cg_ok = c->backend == BACKEND_AFFINITY || strcmp(cg, dir) == 0;
+			bool aff_ok = idset_equal(have, want);
 			bool sched_ok = true;
-			if (t && t->kind == THREAD_VCPU && c->spec->tune.sched_set) {
+			if (t && t->kind == THREAD_VCPU && c->tune->cputune.sched_set) {
 				int pol = 0;
 				unsigned prio = 0;
 				sched_ok = sched_get(tids[i], &pol, &prio) != 0 ||
-					   (pol == c->spec->tune.sched_policy && prio == c->spec->tune.sched_priority);
+					   (pol == c->tune->cputune.sched_policy && prio == c->tune->cputune.sched_priority);
 			}
 			if (cg_ok && aff_ok && sched_ok)
 				continue;
@@ -724,17 +724,17 @@ int exec_verify(struct exec_ctx *c, const char *vm_dir)
 			if (attempt == 0) {
 				/* Put it right once: a thread born between the rescan and now. */
 				if (!cg_ok)
-					(void)write_tid(c, dir, layout_move_file(c->mode), tids[i]);
+					(void)write_tid(c, dir, layout_move_file(c->backend), tids[i]);
 				(void)affinity_set(tids[i], want);
 				if (!sched_ok) {
 					char v[32];
-					sched_format(c->spec->tune.sched_policy, c->spec->tune.sched_priority, v,
+					sched_format(c->tune->cputune.sched_policy, c->tune->cputune.sched_priority, v,
 						     sizeof(v));
 					(void)sched_set(tids[i], v);
 				}
 				continue;
 			}
-			_cleanup_free_ char *h = cpuset_format(have), *w = cpuset_format(want);
+			_cleanup_free_ char *h = idset_format(have), *w = idset_format(want);
 			if (!cg_ok)
 				add_failure(c, "thread %d is in /%s, not /%s", (int)tids[i], cg, dir);
 			if (!aff_ok)

@@ -31,10 +31,10 @@ struct exec_ctx {
 	int pidfd;    /* holds the VM from discovery to the last write */
 	pid_t pid;
 	uint64_t starttime;
-	enum cgroup_mode mode;
+	enum pin_backend backend;
 	const struct vm *vm;          /* the threads the plan knows */
-	const struct pin_spec *spec;  /* where newcomers found by a rescan go */
-	const struct cpuset *all_cpus; /* affinity of unpinned threads */
+	const struct vm_tune *tune;  /* where newcomers found by a rescan go */
+	const struct idset *effective_cpus; /* affinity of unpinned threads */
 	struct exec_hooks hooks;
 	unsigned executed;  /* actions carried out, newcomers' included */
 	char *failed;       /* the sentence for the failure (or, after a run whose cleanup
@@ -75,7 +75,7 @@ int exec_plan(struct exec_ctx *c, struct plan *p);
  * undo_failed; returns the first error met. */
 int exec_rollback(struct exec_ctx *c, struct plan *p);
 
-/* Reads back every thread's cgroup and affinity and compares them with the spec.
+/* Reads back every thread's cgroup and affinity and compares them with the tune.
  * A thread that differs is put right once; one that still differs is an error
  * (-EIO, c->failed lists them). A thread that is exiting is no mismatch; the VM
  * exiting is -ESRCH. */

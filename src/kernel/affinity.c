@@ -7,7 +7,7 @@
 
 #include "basic/util.h"
 
-int affinity_get(pid_t tid, struct cpuset **ret)
+int affinity_get(pid_t tid, struct idset **ret)
 {
 	/* The kernel wants a buffer at least as large as its own mask: grow until it fits. */
 	for (size_t ncpus = 1024; ncpus <= CPUSET_MAX_BITS * 8; ncpus *= 2) {
@@ -22,14 +22,14 @@ int affinity_get(pid_t tid, struct cpuset **ret)
 				continue;
 			return r;
 		}
-		struct cpuset *s = cpuset_new();
+		struct idset *s = idset_new();
 		int r = s ? 0 : -ENOMEM;
 		for (size_t c = 0; r == 0 && c < ncpus && c < CPUSET_MAX_BITS; c++)
 			if (CPU_ISSET_S(c, size, mask))
-				r = cpuset_set(s, (unsigned)c);
+				r = idset_set(s, (unsigned)c);
 		CPU_FREE(mask);
 		if (r < 0) {
-			cpuset_free(s);
+			idset_free(s);
 			return r;
 		}
 		*ret = s;
@@ -38,9 +38,9 @@ int affinity_get(pid_t tid, struct cpuset **ret)
 	return -EINVAL;
 }
 
-int affinity_set(pid_t tid, const struct cpuset *cpus)
+int affinity_set(pid_t tid, const struct idset *cpus)
 {
-	int last = cpuset_last(cpus);
+	int last = idset_last(cpus);
 	if (last < 0)
 		return -EINVAL;
 	size_t ncpus = (size_t)last + 1;
@@ -50,7 +50,7 @@ int affinity_set(pid_t tid, const struct cpuset *cpus)
 	size_t size = CPU_ALLOC_SIZE(ncpus);
 	CPU_ZERO_S(size, mask);
 	for (size_t c = 0; c < ncpus; c++)
-		if (cpuset_isset(cpus, (unsigned)c))
+		if (idset_isset(cpus, (unsigned)c))
 			CPU_SET_S(c, size, mask);
 	int r = sched_setaffinity(tid, size, mask) < 0 ? -errno : 0;
 	CPU_FREE(mask);

@@ -7,8 +7,8 @@
 
 #include "basic/idset.h"
 
-int affinity_get(pid_t tid, struct cpuset **ret);
+int affinity_get(pid_t tid, struct idset **ret);
 /* EINVAL: no CPU of the set is allowed by the thread's cpuset. ESRCH: gone. */
-int affinity_set(pid_t tid, const struct cpuset *cpus);
+int affinity_set(pid_t tid, const struct idset *cpus);
 
 #endif

@@ -14,14 +14,14 @@
 
 #include "basic/util.h"
 
-const char *cgroup_mode_name(enum cgroup_mode m)
+const char *backend_name(enum pin_backend m)
 {
 	switch (m) {
-	case CGROUP_MODE_V2:
+	case BACKEND_CGROUP_V2:
 		return "v2";
-	case CGROUP_MODE_V1:
+	case BACKEND_CGROUP_V1:
 		return "v1";
-	case CGROUP_MODE_AFFINITY:
+	case BACKEND_AFFINITY:
 		break;
 	}
 	return "affinity";
@@ -159,7 +159,7 @@ static int read_mounts(int proc_fd, struct cgroup_mount **ret, size_t *ret_n)
 
 static int choose(struct cgroup_mount *m, size_t n, const char *within, struct cgroup_host *ret)
 {
-	struct cgroup_host h = {.mode = CGROUP_MODE_AFFINITY};
+	struct cgroup_host h = {.backend = BACKEND_AFFINITY};
 	const struct cgroup_mount *v2 = NULL, *v2_any = NULL, *v1 = NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (within) {
@@ -176,7 +176,7 @@ static int choose(struct cgroup_mount *m, size_t n, const char *within, struct c
 	}
 	const struct cgroup_mount *use = v2 ? v2 : v1;
 	if (use) {
-		h.mode = v2 ? CGROUP_MODE_V2 : CGROUP_MODE_V1;
+		h.backend = v2 ? BACKEND_CGROUP_V2 : BACKEND_CGROUP_V1;
 		if (!(h.mount = strdup(use->path)))
 			return -ENOMEM;
 	}
@@ -221,7 +221,7 @@ int cgroup_host_detect(int proc_fd, struct cgroup_host *ret)
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
 {
 	int r = detect(proc_fd, path, ret);
-	if (r == 0 && ret->mode == CGROUP_MODE_AFFINITY) {
+	if (r == 0 && ret->backend == BACKEND_AFFINITY) {
 		cgroup_host_done(ret);
 		return -ENOTDIR; /* not inside a cgroup hierarchy with cpuset */
 	}
@@ -375,12 +375,12 @@ int cg_rmdir(int parent_fd, const char *name)
 	}
 }
 
-int cg_fs_check(int fd, enum cgroup_mode mode)
+int cg_fs_check(int fd, enum pin_backend backend)
 {
 	struct statfs fs;
 	if (fstatfs(fd, &fs) < 0)
 		return -errno;
-	if (mode == CGROUP_MODE_V2 ? fs.f_type != CGROUP2_SUPER_MAGIC : fs.f_type != CGROUP_SUPER_MAGIC)
+	if (backend == BACKEND_CGROUP_V2 ? fs.f_type != CGROUP2_SUPER_MAGIC : fs.f_type != CGROUP_SUPER_MAGIC)
 		return -EXDEV;
 	return 0;
 }
@@ -407,7 +407,7 @@ static int push_limit(char ***ret, size_t *n, const char *dir, const char *file,
 	return strv_push(ret, n, s);
 }
 
-int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const char *upto, char ***ret,
+int cg_read_limits(int mount_fd, enum pin_backend backend, const char *from, const char *upto, char ***ret,
 		   size_t *ret_n)
 {
 	char **v = NULL;
@@ -417,7 +417,7 @@ int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const 
 	_cleanup_free_ char *root_cpus = NULL, *root_mems = NULL;
 	if (!path)
 		return -ENOMEM;
-	if (mode == CGROUP_MODE_V1) {
+	if (backend == BACKEND_CGROUP_V1) {
 		/* v1 cpusets always hold explicit lists: a limit is one narrower than the root's */
 		_cleanup_close_ int rfd = cg_open_path(mount_fd, "");
 		if (rfd < 0 || cg_read(rfd, "cpuset.cpus", &root_cpus) < 0 || cg_read(rfd, "cpuset.mems", &root_mems) < 0)
@@ -425,7 +425,7 @@ int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const 
 	}
 	while (r == 0 && *path && strcmp(path, upto) != 0) {
 		_cleanup_close_ int fd = cg_open_path(mount_fd, path);
-		if (fd >= 0 && mode == CGROUP_MODE_V2) {
+		if (fd >= 0 && backend == BACKEND_CGROUP_V2) {
 			for (size_t i = 0; r == 0 && i < ARRAY_SIZE(v2_limits); i++) {
 				_cleanup_free_ char *val = NULL;
 				if (cg_read(fd, v2_limits[i].file, &val) < 0)

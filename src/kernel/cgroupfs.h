@@ -8,12 +8,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum cgroup_mode {
-	CGROUP_MODE_AFFINITY, /* no usable cpuset controller: sched_setaffinity only */
-	CGROUP_MODE_V1,       /* cpuset bound to a v1 hierarchy (hybrid or legacy host) */
-	CGROUP_MODE_V2,       /* cpuset available on a cgroup2 mount */
+enum pin_backend {
+	BACKEND_AFFINITY, /* no usable cpuset controller: sched_setaffinity only */
+	BACKEND_CGROUP_V1,       /* cpuset bound to a v1 hierarchy (hybrid or legacy host) */
+	BACKEND_CGROUP_V2,       /* cpuset available on a cgroup2 mount */
 };
-const char *cgroup_mode_name(enum cgroup_mode m);
+const char *backend_name(enum pin_backend m);
 
 struct cgroup_mount {
 	char *path;       /* mount point */
@@ -31,7 +31,7 @@ void cgroup_mounts_free(struct cgroup_mount *m, size_t n);
 void cgroup_parse_controllers(const char *buf, struct cgroup_mount *m);
 
 struct cgroup_host {
-	enum cgroup_mode mode;
+	enum pin_backend backend;
 	char *mount;    /* mount point of the hierarchy that carries cpuset */
 	char *why_not_v2; /* why a v2 cpuset was not usable, for the user */
 };
@@ -76,7 +76,7 @@ int cg_rmdir(int parent_fd, const char *name);
 
 /* 0 when fd is on a cgroup filesystem of the mode's kind (fstatfs: CGROUP2_SUPER_MAGIC
  * for v2, CGROUP_SUPER_MAGIC for v1), -EXDEV when it is not. */
-int cg_fs_check(int fd, enum cgroup_mode mode);
+int cg_fs_check(int fd, enum pin_backend backend);
 
 /* The limits set on the cgroups from `from` up to, not including, `upto` (an ancestor
  * of from; "" for the root): what a process loses when it leaves them for a place
@@ -84,7 +84,7 @@ int cg_fs_check(int fd, enum cgroup_mode mode);
  * cpu.weight, io.max, io.weight and cpuset.cpus/mems that differ from "no limit";
  * v1 (the cpuset hierarchy only): cpuset.cpus/mems that differ from the root's.
  * Each entry reads "/path: file=value". */
-int cg_read_limits(int mount_fd, enum cgroup_mode mode, const char *from, const char *upto, char ***ret,
+int cg_read_limits(int mount_fd, enum pin_backend backend, const char *from, const char *upto, char ***ret,
 		   size_t *ret_n);
 
 /* A kernel errno from a cgroup operation, as a sentence a user can act on. */

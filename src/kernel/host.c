@@ -13,16 +13,16 @@ int host_read(int sys_fd, struct host *ret)
 	int r = read_file_at(sys_fd, "devices/system/cpu/online", &buf, NULL);
 	if (r < 0)
 		return r;
-	r = cpuset_parse(buf, &h.online_cpus, NULL);
+	r = idset_parse(buf, &h.online_cpus, NULL);
 	if (r < 0)
 		return r;
 	free(buf);
 	buf = NULL;
 	r = read_file_at(sys_fd, "devices/system/node/online", &buf, NULL);
 	if (r == 0)
-		r = cpuset_parse(buf, &h.online_mems, NULL);
-	else if (r == -ENOENT && (h.online_mems = cpuset_new()))
-		r = cpuset_set(h.online_mems, 0);
+		r = idset_parse(buf, &h.online_mems, NULL);
+	else if (r == -ENOENT && (h.online_mems = idset_new()))
+		r = idset_set(h.online_mems, 0);
 	if (r < 0) {
 		host_done(&h);
 		return r;
@@ -35,7 +35,7 @@ int host_read(int sys_fd, struct host *ret)
 
 void host_done(struct host *h)
 {
-	cpuset_free(h->online_cpus);
-	cpuset_free(h->online_mems);
+	idset_free(h->online_cpus);
+	idset_free(h->online_mems);
 	h->online_cpus = h->online_mems = NULL;
 }

@@ -6,8 +6,8 @@
 #include "basic/idset.h"
 
 struct host {
-	struct cpuset *online_cpus;
-	struct cpuset *online_mems; /* NUMA nodes; {0} on a kernel without NUMA */
+	struct idset *online_cpus;
+	struct idset *online_mems; /* NUMA nodes; {0} on a kernel without NUMA */
 	unsigned long clock_ticks; /* sysconf(_SC_CLK_TCK): unit of /proc stat times */
 };
 

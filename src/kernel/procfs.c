@@ -219,7 +219,7 @@ int proc_status_field(const char *buf, const char *key, char **ret)
 	return -ENOENT;
 }
 
-int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct cpuset **ret)
+int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret)
 {
 	char path[64];
 	task_path(path, sizeof(path), pid, tid, "status");
@@ -230,7 +230,7 @@ int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct cpuset **ret)
 	r = proc_status_field(buf, "Cpus_allowed_list", &list);
 	if (r < 0)
 		return r == -ENOENT ? -EINVAL : r;
-	return cpuset_parse(list, ret, NULL);
+	return idset_parse(list, ret, NULL);
 }
 
 int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)

@@ -52,7 +52,7 @@ int proc_read_cmdline(int proc_fd, pid_t pid, char ***ret_argv, size_t *ret_argc
 /* Value of "Key:\t..." in a status buffer, blanks trimmed. -ENOENT if absent. */
 int proc_status_field(const char *buf, const char *key, char **ret);
 /* Cpus_allowed_list of a task: what the scheduler enforces. */
-int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct cpuset **ret);
+int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret);
 
 /* From a /proc/.../cgroup buffer: the path that governs CPU placement. That is the
  * v1 hierarchy carrying cpuset when there is one (hybrid and legacy hosts), else the

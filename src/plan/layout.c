@@ -94,9 +94,9 @@ bool layout_child_shaped(const char *name)
 	return true;
 }
 
-const char *layout_move_file(enum cgroup_mode mode)
+const char *layout_move_file(enum pin_backend backend)
 {
-	return mode == CGROUP_MODE_V2 ? "cgroup.threads" : "tasks";
+	return backend == BACKEND_CGROUP_V2 ? "cgroup.threads" : "tasks";
 }
 
 bool layout_within(const char *path, const char *dir)

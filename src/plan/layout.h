@@ -42,7 +42,7 @@ char *layout_child_name(const struct vm_thread *t);
 bool layout_child_shaped(const char *name);
 
 /* The file a TID is written to to move one thread: cgroup.threads (v2), tasks (v1). */
-const char *layout_move_file(enum cgroup_mode mode);
+const char *layout_move_file(enum pin_backend backend);
 
 /* True when path (relative to the mount) is dir or below it. */
 bool layout_within(const char *path, const char *dir);

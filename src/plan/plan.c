@@ -32,7 +32,7 @@ const char *action_kind_name(enum action_kind k)
 
 /* ---- specs ------------------------------------------------------------------------ */
 
-void cpu_tune_max(const struct cpu_tune *t, char *buf, size_t size)
+void cputune_max(const struct cputune *t, char *buf, size_t size)
 {
 	unsigned period = t->period_us ? t->period_us : 100000;
 	if (t->quota_percent == 0)
@@ -79,21 +79,21 @@ int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
 	return -EINVAL;
 }
 
-int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struct pin_spec *spec,
+int plan_merge_cputune(const struct plan_host *h, const struct cputune *req, struct vm_tune *tune,
 		    char ***skipped, size_t *n_skipped)
 {
-	struct cpu_tune *t = &spec->tune;
+	struct cputune *t = &tune->cputune;
 	if (req->sched_set) {
 		t->sched_set = true;
 		t->sched_policy = req->sched_policy;
 		t->sched_priority = req->sched_priority;
 	}
 	bool bandwidth = req->weight || req->quota_set || req->period_us;
-	if (bandwidth && h->mode != CGROUP_MODE_V2) {
+	if (bandwidth && h->backend != BACKEND_CGROUP_V2) {
 		/* On v1 the cpu controller is a hierarchy of its own; without cgroups
 		 * there is nothing to write at all. */
 		return strv_push(skipped, n_skipped,
-				 h->mode == CGROUP_MODE_V1
+				 h->backend == BACKEND_CGROUP_V1
 					 ? "[CPU] Weight=/Quota=/Period= (need the cpu controller on cgroup v2; cpu is a separate v1 hierarchy here)"
 					 : "[CPU] Weight=/Quota=/Period= (need a cgroup; none is used in affinity mode)");
 	}
@@ -108,27 +108,27 @@ int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struc
 	return 0;
 }
 
-void pin_spec_done(struct pin_spec *s)
+void vm_tune_done(struct vm_tune *s)
 {
 	for (size_t i = 0; i < s->n_vcpu; i++)
-		cpuset_free(s->vcpu[i]);
+		idset_free(s->vcpu[i]);
 	free(s->vcpu);
-	cpuset_free(s->emulator);
+	idset_free(s->emulator);
 	for (size_t i = 0; i < s->n_iothread; i++) {
 		free(s->iothread_ids[i]);
-		cpuset_free(s->iothread[i]);
+		idset_free(s->iothread[i]);
 	}
 	free(s->iothread_ids);
 	free(s->iothread);
-	cpuset_free(s->mems);
-	*s = (struct pin_spec){0};
+	idset_free(s->mems);
+	*s = (struct vm_tune){0};
 }
 
-static int parse_list_arg(const char *what, const char *arg, const char *list, struct cpuset **ret,
+static int parse_list_arg(const char *what, const char *arg, const char *list, struct idset **ret,
 			  size_t *ret_col)
 {
 	size_t off = 0;
-	int r = cpuset_parse(list, ret, &off);
+	int r = idset_parse(list, ret, &off);
 	if (r < 0) {
 		err_set("%s '%s': '%s' is not a CPU list (at '%s'; expected e.g. 2, 18-23, 0-31:2, 1,3,5)",
 			what, arg, list, list + off);
@@ -136,8 +136,8 @@ static int parse_list_arg(const char *what, const char *arg, const char *list, s
 			*ret_col = (size_t)(list - arg) + off;
 		return -EINVAL;
 	}
-	if (cpuset_count(*ret) == 0) {
-		cpuset_free(*ret);
+	if (idset_count(*ret) == 0) {
+		idset_free(*ret);
 		*ret = NULL;
 		err_set("%s '%s': the CPU list is empty", what, arg);
 		if (ret_col)
@@ -178,7 +178,7 @@ int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t
 	return 0;
 }
 
-int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cpuset **ret_cpus,
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct idset **ret_cpus,
 		       size_t *ret_col)
 {
 	const char *colon = strchr(s, ':');
@@ -188,13 +188,13 @@ int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cp
 		err_set("%s '%s': expected ID:CPUS, e.g. iothread1:4", what, s);
 		return -EINVAL;
 	}
-	struct cpuset *cpus = NULL;
+	struct idset *cpus = NULL;
 	int r = parse_list_arg(what, s, colon + 1, &cpus, ret_col);
 	if (r < 0)
 		return r;
 	*ret_id = strndup(s, (size_t)(colon - s));
 	if (!*ret_id) {
-		cpuset_free(cpus);
+		idset_free(cpus);
 		return -ENOMEM;
 	}
 	*ret_cpus = cpus;
@@ -202,25 +202,25 @@ int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cp
 }
 
 /* want minus have, as a list; NULL when nothing is missing. */
-static char *missing_from(const struct cpuset *want, const struct cpuset *have)
+static char *missing_from(const struct idset *want, const struct idset *have)
 {
-	struct cpuset *m _cleanup_cpuset_ = cpuset_new();
+	struct idset *m _cleanup_cpuset_ = idset_new();
 	if (!m)
 		return NULL;
-	for (int b = 0; b <= cpuset_last(want); b++)
-		if (cpuset_isset(want, (unsigned)b) && !cpuset_isset(have, (unsigned)b))
-			cpuset_set(m, (unsigned)b);
-	return cpuset_count(m) ? cpuset_format(m) : NULL;
+	for (int b = 0; b <= idset_last(want); b++)
+		if (idset_isset(want, (unsigned)b) && !idset_isset(have, (unsigned)b))
+			idset_set(m, (unsigned)b);
+	return idset_count(m) ? idset_format(m) : NULL;
 }
 
 /* Every CPU (or node) of want must be online and usable by our cgroups. unit is
  * "CPU" or "node". */
-static int check_set(const char *what, const char *unit, const struct cpuset *want,
-		     const struct cpuset *online, const struct cpuset *parent)
+static int check_set(const char *what, const char *unit, const struct idset *want,
+		     const struct idset *online, const struct idset *parent)
 {
 	_cleanup_free_ char *off = missing_from(want, online);
 	if (off) {
-		_cleanup_free_ char *on = cpuset_format(online);
+		_cleanup_free_ char *on = idset_format(online);
 		bool one = !strpbrk(off, ",-");
 		err_set("%s: %s%s %s %s not online (online %ss: %s)", what, unit, one ? "" : "s", off,
 			one ? "is" : "are", unit, on ? on : "?");
@@ -228,7 +228,7 @@ static int check_set(const char *what, const char *unit, const struct cpuset *wa
 	}
 	_cleanup_free_ char *out = parent ? missing_from(want, parent) : NULL;
 	if (out) {
-		_cleanup_free_ char *p = cpuset_format(parent);
+		_cleanup_free_ char *p = idset_format(parent);
 		bool one = !strpbrk(out, ",-");
 		err_set("%s: %s%s %s %s outside what kvmcg's cgroup may use (%ss %s)", what, unit,
 			one ? "" : "s", out, one ? "is" : "are", unit, p ? p : "?");
@@ -268,14 +268,14 @@ static bool vm_has_iothread(const struct vm *vm, const char *id)
 	return false;
 }
 
-static int spec_set_iothread(struct pin_spec *s, const char *id, const struct cpuset *cpus)
+static int spec_set_iothread(struct vm_tune *s, const char *id, const struct idset *cpus)
 {
 	for (size_t i = 0; i < s->n_iothread; i++)
 		if (strcmp(s->iothread_ids[i], id) == 0) {
-			struct cpuset *d = cpuset_dup(cpus);
+			struct idset *d = idset_dup(cpus);
 			if (!d)
 				return -ENOMEM;
-			cpuset_free(s->iothread[i]);
+			idset_free(s->iothread[i]);
 			s->iothread[i] = d;
 			return 0;
 		}
@@ -283,22 +283,22 @@ static int spec_set_iothread(struct pin_spec *s, const char *id, const struct cp
 	if (!ids)
 		return -ENOMEM;
 	s->iothread_ids = ids;
-	struct cpuset **sets = realloc(s->iothread, (s->n_iothread + 1) * sizeof(*sets));
+	struct idset **sets = realloc(s->iothread, (s->n_iothread + 1) * sizeof(*sets));
 	if (!sets)
 		return -ENOMEM;
 	s->iothread = sets;
 	ids[s->n_iothread] = strdup(id);
-	sets[s->n_iothread] = cpuset_dup(cpus);
+	sets[s->n_iothread] = idset_dup(cpus);
 	s->n_iothread++;
 	return ids[s->n_iothread - 1] && sets[s->n_iothread - 1] ? 0 : -ENOMEM;
 }
 
-int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct pin_spec *previous,
-		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct cpuset *emulator,
-		    char *const *iothread_ids, struct cpuset *const *iothreads, size_t n_iothreads,
-		    const struct cpuset *mems, struct pin_spec *ret)
+int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct vm_tune *previous,
+		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct idset *emulator,
+		    char *const *iothread_ids, struct idset *const *iothreads, size_t n_iothreads,
+		    const struct idset *mems, struct vm_tune *ret)
 {
-	struct pin_spec s = {0};
+	struct vm_tune s = {0};
 	int r = 0;
 	int max = vm_max_vcpu(vm);
 	s.n_vcpu = max >= 0 ? (size_t)max + 1 : 0;
@@ -307,15 +307,15 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 		return -ENOMEM;
 
 	/* What was pinned before stays pinned unless the request says otherwise; so
-	 * does its tuning (plan_merge_tune overlays the request's). */
+	 * does its tuning (plan_merge_cputune overlays the request's). */
 	if (previous) {
-		s.tune = previous->tune;
+		s.cputune = previous->cputune;
 		for (size_t i = 0; i < previous->n_vcpu && i < s.n_vcpu; i++)
-			if (previous->vcpu[i] && !(s.vcpu[i] = cpuset_dup(previous->vcpu[i])))
+			if (previous->vcpu[i] && !(s.vcpu[i] = idset_dup(previous->vcpu[i])))
 				r = -ENOMEM;
-		if (previous->emulator && !(s.emulator = cpuset_dup(previous->emulator)))
+		if (previous->emulator && !(s.emulator = idset_dup(previous->emulator)))
 			r = -ENOMEM;
-		if (previous->mems && !(s.mems = cpuset_dup(previous->mems)))
+		if (previous->mems && !(s.mems = idset_dup(previous->mems)))
 			r = -ENOMEM;
 		for (size_t i = 0; r == 0 && i < previous->n_iothread; i++)
 			if (vm_has_iothread(vm, previous->iothread_ids[i]) && previous->iothread[i])
@@ -324,7 +324,7 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 
 	for (size_t k = 0; r == 0 && k < n_vcpus; k++) {
 		const struct vcpu_arg *a = &vcpus[k];
-		r = check_set("--vcpu", "CPU", a->cpus, h->online_cpus, h->parent_cpus);
+		r = check_set("--vcpu", "CPU", a->cpus, h->online_cpus, h->effective_cpus);
 		if (r < 0)
 			break;
 		int first = a->first, last = a->last;
@@ -345,16 +345,16 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 				r = -ERANGE;
 				break;
 			}
-			cpuset_free(s.vcpu[i]);
-			if (!(s.vcpu[i] = cpuset_dup(a->cpus)))
+			idset_free(s.vcpu[i]);
+			if (!(s.vcpu[i] = idset_dup(a->cpus)))
 				r = -ENOMEM;
 		}
 	}
 	if (r == 0 && emulator) {
-		r = check_set("--emulator", "CPU", emulator, h->online_cpus, h->parent_cpus);
+		r = check_set("--emulator", "CPU", emulator, h->online_cpus, h->effective_cpus);
 		if (r == 0) {
-			cpuset_free(s.emulator);
-			if (!(s.emulator = cpuset_dup(emulator)))
+			idset_free(s.emulator);
+			if (!(s.emulator = idset_dup(emulator)))
 				r = -ENOMEM;
 		}
 	}
@@ -373,25 +373,25 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 			r = -EINVAL;
 			break;
 		}
-		r = check_set("--iothread", "CPU", iothreads[k], h->online_cpus, h->parent_cpus);
+		r = check_set("--iothread", "CPU", iothreads[k], h->online_cpus, h->effective_cpus);
 		if (r == 0)
 			r = spec_set_iothread(&s, iothread_ids[k], iothreads[k]);
 	}
 	if (r == 0 && mems) {
-		if (h->mode == CGROUP_MODE_AFFINITY) {
+		if (h->backend == BACKEND_AFFINITY) {
 			err_set("--mems needs the cpuset controller, which this host does not offer");
 			r = -EINVAL;
 		} else {
-			r = check_set("--mems", "node", mems, h->online_mems, h->parent_mems);
+			r = check_set("--mems", "node", mems, h->online_mems, h->effective_mems);
 			if (r == 0) {
-				cpuset_free(s.mems);
-				if (!(s.mems = cpuset_dup(mems)))
+				idset_free(s.mems);
+				if (!(s.mems = idset_dup(mems)))
 					r = -ENOMEM;
 			}
 		}
 	}
 	if (r < 0) {
-		pin_spec_done(&s);
+		vm_tune_done(&s);
 		return r;
 	}
 	*ret = s;
@@ -407,9 +407,9 @@ void plan_done(struct plan *p)
 		free(a->dir);
 		free(a->file);
 		free(a->value);
-		cpuset_free(a->cpus);
+		idset_free(a->cpus);
 		free(a->old_value);
-		cpuset_free(a->old_cpus);
+		idset_free(a->old_cpus);
 		for (size_t k = 0; k < a->n_moved; k++)
 			free(a->moved[k].cgroup);
 		free(a->moved);
@@ -431,19 +431,19 @@ int plan_add(struct plan *p, const struct action *a)
 
 /* Shorthands that copy their strings; they return -ENOMEM or 0. */
 static int add(struct plan *p, enum action_kind kind, const char *dir, const char *file,
-	       const char *value, pid_t tid, const struct cpuset *cpus)
+	       const char *value, pid_t tid, const struct idset *cpus)
 {
 	struct action a = {.kind = kind, .tid = tid};
 	a.dir = strdup_or_null(dir);
 	a.file = strdup_or_null(file);
 	a.value = strdup_or_null(value);
-	a.cpus = cpuset_dup(cpus);
+	a.cpus = idset_dup(cpus);
 	if ((dir && !a.dir) || (file && !a.file) || (value && !a.value) || (cpus && !a.cpus) ||
 	    plan_add(p, &a) < 0) {
 		free(a.dir);
 		free(a.file);
 		free(a.value);
-		cpuset_free(a.cpus);
+		idset_free(a.cpus);
 		return -ENOMEM;
 	}
 	return 0;
@@ -462,7 +462,7 @@ static bool has_controller_enabled(const struct cgroup_dir_state *d, const char 
 	return d && cg_controller_listed(d->subtree_control, name);
 }
 
-static const struct cpuset *spec_for(const struct pin_spec *s, const struct vm_thread *t)
+static const struct idset *tune_cpus_for(const struct vm_tune *s, const struct vm_thread *t)
 {
 	if (t->kind == THREAD_VCPU)
 		return (size_t)t->vcpu_index < s->n_vcpu ? s->vcpu[t->vcpu_index] : NULL;
@@ -476,9 +476,9 @@ static const struct cpuset *spec_for(const struct pin_spec *s, const struct vm_t
 }
 
 /* "" for an unset list: how cpuset.cpus reads when it inherits. */
-static char *format_or_empty(const struct cpuset *s)
+static char *format_or_empty(const struct idset *s)
 {
-	return s ? cpuset_format(s) : strdup("");
+	return s ? idset_format(s) : strdup("");
 }
 
 static bool same_text(const char *a, const char *b)
@@ -508,21 +508,21 @@ static bool within(const char *cgroup, const char *dir)
 /* Each child cgroup of the VM the plan needs, once. */
 struct child {
 	char *name;
-	const struct cpuset *cpus;
+	const struct idset *cpus;
 	bool written; /* its cpuset changes: on 6.1 that resets its threads' affinity */
 };
 
-static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct vm_tune *tune,
 			struct plan *p, struct child **ret_children, size_t *ret_n)
 {
-	bool v2 = h->mode == CGROUP_MODE_V2;
+	bool v2 = h->backend == BACKEND_CGROUP_V2;
 	int r = 0;
-	_cleanup_free_ char *parent_cpus = cpuset_format(h->parent_cpus);
-	_cleanup_free_ char *parent_mems = cpuset_format(h->parent_mems);
-	if (!parent_cpus || !parent_mems)
+	_cleanup_free_ char *effective_cpus = idset_format(h->effective_cpus);
+	_cleanup_free_ char *effective_mems = idset_format(h->effective_mems);
+	if (!effective_cpus || !effective_mems)
 		return -ENOMEM;
 
-	bool bandwidth = spec->tune.weight || spec->tune.quota_set;
+	bool bandwidth = tune->cputune.weight || tune->cputune.quota_set;
 	/* Ancestors, top-down, from the mount root to the VM's parent. */
 	size_t vm_len = strlen(h->vm_dir);
 	for (size_t i = 0; r == 0 && i < h->n_dirs; i++) {
@@ -540,14 +540,14 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 			r = add(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpu", 0, NULL);
 		/* v1: a new cpuset is empty and takes no task until it has cpus and mems. */
 		if (r == 0 && !v2 && l > 0 && (!d || !d->cpus || !*d->cpus))
-			r = add(p, ACT_WRITE, path, "cpuset.cpus", parent_cpus, 0, NULL);
+			r = add(p, ACT_WRITE, path, "cpuset.cpus", effective_cpus, 0, NULL);
 		if (r == 0 && !v2 && l > 0 && (!d || !d->mems || !*d->mems))
-			r = add(p, ACT_WRITE, path, "cpuset.mems", parent_mems, 0, NULL);
+			r = add(p, ACT_WRITE, path, "cpuset.mems", effective_mems, 0, NULL);
 	}
 
 	/* The VM's own cgroup. */
 	const struct cgroup_dir_state *vmd = find_dir(h, h->vm_dir);
-	_cleanup_free_ char *mems = spec->mems ? cpuset_format(spec->mems) : NULL;
+	_cleanup_free_ char *mems = tune->mems ? idset_format(tune->mems) : NULL;
 	if (r == 0 && !vmd)
 		r = add(p, ACT_MKDIR, h->vm_dir, NULL, NULL, 0, NULL);
 	/* Inside the VM's own cgroup the tree is threaded from the top: that cgroup stays
@@ -556,22 +556,22 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 		r = add(p, ACT_SET_THREADED, h->vm_dir, "cgroup.type", "threaded", 0, NULL);
 	if (r == 0 && v2 && mems && !same_text(vmd ? vmd->mems : NULL, mems))
 		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", mems, 0, NULL);
-	if (r == 0 && v2 && spec->tune.weight) {
+	if (r == 0 && v2 && tune->cputune.weight) {
 		char w[16];
-		snprintf(w, sizeof(w), "%u", spec->tune.weight);
+		snprintf(w, sizeof(w), "%u", tune->cputune.weight);
 		if (!vmd || !same_text(vmd->cpu_weight, w))
 			r = add(p, ACT_WRITE, h->vm_dir, "cpu.weight", w, 0, NULL);
 	}
-	if (r == 0 && v2 && spec->tune.quota_set) {
+	if (r == 0 && v2 && tune->cputune.quota_set) {
 		char max[48];
-		cpu_tune_max(&spec->tune, max, sizeof(max));
+		cputune_max(&tune->cputune, max, sizeof(max));
 		if (!vmd || !same_text(vmd->cpu_max, max))
 			r = add(p, ACT_WRITE, h->vm_dir, "cpu.max", max, 0, NULL);
 	}
-	if (r == 0 && !v2 && (!vmd || !same_text(vmd->cpus, parent_cpus)))
-		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.cpus", parent_cpus, 0, NULL);
-	if (r == 0 && !v2 && (!vmd || !same_text(vmd->mems, parent_mems)))
-		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", parent_mems, 0, NULL);
+	if (r == 0 && !v2 && (!vmd || !same_text(vmd->cpus, effective_cpus)))
+		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.cpus", effective_cpus, 0, NULL);
+	if (r == 0 && !v2 && (!vmd || !same_text(vmd->mems, effective_mems)))
+		r = add(p, ACT_WRITE, h->vm_dir, "cpuset.mems", effective_mems, 0, NULL);
 
 	/* Children: the emulator's first, since the whole process goes there. */
 	size_t n = 0;
@@ -602,7 +602,7 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 			}
 		if (seen)
 			continue;
-		struct child c = {.name = TAKE_PTR(name), .cpus = spec_for(spec, t)};
+		struct child c = {.name = TAKE_PTR(name), .cpus = tune_cpus_for(tune, t)};
 		/* emulator first */
 		if (strcmp(c.name, "emulator") == 0 && n > 0) {
 			memmove(children + 1, children, n * sizeof(*children));
@@ -630,8 +630,8 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 			vm_enabled = true;
 		}
 		if (r == 0 && !v2) {
-			const char *want_cpus = children[k].cpus ? cpus : parent_cpus;
-			const char *want_mems = mems ? mems : parent_mems;
+			const char *want_cpus = children[k].cpus ? cpus : effective_cpus;
+			const char *want_mems = mems ? mems : effective_mems;
 			if (!d || !same_text(d->cpus, want_cpus)) {
 				r = add(p, ACT_WRITE, path, "cpuset.cpus", want_cpus, 0, NULL);
 				children[k].written = true;
@@ -684,21 +684,21 @@ static int refuse_unidentified(const struct vm *vm)
 	return -EAGAIN;
 }
 
-int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tune *tune,
 	     struct plan *ret)
 {
 	int r = refuse_unidentified(vm);
 	if (r < 0)
 		return r;
-	struct plan p = {.mode = h->mode};
+	struct plan p = {.backend = h->backend};
 	if (h->vm_dir && !(p.vm_dir = strdup(h->vm_dir)))
 		return -ENOMEM;
 
 	struct child *children = NULL;
 	size_t n_children = 0;
 	bool moved_any = false;
-	if (h->mode != CGROUP_MODE_AFFINITY) {
-		r = plan_cgroups(h, vm, spec, &p, &children, &n_children);
+	if (h->backend != BACKEND_AFFINITY) {
+		r = plan_cgroups(h, vm, tune, &p, &children, &n_children);
 		if (r < 0)
 			goto fail;
 
@@ -711,7 +711,7 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 		 * are born there. Never again once it is inside the VM's tree: that would
 		 * pull the vCPUs back out of their cgroups. */
 		bool process_moves = false;
-		if (h->mode == CGROUP_MODE_V2) {
+		if (h->backend == BACKEND_CGROUP_V2) {
 			for (size_t i = 0; i < vm->n_threads; i++)
 				if (vm->threads[i].tid == vm->pid && !within(vm->threads[i].cgroup, h->vm_dir))
 					process_moves = true;
@@ -728,7 +728,7 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 			bool there = process_moves ? strcmp(name, "emulator") == 0 : in_cgroup(t, dir);
 			if (!there) {
 				r = add(&p, ACT_MOVE_THREAD, dir,
-					h->mode == CGROUP_MODE_V2 ? "cgroup.threads" : "tasks", NULL, t->tid,
+					h->backend == BACKEND_CGROUP_V2 ? "cgroup.threads" : "tasks", NULL, t->tid,
 					NULL);
 				moved_any = true;
 			}
@@ -743,29 +743,29 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_sp
 	/* Affinity last: cgroup moves and cpuset writes reset it on Linux 6.1. */
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		const struct vm_thread *t = &vm->threads[i];
-		const struct cpuset *want = spec_for(spec, t);
-		if (h->mode == CGROUP_MODE_AFFINITY && !want)
+		const struct idset *want = tune_cpus_for(tune, t);
+		if (h->backend == BACKEND_AFFINITY && !want)
 			continue; /* nothing asked for this thread */
 		if (!want)
-			want = h->parent_cpus; /* unpinned: all that its cgroup allows */
-		bool reset = moved_any && h->mode != CGROUP_MODE_AFFINITY;
+			want = h->effective_cpus; /* unpinned: all that its cgroup allows */
+		bool reset = moved_any && h->backend != BACKEND_AFFINITY;
 		_cleanup_free_ char *name = layout_child_name(t);
 		for (size_t k = 0; name && k < n_children; k++)
 			if (strcmp(children[k].name, name) == 0)
 				reset |= children[k].written;
-		if (reset || !t->affinity || !cpuset_equal(t->affinity, want))
+		if (reset || !t->affinity || !idset_equal(t->affinity, want))
 			r = add(&p, ACT_SET_AFFINITY, NULL, NULL, NULL, t->tid, want);
 	}
 	/* The vCPUs' scheduling class, like libvirt's <vcpusched>. */
-	for (size_t i = 0; r == 0 && spec->tune.sched_set && i < vm->n_threads; i++) {
+	for (size_t i = 0; r == 0 && tune->cputune.sched_set && i < vm->n_threads; i++) {
 		const struct vm_thread *t = &vm->threads[i];
 		if (t->kind != THREAD_VCPU)
 			continue;
-		if ((int)t->stat.policy == spec->tune.sched_policy &&
-		    t->stat.rt_priority == spec->tune.sched_priority)
+		if ((int)t->stat.policy == tune->cputune.sched_policy &&
+		    t->stat.rt_priority == tune->cputune.sched_priority)
 			continue;
 		char v[32];
-		sched_format(spec->tune.sched_policy, spec->tune.sched_priority, v, sizeof(v));
+		sched_format(tune->cputune.sched_policy, tune->cputune.sched_priority, v, sizeof(v));
 		r = add(&p, ACT_SET_SCHED, NULL, NULL, v, t->tid, NULL);
 	}
 	if (r < 0)
@@ -785,7 +785,7 @@ fail:
 
 int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 {
-	struct plan p = {.mode = st->mode};
+	struct plan p = {.backend = st->backend};
 	int r = 0;
 	if (st->vm_dir && !(p.vm_dir = strdup(st->vm_dir)))
 		return -ENOMEM;
@@ -793,18 +793,18 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 	const char *main_cg = main_origin && main_origin->cgroup ? main_origin->cgroup : "";
 	if (*main_cg == '/')
 		main_cg++;
-	const char *move = layout_move_file(st->mode);
+	const char *move = layout_move_file(st->backend);
 
 	/* v2: cgroup.procs takes every thread along; the VM's own cgroup accepts them
 	 * back while kvmcg's tree in it is threaded (cgroup_migrate_vet_dst()). */
-	if (st->mode == CGROUP_MODE_V2)
+	if (st->backend == BACKEND_CGROUP_V2)
 		r = add(&p, ACT_MOVE_PROCESS, main_cg, "cgroup.procs", NULL, vm->pid, NULL);
-	for (size_t i = 0; r == 0 && st->mode != CGROUP_MODE_AFFINITY && i < vm->n_threads; i++) {
+	for (size_t i = 0; r == 0 && st->backend != BACKEND_AFFINITY && i < vm->n_threads; i++) {
 		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
 		const char *cg = o && o->cgroup ? o->cgroup : main_cg;
 		if (*cg == '/')
 			cg++;
-		if (st->mode == CGROUP_MODE_V2 && strcmp(cg, main_cg) == 0)
+		if (st->backend == BACKEND_CGROUP_V2 && strcmp(cg, main_cg) == 0)
 			continue;
 		r = add(&p, ACT_MOVE_THREAD, cg, move, NULL, vm->threads[i].tid, NULL);
 	}
@@ -812,11 +812,11 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
 		if (!o)
 			o = main_origin;
-		if (o && o->affinity && cpuset_count(o->affinity))
+		if (o && o->affinity && idset_count(o->affinity))
 			r = add(&p, ACT_SET_AFFINITY, NULL, NULL, NULL, vm->threads[i].tid, o->affinity);
 	}
 	/* Scheduling classes kvmcg changed go back to what they were. */
-	for (size_t i = 0; r == 0 && st->spec.tune.sched_set && i < vm->n_threads; i++) {
+	for (size_t i = 0; r == 0 && st->tune.cputune.sched_set && i < vm->n_threads; i++) {
 		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
 		if (!o || !o->sched_known)
 			continue;

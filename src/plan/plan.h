@@ -17,7 +17,7 @@
 
 /* CPU bandwidth and scheduling of a VM: cpu.weight and cpu.max of its cgroup (v2),
  * the scheduling class of its vCPU threads. Zero fields are unset. */
-struct cpu_tune {
+struct cputune {
 	unsigned weight;        /* 1..10000 */
 	bool quota_set;
 	uint64_t quota_percent; /* of one CPU; 0 with quota_set means "max" */
@@ -28,35 +28,35 @@ struct cpu_tune {
 };
 
 /* "200%" of one CPU over period_us, as cpu.max wants it: "200000 100000". */
-void cpu_tune_max(const struct cpu_tune *t, char *buf, size_t size);
+void cputune_max(const struct cputune *t, char *buf, size_t size);
 /* "fifo:10", "other": the policy kvmcg and chrt(1) users read. */
 void sched_format(int policy, unsigned priority, char *buf, size_t size);
 int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority);
 
 /* What one VM should look like. A NULL set means "not pinned": inherit. */
-struct pin_spec {
-	struct cpuset **vcpu; /* indexed by vCPU index, n_vcpu entries */
+struct vm_tune {
+	struct idset **vcpu; /* indexed by vCPU index, n_vcpu entries */
 	size_t n_vcpu;
-	struct cpuset *emulator;
+	struct idset *emulator;
 	char **iothread_ids;
-	struct cpuset **iothread;
+	struct idset **iothread;
 	size_t n_iothread;
-	struct cpuset *mems;
-	struct cpu_tune tune;
+	struct idset *mems;
+	struct cputune cputune;
 };
-void pin_spec_done(struct pin_spec *s);
+void vm_tune_done(struct vm_tune *s);
 
 /* Command-line forms. On a syntax error returns -EINVAL and a sentence in err_get().
  *   --vcpu N:CPUS, --vcpu A-B:CPUS, --vcpu all:CPUS, --iothread ID:CPUS.
  * "all" is resolved against the VM later, so it is kept as index -1. */
 struct vcpu_arg {
 	int first, last; /* -1, -1 for all */
-	struct cpuset *cpus;
+	struct idset *cpus;
 };
 /* what names the source in messages: "--vcpu", "VCPUPin=". *ret_col, when given, is
  * set to the byte offset in s of the part that is wrong. */
 int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col);
-int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct cpuset **ret_cpus,
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct idset **ret_cpus,
 		       size_t *ret_col);
 
 /* ---- what is in place ---------------------------------------------------------- */
@@ -75,14 +75,14 @@ struct cgroup_dir_state {
 };
 
 struct plan_host {
-	enum cgroup_mode mode;
-	const struct cpuset *online_cpus;
-	const struct cpuset *online_mems;
+	enum pin_backend backend;
+	const struct idset *online_cpus;
+	const struct idset *online_mems;
 	/* What the VM's cgroups may use: the effective cpus and mems (v2), or
 	 * cpuset.cpus/mems (v1), of the nearest existing cgroup above the VM's directory;
 	 * in affinity mode what the VM's threads' cpusets allow. */
-	const struct cpuset *parent_cpus;
-	const struct cpuset *parent_mems;
+	const struct idset *effective_cpus;
+	const struct idset *effective_mems;
 	/* Ancestors from the mount root down to the VM's cgroup, then the VM's
 	 * children, as they are now. dirs[0] is the mount root itself (path ""). */
 	const struct cgroup_dir_state *dirs;
@@ -122,7 +122,7 @@ struct action {
 	char *file;
 	char *value;
 	pid_t tid;
-	struct cpuset *cpus;
+	struct idset *cpus;
 	/* A cleanup step (unpin's rmdir and controller disabling, after every thread is
 	 * back): its failure stops nothing and is never rolled back; what it could not
 	 * remove stays in the record for the next run. Cleanup steps come last. */
@@ -133,13 +133,13 @@ struct action {
 	bool changed;      /* ACT_*_CONTROLLER changed subtree_control, ACT_SET_THREADED cgroup.type */
 	bool undo_failed;  /* rollback could not put back what this replaced */
 	char *old_value;   /* previous file content, or previous cgroup of a moved task */
-	struct cpuset *old_cpus;
+	struct idset *old_cpus;
 	struct moved_thread *moved; /* ACT_MOVE_PROCESS: every thread's previous cgroup */
 	size_t n_moved;
 };
 
 struct plan {
-	enum cgroup_mode mode;
+	enum pin_backend backend;
 	char *vm_dir;
 	struct action *actions;
 	size_t n_actions;
@@ -147,24 +147,24 @@ struct plan {
 void plan_done(struct plan *p);
 int plan_add(struct plan *p, const struct action *a); /* takes ownership of a's strings */
 
-/* The pin spec a VM ends up with: previous (may be NULL) overlaid with request.
+/* The tuning a VM ends up with: previous (may be NULL) overlaid with request.
  * Validates every CPU and node against the host and the VM; on a bad request
  * returns -EINVAL (or -ERANGE for an index) with a sentence in err_get(). */
-int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct pin_spec *previous,
-		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct cpuset *emulator,
-		    char *const *iothread_ids, struct cpuset *const *iothreads, size_t n_iothreads,
-		    const struct cpuset *mems, struct pin_spec *ret);
+int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct vm_tune *previous,
+		    const struct vcpu_arg *vcpus, size_t n_vcpus, const struct idset *emulator,
+		    char *const *iothread_ids, struct idset *const *iothreads, size_t n_iothreads,
+		    const struct idset *mems, struct vm_tune *ret);
 
-/* Overlays the CPU tuning a request asks for (req) on spec, whose tune came from the
+/* Overlays the CPU tuning a request asks for (req) on tune, whose tune came from the
  * previous pin. Only v2 carries weight and quota: elsewhere they are named in
  * *skipped ("[CPU] Weight= ..."), not dropped. */
-int plan_merge_tune(const struct plan_host *h, const struct cpu_tune *req, struct pin_spec *spec,
+int plan_merge_cputune(const struct plan_host *h, const struct cputune *req, struct vm_tune *tune,
 		    char ***skipped, size_t *n_skipped);
 
-/* Actions that take the VM from what is in place to spec; none when it is there
+/* Actions that take the VM from what is in place to tune; none when it is there
  * already. Refuses (-EAGAIN, sentence in err_get()) a VM whose vCPUs or iothreads
  * are not all identified: an unknown thread may be a vCPU. */
-int plan_pin(const struct plan_host *h, const struct vm *vm, const struct pin_spec *spec,
+int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tune *tune,
 	     struct plan *ret);
 
 /* Actions that restore what a state recorded (each thread's cgroup, then its

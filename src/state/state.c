@@ -35,10 +35,10 @@ void vm_state_done(struct vm_state *s)
 	free(s->enabled);
 	for (size_t i = 0; i < s->n_threads; i++) {
 		free(s->threads[i].cgroup);
-		cpuset_free(s->threads[i].affinity);
+		idset_free(s->threads[i].affinity);
 	}
 	free(s->threads);
-	pin_spec_done(&s->spec);
+	vm_tune_done(&s->tune);
 	*s = (struct vm_state){0};
 }
 
@@ -103,9 +103,9 @@ static char *unescape(const char *s, size_t len)
 	return out;
 }
 
-static void put_set(FILE *f, const struct cpuset *s)
+static void put_set(FILE *f, const struct idset *s)
 {
-	_cleanup_free_ char *l = s ? cpuset_format(s) : NULL;
+	_cleanup_free_ char *l = s ? idset_format(s) : NULL;
 	fputs(l && *l ? l : "-", f);
 }
 
@@ -119,7 +119,7 @@ char *state_format(const struct vm_state *s)
 	fprintf(f, "%s\npid %d\nstarttime %llu\nname ", STATE_MAGIC, (int)s->pid,
 		(unsigned long long)s->starttime);
 	put_escaped(f, s->name ? s->name : "");
-	fprintf(f, "\nmode %s\n", cgroup_mode_name(s->mode));
+	fprintf(f, "\nmode %s\n", backend_name(s->backend));
 	if (s->mount) {
 		fputs("mount ", f);
 		put_escaped(f, s->mount);
@@ -151,27 +151,27 @@ char *state_format(const struct vm_state *s)
 		put_set(f, s->threads[i].affinity);
 		fputc('\n', f);
 	}
-	for (size_t i = 0; i < s->spec.n_vcpu; i++)
-		if (s->spec.vcpu[i]) {
+	for (size_t i = 0; i < s->tune.n_vcpu; i++)
+		if (s->tune.vcpu[i]) {
 			fprintf(f, "pin-vcpu %zu ", i);
-			put_set(f, s->spec.vcpu[i]);
+			put_set(f, s->tune.vcpu[i]);
 			fputc('\n', f);
 		}
-	if (s->spec.emulator) {
+	if (s->tune.emulator) {
 		fputs("pin-emulator ", f);
-		put_set(f, s->spec.emulator);
+		put_set(f, s->tune.emulator);
 		fputc('\n', f);
 	}
-	for (size_t i = 0; i < s->spec.n_iothread; i++) {
+	for (size_t i = 0; i < s->tune.n_iothread; i++) {
 		fputs("pin-iothread ", f);
-		put_escaped(f, s->spec.iothread_ids[i]);
+		put_escaped(f, s->tune.iothread_ids[i]);
 		fputc(' ', f);
-		put_set(f, s->spec.iothread[i]);
+		put_set(f, s->tune.iothread[i]);
 		fputc('\n', f);
 	}
-	if (s->spec.mems) {
+	if (s->tune.mems) {
 		fputs("pin-mems ", f);
-		put_set(f, s->spec.mems);
+		put_set(f, s->tune.mems);
 		fputc('\n', f);
 	}
 	for (size_t i = 0; i < s->n_threads; i++)
@@ -180,7 +180,7 @@ char *state_format(const struct vm_state *s)
 			sched_format(s->threads[i].sched_policy, s->threads[i].sched_priority, v, sizeof(v));
 			fprintf(f, "thread-sched %d %s\n", (int)s->threads[i].tid, v);
 		}
-	const struct cpu_tune *t = &s->spec.tune;
+	const struct cputune *t = &s->tune.cputune;
 	if (t->weight)
 		fprintf(f, "pin-cpu-weight %u\n", t->weight);
 	if (t->quota_set)
@@ -215,25 +215,25 @@ static size_t split(char *line, char **fields, size_t max)
 	return n;
 }
 
-static int parse_set(const char *s, struct cpuset **ret)
+static int parse_set(const char *s, struct idset **ret)
 {
 	if (strcmp(s, "-") == 0) {
-		*ret = cpuset_new();
+		*ret = idset_new();
 		return *ret ? 0 : -ENOMEM;
 	}
-	return cpuset_parse(s, ret, NULL);
+	return idset_parse(s, ret, NULL);
 }
 
-static int grow_spec_vcpus(struct pin_spec *spec, size_t index)
+static int grow_spec_vcpus(struct vm_tune *tune, size_t index)
 {
-	if (index < spec->n_vcpu)
+	if (index < tune->n_vcpu)
 		return 0;
-	struct cpuset **n = realloc(spec->vcpu, (index + 1) * sizeof(*n));
+	struct idset **n = realloc(tune->vcpu, (index + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	memset(n + spec->n_vcpu, 0, (index + 1 - spec->n_vcpu) * sizeof(*n));
-	spec->vcpu = n;
-	spec->n_vcpu = index + 1;
+	memset(n + tune->n_vcpu, 0, (index + 1 - tune->n_vcpu) * sizeof(*n));
+	tune->vcpu = n;
+	tune->n_vcpu = index + 1;
 	return 0;
 }
 
@@ -247,13 +247,13 @@ static int set_unescaped(char **dst, const char *v)
 	return 0;
 }
 
-static int set_list(struct cpuset **dst, const char *v)
+static int set_list(struct idset **dst, const char *v)
 {
-	struct cpuset *s = NULL;
+	struct idset *s = NULL;
 	int r = parse_set(v, &s);
 	if (r < 0)
 		return r;
-	cpuset_free(*dst);
+	idset_free(*dst);
 	*dst = s;
 	return 0;
 }
@@ -307,11 +307,11 @@ static int parse_line(struct vm_state *s, char *line)
 		return 0; /* state_parse knows where it may stand */
 	if (strcmp(key, "mode") == 0) {
 		if (strcmp(f[1], "v2") == 0)
-			s->mode = CGROUP_MODE_V2;
+			s->backend = BACKEND_CGROUP_V2;
 		else if (strcmp(f[1], "v1") == 0)
-			s->mode = CGROUP_MODE_V1;
+			s->backend = BACKEND_CGROUP_V1;
 		else if (strcmp(f[1], "affinity") == 0)
-			s->mode = CGROUP_MODE_AFFINITY;
+			s->backend = BACKEND_AFFINITY;
 		else
 			return -EBADMSG;
 		return 0;
@@ -346,7 +346,7 @@ static int parse_line(struct vm_state *s, char *line)
 			r = -ENOMEM;
 		if (r < 0) {
 			free(t.cgroup);
-			cpuset_free(t.affinity);
+			idset_free(t.affinity);
 			return r;
 		}
 		s->threads = nt;
@@ -357,11 +357,11 @@ static int parse_line(struct vm_state *s, char *line)
 		int idx;
 		if (parse_int(f[1], &idx) < 0 || idx < 0 || idx > 1 << 20)
 			return -EBADMSG;
-		int r = grow_spec_vcpus(&s->spec, (size_t)idx);
-		return r < 0 ? r : set_list(&s->spec.vcpu[idx], f[2]);
+		int r = grow_spec_vcpus(&s->tune, (size_t)idx);
+		return r < 0 ? r : set_list(&s->tune.vcpu[idx], f[2]);
 	}
 	if (strcmp(key, "pin-emulator") == 0)
-		return set_list(&s->spec.emulator, f[1]);
+		return set_list(&s->tune.emulator, f[1]);
 	if (strcmp(key, "thread-sched") == 0) {
 		pid_t tid;
 		int pol;
@@ -383,41 +383,41 @@ static int parse_line(struct vm_state *s, char *line)
 		if (parse_int(f[1], &v) < 0 || v < 1 || v > 1000000)
 			return -EBADMSG;
 		if (key[8] == 'w')
-			s->spec.tune.weight = (unsigned)v;
+			s->tune.cputune.weight = (unsigned)v;
 		else
-			s->spec.tune.period_us = (unsigned)v;
+			s->tune.cputune.period_us = (unsigned)v;
 		return 0;
 	}
 	if (strcmp(key, "pin-cpu-quota") == 0) {
-		s->spec.tune.quota_set = true;
-		return parse_u64(f[1], &s->spec.tune.quota_percent) < 0 ? -EBADMSG : 0;
+		s->tune.cputune.quota_set = true;
+		return parse_u64(f[1], &s->tune.cputune.quota_percent) < 0 ? -EBADMSG : 0;
 	}
 	if (strcmp(key, "pin-vcpu-sched") == 0) {
-		s->spec.tune.sched_set = true;
-		return sched_parse(f[1], &s->spec.tune.sched_policy, &s->spec.tune.sched_priority) < 0
+		s->tune.cputune.sched_set = true;
+		return sched_parse(f[1], &s->tune.cputune.sched_policy, &s->tune.cputune.sched_priority) < 0
 			       ? -EBADMSG
 			       : 0;
 	}
 	if (strcmp(key, "pin-mems") == 0)
-		return set_list(&s->spec.mems, f[1]);
+		return set_list(&s->tune.mems, f[1]);
 	/* pin-iothread */
 	_cleanup_free_ char *id = unescape(f[1], strlen(f[1]));
-	struct cpuset *cpus = NULL;
+	struct idset *cpus = NULL;
 	int r = id ? parse_set(f[2], &cpus) : -EBADMSG;
 	if (r < 0)
 		return r;
-	char **ids = realloc(s->spec.iothread_ids, (s->spec.n_iothread + 1) * sizeof(char *));
+	char **ids = realloc(s->tune.iothread_ids, (s->tune.n_iothread + 1) * sizeof(char *));
 	if (ids)
-		s->spec.iothread_ids = ids;
-	struct cpuset **sets = ids ? realloc(s->spec.iothread, (s->spec.n_iothread + 1) * sizeof(*sets)) : NULL;
+		s->tune.iothread_ids = ids;
+	struct idset **sets = ids ? realloc(s->tune.iothread, (s->tune.n_iothread + 1) * sizeof(*sets)) : NULL;
 	if (sets)
-		s->spec.iothread = sets;
+		s->tune.iothread = sets;
 	if (!ids || !sets) {
-		cpuset_free(cpus);
+		idset_free(cpus);
 		return -ENOMEM;
 	}
-	ids[s->spec.n_iothread] = TAKE_PTR(id);
-	sets[s->spec.n_iothread++] = cpus;
+	ids[s->tune.n_iothread] = TAKE_PTR(id);
+	sets[s->tune.n_iothread++] = cpus;
 	return 0;
 }
 
@@ -506,7 +506,7 @@ int state_check(const struct vm_state *s, char **ret_why)
 	/* Without the VM's own origin, unpin would have to guess where it came from. */
 	if (!state_find_thread(s, s->pid))
 		REFUSE("it does not say where the VM's main thread %d came from", (int)s->pid);
-	if (s->mode == CGROUP_MODE_AFFINITY) {
+	if (s->backend == BACKEND_AFFINITY) {
 		if (s->mount || s->vm_dir || s->n_created || s->n_enabled)
 			REFUSE("an affinity-mode record that names cgroups");
 		for (size_t i = 0; i < s->n_threads; i++)

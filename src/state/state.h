@@ -18,7 +18,7 @@
 struct thread_origin {
 	pid_t tid;
 	char *cgroup;           /* "" in affinity mode */
-	struct cpuset *affinity;
+	struct idset *affinity;
 	bool sched_known;
 	int sched_policy;
 	unsigned sched_priority;
@@ -35,7 +35,7 @@ struct vm_state {
 	pid_t pid;
 	uint64_t starttime;
 	char *name;
-	enum cgroup_mode mode;
+	enum pin_backend backend;
 	char *mount;   /* cgroup mount point; NULL in affinity mode */
 	char *vm_dir;  /* relative to mount */
 	char *root;    /* the --cgroup-root vm_dir is directly below, relative to mount;
@@ -47,7 +47,7 @@ struct vm_state {
 	/* Each thread's cgroup and affinity before kvmcg first touched it. */
 	struct thread_origin *threads;
 	size_t n_threads;
-	struct pin_spec spec; /* what is pinned now */
+	struct vm_tune tune; /* what is pinned now */
 };
 void vm_state_done(struct vm_state *s);
 

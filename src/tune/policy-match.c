@@ -76,7 +76,7 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < p->n_vcpu_pins; i++)
 		r = pin_args_add_vcpu(a, &p->vcpu_pins[i]);
-	if (r == 0 && p->emulator_pin && !a->emulator && !(a->emulator = cpuset_dup(p->emulator_pin)))
+	if (r == 0 && p->emulator_pin && !a->emulator && !(a->emulator = idset_dup(p->emulator_pin)))
 		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < p->n_iothread_pins; i++)
 		r = pin_args_add_iothread(a, p->iothread_ids[i], p->iothread_pins[i]);
@@ -85,7 +85,7 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
 	if (p->mem_nodes && !a->mems &&
 	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE) &&
-	    !(a->mems = cpuset_dup(p->mem_nodes)))
+	    !(a->mems = idset_dup(p->mem_nodes)))
 		return -ENOMEM;
 
 #define SKIP(cond, text)                                                                           \
@@ -93,19 +93,19 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 		if (r == 0 && (cond))                                                              \
 			r = strv_push(skipped, n_skipped, text);                                   \
 	} while (0)
-	a->tune.weight = p->cpu_weight;
-	a->tune.quota_set = p->quota_set;
-	a->tune.quota_percent = p->quota_percent;
-	a->tune.period_us = p->period_us;
+	a->cputune.weight = p->cpu_weight;
+	a->cputune.quota_set = p->quota_set;
+	a->cputune.quota_percent = p->quota_percent;
+	a->cputune.period_us = p->period_us;
 	if (p->vcpu_sched != SCHED_CLASS_UNSET) {
 		static const int policies[] = {
 			[SCHED_CLASS_OTHER] = SCHED_OTHER, [SCHED_CLASS_BATCH] = SCHED_BATCH,
 			[SCHED_CLASS_IDLE] = SCHED_IDLE,   [SCHED_CLASS_FIFO] = SCHED_FIFO,
 			[SCHED_CLASS_RR] = SCHED_RR,
 		};
-		a->tune.sched_set = true;
-		a->tune.sched_policy = policies[p->vcpu_sched];
-		a->tune.sched_priority = p->vcpu_sched_priority;
+		a->cputune.sched_set = true;
+		a->cputune.sched_policy = policies[p->vcpu_sched];
+		a->cputune.sched_priority = p->vcpu_sched_priority;
 	}
 	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
 	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
@@ -125,18 +125,18 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 	return r;
 }
 
-struct cpuset *pin_spec_cpus(const struct pin_spec *s)
+struct idset *vm_tune_cpus(const struct vm_tune *s)
 {
-	struct cpuset *u = cpuset_new();
+	struct idset *u = idset_new();
 	if (!u)
 		return NULL;
 	for (size_t i = 0; i < s->n_vcpu + 1 + s->n_iothread; i++) {
-		const struct cpuset *x = i < s->n_vcpu ? s->vcpu[i]
+		const struct idset *x = i < s->n_vcpu ? s->vcpu[i]
 					 : i == s->n_vcpu ? s->emulator
 							  : s->iothread[i - s->n_vcpu - 1];
-		for (int b = 0; x && b <= cpuset_last(x); b++)
-			if (cpuset_isset(x, (unsigned)b))
-				cpuset_set(u, (unsigned)b);
+		for (int b = 0; x && b <= idset_last(x); b++)
+			if (idset_isset(x, (unsigned)b))
+				idset_set(u, (unsigned)b);
 	}
 	return u;
 }

@@ -17,7 +17,7 @@ bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd);
  * *skipped as "[Section] Key=" strings, never dropped silently. */
 int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipped, size_t *n_skipped);
 
-/* The CPUs a pin spec uses: every vCPU, emulator and iothread set together. */
-struct cpuset *pin_spec_cpus(const struct pin_spec *s);
+/* The CPUs a tuning uses: every vCPU, emulator and iothread set together. */
+struct idset *vm_tune_cpus(const struct vm_tune *s);
 
 #endif

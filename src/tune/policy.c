@@ -188,19 +188,19 @@ static bool parse_weight(struct ctx *c, const char *v, unsigned *ret)
 	return true;
 }
 
-static bool parse_list(struct ctx *c, const char *v, const char *what, struct cpuset **ret)
+static bool parse_list(struct ctx *c, const char *v, const char *what, struct idset **ret)
 {
 	size_t off = 0;
-	struct cpuset *s = NULL;
-	int r = cpuset_parse(v, &s, &off);
-	if (r < 0 || cpuset_count(s) == 0) {
+	struct idset *s = NULL;
+	int r = idset_parse(v, &s, &off);
+	if (r < 0 || idset_count(s) == 0) {
 		diag(c->d, DIAG_ERROR, c->line, c->col + (unsigned)off,
 		     "%s= expects a %s list such as 2, 18-23, 0-31:2 or 1,3,5%s", c->key, what,
 		     r == -ERANGE ? " (a number is too large, or a range is reversed)" : "");
-		cpuset_free(s);
+		idset_free(s);
 		return false;
 	}
-	cpuset_free(*ret);
+	idset_free(*ret);
 	*ret = s;
 	return true;
 }
@@ -278,7 +278,7 @@ static void one_vcpu_pin(struct ctx *c, char *item)
 	if (o)
 		p->vcpu_pins_at = o;
 	if (!n || !o) {
-		cpuset_free(a.cpus);
+		idset_free(a.cpus);
 		ERR(c, "out of memory");
 		return;
 	}
@@ -300,7 +300,7 @@ static void key_emulator_pin(struct ctx *c, char *v)
 static void one_iothread_pin(struct ctx *c, char *item)
 {
 	char *id;
-	struct cpuset *cpus;
+	struct idset *cpus;
 	size_t off = 0;
 	err_clear();
 	if (parse_iothread_arg(item, "IOThreadPin=", &id, &cpus, &off) < 0) {
@@ -319,7 +319,7 @@ static void one_iothread_pin(struct ctx *c, char *item)
 	char **ids = realloc(p->iothread_ids, (k + 1) * sizeof(*ids));
 	if (ids)
 		p->iothread_ids = ids;
-	struct cpuset **sets = realloc(p->iothread_pins, (k + 1) * sizeof(*sets));
+	struct idset **sets = realloc(p->iothread_pins, (k + 1) * sizeof(*sets));
 	if (sets)
 		p->iothread_pins = sets;
 	struct origin *o = realloc(p->iothread_pins_at, (k + 1) * sizeof(*o));
@@ -327,7 +327,7 @@ static void one_iothread_pin(struct ctx *c, char *item)
 		p->iothread_pins_at = o;
 	if (!ids || !sets || !o) {
 		free(id);
-		cpuset_free(cpus);
+		idset_free(cpus);
 		ERR(c, "out of memory");
 		return;
 	}
@@ -684,18 +684,18 @@ void policy_free(struct policy *p)
 	free(p->match_cmdline);
 	free(p->match_qmp);
 	for (size_t i = 0; i < p->n_vcpu_pins; i++)
-		cpuset_free(p->vcpu_pins[i].cpus);
+		idset_free(p->vcpu_pins[i].cpus);
 	free(p->vcpu_pins);
 	free(p->vcpu_pins_at);
-	cpuset_free(p->emulator_pin);
+	idset_free(p->emulator_pin);
 	for (size_t i = 0; i < p->n_iothread_pins; i++) {
 		free(p->iothread_ids[i]);
-		cpuset_free(p->iothread_pins[i]);
+		idset_free(p->iothread_pins[i]);
 	}
 	free(p->iothread_ids);
 	free(p->iothread_pins);
 	free(p->iothread_pins_at);
-	cpuset_free(p->mem_nodes);
+	idset_free(p->mem_nodes);
 	for (size_t i = 0; i < p->n_io; i++)
 		free(p->io[i].device);
 	free(p->io);

@@ -88,10 +88,10 @@ struct policy {
 	struct vcpu_arg *vcpu_pins;
 	struct origin *vcpu_pins_at;
 	size_t n_vcpu_pins;
-	struct cpuset *emulator_pin;
+	struct idset *emulator_pin;
 	struct origin emulator_pin_at;
 	char **iothread_ids;
-	struct cpuset **iothread_pins;
+	struct idset **iothread_pins;
 	struct origin *iothread_pins_at;
 	size_t n_iothread_pins;
 	unsigned cpu_weight;     /* 0: unset; else 1..10000 */
@@ -105,7 +105,7 @@ struct policy {
 
 	/* [Memory] */
 	enum mem_policy mem_policy;
-	struct cpuset *mem_nodes;
+	struct idset *mem_nodes;
 	struct origin mem_nodes_at;
 	int mem_migrate; /* -1 unset */
 

@@ -78,7 +78,7 @@ void discover_opts_init(struct discover_opts *o, int proc_fd)
 static void thread_done(struct vm_thread *t)
 {
 	free(t->iothread_id);
-	cpuset_free(t->affinity);
+	idset_free(t->affinity);
 	free(t->cgroup);
 }
 
@@ -432,7 +432,7 @@ int vm_check_identity(const struct discover_opts *o, const struct vm *vm)
 static int read_thread(int proc_fd, pid_t pid, struct vm_thread *t)
 {
 	struct proc_stat st;
-	struct cpuset *aff = NULL;
+	struct idset *aff = NULL;
 	char *cg = NULL;
 	bool v1 = false;
 	int r = proc_read_stat(proc_fd, pid, t->tid, &st);
@@ -444,12 +444,12 @@ static int read_thread(int proc_fd, pid_t pid, struct vm_thread *t)
 			r = 0; /* a kernel without cgroups: still a thread */
 	}
 	if (r < 0) {
-		cpuset_free(aff);
+		idset_free(aff);
 		free(cg);
 		return r;
 	}
 	t->stat = st;
-	cpuset_free(t->affinity);
+	idset_free(t->affinity);
 	t->affinity = aff;
 	free(t->cgroup);
 	t->cgroup = cg;

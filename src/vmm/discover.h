@@ -37,7 +37,7 @@ struct vm_thread {
 	int vcpu_index;    /* >= 0 for vCPUs */
 	char *iothread_id; /* iothreads only */
 	struct proc_stat stat;
-	struct cpuset *affinity;
+	struct idset *affinity;
 	char *cgroup;
 	bool cgroup_v1; /* cgroup is the path in the v1 cpuset hierarchy */
 };

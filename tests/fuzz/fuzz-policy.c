@@ -89,18 +89,18 @@ static void check_policy(const struct policy *p)
 	CHECK(p->mem_migrate >= -1 && p->mem_migrate <= 1);
 	CHECK(p->mem_policy <= MEM_POLICY_RESTRICTIVE);
 	if (p->mem_nodes)
-		CHECK(cpuset_count(p->mem_nodes) > 0 && p->mem_policy != MEM_POLICY_UNSET);
+		CHECK(idset_count(p->mem_nodes) > 0 && p->mem_policy != MEM_POLICY_UNSET);
 	if (p->emulator_pin)
-		CHECK(cpuset_count(p->emulator_pin) > 0);
+		CHECK(idset_count(p->emulator_pin) > 0);
 	for (size_t i = 0; i < p->n_vcpu_pins; i++) {
 		const struct vcpu_arg *a = &p->vcpu_pins[i];
 		CHECK((a->first == -1 && a->last == -1) || (a->first >= 0 && a->first <= a->last));
-		CHECK(a->cpus && cpuset_count(a->cpus) > 0);
+		CHECK(a->cpus && idset_count(a->cpus) > 0);
 		CHECK(p->vcpu_pins_at[i].line >= 1);
 	}
 	for (size_t i = 0; i < p->n_iothread_pins; i++) {
 		CHECK(p->iothread_ids[i] && p->iothread_ids[i][0]);
-		CHECK(p->iothread_pins[i] && cpuset_count(p->iothread_pins[i]) > 0);
+		CHECK(p->iothread_pins[i] && idset_count(p->iothread_pins[i]) > 0);
 	}
 	for (size_t i = 0; i < p->n_io; i++) {
 		CHECK(p->io[i].device && p->io[i].device[0] == '/');

@@ -408,7 +408,7 @@ static void check_threads_match_files(const struct vm *vm, const struct proc_ent
 		cr_assert(f->complete);
 		cr_assert_str_eq(t->stat.comm, f->name, "tid %d", (int)t->tid);
 		cr_assert_eq(t->stat.flags, f->flags);
-		_cleanup_free_ char *aff = cpuset_format(t->affinity);
+		_cleanup_free_ char *aff = idset_format(t->affinity);
 		cr_assert_str_eq(aff, f->affinity, "tid %d", (int)t->tid);
 		char cg[1024];
 		bool v1;
@@ -513,7 +513,7 @@ Test(discover_names, threads_by_name)
 			cr_assert_eq(kvm_run_index(e, f), idx, "%s is in KVM_RUN on vCPU %d's fd",
 				     f->name, idx);
 			/* the capture pinned vCPU N to CPU N modulo the host's CPU count */
-			cr_assert_eq(cpuset_count(t->affinity), 1);
+			cr_assert_eq(idset_count(t->affinity), 1);
 			vcpus++;
 		} else if (sscanf(f->name, "IO %31s", io) == 1) {
 			cr_assert_eq(t->kind, THREAD_IOTHREAD, "%s", f->name);

@@ -20,7 +20,7 @@
 static char root[128];
 static int mount_fd = -1, proc_fd = -1;
 static struct vm vm;
-static struct pin_spec spec;
+static struct vm_tune tune;
 static struct plan plan;
 static struct exec_ctx ex;
 
@@ -48,8 +48,8 @@ static void setup(void)
 	proc_fd = openat(mount_fd, "proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(proc_fd, 0);
 	vm = (struct vm){.pid = 0};
-	ex = (struct exec_ctx){.mount_fd = mount_fd, .proc_fd = proc_fd, .pidfd = -1, .mode = CGROUP_MODE_V2,
-			       .vm = &vm, .spec = &spec};
+	ex = (struct exec_ctx){.mount_fd = mount_fd, .proc_fd = proc_fd, .pidfd = -1, .backend = BACKEND_CGROUP_V2,
+			       .vm = &vm, .tune = &tune};
 }
 
 static void teardown(void)

@@ -148,7 +148,7 @@ Test(output_vm, required_keys_and_values)
 		check_str(j, "kind", thread_kind_name(t->kind));
 		check_str(j, "comm", t->stat.comm);
 		check_int(j, "cpu", t->stat.processor);
-		_cleanup_free_ char *aff = cpuset_format(t->affinity);
+		_cleanup_free_ char *aff = idset_format(t->affinity);
 		check_str(j, "affinity", aff);
 		check_str(j, "cgroup", t->cgroup);
 		cr_assert_not_null(t->cgroup);
@@ -169,10 +169,10 @@ Test(output_vm, required_keys_and_values)
 			cr_assert_not(has(j, "id"), "only iothreads have an id (tid %d)", (int)t->tid);
 		}
 		/* the map covers the host's online CPUs */
-		unsigned width = (unsigned)cpuset_last(host.online_cpus) + 1;
+		unsigned width = (unsigned)idset_last(host.online_cpus) + 1;
 		char map[64] = "";
 		for (unsigned b = 0; b < width && b < sizeof(map) - 1; b++)
-			map[b] = cpuset_isset(t->affinity, b) ? 'y' : '-';
+			map[b] = idset_isset(t->affinity, b) ? 'y' : '-';
 		check_str(j, "affinity_map", map);
 	}
 	check_int(model, "iothreads", (int64_t)iothreads);
@@ -194,7 +194,7 @@ Test(output_vm, main_thread_cgroup_and_pinning)
 	size_t vcpus = 0;
 	for (size_t i = 0; i < vm->n_threads; i++)
 		if (vm->threads[i].kind == THREAD_VCPU) {
-			cr_assert_lt(cpuset_count(vm->threads[i].affinity), cpuset_count(host.online_cpus));
+			cr_assert_lt(idset_count(vm->threads[i].affinity), idset_count(host.online_cpus));
 			vcpus++;
 		}
 	cr_assert_gt(vcpus, 0);
@@ -238,10 +238,10 @@ Test(output_vm, other_vmm)
 
 /* ---- pinned state on hand-built VMs ------------------------------------------------------- */
 
-static struct cpuset *cs(const char *list)
+static struct idset *cs(const char *list)
 {
-	struct cpuset *s = NULL;
-	cr_assert_eq(cpuset_parse(list, &s, NULL), 0);
+	struct idset *s = NULL;
+	cr_assert_eq(idset_parse(list, &s, NULL), 0);
 	return s;
 }
 
@@ -309,7 +309,7 @@ Test(output_vm, evidence_exe_path_and_owner)
 	cr_assert(has(j, "owner"));
 	cr_assert_null(get(j, "owner"), "unknown owner: null");
 	json_object_put(j);
-	cpuset_free(h.online_cpus);
+	idset_free(h.online_cpus);
 }
 
 Test(output_pinned, states)
@@ -329,12 +329,12 @@ Test(output_pinned, states)
 	v.n_threads = 3;
 	cr_assert_str_eq(vm_pinned_state(&v, &h), "no");
 	/* wider than the online CPUs is not pinned either */
-	cpuset_free(threads[2].affinity);
+	idset_free(threads[2].affinity);
 	threads[2].affinity = cs("0-7");
 	cr_assert_str_eq(vm_pinned_state(&v, &h), "no");
 	for (size_t i = 0; i < 3; i++)
-		cpuset_free(threads[i].affinity);
-	cpuset_free(h.online_cpus);
+		idset_free(threads[i].affinity);
+	idset_free(h.online_cpus);
 }
 
 Test(output_pinned, thread_json_sched_and_time)
@@ -372,8 +372,8 @@ Test(output_pinned, thread_json_sched_and_time)
 	j = vm_to_json(&v, &h);
 	check_str(json_object_array_get_idx(get(j, "threads"), 0), "sched", "unknown");
 	json_object_put(j);
-	cpuset_free(t.affinity);
-	cpuset_free(h.online_cpus);
+	idset_free(t.affinity);
+	idset_free(h.online_cpus);
 }
 
 /* ---- text renderers ----------------------------------------------------------------------- */

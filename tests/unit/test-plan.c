@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* plan: command-line forms, spec validation and merging, and the action lists of
+/* plan: command-line forms, tune validation and merging, and the action lists of
  * pin and unpin. The planner is pure, so VMs, the cgroups in place and the recorded
  * states are built by hand here; every expected action is written out from the
  * inputs of its test. */
@@ -17,24 +17,24 @@
 
 /* ---- building blocks ------------------------------------------------------------------ */
 
-static struct cpuset *set_of(const char *list)
+static struct idset *set_of(const char *list)
 {
-	struct cpuset *s = NULL;
-	int r = cpuset_parse(list, &s, NULL);
-	cr_assert_eq(r, 0, "cpuset_parse(\"%s\") = %d", list, r);
+	struct idset *s = NULL;
+	int r = idset_parse(list, &s, NULL);
+	cr_assert_eq(r, 0, "idset_parse(\"%s\") = %d", list, r);
 	cr_assert_not_null(s);
 	return s;
 }
 
 /* want NULL: the set must be NULL ("not pinned"). */
-static void assert_set(const struct cpuset *s, const char *want, const char *what)
+static void assert_set(const struct idset *s, const char *want, const char *what)
 {
 	if (!want) {
 		cr_assert_null(s, "%s: expected no set", what);
 		return;
 	}
 	cr_assert_not_null(s, "%s: expected %s, got no set", what, want);
-	_cleanup_free_ char *f = cpuset_format(s);
+	_cleanup_free_ char *f = idset_format(s);
 	cr_assert_not_null(f);
 	cr_assert_str_eq(f, want, "%s: got %s, expected %s", what, f, want);
 }
@@ -48,12 +48,12 @@ static void assert_err_contains(const char *needle)
 
 /* Everything one test builds; freed by the suite's .fini whatever the test did. */
 static struct {
-	struct cpuset *online_cpus, *online_mems, *parent_cpus, *parent_mems;
+	struct idset *online_cpus, *online_mems, *effective_cpus, *effective_mems;
 	struct cgroup_dir_state dirs[16];
 	size_t n_dirs;
 	struct plan_host host;
 	struct vm *vm;
-	struct pin_spec spec, spec2, merged;
+	struct vm_tune tune, spec2, merged;
 	struct plan plan;
 	struct vm_state state;
 	struct vcpu_arg args[4];
@@ -62,10 +62,10 @@ static struct {
 
 static void fx_done(void)
 {
-	cpuset_free(fx.online_cpus);
-	cpuset_free(fx.online_mems);
-	cpuset_free(fx.parent_cpus);
-	cpuset_free(fx.parent_mems);
+	idset_free(fx.online_cpus);
+	idset_free(fx.online_mems);
+	idset_free(fx.effective_cpus);
+	idset_free(fx.effective_mems);
 	for (size_t i = 0; i < fx.n_dirs; i++) {
 		free(fx.dirs[i].path);
 		free(fx.dirs[i].subtree_control);
@@ -73,44 +73,44 @@ static void fx_done(void)
 		free(fx.dirs[i].mems);
 	}
 	vm_free(fx.vm);
-	pin_spec_done(&fx.spec);
-	pin_spec_done(&fx.spec2);
-	pin_spec_done(&fx.merged);
+	vm_tune_done(&fx.tune);
+	vm_tune_done(&fx.spec2);
+	vm_tune_done(&fx.merged);
 	plan_done(&fx.plan);
 	vm_state_done(&fx.state);
 	for (size_t i = 0; i < fx.n_args; i++)
-		cpuset_free(fx.args[i].cpus);
+		idset_free(fx.args[i].cpus);
 	memset(&fx, 0, sizeof(fx));
 }
 
-/* Online CPUs 0-3 and nodes 0-1; what kvmcg's cgroup may use is parent_cpus and
+/* Online CPUs 0-3 and nodes 0-1; what kvmcg's cgroup may use is effective_cpus and
  * nodes 0-1. The VM's cgroup is kvmcg/demo. */
-static void host_init(enum cgroup_mode mode, const char *parent_cpus)
+static void host_init(enum pin_backend backend, const char *effective_cpus)
 {
 	fx.online_cpus = set_of("0-3");
 	fx.online_mems = set_of("0-1");
-	fx.parent_cpus = set_of(parent_cpus);
-	fx.parent_mems = set_of("0-1");
+	fx.effective_cpus = set_of(effective_cpus);
+	fx.effective_mems = set_of("0-1");
 	fx.host = (struct plan_host){
-		.mode = mode,
+		.backend = backend,
 		.online_cpus = fx.online_cpus,
 		.online_mems = fx.online_mems,
-		.parent_cpus = fx.parent_cpus,
-		.parent_mems = fx.parent_mems,
+		.effective_cpus = fx.effective_cpus,
+		.effective_mems = fx.effective_mems,
 		.dirs = fx.dirs,
 		.n_dirs = 0,
-		.vm_dir = mode == CGROUP_MODE_AFFINITY ? NULL : "kvmcg/demo",
+		.vm_dir = backend == BACKEND_AFFINITY ? NULL : "kvmcg/demo",
 	};
 }
 
 /* Before a second host_init in one test. */
 static void host_reset(void)
 {
-	cpuset_free(fx.online_cpus);
-	cpuset_free(fx.online_mems);
-	cpuset_free(fx.parent_cpus);
-	cpuset_free(fx.parent_mems);
-	fx.online_cpus = fx.online_mems = fx.parent_cpus = fx.parent_mems = NULL;
+	idset_free(fx.online_cpus);
+	idset_free(fx.online_mems);
+	idset_free(fx.effective_cpus);
+	idset_free(fx.effective_mems);
+	fx.online_cpus = fx.online_mems = fx.effective_cpus = fx.effective_mems = NULL;
 }
 
 static void add_dir(const char *path, bool exists, bool threaded, const char *subtree, const char *cpus,
@@ -191,7 +191,7 @@ static void std_vm(bool in_place, bool v1)
 }
 
 /* vCPU 0 on CPU 0, vCPU 1 not pinned, io1 on 2, the emulator on 3, memory on node 0. */
-static void std_spec(struct pin_spec *s)
+static void std_spec(struct vm_tune *s)
 {
 	s->n_vcpu = 2;
 	s->vcpu = calloc(2, sizeof(*s->vcpu));
@@ -224,7 +224,7 @@ static const char *dump(const struct plan *p)
 	buf[0] = '\0';
 	for (size_t i = 0; i < p->n_actions && l < sizeof(buf) - 1; i++) {
 		const struct action *a = &p->actions[i];
-		_cleanup_free_ char *c = a->cpus ? cpuset_format(a->cpus) : NULL;
+		_cleanup_free_ char *c = a->cpus ? idset_format(a->cpus) : NULL;
 		int n = snprintf(buf + l, sizeof(buf) - l, "\n  %2zu %-17s dir=%s file=%s value=%s tid=%d cpus=%s", i,
 				 action_kind_name(a->kind), a->dir ? a->dir : "(null)", a->file ? a->file : "(null)",
 				 a->value ? a->value : "(null)", (int)a->tid, c ? c : "(null)");
@@ -350,13 +350,13 @@ Test(plan_args, vcpu_single)
 	cr_assert_eq(a.first, 0);
 	cr_assert_eq(a.last, 0);
 	assert_set(a.cpus, "2", "0:2");
-	cpuset_free(a.cpus);
+	idset_free(a.cpus);
 
 	cr_assert_eq(parse_vcpu_arg("12:3,5", "--vcpu", &a, NULL), 0);
 	cr_assert_eq(a.first, 12);
 	cr_assert_eq(a.last, 12);
 	assert_set(a.cpus, "3,5", "12:3,5");
-	cpuset_free(a.cpus);
+	idset_free(a.cpus);
 }
 
 Test(plan_args, vcpu_range)
@@ -366,12 +366,12 @@ Test(plan_args, vcpu_range)
 	cr_assert_eq(a.first, 0);
 	cr_assert_eq(a.last, 3);
 	assert_set(a.cpus, "4-7", "0-3:4-7");
-	cpuset_free(a.cpus);
+	idset_free(a.cpus);
 
 	cr_assert_eq(parse_vcpu_arg("2-2:1", "--vcpu", &a, NULL), 0, "a one-vCPU range");
 	cr_assert_eq(a.first, 2);
 	cr_assert_eq(a.last, 2);
-	cpuset_free(a.cpus);
+	idset_free(a.cpus);
 }
 
 Test(plan_args, vcpu_all_with_stride)
@@ -381,10 +381,10 @@ Test(plan_args, vcpu_all_with_stride)
 	cr_assert_eq(parse_vcpu_arg("all:0-31:2", "--vcpu", &a, NULL), 0);
 	cr_assert_eq(a.first, -1);
 	cr_assert_eq(a.last, -1);
-	cr_assert_eq(cpuset_count(a.cpus), 16);
+	cr_assert_eq(idset_count(a.cpus), 16);
 	for (unsigned b = 0; b < 32; b++)
-		cr_assert_eq(cpuset_isset(a.cpus, b), b % 2 == 0, "CPU %u", b);
-	cpuset_free(a.cpus);
+		cr_assert_eq(idset_isset(a.cpus, b), b % 2 == 0, "CPU %u", b);
+	idset_free(a.cpus);
 }
 
 Test(plan_args, vcpu_errors)
@@ -423,12 +423,12 @@ Test(plan_args, vcpu_error_messages)
 Test(plan_args, iothread)
 {
 	char *id = NULL;
-	struct cpuset *cpus = NULL;
+	struct idset *cpus = NULL;
 	cr_assert_eq(parse_iothread_arg("io1:3", "--iothread", &id, &cpus, NULL), 0);
 	cr_assert_str_eq(id, "io1");
 	assert_set(cpus, "3", "io1:3");
 	free(id);
-	cpuset_free(cpus);
+	idset_free(cpus);
 
 	id = NULL;
 	cpus = NULL;
@@ -436,7 +436,7 @@ Test(plan_args, iothread)
 	cr_assert_str_eq(id, "iothread-disk0");
 	assert_set(cpus, "4-5,7", "iothread-disk0:4-5,7");
 	free(id);
-	cpuset_free(cpus);
+	idset_free(cpus);
 }
 
 Test(plan_args, iothread_errors)
@@ -444,7 +444,7 @@ Test(plan_args, iothread_errors)
 	static const char *const bad[] = {":3", "io1:", "io1", "io1:x", ""};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		char *id = NULL;
-		struct cpuset *cpus = NULL;
+		struct idset *cpus = NULL;
 		err_clear();
 		int r = parse_iothread_arg(bad[i], "--iothread", &id, &cpus, NULL);
 		cr_assert_eq(r, -EINVAL, "parse_iothread_arg(\"%s\") = %d", bad[i], r);
@@ -482,23 +482,23 @@ static struct vcpu_arg *arg(const char *text)
 static void args_reset(void)
 {
 	for (size_t i = 0; i < fx.n_args; i++) {
-		cpuset_free(fx.args[i].cpus);
+		idset_free(fx.args[i].cpus);
 		fx.args[i].cpus = NULL;
 	}
 	fx.n_args = 0;
 }
 
-static int merge(const struct pin_spec *previous, const struct cpuset *emulator, const char *io_id,
-		 const struct cpuset *io_cpus, const struct cpuset *mems)
+static int merge(const struct vm_tune *previous, const struct idset *emulator, const char *io_id,
+		 const struct idset *io_cpus, const struct idset *mems)
 {
 	char *ids[1] = {(char *)io_id};
-	struct cpuset *sets[1] = {(struct cpuset *)io_cpus};
+	struct idset *sets[1] = {(struct idset *)io_cpus};
 	err_clear();
 	return plan_merge_spec(&fx.host, fx.vm, previous, fx.args, fx.n_args, emulator, ids, sets,
 			       io_id ? 1 : 0, mems, &fx.merged);
 }
 
-static const struct cpuset *merged_iothread(const struct pin_spec *s, const char *id)
+static const struct idset *merged_iothread(const struct vm_tune *s, const char *id)
 {
 	for (size_t i = 0; i < s->n_iothread; i++)
 		if (strcmp(s->iothread_ids[i], id) == 0)
@@ -510,13 +510,13 @@ TestSuite(plan_merge, .fini = fx_done);
 
 Test(plan_merge, everything_valid)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	arg("0:0");
 	arg("1:1");
-	struct cpuset *emu _cleanup_cpuset_ = set_of("3");
-	struct cpuset *io _cleanup_cpuset_ = set_of("2");
-	struct cpuset *mems _cleanup_cpuset_ = set_of("1");
+	struct idset *emu _cleanup_cpuset_ = set_of("3");
+	struct idset *io _cleanup_cpuset_ = set_of("2");
+	struct idset *mems _cleanup_cpuset_ = set_of("1");
 	cr_assert_eq(merge(NULL, emu, "io1", io, mems), 0, "%s", err_get() ? err_get() : "");
 	cr_assert_eq(fx.merged.n_vcpu, 2);
 	assert_set(fx.merged.vcpu[0], "0", "vcpu 0");
@@ -530,7 +530,7 @@ Test(plan_merge, everything_valid)
 
 Test(plan_merge, range_applies_to_each_vcpu)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	arg("0-1:2-3");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), 0, "%s", err_get() ? err_get() : "");
@@ -545,18 +545,18 @@ Test(plan_merge, range_applies_to_each_vcpu)
 
 Test(plan_merge, cpu_not_online)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	arg("0:5");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -EINVAL);
 	assert_err_contains("CPU 5 is not online");
 	assert_err_contains("online CPUs: 0-3");
-	cr_assert_null(fx.merged.vcpu, "no spec on error");
+	cr_assert_null(fx.merged.vcpu, "no tune on error");
 }
 
 Test(plan_merge, cpus_not_online_are_listed)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	arg("1:2-5,7");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -EINVAL);
@@ -566,9 +566,9 @@ Test(plan_merge, cpus_not_online_are_listed)
 
 Test(plan_merge, emulator_and_iothread_cpus_not_online)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
-	struct cpuset *bad _cleanup_cpuset_ = set_of("8");
+	struct idset *bad _cleanup_cpuset_ = set_of("8");
 	cr_assert_eq(merge(NULL, bad, NULL, NULL, NULL), -EINVAL);
 	assert_err_contains("--emulator");
 	assert_err_contains("CPU 8 is not online");
@@ -580,7 +580,7 @@ Test(plan_merge, emulator_and_iothread_cpus_not_online)
 Test(plan_merge, cpu_outside_parent)
 {
 	/* online 0-3, but kvmcg's cgroup may only use 0-1 */
-	host_init(CGROUP_MODE_V2, "0-1");
+	host_init(BACKEND_CGROUP_V2, "0-1");
 	merge_vm();
 	arg("0:1-2");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -EINVAL);
@@ -590,7 +590,7 @@ Test(plan_merge, cpu_outside_parent)
 	assert_err_contains("CPU 2 is outside");
 	assert_err_contains("0-1");
 
-	struct cpuset *emu _cleanup_cpuset_ = set_of("3");
+	struct idset *emu _cleanup_cpuset_ = set_of("3");
 	args_reset();
 	cr_assert_eq(merge(NULL, emu, NULL, NULL, NULL), -EINVAL);
 	assert_err_contains("--emulator");
@@ -599,7 +599,7 @@ Test(plan_merge, cpu_outside_parent)
 
 Test(plan_merge, vcpu_index_out_of_range)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	arg("5:0");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -ERANGE);
@@ -609,17 +609,17 @@ Test(plan_merge, vcpu_index_out_of_range)
 
 Test(plan_merge, vcpu_range_partly_out_of_range)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	arg("1-2:0");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -ERANGE);
 	assert_err_contains("no vCPU 2");
-	cr_assert_null(fx.merged.vcpu, "no partial spec on error");
+	cr_assert_null(fx.merged.vcpu, "no partial tune on error");
 }
 
 Test(plan_merge, all_covers_unidentified_vcpus)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
 	/* vCPUs 2 and 3 exist (the VM has 4) but their threads are not known yet */
 	fx.vm->n_vcpus_expected = 4;
@@ -638,7 +638,7 @@ Test(plan_merge, all_covers_unidentified_vcpus)
 	}
 	/* and by index, an unidentified vCPU is a vCPU too */
 	args_reset();
-	pin_spec_done(&fx.merged);
+	vm_tune_done(&fx.merged);
 	arg("3:0");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), 0, "%s", err_get() ? err_get() : "");
 	assert_set(fx.merged.vcpu[3], "0", "vcpu 3");
@@ -647,7 +647,7 @@ Test(plan_merge, all_covers_unidentified_vcpus)
 
 Test(plan_merge, all_skips_unplugged_vcpus)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	fx.vm = vm_new(1000);
 	add_thread(fx.vm, 1000, THREAD_EMULATOR, -1, NULL, ORIGIN, "0-3");
 	add_thread(fx.vm, 1001, THREAD_VCPU, 0, NULL, ORIGIN, "0-3");
@@ -661,7 +661,7 @@ Test(plan_merge, all_skips_unplugged_vcpus)
 
 	/* by index, the hole is an error */
 	args_reset();
-	pin_spec_done(&fx.merged);
+	vm_tune_done(&fx.merged);
 	arg("1:3");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -ERANGE);
 	assert_err_contains("no vCPU 1");
@@ -669,7 +669,7 @@ Test(plan_merge, all_skips_unplugged_vcpus)
 
 Test(plan_merge, all_without_vcpus)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	fx.vm = vm_new(1000);
 	add_thread(fx.vm, 1000, THREAD_EMULATOR, -1, NULL, ORIGIN, "0-3");
 	arg("all:1");
@@ -679,9 +679,9 @@ Test(plan_merge, all_without_vcpus)
 
 Test(plan_merge, unknown_iothread)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
-	struct cpuset *io _cleanup_cpuset_ = set_of("2");
+	struct idset *io _cleanup_cpuset_ = set_of("2");
 	cr_assert_eq(merge(NULL, NULL, "io9", io, NULL), -EINVAL);
 	assert_err_contains("io9");
 	assert_err_contains("io1, io2");
@@ -689,11 +689,11 @@ Test(plan_merge, unknown_iothread)
 
 Test(plan_merge, unknown_iothread_of_a_vm_without_any)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	fx.vm = vm_new(1000);
 	add_thread(fx.vm, 1000, THREAD_EMULATOR, -1, NULL, ORIGIN, "0-3");
 	add_thread(fx.vm, 1001, THREAD_VCPU, 0, NULL, ORIGIN, "0-3");
-	struct cpuset *io _cleanup_cpuset_ = set_of("2");
+	struct idset *io _cleanup_cpuset_ = set_of("2");
 	cr_assert_eq(merge(NULL, NULL, "io1", io, NULL), -EINVAL);
 	assert_err_contains("io1");
 	assert_err_contains("none");
@@ -701,9 +701,9 @@ Test(plan_merge, unknown_iothread_of_a_vm_without_any)
 
 Test(plan_merge, mems_refused_in_affinity_mode)
 {
-	host_init(CGROUP_MODE_AFFINITY, "0-3");
+	host_init(BACKEND_AFFINITY, "0-3");
 	merge_vm();
-	struct cpuset *mems _cleanup_cpuset_ = set_of("0");
+	struct idset *mems _cleanup_cpuset_ = set_of("0");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, mems), -EINVAL);
 	assert_err_contains("--mems");
 	cr_assert_null(fx.merged.mems);
@@ -716,17 +716,17 @@ Test(plan_merge, mems_refused_in_affinity_mode)
 
 Test(plan_merge, mems_not_online)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
-	struct cpuset *mems _cleanup_cpuset_ = set_of("2");
+	struct idset *mems _cleanup_cpuset_ = set_of("2");
 	cr_assert_eq(merge(NULL, NULL, NULL, NULL, mems), -EINVAL);
 	assert_err_contains("--mems");
 	assert_err_contains("node 2 is not online");
 	assert_err_contains("online nodes: 0-1");
 
-	struct cpuset *ok _cleanup_cpuset_ = set_of("0-1");
+	struct idset *ok _cleanup_cpuset_ = set_of("0-1");
 	host_reset();
-	host_init(CGROUP_MODE_V1, "0-3");
+	host_init(BACKEND_CGROUP_V1, "0-3");
 	cr_assert_eq(plan_merge_spec(&fx.host, fx.vm, NULL, NULL, 0, NULL, NULL, NULL, 0, ok, &fx.merged), 0,
 		     "v1 takes --mems: %s", err_get() ? err_get() : "");
 	assert_set(fx.merged.mems, "0-1", "mems");
@@ -734,27 +734,27 @@ Test(plan_merge, mems_not_online)
 
 Test(plan_merge, previous_pins_are_kept_and_overridden)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	merge_vm();
-	fx.spec.n_vcpu = 2;
-	fx.spec.vcpu = calloc(2, sizeof(*fx.spec.vcpu));
-	cr_assert_not_null(fx.spec.vcpu);
-	fx.spec.vcpu[0] = set_of("0");
-	fx.spec.vcpu[1] = set_of("1");
-	fx.spec.emulator = set_of("3");
-	fx.spec.mems = set_of("0");
-	fx.spec.n_iothread = 2;
-	fx.spec.iothread_ids = calloc(2, sizeof(char *));
-	fx.spec.iothread = calloc(2, sizeof(*fx.spec.iothread));
-	cr_assert(fx.spec.iothread_ids && fx.spec.iothread);
-	fx.spec.iothread_ids[0] = strdup("io1");
-	fx.spec.iothread[0] = set_of("2");
-	fx.spec.iothread_ids[1] = strdup("io-gone"); /* an iothread removed since */
-	fx.spec.iothread[1] = set_of("2");
+	fx.tune.n_vcpu = 2;
+	fx.tune.vcpu = calloc(2, sizeof(*fx.tune.vcpu));
+	cr_assert_not_null(fx.tune.vcpu);
+	fx.tune.vcpu[0] = set_of("0");
+	fx.tune.vcpu[1] = set_of("1");
+	fx.tune.emulator = set_of("3");
+	fx.tune.mems = set_of("0");
+	fx.tune.n_iothread = 2;
+	fx.tune.iothread_ids = calloc(2, sizeof(char *));
+	fx.tune.iothread = calloc(2, sizeof(*fx.tune.iothread));
+	cr_assert(fx.tune.iothread_ids && fx.tune.iothread);
+	fx.tune.iothread_ids[0] = strdup("io1");
+	fx.tune.iothread[0] = set_of("2");
+	fx.tune.iothread_ids[1] = strdup("io-gone"); /* an iothread removed since */
+	fx.tune.iothread[1] = set_of("2");
 
 	arg("1:2-3");
-	struct cpuset *io2 _cleanup_cpuset_ = set_of("1");
-	cr_assert_eq(merge(&fx.spec, NULL, "io2", io2, NULL), 0, "%s", err_get() ? err_get() : "");
+	struct idset *io2 _cleanup_cpuset_ = set_of("1");
+	cr_assert_eq(merge(&fx.tune, NULL, "io2", io2, NULL), 0, "%s", err_get() ? err_get() : "");
 	cr_assert_eq(fx.merged.n_vcpu, 2);
 	assert_set(fx.merged.vcpu[0], "0", "vcpu 0 kept");
 	assert_set(fx.merged.vcpu[1], "2-3", "vcpu 1 overridden");
@@ -765,18 +765,18 @@ Test(plan_merge, previous_pins_are_kept_and_overridden)
 	cr_assert_null(merged_iothread(&fx.merged, "io-gone"), "a vanished iothread is dropped");
 	cr_assert_eq(fx.merged.n_iothread, 2);
 
-	/* the previous spec is left as it was and shares nothing with the result */
-	assert_set(fx.spec.vcpu[1], "1", "previous vcpu 1");
-	cr_assert_neq(fx.merged.vcpu[0], fx.spec.vcpu[0]);
-	cr_assert_neq(fx.merged.emulator, fx.spec.emulator);
+	/* the previous tune is left as it was and shares nothing with the result */
+	assert_set(fx.tune.vcpu[1], "1", "previous vcpu 1");
+	cr_assert_neq(fx.merged.vcpu[0], fx.tune.vcpu[0]);
+	cr_assert_neq(fx.merged.emulator, fx.tune.emulator);
 
 	/* overriding the emulator, an iothread and the nodes */
-	pin_spec_done(&fx.merged);
+	vm_tune_done(&fx.merged);
 	args_reset();
-	struct cpuset *emu _cleanup_cpuset_ = set_of("1-2");
-	struct cpuset *io1 _cleanup_cpuset_ = set_of("0");
-	struct cpuset *mems _cleanup_cpuset_ = set_of("1");
-	cr_assert_eq(merge(&fx.spec, emu, "io1", io1, mems), 0, "%s", err_get() ? err_get() : "");
+	struct idset *emu _cleanup_cpuset_ = set_of("1-2");
+	struct idset *io1 _cleanup_cpuset_ = set_of("0");
+	struct idset *mems _cleanup_cpuset_ = set_of("1");
+	cr_assert_eq(merge(&fx.tune, emu, "io1", io1, mems), 0, "%s", err_get() ? err_get() : "");
 	assert_set(fx.merged.vcpu[1], "1", "vcpu 1 kept");
 	assert_set(fx.merged.emulator, "1-2", "emulator overridden");
 	assert_set(merged_iothread(&fx.merged, "io1"), "0", "io1 overridden");
@@ -838,7 +838,7 @@ TestSuite(plan_pin_v2, .fini = fx_done);
 /* Nothing made yet: the mount root exists without cpuset delegated, kvmcg does not. */
 static void v2_from_scratch(void)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	add_dir("", true, false, "", "", "", false);
 	missing_dir("kvmcg");
 	missing_dir("kvmcg/demo");
@@ -847,13 +847,13 @@ static void v2_from_scratch(void)
 	missing_dir("kvmcg/demo/vcpu1");
 	missing_dir("kvmcg/demo/iothread-io1");
 	std_vm(false, false);
-	std_spec(&fx.spec);
+	std_spec(&fx.tune);
 }
 
 /* Everything as std_spec() asks, from an earlier pin. */
 static void v2_in_place(void)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	add_dir("", true, false, "cpuset cpu io memory pids", "", "", false);
 	add_dir("kvmcg", true, false, "cpuset", "", "", false);
 	add_dir("kvmcg/demo", true, false, "cpuset", "", "0", false);
@@ -862,15 +862,15 @@ static void v2_in_place(void)
 	add_dir("kvmcg/demo/vcpu1", true, true, "", "", "", false);
 	add_dir("kvmcg/demo/iothread-io1", true, true, "", "2", "", false);
 	std_vm(true, false);
-	std_spec(&fx.spec);
+	std_spec(&fx.tune);
 }
 
 Test(plan_pin_v2, from_scratch_exact_order)
 {
 	v2_from_scratch();
-	int r = plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan);
+	int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
 	cr_assert_eq(r, 0, "plan_pin = %d: %s", r, err_get() ? err_get() : "");
-	cr_assert_eq(fx.plan.mode, CGROUP_MODE_V2);
+	cr_assert_eq(fx.plan.backend, BACKEND_CGROUP_V2);
 	cr_assert_str_eq(fx.plan.vm_dir, "kvmcg/demo");
 	static const struct want w[] = {
 		/* cpuset delegated top-down before anything below uses it */
@@ -914,7 +914,7 @@ Test(plan_pin_v2, from_scratch_ordering_rules)
 {
 	/* The same plan checked by rule rather than by position. */
 	v2_from_scratch();
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	const struct plan *p = &fx.plan;
 	assert_plan_order(p);
 
@@ -977,14 +977,14 @@ Test(plan_pin_v2, from_scratch_ordering_rules)
 Test(plan_pin_v2, emulator_cgroup_first_whatever_the_thread_order)
 {
 	/* Threads listed with a vCPU before the main thread. */
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	add_dir("", true, false, "cpuset", "", "", false);
 	add_dir("kvmcg", true, false, "cpuset", "", "", false);
 	fx.vm = vm_new(1000);
 	add_thread(fx.vm, 1001, THREAD_VCPU, 0, NULL, ORIGIN, "0-3");
 	add_thread(fx.vm, 1000, THREAD_EMULATOR, -1, NULL, ORIGIN, "0-3");
-	std_spec(&fx.spec);
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	std_spec(&fx.tune);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	static const struct want w[] = {
 		{ACT_MKDIR, "kvmcg/demo", NULL, NULL, 0, NULL},
 		{ACT_WRITE, "kvmcg/demo", "cpuset.mems", "0", 0, NULL},
@@ -1007,7 +1007,7 @@ Test(plan_pin_v2, emulator_cgroup_first_whatever_the_thread_order)
 Test(plan_pin_v2, in_place_is_idempotent)
 {
 	v2_in_place();
-	int r = plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan);
+	int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
 	cr_assert_eq(r, 0, "plan_pin = %d: %s", r, err_get() ? err_get() : "");
 	cr_assert_eq(fx.plan.n_actions, 0, "nothing to do; plan:%s", dump(&fx.plan));
 }
@@ -1015,9 +1015,9 @@ Test(plan_pin_v2, in_place_is_idempotent)
 Test(plan_pin_v2, one_vcpu_changed)
 {
 	v2_in_place();
-	cpuset_free(fx.spec.vcpu[0]);
-	fx.spec.vcpu[0] = set_of("1");
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	idset_free(fx.tune.vcpu[0]);
+	fx.tune.vcpu[0] = set_of("1");
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	static const struct want w[] = {
 		{ACT_WRITE, "kvmcg/demo/vcpu0", "cpuset.cpus", "1", 0, NULL},
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1001, "1"},
@@ -1030,9 +1030,9 @@ Test(plan_pin_v2, vcpu_unpinned_again_is_reset)
 {
 	/* vCPU 0 was on CPU 0 and is no longer asked for: its cgroup inherits again. */
 	v2_in_place();
-	cpuset_free(fx.spec.vcpu[0]);
-	fx.spec.vcpu[0] = NULL;
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	idset_free(fx.tune.vcpu[0]);
+	fx.tune.vcpu[0] = NULL;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	static const struct want w[] = {
 		{ACT_WRITE, "kvmcg/demo/vcpu0", "cpuset.cpus", "\n", 0, NULL},
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1001, "0-3"},
@@ -1044,9 +1044,9 @@ Test(plan_pin_v2, affinity_drift_is_repaired_alone)
 {
 	/* cgroups in place, but someone changed vCPU 1's affinity meanwhile */
 	v2_in_place();
-	cpuset_free(fx.vm->threads[2].affinity);
+	idset_free(fx.vm->threads[2].affinity);
 	fx.vm->threads[2].affinity = set_of("2");
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	static const struct want w[] = {
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1002, "0-3"},
 	};
@@ -1059,12 +1059,12 @@ Test(plan_pin_v2, hotplugged_vcpu_joins_without_moving_the_process)
 	v2_in_place();
 	missing_dir("kvmcg/demo/vcpu2");
 	add_thread(fx.vm, 1006, THREAD_VCPU, 2, NULL, "/kvmcg/demo/emulator", "3");
-	struct cpuset **n = realloc(fx.spec.vcpu, 3 * sizeof(*n));
+	struct idset **n = realloc(fx.tune.vcpu, 3 * sizeof(*n));
 	cr_assert_not_null(n);
-	fx.spec.vcpu = n;
-	fx.spec.vcpu[2] = set_of("1");
-	fx.spec.n_vcpu = 3;
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	fx.tune.vcpu = n;
+	fx.tune.vcpu[2] = set_of("1");
+	fx.tune.n_vcpu = 3;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	const struct plan *p = &fx.plan;
 	assert_plan_order(p);
 	cr_assert_eq(count_kind(p, ACT_MOVE_PROCESS), 0, "plan:%s", dump(p));
@@ -1091,22 +1091,22 @@ Test(plan_pin_v2, distinct_iothreads_get_distinct_cgroups)
 	/* QEMU ids may contain '.' and '_': "io.1" and "io_1" are two iothreads. Pinned
 	 * to different CPUs, they cannot share one cgroup (or the second one's pin is
 	 * lost and its affinity falls outside its cpuset). */
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	add_dir("", true, false, "cpuset", "", "", false);
 	add_dir("kvmcg", true, false, "cpuset", "", "", false);
 	fx.vm = vm_new(1000);
 	add_thread(fx.vm, 1000, THREAD_EMULATOR, -1, NULL, ORIGIN, "0-3");
 	add_thread(fx.vm, 1003, THREAD_IOTHREAD, -1, "io.1", ORIGIN, "0-3");
 	add_thread(fx.vm, 1004, THREAD_IOTHREAD, -1, "io_1", ORIGIN, "0-3");
-	fx.spec.n_iothread = 2;
-	fx.spec.iothread_ids = calloc(2, sizeof(char *));
-	fx.spec.iothread = calloc(2, sizeof(*fx.spec.iothread));
-	cr_assert(fx.spec.iothread_ids && fx.spec.iothread);
-	fx.spec.iothread_ids[0] = strdup("io.1");
-	fx.spec.iothread[0] = set_of("2");
-	fx.spec.iothread_ids[1] = strdup("io_1");
-	fx.spec.iothread[1] = set_of("3");
-	int r = plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan);
+	fx.tune.n_iothread = 2;
+	fx.tune.iothread_ids = calloc(2, sizeof(char *));
+	fx.tune.iothread = calloc(2, sizeof(*fx.tune.iothread));
+	cr_assert(fx.tune.iothread_ids && fx.tune.iothread);
+	fx.tune.iothread_ids[0] = strdup("io.1");
+	fx.tune.iothread[0] = set_of("2");
+	fx.tune.iothread_ids[1] = strdup("io_1");
+	fx.tune.iothread[1] = set_of("3");
+	int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
 	if (r < 0)
 		return; /* refusing the request is acceptable too */
 	const struct plan *p = &fx.plan;
@@ -1128,7 +1128,7 @@ TestSuite(plan_pin_v1, .fini = fx_done);
 
 Test(plan_pin_v1, from_scratch)
 {
-	host_init(CGROUP_MODE_V1, "0-3");
+	host_init(BACKEND_CGROUP_V1, "0-3");
 	add_dir("", true, false, NULL, "0-3", "0-1", false); /* the v1 cpuset root */
 	missing_dir("kvmcg");
 	missing_dir("kvmcg/demo");
@@ -1137,11 +1137,11 @@ Test(plan_pin_v1, from_scratch)
 	missing_dir("kvmcg/demo/vcpu1");
 	missing_dir("kvmcg/demo/iothread-io1");
 	std_vm(false, true);
-	std_spec(&fx.spec);
-	int r = plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan);
+	std_spec(&fx.tune);
+	int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
 	cr_assert_eq(r, 0, "plan_pin = %d: %s", r, err_get() ? err_get() : "");
 	const struct plan *p = &fx.plan;
-	cr_assert_eq(p->mode, CGROUP_MODE_V1);
+	cr_assert_eq(p->backend, BACKEND_CGROUP_V1);
 	assert_plan_order(p);
 
 	cr_assert_eq(count_kind(p, ACT_MOVE_PROCESS), 0, "no cgroup.procs in v1; plan:%s", dump(p));
@@ -1208,7 +1208,7 @@ Test(plan_pin_v1, from_scratch)
 
 Test(plan_pin_v1, in_place_is_idempotent)
 {
-	host_init(CGROUP_MODE_V1, "0-3");
+	host_init(BACKEND_CGROUP_V1, "0-3");
 	add_dir("", true, false, NULL, "0-3", "0-1", false);
 	add_dir("kvmcg", true, false, NULL, "0-3", "0-1", false);
 	add_dir("kvmcg/demo", true, false, NULL, "0-3", "0-1", false);
@@ -1217,19 +1217,19 @@ Test(plan_pin_v1, in_place_is_idempotent)
 	add_dir("kvmcg/demo/vcpu1", true, false, NULL, "0-3", "0", true);
 	add_dir("kvmcg/demo/iothread-io1", true, false, NULL, "2", "0", true);
 	std_vm(true, true);
-	std_spec(&fx.spec);
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	std_spec(&fx.tune);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	cr_assert_eq(fx.plan.n_actions, 0, "nothing to do; plan:%s", dump(&fx.plan));
 }
 
 Test(plan_pin_v1, existing_kvmcg_root_is_left_alone)
 {
-	host_init(CGROUP_MODE_V1, "0-3");
+	host_init(BACKEND_CGROUP_V1, "0-3");
 	add_dir("", true, false, NULL, "0-3", "0-1", false);
 	add_dir("kvmcg", true, false, NULL, "0-3", "0-1", false);
 	std_vm(false, true);
-	std_spec(&fx.spec);
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	std_spec(&fx.tune);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	cr_assert_eq(find(&fx.plan, ACT_MKDIR, "kvmcg", NULL), -1, "plan:%s", dump(&fx.plan));
 	cr_assert_eq(find(&fx.plan, ACT_WRITE, "kvmcg", NULL), -1, "plan:%s", dump(&fx.plan));
 	cr_assert_geq(find(&fx.plan, ACT_MKDIR, "kvmcg/demo", NULL), 0);
@@ -1241,25 +1241,25 @@ TestSuite(plan_pin_affinity, .fini = fx_done);
 
 Test(plan_pin_affinity, only_affinities_of_pinned_threads)
 {
-	host_init(CGROUP_MODE_AFFINITY, "0-3");
+	host_init(BACKEND_AFFINITY, "0-3");
 	std_vm(false, false);
-	cpuset_free(fx.vm->threads[2].affinity);
+	idset_free(fx.vm->threads[2].affinity);
 	fx.vm->threads[2].affinity = set_of("1"); /* vCPU 1: already where asked */
-	fx.spec.n_vcpu = 2;
-	fx.spec.vcpu = calloc(2, sizeof(*fx.spec.vcpu));
-	cr_assert_not_null(fx.spec.vcpu);
-	fx.spec.vcpu[0] = set_of("0");
-	fx.spec.vcpu[1] = set_of("1");
-	fx.spec.n_iothread = 1;
-	fx.spec.iothread_ids = calloc(1, sizeof(char *));
-	fx.spec.iothread = calloc(1, sizeof(*fx.spec.iothread));
-	cr_assert(fx.spec.iothread_ids && fx.spec.iothread);
-	fx.spec.iothread_ids[0] = strdup("io1");
-	fx.spec.iothread[0] = set_of("2");
+	fx.tune.n_vcpu = 2;
+	fx.tune.vcpu = calloc(2, sizeof(*fx.tune.vcpu));
+	cr_assert_not_null(fx.tune.vcpu);
+	fx.tune.vcpu[0] = set_of("0");
+	fx.tune.vcpu[1] = set_of("1");
+	fx.tune.n_iothread = 1;
+	fx.tune.iothread_ids = calloc(1, sizeof(char *));
+	fx.tune.iothread = calloc(1, sizeof(*fx.tune.iothread));
+	cr_assert(fx.tune.iothread_ids && fx.tune.iothread);
+	fx.tune.iothread_ids[0] = strdup("io1");
+	fx.tune.iothread[0] = set_of("2");
 	/* the emulator is not pinned: the main loop and the worker are left alone */
-	int r = plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan);
+	int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
 	cr_assert_eq(r, 0, "plan_pin = %d: %s", r, err_get() ? err_get() : "");
-	cr_assert_eq(fx.plan.mode, CGROUP_MODE_AFFINITY);
+	cr_assert_eq(fx.plan.backend, BACKEND_AFFINITY);
 	static const struct want w[] = {
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1001, "0"},
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1003, "2"},
@@ -1269,10 +1269,10 @@ Test(plan_pin_affinity, only_affinities_of_pinned_threads)
 
 Test(plan_pin_affinity, emulator_pin_covers_workers)
 {
-	host_init(CGROUP_MODE_AFFINITY, "0-3");
+	host_init(BACKEND_AFFINITY, "0-3");
 	std_vm(false, false);
-	fx.spec.emulator = set_of("3");
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	fx.tune.emulator = set_of("3");
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	static const struct want w[] = {
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1000, "3"},
 		{ACT_SET_AFFINITY, NULL, NULL, NULL, 1004, "3"},
@@ -1282,9 +1282,9 @@ Test(plan_pin_affinity, emulator_pin_covers_workers)
 
 Test(plan_pin_affinity, nothing_asked_nothing_done)
 {
-	host_init(CGROUP_MODE_AFFINITY, "0-3");
+	host_init(BACKEND_AFFINITY, "0-3");
 	std_vm(false, false);
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), 0);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	cr_assert_eq(fx.plan.n_actions, 0, "plan:%s", dump(&fx.plan));
 }
 
@@ -1294,22 +1294,22 @@ TestSuite(plan_pin_refuse, .fini = fx_done);
 
 Test(plan_pin_refuse, unidentified_vcpus)
 {
-	static const enum cgroup_mode modes[] = {CGROUP_MODE_V2, CGROUP_MODE_V1, CGROUP_MODE_AFFINITY};
+	static const enum pin_backend modes[] = {BACKEND_CGROUP_V2, BACKEND_CGROUP_V1, BACKEND_AFFINITY};
 	for (size_t m = 0; m < ARRAY_SIZE(modes); m++) {
 		fx_done();
 		host_init(modes[m], "0-3");
 		add_dir("", true, false, "", "0-3", "0-1", false);
-		std_vm(false, modes[m] == CGROUP_MODE_V1);
+		std_vm(false, modes[m] == BACKEND_CGROUP_V1);
 		fx.vm->n_vcpus_expected = 4;
 		fx.vm->unidentified_vcpus = calloc(2, sizeof(int));
 		cr_assert_not_null(fx.vm->unidentified_vcpus);
 		fx.vm->unidentified_vcpus[0] = 2;
 		fx.vm->unidentified_vcpus[1] = 3;
 		fx.vm->n_unidentified_vcpus = 2;
-		std_spec(&fx.spec);
+		std_spec(&fx.tune);
 		err_clear();
-		int r = plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan);
-		cr_assert_eq(r, -EAGAIN, "%s mode: plan_pin = %d", cgroup_mode_name(modes[m]), r);
+		int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
+		cr_assert_eq(r, -EAGAIN, "%s mode: plan_pin = %d", backend_name(modes[m]), r);
 		assert_err_contains("pid 1000");
 		assert_err_contains("vCPUs 2,3");
 		assert_err_contains("names"); /* how the VM was discovered */
@@ -1320,13 +1320,13 @@ Test(plan_pin_refuse, unidentified_vcpus)
 
 Test(plan_pin_refuse, unknown_thread)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	add_dir("", true, false, "cpuset", "", "", false);
 	std_vm(false, false);
 	add_thread(fx.vm, 1007, THREAD_UNKNOWN, -1, NULL, ORIGIN, "0-3");
-	std_spec(&fx.spec);
+	std_spec(&fx.tune);
 	err_clear();
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), -EAGAIN);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), -EAGAIN);
 	assert_err_contains("pid 1000");
 	assert_err_contains("could not be identified");
 	cr_assert_eq(fx.plan.n_actions, 0);
@@ -1334,16 +1334,16 @@ Test(plan_pin_refuse, unknown_thread)
 
 Test(plan_pin_refuse, unidentified_iothread)
 {
-	host_init(CGROUP_MODE_V2, "0-3");
+	host_init(BACKEND_CGROUP_V2, "0-3");
 	add_dir("", true, false, "cpuset", "", "", false);
 	std_vm(false, false);
 	fx.vm->unidentified_iothreads = calloc(2, sizeof(char *));
 	cr_assert_not_null(fx.vm->unidentified_iothreads);
 	fx.vm->unidentified_iothreads[0] = strdup("io2");
 	fx.vm->n_unidentified_iothreads = 1;
-	std_spec(&fx.spec);
+	std_spec(&fx.tune);
 	err_clear();
-	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.spec, &fx.plan), -EAGAIN);
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), -EAGAIN);
 	cr_assert_not_null(err_get());
 }
 
@@ -1363,21 +1363,21 @@ static void state_add_thread(pid_t tid, const char *cgroup, const char *affinity
 	};
 }
 
-static void state_init(enum cgroup_mode mode)
+static void state_init(enum pin_backend backend)
 {
 	fx.state.pid = 1000;
 	fx.state.starttime = 4242;
 	fx.state.name = strdup("demo");
-	fx.state.mode = mode;
-	if (mode != CGROUP_MODE_AFFINITY) {
-		fx.state.mount = strdup(mode == CGROUP_MODE_V2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpuset");
+	fx.state.backend = backend;
+	if (backend != BACKEND_AFFINITY) {
+		fx.state.mount = strdup(backend == BACKEND_CGROUP_V2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpuset");
 		fx.state.vm_dir = strdup("kvmcg/demo");
 		static const char *const created[] = {"kvmcg/demo", "kvmcg/demo/emulator", "kvmcg/demo/vcpu0",
 						      "kvmcg/demo/vcpu1", "kvmcg/demo/iothread-io1"};
 		for (size_t i = 0; i < ARRAY_SIZE(created); i++)
 			cr_assert_eq(strv_push(&fx.state.created, &fx.state.n_created, created[i]), 0);
 	}
-	std_spec(&fx.state.spec);
+	std_spec(&fx.state.tune);
 }
 
 /* The pinned VM now, plus thread 1006 born since the pin (in emulator/). */
@@ -1389,7 +1389,7 @@ static void pinned_vm(bool v1)
 
 Test(plan_unpin, v2)
 {
-	state_init(CGROUP_MODE_V2);
+	state_init(BACKEND_CGROUP_V2);
 	state_add_thread(1000, ORIGIN, "0-3");
 	state_add_thread(1001, ORIGIN, "0-1");
 	state_add_thread(1002, ORIGIN, "2-3");
@@ -1398,7 +1398,7 @@ Test(plan_unpin, v2)
 	pinned_vm(false);
 	int r = plan_unpin(&fx.state, fx.vm, &fx.plan);
 	cr_assert_eq(r, 0, "plan_unpin = %d", r);
-	cr_assert_eq(fx.plan.mode, CGROUP_MODE_V2);
+	cr_assert_eq(fx.plan.backend, BACKEND_CGROUP_V2);
 	cr_assert_str_eq(fx.plan.vm_dir, "kvmcg/demo");
 	static const struct want w[] = {
 		/* every thread goes with the process, back where the main thread was */
@@ -1427,7 +1427,7 @@ static bool is_below(const char *dir, const char *parent)
 
 Test(plan_unpin, rmdir_children_before_parents)
 {
-	state_init(CGROUP_MODE_V2);
+	state_init(BACKEND_CGROUP_V2);
 	state_add_thread(1000, ORIGIN, "0-3");
 	pinned_vm(false);
 	cr_assert_eq(plan_unpin(&fx.state, fx.vm, &fx.plan), 0);
@@ -1451,7 +1451,7 @@ Test(plan_unpin, rmdir_children_before_parents)
 Test(plan_unpin, v2_thread_from_another_cgroup)
 {
 	/* A thread that was elsewhere than the main thread goes back there by itself. */
-	state_init(CGROUP_MODE_V2);
+	state_init(BACKEND_CGROUP_V2);
 	state_add_thread(1000, "/machine.slice/demo.scope", "0-3");
 	state_add_thread(1003, "/machine.slice/demo.scope/io", "0-3");
 	pinned_vm(false);
@@ -1464,7 +1464,7 @@ Test(plan_unpin, v2_thread_from_another_cgroup)
 
 Test(plan_unpin, v1)
 {
-	state_init(CGROUP_MODE_V1);
+	state_init(BACKEND_CGROUP_V1);
 	state_add_thread(1000, "/", "0-3");
 	state_add_thread(1001, "/", "0-1");
 	state_add_thread(1002, "/", "0-3");
@@ -1498,7 +1498,7 @@ Test(plan_unpin, v1)
 
 Test(plan_unpin, affinity_mode)
 {
-	state_init(CGROUP_MODE_AFFINITY);
+	state_init(BACKEND_AFFINITY);
 	state_add_thread(1000, "", "0-3");
 	state_add_thread(1001, "", "0-1");
 	state_add_thread(1002, "", "0-3");
@@ -1525,7 +1525,7 @@ Test(plan_unpin, affinity_mode)
 
 Test(plan_unpin, empty_recorded_affinity_is_not_restored)
 {
-	state_init(CGROUP_MODE_AFFINITY);
+	state_init(BACKEND_AFFINITY);
 	state_add_thread(1000, "", "0-3");
 	state_add_thread(1001, "", ""); /* not read at pin time */
 	fx.vm = vm_new(1000);
@@ -1534,7 +1534,7 @@ Test(plan_unpin, empty_recorded_affinity_is_not_restored)
 	cr_assert_eq(plan_unpin(&fx.state, fx.vm, &fx.plan), 0);
 	for (size_t i = 0; i < fx.plan.n_actions; i++) {
 		cr_assert_eq(fx.plan.actions[i].kind, ACT_SET_AFFINITY);
-		cr_assert_gt(cpuset_count(fx.plan.actions[i].cpus), 0, "never an empty affinity; plan:%s",
+		cr_assert_gt(idset_count(fx.plan.actions[i].cpus), 0, "never an empty affinity; plan:%s",
 			     dump(&fx.plan));
 	}
 	cr_assert_geq(find_affinity(&fx.plan, 1000), 0);

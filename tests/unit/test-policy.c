@@ -104,10 +104,10 @@ static void only_diag_is(const char *text, const char *want)
 	policy_free(p);
 }
 
-static void set_is(const struct cpuset *s, const char *want, const char *what)
+static void set_is(const struct idset *s, const char *want, const char *what)
 {
 	cr_assert_not_null(s, "%s is not set", what);
-	char *got = cpuset_format(s);
+	char *got = idset_format(s);
 	cr_assert_not_null(got);
 	cr_assert_str_eq(got, want, "%s", what);
 	free(got);

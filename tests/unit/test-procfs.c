@@ -595,9 +595,9 @@ Test(proc_tree, read_affinity_and_cgroup)
 		snprintf(status, sizeof(status), "%s/proc/%d/task/%d/status", NAMES_TREE, (int)pid,
 			 (int)tids[i]);
 		file_line(status, "Cpus_allowed_list:\t", list, sizeof(list));
-		struct cpuset *aff _cleanup_cpuset_ = NULL;
+		struct idset *aff _cleanup_cpuset_ = NULL;
 		cr_assert_eq(proc_read_affinity(tree_fd, pid, tids[i], &aff), 0);
-		_cleanup_free_ char *fmt = cpuset_format(aff);
+		_cleanup_free_ char *fmt = idset_format(aff);
 		cr_assert_str_eq(fmt, list, "the kernel prints the canonical form too");
 
 		char cgfile[256], expected[256];
@@ -803,10 +803,10 @@ Test(proc_live, own_process)
 		found |= tids[i] == tid;
 	cr_assert(found, "our own thread is listed");
 
-	struct cpuset *aff _cleanup_cpuset_ = NULL;
+	struct idset *aff _cleanup_cpuset_ = NULL;
 	cr_assert_eq(proc_read_affinity(proc_fd, self, 0, &aff), 0);
-	cr_assert_gt(cpuset_count(aff), 0);
-	cr_assert(cpuset_isset(aff, (unsigned)sched_getcpu()), "we run on a CPU we may use");
+	cr_assert_gt(idset_count(aff), 0);
+	cr_assert(idset_isset(aff, (unsigned)sched_getcpu()), "we run on a CPU we may use");
 	close(proc_fd);
 }
 

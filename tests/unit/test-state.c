@@ -21,11 +21,11 @@
 
 /* ---- building states ------------------------------------------------------------------ */
 
-static struct cpuset *set_of(const char *list)
+static struct idset *set_of(const char *list)
 {
-	struct cpuset *s = NULL;
-	int r = cpuset_parse(list, &s, NULL);
-	cr_assert_eq(r, 0, "cpuset_parse(\"%s\") = %d", list, r);
+	struct idset *s = NULL;
+	int r = idset_parse(list, &s, NULL);
+	cr_assert_eq(r, 0, "idset_parse(\"%s\") = %d", list, r);
 	return s;
 }
 
@@ -41,17 +41,17 @@ static void add_origin(struct vm_state *s, pid_t tid, const char *cgroup, const 
 	};
 }
 
-static void add_iothread(struct pin_spec *spec, const char *id, const char *cpus)
+static void add_iothread(struct vm_tune *tune, const char *id, const char *cpus)
 {
-	char **ids = realloc(spec->iothread_ids, (spec->n_iothread + 1) * sizeof(char *));
+	char **ids = realloc(tune->iothread_ids, (tune->n_iothread + 1) * sizeof(char *));
 	cr_assert_not_null(ids);
-	spec->iothread_ids = ids;
-	struct cpuset **sets = realloc(spec->iothread, (spec->n_iothread + 1) * sizeof(*sets));
+	tune->iothread_ids = ids;
+	struct idset **sets = realloc(tune->iothread, (tune->n_iothread + 1) * sizeof(*sets));
 	cr_assert_not_null(sets);
-	spec->iothread = sets;
-	ids[spec->n_iothread] = strdup(id);
-	sets[spec->n_iothread] = set_of(cpus);
-	spec->n_iothread++;
+	tune->iothread = sets;
+	ids[tune->n_iothread] = strdup(id);
+	sets[tune->n_iothread] = set_of(cpus);
+	tune->n_iothread++;
 }
 
 /* Every field, with spaces, '%', newlines, tabs, a lone '-' and an empty string
@@ -62,7 +62,7 @@ static void full_state(struct vm_state *s)
 	s->pid = 4321;
 	s->starttime = 18446744073709551615ull; /* the largest starttime there is */
 	s->name = strdup("my vm 100%\nsecond\tline");
-	s->mode = CGROUP_MODE_V2;
+	s->backend = BACKEND_CGROUP_V2;
 	s->mount = strdup("/sys/fs/cgroup with space");
 	s->vm_dir = strdup("kvmcg/my vm");
 	static const char *const created[] = {"kvmcg/my vm", "kvmcg/my vm/vcpu0", "-", "kvmcg/100%"};
@@ -72,17 +72,17 @@ static void full_state(struct vm_state *s)
 	add_origin(s, 4322, "-", "");  /* a cgroup named "-", affinity not read */
 	add_origin(s, 4323, "", "0,2"); /* no cgroup (affinity mode) */
 	add_origin(s, 4324, "/a%b\nc", "1-2,5-7:2");
-	s->spec.n_vcpu = 6;
-	s->spec.vcpu = calloc(6, sizeof(*s->spec.vcpu));
-	cr_assert_not_null(s->spec.vcpu);
-	s->spec.vcpu[0] = set_of("0");
-	s->spec.vcpu[2] = set_of("1-2");
-	s->spec.vcpu[5] = set_of("3"); /* 1, 3, 4 not pinned */
-	s->spec.emulator = set_of("3");
-	add_iothread(&s->spec, "io1", "2");
-	add_iothread(&s->spec, "io 2%", "0-1");
-	add_iothread(&s->spec, "-", "3");
-	s->spec.mems = set_of("0-1");
+	s->tune.n_vcpu = 6;
+	s->tune.vcpu = calloc(6, sizeof(*s->tune.vcpu));
+	cr_assert_not_null(s->tune.vcpu);
+	s->tune.vcpu[0] = set_of("0");
+	s->tune.vcpu[2] = set_of("1-2");
+	s->tune.vcpu[5] = set_of("3"); /* 1, 3, 4 not pinned */
+	s->tune.emulator = set_of("3");
+	add_iothread(&s->tune, "io1", "2");
+	add_iothread(&s->tune, "io 2%", "0-1");
+	add_iothread(&s->tune, "-", "3");
+	s->tune.mems = set_of("0-1");
 }
 
 /* full_state as a record on disk may be: every directory it made is below its VM
@@ -103,13 +103,13 @@ static void saved_state(struct vm_state *s)
 
 /* ---- comparing states ------------------------------------------------------------------- */
 
-static bool set_eq(const struct cpuset *a, const struct cpuset *b)
+static bool set_eq(const struct idset *a, const struct idset *b)
 {
 	/* an unread affinity is written as "-" and reads back as the empty set */
-	unsigned ca = a ? cpuset_count(a) : 0, cb = b ? cpuset_count(b) : 0;
+	unsigned ca = a ? idset_count(a) : 0, cb = b ? idset_count(b) : 0;
 	if (ca == 0 || cb == 0)
 		return ca == cb;
-	return cpuset_equal(a, b);
+	return idset_equal(a, b);
 }
 
 static void assert_str(const char *got, const char *want, const char *what)
@@ -125,7 +125,7 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 	cr_assert_eq(got->pid, want->pid);
 	cr_assert_eq(got->starttime, want->starttime);
 	assert_str(got->name, want->name, "name");
-	cr_assert_eq(got->mode, want->mode);
+	cr_assert_eq(got->backend, want->backend);
 	assert_str(got->mount, want->mount, "mount");
 	assert_str(got->vm_dir, want->vm_dir, "vm_dir");
 	cr_assert_eq(got->n_created, want->n_created);
@@ -141,25 +141,25 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 			  (int)want->threads[i].tid);
 	}
 	/* vCPU pins by index; trailing unpinned ones need not be kept */
-	size_t n = got->spec.n_vcpu > want->spec.n_vcpu ? got->spec.n_vcpu : want->spec.n_vcpu;
+	size_t n = got->tune.n_vcpu > want->tune.n_vcpu ? got->tune.n_vcpu : want->tune.n_vcpu;
 	for (size_t i = 0; i < n; i++) {
-		const struct cpuset *g = i < got->spec.n_vcpu ? got->spec.vcpu[i] : NULL;
-		const struct cpuset *w = i < want->spec.n_vcpu ? want->spec.vcpu[i] : NULL;
+		const struct idset *g = i < got->tune.n_vcpu ? got->tune.vcpu[i] : NULL;
+		const struct idset *w = i < want->tune.n_vcpu ? want->tune.vcpu[i] : NULL;
 		cr_assert_eq(g == NULL, w == NULL, "vcpu %zu pinned or not", i);
 		if (w)
-			cr_assert(cpuset_equal(g, w), "vcpu %zu", i);
+			cr_assert(idset_equal(g, w), "vcpu %zu", i);
 	}
-	cr_assert_eq(got->spec.emulator == NULL, want->spec.emulator == NULL);
-	if (want->spec.emulator)
-		cr_assert(cpuset_equal(got->spec.emulator, want->spec.emulator));
-	cr_assert_eq(got->spec.mems == NULL, want->spec.mems == NULL);
-	if (want->spec.mems)
-		cr_assert(cpuset_equal(got->spec.mems, want->spec.mems));
-	cr_assert_eq(got->spec.n_iothread, want->spec.n_iothread);
-	for (size_t i = 0; i < want->spec.n_iothread; i++) {
-		cr_assert_str_eq(got->spec.iothread_ids[i], want->spec.iothread_ids[i]);
-		cr_assert(cpuset_equal(got->spec.iothread[i], want->spec.iothread[i]), "iothread %s",
-			  want->spec.iothread_ids[i]);
+	cr_assert_eq(got->tune.emulator == NULL, want->tune.emulator == NULL);
+	if (want->tune.emulator)
+		cr_assert(idset_equal(got->tune.emulator, want->tune.emulator));
+	cr_assert_eq(got->tune.mems == NULL, want->tune.mems == NULL);
+	if (want->tune.mems)
+		cr_assert(idset_equal(got->tune.mems, want->tune.mems));
+	cr_assert_eq(got->tune.n_iothread, want->tune.n_iothread);
+	for (size_t i = 0; i < want->tune.n_iothread; i++) {
+		cr_assert_str_eq(got->tune.iothread_ids[i], want->tune.iothread_ids[i]);
+		cr_assert(idset_equal(got->tune.iothread[i], want->tune.iothread[i]), "iothread %s",
+			  want->tune.iothread_ids[i]);
 	}
 }
 
@@ -231,7 +231,7 @@ Test(state_text, round_trip_affinity_mode)
 	st_a.pid = 77;
 	st_a.starttime = 1;
 	st_a.name = strdup("");
-	st_a.mode = CGROUP_MODE_AFFINITY;
+	st_a.backend = BACKEND_AFFINITY;
 	add_origin(&st_a, 77, "", "0-7");
 	add_origin(&st_a, 78, "", "");
 	text_a = state_format(&st_a);
@@ -242,26 +242,26 @@ Test(state_text, round_trip_affinity_mode)
 	cr_assert_null(st_b.mount);
 	cr_assert_null(st_b.vm_dir);
 	cr_assert_eq(st_b.n_created, 0);
-	cr_assert_eq(st_b.spec.n_vcpu, 0);
-	cr_assert_null(st_b.spec.emulator);
+	cr_assert_eq(st_b.tune.n_vcpu, 0);
+	cr_assert_null(st_b.tune.emulator);
 }
 
 Test(state_text, round_trip_v1_and_each_mode_name)
 {
-	static const enum cgroup_mode modes[] = {CGROUP_MODE_V1, CGROUP_MODE_V2, CGROUP_MODE_AFFINITY};
+	static const enum pin_backend modes[] = {BACKEND_CGROUP_V1, BACKEND_CGROUP_V2, BACKEND_AFFINITY};
 	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
 		st_done();
 		st_a.pid = 5;
 		st_a.starttime = 6;
 		st_a.name = strdup("vm");
-		st_a.mode = modes[i];
+		st_a.backend = modes[i];
 		text_a = state_format(&st_a);
 		cr_assert_not_null(text_a);
 		char line[32];
-		snprintf(line, sizeof(line), "\nmode %s\n", cgroup_mode_name(modes[i]));
+		snprintf(line, sizeof(line), "\nmode %s\n", backend_name(modes[i]));
 		cr_assert_not_null(strstr(text_a, line), "%s", text_a);
 		cr_assert_eq(state_parse(text_a, &st_b, NULL), 0);
-		cr_assert_eq(st_b.mode, modes[i]);
+		cr_assert_eq(st_b.backend, modes[i]);
 	}
 }
 
@@ -408,19 +408,19 @@ Test(state_text, repeated_key_last_one_wins)
 	cr_assert_str_eq(st_a.name, "b");
 	cr_assert_str_eq(st_a.mount, "/y");
 	cr_assert_str_eq(st_a.vm_dir, "q");
-	cr_assert(cpuset_isset(st_a.spec.emulator, 2) && cpuset_count(st_a.spec.emulator) == 1);
-	cr_assert_eq(st_a.spec.n_vcpu, 1);
-	cr_assert(cpuset_isset(st_a.spec.vcpu[0], 3) && cpuset_count(st_a.spec.vcpu[0]) == 1);
+	cr_assert(idset_isset(st_a.tune.emulator, 2) && idset_count(st_a.tune.emulator) == 1);
+	cr_assert_eq(st_a.tune.n_vcpu, 1);
+	cr_assert(idset_isset(st_a.tune.vcpu[0], 3) && idset_count(st_a.tune.vcpu[0]) == 1);
 }
 
 Test(state_text, sparse_vcpu_pins)
 {
 	cr_assert_eq(state_parse(HEAD "pin-vcpu 7 1\npin-vcpu 2 0-1\n", &st_a, NULL), 0);
-	cr_assert_eq(st_a.spec.n_vcpu, 8);
+	cr_assert_eq(st_a.tune.n_vcpu, 8);
 	for (size_t i = 0; i < 8; i++)
-		cr_assert_eq(st_a.spec.vcpu[i] != NULL, i == 2 || i == 7, "vcpu %zu", i);
-	cr_assert(cpuset_isset(st_a.spec.vcpu[7], 1));
-	cr_assert_eq(cpuset_count(st_a.spec.vcpu[2]), 2);
+		cr_assert_eq(st_a.tune.vcpu[i] != NULL, i == 2 || i == 7, "vcpu %zu", i);
+	cr_assert(idset_isset(st_a.tune.vcpu[7], 1));
+	cr_assert_eq(idset_count(st_a.tune.vcpu[2]), 2);
 }
 
 /* ---- files ------------------------------------------------------------------------------- */
@@ -519,8 +519,8 @@ Test(state_files, save_replaces_atomically)
 	saved_state(&st_a);
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
 	/* a later save (another pin) replaces the record */
-	cpuset_free(st_a.spec.emulator);
-	st_a.spec.emulator = set_of("0-1");
+	idset_free(st_a.tune.emulator);
+	st_a.tune.emulator = set_of("0-1");
 	free(st_a.vm_dir);
 	st_a.vm_dir = strdup("kvmcg/other");
 	strv_free(st_a.created);
@@ -561,7 +561,7 @@ Test(state_files, load_all_skips_what_is_not_a_state)
 {
 	saved_state(&st_a);
 	cr_assert_eq(state_save(tmpfd, &st_a), 0);
-	st_b = (struct vm_state){.pid = 17, .starttime = 99, .name = strdup("b"), .mode = CGROUP_MODE_V1,
+	st_b = (struct vm_state){.pid = 17, .starttime = 99, .name = strdup("b"), .backend = BACKEND_CGROUP_V1,
 				 .mount = strdup("/sys/fs/cgroup/cpuset"), .vm_dir = strdup("kvmcg/b")};
 	add_origin(&st_b, 17, "/", "0-3");
 	cr_assert_eq(state_save(tmpfd, &st_b), 0);
@@ -578,7 +578,7 @@ Test(state_files, load_all_skips_what_is_not_a_state)
 	qsort(all, n, sizeof(*all), by_pid);
 	cr_assert_eq(all[0].pid, 17);
 	cr_assert_eq(all[0].starttime, 99);
-	cr_assert_eq(all[0].mode, CGROUP_MODE_V1);
+	cr_assert_eq(all[0].backend, BACKEND_CGROUP_V1);
 	assert_same_state(&all[1], &st_a);
 	vm_states_free(all, n);
 }
