@@ -150,10 +150,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-# policy.c and what the link needs (plan.c pulls in state.c and discover.c, and so on).
-FUZZ_SRCS    := tests/fuzz/fuzz-policy.c $(addprefix src/,tune/policy.c plan/plan.c basic/idset.c \
-                basic/util.c basic/err.c state/state.c vmm/discover.c kernel/cgroupfs.c kernel/procfs.c \
-                vmm/qemu-argv.c vmm/qmp.c basic/trust.c basic/log.c plan/layout.c)
+# The parser and what it needs: the tune and basic layers only.
+FUZZ_SRCS    := tests/fuzz/fuzz-policy.c src/tune/policy.c src/tune/tune.c $(wildcard src/basic/*.c)
 
 .PHONY: fuzz check-fuzz
 

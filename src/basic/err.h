@@ -5,6 +5,15 @@
 #ifndef KVMCG_ERR_H
 #define KVMCG_ERR_H
 
+/* kvmcg's exit codes, documented in kvmcg(8). The transaction layer returns them
+ * too, so they live below it. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILURE_RUNTIME = 1, /* the request was fine; the system said no */
+	EXIT_USAGE = 2,           /* bad command line or policy */
+	EXIT_PARTIAL = 3,         /* some of it was done */
+};
+
 __attribute__((format(printf, 1, 2))) void err_set(const char *fmt, ...);
 /* The sentence, or NULL when none was set since err_clear(). */
 const char *err_get(void);

@@ -159,6 +159,11 @@ int cli_open_roots(struct cli *c)
 	return 0;
 }
 
+struct txn_env cli_txn_env(const struct cli *c)
+{
+	return (struct txn_env){.proc_fd = c->proc_fd, .host = &c->host, .discover = &c->discover};
+}
+
 void cli_done(struct cli *c)
 {
 	if (c->proc_fd > 0)

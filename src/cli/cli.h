@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Options shared by the subcommands, and the exit codes documented in kvmcg(8). */
+/* Options shared by the subcommands. The exit codes are in basic/err.h. */
 #ifndef KVMCG_CLI_H
 #define KVMCG_CLI_H
 
@@ -8,16 +8,12 @@
 
 #include <json-c/json.h>
 
-#include "vmm/discover.h"
+#include "basic/err.h"
+#include "core/txn.h"
 #include "kernel/host.h"
+#include "vmm/discover.h"
 #include "vmm/vmsel.h"
 
-enum {
-	EXIT_OK = 0,
-	EXIT_FAILURE_RUNTIME = 1, /* the request was fine; the system said no */
-	EXIT_USAGE = 2,           /* bad command line or policy */
-	EXIT_PARTIAL = 3,         /* some of it was done */
-};
 
 enum {
 	OPT_JSON = 0x100,
@@ -75,6 +71,9 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 /* Handles an option shared by all commands. Returns 1 if it was one, 0 if not,
  * negative on a bad value (message printed). */
 int cli_common_option(struct cli *c, int opt, const char *arg);
+
+/* What the transaction layer needs of c (core/txn.h); valid while c is. */
+struct txn_env cli_txn_env(const struct cli *c);
 
 /* Opens /proc and /sys (under --sysroot), reads the host, prepares discovery. */
 int cli_open_roots(struct cli *c);

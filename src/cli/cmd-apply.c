@@ -170,7 +170,7 @@ static void loaded_free(struct loaded *v, size_t n)
 struct outcome {
 	struct vm *vm;
 	const struct loaded *policy; /* the one that matched */
-	const char *result;          /* applied, unchanged, dry-run, failed */
+	enum txn_result result;
 	int exit_code;
 	char *message;
 	char **skipped;
@@ -192,7 +192,7 @@ static void outcome_done(struct outcome *o)
 	idset_free(o->cpus);
 }
 
-__attribute__((format(printf, 4, 5))) static void set_failed(struct outcome *o, int code, const char *result,
+__attribute__((format(printf, 4, 5))) static void set_failed(struct outcome *o, int code, enum txn_result result,
 							    const char *fmt, ...)
 {
 	va_list ap;
@@ -236,7 +236,7 @@ static void check_exclusive(struct outcome *o, size_t n, int state_fd)
 			_cleanup_free_ char *list = idset_format(common);
 			for (size_t x = 0; x < 2; x++) {
 				struct outcome *me = x ? &o[k] : &o[i], *other = x ? &o[i] : &o[k];
-				set_failed(me, EXIT_USAGE, "conflict",
+				set_failed(me, EXIT_USAGE, TXN_CONFLICT,
 					   "Exclusive=yes (%s): CPUs %s are also pinned for %s by %s; left alone",
 					   o[i].policy->path, list ? list : "?", vm_label(other->vm, x ? a : b, 128),
 					   other->policy->path);
@@ -253,7 +253,7 @@ static void check_exclusive(struct outcome *o, size_t n, int state_fd)
 			for (int c = 0; theirs && c <= idset_last(o[i].cpus); c++)
 				clash |= idset_isset(o[i].cpus, (unsigned)c) && idset_isset(theirs, (unsigned)c);
 			if (clash)
-				set_failed(&o[i], EXIT_USAGE, "conflict",
+				set_failed(&o[i], EXIT_USAGE, TXN_CONFLICT,
 					   "Exclusive=yes (%s): its CPUs are already pinned for pid %d (%s); left alone",
 					   o[i].policy->path, (int)states[s].pid,
 					   states[s].name ? states[s].name : "unnamed");
@@ -277,7 +277,7 @@ static json_object *outcome_json(const struct outcome *o)
 	json_object_object_add(j, "pid", json_object_new_int(o->vm->pid));
 	json_object_object_add(j, "name", o->vm->name ? json_object_new_string(o->vm->name) : NULL);
 	json_object_object_add(j, "policy", o->policy ? json_object_new_string(o->policy->path) : NULL);
-	json_object_object_add(j, "result", json_object_new_string(o->result));
+	json_object_object_add(j, "result", json_object_new_string(txn_result_name(o->result)));
 	json_object_object_add(j, "mode", r->result ? json_object_new_string(backend_name(r->backend)) : NULL);
 	json_object_object_add(j, "vm_cgroup", r->vm_dir ? cgroup_json(r->vm_dir) : NULL);
 	json_object_object_add(j, "actions", r->result ? plan_to_json(&r->plan) : json_object_new_array());
@@ -288,6 +288,7 @@ static json_object *outcome_json(const struct outcome *o)
 
 static int run_apply(struct cli *c, const struct apply_args *aa)
 {
+	const struct txn_env env = cli_txn_env(c);
 	bool trust = geteuid() == 0;
 	const char *dir = aa->dir ? aa->dir : POLICY_DIR_DEFAULT;
 	struct loaded *pol = NULL;
@@ -341,21 +342,21 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		x->vm = vms[v];
 		x->policy = first;
 		if (second) {
-			set_failed(x, EXIT_USAGE, "conflict", "matched by both %s and %s; left alone",
+			set_failed(x, EXIT_USAGE, TXN_CONFLICT, "matched by both %s and %s; left alone",
 				   first->path, second->path);
 			continue;
 		}
 		struct pin_args a = {.dry_run = true, .command = "apply"};
-		r = policy_to_pin_args(first->policy, &a, &a.skipped, &a.n_skipped);
+		r = policy_to_request(first->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 		if (r == 0)
-			r = pin_vm(c, vms[v], &a, &x->planned);
+			r = pin_vm(&env, vms[v], &a, &x->planned);
 		pin_args_done(&a);
-		if (r < 0 || strcmp(x->planned.result, "failed") == 0) {
-			set_failed(x, r < 0 ? EXIT_FAILURE_RUNTIME : r, "failed", "%s",
+		if (r < 0 || x->planned.result == TXN_FAILED) {
+			set_failed(x, r < 0 ? EXIT_FAILURE_RUNTIME : r, TXN_FAILED, "%s",
 				   x->planned.message ? x->planned.message : "cannot plan");
 			continue;
 		}
-		x->result = "planned";
+		x->result = TXN_PLANNED;
 		x->cpus = vm_tune_cpus(&x->planned.tune);
 		for (size_t k = 0; k < x->planned.n_skipped; k++)
 			(void)strv_push(&x->skipped, &x->n_skipped, x->planned.skipped[k]);
@@ -370,34 +371,33 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	size_t applied = 0, unchanged = 0, partial = 0, failed = 0, config_errors = 0, exited = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct outcome *x = &o[i];
-		if (strcmp(x->result, "planned") == 0) {
+		if (x->result == TXN_PLANNED) {
 			if (aa->dry_run) {
-				x->result = x->planned.plan.n_actions ? "dry-run" : "unchanged";
+				x->result = x->planned.plan.n_actions ? TXN_DRY_RUN : TXN_UNCHANGED;
 				free(x->message);
 				x->message = strdup_or_null(x->planned.message);
 			} else {
 				struct pin_args a = {.command = "apply", .lock_timeout_ms = aa->lock_timeout_ms};
-				r = policy_to_pin_args(x->policy->policy, &a, &a.skipped, &a.n_skipped);
+				r = policy_to_request(x->policy->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 				if (r == 0)
-					r = pin_vm(c, x->vm, &a, &x->done);
+					r = pin_vm(&env, x->vm, &a, &x->done);
 				pin_args_done(&a);
 				x->exit_code = r < 0 ? EXIT_FAILURE_RUNTIME : r;
-				x->result = x->done.result ? x->done.result : "failed";
+				x->result = x->done.result ? x->done.result : TXN_FAILED;
 				free(x->message);
 				x->message = strdup_or_null(x->done.message);
 				for (size_t k = 0; k < x->done.n_warnings; k++)
 					(void)strv_push(&x->warnings, &x->n_warnings, x->done.warnings[k]);
 			}
 		}
-		bool done_ok = strcmp(x->result, "applied") == 0 || strcmp(x->result, "unchanged") == 0 ||
-			       strcmp(x->result, "dry-run") == 0 || strcmp(x->result, "partial") == 0;
+		bool done_ok = txn_result_ok(x->result);
 		if (!done_ok) {
 			failed++;
 			config_errors += x->exit_code == EXIT_USAGE;
 			exited += x->exit_code == EXIT_PARTIAL; /* the VM exited during its run */
-		} else if (x->n_skipped || strcmp(x->result, "partial") == 0) {
+		} else if (x->n_skipped || x->result == TXN_PARTIAL) {
 			partial++;
-		} else if (strcmp(x->result, "unchanged") == 0) {
+		} else if (x->result == TXN_UNCHANGED) {
 			unchanged++;
 		} else {
 			applied++;
@@ -427,8 +427,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		vm_label(o[i].vm, label, sizeof(label));
 		for (size_t w = 0; w < o[i].n_warnings; w++)
 			log_warning("%s: %s", label, o[i].warnings[w]);
-		bool problem = strcmp(o[i].result, "applied") && strcmp(o[i].result, "unchanged") &&
-			       strcmp(o[i].result, "dry-run") && strcmp(o[i].result, "partial");
+		bool problem = !txn_result_ok(o[i].result);
 		if (o[i].message && problem)
 			log_error("%s: %s", label, o[i].message);
 		for (size_t s = 0; s < o[i].n_skipped; s++)

@@ -78,7 +78,8 @@ int cmd_list(int argc, char **argv)
 	if (state_fd >= 0 && !c.sysroot) {
 		/* records kvmcg refuses are named, never acted on */
 		char **problems = NULL;
-		(void)pin_collect_stale(&c, state_fd, &problems);
+		const struct txn_env env = cli_txn_env(&c);
+		(void)pin_collect_stale(&env, state_fd, &problems);
 		for (char **p = problems; p && *p; p++)
 			log_warning("%s", *p);
 		strv_free(problems);

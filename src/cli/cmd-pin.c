@@ -122,20 +122,20 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 {
 	for (size_t i = 0; i < res->n_warnings; i++)
 		log_warning("%s", res->warnings[i]);
-	if (strcmp(res->result, "failed") == 0) {
+	if (res->result == TXN_FAILED) {
 		log_error("%s", res->message ? res->message : "failed");
 		return;
 	}
 	for (size_t i = 0; i < res->n_skipped; i++)
 		log_error("pid %d: %s: %s", (int)vm->pid,
-			  strcmp(res->result, "dry-run") == 0 ? "would not be carried out" : "not carried out",
+			  res->result == TXN_DRY_RUN ? "would not be carried out" : "not carried out",
 			  res->skipped[i]);
 	if (res->problem)
 		log_error("%s", res->problem);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
 	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
-	json_object_object_add(o, "result", json_object_new_string(res->result));
+	json_object_object_add(o, "result", json_object_new_string(txn_result_name(res->result)));
 	json_object_object_add(o, "mode", json_object_new_string(backend_name(res->backend)));
 	json_object_object_add(o, "layout", res->backend == BACKEND_AFFINITY || !res->vm_dir
 						    ? NULL
@@ -180,14 +180,14 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		struct vcpu_arg v;
 		if (parse_vcpu_arg(arg, "--vcpu", &v, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
-		int r = pin_args_add_vcpu(a, &v);
+		int r = tune_request_add_vcpu(&a->req, &v);
 		idset_free(v.cpus);
 		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
 	case OPT_EMULATOR:
-		idset_free(a->emulator);
-		a->emulator = NULL;
-		if (idset_parse(arg, &a->emulator, &off) < 0 || idset_count(a->emulator) == 0)
+		idset_free(a->req.emulator);
+		a->req.emulator = NULL;
+		if (idset_parse(arg, &a->req.emulator, &off) < 0 || idset_count(a->req.emulator) == 0)
 			return -cli_usage_error(c, "--emulator '%s': not a non-empty CPU list", arg);
 		return 1;
 	case OPT_IOTHREAD: {
@@ -195,15 +195,15 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		struct idset *cpus;
 		if (parse_iothread_arg(arg, "--iothread", &id, &cpus, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
-		int r = pin_args_add_iothread(a, id, cpus);
+		int r = tune_request_add_iothread(&a->req, id, cpus);
 		free(id);
 		idset_free(cpus);
 		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
 	case OPT_MEMS:
-		idset_free(a->mems);
-		a->mems = NULL;
-		if (idset_parse(arg, &a->mems, &off) < 0 || idset_count(a->mems) == 0)
+		idset_free(a->req.mems);
+		a->req.mems = NULL;
+		if (idset_parse(arg, &a->req.mems, &off) < 0 || idset_count(a->req.mems) == 0)
 			return -cli_usage_error(c, "--mems '%s': not a non-empty node list", arg);
 		return 1;
 	case OPT_DRY_RUN:
@@ -222,30 +222,30 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		int w;
 		if (parse_int(arg, &w) < 0 || w < 1 || w > 10000)
 			return -cli_usage_error(c, "--cpu-weight '%s': expected a weight from 1 to 10000", arg);
-		a->cputune.weight = (unsigned)w;
+		a->req.cputune.weight = (unsigned)w;
 		return 1;
 	}
 	case OPT_CPU_QUOTA: {
 		uint64_t pct;
 		size_t l = strlen(arg);
 		char num[24];
-		a->cputune.quota_set = true;
+		a->req.cputune.quota_set = true;
 		if (strcmp(arg, "max") == 0) {
-			a->cputune.quota_percent = 0;
+			a->req.cputune.quota_percent = 0;
 			return 1;
 		}
 		if (l < 2 || l > sizeof(num) || arg[l - 1] != '%' ||
 		    (memcpy(num, arg, l - 1), num[l - 1] = '\0', parse_u64(num, &pct) < 0) || pct == 0 ||
 		    pct > 100000)
 			return -cli_usage_error(c, "--cpu-quota '%s': expected a share of one CPU such as 200%% (1%%-100000%%), or max", arg);
-		a->cputune.quota_percent = pct;
+		a->req.cputune.quota_percent = pct;
 		return 1;
 	}
 	case OPT_CPU_PERIOD: {
 		int us;
 		if (parse_int(arg, &us) < 0 || us < 1000 || us > 1000000)
 			return -cli_usage_error(c, "--cpu-period '%s': expected microseconds from 1000 to 1000000", arg);
-		a->cputune.period_us = (unsigned)us;
+		a->req.cputune.period_us = (unsigned)us;
 		return 1;
 	}
 	case OPT_LOCK_TIMEOUT: {
@@ -256,9 +256,9 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		return 1;
 	}
 	case OPT_VCPU_SCHED:
-		if (sched_parse(arg, &a->cputune.sched_policy, &a->cputune.sched_priority) < 0)
+		if (sched_parse(arg, &a->req.cputune.sched_policy, &a->req.cputune.sched_priority) < 0)
 			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO 1-99)", arg);
-		a->cputune.sched_set = true;
+		a->req.cputune.sched_set = true;
 		return 1;
 	}
 	return 0;
@@ -282,24 +282,24 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out)
 	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only,
 				 .cgroup_root = cli->cgroup_root, .lock_timeout_ms = cli->lock_timeout_ms,
 				 .command = "pin"};
-	r = policy_to_pin_args(p, out, &out->skipped, &out->n_skipped);
+	r = policy_to_request(p, &out->req, &out->req.skipped, &out->req.n_skipped);
 	policy_free(p);
 	/* the command line's tuning wins over the file's */
-	if (cli->cputune.weight)
-		out->cputune.weight = cli->cputune.weight;
-	if (cli->cputune.quota_set) {
-		out->cputune.quota_set = true;
-		out->cputune.quota_percent = cli->cputune.quota_percent;
+	if (cli->req.cputune.weight)
+		out->req.cputune.weight = cli->req.cputune.weight;
+	if (cli->req.cputune.quota_set) {
+		out->req.cputune.quota_set = true;
+		out->req.cputune.quota_percent = cli->req.cputune.quota_percent;
 	}
-	if (cli->cputune.period_us)
-		out->cputune.period_us = cli->cputune.period_us;
-	if (cli->cputune.sched_set) {
-		out->cputune.sched_set = true;
-		out->cputune.sched_policy = cli->cputune.sched_policy;
-		out->cputune.sched_priority = cli->cputune.sched_priority;
+	if (cli->req.cputune.period_us)
+		out->req.cputune.period_us = cli->req.cputune.period_us;
+	if (cli->req.cputune.sched_set) {
+		out->req.cputune.sched_set = true;
+		out->req.cputune.sched_policy = cli->req.cputune.sched_policy;
+		out->req.cputune.sched_priority = cli->req.cputune.sched_priority;
 	}
-	for (size_t i = 0; r == 0 && i < cli->n_vcpus; i++)
-		r = pin_args_add_vcpu(out, &cli->vcpus[i]);
+	for (size_t i = 0; r == 0 && i < cli->req.n_vcpus; i++)
+		r = tune_request_add_vcpu(&out->req, &cli->req.vcpus[i]);
 	return r < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 }
 
@@ -313,9 +313,10 @@ static int selection_failed(int r)
 
 static int run_pin(struct cli *c, struct pin_args *a)
 {
+	const struct txn_env env = cli_txn_env(c);
 	struct pin_args merged = {0};
 	if (a->policy) {
-		if (a->emulator || a->n_iothreads || a->mems) {
+		if (a->req.emulator || a->req.n_iothreads || a->req.mems) {
 			return cli_usage_error(c, "with --policy, only --vcpu may add to the file's pins");
 		}
 		int rc = with_policy(a, &merged);
@@ -331,7 +332,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 		return selection_failed(r);
 	}
 	struct pin_result res;
-	int rc = pin_vm(c, vm, a->policy ? &merged : a, &res);
+	int rc = pin_vm(&env, vm, a->policy ? &merged : a, &res);
 	report(c, vm, &res);
 	pin_result_done(&res);
 	pin_args_done(&merged);
@@ -370,7 +371,7 @@ int cmd_pin(int argc, char **argv)
 			rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
 		else if (a.affinity_only && a.cgroup_root)
 			rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
-		else if (a.affinity_only && a.mems)
+		else if (a.affinity_only && a.req.mems)
 			rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
 		else if ((rc = cli_open_roots(&c)) == 0)
 			rc = run_pin(&c, &a);
@@ -384,6 +385,7 @@ int cmd_pin(int argc, char **argv)
 
 static int run_unpin(struct cli *c, int lock_timeout_ms)
 {
+	const struct txn_env env = cli_txn_env(c);
 	struct vm *vm = NULL;
 	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
 	if (r < 0) {
@@ -391,7 +393,7 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 		 * what cannot go yet. */
 		int state_fd = state_dir_open(false);
 		char **problems = NULL, mine[48];
-		int removed = state_fd >= 0 ? pin_collect_stale(c, state_fd, &problems) : 0;
+		int removed = state_fd >= 0 ? pin_collect_stale(&env, state_fd, &problems) : 0;
 		if (state_fd >= 0)
 			close(state_fd);
 		snprintf(mine, sizeof(mine), "pid %d has exited", (int)c->sel.pid);
@@ -414,7 +416,7 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 		return selection_failed(r);
 	}
 	struct pin_result res;
-	int rc = unpin_vm(c, vm, lock_timeout_ms, &res);
+	int rc = unpin_vm(&env, vm, lock_timeout_ms, &res);
 	report(c, vm, &res);
 	pin_result_done(&res);
 	vm_free(vm);

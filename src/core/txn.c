@@ -21,53 +21,8 @@
 
 void pin_args_done(struct pin_args *a)
 {
-	for (size_t i = 0; i < a->n_vcpus; i++)
-		idset_free(a->vcpus[i].cpus);
-	free(a->vcpus);
-	idset_free(a->emulator);
-	for (size_t i = 0; i < a->n_iothreads; i++) {
-		free(a->iothread_ids[i]);
-		idset_free(a->iothreads[i]);
-	}
-	free(a->iothread_ids);
-	free(a->iothreads);
-	idset_free(a->mems);
-	strv_free(a->skipped);
+	tune_request_done(&a->req);
 	*a = (struct pin_args){0};
-}
-
-int pin_args_add_vcpu(struct pin_args *a, const struct vcpu_arg *v)
-{
-	struct vcpu_arg *n = realloc(a->vcpus, (a->n_vcpus + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	a->vcpus = n;
-	n[a->n_vcpus] = *v;
-	if (!(n[a->n_vcpus].cpus = idset_dup(v->cpus)))
-		return -ENOMEM;
-	a->n_vcpus++;
-	return 0;
-}
-
-int pin_args_add_iothread(struct pin_args *a, const char *id, const struct idset *cpus)
-{
-	char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
-	if (ids)
-		a->iothread_ids = ids;
-	struct idset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
-	if (sets)
-		a->iothreads = sets;
-	if (!ids || !sets)
-		return -ENOMEM;
-	ids[a->n_iothreads] = strdup(id);
-	sets[a->n_iothreads] = idset_dup(cpus);
-	if (!ids[a->n_iothreads] || !sets[a->n_iothreads]) {
-		free(ids[a->n_iothreads]);
-		idset_free(sets[a->n_iothreads]);
-		return -ENOMEM;
-	}
-	a->n_iothreads++;
-	return 0;
 }
 
 void pin_result_done(struct pin_result *r)
@@ -91,7 +46,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct pin_result *res, in
 	if (vasprintf(&res->message, fmt, ap) < 0)
 		res->message = NULL;
 	va_end(ap);
-	res->result = "failed";
+	res->result = TXN_FAILED;
 	return code;
 }
 
@@ -203,10 +158,10 @@ static int read_allowed(struct place *p)
 
 /* In affinity mode sched_setaffinity is bounded by each thread's cpuset: what all the
  * VM's threads' cpusets allow, where a cpuset hierarchy can be read; else online. */
-static int read_allowed_affinity(struct cli *c, const struct vm *vm, struct place *p)
+static int read_allowed_affinity(const struct txn_env *env, const struct vm *vm, struct place *p)
 {
 	struct cgroup_host h = {0};
-	if (cgroup_host_detect(c->proc_fd, &h) < 0 || h.backend == BACKEND_AFFINITY) {
+	if (cgroup_host_detect(env->proc_fd, &h) < 0 || h.backend == BACKEND_AFFINITY) {
 		cgroup_host_done(&h);
 		return 0;
 	}
@@ -240,13 +195,13 @@ static int read_allowed_affinity(struct cli *c, const struct vm *vm, struct plac
 
 /* --cgroup-root: absolute, inside a hierarchy with cpuset, not its root, no "." or
  * "..", each component a possible cgroup name. Returns it relative to the mount. */
-static int resolve_cgroup_root(struct cli *c, const char *root, struct place *p)
+static int resolve_cgroup_root(const struct txn_env *env, const char *root, struct place *p)
 {
 	if (root[0] != '/') {
 		err_set("--cgroup-root %s: give an absolute path", root);
 		return -EINVAL;
 	}
-	if (cgroup_host_for_path(c->proc_fd, root, &p->host) < 0) {
+	if (cgroup_host_for_path(env->proc_fd, root, &p->host) < 0) {
 		err_set("--cgroup-root %s: not inside a cgroup hierarchy that has the cpuset controller", root);
 		return -EINVAL;
 	}
@@ -490,7 +445,7 @@ static char *lost_limits(const struct place *p, const char *home, const char *pa
 
 /* Where the VM's cgroups are or go, and what they may use. Errors: -EINVAL (exit 2),
  * -EPERM (the record cannot be used), others; a sentence in err_get(). */
-static int find_place(struct cli *c, const struct vm *vm, const struct pin_args *a, const struct vm_state *prev,
+static int find_place(const struct txn_env *env, const struct vm *vm, const struct pin_args *a, const struct vm_state *prev,
 		      int state_fd, struct place *p, struct pin_result *res)
 {
 	int r;
@@ -499,14 +454,14 @@ static int find_place(struct cli *c, const struct vm *vm, const struct pin_args 
 		if (!(p->host.why_not_v2 = strdup("--affinity-only: no cgroups")))
 			return -ENOMEM;
 	} else if (a->cgroup_root) {
-		r = resolve_cgroup_root(c, a->cgroup_root, p);
+		r = resolve_cgroup_root(env, a->cgroup_root, p);
 		if (r < 0)
 			return r;
 		r = root_outside_vms(p->cgroup_root, a->cgroup_root, state_fd);
 		if (r < 0)
 			return r;
 	} else {
-		r = cgroup_host_detect(c->proc_fd, &p->host);
+		r = cgroup_host_detect(env->proc_fd, &p->host);
 		if (r < 0) {
 			err_set("cannot read the cgroup mounts: %s", strerror(-r));
 			return r;
@@ -518,7 +473,7 @@ static int find_place(struct cli *c, const struct vm *vm, const struct pin_args 
 		return -EINVAL;
 	}
 	if (p->host.backend == BACKEND_AFFINITY)
-		return read_allowed_affinity(c, vm, p);
+		return read_allowed_affinity(env, vm, p);
 	if (prev && strcmp(prev->mount, p->host.mount) != 0) {
 		err_set("pid %d was pinned in the hierarchy at %s and kvmcg now uses %s; unpin it first", (int)vm->pid,
 			prev->mount, p->host.mount);
@@ -700,7 +655,7 @@ static int add_origins(struct vm_state *st, const struct vm *vm, const struct pl
 	}
 	if (cgroups && !outside)
 		return -ENOMEM;
-	const struct thread_origin *mo = state_find_thread(st, vm->pid);
+	const struct thread_origin *mo = record_find_thread(st, vm->pid);
 	const char *main_cg = mo ? mo->cgroup : outside;
 	const struct idset *main_aff = mo ? mo->affinity : pl->effective_cpus;
 	struct thread_origin *n = realloc(st->threads, (st->n_threads + vm->n_threads + 1) * sizeof(*n));
@@ -709,7 +664,7 @@ static int add_origins(struct vm_state *st, const struct vm *vm, const struct pl
 	st->threads = n;
 	for (size_t i = 0; i < vm->n_threads; i++) {
 		const struct vm_thread *t = &vm->threads[i];
-		if (state_find_thread(st, t->tid))
+		if (record_find_thread(st, t->tid))
 			continue;
 		/* affinity mode owns no cgroup: there a newcomer's mask is the main thread's */
 		bool ours = cgroups ? layout_within(t->cgroup ? t->cgroup : "", pl->owned) : repin;
@@ -725,7 +680,7 @@ static int add_origins(struct vm_state *st, const struct vm *vm, const struct pl
 			return -ENOMEM;
 		}
 		st->threads[st->n_threads++] = o;
-		mo = state_find_thread(st, vm->pid); /* st->threads may have moved */
+		mo = record_find_thread(st, vm->pid); /* st->threads may have moved */
 		main_cg = mo ? mo->cgroup : outside;
 		main_aff = mo ? mo->affinity : pl->effective_cpus;
 	}
@@ -822,13 +777,13 @@ static int record_build(const struct vm_state *base, const struct vm_tune *tune,
 /* A record's mount is used only when it is the mount point of the cgroup hierarchy
  * kvmcg uses for its mode (mountinfo), reached without a symbolic link, and is a
  * cgroup filesystem (fstatfs): a forged "mount /" must not lead anywhere. */
-static int open_record_mount(struct cli *c, const struct vm_state *st, int *ret_fd)
+static int open_record_mount(const struct txn_env *env, const struct vm_state *st, int *ret_fd)
 {
 	*ret_fd = -1;
 	if (st->backend == BACKEND_AFFINITY)
 		return 0;
 	struct cgroup_host h = {0};
-	int r = cgroup_host_for_path(c->proc_fd, st->mount, &h);
+	int r = cgroup_host_for_path(env->proc_fd, st->mount, &h);
 	bool same = r == 0 && h.backend == st->backend && strcmp(h.mount, st->mount) == 0;
 	cgroup_host_done(&h);
 	if (!same) {
@@ -891,12 +846,12 @@ static int keep_remaining(struct vm_state *st, const struct plan *p)
 
 /* Runs a record's cleanup steps (nobody's threads to move any more); the record then
  * lists only what is left. 0 when nothing is, -EBUSY when something is. */
-static int cleanup_record(struct cli *c, int mount_fd, struct vm_state *st)
+static int cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state *st)
 {
 	struct plan p = {.backend = st->backend};
 	struct vm none = {0};
 	struct vm_tune nospec = {0};
-	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = c->proc_fd, .backend = st->backend,
+	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .backend = st->backend,
 			      .vm = &none, .tune = &nospec};
 	int r = plan_cleanup(st, &p);
 	if (r == 0)
@@ -916,7 +871,7 @@ static int cleanup_record(struct cli *c, int mount_fd, struct vm_state *st)
 	return r;
 }
 
-int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
+int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_problems)
 {
 	err_clear();
 	struct vm_state *states = NULL;
@@ -931,7 +886,7 @@ int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
 	state_collect_locks(state_fd);
 	for (size_t i = 0; i < n; i++) {
 		struct vm_state *s = &states[i];
-		if (proc_process_alive(c->proc_fd, s->pid, s->starttime))
+		if (proc_process_alive(env->proc_fd, s->pid, s->starttime))
 			continue;
 		int lock = -1;
 		if (state_lock(state_fd, s->pid, s->starttime, 0, "collect", &lock, NULL) < 0)
@@ -940,13 +895,13 @@ int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
 		int mount_fd = -1;
 		/* read again under the lock: it may have changed or gone */
 		if (state_load(state_fd, s->pid, s->starttime, &again) == 0) {
-			if (open_record_mount(c, &again, &mount_fd) < 0) {
+			if (open_record_mount(env, &again, &mount_fd) < 0) {
 				if (ret_problems && err_get())
 					(void)strv_push(ret_problems, &n_problems, err_get());
 			} else {
 				/* The VM is gone: its cgroups hold nobody and can go too. The
 				 * record stays while some cannot, so the next run tries again. */
-				int k = cleanup_record(c, mount_fd, &again);
+				int k = cleanup_record(env, mount_fd, &again);
 				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0)
 					removed++;
 				else if (k == -EBUSY) {
@@ -966,12 +921,12 @@ int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems)
 }
 
 /* Records of exited VMs go; those kvmcg refuses are said, not acted on. */
-static void collect_and_warn(struct cli *c, int state_fd, const struct vm *vm, struct pin_result *res)
+static void collect_and_warn(const struct txn_env *env, int state_fd, const struct vm *vm, struct pin_result *res)
 {
 	char **problems = NULL, own[64];
 	/* this VM's own record, if refused, is the run's error, not a warning */
 	snprintf(own, sizeof(own), " %d-%llu.state:", (int)vm->pid, (unsigned long long)vm->starttime_ticks);
-	(void)pin_collect_stale(c, state_fd, &problems);
+	(void)pin_collect_stale(env, state_fd, &problems);
 	for (char **p = problems; p && *p; p++)
 		if (!strstr(*p, own))
 			warn(res, "%s", *p);
@@ -981,8 +936,23 @@ static void collect_and_warn(struct cli *c, int state_fd, const struct vm *vm, s
 
 /* ---- pin ----------------------------------------------------------------------------------------- */
 
+const char *txn_result_name(enum txn_result r)
+{
+	static const char *const names[] = {
+		[TXN_NONE] = "none",         [TXN_APPLIED] = "applied", [TXN_UNCHANGED] = "unchanged",
+		[TXN_DRY_RUN] = "dry-run",   [TXN_PARTIAL] = "partial", [TXN_FAILED] = "failed",
+		[TXN_PLANNED] = "planned",   [TXN_CONFLICT] = "conflict",
+	};
+	return (unsigned)r < ARRAY_SIZE(names) ? names[r] : "none";
+}
+
+bool txn_result_ok(enum txn_result r)
+{
+	return r == TXN_APPLIED || r == TXN_UNCHANGED || r == TXN_DRY_RUN || r == TXN_PARTIAL;
+}
+
 /* Hands what a successful run computed over to the result. */
-static void done(struct pin_result *res, const char *result, char **msg, struct plan *plan,
+static void done(struct pin_result *res, enum txn_result result, char **msg, struct plan *plan,
 		 struct vm_tune *tune)
 {
 	res->result = result;
@@ -994,12 +964,12 @@ static void done(struct pin_result *res, const char *result, char **msg, struct 
 }
 
 /* Settings not carried out make a run that did the rest "partial", exit 3. */
-static int finish(struct pin_result *res, const char *result, int rc)
+static int finish(struct pin_result *res, enum txn_result result, int rc)
 {
 	if (rc == EXIT_OK && res->n_skipped) {
 		rc = EXIT_PARTIAL;
-		if (strcmp(result, "dry-run") != 0)
-			result = "partial";
+		if (result != TXN_DRY_RUN)
+			result = TXN_PARTIAL;
 	}
 	res->result = result;
 	return rc;
@@ -1008,11 +978,11 @@ static int finish(struct pin_result *res, const char *result, int rc)
 /* A run that failed while the VM was exiting failed because of it: whatever was read
  * of a dying VM (no vCPUs left, threads nowhere) says nothing about the request.
  * That is the VM exiting during the run, exit 3. */
-static int exit_if_gone(struct cli *c, const struct vm *vm, struct pin_result *res, int rc)
+static int exit_if_gone(const struct txn_env *env, const struct vm *vm, struct pin_result *res, int rc)
 {
-	if (rc == EXIT_OK || rc == EXIT_PARTIAL || strcmp(res->result, "failed") != 0)
+	if (rc == EXIT_OK || rc == EXIT_PARTIAL || res->result != TXN_FAILED)
 		return rc;
-	if (proc_process_alive(c->proc_fd, vm->pid, vm->starttime_ticks))
+	if (proc_process_alive(env->proc_fd, vm->pid, vm->starttime_ticks))
 		return rc;
 	free(res->message);
 	if (asprintf(&res->message, "pid %d exited during the run; nothing of it was left changed", (int)vm->pid) < 0)
@@ -1022,10 +992,10 @@ static int exit_if_gone(struct cli *c, const struct vm *vm, struct pin_result *r
 
 /* The VM held by a pidfd for the executor, and still the process discovery judged a
  * VM: the same start time and the same executable (it may have exec'd meanwhile). */
-static int hold_vm(struct cli *c, struct exec_ctx *ex, const struct vm *vm)
+static int hold_vm(const struct txn_env *env, struct exec_ctx *ex, const struct vm *vm)
 {
 	int r = exec_hold_vm(ex);
-	if (r == 0 && vm_check_identity(&c->discover, vm) < 0)
+	if (r == 0 && vm_check_identity(env->discover, vm) < 0)
 		r = -ESRCH;
 	return r;
 }
@@ -1049,7 +1019,7 @@ static int lock_vm(int state_fd, const struct vm *vm, int timeout_ms, const char
 	return EXIT_OK;
 }
 
-int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_result *res)
+int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, struct pin_result *res)
 {
 	int state_fd = -1, lock_fd = -1;
 	struct place pl = {.mount_fd = -1};
@@ -1058,7 +1028,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	struct vm_tune tune = {0};
 	struct plan plan = {0};
 	struct dir_states dirs = {0};
-	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = c->proc_fd};
+	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = env->proc_fd};
 	/* Every variable the exit path touches is set before the first goto. */
 	char *msg = NULL;
 	const struct idset *effective_cpus;
@@ -1066,9 +1036,9 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	struct plan_host ph;
 	int rc = EXIT_FAILURE_RUNTIME, r;
 
-	*res = (struct pin_result){.result = "failed", .exit_code = EXIT_FAILURE_RUNTIME};
-	for (size_t i = 0; i < a->n_skipped; i++)
-		if (strv_push(&res->skipped, &res->n_skipped, a->skipped[i]) < 0)
+	*res = (struct pin_result){.result = TXN_FAILED, .exit_code = EXIT_FAILURE_RUNTIME};
+	for (size_t i = 0; i < a->req.n_skipped; i++)
+		if (strv_push(&res->skipped, &res->n_skipped, a->req.skipped[i]) < 0)
 			goto oom;
 	err_clear();
 	state_fd = state_dir_open(!a->dry_run);
@@ -1081,7 +1051,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		if (rc != EXIT_OK)
 			goto out;
 		rc = EXIT_FAILURE_RUNTIME;
-		collect_and_warn(c, state_fd, vm, res);
+		collect_and_warn(env, state_fd, vm, res);
 	}
 	if (state_fd >= 0) {
 		err_clear();
@@ -1093,14 +1063,14 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			goto out;
 		}
 	}
-	r = vm_refresh_threads(&c->discover, vm);
+	r = vm_refresh_threads(env->discover, vm);
 	if (r < 0) {
 		rc = fail(res, r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)vm->pid,
 			  r == -ESRCH ? "exited before anything was done" : strerror(-r));
 		goto out;
 	}
 	err_clear();
-	r = find_place(c, vm, a, have_prev ? &prev : NULL, state_fd, &pl, res);
+	r = find_place(env, vm, a, have_prev ? &prev : NULL, state_fd, &pl, res);
 	if (r < 0) {
 		rc = fail(res, r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME, "%s",
 			  err_get() ? err_get() : strerror(-r));
@@ -1108,7 +1078,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	}
 	if (have_prev && prev.backend != BACKEND_AFFINITY) {
 		int mfd;
-		r = open_record_mount(c, &prev, &mfd);
+		r = open_record_mount(env, &prev, &mfd);
 		if (mfd >= 0)
 			close(mfd);
 		if (r < 0) {
@@ -1119,7 +1089,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	res->backend = pl.host.backend;
 	res->layout = pl.kind;
 
-	effective_cpus = pl.effective_cpus ? pl.effective_cpus : c->host.online_cpus;
+	effective_cpus = pl.effective_cpus ? pl.effective_cpus : env->host->online_cpus;
 	if (pl.host.backend != BACKEND_AFFINITY) {
 		r = read_dir_states(pl.mount_fd, pl.vm_dir, vm, pl.host.backend == BACKEND_CGROUP_V2, &dirs);
 		if (r < 0) {
@@ -1130,10 +1100,10 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	}
 	ph = (struct plan_host){
 		.backend = pl.host.backend,
-		.online_cpus = c->host.online_cpus,
-		.online_mems = c->host.online_mems,
+		.online_cpus = env->host->online_cpus,
+		.online_mems = env->host->online_mems,
 		.effective_cpus = effective_cpus,
-		.effective_mems = pl.effective_mems ? pl.effective_mems : c->host.online_mems,
+		.effective_mems = pl.effective_mems ? pl.effective_mems : env->host->online_mems,
 		.dirs = dirs.v,
 		.n_dirs = dirs.n,
 		.vm_dir = pl.vm_dir,
@@ -1141,14 +1111,14 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			       (pl.kind == LAYOUT_KEPT && prev.n_enabled > 0),
 	};
 	err_clear();
-	r = plan_merge_spec(&ph, vm, have_prev ? &prev.tune : NULL, a->vcpus, a->n_vcpus, a->emulator,
-			    a->iothread_ids, a->iothreads, a->n_iothreads, a->mems, &tune);
+	r = plan_merge_spec(&ph, vm, have_prev ? &prev.tune : NULL, a->req.vcpus, a->req.n_vcpus, a->req.emulator,
+			    a->req.iothread_ids, a->req.iothreads, a->req.n_iothreads, a->req.mems, &tune);
 	if (r < 0) {
 		rc = fail(res, r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE, "%s",
 			  err_get() ? err_get() : strerror(-r));
 		goto out;
 	}
-	r = plan_merge_cputune(&ph, &a->cputune, &tune, &res->skipped, &res->n_skipped);
+	r = plan_merge_cputune(&ph, &a->req.cputune, &tune, &res->skipped, &res->n_skipped);
 	if (r < 0)
 		goto oom;
 	err_clear();
@@ -1166,8 +1136,8 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 			     plan.n_actions, plan.n_actions == 1 ? "" : "s", (int)vm->pid,
 			     backend_name(pl.host.backend), mode_note ? ": " : "", mode_note ? mode_note : "") < 0)
 			msg = NULL;
-		done(res, "dry-run", &msg, &plan, &tune);
-		rc = finish(res, "dry-run", EXIT_OK);
+		done(res, TXN_DRY_RUN, &msg, &plan, &tune);
+		rc = finish(res, TXN_DRY_RUN, EXIT_OK);
 		goto out;
 	}
 	if (plan.n_actions == 0 && pl.n_adopted == 0) {
@@ -1176,8 +1146,8 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 						(int)vm->pid, res->n_skipped, res->n_skipped == 1 ? "" : "s")
 				    : asprintf(&msg, "pid %d is already pinned as asked: nothing changed", (int)vm->pid)) < 0)
 			msg = NULL;
-		done(res, "unchanged", &msg, &plan, &tune);
-		rc = finish(res, "unchanged", EXIT_OK);
+		done(res, TXN_UNCHANGED, &msg, &plan, &tune);
+		rc = finish(res, TXN_UNCHANGED, EXIT_OK);
 		goto out;
 	}
 
@@ -1215,7 +1185,7 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 	ex.effective_cpus = effective_cpus;
 	exec_hooks_from_env(&ex.hooks);
 
-	r = hold_vm(c, &ex, vm);
+	r = hold_vm(env, &ex, vm);
 	if (r == 0)
 		r = exec_plan(&ex, &plan);
 	if (r == 0) {
@@ -1262,8 +1232,8 @@ int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_re
 		     plan.n_actions == 1 ? "" : "s", backend_name(pl.host.backend), pl.vm_dir ? ", cgroup /" : "",
 		     pl.vm_dir ? pl.vm_dir : "", mode_note ? "; " : "", mode_note ? mode_note : "") < 0)
 		msg = NULL;
-	done(res, "applied", &msg, &plan, &tune);
-	rc = finish(res, "applied", EXIT_OK);
+	done(res, TXN_APPLIED, &msg, &plan, &tune);
+	rc = finish(res, TXN_APPLIED, EXIT_OK);
 	goto out;
 oom:
 	rc = fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
@@ -1282,27 +1252,27 @@ out:
 		state_unlock(state_fd, vm->pid, vm->starttime_ticks, lock_fd);
 		close(state_fd);
 	}
-	rc = exit_if_gone(c, vm, res, rc);
+	rc = exit_if_gone(env, vm, res, rc);
 	res->exit_code = rc;
 	return rc;
 }
 
 /* ---- unpin ------------------------------------------------------------------------------------ */
 
-int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_result *res)
+int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, struct pin_result *res)
 {
 	int state_fd, lock_fd = -1, mount_fd = -1, rc = EXIT_FAILURE_RUNTIME, r;
 	struct vm_state st = {0};
 	struct plan plan = {0};
 	struct vm_tune none = {0};
-	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = c->proc_fd};
+	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = env->proc_fd};
 
-	*res = (struct pin_result){.result = "failed", .exit_code = EXIT_FAILURE_RUNTIME};
+	*res = (struct pin_result){.result = TXN_FAILED, .exit_code = EXIT_FAILURE_RUNTIME};
 	err_clear();
 	state_fd = state_dir_open(false);
 	if (state_fd == -ENOENT) {
 		res->message = strdup("kvmcg has not pinned this VM: nothing to undo");
-		res->result = "unchanged";
+		res->result = TXN_UNCHANGED;
 		res->exit_code = EXIT_OK;
 		return EXIT_OK;
 	}
@@ -1312,12 +1282,12 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	if (rc != EXIT_OK)
 		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	collect_and_warn(c, state_fd, vm, res);
+	collect_and_warn(env, state_fd, vm, res);
 	err_clear();
 	r = state_load(state_fd, vm->pid, vm->starttime_ticks, &st);
 	if (r == -ENOENT) {
 		res->message = strdup("kvmcg has not pinned this VM: nothing to undo");
-		res->result = "unchanged";
+		res->result = TXN_UNCHANGED;
 		rc = EXIT_OK;
 		goto out;
 	}
@@ -1328,12 +1298,12 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	res->backend = st.backend;
 	res->mount = strdup_or_null(st.mount);
 	res->vm_dir = strdup_or_null(st.vm_dir);
-	r = vm_refresh_threads(&c->discover, vm);
+	r = vm_refresh_threads(env->discover, vm);
 	if (r < 0 && r != -ESRCH) {
 		rc = fail(res, EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)vm->pid, strerror(-r));
 		goto out;
 	}
-	if (open_record_mount(c, &st, &mount_fd) < 0) {
+	if (open_record_mount(env, &st, &mount_fd) < 0) {
 		rc = fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed", err_get());
 		goto out;
 	}
@@ -1348,15 +1318,15 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 	ex.backend = st.backend;
 	ex.vm = vm;
 	ex.tune = &none;
-	ex.effective_cpus = c->host.online_cpus;
+	ex.effective_cpus = env->host->online_cpus;
 	exec_hooks_from_env(&ex.hooks);
-	r = hold_vm(c, &ex, vm);
+	r = hold_vm(env, &ex, vm);
 	if (r == 0)
 		r = exec_plan(&ex, &plan);
 	if (r == -ESRCH) {
 		/* Gone meanwhile: nothing of it to restore; its cgroups can go now. */
 		err_clear();
-		int k = cleanup_record(c, mount_fd, &st);
+		int k = cleanup_record(env, mount_fd, &st);
 		if (k == 0)
 			(void)state_remove(state_fd, vm->pid, vm->starttime_ticks);
 		else if (k == -EBUSY)
@@ -1377,7 +1347,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 		if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity",
 			     (int)vm->pid) < 0)
 			res->message = NULL;
-		res->result = "applied";
+		res->result = TXN_APPLIED;
 		rc = EXIT_OK;
 	} else {
 		/* Every thread is back; what could not be removed stays recorded, with no
@@ -1406,7 +1376,7 @@ int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_resul
 			     (int)vm->pid, left ? left : "?", ex.failed ? ex.failed : "?",
 			     st.n_created + st.n_enabled == 1 ? "it" : "them") < 0)
 			res->problem = NULL;
-		res->result = "partial";
+		res->result = TXN_PARTIAL;
 		rc = EXIT_PARTIAL;
 	}
 	res->plan = plan;
@@ -1421,7 +1391,7 @@ out:
 	vm_state_done(&st);
 	state_unlock(state_fd, vm->pid, vm->starttime_ticks, lock_fd);
 	close(state_fd);
-	rc = exit_if_gone(c, vm, res, rc);
+	rc = exit_if_gone(env, vm, res, rc);
 	res->exit_code = rc;
 	return rc;
 }

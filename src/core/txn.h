@@ -8,44 +8,56 @@
 #include <stdbool.h>
 
 #include "kernel/cgroupfs.h"
-#include "cli/cli.h"
+#include "kernel/host.h"
 #include "vmm/discover.h"
 #include "plan/layout.h"
 #include "plan/plan.h"
 
+/* What a transaction needs of the process around it: the proc root it reads threads
+ * through (O_PATH|O_DIRECTORY, under --sysroot in tests), the host's online CPUs and
+ * nodes, and how VMs are discovered (vm_refresh_threads, vm_check_identity). The
+ * caller owns all three; they outlive the call. */
+struct txn_env {
+	int proc_fd;
+	const struct host *host;
+	const struct discover_opts *discover;
+};
+
+/* The outcome of one VM's transaction, as the JSON "result" key names it
+ * (txn_result_name). */
+enum txn_result {
+	TXN_NONE,      /* not run (apply: a VM whose dry run failed is not run for real) */
+	TXN_APPLIED,   /* done */
+	TXN_UNCHANGED, /* nothing to do */
+	TXN_DRY_RUN,   /* planned, nothing changed */
+	TXN_PARTIAL,   /* done, but settings were not carried out, or cleanup is left */
+	TXN_FAILED,    /* not done; what was done is undone */
+	TXN_PLANNED,   /* apply: planned, the real run still to come */
+	TXN_CONFLICT,  /* apply: two policies match the VM; left alone */
+};
+/* "applied", "unchanged", "dry-run", "partial", "failed", "planned", "conflict";
+ * "none" for TXN_NONE. */
+const char *txn_result_name(enum txn_result r);
+/* Whether a run ended as asked: applied, unchanged, dry-run or partial. */
+bool txn_result_ok(enum txn_result r);
+
 /* How long a run waits for another run on the same VM, by default. */
 #define PIN_LOCK_TIMEOUT_MS 5000
 
-/* The request, from the command line or a policy. */
+/* The request, from the command line or a policy, and how to carry it out. */
 struct pin_args {
-	struct vcpu_arg *vcpus;
-	size_t n_vcpus;
-	struct idset *emulator;
-	char **iothread_ids;
-	struct idset **iothreads;
-	size_t n_iothreads;
-	struct idset *mems;
+	struct tune_request req;
 	bool dry_run;
 	bool affinity_only;
 	const char *cgroup_root;
-	const char *policy; /* pin --policy FILE */
-	struct cputune cputune;
-	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
-	 * by name: they make the result "partial", exit 3. */
-	char **skipped;
-	size_t n_skipped;
+	const char *policy;  /* pin --policy FILE */
 	int lock_timeout_ms; /* 0: PIN_LOCK_TIMEOUT_MS; <0: do not wait */
 	const char *command; /* "pin", "apply": who holds the lock, for others to read */
 };
 void pin_args_done(struct pin_args *a);
-/* Append copies. */
-int pin_args_add_vcpu(struct pin_args *a, const struct vcpu_arg *v);
-int pin_args_add_iothread(struct pin_args *a, const char *id, const struct idset *cpus);
 
 struct pin_result {
-	/* "applied", "unchanged", "dry-run", "partial" (done, but settings were not
-	 * carried out, or cleanup is left for the next run) or "failed" */
-	const char *result;
+	enum txn_result result;
 	int exit_code;
 	char *message;  /* the summary, or why it failed */
 	char *problem;  /* with "partial": what was not done, for stderr */
@@ -69,18 +81,18 @@ void pin_result_done(struct pin_result *r);
  *   3  partly: the VM exited meanwhile (undone), a setting was not carried out, or
  *      what could not be undone is kept in the record for the next run
  * The VM's threads are re-read once its lock is held. */
-int pin_vm(struct cli *c, struct vm *vm, const struct pin_args *a, struct pin_result *res);
+int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, struct pin_result *res);
 
 /* Undoes kvmcg's pin of vm: every thread back in the cgroup, affinity and scheduling
  * class it had before the first pin, kvmcg's cgroups removed. Exit codes as pin_vm;
  * "unchanged" when kvmcg has not pinned it. */
-int unpin_vm(struct cli *c, struct vm *vm, int lock_timeout_ms, struct pin_result *res);
+int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, struct pin_result *res);
 
 /* Removes the cgroups and records of pinned VMs that have exited; returns how many
  * records went, or a negative errno. Records kvmcg refuses (untrusted, damaged) are
  * left alone, and cgroups that cannot be removed yet stay in their record; each is
  * one sentence in *ret_problems when given (NULL-terminated; those of the second kind
  * begin "pid N has exited"). */
-int pin_collect_stale(struct cli *c, int state_fd, char ***ret_problems);
+int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_problems);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "basic/err.h"
 #include "plan/layout.h"
-#include "state/state.h"
+#include "plan/record.h"
 #include "basic/util.h"
 
 const char *action_kind_name(enum action_kind k)
@@ -31,53 +31,6 @@ const char *action_kind_name(enum action_kind k)
 }
 
 /* ---- specs ------------------------------------------------------------------------ */
-
-void cputune_max(const struct cputune *t, char *buf, size_t size)
-{
-	unsigned period = t->period_us ? t->period_us : 100000;
-	if (t->quota_percent == 0)
-		snprintf(buf, size, "max %u", period);
-	else
-		snprintf(buf, size, "%llu %u", (unsigned long long)(t->quota_percent * period / 100), period);
-}
-
-static const struct {
-	const char *name;
-	int policy;
-} sched_names[] = {
-	{"other", SCHED_OTHER}, {"fifo", SCHED_FIFO}, {"rr", SCHED_RR},
-	{"batch", SCHED_BATCH}, {"idle", SCHED_IDLE},
-};
-
-void sched_format(int policy, unsigned priority, char *buf, size_t size)
-{
-	const char *name = "unknown";
-	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++)
-		if (sched_names[i].policy == policy)
-			name = sched_names[i].name;
-	if (policy == SCHED_FIFO || policy == SCHED_RR)
-		snprintf(buf, size, "%s:%u", name, priority);
-	else
-		snprintf(buf, size, "%s", name);
-}
-
-int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
-{
-	const char *colon = strchr(s, ':');
-	size_t l = colon ? (size_t)(colon - s) : strlen(s);
-	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++) {
-		if (strlen(sched_names[i].name) != l || strncmp(s, sched_names[i].name, l) != 0)
-			continue;
-		bool rt = sched_names[i].policy == SCHED_FIFO || sched_names[i].policy == SCHED_RR;
-		int prio = 0;
-		if (rt != !!colon || (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99)))
-			return -EINVAL;
-		*ret_policy = sched_names[i].policy;
-		*ret_priority = (unsigned)prio;
-		return 0;
-	}
-	return -EINVAL;
-}
 
 int plan_merge_cputune(const struct plan_host *h, const struct cputune *req, struct vm_tune *tune,
 		    char ***skipped, size_t *n_skipped)
@@ -108,100 +61,6 @@ int plan_merge_cputune(const struct plan_host *h, const struct cputune *req, str
 	return 0;
 }
 
-void vm_tune_done(struct vm_tune *s)
-{
-	for (size_t i = 0; i < s->n_vcpu; i++)
-		idset_free(s->vcpu[i]);
-	free(s->vcpu);
-	idset_free(s->emulator);
-	for (size_t i = 0; i < s->n_iothread; i++) {
-		free(s->iothread_ids[i]);
-		idset_free(s->iothread[i]);
-	}
-	free(s->iothread_ids);
-	free(s->iothread);
-	idset_free(s->mems);
-	*s = (struct vm_tune){0};
-}
-
-static int parse_list_arg(const char *what, const char *arg, const char *list, struct idset **ret,
-			  size_t *ret_col)
-{
-	size_t off = 0;
-	int r = idset_parse(list, ret, &off);
-	if (r < 0) {
-		err_set("%s '%s': '%s' is not a CPU list (at '%s'; expected e.g. 2, 18-23, 0-31:2, 1,3,5)",
-			what, arg, list, list + off);
-		if (ret_col)
-			*ret_col = (size_t)(list - arg) + off;
-		return -EINVAL;
-	}
-	if (idset_count(*ret) == 0) {
-		idset_free(*ret);
-		*ret = NULL;
-		err_set("%s '%s': the CPU list is empty", what, arg);
-		if (ret_col)
-			*ret_col = (size_t)(list - arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col)
-{
-	const char *colon = strchr(s, ':');
-	if (ret_col)
-		*ret_col = 0;
-	if (!colon) {
-		err_set("%s '%s': expected VCPU:CPUS, e.g. 0:2, 0-3:4-7 or all:8-15", what, s);
-		return -EINVAL;
-	}
-	_cleanup_free_ char *left = strndup(s, (size_t)(colon - s));
-	if (!left)
-		return -ENOMEM;
-	struct vcpu_arg a = {.first = -1, .last = -1};
-	if (strcmp(left, "all") != 0) {
-		char *dash = strchr(left, '-');
-		if (dash)
-			*dash = '\0';
-		if (parse_int(left, &a.first) < 0 || a.first < 0 ||
-		    (dash ? parse_int(dash + 1, &a.last) < 0 : (a.last = a.first, 0)) || a.last < a.first) {
-			err_set("%s '%s': '%.*s' is not a vCPU index, range or 'all'", what, s,
-				(int)(colon - s), s);
-			return -EINVAL;
-		}
-	}
-	int r = parse_list_arg(what, s, colon + 1, &a.cpus, ret_col);
-	if (r < 0)
-		return r;
-	*ret = a;
-	return 0;
-}
-
-int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct idset **ret_cpus,
-		       size_t *ret_col)
-{
-	const char *colon = strchr(s, ':');
-	if (ret_col)
-		*ret_col = 0;
-	if (!colon || colon == s) {
-		err_set("%s '%s': expected ID:CPUS, e.g. iothread1:4", what, s);
-		return -EINVAL;
-	}
-	struct idset *cpus = NULL;
-	int r = parse_list_arg(what, s, colon + 1, &cpus, ret_col);
-	if (r < 0)
-		return r;
-	*ret_id = strndup(s, (size_t)(colon - s));
-	if (!*ret_id) {
-		idset_free(cpus);
-		return -ENOMEM;
-	}
-	*ret_cpus = cpus;
-	return 0;
-}
-
-/* want minus have, as a list; NULL when nothing is missing. */
 static char *missing_from(const struct idset *want, const struct idset *have)
 {
 	struct idset *m _cleanup_cpuset_ = idset_new();
@@ -789,7 +648,7 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 	int r = 0;
 	if (st->vm_dir && !(p.vm_dir = strdup(st->vm_dir)))
 		return -ENOMEM;
-	const struct thread_origin *main_origin = state_find_thread(st, vm->pid);
+	const struct thread_origin *main_origin = record_find_thread(st, vm->pid);
 	const char *main_cg = main_origin && main_origin->cgroup ? main_origin->cgroup : "";
 	if (*main_cg == '/')
 		main_cg++;
@@ -800,7 +659,7 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 	if (st->backend == BACKEND_CGROUP_V2)
 		r = add(&p, ACT_MOVE_PROCESS, main_cg, "cgroup.procs", NULL, vm->pid, NULL);
 	for (size_t i = 0; r == 0 && st->backend != BACKEND_AFFINITY && i < vm->n_threads; i++) {
-		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		const struct thread_origin *o = record_find_thread(st, vm->threads[i].tid);
 		const char *cg = o && o->cgroup ? o->cgroup : main_cg;
 		if (*cg == '/')
 			cg++;
@@ -809,7 +668,7 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 		r = add(&p, ACT_MOVE_THREAD, cg, move, NULL, vm->threads[i].tid, NULL);
 	}
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
-		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		const struct thread_origin *o = record_find_thread(st, vm->threads[i].tid);
 		if (!o)
 			o = main_origin;
 		if (o && o->affinity && idset_count(o->affinity))
@@ -817,7 +676,7 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 	}
 	/* Scheduling classes kvmcg changed go back to what they were. */
 	for (size_t i = 0; r == 0 && st->tune.cputune.sched_set && i < vm->n_threads; i++) {
-		const struct thread_origin *o = state_find_thread(st, vm->threads[i].tid);
+		const struct thread_origin *o = record_find_thread(st, vm->threads[i].tid);
 		if (!o || !o->sched_known)
 			continue;
 		if ((int)vm->threads[i].stat.policy == o->sched_policy &&

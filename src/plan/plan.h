@@ -11,53 +11,8 @@
 
 #include "kernel/cgroupfs.h"
 #include "basic/idset.h"
+#include "tune/tune.h"
 #include "vmm/discover.h"
-
-/* ---- the request ------------------------------------------------------------ */
-
-/* CPU bandwidth and scheduling of a VM: cpu.weight and cpu.max of its cgroup (v2),
- * the scheduling class of its vCPU threads. Zero fields are unset. */
-struct cputune {
-	unsigned weight;        /* 1..10000 */
-	bool quota_set;
-	uint64_t quota_percent; /* of one CPU; 0 with quota_set means "max" */
-	unsigned period_us;     /* 0: the kernel's 100000 */
-	bool sched_set;
-	int sched_policy;       /* SCHED_OTHER, SCHED_FIFO, ... */
-	unsigned sched_priority;
-};
-
-/* "200%" of one CPU over period_us, as cpu.max wants it: "200000 100000". */
-void cputune_max(const struct cputune *t, char *buf, size_t size);
-/* "fifo:10", "other": the policy kvmcg and chrt(1) users read. */
-void sched_format(int policy, unsigned priority, char *buf, size_t size);
-int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority);
-
-/* What one VM should look like. A NULL set means "not pinned": inherit. */
-struct vm_tune {
-	struct idset **vcpu; /* indexed by vCPU index, n_vcpu entries */
-	size_t n_vcpu;
-	struct idset *emulator;
-	char **iothread_ids;
-	struct idset **iothread;
-	size_t n_iothread;
-	struct idset *mems;
-	struct cputune cputune;
-};
-void vm_tune_done(struct vm_tune *s);
-
-/* Command-line forms. On a syntax error returns -EINVAL and a sentence in err_get().
- *   --vcpu N:CPUS, --vcpu A-B:CPUS, --vcpu all:CPUS, --iothread ID:CPUS.
- * "all" is resolved against the VM later, so it is kept as index -1. */
-struct vcpu_arg {
-	int first, last; /* -1, -1 for all */
-	struct idset *cpus;
-};
-/* what names the source in messages: "--vcpu", "VCPUPin=". *ret_col, when given, is
- * set to the byte offset in s of the part that is wrong. */
-int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col);
-int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct idset **ret_cpus,
-		       size_t *ret_col);
 
 /* ---- what is in place ---------------------------------------------------------- */
 

@@ -21,26 +21,6 @@
 #define STATE_MAGIC "kvmcg-state 2"
 #define STATE_MAGIC_V1 "kvmcg-state 1"
 
-void vm_state_done(struct vm_state *s)
-{
-	free(s->name);
-	free(s->mount);
-	free(s->vm_dir);
-	free(s->root);
-	strv_free(s->created);
-	for (size_t i = 0; i < s->n_enabled; i++) {
-		free(s->enabled[i].dir);
-		free(s->enabled[i].controller);
-	}
-	free(s->enabled);
-	for (size_t i = 0; i < s->n_threads; i++) {
-		free(s->threads[i].cgroup);
-		idset_free(s->threads[i].affinity);
-	}
-	free(s->threads);
-	vm_tune_done(&s->tune);
-	*s = (struct vm_state){0};
-}
 
 void vm_states_free(struct vm_state *s, size_t n)
 {
@@ -49,13 +29,6 @@ void vm_states_free(struct vm_state *s, size_t n)
 	free(s);
 }
 
-const struct thread_origin *state_find_thread(const struct vm_state *s, pid_t tid)
-{
-	for (size_t i = 0; i < s->n_threads; i++)
-		if (s->threads[i].tid == tid)
-			return &s->threads[i];
-	return NULL;
-}
 
 /* Fields are separated by single spaces; anything that could break that (space,
  * newline, '%', control bytes) is written %XX. */
@@ -504,7 +477,7 @@ int state_check(const struct vm_state *s, char **ret_why)
 		return -EBADMSG;                                                                   \
 	} while (0)
 	/* Without the VM's own origin, unpin would have to guess where it came from. */
-	if (!state_find_thread(s, s->pid))
+	if (!record_find_thread(s, s->pid))
 		REFUSE("it does not say where the VM's main thread %d came from", (int)s->pid);
 	if (s->backend == BACKEND_AFFINITY) {
 		if (s->mount || s->vm_dir || s->n_created || s->n_enabled)

@@ -12,44 +12,9 @@
 #include "kernel/cgroupfs.h"
 #include "basic/idset.h"
 #include "plan/plan.h"
+#include "plan/record.h"
 
 #define STATE_DIR_DEFAULT "/run/kvmcg"
-
-struct thread_origin {
-	pid_t tid;
-	char *cgroup;           /* "" in affinity mode */
-	struct idset *affinity;
-	bool sched_known;
-	int sched_policy;
-	unsigned sched_priority;
-};
-
-/* A controller kvmcg enabled in a cgroup that is not its own (the VM's cgroup, when
- * the tree is built inside it): disabled again when the tree goes. */
-struct enabled_controller {
-	char *dir; /* relative to the mount */
-	char *controller;
-};
-
-struct vm_state {
-	pid_t pid;
-	uint64_t starttime;
-	char *name;
-	enum pin_backend backend;
-	char *mount;   /* cgroup mount point; NULL in affinity mode */
-	char *vm_dir;  /* relative to mount */
-	char *root;    /* the --cgroup-root vm_dir is directly below, relative to mount;
-			* NULL when vm_dir is inside a kvmcg/ tree (layout.h) */
-	char **created; /* directories kvmcg made for this VM, in creation order */
-	size_t n_created;
-	struct enabled_controller *enabled;
-	size_t n_enabled;
-	/* Each thread's cgroup and affinity before kvmcg first touched it. */
-	struct thread_origin *threads;
-	size_t n_threads;
-	struct vm_tune tune; /* what is pinned now */
-};
-void vm_state_done(struct vm_state *s);
 
 /* Pure. Parse errors give -EBADMSG and the 1-based line in *err_line. */
 int state_parse(const char *buf, struct vm_state *ret, size_t *err_line);
@@ -101,7 +66,5 @@ void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd);
 /* Removes the lock files of VMs that have no record (left when a record was removed
  * by hand), each only while holding it. */
 void state_collect_locks(int dirfd);
-
-const struct thread_origin *state_find_thread(const struct vm_state *s, pid_t tid);
 
 #endif

@@ -71,15 +71,15 @@ bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd)
 	return true;
 }
 
-int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipped, size_t *n_skipped)
+int policy_to_request(const struct policy *p, struct tune_request *a, char ***skipped, size_t *n_skipped)
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < p->n_vcpu_pins; i++)
-		r = pin_args_add_vcpu(a, &p->vcpu_pins[i]);
+		r = tune_request_add_vcpu(a, &p->vcpu_pins[i]);
 	if (r == 0 && p->emulator_pin && !a->emulator && !(a->emulator = idset_dup(p->emulator_pin)))
 		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < p->n_iothread_pins; i++)
-		r = pin_args_add_iothread(a, p->iothread_ids[i], p->iothread_pins[i]);
+		r = tune_request_add_iothread(a, p->iothread_ids[i], p->iothread_pins[i]);
 	if (r < 0)
 		return r;
 	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
@@ -125,18 +125,3 @@ int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipp
 	return r;
 }
 
-struct idset *vm_tune_cpus(const struct vm_tune *s)
-{
-	struct idset *u = idset_new();
-	if (!u)
-		return NULL;
-	for (size_t i = 0; i < s->n_vcpu + 1 + s->n_iothread; i++) {
-		const struct idset *x = i < s->n_vcpu ? s->vcpu[i]
-					 : i == s->n_vcpu ? s->emulator
-							  : s->iothread[i - s->n_vcpu - 1];
-		for (int b = 0; x && b <= idset_last(x); b++)
-			if (idset_isset(x, (unsigned)b))
-				idset_set(u, (unsigned)b);
-	}
-	return u;
-}

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 #include "vmm/discover.h"
-#include "core/txn.h"
+#include "tune/tune.h"
 #include "tune/policy.h"
 
 /* Every [Match] key given must match; a policy without [Match] keys matches nothing. */
@@ -15,9 +15,6 @@ bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd);
 /* The pin request the policy makes, appended to a (command-line pins given after it
  * still win, as they come later). Settings kvmcg does not carry out yet are listed in
  * *skipped as "[Section] Key=" strings, never dropped silently. */
-int policy_to_pin_args(const struct policy *p, struct pin_args *a, char ***skipped, size_t *n_skipped);
-
-/* The CPUs a tuning uses: every vCPU, emulator and iothread set together. */
-struct idset *vm_tune_cpus(const struct vm_tune *s);
+int policy_to_request(const struct policy *p, struct tune_request *a, char ***skipped, size_t *n_skipped);
 
 #endif

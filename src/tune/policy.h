@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "basic/idset.h"
-#include "plan/plan.h"
+#include "tune/tune.h"
 
 /* A line longer than this is an error, not a buffer to grow. */
 #define POLICY_LINE_MAX 4096

@@ -268,11 +268,11 @@ Test(state_text, round_trip_v1_and_each_mode_name)
 Test(state_text, find_thread)
 {
 	full_state(&st_a);
-	const struct thread_origin *t = state_find_thread(&st_a, 4323);
+	const struct thread_origin *t = record_find_thread(&st_a, 4323);
 	cr_assert_not_null(t);
 	cr_assert_eq(t->tid, 4323);
 	cr_assert_str_eq(t->cgroup, "");
-	cr_assert_null(state_find_thread(&st_a, 1));
+	cr_assert_null(record_find_thread(&st_a, 1));
 }
 
 static void parse_fails_at(const char *text, size_t want_line)

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What kvmcg changed for one VM, so that unpin restores exactly what was there (the
+ * undo record): each thread's cgroup, affinity and scheduling class before kvmcg first
+ * touched it, the cgroups kvmcg made, the controllers it enabled, and the tuning the
+ * VM has now. Plain data: plan_unpin() reads it, core/ fills it, state/ stores it. */
+#ifndef KVMCG_RECORD_H
+#define KVMCG_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "basic/idset.h"
+#include "kernel/cgroupfs.h"
+#include "tune/tune.h"
+
+struct thread_origin {
+	pid_t tid;
+	char *cgroup;           /* "" in affinity mode */
+	struct idset *affinity;
+	bool sched_known;
+	int sched_policy;
+	unsigned sched_priority;
+};
+
+/* A controller kvmcg enabled in a cgroup that is not its own (the VM's cgroup, when
+ * the tree is built inside it): disabled again when the tree goes. */
+struct enabled_controller {
+	char *dir; /* relative to the mount */
+	char *controller;
+};
+
+struct vm_state {
+	pid_t pid;
+	uint64_t starttime;
+	char *name;
+	enum pin_backend backend;
+	char *mount;   /* cgroup mount point; NULL in affinity mode */
+	char *vm_dir;  /* relative to mount */
+	char *root;    /* the --cgroup-root vm_dir is directly below, relative to mount;
+			* NULL when vm_dir is inside a kvmcg/ tree (layout.h) */
+	char **created; /* directories kvmcg made for this VM, in creation order */
+	size_t n_created;
+	struct enabled_controller *enabled;
+	size_t n_enabled;
+	/* Each thread's cgroup and affinity before kvmcg first touched it. */
+	struct thread_origin *threads;
+	size_t n_threads;
+	struct vm_tune tune; /* what is pinned now */
+};
+void vm_state_done(struct vm_state *s);
+
+const struct thread_origin *record_find_thread(const struct vm_state *s, pid_t tid);
+
+#endif

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "tune/tune.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/err.h"
+#include "basic/util.h"
+
+void cputune_max(const struct cputune *t, char *buf, size_t size)
+{
+	unsigned period = t->period_us ? t->period_us : 100000;
+	if (t->quota_percent == 0)
+		snprintf(buf, size, "max %u", period);
+	else
+		snprintf(buf, size, "%llu %u", (unsigned long long)(t->quota_percent * period / 100), period);
+}
+
+static const struct {
+	const char *name;
+	int policy;
+} sched_names[] = {
+	{"other", SCHED_OTHER}, {"fifo", SCHED_FIFO}, {"rr", SCHED_RR},
+	{"batch", SCHED_BATCH}, {"idle", SCHED_IDLE},
+};
+
+void sched_format(int policy, unsigned priority, char *buf, size_t size)
+{
+	const char *name = "unknown";
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++)
+		if (sched_names[i].policy == policy)
+			name = sched_names[i].name;
+	if (policy == SCHED_FIFO || policy == SCHED_RR)
+		snprintf(buf, size, "%s:%u", name, priority);
+	else
+		snprintf(buf, size, "%s", name);
+}
+
+int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
+{
+	const char *colon = strchr(s, ':');
+	size_t l = colon ? (size_t)(colon - s) : strlen(s);
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++) {
+		if (strlen(sched_names[i].name) != l || strncmp(s, sched_names[i].name, l) != 0)
+			continue;
+		bool rt = sched_names[i].policy == SCHED_FIFO || sched_names[i].policy == SCHED_RR;
+		int prio = 0;
+		if (rt != !!colon || (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99)))
+			return -EINVAL;
+		*ret_policy = sched_names[i].policy;
+		*ret_priority = (unsigned)prio;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void vm_tune_done(struct vm_tune *s)
+{
+	for (size_t i = 0; i < s->n_vcpu; i++)
+		idset_free(s->vcpu[i]);
+	free(s->vcpu);
+	idset_free(s->emulator);
+	for (size_t i = 0; i < s->n_iothread; i++) {
+		free(s->iothread_ids[i]);
+		idset_free(s->iothread[i]);
+	}
+	free(s->iothread_ids);
+	free(s->iothread);
+	idset_free(s->mems);
+	*s = (struct vm_tune){0};
+}
+
+static int parse_list_arg(const char *what, const char *arg, const char *list, struct idset **ret,
+			  size_t *ret_col)
+{
+	size_t off = 0;
+	int r = idset_parse(list, ret, &off);
+	if (r < 0) {
+		err_set("%s '%s': '%s' is not a CPU list (at '%s'; expected e.g. 2, 18-23, 0-31:2, 1,3,5)",
+			what, arg, list, list + off);
+		if (ret_col)
+			*ret_col = (size_t)(list - arg) + off;
+		return -EINVAL;
+	}
+	if (idset_count(*ret) == 0) {
+		idset_free(*ret);
+		*ret = NULL;
+		err_set("%s '%s': the CPU list is empty", what, arg);
+		if (ret_col)
+			*ret_col = (size_t)(list - arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t *ret_col)
+{
+	const char *colon = strchr(s, ':');
+	if (ret_col)
+		*ret_col = 0;
+	if (!colon) {
+		err_set("%s '%s': expected VCPU:CPUS, e.g. 0:2, 0-3:4-7 or all:8-15", what, s);
+		return -EINVAL;
+	}
+	_cleanup_free_ char *left = strndup(s, (size_t)(colon - s));
+	if (!left)
+		return -ENOMEM;
+	struct vcpu_arg a = {.first = -1, .last = -1};
+	if (strcmp(left, "all") != 0) {
+		char *dash = strchr(left, '-');
+		if (dash)
+			*dash = '\0';
+		if (parse_int(left, &a.first) < 0 || a.first < 0 ||
+		    (dash ? parse_int(dash + 1, &a.last) < 0 : (a.last = a.first, 0)) || a.last < a.first) {
+			err_set("%s '%s': '%.*s' is not a vCPU index, range or 'all'", what, s,
+				(int)(colon - s), s);
+			return -EINVAL;
+		}
+	}
+	int r = parse_list_arg(what, s, colon + 1, &a.cpus, ret_col);
+	if (r < 0)
+		return r;
+	*ret = a;
+	return 0;
+}
+
+int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct idset **ret_cpus,
+		       size_t *ret_col)
+{
+	const char *colon = strchr(s, ':');
+	if (ret_col)
+		*ret_col = 0;
+	if (!colon || colon == s) {
+		err_set("%s '%s': expected ID:CPUS, e.g. iothread1:4", what, s);
+		return -EINVAL;
+	}
+	struct idset *cpus = NULL;
+	int r = parse_list_arg(what, s, colon + 1, &cpus, ret_col);
+	if (r < 0)
+		return r;
+	*ret_id = strndup(s, (size_t)(colon - s));
+	if (!*ret_id) {
+		idset_free(cpus);
+		return -ENOMEM;
+	}
+	*ret_cpus = cpus;
+	return 0;
+}
+
+/* want minus have, as a list; NULL when nothing is missing. */
+
+void tune_request_done(struct tune_request *a)
+{
+	for (size_t i = 0; i < a->n_vcpus; i++)
+		idset_free(a->vcpus[i].cpus);
+	free(a->vcpus);
+	idset_free(a->emulator);
+	for (size_t i = 0; i < a->n_iothreads; i++) {
+		free(a->iothread_ids[i]);
+		idset_free(a->iothreads[i]);
+	}
+	free(a->iothread_ids);
+	free(a->iothreads);
+	idset_free(a->mems);
+	strv_free(a->skipped);
+	*a = (struct tune_request){0};
+}
+
+int tune_request_add_vcpu(struct tune_request *a, const struct vcpu_arg *v)
+{
+	struct vcpu_arg *n = realloc(a->vcpus, (a->n_vcpus + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	a->vcpus = n;
+	n[a->n_vcpus] = *v;
+	if (!(n[a->n_vcpus].cpus = idset_dup(v->cpus)))
+		return -ENOMEM;
+	a->n_vcpus++;
+	return 0;
+}
+
+int tune_request_add_iothread(struct tune_request *a, const char *id, const struct idset *cpus)
+{
+	char **ids = realloc(a->iothread_ids, (a->n_iothreads + 1) * sizeof(char *));
+	if (ids)
+		a->iothread_ids = ids;
+	struct idset **sets = realloc(a->iothreads, (a->n_iothreads + 1) * sizeof(*sets));
+	if (sets)
+		a->iothreads = sets;
+	if (!ids || !sets)
+		return -ENOMEM;
+	ids[a->n_iothreads] = strdup(id);
+	sets[a->n_iothreads] = idset_dup(cpus);
+	if (!ids[a->n_iothreads] || !sets[a->n_iothreads]) {
+		free(ids[a->n_iothreads]);
+		idset_free(sets[a->n_iothreads]);
+		return -ENOMEM;
+	}
+	a->n_iothreads++;
+	return 0;
+}
+
+struct idset *vm_tune_cpus(const struct vm_tune *s)
+{
+	struct idset *u = idset_new();
+	if (!u)
+		return NULL;
+	for (size_t i = 0; i < s->n_vcpu + 1 + s->n_iothread; i++) {
+		const struct idset *x = i < s->n_vcpu ? s->vcpu[i]
+					 : i == s->n_vcpu ? s->emulator
+							  : s->iothread[i - s->n_vcpu - 1];
+		for (int b = 0; x && b <= idset_last(x); b++)
+			if (idset_isset(x, (unsigned)b))
+				idset_set(u, (unsigned)b);
+	}
+	return u;
+}
