@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "basic/util.h"
+
 /* As long as it needs to be: a sentence cut at a fixed size would name the wrong
  * thing (a long path is exactly what some errors are about). */
 static char *message;
@@ -16,8 +18,7 @@ void err_set(const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	/* the arguments may point into the old message: format first, then free it */
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	s = vformat(fmt, ap);
 	va_end(ap);
 	free(message);
 	message = s;

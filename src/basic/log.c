@@ -28,8 +28,7 @@ void log_vprint(FILE *f, const char *prefix, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	_cleanup_free_ char *text = NULL, *escaped = NULL, *line = NULL;
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	text = vformat(fmt, ap);
 	escaped = text ? str_escape(text) : NULL;
 	if (!escaped || asprintf(&line, "%s%s\n", prefix, escaped) < 0)
 		line = NULL;

@@ -15,8 +15,7 @@ __attribute__((format(printf, 3, 4))) static int why(char **ret_why, int r, cons
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(ret_why, fmt, ap) < 0)
-		*ret_why = NULL;
+	*ret_why = vformat(fmt, ap);
 	va_end(ap);
 	return r;
 }

@@ -181,3 +181,24 @@ uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+char *vformat(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
+int opendir_at(int dirfd, const char *path, DIR **ret)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}

@@ -5,6 +5,8 @@
 #define KVMCG_UTIL_H
 
 #include <errno.h>
+#include <dirent.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +76,13 @@ int parse_u64(const char *s, uint64_t *ret);
 
 bool startswith(const char *s, const char *prefix);
 char *strdup_or_null(const char *s);
+
+/* vasprintf(3) that gives the string, or NULL when out of memory. */
+__attribute__((format(printf, 1, 0))) char *vformat(const char *fmt, va_list ap);
+
+/* Opens the directory path below dirfd ("." for dirfd itself) for readdir:
+ * O_RDONLY|O_DIRECTORY|O_CLOEXEC, then fdopendir. 0, or -errno. */
+int opendir_at(int dirfd, const char *path, DIR **ret);
 
 /* Append a copy of s to a NULL-terminated vector. */
 int strv_push(char ***v, size_t *n, const char *s);

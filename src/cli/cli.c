@@ -17,8 +17,7 @@ int cli_usage_error(const struct cli *c, const char *fmt, ...)
 	_cleanup_free_ char *what = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&what, fmt, ap) < 0)
-		what = NULL;
+	what = vformat(fmt, ap);
 	va_end(ap);
 	log_error("%s: %s; try 'kvmcg %s --help'", c->command, what ? what : "bad usage", c->command);
 	return EXIT_USAGE;

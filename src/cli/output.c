@@ -6,13 +6,7 @@
 #include <string.h>
 
 #include "basic/util.h"
-
-static const char *sched_policy_name(unsigned policy)
-{
-	/* SCHED_* from linux/sched.h */
-	static const char *const names[] = {"other", "fifo", "rr", "batch", "iso", "idle", "deadline"};
-	return policy < ARRAY_SIZE(names) ? names[policy] : "unknown";
-}
+#include "tune/tune.h"
 
 static void add_str(json_object *o, const char *key, const char *value)
 {
@@ -49,11 +43,7 @@ static json_object *thread_to_json(const struct vm_thread *t, const struct host 
 	json_object_object_add(o, "cpu_time_ns",
 			       json_object_new_int64((int64_t)(ticks * (1000000000u / h->clock_ticks))));
 	char sched[32];
-	if (t->stat.rt_priority)
-		snprintf(sched, sizeof(sched), "%s:%u", sched_policy_name(t->stat.policy),
-			 t->stat.rt_priority);
-	else
-		snprintf(sched, sizeof(sched), "%s", sched_policy_name(t->stat.policy));
+	sched_format((int)t->stat.policy, t->stat.rt_priority, sched, sizeof(sched));
 	add_str(o, "sched", sched);
 	add_cpuset(o, "affinity", t->affinity);
 	int width = idset_last(h->online_cpus) + 1;

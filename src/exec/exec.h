@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The executor: carries out a plan's actions in order, recording what each one
- * replaced; on any failure undoes the done ones in reverse. Each action kind is one
- * entry of a table (do, undo, why), so a new kind is one new entry. Threads that exit
- * meanwhile are not errors; the VM exiting is (-ESRCH). */
+/* The executor: carries out a plan's actions in order, recording in its own undo log
+ * what each one replaced (the plan is only read); on any failure undoes what the log
+ * holds, newest first. Each action kind is one entry of a table (exec/ops.c: run,
+ * undo, why), so a new kind is one new entry. Threads that exit meanwhile are not
+ * errors; the VM exiting is (-ESRCH). exec/verify.c reads the result back. */
 #ifndef KVMCG_EXEC_H
 #define KVMCG_EXEC_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kernel/cgroupfs.h"
 #include "vmm/discover.h"
 #include "plan/plan.h"
 
@@ -24,6 +26,42 @@ struct exec_hooks {
 };
 /* Zero in a build without KVMCG_TEST_HOOKS. */
 void exec_hooks_from_env(struct exec_hooks *ret);
+
+/* One thread's cgroup before a move-process took it along. */
+struct moved_thread {
+	pid_t tid;
+	char *cgroup;
+};
+
+/* An action that was carried out, and what it replaced: enough to put it back. */
+#define UNDO_NEWCOMER ((size_t)-1)
+struct undo_entry {
+	size_t action;          /* its index in the plan; UNDO_NEWCOMER for a thread the
+				 * rescan found and moved with the emulator */
+	enum action_kind kind;
+	char *dir, *file, *value; /* copies of the action's */
+	pid_t tid;
+	bool cleanup;           /* a cleanup step: never undone */
+	bool created;           /* ACT_MKDIR made the directory */
+	bool changed;           /* a controller or cgroup.type write changed something */
+	bool undone;            /* rollback put back what this replaced */
+	bool undo_failed;       /* rollback could not */
+	char *old_value;        /* previous file content, previous cgroup of a moved task,
+				 * previous scheduling policy ("fifo:10") */
+	struct idset *old_cpus; /* previous affinity */
+	struct moved_thread *moved; /* ACT_MOVE_PROCESS: every thread's previous cgroup */
+	size_t n_moved;
+};
+
+/* Every action a run carried out, oldest first, with what it replaced; after
+ * exec_rollback each is undone, or marked undo_failed: what is still changed. */
+struct undo_log {
+	struct undo_entry *entries;
+	size_t n;
+};
+void undo_log_done(struct undo_log *l);
+/* The entry of the plan's action i, or NULL when it was not carried out. */
+const struct undo_entry *undo_log_find(const struct undo_log *l, size_t action);
 
 struct exec_ctx {
 	int mount_fd; /* the cgroup mount, O_PATH; -1 in affinity mode */
@@ -40,17 +78,17 @@ struct exec_ctx {
 	char *failed;       /* the sentence for the failure (or, after a run whose cleanup
 			     * steps failed, for those) */
 	size_t cleanup_failed; /* cleanup steps that failed (see struct action) */
-	/* Directory fds by path, opened once per run: a pin of a 64-vCPU VM touches
-	 * each cgroup several times. */
-	struct exec_dir {
-		char *path;
-		int fd;
-	} *dirs;
-	size_t n_dirs;
+	/* Directory fds of the run below mount_fd; NULL: the executor keeps its own.
+	 * The caller's, when given, is shared with observation (plan/observe.h). */
+	struct cg_dircache *dirs;
+	struct cg_dircache own_dirs;
+	/* during exec_plan: the plan and the log it fills */
+	const struct plan *plan;
+	struct undo_log *log;
 };
 
-/* Closes what the executor cached and frees failed; the ctx's other fds stay the
- * caller's. */
+/* Closes what the executor cached itself (own_dirs) and frees failed; the ctx's other
+ * fds and a cache it was given stay the caller's. */
 void exec_done(struct exec_ctx *c);
 
 /* Holds the VM: a pidfd, and the start time checked against discovery's.
@@ -63,17 +101,18 @@ int exec_hold_vm(struct exec_ctx *c);
  * that reads wrong is dying, not misplaced. */
 bool exec_vm_exiting(const struct exec_ctx *c);
 
-/* Executes the plan. On failure rolls back and returns the error; c->failed says
- * what failed and why; an error met while the VM was exiting is -ESRCH. Newcomer
- * threads found by ACT_RESCAN are appended to the plan as executed actions, so
- * rollback covers them. Cleanup steps that fail do not make it fail: they are
- * counted in c->cleanup_failed and left with done false. */
-int exec_plan(struct exec_ctx *c, struct plan *p);
+/* Executes the plan, appending to log (empty, or what an earlier call left) an entry
+ * for every action carried out. On failure rolls back what log holds and returns the
+ * error; c->failed says what failed and why; an error met while the VM was exiting
+ * is -ESRCH. Threads found by ACT_RESCAN are moved there and then, with entries of
+ * their own (UNDO_NEWCOMER), so rollback covers them. Cleanup steps that fail do not
+ * make it fail: they are counted in c->cleanup_failed and get no entry. */
+int exec_plan(struct exec_ctx *c, const struct plan *p, struct undo_log *log);
 
-/* Undoes the done actions of p, newest first, then gives every touched thread the
- * mask discovery read. Best effort: an action whose undo failed keeps done and gets
- * undo_failed; returns the first error met. */
-int exec_rollback(struct exec_ctx *c, struct plan *p);
+/* Undoes every entry of log not undone yet, newest first, then gives every touched
+ * thread the mask discovery read. Best effort: an entry whose undo failed gets
+ * undo_failed, the others undone. Returns the first error met. */
+int exec_rollback(struct exec_ctx *c, struct undo_log *log);
 
 /* Reads back every thread's cgroup and affinity and compares them with the tune.
  * A thread that differs is put right once; one that still differs is an error

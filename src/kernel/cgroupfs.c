@@ -470,3 +470,58 @@ bool cg_controller_listed(const char *subtree_control, const char *name)
 	}
 	return false;
 }
+
+/* ---- directory cache ------------------------------------------------------------------------ */
+
+/* path is dir or below it ("a/b" is below "a", "ab" is not; everything is below ""). */
+static bool below(const char *path, const char *dir)
+{
+	size_t l = strlen(dir);
+	return l == 0 || (strncmp(path, dir, l) == 0 && (path[l] == '\0' || path[l] == '/'));
+}
+
+int cg_dircache_get(struct cg_dircache *c, const char *path)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i].path, path) == 0)
+			return c->v[i].fd;
+	int fd = cg_open_path(c->mount_fd, path);
+	if (fd < 0)
+		return fd;
+	struct cg_dircache_entry *n = realloc(c->v, (c->n + 1) * sizeof(*n));
+	char *copy = strdup(path);
+	if (!n || !copy) {
+		if (n)
+			c->v = n;
+		free(copy);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->v = n;
+	c->v[c->n++] = (struct cg_dircache_entry){.path = copy, .fd = fd};
+	return fd;
+}
+
+void cg_dircache_forget(struct cg_dircache *c, const char *path)
+{
+	for (size_t i = 0; i < c->n;) {
+		if (below(c->v[i].path, path)) {
+			close(c->v[i].fd);
+			free(c->v[i].path);
+			c->v[i] = c->v[--c->n];
+		} else {
+			i++;
+		}
+	}
+}
+
+void cg_dircache_done(struct cg_dircache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		close(c->v[i].fd);
+		free(c->v[i].path);
+	}
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}

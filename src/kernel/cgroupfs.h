@@ -65,6 +65,24 @@ int cg_read(int dirfd, const char *file, char **ret);
  * CG_NAME_MAX, else openat's errno. */
 int cg_open_path(int mount_fd, const char *path);
 
+/* Directory fds below one mount, by path, each opened once (cg_open_path) and kept
+ * for a run: a pin of a 64-vCPU VM reads and writes each of its cgroups several
+ * times, from observation to read-back. The cache owns the fds; mount_fd stays the
+ * caller's. */
+struct cg_dircache {
+	int mount_fd;
+	struct cg_dircache_entry {
+		char *path;
+		int fd;
+	} *v;
+	size_t n;
+};
+/* The fd of path ("" for the mount), O_PATH; cg_open_path's errors, -ENOMEM. */
+int cg_dircache_get(struct cg_dircache *c, const char *path);
+/* After an rmdir: drops path and everything below it. */
+void cg_dircache_forget(struct cg_dircache *c, const char *path);
+void cg_dircache_done(struct cg_dircache *c);
+
 /* A path relative to a cgroup mount as kvmcg stores it ("kvmcg/vm/vcpu0", "" for the
  * root): no empty, ".", ".." or over-long component, no newline. 0 or -EINVAL with a
  * sentence in *ret_why (when given; caller frees). */

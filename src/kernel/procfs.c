@@ -111,15 +111,10 @@ static int cmp_pid(const void *a, const void *b)
 
 static int list_numeric(int dirfd, const char *path, pid_t **ret, size_t *ret_n)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return normalize_gone(-errno);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
+	DIR *d;
+	int r = opendir_at(dirfd, path, &d);
+	if (r < 0)
+		return normalize_gone(r);
 	size_t n = 0, cap = 64;
 	_cleanup_free_ pid_t *v = malloc(cap * sizeof(pid_t));
 	if (!v) {
@@ -330,16 +325,10 @@ int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata)
 {
 	char path[32];
 	snprintf(path, sizeof(path), "%d/fd", (int)pid);
-	int fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return normalize_gone(-errno);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	int r = 0;
+	DIR *d;
+	int r = opendir_at(proc_fd, path, &d);
+	if (r < 0)
+		return normalize_gone(r);
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		int n;

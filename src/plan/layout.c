@@ -63,7 +63,7 @@ char *layout_child_name(const struct vm_thread *t)
 	if (t->kind == THREAD_VCPU)
 		return asprintf(&s, "vcpu%d", t->vcpu_index) < 0 ? NULL : s;
 	if (t->kind != THREAD_IOTHREAD)
-		return strdup("emulator");
+		return strdup(LAYOUT_EMULATOR);
 	/* Injective, unlike layout_vm_name: "io.1" and "io_1" are two iothreads and must
 	 * not share a cgroup. */
 	const char *id = t->iothread_id ? t->iothread_id : "";
@@ -76,9 +76,18 @@ char *layout_child_name(const struct vm_thread *t)
 	return bounded(enc, (size_t)(e - enc), id);
 }
 
+char *layout_child_path(const char *vm_dir, const struct vm_thread *t)
+{
+	_cleanup_free_ char *name = t ? layout_child_name(t) : strdup(LAYOUT_EMULATOR);
+	char *s = NULL;
+	if (!name || asprintf(&s, "%s%s%s", vm_dir ? vm_dir : "", vm_dir && *vm_dir ? "/" : "", name) < 0)
+		return NULL;
+	return s;
+}
+
 bool layout_child_shaped(const char *name)
 {
-	if (strcmp(name, "emulator") == 0)
+	if (strcmp(name, LAYOUT_EMULATOR) == 0)
 		return true;
 	if (startswith(name, "vcpu") && name[4]) {
 		for (const char *c = name + 4; *c; c++)

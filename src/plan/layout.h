@@ -31,11 +31,19 @@
  * (the caller falls back to the pid) or out of memory. */
 char *layout_vm_name(const char *name);
 
+/* The child cgroup of the emulator, its workers and any thread not identified. */
+#define LAYOUT_EMULATOR "emulator"
+
 /* The child cgroup of a thread within the VM's directory: "emulator" (emulator,
  * workers, unknown), "vcpu3", "iothread-<id>" with the id encoded injectively
  * (letters, digits, '-' kept, any other byte "_XX"), bounded like layout_vm_name.
  * NULL only when out of memory. */
 char *layout_child_name(const struct vm_thread *t);
+
+/* "VM_DIR/CHILD": the cgroup of thread t, or with t NULL (a thread discovery did not
+ * see) the emulator's; relative to the mount like vm_dir (NULL or "" for none: then
+ * "CHILD"). NULL only when out of memory. */
+char *layout_child_path(const char *vm_dir, const struct vm_thread *t);
 
 /* Whether name could be one of layout_child_name()'s: "emulator", "vcpuN",
  * "iothread-<encoded id>". What a record may list below a VM's directory. */

@@ -267,11 +267,6 @@ void plan_done(struct plan *p)
 		free(a->file);
 		free(a->value);
 		idset_free(a->cpus);
-		free(a->old_value);
-		idset_free(a->old_cpus);
-		for (size_t k = 0; k < a->n_moved; k++)
-			free(a->moved[k].cgroup);
-		free(a->moved);
 	}
 	free(p->actions);
 	free(p->vm_dir);
@@ -319,19 +314,6 @@ static const struct cgroup_dir_state *find_dir(const struct plan_host *h, const 
 static bool has_controller_enabled(const struct cgroup_dir_state *d, const char *name)
 {
 	return d && cg_controller_listed(d->subtree_control, name);
-}
-
-static const struct idset *tune_cpus_for(const struct vm_tune *s, const struct vm_thread *t)
-{
-	if (t->kind == THREAD_VCPU)
-		return (size_t)t->vcpu_index < s->n_vcpu ? s->vcpu[t->vcpu_index] : NULL;
-	if (t->kind == THREAD_IOTHREAD) {
-		for (size_t i = 0; i < s->n_iothread; i++)
-			if (strcmp(s->iothread_ids[i], t->iothread_id) == 0)
-				return s->iothread[i];
-		return NULL;
-	}
-	return s->emulator;
 }
 
 /* "" for an unset list: how cpuset.cpus reads when it inherits. */
@@ -461,9 +443,9 @@ static int plan_cgroups(const struct plan_host *h, const struct vm *vm, const st
 			}
 		if (seen)
 			continue;
-		struct child c = {.name = TAKE_PTR(name), .cpus = tune_cpus_for(tune, t)};
+		struct child c = {.name = TAKE_PTR(name), .cpus = vm_tune_cpus_for(tune, t)};
 		/* emulator first */
-		if (strcmp(c.name, "emulator") == 0 && n > 0) {
+		if (strcmp(c.name, LAYOUT_EMULATOR) == 0 && n > 0) {
 			memmove(children + 1, children, n * sizeof(*children));
 			children[0] = c;
 		} else
@@ -579,16 +561,14 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tun
 		}
 		for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 			const struct vm_thread *t = &vm->threads[i];
-			_cleanup_free_ char *name = layout_child_name(t), *dir = NULL;
-			if (!name || asprintf(&dir, "%s/%s", h->vm_dir, name) < 0) {
+			_cleanup_free_ char *name = layout_child_name(t), *dir = layout_child_path(h->vm_dir, t);
+			if (!name || !dir) {
 				r = -ENOMEM;
 				break;
 			}
-			bool there = process_moves ? strcmp(name, "emulator") == 0 : in_cgroup(t, dir);
+			bool there = process_moves ? strcmp(name, LAYOUT_EMULATOR) == 0 : in_cgroup(t, dir);
 			if (!there) {
-				r = add(&p, ACT_MOVE_THREAD, dir,
-					h->backend == BACKEND_CGROUP_V2 ? "cgroup.threads" : "tasks", NULL, t->tid,
-					NULL);
+				r = add(&p, ACT_MOVE_THREAD, dir, layout_move_file(h->backend), NULL, t->tid, NULL);
 				moved_any = true;
 			}
 		}
@@ -602,7 +582,7 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tun
 	/* Affinity last: cgroup moves and cpuset writes reset it on Linux 6.1. */
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		const struct vm_thread *t = &vm->threads[i];
-		const struct idset *want = tune_cpus_for(tune, t);
+		const struct idset *want = vm_tune_cpus_for(tune, t);
 		if (h->backend == BACKEND_AFFINITY && !want)
 			continue; /* nothing asked for this thread */
 		if (!want)

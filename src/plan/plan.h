@@ -65,12 +65,6 @@ enum action_kind {
 };
 const char *action_kind_name(enum action_kind k);
 
-/* One thread's cgroup before a move-process took it along. */
-struct moved_thread {
-	pid_t tid;
-	char *cgroup;
-};
-
 struct action {
 	enum action_kind kind;
 	char *dir;   /* relative to the mount */
@@ -82,15 +76,6 @@ struct action {
 	 * back): its failure stops nothing and is never rolled back; what it could not
 	 * remove stays in the record for the next run. Cleanup steps come last. */
 	bool cleanup;
-	/* filled by the executor, for rollback */
-	bool done;
-	bool created;      /* ACT_MKDIR made the directory */
-	bool changed;      /* ACT_*_CONTROLLER changed subtree_control, ACT_SET_THREADED cgroup.type */
-	bool undo_failed;  /* rollback could not put back what this replaced */
-	char *old_value;   /* previous file content, or previous cgroup of a moved task */
-	struct idset *old_cpus;
-	struct moved_thread *moved; /* ACT_MOVE_PROCESS: every thread's previous cgroup */
-	size_t n_moved;
 };
 
 struct plan {

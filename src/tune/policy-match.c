@@ -97,14 +97,9 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 	a->cputune.quota_set = p->quota_set;
 	a->cputune.quota_percent = p->quota_percent;
 	a->cputune.period_us = p->period_us;
-	if (p->vcpu_sched != SCHED_CLASS_UNSET) {
-		static const int policies[] = {
-			[SCHED_CLASS_OTHER] = SCHED_OTHER, [SCHED_CLASS_BATCH] = SCHED_BATCH,
-			[SCHED_CLASS_IDLE] = SCHED_IDLE,   [SCHED_CLASS_FIFO] = SCHED_FIFO,
-			[SCHED_CLASS_RR] = SCHED_RR,
-		};
+	if (p->vcpu_sched_set) {
 		a->cputune.sched_set = true;
-		a->cputune.sched_policy = policies[p->vcpu_sched];
+		a->cputune.sched_policy = p->vcpu_sched_policy;
 		a->cputune.sched_priority = p->vcpu_sched_priority;
 	}
 	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");

@@ -15,6 +15,7 @@
 #include "basic/log.h"
 #include "basic/trust.h"
 #include "basic/util.h"
+#include "kernel/sched.h"
 
 /* ---- diagnostics ------------------------------------------------------------------- */
 
@@ -374,38 +375,24 @@ static void key_period(struct ctx *c, char *v)
 
 static void key_vcpu_scheduler(struct ctx *c, char *v)
 {
-	static const struct {
-		const char *name;
-		enum sched_class cls;
-		bool prio;
-	} classes[] = {
-		{"other", SCHED_CLASS_OTHER, false}, {"batch", SCHED_CLASS_BATCH, false},
-		{"idle", SCHED_CLASS_IDLE, false},   {"fifo", SCHED_CLASS_FIFO, true},
-		{"rr", SCHED_CLASS_RR, true},
-	};
 	char *colon = strchr(v, ':');
-	if (colon)
-		*colon = '\0';
-	for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
-		if (strcmp(v, classes[i].name) != 0)
-			continue;
-		int prio = 0;
-		if (classes[i].prio != !!colon ||
-		    (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99))) {
-			if (colon)
-				*colon = ':';
-			ERR(c, classes[i].prio ? "VCPUScheduler=%s needs a priority from 1 to 99, e.g. %s:10"
-					       : "VCPUScheduler=%s takes no priority%s",
-			    classes[i].name, classes[i].prio ? classes[i].name : "");
-			return;
-		}
-		c->p->vcpu_sched = classes[i].cls;
-		c->p->vcpu_sched_priority = (unsigned)prio;
+	int policy;
+	if (sched_policy_from_name(v, colon ? (size_t)(colon - v) : strlen(v), &policy) < 0) {
+		ERR(c, "VCPUScheduler= expects other, batch, idle, fifo:PRIO or rr:PRIO, not '%s'", v);
 		return;
 	}
-	if (colon)
-		*colon = ':';
-	ERR(c, "VCPUScheduler= expects other, batch, idle, fifo:PRIO or rr:PRIO, not '%s'", v);
+	const char *name = sched_policy_name(policy);
+	bool rt = sched_policy_is_rt(policy);
+	int prio = 0;
+	if (rt != !!colon ||
+	    (colon && (parse_int(colon + 1, &prio) < 0 || prio < SCHED_RT_PRIORITY_MIN || prio > SCHED_RT_PRIORITY_MAX))) {
+		ERR(c, rt ? "VCPUScheduler=%s needs a priority from 1 to 99, e.g. %s:10" : "VCPUScheduler=%s takes no priority%s",
+		    name, rt ? name : "");
+		return;
+	}
+	c->p->vcpu_sched_set = true;
+	c->p->vcpu_sched_policy = policy;
+	c->p->vcpu_sched_priority = (unsigned)prio;
 }
 
 static void key_exclusive(struct ctx *c, char *v)

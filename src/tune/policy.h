@@ -67,15 +67,6 @@ struct io_limit {
 	struct origin at;
 };
 
-enum sched_class {
-	SCHED_CLASS_UNSET,
-	SCHED_CLASS_OTHER,
-	SCHED_CLASS_BATCH,
-	SCHED_CLASS_IDLE,
-	SCHED_CLASS_FIFO,
-	SCHED_CLASS_RR,
-};
-
 struct policy {
 	/* [Match]: every key given must match. */
 	char *match_name;    /* shell glob against -name guest= */
@@ -98,7 +89,8 @@ struct policy {
 	bool quota_set;
 	uint64_t quota_percent;  /* 0 with quota_set: "max" */
 	unsigned period_us;      /* 0: unset (100000) */
-	enum sched_class vcpu_sched;
+	bool vcpu_sched_set;
+	int vcpu_sched_policy; /* SCHED_* (kernel/sched.h) */
 	unsigned vcpu_sched_priority;
 	int exclusive;           /* -1 unset, 0, 1 */
 	struct origin exclusive_at;

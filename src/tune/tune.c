@@ -9,6 +9,8 @@
 
 #include "basic/err.h"
 #include "basic/util.h"
+#include "kernel/sched.h"
+#include "vmm/discover.h"
 
 void cputune_max(const struct cputune *t, char *buf, size_t size)
 {
@@ -19,42 +21,39 @@ void cputune_max(const struct cputune *t, char *buf, size_t size)
 		snprintf(buf, size, "%llu %u", (unsigned long long)(t->quota_percent * period / 100), period);
 }
 
-static const struct {
-	const char *name;
-	int policy;
-} sched_names[] = {
-	{"other", SCHED_OTHER}, {"fifo", SCHED_FIFO}, {"rr", SCHED_RR},
-	{"batch", SCHED_BATCH}, {"idle", SCHED_IDLE},
-};
-
 void sched_format(int policy, unsigned priority, char *buf, size_t size)
 {
-	const char *name = "unknown";
-	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++)
-		if (sched_names[i].policy == policy)
-			name = sched_names[i].name;
-	if (policy == SCHED_FIFO || policy == SCHED_RR)
-		snprintf(buf, size, "%s:%u", name, priority);
+	if (sched_policy_is_rt(policy))
+		snprintf(buf, size, "%s:%u", sched_policy_name(policy), priority);
 	else
-		snprintf(buf, size, "%s", name);
+		snprintf(buf, size, "%s", sched_policy_name(policy));
 }
 
 int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
 {
 	const char *colon = strchr(s, ':');
-	size_t l = colon ? (size_t)(colon - s) : strlen(s);
-	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++) {
-		if (strlen(sched_names[i].name) != l || strncmp(s, sched_names[i].name, l) != 0)
-			continue;
-		bool rt = sched_names[i].policy == SCHED_FIFO || sched_names[i].policy == SCHED_RR;
-		int prio = 0;
-		if (rt != !!colon || (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99)))
-			return -EINVAL;
-		*ret_policy = sched_names[i].policy;
-		*ret_priority = (unsigned)prio;
-		return 0;
+	int policy, prio = 0;
+	if (sched_policy_from_name(s, colon ? (size_t)(colon - s) : strlen(s), &policy) < 0)
+		return -EINVAL;
+	if (sched_policy_is_rt(policy) != !!colon ||
+	    (colon && (parse_int(colon + 1, &prio) < 0 || prio < SCHED_RT_PRIORITY_MIN || prio > SCHED_RT_PRIORITY_MAX)))
+		return -EINVAL;
+	*ret_policy = policy;
+	*ret_priority = (unsigned)prio;
+	return 0;
+}
+
+const struct idset *vm_tune_cpus_for(const struct vm_tune *tune, const struct vm_thread *t)
+{
+	if (t && t->kind == THREAD_VCPU)
+		return t->vcpu_index >= 0 && (size_t)t->vcpu_index < tune->n_vcpu ? tune->vcpu[t->vcpu_index] : NULL;
+	if (t && t->kind == THREAD_IOTHREAD) {
+		for (size_t i = 0; i < tune->n_iothread; i++)
+			if (t->iothread_id && strcmp(tune->iothread_ids[i], t->iothread_id) == 0)
+				return tune->iothread[i];
+		return NULL;
 	}
-	return -EINVAL;
+	return tune->emulator;
 }
 
 void vm_tune_done(struct vm_tune *s)

@@ -43,6 +43,12 @@ struct vm_tune {
 };
 void vm_tune_done(struct vm_tune *s);
 
+/* The CPUs thread t should have by tune: its vCPU's, its iothread's, or (any other
+ * thread, and t NULL for one discovery did not see) the emulator's. NULL: not pinned,
+ * it inherits. */
+struct vm_thread;
+const struct idset *vm_tune_cpus_for(const struct vm_tune *tune, const struct vm_thread *t);
+
 /* Command-line forms. On a syntax error returns -EINVAL and a sentence in err_get().
  *   --vcpu N:CPUS, --vcpu A-B:CPUS, --vcpu all:CPUS, --iothread ID:CPUS.
  * "all" is resolved against the VM later, so it is kept as index -1. */

@@ -37,8 +37,9 @@ for f in */*.[ch]; do
 		elif [ "$(rank "$to")" -gt "$(rank "$from")" ]; then
 			up+=("$f ($from) includes $inc ($to), a higher layer")
 		fi
-		# file-level graph, headers and sources by module: a.c/a.h are one node
-		echo "${f%.*} ${inc%.h}" >>"$edges"
+		# the module graph: a.c, a.h and a-internal.h are one node
+		from_mod=${f%.*} to_mod=${inc%.h}
+		echo "${from_mod%-internal} ${to_mod%-internal}" >>"$edges"
 	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 done
 if [ ${#up[@]} -eq 0 ]; then

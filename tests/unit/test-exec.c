@@ -23,6 +23,7 @@ static struct vm vm;
 static struct vm_tune tune;
 static struct plan plan;
 static struct exec_ctx ex;
+static struct undo_log ulog;
 
 static void put(const char *path, const char *text)
 {
@@ -55,6 +56,7 @@ static void setup(void)
 static void teardown(void)
 {
 	exec_done(&ex);
+	undo_log_done(&ulog);
 	plan_done(&plan);
 	if (proc_fd >= 0)
 		close(proc_fd);
@@ -128,7 +130,7 @@ static char *run_then_fail(void)
 {
 	add(ACT_WRITE, "a", "cpu.max", "sentinel"); /* action 2 fails before it runs */
 	ex.hooks.fail_at = (unsigned)plan.n_actions;
-	int r = exec_plan(&ex, &plan);
+	int r = exec_plan(&ex, &plan, &ulog);
 	cr_assert_eq(r, -EIO, "exec_plan = %d (%s)", r, ex.failed ? ex.failed : "");
 	return tree();
 }
@@ -167,7 +169,7 @@ Test(exec_undo, enable_controller_undoes_its_own_controller)
 {
 	add(ACT_ENABLE_CONTROLLER, "", "cgroup.subtree_control", "+cpu");
 	_cleanup_free_ char *after = run_then_fail();
-	cr_assert(plan.actions[0].changed);
+	cr_assert(undo_log_find(&ulog, 0)->changed);
 	_cleanup_free_ char *sc = NULL;
 	cr_assert_eq(read_file_at(mount_fd, "cgroup.subtree_control", &sc, NULL), 0);
 	cr_assert_str_eq(sc, "-cpu", "the last write undoes +cpu: %s", sc);
@@ -178,7 +180,7 @@ Test(exec_undo, enable_controller_already_enabled_is_left_alone)
 	_cleanup_free_ char *before = tree();
 	add(ACT_ENABLE_CONTROLLER, "", "cgroup.subtree_control", "+cpuset");
 	_cleanup_free_ char *after = run_then_fail();
-	cr_assert_not(plan.actions[0].changed);
+	cr_assert_not(undo_log_find(&ulog, 0)->changed);
 	cr_assert_str_eq(after, before, "nothing written either way");
 }
 
@@ -197,7 +199,7 @@ Test(exec_undo, set_threaded_once_is_not_written_again)
 	_cleanup_free_ char *before = tree();
 	add(ACT_SET_THREADED, "a", "cgroup.type", "threaded");
 	_cleanup_free_ char *after = run_then_fail();
-	cr_assert_not(plan.actions[0].changed);
+	cr_assert_not(undo_log_find(&ulog, 0)->changed);
 	cr_assert_str_eq(after, before);
 }
 
@@ -209,6 +211,7 @@ Test(exec_undo, failure_at_every_position)
 	for (unsigned at = 1; at <= 8; at++) {
 		plan_done(&plan);
 		exec_done(&ex);
+		undo_log_done(&ulog);
 		add(ACT_MKDIR, "a/x", NULL, NULL);
 		add(ACT_WRITE, "a", "cpuset.cpus", "1");
 		add(ACT_MKDIR, "a/x/y", NULL, NULL);
@@ -218,7 +221,7 @@ Test(exec_undo, failure_at_every_position)
 		add(ACT_WRITE, "a", "cgroup.type", "x");
 		ex.hooks.fail_at = at;
 		ex.executed = 0;
-		int r = exec_plan(&ex, &plan);
+		int r = exec_plan(&ex, &plan, &ulog);
 		if (at <= plan.n_actions) {
 			cr_assert_eq(r, -EIO, "failure at %u: exec_plan = %d", at, r);
 			_cleanup_free_ char *after = tree();

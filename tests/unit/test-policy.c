@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,7 +259,7 @@ Test(policy_typed, defaults_when_nothing_is_set)
 	cr_assert_eq(p->cpu_weight, 0);
 	cr_assert(!p->quota_set);
 	cr_assert_eq(p->period_us, 0);
-	cr_assert_eq(p->vcpu_sched, SCHED_CLASS_UNSET);
+	cr_assert_eq(p->vcpu_sched_set, false);
 	cr_assert_eq(p->exclusive, -1);
 	cr_assert_eq(p->mem_policy, MEM_POLICY_UNSET);
 	cr_assert_null(p->mem_nodes);
@@ -336,7 +337,7 @@ Test(policy_typed, cpu_section)
 	cr_assert(p->quota_set);
 	cr_assert_eq(p->quota_percent, 250);
 	cr_assert_eq(p->period_us, 1000000);
-	cr_assert_eq(p->vcpu_sched, SCHED_CLASS_RR);
+	cr_assert_eq(p->vcpu_sched_policy, SCHED_RR);
 	cr_assert_eq(p->vcpu_sched_priority, 99);
 	cr_assert_eq(p->exclusive, 1);
 	origin_is(p->exclusive_at, 12, 11, "exclusive_at");
@@ -368,18 +369,19 @@ Test(policy_typed, vcpu_scheduler_classes)
 {
 	static const struct {
 		const char *value;
-		enum sched_class cls;
+		int cls;
 		unsigned prio;
 	} ok[] = {
-		{"other", SCHED_CLASS_OTHER, 0}, {"batch", SCHED_CLASS_BATCH, 0}, {"idle", SCHED_CLASS_IDLE, 0},
-		{"fifo:1", SCHED_CLASS_FIFO, 1}, {"fifo:99", SCHED_CLASS_FIFO, 99}, {"rr:1", SCHED_CLASS_RR, 1},
-		{"rr:50", SCHED_CLASS_RR, 50},
+		{"other", SCHED_OTHER, 0}, {"batch", SCHED_BATCH, 0}, {"idle", SCHED_IDLE, 0},
+		{"fifo:1", SCHED_FIFO, 1}, {"fifo:99", SCHED_FIFO, 99}, {"rr:1", SCHED_RR, 1},
+		{"rr:50", SCHED_RR, 50},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		char *text = NULL;
 		cr_assert_geq(asprintf(&text, "[Match]\nName=vm1\n[CPU]\nVCPUScheduler=%s\n", ok[i].value), 0);
 		struct policy *p = parse_clean(text);
-		cr_assert_eq(p->vcpu_sched, ok[i].cls, "VCPUScheduler=%s", ok[i].value);
+		cr_assert(p->vcpu_sched_set, "VCPUScheduler=%s is set", ok[i].value);
+		cr_assert_eq(p->vcpu_sched_policy, ok[i].cls, "VCPUScheduler=%s", ok[i].value);
 		cr_assert_eq(p->vcpu_sched_priority, ok[i].prio, "VCPUScheduler=%s", ok[i].value);
 		policy_free(p);
 		free(text);
@@ -392,7 +394,7 @@ Test(policy_typed, vcpu_scheduler_classes)
 		struct diags d = {0};
 		struct policy *p = parse_text(text, &d);
 		cr_assert_eq(d.errors, 1, "VCPUScheduler=%s: %zu errors", bad[i], d.errors);
-		cr_assert_eq(p->vcpu_sched, SCHED_CLASS_UNSET, "VCPUScheduler=%s left a class", bad[i]);
+		cr_assert_eq(p->vcpu_sched_set, false, "VCPUScheduler=%s left a class", bad[i]);
 		diags_done(&d);
 		policy_free(p);
 		free(text);

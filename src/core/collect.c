@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Records and cgroups of VMs that have exited. */
+#include "core/txn.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "basic/err.h"
+#include "basic/trust.h"
+#include "basic/util.h"
+#include "core/txn-internal.h"
+#include "exec/exec.h"
+#include "kernel/cgroupfs.h"
+#include "plan/observe.h"
+#include "state/state.h"
+
+/* ---- exited VMs ------------------------------------------------------------------------------- */
+
+/* After a plan ran: the record lists only what its cleanup steps could not remove. */
+int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct undo_log *log)
+{
+	struct vm_state left = {0};
+	int r = 0;
+	/* the plan lists them deepest first; the record, in creation order */
+	for (size_t i = p->n_actions; r == 0 && i-- > 0;) {
+		const struct action *a = &p->actions[i];
+		if (!a->cleanup || undo_log_find(log, i))
+			continue;
+		if (a->kind == ACT_RMDIR)
+			r = txn_add_created(&left, a->dir);
+		else if (a->kind == ACT_DISABLE_CONTROLLER)
+			r = txn_add_enabled(&left, a->dir, a->value);
+	}
+	if (r < 0) {
+		vm_state_done(&left);
+		return r;
+	}
+	strv_free(st->created);
+	for (size_t i = 0; i < st->n_enabled; i++) {
+		free(st->enabled[i].dir);
+		free(st->enabled[i].controller);
+	}
+	free(st->enabled);
+	st->created = TAKE_PTR(left.created);
+	st->n_created = left.n_created;
+	st->enabled = TAKE_PTR(left.enabled);
+	st->n_enabled = left.n_enabled;
+	return 0;
+}
+
+/* Runs a record's cleanup steps (nobody's threads to move any more); the record then
+ * lists only what is left. 0 when nothing is, -EBUSY when something is. */
+int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state *st)
+{
+	struct plan p = {.backend = st->backend};
+	struct vm none = {0};
+	struct vm_tune nospec = {0};
+	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .backend = st->backend,
+			      .vm = &none, .tune = &nospec};
+	struct undo_log log = {0};
+	int r = plan_cleanup(st, &p);
+	if (r == 0)
+		r = exec_plan(&ex, &p, &log);
+	if (r == 0)
+		r = txn_keep_remaining(st, &p, &log);
+	if (r == 0 && (st->n_created || st->n_enabled)) {
+		_cleanup_free_ char *left = txn_joined(st->created, st->n_created, ", /");
+		err_set("pid %d has exited, and kvmcg could not remove /%s yet (%s); its record keeps %s for the next "
+			"kvmcg run",
+			(int)st->pid, left ? left : "?", ex.failed ? ex.failed : "?",
+			st->n_created == 1 ? "it" : "them");
+		r = -EBUSY;
+	}
+	undo_log_done(&log);
+	exec_done(&ex);
+	plan_done(&p);
+	return r;
+}
+
+int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_problems)
+{
+	err_clear();
+	struct vm_state *states = NULL;
+	size_t n = 0, n_problems = 0;
+	int r = state_load_all_checked(state_fd, &states, &n, ret_problems);
+	if (r < 0)
+		return r;
+	if (ret_problems)
+		for (char **p = *ret_problems; p && *p; p++)
+			n_problems++;
+	int removed = 0;
+	state_collect_locks(state_fd);
+	for (size_t i = 0; i < n; i++) {
+		struct vm_state *s = &states[i];
+		if (proc_process_alive(env->proc_fd, s->pid, s->starttime))
+			continue;
+		int lock = -1;
+		if (state_lock(state_fd, s->pid, s->starttime, 0, "collect", &lock, NULL) < 0)
+			continue; /* another run is at it */
+		struct vm_state again;
+		int mount_fd = -1;
+		/* read again under the lock: it may have changed or gone */
+		if (state_load(state_fd, s->pid, s->starttime, &again) == 0) {
+			if (txn_open_record_mount(env, &again, &mount_fd) < 0) {
+				if (ret_problems && err_get())
+					(void)strv_push(ret_problems, &n_problems, err_get());
+			} else {
+				/* The VM is gone: its cgroups hold nobody and can go too. The
+				 * record stays while some cannot, so the next run tries again. */
+				int k = txn_cleanup_record(env, mount_fd, &again);
+				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0)
+					removed++;
+				else if (k == -EBUSY) {
+					(void)state_save(state_fd, &again);
+					if (ret_problems && err_get())
+						(void)strv_push(ret_problems, &n_problems, err_get());
+				}
+			}
+			if (mount_fd >= 0)
+				close(mount_fd);
+			vm_state_done(&again);
+		}
+		state_unlock(state_fd, s->pid, s->starttime, lock);
+	}
+	vm_states_free(states, n);
+	return removed;
+}
+
+/* Records of exited VMs go; those kvmcg refuses are said, not acted on. */
+void txn_collect_and_warn(const struct txn_env *env, int state_fd, const struct vm *vm, struct pin_result *res)
+{
+	char **problems = NULL, own[64];
+	/* this VM's own record, if refused, is the run's error, not a warning */
+	snprintf(own, sizeof(own), " %d-%llu.state:", (int)vm->pid, (unsigned long long)vm->starttime_ticks);
+	(void)pin_collect_stale(env, state_fd, &problems);
+	for (char **p = problems; p && *p; p++)
+		if (!strstr(*p, own))
+			txn_warn(res, "%s", *p);
+	strv_free(problems);
+}

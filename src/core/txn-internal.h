@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What the files of the transaction layer share; nothing outside src/core/ includes
+ * it. txn.c runs the transaction, place.c decides where the VM's cgroups go,
+ * record.c keeps the undo record across it, collect.c cleans up after VMs that
+ * have exited. */
+#ifndef KVMCG_TXN_INTERNAL_H
+#define KVMCG_TXN_INTERNAL_H
+
+#include "core/txn.h"
+#include "exec/exec.h"
+#include "kernel/cgroupfs.h"
+#include "plan/layout.h"
+#include "plan/record.h"
+
+struct place {
+	struct cgroup_host host;
+	int mount_fd;
+	enum layout_kind kind;
+	char *cgroup_root;   /* --cgroup-root relative to the mount */
+	char *vm_dir;        /* relative to the mount */
+	char *owned;         /* kvmcg's own cgroups a thread may be found in (layout_owned_root) */
+	char **adopted;      /* directories of an earlier pin whose record is gone, now ours */
+	size_t n_adopted;
+	struct idset *effective_cpus, *effective_mems; /* what the VM's cgroups may use */
+};
+
+/* What of this run's plan the record must list, so that unpin (or the collection
+ * after the VM exits) removes it:
+ *   PLANNED   everything the plan may create, before it runs (a crash of kvmcg
+ *             midway leaves nothing unrecorded)
+ *   DONE      what it created, after a successful run
+ *   LEFT      what a rollback could not remove */
+enum which { PLANNED, DONE, LEFT };
+
+__attribute__((format(printf, 3, 4))) int txn_fail(struct pin_result *res, int code, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void txn_warn(struct pin_result *res, const char *fmt, ...);
+/* "a, b, c" of a list, or NULL when out of memory. */
+char *txn_joined(char *const *v, size_t n, const char *sep);
+/* The VM's main thread (tid == pid) as discovery read it, or NULL. */
+const struct vm_thread *txn_main_thread(const struct vm *vm);
+void txn_place_done(struct place *p);
+int txn_find_place(const struct txn_env *env, const struct vm *vm, const struct pin_args *a, const struct vm_state *prev,
+		      int state_fd, struct place *p, struct pin_result *res);
+int txn_add_origins(struct vm_state *st, const struct vm *vm, const struct place *pl);
+int txn_add_created(struct vm_state *st, const char *dir);
+int txn_add_enabled(struct vm_state *st, const char *dir, const char *value);
+int txn_record_build(const struct vm_state *base, const struct vm_tune *tune, const struct plan *plan,
+			const struct undo_log *log, const struct place *pl, enum which which, struct vm_state *ret);
+int txn_open_record_mount(const struct txn_env *env, const struct vm_state *st, int *ret_fd);
+int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct undo_log *log);
+int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state *st);
+void txn_collect_and_warn(const struct txn_env *env, int state_fd, const struct vm *vm, struct pin_result *res);
+
+#endif

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "plan/observe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/util.h"
+#include "plan/layout.h"
+
+static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, struct cgroup_dir_state *ret)
+{
+	struct cgroup_dir_state d = {0};
+	if (!(d.path = strdup(path)))
+		return -ENOMEM;
+	int fd = cg_dircache_get(dirs, path);
+	if (fd < 0) {
+		*ret = d;
+		return fd == -ENOENT ? 0 : fd;
+	}
+	d.exists = true;
+	_cleanup_free_ char *type = NULL, *mm = NULL;
+	if (v2) {
+		if (cg_read(fd, "cgroup.type", &type) == 0)
+			d.threaded = strcmp(type, "threaded") == 0;
+		(void)cg_read(fd, "cgroup.subtree_control", &d.subtree_control);
+	} else if (cg_read(fd, "cpuset.memory_migrate", &mm) == 0) {
+		d.memory_migrate = strcmp(mm, "1") == 0;
+	}
+	(void)cg_read(fd, "cpuset.cpus", &d.cpus);
+	(void)cg_read(fd, "cpuset.mems", &d.mems);
+	if (v2) {
+		(void)cg_read(fd, "cpu.weight", &d.cpu_weight);
+		(void)cg_read(fd, "cpu.max", &d.cpu_max);
+	}
+	*ret = d;
+	return 0;
+}
+
+void dir_states_done(struct dir_states *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].path);
+		free(s->v[i].subtree_control);
+		free(s->v[i].cpus);
+		free(s->v[i].mems);
+		free(s->v[i].cpu_weight);
+		free(s->v[i].cpu_max);
+	}
+	free(s->v);
+}
+
+static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].path, path) == 0)
+			return 0;
+	struct cgroup_dir_state *n = realloc(s->v, (s->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->v = n;
+	int r = read_dir_state(dirs, path, v2, &s->v[s->n]);
+	if (r == 0)
+		s->n++;
+	return r;
+}
+
+int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *vm, enum pin_backend backend,
+		 struct dir_states *ret)
+{
+	bool v2 = backend == BACKEND_CGROUP_V2;
+	struct dir_states s = {0};
+	int r = add_dir_state(&s, dirs, "", v2);
+	for (const char *p = vm_dir; r == 0 && p;) {
+		const char *slash = strchr(p, '/');
+		_cleanup_free_ char *prefix = strndup(vm_dir, slash ? (size_t)(slash - vm_dir) : strlen(vm_dir));
+		r = prefix ? add_dir_state(&s, dirs, prefix, v2) : -ENOMEM;
+		p = slash ? slash + 1 : NULL;
+	}
+	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
+		_cleanup_free_ char *path = layout_child_path(vm_dir, &vm->threads[i]);
+		r = path ? add_dir_state(&s, dirs, path, v2) : -ENOMEM;
+	}
+	if (r < 0) {
+		dir_states_done(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}

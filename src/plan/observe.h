@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Observation: what is in place in cgroupfs for one VM, read for the planner
+ * (struct cgroup_dir_state, plan.h). The only reads of the VM's cgroup files before
+ * planning; they go through the run's directory cache, which the executor then uses. */
+#ifndef KVMCG_OBSERVE_H
+#define KVMCG_OBSERVE_H
+
+#include <stddef.h>
+
+#include "kernel/cgroupfs.h"
+#include "plan/plan.h"
+#include "vmm/discover.h"
+
+struct dir_states {
+	struct cgroup_dir_state *v;
+	size_t n;
+};
+void dir_states_done(struct dir_states *s);
+
+/* Reads the mount root, each ancestor of vm_dir, vm_dir and the child of each of vm's
+ * threads (layout.h), in that order, each once. A missing directory is one with
+ * exists false; a file that cannot be read is left NULL (the planner writes it).
+ * -ENOMEM, or the errors of cg_dircache_get other than -ENOENT. */
+int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *vm, enum pin_backend backend,
+		 struct dir_states *ret);
+
+#endif
