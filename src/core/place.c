@@ -93,7 +93,7 @@ static int read_allowed_affinity(const struct txn_env *env, const struct vm *vm,
 		if (!cg || vm->threads[i].cgroup_v1 == v2)
 			continue;
 		struct idset *s _cleanup_cpuset_ = NULL;
-		if (read_set(mfd, *cg == '/' ? cg + 1 : cg, v2 ? "cpuset.cpus.effective" : "cpuset.cpus", &s) < 0)
+		if (read_set(mfd, cg_relative(cg), v2 ? "cpuset.cpus.effective" : "cpuset.cpus", &s) < 0)
 			continue;
 		if (!p->effective_cpus) {
 			p->effective_cpus = TAKE_PTR(s);
@@ -159,7 +159,7 @@ static int root_outside_vms(const char *rel, const char *given, int state_fd)
 	_cleanup_free_ char *vm_dir = NULL;
 	if (!inside && state_fd >= 0 && state_load_all(state_fd, &states, &n) == 0)
 		for (size_t i = 0; i < n && !vm_dir; i++)
-			if (states[i].vm_dir && layout_within(rel, states[i].vm_dir))
+			if (states[i].vm_dir && cg_path_within(rel, states[i].vm_dir))
 				vm_dir = strdup(states[i].vm_dir);
 	vm_states_free(states, n);
 	if (inside || vm_dir) {
@@ -281,7 +281,7 @@ static int choose_vm_dir(struct place *p, const struct vm *vm, const char *paren
 			 struct pin_result *res)
 {
 	const struct vm_thread *mt = txn_main_thread(vm);
-	const char *cg = mt && mt->cgroup ? mt->cgroup + (mt->cgroup[0] == '/') : "";
+	const char *cg = cg_relative(mt ? mt->cgroup : NULL);
 	_cleanup_free_ char *name = NULL, *dir = NULL;
 	if (p->kind == LAYOUT_IN_PLACE)
 		name = strdup(LAYOUT_ROOT);
@@ -292,7 +292,7 @@ static int choose_vm_dir(struct place *p, const struct vm *vm, const char *paren
 
 	/* The child of parent the main thread is in, if any. */
 	size_t pl = strlen(parent);
-	if (layout_within(cg, parent) && strlen(cg) > pl) {
+	if (cg_path_within(cg, parent) && strlen(cg) > pl) {
 		const char *child = cg + pl + (pl ? 1 : 0);
 		_cleanup_free_ char *mine = NULL;
 		if (asprintf(&mine, "%.*s%s%.*s", (int)pl, parent, pl ? "/" : "", (int)strcspn(child, "/"), child) < 0)
@@ -338,7 +338,7 @@ static char *lost_limits(const struct place *p, const char *home, const char *pa
 {
 	/* the deepest common ancestor keeps applying */
 	_cleanup_free_ char *common = strdup(home);
-	while (common && *common && !layout_within(parent, common)) {
+	while (common && *common && !cg_path_within(parent, common)) {
 		char *up = layout_parent(common);
 		free(common);
 		common = up;
@@ -443,7 +443,7 @@ int txn_find_place(const struct txn_env *env, const struct vm *vm, const struct 
 	const char *owned = layout_owned_root(p->kind, p->vm_dir, p->cgroup_root);
 	if (!(p->owned = strdup(owned)))
 		return -ENOMEM;
-	if (p->kind == LAYOUT_GIVEN && !layout_within(p->vm_dir, home)) {
+	if (p->kind == LAYOUT_GIVEN && !cg_path_within(p->vm_dir, home)) {
 		_cleanup_free_ char *limits = lost_limits(p, home, p->vm_dir);
 		if (limits)
 			txn_warn(res, "pid %d leaves /%s for /%s, where these limits no longer apply: %s", (int)vm->pid, home,

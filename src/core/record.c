@@ -56,7 +56,7 @@ int txn_add_origins(struct vm_state *st, const struct vm *vm, const struct place
 		if (record_find_thread(st, t->tid))
 			continue;
 		/* affinity mode owns no cgroup: there a newcomer's mask is the main thread's */
-		bool ours = cgroups ? layout_within(t->cgroup ? t->cgroup : "", pl->owned) : repin;
+		bool ours = cgroups ? cg_path_within(t->cgroup ? t->cgroup : "", pl->owned) : repin;
 		struct thread_origin o = {.tid = t->tid, .sched_known = true};
 		o.cgroup = strdup(!cgroups ? "" : ours && main_cg ? main_cg : t->cgroup ? t->cgroup : "");
 		o.affinity = ours && main_aff ? idset_dup(main_aff) : t->affinity ? idset_dup(t->affinity) : idset_new();
@@ -126,7 +126,7 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 	if (which == PLANNED) {
 		for (size_t i = 0; r == 0 && i < p->n_actions; i++) {
 			const struct action *a = &p->actions[i];
-			if (a->kind == ACT_MKDIR && layout_within(a->dir, pl->vm_dir))
+			if (a->kind == ACT_MKDIR && cg_path_within(a->dir, pl->vm_dir))
 				r = txn_add_created(st, a->dir);
 			else if (a->kind == ACT_ENABLE_CONTROLLER && own_parent && strcmp(a->dir, parent) == 0)
 				r = txn_add_enabled(st, a->dir, a->value);
@@ -138,7 +138,7 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 		const struct undo_entry *e = &log->entries[i];
 		if (which == DONE ? e->undone : !e->undo_failed)
 			continue;
-		if (e->kind == ACT_MKDIR && e->created && layout_within(e->dir, pl->vm_dir))
+		if (e->kind == ACT_MKDIR && e->created && cg_path_within(e->dir, pl->vm_dir))
 			r = txn_add_created(st, e->dir);
 		else if (e->kind == ACT_ENABLE_CONTROLLER && e->changed && own_parent && strcmp(e->dir, parent) == 0)
 			r = txn_add_enabled(st, e->dir, e->value);

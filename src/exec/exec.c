@@ -136,7 +136,7 @@ int exec_read_thread_cgroup(const struct exec_ctx *c, pid_t tid, char **ret)
 	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
 	/* "/kvmcg/demo/vcpu0" -> "kvmcg/demo/vcpu0", our relative form */
-	*ret = strdup(path[0] == '/' ? path + 1 : path);
+	*ret = strdup(cg_relative(path));
 	return *ret ? 0 : -ENOMEM;
 }
 

@@ -228,27 +228,6 @@ int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
 	return r;
 }
 
-int cg_open_dir(int dirfd, const char *name, bool create, bool *ret_created)
-{
-	bool created = false;
-	if (create) {
-		if (mkdirat(dirfd, name, 0755) == 0)
-			created = true;
-		else if (errno != EEXIST)
-			return -errno;
-	}
-	int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-		if (created)
-			unlinkat(dirfd, name, AT_REMOVEDIR);
-		return r;
-	}
-	if (ret_created)
-		*ret_created = created;
-	return fd;
-}
-
 int cg_write(int dirfd, const char *file, const char *value)
 {
 	return write_file_at(dirfd, file, value);
@@ -471,13 +450,18 @@ bool cg_controller_listed(const char *subtree_control, const char *name)
 	return false;
 }
 
+const char *cg_relative(const char *path)
+{
+	return !path ? "" : path[0] == '/' ? path + 1 : path;
+}
+
 /* ---- directory cache ------------------------------------------------------------------------ */
 
-/* path is dir or below it ("a/b" is below "a", "ab" is not; everything is below ""). */
-static bool below(const char *path, const char *dir)
+bool cg_path_within(const char *path, const char *dir)
 {
+	const char *c = cg_relative(path);
 	size_t l = strlen(dir);
-	return l == 0 || (strncmp(path, dir, l) == 0 && (path[l] == '\0' || path[l] == '/'));
+	return l == 0 || (strncmp(c, dir, l) == 0 && (c[l] == '\0' || c[l] == '/'));
 }
 
 int cg_dircache_get(struct cg_dircache *c, const char *path)
@@ -505,7 +489,7 @@ int cg_dircache_get(struct cg_dircache *c, const char *path)
 void cg_dircache_forget(struct cg_dircache *c, const char *path)
 {
 	for (size_t i = 0; i < c->n;) {
-		if (below(c->v[i].path, path)) {
+		if (cg_path_within(c->v[i].path, path)) {
 			close(c->v[i].fd);
 			free(c->v[i].path);
 			c->v[i] = c->v[--c->n];

@@ -43,10 +43,6 @@ int cgroup_host_detect(int proc_fd, struct cgroup_host *ret);
 /* The hierarchy mount that contains an absolute path (for --cgroup-root). */
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret);
 
-/* Opens (O_PATH|O_DIRECTORY|O_NOFOLLOW) a directory below dirfd; with create, makes
- * it first (an existing one is fine). *ret_created tells whether we made it. */
-int cg_open_dir(int dirfd, const char *name, bool create, bool *ret_created);
-
 /* Whether a cgroup.subtree_control (or cgroup.controllers) text, "cpuset cpu io",
  * lists the controller name. */
 bool cg_controller_listed(const char *subtree_control, const char *name);
@@ -82,6 +78,15 @@ int cg_dircache_get(struct cg_dircache *c, const char *path);
 /* After an rmdir: drops path and everything below it. */
 void cg_dircache_forget(struct cg_dircache *c, const char *path);
 void cg_dircache_done(struct cg_dircache *c);
+
+/* The form kvmcg keeps a cgroup path in, relative to the mount ("kvmcg/vm/vcpu0",
+ * "" for the root), of one as /proc/PID/cgroup gives it ("/kvmcg/vm/vcpu0"): the
+ * leading '/' dropped; a relative path as it is; NULL as "". Points into path. */
+const char *cg_relative(const char *path);
+
+/* Whether path (either form) is dir (relative) or below it: "a/b" is below "a",
+ * "ab" is not; everything is below "". */
+bool cg_path_within(const char *path, const char *dir);
 
 /* A path relative to a cgroup mount as kvmcg stores it ("kvmcg/vm/vcpu0", "" for the
  * root): no empty, ".", ".." or over-long component, no newline. 0 or -EINVAL with a

@@ -108,20 +108,9 @@ const char *layout_move_file(enum pin_backend backend)
 	return backend == BACKEND_CGROUP_V2 ? "cgroup.threads" : "tasks";
 }
 
-bool layout_within(const char *path, const char *dir)
-{
-	const char *c = path ? path : "";
-	if (*c == '/')
-		c++;
-	if (!*dir)
-		return true;
-	size_t l = strlen(dir);
-	return strncmp(c, dir, l) == 0 && (c[l] == '\0' || c[l] == '/');
-}
-
 char *layout_home(const char *path)
 {
-	const char *p = path && *path == '/' ? path + 1 : path ? path : "";
+	const char *p = cg_relative(path);
 	for (const char *c = p; *c;) {
 		size_t l = strcspn(c, "/");
 		if (l == strlen(LAYOUT_ROOT) && strncmp(c, LAYOUT_ROOT, l) == 0)

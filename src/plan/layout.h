@@ -52,9 +52,6 @@ bool layout_child_shaped(const char *name);
 /* The file a TID is written to to move one thread: cgroup.threads (v2), tasks (v1). */
 const char *layout_move_file(enum pin_backend backend);
 
-/* True when path (relative to the mount) is dir or below it. */
-bool layout_within(const char *path, const char *dir);
-
 /* The part of a cgroup path that is not kvmcg's: cut before its first component named
  * LAYOUT_ROOT. "a/b/kvmcg/emulator" -> "a/b", "kvmcg/vm/vcpu0" -> "", "a/b" -> "a/b".
  * A leading '/' is accepted and dropped. NULL only when out of memory. */

@@ -331,19 +331,7 @@ static bool same_text(const char *a, const char *b)
  * ("kvmcg/demo/vcpu0"). */
 static bool in_cgroup(const struct vm_thread *t, const char *dir)
 {
-	const char *c = t->cgroup ? t->cgroup : "";
-	if (*c == '/')
-		c++;
-	return strcmp(c, dir) == 0;
-}
-
-static bool within(const char *cgroup, const char *dir)
-{
-	const char *c = cgroup ? cgroup : "";
-	if (*c == '/')
-		c++;
-	size_t l = strlen(dir);
-	return strncmp(c, dir, l) == 0 && (c[l] == '\0' || c[l] == '/');
+	return strcmp(cg_relative(t->cgroup), dir) == 0;
 }
 
 /* Each child cgroup of the VM the plan needs, once. */
@@ -554,7 +542,7 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tun
 		bool process_moves = false;
 		if (h->backend == BACKEND_CGROUP_V2) {
 			for (size_t i = 0; i < vm->n_threads; i++)
-				if (vm->threads[i].tid == vm->pid && !within(vm->threads[i].cgroup, h->vm_dir))
+				if (vm->threads[i].tid == vm->pid && !cg_path_within(vm->threads[i].cgroup, h->vm_dir))
 					process_moves = true;
 			if (process_moves)
 				r = add(&p, ACT_MOVE_PROCESS, emulator_dir, "cgroup.procs", NULL, vm->pid, NULL);
@@ -629,9 +617,7 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 	if (st->vm_dir && !(p.vm_dir = strdup(st->vm_dir)))
 		return -ENOMEM;
 	const struct thread_origin *main_origin = record_find_thread(st, vm->pid);
-	const char *main_cg = main_origin && main_origin->cgroup ? main_origin->cgroup : "";
-	if (*main_cg == '/')
-		main_cg++;
+	const char *main_cg = cg_relative(main_origin ? main_origin->cgroup : NULL);
 	const char *move = layout_move_file(st->backend);
 
 	/* v2: cgroup.procs takes every thread along; the VM's own cgroup accepts them
@@ -640,9 +626,7 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 		r = add(&p, ACT_MOVE_PROCESS, main_cg, "cgroup.procs", NULL, vm->pid, NULL);
 	for (size_t i = 0; r == 0 && st->backend != BACKEND_AFFINITY && i < vm->n_threads; i++) {
 		const struct thread_origin *o = record_find_thread(st, vm->threads[i].tid);
-		const char *cg = o && o->cgroup ? o->cgroup : main_cg;
-		if (*cg == '/')
-			cg++;
+		const char *cg = cg_relative(o && o->cgroup ? o->cgroup : main_cg);
 		if (st->backend == BACKEND_CGROUP_V2 && strcmp(cg, main_cg) == 0)
 			continue;
 		r = add(&p, ACT_MOVE_THREAD, cg, move, NULL, vm->threads[i].tid, NULL);

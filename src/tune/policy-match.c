@@ -42,11 +42,10 @@ static bool qmp_matches(const char *path, const struct vm *vm)
 		return false;
 	for (size_t i = 0; i < vm->qemu.n_qmp_paths; i++) {
 		const char *p = vm->qemu.qmp_paths[i];
-		char full[4096];
+		_cleanup_free_ char *full = NULL;
 		struct stat have;
-		if (p[0] == '@')
+		if (p[0] == '@' || vm_socket_path(vm, p, &full) < 0)
 			continue;
-		snprintf(full, sizeof(full), "/proc/%d/%s/%s", (int)vm->pid, p[0] == '/' ? "root" : "cwd", p);
 		if (stat(full, &have) == 0 && have.st_dev == want.st_dev && have.st_ino == want.st_ino)
 			return true;
 	}

@@ -554,9 +554,7 @@ static int set_iothread(struct vm_thread *t, const char *id)
 	return 0;
 }
 
-/* A socket named on the VM's command line is resolved inside the VM's own root
- * and, when relative, its working directory. */
-static int qmp_path_for(const struct vm *vm, const char *path, char **ret)
+int vm_socket_path(const struct vm *vm, const char *path, char **ret)
 {
 	int n;
 	if (path[0] == '@' || !vm)
@@ -630,7 +628,7 @@ static void qmp_converse(const struct discover_opts *o, const struct vm *vm, uin
 		const char *p = vm->qemu.qmp_paths[i];
 		_cleanup_free_ char *path = NULL, *error = NULL;
 		out->tried = true;
-		if (qmp_path_for(vm, p, &path) < 0) {
+		if (vm_socket_path(vm, p, &path) < 0) {
 			out->r = -ENOMEM;
 			break;
 		}

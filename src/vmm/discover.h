@@ -175,4 +175,9 @@ void vm_list_free(struct vm **v, size_t n);
 enum thread_kind classify_thread_name(const char *comm, bool is_qemu, int *ret_index,
 				      const char **ret_id);
 
+/* A socket path named on vm's command line as kvmcg can reach it: inside the VM's own
+ * root ("/proc/PID/root/PATH") and, when relative, its working directory
+ * ("/proc/PID/cwd/PATH"); an abstract one ("@name") as it is. 0 or -ENOMEM. */
+int vm_socket_path(const struct vm *vm, const char *path, char **ret);
+
 #endif

@@ -202,7 +202,7 @@ Test(cgroupfs_strerror, sentences)
 	cr_assert_str_eq(cg_strerror(-EXDEV, NULL), strerror(EXDEV));
 }
 
-/* ---- cg_open_dir, cg_write, cg_read ------------------------------------------------------------ */
+/* ---- cg_write, cg_read ------------------------------------------------------------ */
 
 static char tmpdir[96];
 static int tmpfd = -1;
@@ -250,61 +250,10 @@ static void file_is(int dirfd, const char *name, const char *want)
 
 TestSuite(cgroupfs_files, .init = fs_setup, .fini = fs_teardown);
 
-Test(cgroupfs_files, open_dir_creates_once)
-{
-	bool created = false;
-	int fd = cg_open_dir(tmpfd, "kvmcg", true, &created);
-	cr_assert_geq(fd, 0, "cg_open_dir = %d", fd);
-	cr_assert(created, "made it");
-	struct stat sb;
-	cr_assert_eq(fstatat(tmpfd, "kvmcg", &sb, 0), 0);
-	cr_assert(S_ISDIR(sb.st_mode));
-
-	/* the fd is a root for later *at() calls */
-	created = true;
-	int sub = cg_open_dir(fd, "demo", true, &created);
-	cr_assert_geq(sub, 0);
-	cr_assert(created);
-	cr_assert_eq(fstatat(tmpfd, "kvmcg/demo", &sb, 0), 0);
-	close(sub);
-
-	/* an existing one is fine and not "made" */
-	created = true;
-	int again = cg_open_dir(tmpfd, "kvmcg", true, &created);
-	cr_assert_geq(again, 0);
-	cr_assert(!created, "already there");
-	close(again);
-	again = cg_open_dir(tmpfd, "kvmcg", false, NULL);
-	cr_assert_geq(again, 0);
-	close(again);
-	close(fd);
-}
-
-Test(cgroupfs_files, open_dir_errors)
-{
-	bool created = true;
-	cr_assert_eq(cg_open_dir(tmpfd, "missing", false, &created), -ENOENT);
-	cr_assert_eq(cg_open_dir(tmpfd, "missing/child", true, &created), -ENOENT, "no parent");
-	cr_assert_eq(faccessat(tmpfd, "missing", F_OK, 0), -1, "nothing made");
-
-	put_file(tmpfd, "plain", "");
-	cr_assert_lt(cg_open_dir(tmpfd, "plain", false, NULL), 0, "a file is not a directory");
-	cr_assert_lt(cg_open_dir(tmpfd, "plain", true, NULL), 0, "nor with create");
-
-	/* a symlink to a directory is not followed, with or without create */
-	cr_assert_eq(mkdirat(tmpfd, "real", 0755), 0);
-	cr_assert_eq(symlinkat("real", tmpfd, "link"), 0);
-	int fd = cg_open_dir(tmpfd, "link", false, NULL);
-	cr_assert_lt(fd, 0, "followed a symlink");
-	fd = cg_open_dir(tmpfd, "link", true, &created);
-	cr_assert_lt(fd, 0, "followed a symlink with create");
-	struct stat sb;
-	cr_assert_eq(fstatat(tmpfd, "real", &sb, 0), 0, "the symlink's target is left alone");
-}
-
 Test(cgroupfs_files, write_and_read)
 {
-	int fd = cg_open_dir(tmpfd, "cg", true, NULL);
+	cr_assert_eq(mkdirat(tmpfd, "cg", 0755), 0);
+	int fd = cg_open_path(tmpfd, "cg");
 	cr_assert_geq(fd, 0);
 	put_file(fd, "cgroup.subtree_control", "");
 	put_file(fd, "cpuset.cpus", "");
