@@ -288,6 +288,8 @@ static json_object *outcome_json(const struct outcome *o)
 
 static int run_apply(struct cli *c, const struct apply_args *aa)
 {
+	/* the transaction reads each thread's placement once, under the VM's lock */
+	c->discover.placement_later = true;
 	const struct txn_env env = cli_txn_env(c);
 	bool trust = geteuid() == 0;
 	const char *dir = aa->dir ? aa->dir : POLICY_DIR_DEFAULT;

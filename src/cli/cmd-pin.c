@@ -313,6 +313,8 @@ static int selection_failed(int r)
 
 static int run_pin(struct cli *c, struct pin_args *a)
 {
+	/* the transaction reads each thread's placement once, under the VM's lock */
+	c->discover.placement_later = true;
 	const struct txn_env env = cli_txn_env(c);
 	struct pin_args merged = {0};
 	if (a->policy) {
@@ -385,6 +387,8 @@ int cmd_pin(int argc, char **argv)
 
 static int run_unpin(struct cli *c, int lock_timeout_ms)
 {
+	/* the transaction reads each thread's placement once, under the VM's lock */
+	c->discover.placement_later = true;
 	const struct txn_env env = cli_txn_env(c);
 	struct vm *vm = NULL;
 	int r = vmsel_resolve(&c->discover, &c->sel, &vm);

@@ -117,14 +117,17 @@ int exec_hold_vm(struct exec_ctx *c)
 	return 0;
 }
 
+/* A pidfd polls readable once the process has exited (pidfd_poll(), kernel/pid.c). */
+static bool pidfd_exited(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	return poll(&p, 1, 0) != 0;
+}
+
 bool exec_vm_exiting(const struct exec_ctx *c)
 {
-	if (c->pidfd >= 0) {
-		/* A pidfd polls readable once the process has exited. */
-		struct pollfd p = {.fd = c->pidfd, .events = POLLIN};
-		if (poll(&p, 1, 0) != 0)
-			return true;
-	}
+	if (c->pidfd >= 0 && pidfd_exited(c->pidfd))
+		return true;
 	return proc_task_exiting(c->proc_fd, c->pid, 0);
 }
 
@@ -216,10 +219,17 @@ static void kill_vm(struct exec_ctx *c)
 	poll(&p, 1, 5000);
 }
 
-/* Every action, the rescan's newcomers included, starts here: the VM must still be
- * the one we hold (a write meant for it must not reach a process that took over its
- * pid, and cgroupfs moves by TID with no process check on v1's tasks), and the test
- * hooks count actions in the order they run. */
+/* Every action, the rescan's newcomers included, starts here, and the test hooks
+ * count actions in the order they run.
+ *
+ * Only the pidfd is asked whether the VM still lives (one poll(2)): the pidfd holds
+ * the process itself, so its pid cannot name another process meanwhile. What a
+ * write must not reach, a thread of some other process that took over the TID of an
+ * exited thread of a living VM, no VM-wide check could rule out anyway; each action
+ * on a TID checks that the TID is still a task of the VM (/proc/PID/task/TID) just
+ * before it acts (ops.c), which v1's tasks file, taking any TID, needs. The fuller
+ * test (a zombie main thread, SIGKILL pending) is asked only when an action failed,
+ * to tell a refusal from a VM on its way out (exec_run_action). */
 static int begin_action(struct exec_ctx *c, const struct action *a)
 {
 	unsigned next = c->executed + 1;
@@ -227,7 +237,7 @@ static int begin_action(struct exec_ctx *c, const struct action *a)
 		exec_set_failed(c, "test hook command failed");
 	if (c->hooks.kill_at == next)
 		kill_vm(c);
-	if (c->pid > 0 && exec_vm_exiting(c)) {
+	if (c->pid > 0 && (c->pidfd >= 0 ? pidfd_exited(c->pidfd) : exec_vm_exiting(c))) {
 		exec_set_failed(c, "the VM (pid %d) exited", (int)c->pid);
 		return -ESRCH;
 	}

@@ -44,6 +44,7 @@ struct undo_entry {
 	bool cleanup;           /* a cleanup step: never undone */
 	bool created;           /* ACT_MKDIR made the directory */
 	bool changed;           /* a controller or cgroup.type write changed something */
+	bool in_new_dir;        /* ACT_WRITE in a directory this run made: nothing to put back */
 	bool undone;            /* rollback put back what this replaced */
 	bool undo_failed;       /* rollback could not */
 	char *old_value;        /* previous file content, previous cgroup of a moved task,

@@ -119,25 +119,70 @@ static int threaded_run(struct exec_ctx *c, const struct action *a, struct undo_
  * anything but "threaded"): the directory goes with the ACT_MKDIR that made it. */
 #define threaded_undo nothing_to_undo
 
+/* Whether this run made dir: then its files hold the kernel's defaults, and what
+ * the write replaced goes with the directory (the mkdir's undo removes it). */
+static bool made_by_this_run(const struct exec_ctx *c, const char *dir)
+{
+	for (size_t i = 0; c->log && i < c->log->n; i++) {
+		const struct undo_entry *m = &c->log->entries[i];
+		if (m->kind == ACT_MKDIR && m->created && !m->undone && strcmp(m->dir, dir) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int write_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
-	int r = exec_read_in(c, a->dir, a->file, &e->old_value);
+	e->in_new_dir = made_by_this_run(c, a->dir);
+	int r = e->in_new_dir ? 0 : exec_read_in(c, a->dir, a->file, &e->old_value);
 	return r < 0 ? r : exec_write_in(c, a->dir, a->file, a->value);
 }
 
 static int write_undo(struct exec_ctx *c, const struct undo_entry *e)
 {
+	if (e->in_new_dir)
+		return 0;
 	/* An empty cpuset.cpus or cpuset.mems (inherit, on v2) is written as a newline. */
 	return exec_write_in(c, e->dir, e->file, e->old_value && *e->old_value ? e->old_value : "\n");
 }
 
 /* ---- threads -------------------------------------------------------------------------------- */
 
+/* Whether the thread is still the VM's; a TID of a thread that exited may already be
+ * another process's (see begin_action in exec.c). pid 0: no VM (unit tests). */
+static bool still_ours(const struct exec_ctx *c, pid_t tid)
+{
+	return c->pid <= 0 || proc_task_exists(c->proc_fd, c->pid, tid);
+}
+
+/* Where the thread is now, as discovery read it after the VM's lock was taken,
+ * unless a move-process of this run has taken it along since. */
+static const char *known_cgroup(const struct exec_ctx *c, pid_t tid)
+{
+	for (size_t i = 0; c->log && i < c->log->n; i++)
+		if (c->log->entries[i].kind == ACT_MOVE_PROCESS)
+			return NULL;
+	for (size_t i = 0; c->vm && i < c->vm->n_threads; i++)
+		if (c->vm->threads[i].tid == tid)
+			return c->vm->threads[i].cgroup;
+	return NULL;
+}
+
 static int move_thread_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
-	int r = exec_read_thread_cgroup(c, a->tid, &e->old_value);
-	if (r < 0)
-		return r == -ESRCH ? 1 : r;
+	const char *known = known_cgroup(c, a->tid);
+	if (known) {
+		if (!still_ours(c, a->tid))
+			return 1;
+		if (!(e->old_value = strdup(cg_relative(known))))
+			return -ENOMEM;
+	} else {
+		/* read from the VM's own task directory: a thread of another process
+		 * is not found there */
+		int r = exec_read_thread_cgroup(c, a->tid, &e->old_value);
+		if (r < 0)
+			return r == -ESRCH ? 1 : r;
+	}
 	return exec_write_tid(c, a->dir, a->file, a->tid);
 }
 
@@ -193,7 +238,8 @@ static int move_process_undo(struct exec_ctx *c, const struct undo_entry *e)
 
 static int affinity_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
-	(void)c;
+	if (!still_ours(c, a->tid))
+		return 1;
 	int r = affinity_get(a->tid, &e->old_cpus);
 	if (r < 0)
 		return r == -ESRCH ? 1 : r;
@@ -211,7 +257,8 @@ static int affinity_undo(struct exec_ctx *c, const struct undo_entry *e)
 /* value is "fifo:10", as sched_format() writes it (tune/tune.h). */
 static int sched_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
-	(void)c;
+	if (!still_ours(c, a->tid))
+		return 1;
 	int policy = 0, want_policy;
 	unsigned prio = 0, want_prio;
 	char old[32];

@@ -277,6 +277,21 @@ const char *cg_strerror(int r, const char *file)
 	}
 }
 
+/* One component of l bytes at name, below dirfd: no ".", "..", or over-long name,
+ * no symbolic link. */
+static int open_component(int dirfd, const char *name, size_t l)
+{
+	if ((l == 2 && strncmp(name, "..", 2) == 0) || (l == 1 && name[0] == '.'))
+		return -EINVAL;
+	if (l > CG_NAME_MAX)
+		return -ENAMETOOLONG;
+	char comp[CG_NAME_MAX + 1];
+	memcpy(comp, name, l);
+	comp[l] = '\0';
+	int fd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int cg_open_path(int mount_fd, const char *path)
 {
 	int fd = openat(mount_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -288,22 +303,10 @@ int cg_open_path(int mount_fd, const char *path)
 			p++;
 			continue;
 		}
-		if ((l == 2 && strncmp(p, "..", 2) == 0) || (l == 1 && p[0] == '.')) {
-			close(fd);
-			return -EINVAL;
-		}
-		if (l > CG_NAME_MAX) {
-			close(fd);
-			return -ENAMETOOLONG;
-		}
-		char comp[CG_NAME_MAX + 1];
-		memcpy(comp, p, l);
-		comp[l] = '\0';
-		int next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int saved = errno;
+		int next = open_component(fd, p, l);
 		close(fd);
 		if (next < 0)
-			return -saved;
+			return next;
 		fd = next;
 		p += l;
 	}
@@ -469,7 +472,21 @@ int cg_dircache_get(struct cg_dircache *c, const char *path)
 	for (size_t i = 0; i < c->n; i++)
 		if (strcmp(c->v[i].path, path) == 0)
 			return c->v[i].fd;
-	int fd = cg_open_path(c->mount_fd, path);
+	/* One openat below the (cached) parent, not a walk from the mount. */
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	int fd;
+	if (!*path || !*base) {
+		fd = cg_open_path(c->mount_fd, path);
+	} else {
+		_cleanup_free_ char *parent = strndup(path, slash ? (size_t)(slash - path) : 0);
+		if (!parent)
+			return -ENOMEM;
+		int pfd = cg_dircache_get(c, parent);
+		if (pfd < 0)
+			return pfd;
+		fd = open_component(pfd, base, strlen(base));
+	}
 	if (fd < 0)
 		return fd;
 	struct cg_dircache_entry *n = realloc(c->v, (c->n + 1) * sizeof(*n));

@@ -607,6 +607,14 @@ bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid)
 	return false;
 }
 
+bool proc_task_exists(int proc_fd, pid_t pid, pid_t tid)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof(path), "%d/task/%d", (int)pid, (int)tid);
+	return fstatat(proc_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 bool proc_process_alive(int proc_fd, pid_t pid, uint64_t starttime)
 {
 	struct proc_stat st;

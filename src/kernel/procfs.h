@@ -79,6 +79,11 @@ int proc_foreach_fd(int proc_fd, pid_t pid, proc_fd_cb cb, void *userdata);
  * killed, kernel/signal.c complete_signal()). tid <= 0 asks about the process. */
 bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid);
 
+/* Whether tid is a task of process pid now: PID/task/TID exists (one fstatat). A TID
+ * is free for reuse the moment its thread exits, so a write meant for a VM's thread
+ * asks this just before it acts. */
+bool proc_task_exists(int proc_fd, pid_t pid, pid_t tid);
+
 /* The process pid, started at starttime (stat field 22, clock ticks after boot: with
  * the pid it names one process across pid reuse), is there and not on its way out. */
 bool proc_process_alive(int proc_fd, pid_t pid, uint64_t starttime);

@@ -429,13 +429,19 @@ int vm_check_identity(const struct discover_opts *o, const struct vm *vm)
 /* What the kernel says of one thread now: stat, affinity, cgroup (read into t, whose
  * old values are freed). -ENOENT when it has exited: simply not part of the VM any
  * more. */
-static int read_thread(int proc_fd, pid_t pid, struct vm_thread *t)
+/* A thread's stat (name, state, scheduling) and, with placement, its affinity and
+ * cgroup. */
+static int read_thread(int proc_fd, pid_t pid, bool placement, struct vm_thread *t)
 {
 	struct proc_stat st;
 	struct idset *aff = NULL;
 	char *cg = NULL;
 	bool v1 = false;
 	int r = proc_read_stat(proc_fd, pid, t->tid, &st);
+	if (r == 0 && !placement) {
+		t->stat = st;
+		return 0;
+	}
 	if (r == 0)
 		r = proc_read_affinity(proc_fd, pid, t->tid, &aff);
 	if (r == 0) {
@@ -469,7 +475,7 @@ static int collect_threads(const struct discover_opts *o, struct vm *vm)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct vm_thread t = {.tid = tids[i], .vcpu_index = -1};
-		r = read_thread(o->proc_fd, vm->pid, &t);
+		r = read_thread(o->proc_fd, vm->pid, !o->placement_later, &t);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
@@ -489,7 +495,7 @@ int vm_refresh_threads(const struct discover_opts *o, struct vm *vm)
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < vm->n_threads; i++) {
-		int r = read_thread(o->proc_fd, vm->pid, &vm->threads[i]);
+		int r = read_thread(o->proc_fd, vm->pid, true, &vm->threads[i]);
 		if (r == -ENOENT) {
 			thread_done(&vm->threads[i]);
 			continue;

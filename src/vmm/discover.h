@@ -110,6 +110,9 @@ struct discover_opts {
 	unsigned kvm_fd_rounds; /* samples of /proc/.../syscall per thread, at most */
 	unsigned kvm_fd_interval_us;
 	pid_t self; /* not a VM to list: our own pid on the live system, 0 in a captured tree */
+	/* Leave each thread's cgroup and affinity unread: the caller reads them later,
+	 * once, with vm_refresh_threads() (pin, unpin and apply do, under the VM's lock). */
+	bool placement_later;
 };
 void discover_opts_init(struct discover_opts *o, int proc_fd);
 
