@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "basic/err.h"
@@ -39,6 +40,15 @@ int cli_common_option(struct cli *c, int opt, const char *arg)
 	switch (opt) {
 	case OPT_JSON:
 		c->json = true;
+		return 1;
+	case 'o':
+		c->output = arg;
+		return 1;
+	case 'n':
+		c->table.noheadings = true;
+		return 1;
+	case 'r':
+		c->table.raw = true;
 		return 1;
 	case OPT_NO_QMP:
 		c->no_qmp = true;
@@ -89,7 +99,7 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 	int seen[64];
 	size_t n_seen = 0;
 	opterr = 0; /* our own messages, in our own form */
-	while ((opt = getopt_long(argc, argv, ":h", cmd->options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, cmd->columns ? ":hJno:r" : ":h", cmd->options, NULL)) != -1) {
 		/* A short option inside a group ("-hx") is optopt; argv[optind - 1] would
 		 * be the group or the argument before it. */
 		if (opt == '?' && optopt > 0 && optopt < 0x100)
@@ -103,6 +113,8 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 			return cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
 		if (opt == 'h')
 			opt = OPT_HELP;
+		if (opt == 'J')
+			opt = OPT_JSON;
 		/* Two values for one setting: which did the user mean? Only --vcpu and
 		 * --iothread add up. */
 		const struct option *o = option_of(cmd->options, opt);
@@ -130,6 +142,19 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (cmd->vmsel && vmsel_count(&c->sel) != 1)
 		return cli_usage_error(c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
+	if (cmd->columns) {
+		/* The JSON document is whole, always: its fields are not columns. */
+		if (c->json && (c->output || c->table.noheadings || c->table.raw))
+			return cli_usage_error(c, "%s shapes the table; it does not go with --json",
+					       c->output ? "--output" : c->table.raw ? "--raw" : "--noheadings");
+		_cleanup_free_ char *why = NULL;
+		int r = columns_parse(cmd->columns, cmd->n_columns, cmd->default_columns, c->output,
+				      &c->table.ids, &c->table.n_ids, &why);
+		if (r == -ENOMEM)
+			return cli_runtime_error(r, "out of memory");
+		if (r < 0)
+			return cli_usage_error(c, "--output: %s", why ? why : "bad column list");
+	}
 	return CLI_RUN;
 }
 
@@ -165,6 +190,8 @@ struct txn_env cli_txn_env(const struct cli *c)
 
 void cli_done(struct cli *c)
 {
+	free(c->table.ids);
+	c->table.ids = NULL;
 	if (c->proc_fd > 0)
 		close(c->proc_fd);
 	if (c->sys_fd > 0)

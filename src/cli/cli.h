@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "basic/err.h"
+#include "cli/output.h"
 #include "core/txn.h"
 #include "kernel/host.h"
 #include "vmm/discover.h"
@@ -33,6 +34,12 @@ enum {
 		{"sysroot", required_argument, NULL, OPT_SYSROOT},                                  \
 		{"help", no_argument, NULL, OPT_HELP}
 
+/* The table's options, for commands that print one (list, show): -o, -n, -r, and -J
+ * for --json. */
+#define CLI_TABLE_OPTIONS                                                                          \
+	{"output", required_argument, NULL, 'o'}, {"noheadings", no_argument, NULL, 'n'},          \
+		{"raw", no_argument, NULL, 'r'}
+
 #define CLI_VMSEL_OPTIONS                                                                          \
 	{"pid", required_argument, NULL, OPT_PID}, {"pidfile", required_argument, NULL, OPT_PIDFILE}, \
 		{"name", required_argument, NULL, OPT_NAME},                                        \
@@ -42,6 +49,8 @@ struct cli {
 	const char *command;
 	bool json;
 	bool help;
+	const char *output; /* -o as given */
+	struct table_opts table;
 	const char *sysroot;
 	int qmp_timeout_ms;
 	bool no_qmp;
@@ -60,12 +69,20 @@ struct cli_command {
 	bool files;          /* takes FILE arguments (left at optind) */
 	cli_option_fn extra; /* the command's own options (1 handled, 0 not, <0 exit code) */
 	void *userdata;
+	/* A command that prints a table: its columns and the default ones. cli_parse
+	 * then takes -o, -n, -r (CLI_TABLE_OPTIONS) and -J, and leaves the selection in
+	 * c->table. */
+	const struct column *columns;
+	size_t n_columns;
+	const char *default_columns;
 };
 #define CLI_RUN (-1)
 
 /* Parses argv for one command: the shared options, then the command's own; --help;
- * stray arguments; VMSEL. Returns CLI_RUN when the command should run, else the exit
- * code to return now (0 after --help, 2 after a usage error, already reported). */
+ * stray arguments; VMSEL; the table's columns (an unknown one is a usage error that
+ * lists the valid ones; -o, -n, -r do not go with --json). Returns CLI_RUN when the
+ * command should run, else the exit code to return now (0 after --help, 2 after a
+ * usage error, already reported). */
 int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **argv);
 
 /* Handles an option shared by all commands. Returns 1 if it was one, 0 if not,

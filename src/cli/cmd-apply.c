@@ -461,16 +461,20 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		print_json(stdout, top);
 		json_object_put(top);
 	} else {
+		/* A plan's cgroups and policy paths wrap on a narrow terminal, never cut. */
 		static const struct column cols[] = {
-			{"PID", "pid", COL_TEXT},       {"NAME", "name", COL_TEXT},
-			{"POLICY", "policy", COL_TEXT}, {"RESULT", "result", COL_TEXT},
-			{"MODE", "mode", COL_TEXT},     {"CGROUP", "vm_cgroup", COL_TEXT},
+			{.name = "PID", .keys = "pid"},
+			{.name = "NAME", .keys = "name"},
+			{.name = "POLICY", .keys = "policy", .flags = SCOLS_FL_WRAP},
+			{.name = "RESULT", .keys = "result"},
+			{.name = "MODE", .keys = "mode"},
+			{.name = "CGROUP", .keys = "vm_cgroup", .flags = SCOLS_FL_WRAP},
 		};
 		json_object *rows = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(rows, outcome_json(&o[i]));
-		if (n)
-			print_table(stdout, cols, ARRAY_SIZE(cols), rows);
+		if (n && (r = print_table(stdout, cols, ARRAY_SIZE(cols), rows, NULL)) < 0)
+			log_error("cannot print the table: %s", strerror(-r));
 		json_object_put(rows);
 		_cleanup_free_ char *line = summary ? str_escape(summary) : NULL;
 		printf("%s\n", line ? line : "out of memory");

@@ -11,6 +11,40 @@
 #include "state/state.h"
 #include "basic/util.h"
 
+/* What list can print: the VM objects of --json, flattened (kvmcg(8)). */
+static const struct column list_columns[] = {
+	{.name = "PID", .keys = "pid", .help = "the VM's process id"},
+	{.name = "NAME", .keys = "name|comm", .flags = SCOLS_FL_NOEXTREMES,
+	 .help = "QEMU's -name, else the process name"},
+	{.name = "VCPUS", .keys = "vcpus_text", .flags = SCOLS_FL_RIGHT,
+	 .help = "vCPUs identified/expected"},
+	{.name = "THREADS", .keys = "thread_count", .flags = SCOLS_FL_RIGHT, .help = "number of threads"},
+	{.name = "DISCOVERY", .keys = "discovery",
+	 .help = "what told the threads apart: qmp, names, kvm-fd, none"},
+	{.name = "CGROUP", .keys = "cgroup", .flags = SCOLS_FL_TRUNC, .help = "cgroup of the main thread"},
+	{.name = "PINNED", .keys = "pinned", .help = "whether its vCPUs are pinned: yes, partial, no, unknown"},
+	{.name = "KVMCG", .keys = "kvmcg.mode",
+	 .help = "mode of kvmcg's own pin: v2, v1, affinity, or - (none)"},
+	{.name = "KVMCG-CGROUP", .keys = "kvmcg.cgroup", .flags = SCOLS_FL_TRUNC,
+	 .help = "the VM's cgroup made by kvmcg"},
+	{.name = "IOTHREADS", .keys = "iothreads", .flags = SCOLS_FL_RIGHT, .help = "iothreads identified"},
+	{.name = "COMM", .keys = "comm", .help = "process name"},
+	{.name = "EXE", .keys = "exe_path|exe", .flags = SCOLS_FL_TRUNC,
+	 .help = "executable, as the kernel reports it"},
+	{.name = "EVIDENCE", .keys = "evidence", .help = "what makes it a VM: exe, kvm-fd"},
+	{.name = "OWNER", .keys = "owner.user|owner.uid", .help = "user the VM runs as"},
+	{.name = "UID", .keys = "owner.uid", .flags = SCOLS_FL_RIGHT, .help = "user id the VM runs as"},
+	{.name = "HYPERVISOR", .keys = "hypervisor", .help = "qemu, or the VMM's process name"},
+	{.name = "ACCEL", .keys = "accel", .help = "accelerator: kvm, tcg"},
+	{.name = "HIERARCHY", .keys = "cgroup_hierarchy", .help = "cgroup version of CGROUP: v1, v2"},
+	{.name = "QMP", .keys = "qmp_socket", .flags = SCOLS_FL_TRUNC, .help = "QMP socket"},
+	{.name = "QMP-ERROR", .keys = "qmp_error", .flags = SCOLS_FL_TRUNC,
+	 .help = "why QMP was not used although a socket was known"},
+	{.name = "START", .keys = "start_time", .flags = SCOLS_FL_RIGHT,
+	 .help = "start time, clock ticks after boot"},
+};
+#define LIST_DEFAULT_COLUMNS "PID,NAME,VCPUS,THREADS,DISCOVERY,CGROUP,PINNED,KVMCG"
+
 static void list_help(void)
 {
 	fputs("Usage:\n"
@@ -21,20 +55,20 @@ static void list_help(void)
 	      "other process that holds a KVM virtual machine.\n"
 	      "\n"
 	      "Options:\n"
-	      "     --json              print JSON: {\"host\": {...}, \"vms\": [...]}\n"
+	      " -J, --json              print JSON: {\"host\": {...}, \"vms\": [...]}\n"
+	      " -n, --noheadings        don't print headings\n"
+	      " -o, --output <list>     the columns to print (+<list> adds to the default)\n"
+	      " -r, --raw               use the raw output format\n"
 	      "     --no-qmp            do not ask QEMU's monitors; use names and fds only\n"
 	      "     --qmp-timeout <ms>  wait this long for the QMP monitors, which are all\n"
 	      "                         asked at once (default 2000)\n"
 	      "     --sysroot <dir>     read <dir>/proc and <dir>/sys instead (implies --no-qmp)\n"
 	      " -h, --help              display this help\n"
 	      "\n"
-	      "Columns: PID, NAME, VCPUS (identified/expected), THREADS, DISCOVERY (qmp,\n"
-	      "names, kvm-fd or none), CGROUP, PINNED (yes, partial, no, unknown), KVMCG\n"
-	      "(the mode of kvmcg's own pin: v2, v1 or affinity; - when kvmcg did not pin it).\n"
-	      "The cgroups of pinned VMs that have exited are removed on the way.\n"
-	      "\n"
-	      "See kvmcg(8).\n",
+	      "The cgroups of pinned VMs that have exited are removed on the way.\n",
 	      stdout);
+	columns_help(stdout, list_columns, ARRAY_SIZE(list_columns), LIST_DEFAULT_COLUMNS);
+	fputs("\nSee kvmcg(8).\n", stdout);
 }
 
 static json_object *summary_row(json_object *vm)
@@ -52,17 +86,17 @@ static json_object *summary_row(json_object *vm)
 	char buf[32];
 	snprintf(buf, sizeof(buf), "%d/%d", identified, json_object_get_int(vcpus));
 	json_object_object_add(row, "vcpus_text", json_object_new_string(buf));
-	json_object *pin, *mode;
-	if (json_object_object_get_ex(vm, "kvmcg", &pin) && pin &&
-	    json_object_object_get_ex(pin, "mode", &mode))
-		json_object_object_add(row, "kvmcg_mode", json_object_get(mode));
 	return row;
 }
 
 int cmd_list(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options, .help = list_help};
+	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_TABLE_OPTIONS, {0}};
+	static const struct cli_command cmd = {.options = options,
+					       .help = list_help,
+					       .columns = list_columns,
+					       .n_columns = ARRAY_SIZE(list_columns),
+					       .default_columns = LIST_DEFAULT_COLUMNS};
 	struct cli c = {.command = "list", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)
@@ -94,6 +128,7 @@ int cmd_list(int argc, char **argv)
 		return cli_runtime_error(r, "cannot list VMs");
 	}
 
+	int rc = EXIT_OK;
 	json_object *top = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	json_object_object_add(top, "host", host_to_json(&c.host));
@@ -109,26 +144,20 @@ int cmd_list(int argc, char **argv)
 	if (c.json) {
 		print_json(stdout, top);
 	} else if (n == 0) {
-		puts("No VMs found.");
+		/* a table for scripts stays empty */
+		if (!c.table.raw && !c.table.noheadings)
+			puts("No VMs found.");
 	} else {
-		static const struct column cols[] = {
-			{"PID", "pid", COL_TEXT},
-			{"NAME", "name|comm", COL_TEXT},
-			{"VCPUS", "vcpus_text", COL_TEXT},
-			{"THREADS", "thread_count", COL_TEXT},
-			{"DISCOVERY", "discovery", COL_TEXT},
-			{"CGROUP", "cgroup", COL_TEXT},
-			{"PINNED", "pinned", COL_TEXT},
-			{"KVMCG", "kvmcg_mode", COL_TEXT},
-		};
 		json_object *rows = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(rows, summary_row(json_object_array_get_idx(arr, i)));
-		print_table(stdout, cols, ARRAY_SIZE(cols), rows);
+		r = print_table(stdout, list_columns, ARRAY_SIZE(list_columns), rows, &c.table);
 		json_object_put(rows);
+		if (r < 0)
+			rc = cli_runtime_error(r, "cannot print the table");
 	}
 	json_object_put(top);
 	vm_list_free(vms, n);
 	cli_done(&c);
-	return EXIT_OK;
+	return rc;
 }

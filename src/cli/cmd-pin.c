@@ -106,13 +106,18 @@ static void unpin_help(void)
 
 static void print_plan_text(const struct plan *p)
 {
+	/* What is written wraps on a narrow terminal, never cut. */
 	static const struct column cols[] = {
-		{"ACTION", "action", COL_TEXT}, {"CGROUP", "cgroup", COL_TEXT},
-		{"FILE", "file", COL_TEXT},     {"VALUE", "value|cpus", COL_TEXT},
-		{"TID", "tid", COL_TEXT},
+		{.name = "ACTION", .keys = "action"},
+		{.name = "CGROUP", .keys = "cgroup", .flags = SCOLS_FL_WRAP},
+		{.name = "FILE", .keys = "file"},
+		{.name = "VALUE", .keys = "value|cpus", .flags = SCOLS_FL_WRAP},
+		{.name = "TID", .keys = "tid"},
 	};
 	json_object *rows = plan_to_json(p);
-	print_table(stdout, cols, ARRAY_SIZE(cols), rows);
+	int r = print_table(stdout, cols, ARRAY_SIZE(cols), rows, NULL);
+	if (r < 0)
+		log_error("cannot print the plan: %s", strerror(-r));
 	json_object_put(rows);
 }
 

@@ -9,6 +9,24 @@
 #include "state/state.h"
 #include "basic/util.h"
 
+/* The thread table: the "threads" of the VM object (kvmcg(8)). */
+static const struct column show_columns[] = {
+	{.name = "KIND", .keys = "kind", .help = "vcpu, iothread, emulator, worker, unknown"},
+	{.name = "ID", .keys = "index|id", .help = "vCPU index or iothread id"},
+	{.name = "TID", .keys = "tid", .help = "thread id"},
+	{.name = "NAME", .keys = "comm", .flags = SCOLS_FL_TRUNC, .help = "thread name"},
+	{.name = "CPU", .keys = "cpu", .flags = SCOLS_FL_RIGHT, .help = "CPU it last ran on"},
+	{.name = "STATE", .keys = "state", .help = "state (R, S, D, ...)"},
+	{.name = "TIME", .keys = "cpu_time_ns", .format = COL_NS_AS_SECONDS, .flags = SCOLS_FL_RIGHT,
+	 .help = "CPU time, seconds"},
+	{.name = "SCHED", .keys = "sched", .help = "scheduling policy: other, batch, idle, fifo:N, rr:N"},
+	{.name = "AFFINITY", .keys = "affinity", .flags = SCOLS_FL_WRAP, .help = "CPUs it may run on"},
+	{.name = "MAP", .keys = "affinity_map", .flags = SCOLS_FL_WRAP,
+	 .help = "the same as a y/- map over the host's CPUs"},
+	{.name = "CGROUP", .keys = "cgroup", .flags = SCOLS_FL_TRUNC, .help = "cgroup"},
+};
+#define SHOW_DEFAULT_COLUMNS "KIND,ID,TID,NAME,CPU,STATE,TIME,SCHED,AFFINITY,MAP,CGROUP"
+
 static void show_help(void)
 {
 	fputs("Usage:\n"
@@ -28,17 +46,22 @@ static void show_help(void)
 	      "     --qmp <socket>      a QMP monitor socket of the VM\n"
 	      "\n"
 	      "Options:\n"
-	      "     --json              print the VM as a JSON object\n"
+	      " -J, --json              print the VM as a JSON object\n"
+	      " -n, --noheadings        print the thread table alone, without headings\n"
+	      " -o, --output <list>     the thread table's columns (+<list> adds to the default)\n"
+	      " -r, --raw               print the thread table alone, in the raw format\n"
 	      "     --no-qmp            do not ask QEMU's monitor; use names and fds only\n"
 	      "     --qmp-timeout <ms>  wait this long for a QMP monitor (default 2000)\n"
 	      "     --sysroot <dir>     read <dir>/proc and <dir>/sys instead (implies --no-qmp)\n"
-	      " -h, --help              display this help\n"
-	      "\n"
-	      "See kvmcg(8).\n",
+	      " -h, --help              display this help\n",
 	      stdout);
+	columns_help(stdout, show_columns, ARRAY_SIZE(show_columns), SHOW_DEFAULT_COLUMNS);
+	fputs("\nSee kvmcg(8).\n", stdout);
 }
 
-static void print_vm_text(json_object *vm)
+/* The VM as "Label: value" lines, then its thread table; with -n or -r, the table
+ * alone (the VM's lines are its headings). */
+static int print_vm_text(json_object *vm, const struct table_opts *opts)
 {
 	static const struct field fields[] = {
 		{"PID", "pid"},
@@ -56,33 +79,27 @@ static void print_vm_text(json_object *vm)
 		{"Cgroup", "cgroup"},
 		{"Cgroup hierarchy", "cgroup_hierarchy"},
 		{"Pinned", "pinned"},
-		{"kvmcg mode", "kvmcg_mode"},
-		{"kvmcg cgroup", "kvmcg_cgroup"},
-	};
-	static const struct column cols[] = {
-		{"KIND", "kind", COL_TEXT},
-		{"ID", "index|id", COL_TEXT},
-		{"TID", "tid", COL_TEXT},
-		{"NAME", "comm", COL_TEXT},
-		{"CPU", "cpu", COL_TEXT},
-		{"STATE", "state", COL_TEXT},
-		{"TIME", "cpu_time_ns", COL_NS_AS_SECONDS},
-		{"SCHED", "sched", COL_TEXT},
-		{"AFFINITY", "affinity", COL_TEXT},
-		{"MAP", "affinity_map", COL_TEXT},
-		{"CGROUP", "cgroup", COL_TEXT},
+		{"kvmcg mode", "kvmcg.mode"},
+		{"kvmcg cgroup", "kvmcg.cgroup"},
 	};
 	json_object *threads;
-	print_fields(stdout, fields, ARRAY_SIZE(fields), vm);
-	putchar('\n');
+	if (!opts->noheadings && !opts->raw) {
+		print_fields(stdout, fields, ARRAY_SIZE(fields), vm);
+		putchar('\n');
+	}
 	json_object_object_get_ex(vm, "threads", &threads);
-	print_table(stdout, cols, ARRAY_SIZE(cols), threads);
+	return print_table(stdout, show_columns, ARRAY_SIZE(show_columns), threads, opts);
 }
 
 int cmd_show(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options, .help = show_help, .vmsel = true};
+	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, CLI_TABLE_OPTIONS, {0}};
+	static const struct cli_command cmd = {.options = options,
+					       .help = show_help,
+					       .vmsel = true,
+					       .columns = show_columns,
+					       .n_columns = ARRAY_SIZE(show_columns),
+					       .default_columns = SHOW_DEFAULT_COLUMNS};
 	struct cli c = {.command = "show", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)
@@ -107,12 +124,7 @@ int cmd_show(int argc, char **argv)
 		close(state_fd);
 	json_object_object_add(j, "kvmcg", pin);
 	if (!c.json) {
-		/* flat copies for the text view */
-		json_object *v;
-		if (pin && json_object_object_get_ex(pin, "mode", &v))
-			json_object_object_add(j, "kvmcg_mode", json_object_get(v));
-		if (pin && json_object_object_get_ex(pin, "cgroup", &v))
-			json_object_object_add(j, "kvmcg_cgroup", json_object_get(v));
+		/* the owner as one line for the text view */
 		if (vm->owner_known) {
 			char owner[320];
 			if (vm->owner_user)
@@ -123,12 +135,13 @@ int cmd_show(int argc, char **argv)
 			json_object_object_add(j, "owner_text", json_object_new_string(owner));
 		}
 	}
+	int rc = EXIT_OK;
 	if (c.json)
 		print_json(stdout, j);
-	else
-		print_vm_text(j);
+	else if ((r = print_vm_text(j, &c.table)) < 0)
+		rc = cli_runtime_error(r, "cannot print the table");
 	json_object_put(j);
 	vm_free(vm);
 	cli_done(&c);
-	return EXIT_OK;
+	return rc;
 }

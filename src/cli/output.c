@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "cli/output.h"
 
-#include <ctype.h>
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "basic/util.h"
 #include "tune/tune.h"
@@ -140,17 +143,30 @@ void print_json(FILE *f, json_object *o)
 
 /* ---- text ------------------------------------------------------------------- */
 
+/* The row's value for keys: "a|b" is the first of a and b that is present and not
+ * null; "a.b" is the field b of the object a. */
 static json_object *lookup(json_object *row, const char *keys)
 {
-	char key[64];
 	for (const char *k = keys; *k;) {
 		size_t n = strcspn(k, "|");
-		if (n >= sizeof(key))
-			n = sizeof(key) - 1;
-		memcpy(key, k, n);
-		key[n] = '\0';
-		json_object *v;
-		if (json_object_object_get_ex(row, key, &v) && v)
+		json_object *v = row;
+		for (const char *p = k; v && p < k + n;) {
+			size_t m = strcspn(p, ".|");
+			char key[64];
+			if (m >= sizeof(key))
+				m = sizeof(key) - 1;
+			memcpy(key, p, m);
+			key[m] = '\0';
+			json_object *next = NULL;
+			v = json_object_is_type(v, json_type_object) &&
+					    json_object_object_get_ex(v, key, &next)
+				    ? next
+				    : NULL;
+			p += m;
+			if (*p == '.')
+				p++;
+		}
+		if (v)
 			return v;
 		k += n;
 		if (*k == '|')
@@ -159,7 +175,14 @@ static json_object *lookup(json_object *row, const char *keys)
 	return NULL;
 }
 
-static char *value_text(json_object *v, enum column_format fmt)
+/* A string as it is, or with control bytes as \xNN (str_escape) where no library
+ * escapes it after us. */
+static char *text_of(const char *s, bool escape)
+{
+	return escape ? str_escape(s) : strdup(s);
+}
+
+static char *value_text(json_object *v, enum column_format fmt, bool escape)
 {
 	char buf[64];
 	if (!v)
@@ -168,7 +191,7 @@ static char *value_text(json_object *v, enum column_format fmt)
 	case json_type_string:
 		/* Names come from processes we do not control: never send their
 		 * control bytes to a terminal. */
-		return str_escape(json_object_get_string(v));
+		return text_of(json_object_get_string(v), escape);
 	case json_type_boolean:
 		return strdup(json_object_get_boolean(v) ? "yes" : "no");
 	case json_type_int:
@@ -189,7 +212,7 @@ static char *value_text(json_object *v, enum column_format fmt)
 		char *s = calloc(1, cap);
 		for (size_t i = 0; s && i < n; i++) {
 			_cleanup_free_ char *item =
-				str_escape(json_object_get_string(json_object_array_get_idx(v, i)));
+				text_of(json_object_get_string(json_object_array_get_idx(v, i)), escape);
 			if (!item) {
 				free(s);
 				return NULL;
@@ -205,40 +228,171 @@ static char *value_text(json_object *v, enum column_format fmt)
 	}
 }
 
-void print_table(FILE *f, const struct column *cols, size_t ncols, json_object *rows)
+static const struct column *column_named(const struct column *cols, size_t ncols, const char *name,
+					 size_t len, size_t *id)
 {
-	size_t nrows = json_object_array_length(rows);
-	char **cells = calloc((nrows + 1) * ncols, sizeof(char *));
-	size_t *width = calloc(ncols, sizeof(size_t));
-	if (!cells || !width)
-		goto out;
-	for (size_t c = 0; c < ncols; c++) {
-		cells[c] = strdup(cols[c].header);
-		for (size_t r = 0; r < nrows; r++)
-			cells[(r + 1) * ncols + c] =
-				value_text(lookup(json_object_array_get_idx(rows, r), cols[c].keys),
-					   cols[c].format);
-		for (size_t r = 0; r <= nrows; r++) {
-			size_t l = cells[r * ncols + c] ? strlen(cells[r * ncols + c]) : 0;
-			if (l > width[c])
-				width[c] = l;
+	for (size_t i = 0; i < ncols; i++)
+		if (strlen(cols[i].name) == len && strncasecmp(cols[i].name, name, len) == 0) {
+			*id = i;
+			return &cols[i];
+		}
+	return NULL;
+}
+
+static char *valid_columns(const struct column *cols, size_t ncols)
+{
+	size_t cap = 1;
+	for (size_t i = 0; i < ncols; i++)
+		cap += strlen(cols[i].name) + 2;
+	char *s = calloc(1, cap);
+	for (size_t i = 0; s && i < ncols; i++) {
+		if (i)
+			strcat(s, ", ");
+		strcat(s, cols[i].name);
+	}
+	return s;
+}
+
+/* Appends the columns of list ("A,B") to ids. */
+static int columns_add(const struct column *cols, size_t ncols, const char *list, size_t **ids,
+		       size_t *n_ids, char **why)
+{
+	if (!*list) {
+		*why = strdup("no column given");
+		return -EINVAL;
+	}
+	for (const char *p = list;; p++) {
+		size_t len = strcspn(p, ",");
+		size_t id;
+		if (len == 0) {
+			*why = strdup("a column name is empty");
+			return -EINVAL;
+		}
+		if (!column_named(cols, ncols, p, len, &id)) {
+			_cleanup_free_ char *valid = valid_columns(cols, ncols);
+			if (asprintf(why, "unknown column '%.*s' (valid: %s)", (int)len, p, valid ? valid : "?") < 0)
+				*why = NULL;
+			return -EINVAL;
+		}
+		size_t *more = reallocarray(*ids, *n_ids + 1, sizeof(**ids));
+		if (!more)
+			return -ENOMEM;
+		*ids = more;
+		(*ids)[(*n_ids)++] = id;
+		p += len;
+		if (!*p)
+			return 0;
+	}
+}
+
+int columns_parse(const struct column *cols, size_t ncols, const char *defaults, const char *list,
+		  size_t **ids, size_t *n_ids, char **why)
+{
+	size_t *v = NULL, n = 0;
+	*why = NULL;
+	int r = 0;
+	if (!list || list[0] == '+')
+		r = columns_add(cols, ncols, defaults, &v, &n, why);
+	if (r == 0 && list)
+		r = columns_add(cols, ncols, list[0] == '+' ? list + 1 : list, &v, &n, why);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ids = v;
+	*n_ids = n;
+	return 0;
+}
+
+void columns_help(FILE *f, const struct column *cols, size_t ncols, const char *defaults)
+{
+	int w = 0;
+	for (size_t i = 0; i < ncols; i++)
+		if ((int)strlen(cols[i].name) > w)
+			w = (int)strlen(cols[i].name);
+	fputs("\nAvailable output columns:\n", f);
+	for (size_t i = 0; i < ncols; i++)
+		fprintf(f, " %*s  %s\n", w, cols[i].name, cols[i].help ? cols[i].help : "");
+	fprintf(f, "Default: %s\n", defaults);
+}
+
+/* The character set a table is measured and escaped in, for this thread only
+ * (uselocale(3)): the user's LC_CTYPE, except that a C or POSIX locale (no LANG, as
+ * under cron or a service manager) is taken as C.UTF-8, as Python does (PEP 538),
+ * unless LC_ALL asks for it. The rest of kvmcg keeps the C locale. NULL: C. */
+static locale_t table_locale(void)
+{
+	locale_t l = newlocale(LC_CTYPE_MASK, "", (locale_t)0);
+	const char *all = getenv("LC_ALL");
+	if ((!l || strcmp(nl_langinfo_l(CODESET, l), "ANSI_X3.4-1968") == 0) && !(all && *all)) {
+		locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+		if (utf8) {
+			if (l)
+				freelocale(l);
+			l = utf8;
 		}
 	}
-	for (size_t r = 0; r <= nrows; r++) {
-		for (size_t c = 0; c < ncols; c++) {
-			const char *cell = cells[r * ncols + c] ? cells[r * ncols + c] : "?";
-			if (c + 1 == ncols)
-				fprintf(f, "%s\n", cell);
-			else
-				fprintf(f, "%-*s  ", (int)width[c], cell);
+	return l;
+}
+
+/* One cell per selected column of each row. */
+static int fill_table(struct libscols_table *tb, const struct column *cols, size_t ncols,
+		      json_object *rows, const struct table_opts *opts)
+{
+	size_t n = opts && opts->ids ? opts->n_ids : ncols;
+	for (size_t i = 0; i < n; i++) {
+		const struct column *c = &cols[opts && opts->ids ? opts->ids[i] : i];
+		if (!scols_table_new_column(tb, c->header ? c->header : c->name, 0, c->flags))
+			return -ENOMEM;
+	}
+	for (size_t k = 0; k < json_object_array_length(rows); k++) {
+		json_object *row = json_object_array_get_idx(rows, k);
+		struct libscols_line *ln = scols_table_new_line(tb, NULL);
+		if (!ln)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const struct column *c = &cols[opts && opts->ids ? opts->ids[i] : i];
+			/* Not escaped here: libsmartcols shows control bytes and what a
+			 * terminal does not print as \xNN, aligned or raw, and a "\x" of
+			 * the name's own as \x5cx, so the two cannot be confused. */
+			char *v = value_text(lookup(row, c->keys), c->format, false);
+			if (!v)
+				return -ENOMEM;
+			if (scols_line_refer_data(ln, i, v) < 0) {
+				free(v);
+				return -ENOMEM;
+			}
 		}
 	}
-out:
-	if (cells)
-		for (size_t i = 0; i < (nrows + 1) * ncols; i++)
-			free(cells[i]);
-	free(cells);
-	free(width);
+	return 0;
+}
+
+int print_table(FILE *f, const struct column *cols, size_t ncols, json_object *rows,
+		const struct table_opts *opts)
+{
+	struct libscols_table *tb = scols_new_table();
+	if (!tb)
+		return -ENOMEM;
+	int r = scols_table_set_stream(tb, f);
+	/* libsmartcols asks isatty(STDOUT_FILENO), whatever the stream */
+	if (r == 0 && f != stdout)
+		r = scols_table_set_termforce(tb, SCOLS_TERMFORCE_NEVER);
+	if (r == 0)
+		r = scols_table_enable_noheadings(tb, opts && opts->noheadings);
+	if (r == 0)
+		r = scols_table_enable_raw(tb, opts && opts->raw);
+	if (r == 0)
+		r = fill_table(tb, cols, ncols, rows, opts);
+	if (r == 0) {
+		locale_t loc = table_locale(), old = loc ? uselocale(loc) : (locale_t)0;
+		r = scols_print_table(tb);
+		if (loc) {
+			uselocale(old);
+			freelocale(loc);
+		}
+	}
+	scols_unref_table(tb);
+	return r < 0 ? r : 0;
 }
 
 void print_fields(FILE *f, const struct field *fields, size_t n, json_object *obj)
@@ -248,7 +402,7 @@ void print_fields(FILE *f, const struct field *fields, size_t n, json_object *ob
 		if (strlen(fields[i].label) > w)
 			w = strlen(fields[i].label);
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *v = value_text(lookup(obj, fields[i].keys), COL_TEXT);
+		_cleanup_free_ char *v = value_text(lookup(obj, fields[i].keys), COL_TEXT, true);
 		fprintf(f, "%s:%*s %s\n", fields[i].label, (int)(w - strlen(fields[i].label)), "",
 			v ? v : "?");
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <json-c/json.h>
+#include <libsmartcols.h>
 
 #include "vmm/discover.h"
 #include "kernel/host.h"
@@ -37,14 +38,45 @@ enum column_format {
 	COL_NS_AS_SECONDS, /* integer nanoseconds printed as seconds, 2 decimals */
 };
 
+/* One column a command can print. Each command keeps a table of them; -o picks by
+ * name. */
 struct column {
-	const char *header;
-	const char *keys; /* field of each row; "a|b" takes the first present */
+	const char *name;   /* what -o takes (in any case); the header unless .header */
+	const char *keys;   /* the row's field: "a|b" takes the first present, "a.b" a
+			     * nested one */
 	enum column_format format;
+	int flags;          /* SCOLS_FL_TRUNC, _RIGHT, _WRAP, _NOEXTREMES, as lsblk uses them */
+	const char *help;   /* one line for --help */
+	const char *header; /* when it is not the name */
 };
 
-/* Aligned table; missing and null fields print as "-". */
-void print_table(FILE *f, const struct column *cols, size_t ncols, json_object *rows);
+/* What to print of a table and how: -o, -n, -r. */
+struct table_opts {
+	size_t *ids;     /* the columns, as indexes into the command's table, in order;
+			  * NULL: every column */
+	size_t n_ids;
+	bool noheadings; /* -n */
+	bool raw;        /* -r: one space between fields, no alignment, and blanks,
+			  * backslashes, control and non-ASCII bytes as \xNN */
+};
+
+/* Parses a column list, as lsblk's -o: "A,B" replaces the defaults (a list in the same
+ * syntax), "+A,B" adds to them; names match in any case and may repeat. list NULL
+ * gives the defaults. On success *ids (malloc'ed) and *n_ids; -EINVAL with *why,
+ * "unknown column 'X' (valid: A, B, ...)" or why the list is malformed; -ENOMEM. */
+int columns_parse(const struct column *cols, size_t ncols, const char *defaults, const char *list,
+		  size_t **ids, size_t *n_ids, char **why);
+
+/* "Available output columns:" and one line per column with its help, for --help. */
+void columns_help(FILE *f, const struct column *cols, size_t ncols, const char *defaults);
+
+/* A table through libsmartcols: headers, columns aligned by display width (UTF-8
+ * names by the width they take on a terminal), fitted to the terminal when f is a
+ * terminal. Missing and null fields print as "-"; control bytes and characters a
+ * terminal does not print are shown as \xNN in every mode. opts NULL: every column,
+ * headings, aligned. An empty table prints nothing. 0, or negative errno. */
+int print_table(FILE *f, const struct column *cols, size_t ncols, json_object *rows,
+		const struct table_opts *opts);
 
 /* "Label:  value" lines, labels aligned; same key syntax as columns. */
 struct field {

@@ -112,4 +112,37 @@ tl_check "text show names the VM" grep -qE "^PID: +$pid\$" <<<"$text"
 tl_eq "text show has one row per thread" \
 	"$(grep -cE '^(vcpu|emulator|iothread|worker|unknown) ' <<<"$text")" "$(jq '.threads | length' <<<"$json")"
 
+# --- tables: -o, -n, -r, -J, names in UTF-8 and with control bytes -----------
+upid=$(tl_qemu utf8 -smp 1 -name guest=日本語-vm,debug-threads=on)
+cpid=$(tl_qemu ctl -smp 1 -name guest=$'ctl\e[31m\nx')
+tl_settle "$upid" 1
+tl_eq "list -o PID,NAME -n: the pid and the name, no heading" \
+	"$("$KVMCG" list -o PID,NAME -n | awk -v p="$pid" '$1 == "PID" || $1 == p { $1 = $1; print }')" "$pid t-bare"
+raw=$("$KVMCG" list -r)
+tl_eq "list -r: the header" "$(head -1 <<<"$raw")" "PID NAME VCPUS THREADS DISCOVERY CGROUP PINNED KVMCG"
+tl_eq "list -r: a VM's fields, one space apart" "$(grep "^$pid " <<<"$raw")" "$(jq -r '[.pid, .name,
+	"\([.threads[] | select(.kind == "vcpu")] | length)/\(.vcpus)", .thread_count, .discovery, .cgroup,
+	.pinned, .kvmcg.mode // "-"] | map(tostring) | join(" ")' <<<"$("$KVMCG" show --pid "$pid" --json)")"
+tl_eq "list -r: UTF-8 and control bytes escaped" "$("$KVMCG" list -r -o PID,NAME | grep -E "^($upid|$cpid) ")" \
+	"$upid \\xe6\\x97\\xa5\\xe6\\x9c\\xac\\xe8\\xaa\\x9e-vm"$'\n'"$cpid ctl\\x1b[31m\\x0ax"
+steady='del(.. | objects | (.cpu, .cpu_time_ns, .state)?)'
+tl_eq "list -J equals list --json" \
+	"$("$KVMCG" list -J | jq -S --argjson p "$upid" ".vms[] | select(.pid == \$p) | $steady")" \
+	"$("$KVMCG" list --json | jq -S --argjson p "$upid" ".vms[] | select(.pid == \$p) | $steady")"
+tl_eq "show -J equals show --json" "$("$KVMCG" show --pid "$pid" -J | jq -S "$steady")" \
+	"$("$KVMCG" show --pid "$pid" --json | jq -S "$steady")"
+tl_eq "show -n -o TID: one line per thread" "$("$KVMCG" show --pid "$pid" -n -o TID | sort -n)" \
+	"$(jq -r '.threads[].tid' <<<"$json" | sort -n)"
+tl_check "list: the UTF-8 name as it is" grep -qE "^$upid +日本語-vm +1/1$" \
+	<<<"$(LC_ALL=C.UTF-8 "$KVMCG" list -o PID,NAME,VCPUS)"
+tl_eq "list: every line one display width (UTF-8 names aligned)" "$(LC_ALL=C.UTF-8 "$KVMCG" list -o PID,NAME,VCPUS |
+	python3 -c 'import sys, unicodedata as u
+print(len({sum(2 if u.east_asian_width(c) in "WF" else 1 for c in l) for l in sys.stdin.buffer.read().decode().splitlines()}))')" 1
+for args in "list" "list -r" "show --pid $cpid" "show --pid $cpid -r"; do
+	tl_eq "$args: no control byte on a terminal" \
+		"$(LC_ALL=C.UTF-8 "$KVMCG" $args 2>&1 | LC_ALL=C tr -d '\n\040-\176\200-\377' | wc -c)" 0
+done
+tl_check "show: the control bytes of a name escaped" grep -qE '^Name: +ctl\\x1b\[31m\\x0ax$' \
+	<<<"$("$KVMCG" show --pid "$cpid")"
+
 tl_done

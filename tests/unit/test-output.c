@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "vmm/discover.h"
 #include "kernel/host.h"
@@ -378,15 +380,32 @@ Test(output_pinned, thread_json_sched_and_time)
 
 /* ---- text renderers ----------------------------------------------------------------------- */
 
-static char *capture_table(const struct column *cols, size_t n, json_object *rows)
+static char *capture_table_opts(const struct column *cols, size_t n, json_object *rows,
+				const struct table_opts *opts)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	cr_assert_not_null(f);
-	print_table(f, cols, n, rows);
+	cr_assert_eq(print_table(f, cols, n, rows, opts), 0);
 	cr_assert_eq(fclose(f), 0);
 	return buf;
+}
+
+static char *capture_table(const struct column *cols, size_t n, json_object *rows)
+{
+	return capture_table_opts(cols, n, rows, NULL);
+}
+
+/* No byte a terminal acts on: C0 controls but the line ends, DEL, and UTF-8 C1
+ * controls (U+0080..U+009F, which some terminals take as ESC [). */
+static void assert_no_control_bytes(const char *out)
+{
+	for (const unsigned char *p = (const unsigned char *)out; *p; p++) {
+		cr_assert(*p == '\n' || (*p >= 0x20 && *p != 0x7f),
+			  "no raw control byte reaches the terminal (0x%02x)", *p);
+		cr_assert(!(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f), "no C1 control reaches the terminal");
+	}
 }
 
 Test(output_text, table_aligns_and_escapes)
@@ -398,10 +417,10 @@ Test(output_text, table_aligns_and_escapes)
 		" {\"kind\": \"unknown\", \"comm\": \"del\\u007f\"}]");
 	cr_assert_not_null(rows);
 	static const struct column cols[] = {
-		{"KIND", "kind", COL_TEXT},
-		{"ID", "index|id", COL_TEXT},
-		{"NAME", "comm", COL_TEXT},
-		{"TIME", "t", COL_NS_AS_SECONDS},
+		{.name = "KIND", .keys = "kind"},
+		{.name = "ID", .keys = "index|id"},
+		{.name = "NAME", .keys = "comm"},
+		{.name = "TIME", .keys = "t", .format = COL_NS_AS_SECONDS},
 	};
 	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
 	json_object_put(rows);
@@ -422,17 +441,15 @@ Test(output_text, table_aligns_and_escapes)
 	char expected[1024] = "";
 	for (size_t r = 0; r < 5; r++) {
 		char line[256];
-		snprintf(line, sizeof(line), "%-*s  %-*s  %-*s  %s\n", (int)width[0], cells[r][0],
+		snprintf(line, sizeof(line), "%-*s %-*s %-*s %s\n", (int)width[0], cells[r][0],
 			 (int)width[1], cells[r][1], (int)width[2], cells[r][2], cells[r][3]);
 		strcat(expected, line);
 	}
 	cr_assert_str_eq(out, expected);
 
-	for (const char *p = out; *p; p++)
-		cr_assert(*p == '\n' || ((unsigned char)*p >= 0x20 && *p != 0x7f),
-			  "no raw control byte reaches the terminal (0x%02x)", (unsigned char)*p);
+	assert_no_control_bytes(out);
 	/* every line has the second column at the same offset */
-	size_t col2 = width[0] + 2;
+	size_t col2 = width[0] + 1;
 	for (const char *line = out; *line; line = strchr(line, '\n') + 1) {
 		cr_assert_neq(line[col2], ' ');
 		cr_assert_eq(line[col2 - 1], ' ');
@@ -442,18 +459,19 @@ Test(output_text, table_aligns_and_escapes)
 Test(output_text, table_value_types)
 {
 	json_object *rows = json_tokener_parse(
-		"[{\"a\": true, \"b\": [0, 1, 2], \"c\": 3.5},"
-		" {\"a\": false, \"b\": [], \"c\": \"x\"}]");
+		"[{\"a\": true, \"b\": [0, 1, 2], \"c\": 3.5, \"o\": {\"u\": 7}},"
+		" {\"a\": false, \"b\": [], \"c\": \"x\", \"o\": {\"u\": null, \"n\": \"z\"}}]");
 	static const struct column cols[] = {
-		{"A", "a", COL_TEXT},
-		{"B", "b", COL_TEXT},
-		{"C", "missing|c", COL_TEXT},
+		{.name = "A", .keys = "a"},
+		{.name = "B", .keys = "b"},
+		{.name = "C", .keys = "missing|c"},
+		{.name = "NESTED", .keys = "o.u|o.n"},
 	};
 	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
 	json_object_put(rows);
-	cr_assert_str_eq(out, "A    B      C\n"
-			      "yes  0,1,2  3.5\n"
-			      "no   -      x\n");
+	cr_assert_str_eq(out, "A   B     C   NESTED\n"
+			      "yes 0,1,2 3.5 7\n"
+			      "no  -     x   z\n");
 }
 
 /* A list's items are names the VM's owner chose (-object iothread,id=...): escaped
@@ -467,19 +485,237 @@ Test(output_text, array_items_are_escaped)
 	json_object_object_add(row, "ids", ids);
 	json_object *rows = json_object_new_array();
 	json_object_array_add(rows, row);
-	static const struct column cols[] = {{"IDS", "ids", COL_TEXT}};
+	static const struct column cols[] = {{.name = "IDS", .keys = "ids"}};
 	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
 	json_object_put(rows);
 	cr_assert_str_eq(out, "IDS\nio\\x1b[2J,ok\n");
 }
 
-Test(output_text, empty_table_prints_the_header)
+/* As libsmartcols does: an empty table prints nothing (list says "No VMs found."). */
+Test(output_text, empty_table_prints_nothing)
 {
 	json_object *rows = json_object_new_array();
-	static const struct column cols[] = {{"PID", "pid", COL_TEXT}, {"NAME", "name", COL_TEXT}};
+	static const struct column cols[] = {{.name = "PID", .keys = "pid"}, {.name = "NAME", .keys = "name"}};
 	_cleanup_free_ char *out = capture_table(cols, ARRAY_SIZE(cols), rows);
 	json_object_put(rows);
-	cr_assert_str_eq(out, "PID  NAME\n");
+	cr_assert_str_eq(out, "");
+}
+
+/* ---- column selection (-o) ---------------------------------------------------------------- */
+
+static const struct column sel_cols[] = {
+	{.name = "PID", .keys = "pid", .help = "the process id"},
+	{.name = "NAME", .keys = "name", .help = "the VM's name"},
+	{.name = "VCPUS", .keys = "vcpus", .flags = SCOLS_FL_RIGHT, .help = "vCPUs"},
+	{.name = "KVMCG-CGROUP", .keys = "kvmcg.cgroup", .help = "kvmcg's cgroup"},
+};
+#define SEL_DEFAULTS "PID,NAME"
+
+static void check_selection(const char *list, const size_t *want, size_t n_want)
+{
+	size_t *ids = NULL, n = 99;
+	char *why = NULL;
+	int r = columns_parse(sel_cols, ARRAY_SIZE(sel_cols), SEL_DEFAULTS, list, &ids, &n, &why);
+	cr_assert_eq(r, 0, "'%s': %s", list ? list : "(null)", why ? why : "");
+	cr_assert_null(why);
+	cr_assert_eq(n, n_want, "'%s' selects %zu columns, not %zu", list ? list : "(null)", n, n_want);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(ids[i], want[i], "'%s': column %zu", list ? list : "(null)", i);
+	free(ids);
+}
+
+static void check_bad_selection(const char *list, const char *want_why)
+{
+	size_t *ids = NULL, n = 0;
+	char *why = NULL;
+	int r = columns_parse(sel_cols, ARRAY_SIZE(sel_cols), SEL_DEFAULTS, list, &ids, &n, &why);
+	cr_assert_eq(r, -EINVAL, "'%s' is refused", list);
+	cr_assert_null(ids);
+	cr_assert_not_null(why);
+	cr_assert(strstr(why, want_why), "'%s': '%s' says '%s'", list, why, want_why);
+	free(why);
+}
+
+Test(output_columns, defaults_replace_and_add)
+{
+	check_selection(NULL, (size_t[]){0, 1}, 2);
+	check_selection("NAME,PID", (size_t[]){1, 0}, 2);
+	check_selection("vcpus", (size_t[]){2}, 1);
+	check_selection("kvmcg-Cgroup,Pid", (size_t[]){3, 0}, 2);
+	check_selection("+VCPUS", (size_t[]){0, 1, 2}, 3);
+	check_selection("+VCPUS,KVMCG-CGROUP", (size_t[]){0, 1, 2, 3}, 4);
+	check_selection("PID,PID", (size_t[]){0, 0}, 2);
+}
+
+Test(output_columns, unknown_and_malformed_lists)
+{
+	check_bad_selection("PID,FOO", "unknown column 'FOO' (valid: PID, NAME, VCPUS, KVMCG-CGROUP)");
+	check_bad_selection("+FOO", "unknown column 'FOO'");
+	check_bad_selection("PI", "unknown column 'PI'");
+	check_bad_selection("PID ", "unknown column 'PID '");
+	check_bad_selection("", "no column given");
+	check_bad_selection("+", "no column given");
+	check_bad_selection(",", "a column name is empty");
+	check_bad_selection("PID,", "a column name is empty");
+	check_bad_selection(",PID", "a column name is empty");
+	check_bad_selection("PID,,NAME", "a column name is empty");
+	check_bad_selection("++PID", "unknown column '+PID'");
+}
+
+Test(output_columns, help_lists_every_column)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	columns_help(f, sel_cols, ARRAY_SIZE(sel_cols), SEL_DEFAULTS);
+	fclose(f);
+	cr_assert_str_eq(buf, "\nAvailable output columns:\n"
+			      "          PID  the process id\n"
+			      "         NAME  the VM's name\n"
+			      "        VCPUS  vCPUs\n"
+			      " KVMCG-CGROUP  kvmcg's cgroup\n"
+			      "Default: PID,NAME\n");
+	free(buf);
+}
+
+/* ---- the rendered table: display width, -o, -n, -r ---------------------------------------- */
+
+static json_object *utf8_rows(void)
+{
+	json_object *rows = json_tokener_parse(
+		"[{\"pid\": 1, \"name\": \"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-vm\", \"vcpus\": 2},"
+		" {\"pid\": 22, \"name\": \"\xc3\xbc\", \"vcpus\": 16},"
+		" {\"pid\": 333, \"name\": \"plain-name\", \"vcpus\": 128,"
+		"  \"kvmcg\": {\"cgroup\": \"/kvmcg/plain-name\"}}]");
+	cr_assert_not_null(rows);
+	return rows;
+}
+
+static char *render(const char *list, bool noheadings, bool raw)
+{
+	struct table_opts o = {.noheadings = noheadings, .raw = raw};
+	char *why = NULL;
+	cr_assert_eq(columns_parse(sel_cols, ARRAY_SIZE(sel_cols), SEL_DEFAULTS, list, &o.ids, &o.n_ids, &why), 0);
+	json_object *rows = utf8_rows();
+	char *out = capture_table_opts(sel_cols, ARRAY_SIZE(sel_cols), rows, &o);
+	json_object_put(rows);
+	free(o.ids);
+	return out;
+}
+
+/* The environment the table's locale comes from (the test runs in its own process). */
+static void locale_env(const char *lc_all, const char *lang)
+{
+	unsetenv("LC_CTYPE");
+	if (lc_all)
+		setenv("LC_ALL", lc_all, 1);
+	else
+		unsetenv("LC_ALL");
+	if (lang)
+		setenv("LANG", lang, 1);
+	else
+		unsetenv("LANG");
+}
+
+/* Columns line up by the width a terminal gives the characters: 日本語 takes six
+ * cells, ü one. */
+Test(output_table, utf8_names_align_by_display_width)
+{
+	locale_env("C.UTF-8", NULL);
+	_cleanup_free_ char *out = render("NAME,VCPUS,PID", false, false);
+	cr_assert_str_eq(out, "NAME       VCPUS PID\n"
+			      "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-vm      2 1\n"
+			      "\xc3\xbc             16 22\n"
+			      "plain-name   128 333\n");
+	/* the same, measured: the last column starts at one display column */
+	locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	cr_assert_not_null(utf8);
+	locale_t old = uselocale(utf8);
+	int at = -1;
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		char *last = strrchr(line, ' ');
+		cr_assert_not_null(last);
+		wchar_t w[128];
+		size_t n = mbstowcs(w, line, ARRAY_SIZE(w));
+		cr_assert_neq(n, (size_t)-1);
+		size_t nlast = mbstowcs(NULL, last, 0);
+		int col = wcswidth(w, n - nlast);
+		if (at < 0)
+			at = col;
+		cr_assert_eq(col, at, "'%s' has its last column at %d, not %d", line, col, at);
+	}
+	uselocale(old);
+	freelocale(utf8);
+}
+
+/* No LANG, as under cron: taken as C.UTF-8, not escaped. */
+Test(output_table, c_locale_is_taken_as_utf8)
+{
+	locale_env(NULL, "C");
+	_cleanup_free_ char *out = render("NAME,PID", true, false);
+	cr_assert_str_eq(out, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-vm  1\n"
+			      "\xc3\xbc          22\n"
+			      "plain-name 333\n");
+}
+
+/* LC_ALL=C asks for ASCII: what is not ASCII is shown as \xNN, and aligned as such. */
+Test(output_table, lc_all_c_escapes_what_is_not_ascii)
+{
+	locale_env("C", NULL);
+	_cleanup_free_ char *out = render("NAME,PID", false, false);
+	cr_assert_str_eq(out, "NAME                                    PID\n"
+			      "\\xe6\\x97\\xa5\\xe6\\x9c\\xac\\xe8\\xaa\\x9e-vm 1\n"
+			      "\\xc3\\xbc                                22\n"
+			      "plain-name                              333\n");
+}
+
+Test(output_table, selection_noheadings_and_raw)
+{
+	locale_env("C.UTF-8", NULL);
+	_cleanup_free_ char *plain = render(NULL, false, false);
+	cr_assert_str_eq(plain, "PID NAME\n"
+				"1   \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-vm\n"
+				"22  \xc3\xbc\n"
+				"333 plain-name\n");
+	_cleanup_free_ char *n = render("PID,NAME", true, false);
+	cr_assert_str_eq(n, "1   \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-vm\n"
+			    "22  \xc3\xbc\n"
+			    "333 plain-name\n");
+	/* raw: one space between fields; blanks, backslashes and what is not ASCII as
+	 * \xNN, as lsblk -r prints them */
+	_cleanup_free_ char *r = render("+KVMCG-CGROUP", false, true);
+	cr_assert_str_eq(r, "PID NAME KVMCG-CGROUP\n"
+			    "1 \\xe6\\x97\\xa5\\xe6\\x9c\\xac\\xe8\\xaa\\x9e-vm -\n"
+			    "22 \\xc3\\xbc -\n"
+			    "333 plain-name /kvmcg/plain-name\n");
+	_cleanup_free_ char *rn = render("VCPUS,PID", true, true);
+	cr_assert_str_eq(rn, "2 1\n16 22\n128 333\n");
+}
+
+/* A name with a newline, ESC, DEL, a C1 control or a "\x" of its own breaks no line
+ * and sends nothing a terminal acts on, in every mode. */
+Test(output_table, control_bytes_escaped_in_every_mode)
+{
+	locale_env("C.UTF-8", NULL);
+	static const struct column cols[] = {{.name = "PID", .keys = "pid"}, {.name = "NAME", .keys = "name"}};
+	json_object *rows = json_tokener_parse(
+		"[{\"pid\": 1, \"name\": \"a\\nb\\u001b[2Jc\\u007fd\\u009be\\\\x1b f\"},"
+		" {\"pid\": 2, \"name\": \"ok\"}]");
+	cr_assert_not_null(rows);
+	static const char *const human = "a\\x0ab\\x1b[2Jc\\x7fd\\xc2\\x9be\\x5cx1b f";
+	static const char *const raw = "a\\x0ab\\x1b[2Jc\\x7fd\\xc2\\x9be\\x5cx1b\\x20f";
+	for (int mode = 0; mode < 4; mode++) {
+		struct table_opts o = {.noheadings = mode & 1, .raw = mode & 2};
+		_cleanup_free_ char *out = capture_table_opts(cols, ARRAY_SIZE(cols), rows, &o);
+		assert_no_control_bytes(out);
+		size_t lines = 0;
+		for (const char *p = out; *p; p++)
+			lines += *p == '\n';
+		cr_assert_eq(lines, o.noheadings ? 2u : 3u, "mode %d: one line per row:\n%s", mode, out);
+		cr_assert(strstr(out, o.raw ? raw : human), "mode %d:\n%s", mode, out);
+	}
+	json_object_put(rows);
 }
 
 Test(output_text, fields_align_labels)
@@ -644,6 +880,138 @@ Test(output_cli, list_json_on_a_captured_tree)
 	check_str(o, "discovery", "names");
 	cr_assert(has(j, "host"));
 	json_object_put(j);
+}
+
+/* What a command prints on stdout (stderr too with "2>&1" in cmd), and its exit status. */
+static char *run_capture(const char *cmd, int *status)
+{
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	cr_assert_not_null(m);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(m);
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st), "%s", cmd);
+	*status = WEXITSTATUS(st);
+	return buf;
+}
+
+/* -J is --json, byte for byte; -o, -n, -r shape the text table. */
+Test(output_cli, table_options_on_a_captured_tree)
+{
+	char kvmcg[1024];
+	if (!find_kvmcg(kvmcg, sizeof(kvmcg)))
+		cr_skip_test("build/kvmcg is not built (run make first)");
+	char cmd[4096];
+	int st;
+	snprintf(cmd, sizeof(cmd), "'%s' list --sysroot '%s' --json", kvmcg, MIXED);
+	_cleanup_free_ char *json = run_capture(cmd, &st);
+	cr_assert_eq(st, 0);
+	snprintf(cmd, sizeof(cmd), "'%s' list --sysroot '%s' -J", kvmcg, MIXED);
+	_cleanup_free_ char *j = run_capture(cmd, &st);
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(j, json, "list -J prints what list --json prints");
+
+	/* -o PID,NAME -n: the pid and the name of each VM, nothing else */
+	json_object *doc = json_tokener_parse(json);
+	cr_assert_not_null(doc);
+	json_object *vms = get(doc, "vms");
+	snprintf(cmd, sizeof(cmd), "'%s' list --sysroot '%s' -o PID,NAME -n", kvmcg, MIXED);
+	_cleanup_free_ char *text = run_capture(cmd, &st);
+	cr_assert_eq(st, 0);
+	const char *line = text;
+	for (size_t i = 0; i < json_object_array_length(vms); i++) {
+		json_object *v = json_object_array_get_idx(vms, i), *name;
+		if (!json_object_object_get_ex(v, "name", &name) || !name)
+			name = get(v, "comm");
+		char pid[16], want[256];
+		snprintf(pid, sizeof(pid), "%d", json_object_get_int(get(v, "pid")));
+		size_t w = 0;
+		for (size_t k = 0; k < json_object_array_length(vms); k++) {
+			char other[16];
+			snprintf(other, sizeof(other), "%d",
+				 json_object_get_int(get(json_object_array_get_idx(vms, k), "pid")));
+			w = strlen(other) > w ? strlen(other) : w;
+		}
+		snprintf(want, sizeof(want), "%-*s %s\n", (int)w, pid, json_object_get_string(name));
+		cr_assert_eq(strncmp(line, want, strlen(want)), 0, "'%s' starts with '%s'", line, want);
+		line += strlen(want);
+	}
+	cr_assert_str_eq(line, "", "one line per VM");
+	json_object_put(doc);
+
+	/* show: -J equals --json; -r -o the thread table alone */
+	discover(NAMES, "qemu-system-");
+	snprintf(cmd, sizeof(cmd), "'%s' show --sysroot '%s' --pid %d --json", kvmcg, NAMES, (int)vm->pid);
+	_cleanup_free_ char *sj = run_capture(cmd, &st);
+	snprintf(cmd, sizeof(cmd), "'%s' show --sysroot '%s' --pid %d -J", kvmcg, NAMES, (int)vm->pid);
+	_cleanup_free_ char *sJ = run_capture(cmd, &st);
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(sJ, sj, "show -J prints what show --json prints");
+	snprintf(cmd, sizeof(cmd), "'%s' show --sysroot '%s' --pid %d -r -o tid,KIND", kvmcg, NAMES, (int)vm->pid);
+	_cleanup_free_ char *raw = run_capture(cmd, &st);
+	cr_assert_eq(st, 0);
+	char want[8192] = "TID KIND\n";
+	for (size_t i = 0; i < vm->n_threads; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%d %s\n", (int)vm->threads[i].tid,
+			 thread_kind_name(vm->threads[i].kind));
+	cr_assert_str_eq(raw, want);
+	snprintf(cmd, sizeof(cmd), "'%s' show --sysroot '%s' --pid %d -n -o TID", kvmcg, NAMES, (int)vm->pid);
+	_cleanup_free_ char *n = run_capture(cmd, &st);
+	cr_assert_eq(st, 0);
+	char tids[8192] = "";
+	for (size_t i = 0; i < vm->n_threads; i++)
+		snprintf(tids + strlen(tids), sizeof(tids) - strlen(tids), "%d\n", (int)vm->threads[i].tid);
+	cr_assert_str_eq(n, tids, "show -n: the thread rows alone");
+}
+
+/* An unknown column is a usage error that names it and the valid ones, before any
+ * VM is looked at; -o, -n, -r do not go with --json; --help lists the columns. */
+Test(output_cli, table_option_errors_and_help)
+{
+	char kvmcg[1024];
+	if (!find_kvmcg(kvmcg, sizeof(kvmcg)))
+		cr_skip_test("build/kvmcg is not built (run make first)");
+	static const struct {
+		const char *args, *says;
+	} bad[] = {
+		{"list -o PID,NOPE", "kvmcg: list: --output: unknown column 'NOPE' (valid: PID, NAME, VCPUS, "},
+		{"list -o ''", "kvmcg: list: --output: no column given"},
+		{"show --pid 1 -o TID,PID", "kvmcg: show: --output: unknown column 'PID' (valid: KIND, ID, TID, "},
+		{"list -J -o PID", "kvmcg: list: --output shapes the table; it does not go with --json"},
+		{"list --json -r", "kvmcg: list: --raw shapes the table; it does not go with --json"},
+		{"show --pid 1 -J -n", "kvmcg: show: --noheadings shapes the table; it does not go with --json"},
+		{"list -o PID -o NAME", "kvmcg: list: --output is given twice"},
+		{"pin --pid 1 -J", "kvmcg: pin: unknown option '-J'"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char cmd[4096];
+		int st;
+		snprintf(cmd, sizeof(cmd), "'%s' %s --sysroot '%s' 2>&1 >/dev/null", kvmcg, bad[i].args, MIXED);
+		_cleanup_free_ char *err = run_capture(cmd, &st);
+		cr_assert_eq(st, 2, "%s: exit status %d", bad[i].args, st);
+		cr_assert(strstr(err, bad[i].says) == err, "%s: '%s'", bad[i].args, err);
+		cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "%s: one line", bad[i].args);
+	}
+	static const char *const helps[][2] = {
+		{"list", "\n KVMCG-CGROUP  the VM's cgroup made by kvmcg\n"},
+		{"show", "\n      MAP  the same as a y/- map over the host's CPUs\n"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(helps); i++) {
+		char cmd[4096];
+		int st;
+		snprintf(cmd, sizeof(cmd), "'%s' %s --help", kvmcg, helps[i][0]);
+		_cleanup_free_ char *out = run_capture(cmd, &st);
+		cr_assert_eq(st, 0);
+		cr_assert(strstr(out, "\nAvailable output columns:\n"), "%s --help", helps[i][0]);
+		cr_assert(strstr(out, helps[i][1]), "%s --help: %s", helps[i][0], out);
+	}
 }
 
 /* A process that only looks like QEMU: show refuses it in one line that says why, list
