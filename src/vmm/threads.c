@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* A VM's threads as /proc shows them, and the roles discovery gives them. */
+#include "vmm/discover.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "basic/err.h"
+#include "vmm/qmp.h"
+#include "basic/util.h"
+#include "vmm/discover-internal.h"
+
+/* ---- threads --------------------------------------------------------------- */
+
+/* What the kernel says of one thread now: stat, affinity, cgroup (read into t, whose
+ * old values are freed). -ENOENT when it has exited: simply not part of the VM any
+ * more. */
+/* A thread's stat (name, state, scheduling) and, with placement, its affinity and
+ * cgroup. */
+static int read_thread(int proc_fd, pid_t pid, bool placement, struct vm_thread *t)
+{
+	struct proc_stat st;
+	struct idset *aff = NULL;
+	char *cg = NULL;
+	bool v1 = false;
+	int r = proc_read_stat(proc_fd, pid, t->tid, &st);
+	if (r == 0 && !placement) {
+		t->stat = st;
+		return 0;
+	}
+	if (r == 0)
+		r = proc_read_affinity(proc_fd, pid, t->tid, &aff);
+	if (r == 0) {
+		r = proc_read_cgroup(proc_fd, pid, t->tid, &cg, &v1);
+		if (r == -ENOENT && proc_read_stat(proc_fd, pid, t->tid, &st) == 0)
+			r = 0; /* a kernel without cgroups: still a thread */
+	}
+	if (r < 0) {
+		idset_free(aff);
+		free(cg);
+		return r;
+	}
+	t->stat = st;
+	idset_free(t->affinity);
+	t->affinity = aff;
+	free(t->cgroup);
+	t->cgroup = cg;
+	t->cgroup_v1 = v1;
+	return 0;
+}
+
+int collect_threads(const struct discover_opts *o, struct vm *vm)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n;
+	int r = proc_list_tasks(o->proc_fd, vm->pid, &tids, &n);
+	if (r < 0)
+		return r;
+	vm->threads = calloc(n ? n : 1, sizeof(struct vm_thread));
+	if (!vm->threads)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct vm_thread t = {.tid = tids[i], .vcpu_index = -1};
+		r = read_thread(o->proc_fd, vm->pid, !o->placement_later, &t);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (t.tid == vm->pid)
+			t.kind = THREAD_EMULATOR; /* QEMU never runs a vCPU on its main thread */
+		else if (t.stat.flags & PF_USER_WORKER_FLAG)
+			t.kind = THREAD_WORKER;
+		vm->threads[vm->n_threads++] = t;
+	}
+	if (vm->n_threads == 0)
+		return -ENOENT;
+	return 0;
+}
+
+int vm_refresh_threads(const struct discover_opts *o, struct vm *vm)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < vm->n_threads; i++) {
+		int r = read_thread(o->proc_fd, vm->pid, true, &vm->threads[i]);
+		if (r == -ENOENT) {
+			thread_done(&vm->threads[i]);
+			continue;
+		}
+		if (r < 0)
+			return r;
+		vm->threads[kept++] = vm->threads[i];
+	}
+	vm->n_threads = kept;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].tid == vm->pid)
+			return 0;
+	return -ESRCH;
+}
+
+struct vm_thread *find_thread(struct vm *vm, pid_t tid)
+{
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].tid == tid)
+			return &vm->threads[i];
+	return NULL;
+}
+
+struct vm_thread *find_vcpu(struct vm *vm, int index)
+{
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_VCPU && vm->threads[i].vcpu_index == index)
+			return &vm->threads[i];
+	return NULL;
+}
+
+bool iothread_found(const struct vm *vm, const char *id)
+{
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_IOTHREAD && strcmp(vm->threads[i].iothread_id, id) == 0)
+			return true;
+	return false;
+}
+
+/* Only a thread still unclassified may take a role: QMP's word never turns the main
+ * thread or a kernel worker into a vCPU. */
+bool claimable(const struct vm_thread *t)
+{
+	return t && t->kind == THREAD_UNKNOWN;
+}
+
+int set_vcpu(struct vm_thread *t, int index)
+{
+	t->kind = THREAD_VCPU;
+	t->vcpu_index = index;
+	return 0;
+}
+
+int set_iothread(struct vm_thread *t, const char *id)
+{
+	char *s = strdup(id);
+	if (!s)
+		return -ENOMEM;
+	free(t->iothread_id);
+	t->iothread_id = s;
+	t->kind = THREAD_IOTHREAD;
+	return 0;
+}
+
+
+int note_missing_vcpu(struct vm *vm, int index)
+{
+	if (find_vcpu(vm, index))
+		return 0;
+	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
+		if (vm->unidentified_vcpus[i] == index)
+			return 0;
+	int *n = realloc(vm->unidentified_vcpus, (vm->n_unidentified_vcpus + 1) * sizeof(int));
+	if (!n)
+		return -ENOMEM;
+	vm->unidentified_vcpus = n;
+	vm->unidentified_vcpus[vm->n_unidentified_vcpus++] = index;
+	return 0;
+}
+
+static int note_unidentified(struct vm *vm)
+{
+	if (vm->source != DISCOVERY_QMP) {
+		/* The vCPUs that should exist: one per KVM vcpu fd (hot-plugged ones
+		 * included), else -smp's count (TCG); plus any a thread name revealed. */
+		int r = 0;
+		if (vm->n_kvm_vcpu_fds)
+			for (unsigned i = 0; i < vm->n_kvm_vcpu_fds && r == 0; i++)
+				r = note_missing_vcpu(vm, vm->kvm_vcpu_fd_index[i * 2 + 1]);
+		else if (vm->is_qemu)
+			for (int i = 0; i < vm->qemu.smp_cpus && r == 0; i++)
+				r = note_missing_vcpu(vm, i);
+		if (r < 0)
+			return r;
+		size_t vcpus = 0;
+		for (size_t i = 0; i < vm->n_threads; i++)
+			vcpus += vm->threads[i].kind == THREAD_VCPU;
+		vm->n_vcpus_expected = (unsigned)(vcpus + vm->n_unidentified_vcpus);
+	}
+	/* QMP lists the iothreads that exist; the command line only what was asked for. */
+	if (vm->source != DISCOVERY_QMP)
+		for (size_t i = 0; i < vm->qemu.n_iothread_ids; i++)
+			if (!iothread_found(vm, vm->qemu.iothread_ids[i])) {
+				int r = strv_push(&vm->unidentified_iothreads,
+						  &vm->n_unidentified_iothreads, vm->qemu.iothread_ids[i]);
+				if (r < 0)
+					return r;
+			}
+
+	/* The rest is the emulator only when nothing is missing: otherwise an unknown
+	 * thread may well be a vCPU, and pinning it as the emulator would be wrong. */
+	if (vm->n_unidentified_vcpus == 0 && vm->n_unidentified_iothreads == 0)
+		for (size_t i = 0; i < vm->n_threads; i++)
+			if (vm->threads[i].kind == THREAD_UNKNOWN)
+				vm->threads[i].kind = THREAD_EMULATOR;
+	return 0;
+}
+
+uint64_t discover_qmp_deadline(const struct discover_opts *o)
+{
+	if (o->qmp_deadline_ns)
+		return o->qmp_deadline_ns;
+	return qmp_deadline_after_ms(o->qmp_timeout_ms > 0 ? (unsigned)o->qmp_timeout_ms : 0);
+}
+
+/* After the monitors: names, then kvm fds, then what is missing. */
+int finish_threads(const struct discover_opts *o, struct vm *vm, struct qmp_outcome *out)
+{
+	int r = use_qmp_outcome(o, vm, out);
+	if (r < 0)
+		return r;
+	if (vm->source == DISCOVERY_NONE)
+		r = discover_names(vm);
+	if (r == 0 && vm->source == DISCOVERY_NONE)
+		r = discover_kvm_fds(o, vm);
+	if (r == 0)
+		r = note_unidentified(vm);
+	return r;
+}
+
+int vm_discover_threads(const struct discover_opts *o, struct vm *vm)
+{
+	uint64_t deadline = discover_qmp_deadline(o);
+	clear_threads(vm);
+	int r = collect_threads(o, vm);
+	if (r < 0)
+		return r;
+	struct qmp_outcome out;
+	qmp_converse(o, vm, deadline, &out);
+	r = finish_threads(o, vm, &out);
+	qmp_outcome_done(&out);
+	return r;
+}
