@@ -264,6 +264,85 @@ static int owner_name(uid_t uid, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* No evidence: not a VM (0, with why in *ret_why when asked), unless the process
+ * exited meanwhile (-ENOENT) or is on its way out (-ESRCH). */
+static int not_a_vm(const struct discover_opts *o, pid_t pid, const struct proc_stat *st, int exe_r, int fd_r,
+		    char **why, char **ret_why)
+{
+	/* ENOENT from exe or fd/ may mean it exited meanwhile, or merely that it has
+	 * no executable any more (or a capture did not record one). */
+	struct proc_stat again;
+	int r = proc_read_stat(o->proc_fd, pid, 0, &again);
+	if (r == -ENOENT || (r == 0 && again.starttime_ticks != st->starttime_ticks))
+		return -ENOENT;
+	/* A VM being killed loses its exe link before it is gone: no evidence
+	 * then says nothing about what it was. */
+	if (r == 0 && proc_task_exiting(o->proc_fd, pid, 0))
+		return -ESRCH;
+	if (!ret_why)
+		return 0;
+	r = 0;
+	if (exe_r < 0)
+		r = append(why, " (/proc/%d/exe: %s)", (int)pid, errdesc(exe_r));
+	if (r == 0 && fd_r < 0)
+		r = append(why, ", and its file descriptors cannot be read (%s)", errdesc(fd_r));
+	else if (r == 0)
+		r = append(why, ", and it holds no KVM VM");
+	if (r < 0)
+		return r;
+	*ret_why = TAKE_PTR(*why);
+	return 0;
+}
+
+/* The VM as identification found it: takes fds->vcpu and exe over. */
+static int vm_new(const struct discover_opts *o, pid_t pid, const struct proc_stat *st, unsigned evidence,
+		  struct fd_scan *fds, struct proc_exe *exe, struct vm **ret)
+{
+	int r;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		free(fds->vcpu);
+		proc_exe_done(exe);
+		return -ENOMEM;
+	}
+	vm->pid = pid;
+	vm->starttime_ticks = st->starttime_ticks;
+	vm->evidence = evidence;
+	vm->has_kvm = fds->kvm_vm;
+	/* QEMU's conventions (-name, -qmp, thread names) apply to a VM that runs a file
+	 * named like QEMU: a root-owned one, or any that holds a KVM VM. */
+	vm->is_qemu = qemu_is_qemu_name(exe->path);
+	vm->n_kvm_vcpu_fds = fds->n_vcpu;
+	vm->kvm_vcpu_fd_index = fds->vcpu;
+	vm->exe_deleted = exe->deleted;
+	vm->exe_id_known = exe->have_id;
+	vm->exe_dev = exe->dev;
+	vm->exe_ino = exe->ino;
+	vm->exe_path = TAKE_PTR(exe->path);
+	proc_exe_done(exe);
+	vm->comm = strdup(st->comm);
+	if (!vm->comm || (vm->exe_path && !(vm->exe = strdup(strrchr(vm->exe_path, '/')
+								 ? strrchr(vm->exe_path, '/') + 1
+								 : vm->exe_path)))) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	r = proc_read_owner(o->proc_fd, pid, &vm->owner_uid);
+	if (r == -ENOMEM) {
+		vm_free(vm);
+		return r;
+	}
+	vm->owner_known = r == 0;
+	/* A captured tree's uids are its host's: this host's names would mislead. */
+	if (vm->owner_known && proc_is_live(o->proc_fd) &&
+	    owner_name(vm->owner_uid, &vm->owner_user) < 0) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	*ret = vm;
+	return 0;
+}
+
 int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, char **ret_why)
 {
 	struct proc_stat st;
@@ -311,72 +390,13 @@ int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, c
 	if (evidence == 0) {
 		free(fds.vcpu);
 		proc_exe_done(&exe);
-		/* ENOENT from exe or fd/ may mean it exited meanwhile, or merely that it has
-		 * no executable any more (or a capture did not record one). */
-		struct proc_stat again;
-		r = proc_read_stat(o->proc_fd, pid, 0, &again);
-		if (r == -ENOENT || (r == 0 && again.starttime_ticks != st.starttime_ticks))
-			return -ENOENT;
-		/* A VM being killed loses its exe link before it is gone: no evidence
-		 * then says nothing about what it was. */
-		if (r == 0 && proc_task_exiting(o->proc_fd, pid, 0))
-			return -ESRCH;
-		r = 0;
-		if (ret_why) {
-			if (exe_r < 0)
-				r = append(&why, " (/proc/%d/exe: %s)", (int)pid, errdesc(exe_r));
-			if (r == 0 && fd_r < 0)
-				r = append(&why, ", and its file descriptors cannot be read (%s)",
-					   errdesc(fd_r));
-			else if (r == 0)
-				r = append(&why, ", and it holds no KVM VM");
-			if (r < 0)
-				return r;
-			*ret_why = TAKE_PTR(why);
-		}
-		return 0;
+		return not_a_vm(o, pid, &st, exe_r, fd_r, &why, ret_why);
 	}
 
-	struct vm *vm = calloc(1, sizeof(*vm));
-	if (!vm) {
-		free(fds.vcpu);
-		proc_exe_done(&exe);
-		return -ENOMEM;
-	}
-	vm->pid = pid;
-	vm->starttime_ticks = st.starttime_ticks;
-	vm->evidence = evidence;
-	vm->has_kvm = fds.kvm_vm;
-	/* QEMU's conventions (-name, -qmp, thread names) apply to a VM that runs a file
-	 * named like QEMU: a root-owned one, or any that holds a KVM VM. */
-	vm->is_qemu = qemu_is_qemu_name(exe.path);
-	vm->n_kvm_vcpu_fds = fds.n_vcpu;
-	vm->kvm_vcpu_fd_index = fds.vcpu;
-	vm->exe_deleted = exe.deleted;
-	vm->exe_id_known = exe.have_id;
-	vm->exe_dev = exe.dev;
-	vm->exe_ino = exe.ino;
-	vm->exe_path = TAKE_PTR(exe.path);
-	proc_exe_done(&exe);
-	vm->comm = strdup(st.comm);
-	if (!vm->comm || (vm->exe_path && !(vm->exe = strdup(strrchr(vm->exe_path, '/')
-								 ? strrchr(vm->exe_path, '/') + 1
-								 : vm->exe_path)))) {
-		vm_free(vm);
-		return -ENOMEM;
-	}
-	r = proc_read_owner(o->proc_fd, pid, &vm->owner_uid);
-	if (r == -ENOMEM) {
-		vm_free(vm);
+	struct vm *vm = NULL;
+	r = vm_new(o, pid, &st, evidence, &fds, &exe, &vm);
+	if (r < 0)
 		return r;
-	}
-	vm->owner_known = r == 0;
-	/* A captured tree's uids are its host's: this host's names would mislead. */
-	if (vm->owner_known && proc_is_live(o->proc_fd) &&
-	    owner_name(vm->owner_uid, &vm->owner_user) < 0) {
-		vm_free(vm);
-		return -ENOMEM;
-	}
 	if (vm->is_qemu) {
 		r = qemu_config_parse(argv, argc, &vm->qemu);
 		if (r < 0) {
