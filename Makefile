@@ -61,7 +61,7 @@ MAIN_OBJ := $(BUILD)/obj/cli/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
-.PHONY: all deps check check-unit check-host check-guest demo bench install uninstall clean
+.PHONY: all deps check check-unit check-host check-guest check-lint demo bench install uninstall clean
 
 all: $(BUILD)/kvmcg
 
@@ -111,6 +111,10 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
+
+# The layering of src/ and the length of its functions (tests/lint/), as TAP.
+check-lint:
+	$(Q)tests/lint/layers.sh && tests/lint/long-functions.sh
 
 check-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
