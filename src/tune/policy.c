@@ -742,22 +742,136 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 		(void)strv_push(&p->interfaces, &p->n_interfaces, "*"); /* the VM's own taps */
 }
 
+/* Where the parse of one file is. */
+struct parser {
+	struct policy *p;
+	struct diags *d;
+	enum section sec;    /* the current one; (enum section)-1 while skipping one */
+	unsigned lineno;
+	unsigned seen_section[ARRAY_SIZE(section_names)]; /* line of each first header */
+	unsigned seen_key[ARRAY_SIZE(keys)];             /* line where each key was set */
+};
+
+/* A "[Section]" line: t points at its '['. */
+static void parse_section_line(struct parser *ps, char *line, size_t l, char *t, unsigned col0)
+{
+	char *close = strchr(t, ']');
+	if (!close || *trim(close + 1)) {
+		diag(ps->d, DIAG_ERROR, ps->lineno, close ? (unsigned)(close - line) + 2 : (unsigned)l + 1,
+		     close ? "nothing may follow ']' on a section line" : "expected ']' to end the section name");
+		/* which section was meant is unknown: skip its keys, as for an
+		 * unknown one, rather than blame each of them */
+		ps->sec = (enum section)-1;
+		return;
+	}
+	*close = '\0';
+	const char *name = t + 1;
+	ps->sec = SEC_NONE;
+	for (size_t i = 1; i < ARRAY_SIZE(section_names); i++)
+		if (strcmp(name, section_names[i]) == 0)
+			ps->sec = (enum section)i;
+	if (ps->sec == SEC_NONE) {
+		const char *best = NULL;
+		unsigned bd = 3;
+		for (size_t i = 1; i < ARRAY_SIZE(section_names); i++) {
+			unsigned dd = distance(name, section_names[i]);
+			if (dd < bd) {
+				bd = dd;
+				best = section_names[i];
+			}
+		}
+		diag(ps->d, DIAG_ERROR, ps->lineno, col0 + 1,
+		     "unknown section [%s]%s%s%s (expected Match, CPU, Memory, IO or Network)", name,
+		     best ? "; did you mean [" : "", best ? best : "", best ? "]?" : "");
+		/* its keys would only add noise: skip to the next section */
+		ps->sec = (enum section)-1;
+		return;
+	}
+	if (!ps->seen_section[ps->sec])
+		ps->seen_section[ps->sec] = ps->lineno;
+}
+
+/* A "Key=Value" line of the current section: t points at the key. */
+static void parse_key_line(struct parser *ps, char *line, char *t, unsigned col0)
+{
+	char *eq = strchr(t, '=');
+	if (!eq) {
+		diag(ps->d, DIAG_ERROR, ps->lineno, col0, "expected Key=Value, a [Section] header or a # comment");
+		return;
+	}
+	*eq = '\0';
+	char *key = trim(t);
+	char *value = eq + 1;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	unsigned vcol = (unsigned)(value - line) + 1;
+	value = trim(value);
+	if (!*key) {
+		diag(ps->d, DIAG_ERROR, ps->lineno, col0, "expected a key before '='");
+		return;
+	}
+	if (ps->sec == SEC_NONE) {
+		diag(ps->d, DIAG_ERROR, ps->lineno, col0, "%s= comes before any [Section] header", key);
+		return;
+	}
+	size_t k;
+	for (k = 0; k < ARRAY_SIZE(keys); k++)
+		if (keys[k].section == ps->sec && strcmp(keys[k].name, key) == 0)
+			break;
+	if (k == ARRAY_SIZE(keys)) {
+		const char *best = suggest_key(ps->sec, key), *other = where_else(key, ps->sec);
+		if (other)
+			diag(ps->d, DIAG_WARNING, ps->lineno, col0, "%s= belongs in [%s], not [%s]; ignored", key,
+			     other, section_names[ps->sec]);
+		else if (best)
+			diag(ps->d, DIAG_WARNING, ps->lineno, col0, "unknown key %s= in [%s]; did you mean %s=?",
+			     key, section_names[ps->sec], best);
+		else
+			diag(ps->d, DIAG_WARNING, ps->lineno, col0, "unknown key %s= in [%s]; ignored", key,
+			     section_names[ps->sec]);
+		return;
+	}
+	if (!*value) {
+		diag(ps->d, DIAG_ERROR, ps->lineno, vcol, "%s= needs a value", key);
+		return;
+	}
+	if (!keys[k].list && ps->seen_key[k]) {
+		diag(ps->d, DIAG_ERROR, ps->lineno, col0, "%s= is given twice in [%s] (first at line %u)", key,
+		     section_names[ps->sec], ps->seen_key[k]);
+		return;
+	}
+	if (!ps->seen_key[k])
+		ps->seen_key[k] = ps->lineno;
+	struct ctx c = {.p = ps->p, .d = ps->d, .line = ps->lineno, .col = vcol, .key = key};
+	void *field = (char *)ps->p + keys[k].offset;
+	switch (keys[k].kind) {
+	case VAL_FN:
+		keys[k].fn(&c, value);
+		break;
+	case VAL_RATE:
+		rate(&c, value, field);
+		break;
+	case VAL_SIZE:
+		size(&c, value, field);
+		break;
+	case VAL_WEIGHT:
+		parse_weight(&c, value, field);
+		break;
+	}
+}
+
 int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags *d)
 {
-	struct policy *p = calloc(1, sizeof(*p));
-	if (!p)
+	struct parser ps = {.d = d, .sec = SEC_NONE};
+	ps.p = calloc(1, sizeof(*ps.p));
+	if (!ps.p)
 		return -ENOMEM;
-	p->exclusive = -1;
-	p->mem_migrate = -1;
-
-	unsigned seen_section[ARRAY_SIZE(section_names)] = {0};
-	unsigned seen_key[ARRAY_SIZE(keys)] = {0};
-	enum section sec = SEC_NONE;
+	ps.p->exclusive = -1;
+	ps.p->mem_migrate = -1;
 	bool crlf_warned = false;
-	unsigned lineno = 0;
 	char *line = malloc(POLICY_LINE_MAX + 2);
 	if (!line) {
-		free(p);
+		free(ps.p);
 		return -ENOMEM;
 	}
 
@@ -769,27 +883,27 @@ int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags 
 		const char *nl = memchr(start, '\n', len - pos);
 		size_t l = nl ? (size_t)(nl - start) : len - pos;
 		pos += l + (nl ? 1 : 0);
-		lineno++;
+		ps.lineno++;
 		if (l > 0 && start[l - 1] == '\r') {
 			l--;
 			if (!crlf_warned)
-				diag(d, DIAG_WARNING, lineno, (unsigned)l + 1,
+				diag(d, DIAG_WARNING, ps.lineno, (unsigned)l + 1,
 				     "CRLF line ending (read as LF; the rest of the file is not flagged again)");
 			crlf_warned = true;
 		}
 		if (l > POLICY_LINE_MAX) {
-			diag(d, DIAG_ERROR, lineno, POLICY_LINE_MAX + 1,
+			diag(d, DIAG_ERROR, ps.lineno, POLICY_LINE_MAX + 1,
 			     "line is longer than %d bytes", POLICY_LINE_MAX);
 			continue;
 		}
 		const char *nul = memchr(start, '\0', l);
 		if (nul) {
-			diag(d, DIAG_ERROR, lineno, (unsigned)(nul - start) + 1, "NUL byte in a text file");
+			diag(d, DIAG_ERROR, ps.lineno, (unsigned)(nul - start) + 1, "NUL byte in a text file");
 			continue;
 		}
 		long bad = utf8_invalid_at((const unsigned char *)start, l);
 		if (bad >= 0) {
-			diag(d, DIAG_ERROR, lineno, (unsigned)bad + 1, "invalid UTF-8 (byte 0x%02x)",
+			diag(d, DIAG_ERROR, ps.lineno, (unsigned)bad + 1, "invalid UTF-8 (byte 0x%02x)",
 			     (unsigned char)start[bad]);
 			continue;
 		}
@@ -803,116 +917,20 @@ int policy_parse(const char *buf, size_t len, struct policy **ret, struct diags 
 		unsigned col0 = (unsigned)(t - line) + 1;
 
 		if (*t == '[') {
-			char *close = strchr(t, ']');
-			if (!close || *trim(close + 1)) {
-				diag(d, DIAG_ERROR, lineno, close ? (unsigned)(close - line) + 2 : (unsigned)l + 1,
-				     close ? "nothing may follow ']' on a section line" : "expected ']' to end the section name");
-				/* which section was meant is unknown: skip its keys, as for an
-				 * unknown one, rather than blame each of them */
-				sec = (enum section)-1;
-				continue;
-			}
-			*close = '\0';
-			const char *name = t + 1;
-			sec = SEC_NONE;
-			for (size_t i = 1; i < ARRAY_SIZE(section_names); i++)
-				if (strcmp(name, section_names[i]) == 0)
-					sec = (enum section)i;
-			if (sec == SEC_NONE) {
-				const char *best = NULL;
-				unsigned bd = 3;
-				for (size_t i = 1; i < ARRAY_SIZE(section_names); i++) {
-					unsigned dd = distance(name, section_names[i]);
-					if (dd < bd) {
-						bd = dd;
-						best = section_names[i];
-					}
-				}
-				diag(d, DIAG_ERROR, lineno, col0 + 1,
-				     "unknown section [%s]%s%s%s (expected Match, CPU, Memory, IO or Network)", name,
-				     best ? "; did you mean [" : "", best ? best : "", best ? "]?" : "");
-				/* its keys would only add noise: skip to the next section */
-				sec = (enum section)-1;
-				continue;
-			}
-			if (!seen_section[sec])
-				seen_section[sec] = lineno;
+			parse_section_line(&ps, line, l, t, col0);
 			continue;
 		}
-		if ((int)sec == -1)
+		if ((int)ps.sec == -1)
 			continue;
-		char *eq = strchr(t, '=');
-		if (!eq) {
-			diag(d, DIAG_ERROR, lineno, col0, "expected Key=Value, a [Section] header or a # comment");
-			continue;
-		}
-		*eq = '\0';
-		char *key = trim(t);
-		char *value = eq + 1;
-		while (*value == ' ' || *value == '\t')
-			value++;
-		unsigned vcol = (unsigned)(value - line) + 1;
-		value = trim(value);
-		if (!*key) {
-			diag(d, DIAG_ERROR, lineno, col0, "expected a key before '='");
-			continue;
-		}
-		if (sec == SEC_NONE) {
-			diag(d, DIAG_ERROR, lineno, col0, "%s= comes before any [Section] header", key);
-			continue;
-		}
-		size_t k;
-		for (k = 0; k < ARRAY_SIZE(keys); k++)
-			if (keys[k].section == sec && strcmp(keys[k].name, key) == 0)
-				break;
-		if (k == ARRAY_SIZE(keys)) {
-			const char *best = suggest_key(sec, key), *other = where_else(key, sec);
-			if (other)
-				diag(d, DIAG_WARNING, lineno, col0, "%s= belongs in [%s], not [%s]; ignored", key,
-				     other, section_names[sec]);
-			else if (best)
-				diag(d, DIAG_WARNING, lineno, col0, "unknown key %s= in [%s]; did you mean %s=?",
-				     key, section_names[sec], best);
-			else
-				diag(d, DIAG_WARNING, lineno, col0, "unknown key %s= in [%s]; ignored", key,
-				     section_names[sec]);
-			continue;
-		}
-		if (!*value) {
-			diag(d, DIAG_ERROR, lineno, vcol, "%s= needs a value", key);
-			continue;
-		}
-		if (!keys[k].list && seen_key[k]) {
-			diag(d, DIAG_ERROR, lineno, col0, "%s= is given twice in [%s] (first at line %u)", key,
-			     section_names[sec], seen_key[k]);
-			continue;
-		}
-		if (!seen_key[k])
-			seen_key[k] = lineno;
-		struct ctx c = {.p = p, .d = d, .line = lineno, .col = vcol, .key = key};
-		void *field = (char *)p + keys[k].offset;
-		switch (keys[k].kind) {
-		case VAL_FN:
-			keys[k].fn(&c, value);
-			break;
-		case VAL_RATE:
-			rate(&c, value, field);
-			break;
-		case VAL_SIZE:
-			size(&c, value, field);
-			break;
-		case VAL_WEIGHT:
-			parse_weight(&c, value, field);
-			break;
-		}
+		parse_key_line(&ps, line, t, col0);
 	}
 	free(line);
 	if (len > 0)
-		finish(p, d, seen_section);
+		finish(ps.p, d, ps.seen_section);
 	/* Cross-key checks come last; readers want file order. */
 	if (d->n > 1)
 		qsort(d->v, d->n, sizeof(*d->v), cmp_diag);
-	*ret = p;
+	*ret = ps.p;
 	return 0;
 }
 
