@@ -286,6 +286,177 @@ static json_object *outcome_json(const struct outcome *o)
 	return j;
 }
 
+struct policies {
+	const struct loaded *v;
+	size_t n;
+	int proc_fd;
+};
+
+/* Whether a policy could match vm: every [Match] key is decided by its command line,
+ * pidfile and sockets, except Name= for a VM whose -name is not on its command line
+ * (a -readconfig file may set it): its monitor's query-name tells. Only these VMs'
+ * monitors are asked. */
+static bool matched_by_any(const struct vm *vm, void *userdata)
+{
+	const struct policies *p = userdata;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].policy && (policy_matches(p->v[i].policy, vm, p->proc_fd) ||
+				       (!vm->name && p->v[i].policy->match_name)))
+			return true;
+	return false;
+}
+
+/* Matches vm against the policies and, when exactly one matches, plans it (a dry
+ * run) into the next outcome. */
+static void plan_one(const struct txn_env *env, struct vm *vm, const struct loaded *pol, size_t n_pol, int proc_fd,
+		     struct outcome *o, size_t *n, size_t *untouched)
+{
+	const struct loaded *first = NULL, *second = NULL;
+	for (size_t i = 0; i < n_pol; i++) {
+		if (!pol[i].policy || !policy_matches(pol[i].policy, vm, proc_fd))
+			return;
+		if (!first)
+			first = &pol[i];
+		else if (!second)
+			second = &pol[i];
+	}
+	if (!first) {
+		(*untouched)++;
+		return;
+	}
+	struct outcome *x = &o[(*n)++];
+	x->vm = vm;
+	x->policy = first;
+	if (second) {
+		set_failed(x, EXIT_USAGE, TXN_CONFLICT, "matched by both %s and %s; left alone",
+			   first->path, second->path);
+		return;
+	}
+	struct pin_args a = {.dry_run = true, .command = "apply"};
+	int r = policy_to_request(first->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
+	if (r == 0)
+		r = pin_vm(env, vm, &a, &x->planned);
+	pin_args_done(&a);
+	if (r < 0 || x->planned.result == TXN_FAILED) {
+		set_failed(x, r < 0 ? EXIT_FAILURE_RUNTIME : r, TXN_FAILED, "%s",
+			   x->planned.message ? x->planned.message : "cannot plan");
+		return;
+	}
+	x->result = TXN_PLANNED;
+	x->cpus = vm_tune_cpus(&x->planned.tune);
+	for (size_t k = 0; k < x->planned.n_skipped; k++)
+		(void)strv_push(&x->skipped, &x->n_skipped, x->planned.skipped[k]);
+}
+
+/* A planned VM: the dry run's outcome with --dry-run, else the real run. */
+static void carry_out(const struct txn_env *env, const struct apply_args *aa, struct outcome *x)
+{
+	if (aa->dry_run) {
+		x->result = x->planned.plan.n_actions ? TXN_DRY_RUN : TXN_UNCHANGED;
+		free(x->message);
+		x->message = strdup_or_null(x->planned.message);
+		return;
+	}
+	struct pin_args a = {.command = "apply", .lock_timeout_ms = aa->lock_timeout_ms};
+	int r = policy_to_request(x->policy->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
+	if (r == 0)
+		r = pin_vm(env, x->vm, &a, &x->done);
+	pin_args_done(&a);
+	x->exit_code = r < 0 ? EXIT_FAILURE_RUNTIME : r;
+	x->result = x->done.result ? x->done.result : TXN_FAILED;
+	free(x->message);
+	x->message = strdup_or_null(x->done.message);
+	for (size_t k = 0; k < x->done.n_warnings; k++)
+		(void)strv_push(&x->warnings, &x->n_warnings, x->done.warnings[k]);
+}
+
+static void report_problems(const struct outcome *x, bool dry_run)
+{
+	char label[128];
+	vm_label(x->vm, label, sizeof(label));
+	for (size_t w = 0; w < x->n_warnings; w++)
+		log_warning("%s: %s", label, x->warnings[w]);
+	if (x->message && !txn_result_ok(x->result))
+		log_error("%s: %s", label, x->message);
+	for (size_t s = 0; s < x->n_skipped; s++)
+		log_error("%s: %s: %s", label, dry_run ? "would not be carried out" : "not carried out", x->skipped[s]);
+}
+
+struct apply_counts {
+	size_t applied, unchanged, partial, failed, untouched;
+};
+
+/* The last line of the text report, and "summary" in JSON. NULL when out of memory. */
+static char *summary_line(const struct apply_counts *k, size_t n, const char *dir, size_t n_pol, size_t n_vms,
+			  bool dry_run)
+{
+	char *s = NULL;
+	int r;
+	if (n == 0)
+		r = asprintf(&s, "no running VM matches a policy in %s (%zu file%s, %zu VM%s)", dir, n_pol,
+			     n_pol == 1 ? "" : "s", n_vms, n_vms == 1 ? "" : "s");
+	else if (k->applied == 0 && k->failed == 0 && k->partial == 0 && !dry_run)
+		r = asprintf(&s, "nothing changed: %zu VM%s already as their policies ask", k->unchanged,
+			     k->unchanged == 1 ? " is" : "s are");
+	else
+		r = asprintf(&s, "%s%zu %s, %zu unchanged, %zu with settings %snot carried out, %zu failed; %zu VM%s "
+			     "without a policy",
+			     dry_run ? "dry run (nothing changed): " : "", k->applied, dry_run ? "to change" : "applied",
+			     k->unchanged, k->partial, dry_run ? "that would be " : "", k->failed, k->untouched,
+			     k->untouched == 1 ? "" : "s");
+	return r < 0 ? NULL : s;
+}
+
+/* The report on stdout: the JSON document, or the table and the summary line. */
+static void print_report(bool json, struct outcome *o, size_t n, const struct loaded *pol, size_t n_pol,
+			 const struct apply_counts *k, const char *summary)
+{
+	int r;
+	if (json) {
+		json_object *top = json_object_new_object();
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(arr, outcome_json(&o[i]));
+		json_object_object_add(top, "vms", arr);
+		json_object *files = json_object_new_array();
+		for (size_t i = 0; i < n_pol; i++) {
+			json_object *f = json_object_new_object();
+			json_object_object_add(f, "file", json_object_new_string(pol[i].path));
+			json_object_object_add(f, "errors", json_object_new_int((int)pol[i].diags.errors));
+			json_object_array_add(files, f);
+		}
+		json_object_object_add(top, "policies", files);
+		json_object *counts = json_object_new_object();
+		json_object_object_add(counts, "applied", json_object_new_int((int)k->applied));
+		json_object_object_add(counts, "unchanged", json_object_new_int((int)k->unchanged));
+		json_object_object_add(counts, "partial", json_object_new_int((int)k->partial));
+		json_object_object_add(counts, "failed", json_object_new_int((int)k->failed));
+		json_object_object_add(counts, "without_policy", json_object_new_int((int)k->untouched));
+		json_object_object_add(top, "counts", counts);
+		json_object_object_add(top, "summary", summary ? json_object_new_string(summary) : NULL);
+		print_json(stdout, top);
+		json_object_put(top);
+	} else {
+		/* A plan's cgroups and policy paths wrap on a narrow terminal, never cut. */
+		static const struct column cols[] = {
+			{.name = "PID", .keys = "pid"},
+			{.name = "NAME", .keys = "name"},
+			{.name = "POLICY", .keys = "policy", .flags = SCOLS_FL_WRAP},
+			{.name = "RESULT", .keys = "result"},
+			{.name = "MODE", .keys = "mode"},
+			{.name = "CGROUP", .keys = "vm_cgroup", .flags = SCOLS_FL_WRAP},
+		};
+		json_object *rows = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(rows, outcome_json(&o[i]));
+		if (n && (r = print_table(stdout, cols, ARRAY_SIZE(cols), rows, NULL)) < 0)
+			log_error("cannot print the table: %s", strerror(-r));
+		json_object_put(rows);
+		_cleanup_free_ char *line = summary ? str_escape(summary) : NULL;
+		printf("%s\n", line ? line : "out of memory");
+	}
+}
+
 static int run_apply(struct cli *c, const struct apply_args *aa)
 {
 	/* the transaction reads each thread's placement once, under the VM's lock */
@@ -312,7 +483,11 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 
 	struct vm **vms = NULL;
 	size_t n_vms = 0;
+	struct policies wanted = {.v = pol, .n = n_pol, .proc_fd = c->proc_fd};
+	c->discover.qmp_wanted = matched_by_any;
+	c->discover.qmp_wanted_data = &wanted;
 	r = vm_list_all(&c->discover, &vms, &n_vms);
+	c->discover.qmp_wanted = NULL;
 	if (r < 0) {
 		loaded_free(pol, n_pol);
 		return cli_runtime_error(r, "cannot list VMs");
@@ -326,74 +501,21 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	}
 
 	/* Match, then plan every VM (a dry run each), before anything is written. */
-	for (size_t v = 0; v < n_vms; v++) {
-		const struct loaded *first = NULL, *second = NULL;
-		for (size_t i = 0; i < n_pol; i++) {
-			if (!pol[i].policy || !policy_matches(pol[i].policy, vms[v], c->proc_fd))
-				continue;
-			if (!first)
-				first = &pol[i];
-			else if (!second)
-				second = &pol[i];
-		}
-		if (!first) {
-			untouched++;
-			continue;
-		}
-		struct outcome *x = &o[n++];
-		x->vm = vms[v];
-		x->policy = first;
-		if (second) {
-			set_failed(x, EXIT_USAGE, TXN_CONFLICT, "matched by both %s and %s; left alone",
-				   first->path, second->path);
-			continue;
-		}
-		struct pin_args a = {.dry_run = true, .command = "apply"};
-		r = policy_to_request(first->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
-		if (r == 0)
-			r = pin_vm(&env, vms[v], &a, &x->planned);
-		pin_args_done(&a);
-		if (r < 0 || x->planned.result == TXN_FAILED) {
-			set_failed(x, r < 0 ? EXIT_FAILURE_RUNTIME : r, TXN_FAILED, "%s",
-				   x->planned.message ? x->planned.message : "cannot plan");
-			continue;
-		}
-		x->result = TXN_PLANNED;
-		x->cpus = vm_tune_cpus(&x->planned.tune);
-		for (size_t k = 0; k < x->planned.n_skipped; k++)
-			(void)strv_push(&x->skipped, &x->n_skipped, x->planned.skipped[k]);
-	}
+	for (size_t v = 0; v < n_vms; v++)
+		plan_one(&env, vms[v], pol, n_pol, c->proc_fd, o, &n, &untouched);
 	int state_fd = state_dir_open(false);
 	check_exclusive(o, n, state_fd);
 	if (state_fd >= 0)
 		close(state_fd);
 
-	/* A VM whose policy was carried out but for some settings is "partial": it
-	 * counts as such in the summary, and makes the exit status 3. */
 	size_t applied = 0, unchanged = 0, partial = 0, failed = 0, config_errors = 0, exited = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct outcome *x = &o[i];
-		if (x->result == TXN_PLANNED) {
-			if (aa->dry_run) {
-				x->result = x->planned.plan.n_actions ? TXN_DRY_RUN : TXN_UNCHANGED;
-				free(x->message);
-				x->message = strdup_or_null(x->planned.message);
-			} else {
-				struct pin_args a = {.command = "apply", .lock_timeout_ms = aa->lock_timeout_ms};
-				r = policy_to_request(x->policy->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
-				if (r == 0)
-					r = pin_vm(&env, x->vm, &a, &x->done);
-				pin_args_done(&a);
-				x->exit_code = r < 0 ? EXIT_FAILURE_RUNTIME : r;
-				x->result = x->done.result ? x->done.result : TXN_FAILED;
-				free(x->message);
-				x->message = strdup_or_null(x->done.message);
-				for (size_t k = 0; k < x->done.n_warnings; k++)
-					(void)strv_push(&x->warnings, &x->n_warnings, x->done.warnings[k]);
-			}
-		}
-		bool done_ok = txn_result_ok(x->result);
-		if (!done_ok) {
+		if (x->result == TXN_PLANNED)
+			carry_out(&env, aa, x);
+		/* A VM whose policy was carried out but for some settings is "partial": it
+		 * counts as such in the summary, and makes the exit status 3. */
+		if (!txn_result_ok(x->result)) {
 			failed++;
 			config_errors += x->exit_code == EXIT_USAGE;
 			exited += x->exit_code == EXIT_PARTIAL; /* the VM exited during its run */
@@ -406,79 +528,13 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		}
 	}
 
-	_cleanup_free_ char *summary = NULL;
-	int k;
-	if (n == 0)
-		k = asprintf(&summary, "no running VM matches a policy in %s (%zu file%s, %zu VM%s)", dir, n_pol,
-			     n_pol == 1 ? "" : "s", n_vms, n_vms == 1 ? "" : "s");
-	else if (applied == 0 && failed == 0 && partial == 0 && !aa->dry_run)
-		k = asprintf(&summary, "nothing changed: %zu VM%s already as their policies ask", unchanged,
-			     unchanged == 1 ? " is" : "s are");
-	else
-		k = asprintf(&summary, "%s%zu %s, %zu unchanged, %zu with settings %snot carried out, %zu failed; %zu VM%s "
-			     "without a policy",
-			     aa->dry_run ? "dry run (nothing changed): " : "", applied,
-			     aa->dry_run ? "to change" : "applied", unchanged, partial, aa->dry_run ? "that would be " : "",
-			     failed, untouched, untouched == 1 ? "" : "s");
-	if (k < 0)
-		summary = NULL;
+	struct apply_counts counts = {applied, unchanged, partial, failed, untouched};
+	_cleanup_free_ char *summary = summary_line(&counts, n, dir, n_pol, n_vms, aa->dry_run);
 
 	/* What was not done goes to stderr, one line each, in either output form. */
-	for (size_t i = 0; i < n; i++) {
-		char label[128];
-		vm_label(o[i].vm, label, sizeof(label));
-		for (size_t w = 0; w < o[i].n_warnings; w++)
-			log_warning("%s: %s", label, o[i].warnings[w]);
-		bool problem = !txn_result_ok(o[i].result);
-		if (o[i].message && problem)
-			log_error("%s: %s", label, o[i].message);
-		for (size_t s = 0; s < o[i].n_skipped; s++)
-			log_error("%s: %s: %s", label, aa->dry_run ? "would not be carried out" : "not carried out",
-				  o[i].skipped[s]);
-	}
-	if (c->json) {
-		json_object *top = json_object_new_object();
-		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < n; i++)
-			json_object_array_add(arr, outcome_json(&o[i]));
-		json_object_object_add(top, "vms", arr);
-		json_object *files = json_object_new_array();
-		for (size_t i = 0; i < n_pol; i++) {
-			json_object *f = json_object_new_object();
-			json_object_object_add(f, "file", json_object_new_string(pol[i].path));
-			json_object_object_add(f, "errors", json_object_new_int((int)pol[i].diags.errors));
-			json_object_array_add(files, f);
-		}
-		json_object_object_add(top, "policies", files);
-		json_object *counts = json_object_new_object();
-		json_object_object_add(counts, "applied", json_object_new_int((int)applied));
-		json_object_object_add(counts, "unchanged", json_object_new_int((int)unchanged));
-		json_object_object_add(counts, "partial", json_object_new_int((int)partial));
-		json_object_object_add(counts, "failed", json_object_new_int((int)failed));
-		json_object_object_add(counts, "without_policy", json_object_new_int((int)untouched));
-		json_object_object_add(top, "counts", counts);
-		json_object_object_add(top, "summary", summary ? json_object_new_string(summary) : NULL);
-		print_json(stdout, top);
-		json_object_put(top);
-	} else {
-		/* A plan's cgroups and policy paths wrap on a narrow terminal, never cut. */
-		static const struct column cols[] = {
-			{.name = "PID", .keys = "pid"},
-			{.name = "NAME", .keys = "name"},
-			{.name = "POLICY", .keys = "policy", .flags = SCOLS_FL_WRAP},
-			{.name = "RESULT", .keys = "result"},
-			{.name = "MODE", .keys = "mode"},
-			{.name = "CGROUP", .keys = "vm_cgroup", .flags = SCOLS_FL_WRAP},
-		};
-		json_object *rows = json_object_new_array();
-		for (size_t i = 0; i < n; i++)
-			json_object_array_add(rows, outcome_json(&o[i]));
-		if (n && (r = print_table(stdout, cols, ARRAY_SIZE(cols), rows, NULL)) < 0)
-			log_error("cannot print the table: %s", strerror(-r));
-		json_object_put(rows);
-		_cleanup_free_ char *line = summary ? str_escape(summary) : NULL;
-		printf("%s\n", line ? line : "out of memory");
-	}
+	for (size_t i = 0; i < n; i++)
+		report_problems(&o[i], aa->dry_run);
+	print_report(c->json, o, n, pol, n_pol, &counts, summary);
 
 	int rc = EXIT_OK;
 	if (failed && (applied || partial))

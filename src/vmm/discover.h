@@ -113,6 +113,11 @@ struct discover_opts {
 	/* Leave each thread's cgroup and affinity unread: the caller reads them later,
 	 * once, with vm_refresh_threads() (pin, unpin and apply do, under the VM's lock). */
 	bool placement_later;
+	/* vm_list_all: when given, only the VMs it returns true for have their monitors
+	 * asked (apply asks only those a policy matches by their command line); the
+	 * others' threads are classified from names and kvm fds. */
+	bool (*qmp_wanted)(const struct vm *vm, void *userdata);
+	void *qmp_wanted_data;
 };
 void discover_opts_init(struct discover_opts *o, int proc_fd);
 

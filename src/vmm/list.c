@@ -44,6 +44,8 @@ static void *qmp_job_run(void *arg)
 
 static bool wants_qmp(const struct discover_opts *o, const struct vm *vm)
 {
+	if (o->qmp_wanted && !o->qmp_wanted(vm, o->qmp_wanted_data))
+		return false;
 	return o->qmp_socket || (!o->no_qmp && vm->qemu.n_qmp_paths > 0);
 }
 
