@@ -133,9 +133,13 @@ static int write_undo(struct exec_ctx *c, const struct undo_entry *e)
 
 /* ---- threads -------------------------------------------------------------------------------- */
 
+/* The thread's mask is recorded too, before the move resets it (Linux 6.1, v1): the
+ * rollback gives it back to a thread discovery did not see (a rescan's newcomer). */
 static int move_thread_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
 	int r = exec_read_thread_cgroup(c, a->tid, &e->old_value);
+	if (r == 0)
+		r = affinity_get(a->tid, &e->old_cpus);
 	if (r < 0)
 		return r == -ESRCH ? 1 : r;
 	return exec_write_tid(c, a->dir, a->file, a->tid);
