@@ -245,6 +245,7 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 	if (r < 0)
 		return r;
 	const struct action_ops *o = exec_ops(a->kind);
+	unsigned begun = c->executed;
 	struct undo_entry e;
 	r = entry_init(&e, a, index);
 	if (r == 0)
@@ -261,7 +262,10 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 			exec_set_failed(c, "the VM (pid %d) exited", (int)c->pid);
 			return -ESRCH;
 		}
-		describe(c, a, r);
+		/* An action that began actions of its own (a rescan's newcomers) failed
+		 * through one of them, which said why. */
+		if (c->executed == begun)
+			describe(c, a, r);
 		return r;
 	}
 	return 0;
