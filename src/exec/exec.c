@@ -255,6 +255,7 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 	if (r < 0)
 		return r;
 	const struct action_ops *o = exec_ops(a->kind);
+	unsigned begun = c->executed;
 	struct undo_entry e;
 	r = entry_init(&e, a, index);
 	if (r == 0)
@@ -271,7 +272,10 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 			exec_set_failed(c, "the VM (pid %d) exited", (int)c->pid);
 			return -ESRCH;
 		}
-		describe(c, a, r);
+		/* An action that began actions of its own (a rescan's newcomers) failed
+		 * through one of them, which said why. */
+		if (c->executed == begun)
+			describe(c, a, r);
 		return r;
 	}
 	return 0;
@@ -315,6 +319,15 @@ static const struct vm_thread *vm_thread_of(const struct vm *vm, pid_t tid)
 	return NULL;
 }
 
+/* The mask the log recorded first for tid: the one it had before this run touched it. */
+static const struct idset *first_mask(const struct undo_log *log, pid_t tid)
+{
+	for (size_t i = 0; i < log->n; i++)
+		if (log->entries[i].tid == tid && log->entries[i].old_cpus)
+			return log->entries[i].old_cpus;
+	return NULL;
+}
+
 int exec_rollback(struct exec_ctx *c, struct undo_log *log)
 {
 	int first = 0;
@@ -332,16 +345,17 @@ int exec_rollback(struct exec_ctx *c, struct undo_log *log)
 	/* Moving a thread back (and cpuset writes) reset its affinity on Linux 6.1 and
 	 * in v1, and the mask an ACT_SET_AFFINITY recorded may already have been such a
 	 * reset one. So every touched thread gets, last, the mask discovery read before
-	 * the plan began; a thread born since gets the main thread's. */
+	 * the plan began; a thread born since gets the one it had before its first move
+	 * (a rescan's newcomer), else the main thread's. */
 	const struct vm_thread *main_thread = c->vm ? vm_thread_of(c->vm, c->pid) : NULL;
 	for (size_t i = 0; i < log->n; i++) {
 		const struct undo_entry *e = &log->entries[i];
 		if (!e->tid || e->cleanup)
 			continue;
 		const struct vm_thread *t = c->vm ? vm_thread_of(c->vm, e->tid) : NULL;
-		const struct idset *mask = t && t->affinity ? t->affinity
-					    : main_thread ? main_thread->affinity
-							  : NULL;
+		const struct idset *mask = t && t->affinity ? t->affinity : first_mask(log, e->tid);
+		if (!mask && main_thread)
+			mask = main_thread->affinity;
 		int r = mask ? affinity_set(e->tid, mask) : 0;
 		if (r < 0 && r != -ESRCH && first == 0)
 			first = r;

@@ -49,7 +49,8 @@ struct undo_entry {
 	bool undo_failed;       /* rollback could not */
 	char *old_value;        /* previous file content, previous cgroup of a moved task,
 				 * previous scheduling policy ("fifo:10") */
-	struct idset *old_cpus; /* previous affinity */
+	struct idset *old_cpus; /* previous affinity (ACT_SET_AFFINITY; ACT_MOVE_THREAD:
+				 * before the move) */
 	struct moved_thread *moved; /* ACT_MOVE_PROCESS: every thread's previous cgroup */
 	size_t n_moved;
 };
@@ -111,7 +112,8 @@ bool exec_vm_exiting(const struct exec_ctx *c);
 int exec_plan(struct exec_ctx *c, const struct plan *p, struct undo_log *log);
 
 /* Undoes every entry of log not undone yet, newest first, then gives every touched
- * thread the mask discovery read. Best effort: an entry whose undo failed gets
+ * thread the mask discovery read (one it did not see: the mask it had before its
+ * first move). Best effort: an entry whose undo failed gets
  * undo_failed, the others undone. Returns the first error met. */
 int exec_rollback(struct exec_ctx *c, struct undo_log *log);
 

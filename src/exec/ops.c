@@ -155,22 +155,30 @@ static bool still_ours(const struct exec_ctx *c, pid_t tid)
 	return c->pid <= 0 || proc_task_exists(c->proc_fd, c->pid, tid);
 }
 
+static const struct vm_thread *known_thread_of(const struct exec_ctx *c, pid_t tid)
+{
+	for (size_t i = 0; c->vm && i < c->vm->n_threads; i++)
+		if (c->vm->threads[i].tid == tid)
+			return &c->vm->threads[i];
+	return NULL;
+}
+
 /* Where the thread is now, as discovery read it after the VM's lock was taken,
  * unless a move-process of this run has taken it along since. */
-static const char *known_cgroup(const struct exec_ctx *c, pid_t tid)
+static const char *known_cgroup(const struct exec_ctx *c, const struct vm_thread *t)
 {
 	for (size_t i = 0; c->log && i < c->log->n; i++)
 		if (c->log->entries[i].kind == ACT_MOVE_PROCESS)
 			return NULL;
-	for (size_t i = 0; c->vm && i < c->vm->n_threads; i++)
-		if (c->vm->threads[i].tid == tid)
-			return c->vm->threads[i].cgroup;
-	return NULL;
+	return t ? t->cgroup : NULL;
 }
 
+/* A thread discovery did not see (a rescan's newcomer) has its mask recorded too,
+ * before the move resets it (Linux 6.1, v1): the rollback gives it back. */
 static int move_thread_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
-	const char *known = known_cgroup(c, a->tid);
+	const struct vm_thread *t = known_thread_of(c, a->tid);
+	const char *known = known_cgroup(c, t);
 	if (known) {
 		if (!still_ours(c, a->tid))
 			return 1;
@@ -180,6 +188,8 @@ static int move_thread_run(struct exec_ctx *c, const struct action *a, struct un
 		/* read from the VM's own task directory: a thread of another process
 		 * is not found there */
 		int r = exec_read_thread_cgroup(c, a->tid, &e->old_value);
+		if (r == 0 && !t)
+			r = affinity_get(a->tid, &e->old_cpus);
 		if (r < 0)
 			return r == -ESRCH ? 1 : r;
 	}
