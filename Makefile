@@ -154,11 +154,14 @@ FUZZ_CHECK_SECONDS ?= 15
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-FUZZ_TARGETS ?= policy
+FUZZ_TARGETS ?= policy qmp
 # Each target is linked with the layers its parsers need, and nothing else.
 FUZZ_BASIC        := $(wildcard src/basic/*.c)
 FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c $(FUZZ_BASIC)
+FUZZ_SRCS_qmp     := src/vmm/qmp.c src/basic/util.c
+# Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192
+FUZZ_MAXLEN_qmp     := 81920
 
 .PHONY: fuzz check-fuzz fuzz-build
 
