@@ -385,12 +385,15 @@ int qemu_apic_id_to_cpu_index(const struct qemu_config *c, unsigned apic_id)
 	unsigned cores = (unsigned)c->smp_cores, sockets = (unsigned)c->smp_sockets;
 	/* Missing values as QEMU fills them for current machine types: cores before
 	 * sockets. */
+	/* No topology QEMU accepts has more; bounded, the products below fit. */
+	if (maxcpus > SMP_MAX || threads > SMP_MAX || dies > SMP_MAX || cores > SMP_MAX || sockets > SMP_MAX)
+		return -1;
 	if (!sockets && !cores)
 		sockets = 1;
 	if (!cores)
-		cores = maxcpus / (sockets * dies * threads);
+		cores = (unsigned)(maxcpus / ((unsigned long long)sockets * dies * threads));
 	if (!sockets)
-		sockets = maxcpus / (cores * dies * threads);
+		sockets = (unsigned)(maxcpus / ((unsigned long long)cores * dies * threads));
 	if (!cores || !sockets)
 		return -1;
 	unsigned tb = bits_for(threads), cb = bits_for(cores), db = bits_for(dies);
