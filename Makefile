@@ -154,16 +154,21 @@ FUZZ_CHECK_SECONDS ?= 15
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-FUZZ_TARGETS ?= policy qmp cmdline
+FUZZ_TARGETS ?= policy qmp cmdline proc
 # Each target is linked with the layers its parsers need, and nothing else.
 FUZZ_BASIC        := $(wildcard src/basic/*.c)
 FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c $(FUZZ_BASIC)
 FUZZ_SRCS_qmp     := src/vmm/qmp.c src/basic/util.c
 FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
+# classify_thread_name() and vm_exe_evidence() are in discover.c, which brings the
+# QMP client and the argv parser along.
+FUZZ_SRCS_proc    := src/vmm/discover.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
+		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
 # Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192
 FUZZ_MAXLEN_qmp     := 81920
 FUZZ_MAXLEN_cmdline := 8192
+FUZZ_MAXLEN_proc    := 4096
 
 .PHONY: fuzz check-fuzz fuzz-build
 
