@@ -142,19 +142,20 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 	rm -rf $(DESTDIR)$(DOCDIR)
 
-# libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md). `make fuzz`
+# libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md): the policy
+# file, QMP replies, QEMU command lines, /proc text and the undo record. `make fuzz`
 # runs each for FUZZ_SECONDS, on a copy of the seeds in tests/fuzz/corpus-NAME
 # (build/fuzz/corpus-NAME; crashes go to build/fuzz/artifacts/NAME), prints one line
 # per target and "N passed, N failed, 0 skipped"; `make check-fuzz` runs each for
 # FUZZ_CHECK_SECONDS with UBSan fatal and only the summary lines. FUZZ_TARGETS picks
-# some. Needs clang and its fuzzer runtime
+# some: make fuzz FUZZ_TARGETS="qmp proc". Needs clang and its fuzzer runtime
 # (Debian: clang, libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 15
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-FUZZ_TARGETS ?= policy qmp cmdline proc
+FUZZ_TARGETS ?= policy qmp cmdline proc record
 # Each target is linked with the layers its parsers need, and nothing else.
 FUZZ_BASIC        := $(wildcard src/basic/*.c)
 FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c $(FUZZ_BASIC)
@@ -164,11 +165,14 @@ FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 # QMP client and the argv parser along.
 FUZZ_SRCS_proc    := src/vmm/discover.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
 		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
+FUZZ_SRCS_record  := src/state/state.c src/plan/record.c src/plan/layout.c src/tune/tune.c \
+		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
 # Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192
 FUZZ_MAXLEN_qmp     := 81920
 FUZZ_MAXLEN_cmdline := 8192
 FUZZ_MAXLEN_proc    := 4096
+FUZZ_MAXLEN_record  := 16384
 
 .PHONY: fuzz check-fuzz fuzz-build
 
