@@ -1,22 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* libFuzzer target for what a QEMU sends on its QMP socket. The input is the byte
- * stream of the server's side, as tests/fuzz/capture-qmp.py records it from real
+ * stream of the server's side, as tests/fuzz/capture-seeds.py records it from real
  * QEMUs. Two passes per input:
  *
  * 1. Pure: the stream cut into messages with json-c's incremental tokener (as qmp.c
  *    does), every message and its "return" member given to qmp_parse_cpus_fast(),
  *    qmp_parse_iothreads() and qmp_parse_name(); each result is checked against the
  *    document it came from.
- * 2. Session: a thread of this process plays QEMU on an abstract Unix socket and
- *    sends the input, then closes; qmp_connect() and qmp_query_vm(), kvmcg's own
- *    conversation, talk to it. The outcome (error or result) must equal what a model
- *    of the protocol, run on the whole buffer, says. So qmp.c's framing over recv()
- *    pieces (several messages in one read, one message over several) is checked too.
+ * 2. Session: a thread of this process plays QEMU on an abstract Unix socket,
+ *    sends the input and ends its side of the stream; qmp_connect() and
+ *    qmp_query_vm(), kvmcg's own conversation, talk to it. The outcome (error or
+ *    result) must equal what a model of the protocol, run on the whole buffer,
+ *    says. So qmp.c's framing over recv() pieces (several messages in one read, one
+ *    message over several) is checked too.
  *
  * Everything is freed; a failed check aborts. See README.md. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -253,10 +255,48 @@ static int model_session(const char *buf, size_t len, struct qmp_vm_info *ret)
 	return 0;
 }
 
+/* The server: one thread for the whole run, started with the first input, so a
+ * run costs two switches between threads (the connection wakes the server, its
+ * bytes wake the client) and no thread creation. */
 static int listen_fd = -1;
 static char sock_name[64]; /* "@kvmcg-fuzz-qmp-PID", qmp_connect()'s spelling */
+static sem_t go, done;
+static struct {
+	const char *buf;
+	size_t len;
+	int fd; /* the accepted connection, closed by session_pass() once the client is done */
+} sv;
 
-static void listen_once(void)
+/* Plays QEMU for each input: accepts one client, sends the input and ends its side
+ * of the stream. The connection stays open (the client's commands still go
+ * somewhere, as they would to a QEMU) until session_pass() closes it. */
+static void *serve(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		while (sem_wait(&go) < 0)
+			;
+		sv.fd = -1;
+		struct pollfd p = {.fd = listen_fd, .events = POLLIN};
+		if (poll(&p, 1, 5000) == 1) { /* else the client never came: its error says why */
+			sv.fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			CHECK(sv.fd >= 0);
+			for (size_t off = 0; off < sv.len;) {
+				ssize_t n = send(sv.fd, sv.buf + off, sv.len - off, MSG_NOSIGNAL);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					break; /* the client gave up and closed */
+				off += (size_t)n;
+			}
+			shutdown(sv.fd, SHUT_WR);
+		}
+		sem_post(&done);
+	}
+	return NULL;
+}
+
+static void server_start(void)
 {
 	if (listen_fd >= 0)
 		return;
@@ -269,45 +309,18 @@ static void listen_once(void)
 	CHECK(bind(listen_fd, (struct sockaddr *)&sa,
 		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + l)) == 0);
 	CHECK(listen(listen_fd, 1) == 0); /* QEMU's backlog */
-}
-
-struct server {
-	const char *buf;
-	size_t len;
-};
-
-/* Plays QEMU: accepts one client, sends the input, closes its side, and waits for
- * the client to hang up. */
-static void *serve(void *arg)
-{
-	const struct server *sv = arg;
-	struct pollfd p = {.fd = listen_fd, .events = POLLIN};
-	if (poll(&p, 1, 5000) != 1)
-		return NULL; /* the client never came: its error says why */
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	CHECK(fd >= 0);
-	for (size_t off = 0; off < sv->len;) {
-		ssize_t n = send(fd, sv->buf + off, sv->len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* the client gave up and closed */
-		off += (size_t)n;
-	}
-	shutdown(fd, SHUT_WR);
-	char sink[4096];
-	while (recv(fd, sink, sizeof(sink), 0) > 0)
-		;
-	close(fd);
-	return NULL;
+	CHECK(sem_init(&go, 0, 0) == 0 && sem_init(&done, 0, 0) == 0);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, serve, NULL) == 0);
+	CHECK(pthread_detach(th) == 0);
 }
 
 static void session_pass(const char *buf, size_t len)
 {
-	listen_once();
-	struct server sv = {.buf = buf, .len = len};
-	pthread_t th;
-	CHECK(pthread_create(&th, NULL, serve, &sv) == 0);
+	server_start();
+	sv.buf = buf;
+	sv.len = len;
+	sem_post(&go);
 
 	struct qmp *q = NULL;
 	struct qmp_vm_info got = {0};
@@ -324,7 +337,11 @@ static void session_pass(const char *buf, size_t len)
 		const char *why = qmp_strerror(r, NULL);
 		CHECK(why && why[0]);
 	}
-	CHECK(pthread_join(th, NULL) == 0);
+	/* the server is done with the input before libFuzzer takes it back */
+	while (sem_wait(&done) < 0)
+		;
+	if (sv.fd >= 0)
+		close(sv.fd);
 
 	struct qmp_vm_info want = {0};
 	int model = model_session(buf, len, &want);
