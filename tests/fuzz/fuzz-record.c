@@ -8,8 +8,8 @@
  * - a refused record names a line that exists (err_line);
  * - what state_format() writes of a parsed record parses again, and formats to the
  *   same text (a record kvmcg rewrites stays readable);
- * - state_check() judges both the same, and a record it accepts survives the round
- *   trip field by field (NULL and "" are one thing: the format writes both as "-").
+ * - a record state_check() accepts is accepted again after the round trip, and
+ *   survives it field by field (NULL and "" are one thing: both are written "-").
  *
  * Everything is freed; a failed check aborts. See README.md. */
 #include <errno.h>
@@ -160,10 +160,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz-record: written once:\n%swritten again:\n%s", once, twice);
 	CHECK(strcmp(once, twice) == 0);
 
+	/* A refused record is never rewritten (state_load() refuses it first), and
+	 * its rewrite may drop what made it wrong: state_format() writes vm-dir only
+	 * with a mount. An accepted one must stay accepted, and the same. */
 	int check_b = state_check(&b, &why_b);
-	CHECK(check_a == check_b);
-	if (check_a == 0)
+	if (check_a == 0) {
+		CHECK(check_b == 0);
 		check_same(&a, &b);
+	}
 
 	free(why_a);
 	free(why_b);
