@@ -149,41 +149,57 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 	rm -rf $(DESTDIR)$(DOCDIR)
 
-# Fuzzes the policy parser with libFuzzer for FUZZ_SECONDS, on a copy of the seeds
-# in tests/fuzz/corpus (build/fuzz/corpus; crashes go to build/fuzz/artifacts).
-# Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev). UBSan
-# reports are printed and counted; check-fuzz makes them fatal. tests/fuzz/README.md.
+# libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md): the policy
+# file, QMP replies, QEMU command lines, /proc text and the undo record. `make fuzz`
+# runs each for FUZZ_SECONDS, on a copy of the seeds in tests/fuzz/corpus-NAME
+# (build/fuzz/corpus-NAME; crashes go to build/fuzz/artifacts/NAME), prints one line
+# per target and "N passed, N failed, 0 skipped"; `make check-fuzz` runs each for
+# FUZZ_CHECK_SECONDS with UBSan fatal and only the summary lines. FUZZ_TARGETS picks
+# some: make fuzz FUZZ_TARGETS="qmp proc". Needs clang and its fuzzer runtime
+# (Debian: clang, libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 15
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-# The parser and what it needs: the tune and basic layers only.
-FUZZ_SRCS    := tests/fuzz/fuzz-policy.c src/tune/policy.c src/tune/tune.c $(wildcard src/basic/*.c)
+FUZZ_TARGETS ?= policy qmp cmdline proc record
+# Each target is linked with the layers its parsers need, and nothing else.
+FUZZ_BASIC        := $(wildcard src/basic/*.c)
+FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c $(FUZZ_BASIC)
+FUZZ_SRCS_qmp     := src/vmm/qmp.c src/basic/util.c
+FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
+# classify_thread_name() and vm_exe_evidence() are in discover.c, which brings the
+# QMP client and the argv parser along.
+FUZZ_SRCS_proc    := src/vmm/discover.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
+		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
+FUZZ_SRCS_record  := src/state/state.c src/plan/record.c src/plan/layout.c src/tune/tune.c \
+		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
+# Longest input: qmp's goes past one 64 KiB read of qmp.c.
+FUZZ_MAXLEN_policy  := 8192
+FUZZ_MAXLEN_qmp     := 81920
+FUZZ_MAXLEN_cmdline := 8192
+FUZZ_MAXLEN_proc    := 4096
+FUZZ_MAXLEN_record  := 16384
 
-.PHONY: fuzz check-fuzz
+.PHONY: fuzz check-fuzz fuzz-build
 
-build/fuzz/fuzz-policy: $(FUZZ_SRCS) $(wildcard src/*/*.h)
-	@mkdir -p $(dir $@)
-	$(E) "  CC      $@"
-	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $(FUZZ_SRCS) $(LIBS)
+define FUZZ_TARGET_RULE
+build/fuzz/fuzz-$(1): tests/fuzz/fuzz-$(1).c $$(FUZZ_SRCS_$(1)) $$(wildcard src/*/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(E) "  CC      $$@"
+	$$(Q)$$(FUZZ_CC) $$(CPPFLAGS) -std=c11 $$(FUZZ_FLAGS) -o $$@ $$< $$(FUZZ_SRCS_$(1)) $$(LIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET_RULE,$(t))))
 
-fuzz: build/fuzz/fuzz-policy
-	$(Q)rm -rf build/fuzz/artifacts && mkdir -p build/fuzz/corpus build/fuzz/artifacts
-	$(Q)cp tests/fuzz/corpus/* build/fuzz/corpus/
-	$(Q){ UBSAN_OPTIONS=$(FUZZ_UBSAN_OPTIONS) build/fuzz/fuzz-policy -max_total_time=$(FUZZ_SECONDS) \
-		-max_len=8192 -timeout=5 -dict=tests/fuzz/policy.dict -print_final_stats=1 \
-		-artifact_prefix=build/fuzz/artifacts/ build/fuzz/corpus 2>&1; echo $$? >build/fuzz/rc; } \
-		| tee build/fuzz/fuzz.log
-	$(Q)rc=$$(cat build/fuzz/rc); \
-	ub=$$(grep -c 'runtime error:' build/fuzz/fuzz.log); \
-	echo "fuzz-policy: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' build/fuzz/fuzz.log || \
-		echo 'stopped before the time was up'); $$ub UBSan report(s); exit status $$rc (log: build/fuzz/fuzz.log)"; \
-	if [ "$$rc" -ne 0 ]; then echo "fuzz-policy: crash inputs:" $$(ls build/fuzz/artifacts); fi; \
-	exit $$rc
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
 
-check-fuzz:
-	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20 \
-		FUZZ_UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fuzz: fuzz-build
+	$(Q)FUZZ_UBSAN_OPTIONS=$(FUZZ_UBSAN_OPTIONS) tests/fuzz/run.sh $(FUZZ_SECONDS) \
+		$(foreach t,$(FUZZ_TARGETS),$(t):$(FUZZ_MAXLEN_$(t)))
+
+check-fuzz: fuzz-build
+	$(Q)FUZZ_UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/fuzz/run.sh -q $(FUZZ_CHECK_SECONDS) \
+		$(foreach t,$(FUZZ_TARGETS),$(t):$(FUZZ_MAXLEN_$(t)))
 
 clean:
 	rm -rf build

@@ -128,6 +128,11 @@ static int name_opt(const char *key, const char *value, void *userdata)
 	return 0;
 }
 
+/* More than any QEMU machine takes (q35's 4096, the largest KVM_MAX_VCPUS): QEMU
+ * would have refused such a -smp value. Bounds the topology's products, and the
+ * vCPUs discovery looks for. */
+#define SMP_MAX 4096
+
 struct smp_opts {
 	struct qemu_config *cfg;
 	int cpus;
@@ -137,7 +142,7 @@ static int smp_opt(const char *key, const char *value, void *userdata)
 {
 	struct smp_opts *o = userdata;
 	int v;
-	if (parse_int(value, &v) < 0 || v < 1)
+	if (parse_int(value, &v) < 0 || v < 1 || v > SMP_MAX)
 		return 0; /* QEMU would have refused it; nothing to learn */
 	if (strcmp(key, "cpus") == 0)
 		o->cpus = v;
@@ -338,11 +343,12 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 			r = qemu_opts_foreach(val, "cpus", smp_opt, &o);
 			/* QEMU 7.2 smp_parse(): cpus defaults to maxcpus, which defaults to
 			 * the product of the topology. */
-			int product = (cfg.smp_sockets ? cfg.smp_sockets : 1) *
-				      (cfg.smp_dies ? cfg.smp_dies : 1) *
-				      (cfg.smp_cores ? cfg.smp_cores : 1) *
-				      (cfg.smp_threads ? cfg.smp_threads : 1);
-			cfg.smp_cpus = o.cpus ? o.cpus : cfg.smp_maxcpus ? cfg.smp_maxcpus : product;
+			long long product = (long long)(cfg.smp_sockets ? cfg.smp_sockets : 1) *
+					    (cfg.smp_dies ? cfg.smp_dies : 1) *
+					    (cfg.smp_cores ? cfg.smp_cores : 1) *
+					    (cfg.smp_threads ? cfg.smp_threads : 1);
+			cfg.smp_cpus = o.cpus ? o.cpus : cfg.smp_maxcpus ? cfg.smp_maxcpus
+					   : product <= SMP_MAX ? (int)product : 1;
 		} else
 			continue;
 		i++; /* consumed the value */
@@ -379,12 +385,15 @@ int qemu_apic_id_to_cpu_index(const struct qemu_config *c, unsigned apic_id)
 	unsigned cores = (unsigned)c->smp_cores, sockets = (unsigned)c->smp_sockets;
 	/* Missing values as QEMU fills them for current machine types: cores before
 	 * sockets. */
+	/* No topology QEMU accepts has more; bounded, the products below fit. */
+	if (maxcpus > SMP_MAX || threads > SMP_MAX || dies > SMP_MAX || cores > SMP_MAX || sockets > SMP_MAX)
+		return -1;
 	if (!sockets && !cores)
 		sockets = 1;
 	if (!cores)
-		cores = maxcpus / (sockets * dies * threads);
+		cores = (unsigned)(maxcpus / ((unsigned long long)sockets * dies * threads));
 	if (!sockets)
-		sockets = maxcpus / (cores * dies * threads);
+		sockets = (unsigned)(maxcpus / ((unsigned long long)cores * dies * threads));
 	if (!cores || !sockets)
 		return -1;
 	unsigned tb = bits_for(threads), cb = bits_for(cores), db = bits_for(dies);
