@@ -165,15 +165,16 @@ FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-point
 FUZZ_TARGETS ?= policy qmp cmdline proc record
 # Each target is linked with the layers its parsers need, and nothing else.
 FUZZ_BASIC        := $(wildcard src/basic/*.c)
-FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c $(FUZZ_BASIC)
+FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c src/kernel/sched.c $(FUZZ_BASIC)
 FUZZ_SRCS_qmp     := src/vmm/qmp.c src/basic/util.c
 FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
-# classify_thread_name() and vm_exe_evidence() are in discover.c, which brings the
-# QMP client and the argv parser along.
-FUZZ_SRCS_proc    := src/vmm/discover.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
+# classify_thread_name() is in classify-names.c, vm_exe_evidence() in vm.c (the VM
+# model), which bring the thread list, the QMP client and the argv parser along.
+FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c \
+		     src/vmm/classify-kvmfd.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
 		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
 FUZZ_SRCS_record  := src/state/state.c src/plan/record.c src/plan/layout.c src/tune/tune.c \
-		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
+		     src/kernel/cgroupfs.c src/kernel/sched.c $(FUZZ_BASIC)
 # Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192
 FUZZ_MAXLEN_qmp     := 81920

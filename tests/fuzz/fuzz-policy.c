@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/sched.h"
 #include "tune/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -80,8 +81,8 @@ static void check_policy(const struct policy *p)
 	CHECK(p->cpu_weight <= 10000 && p->io_weight <= 10000 && p->net_weight <= 10000);
 	CHECK(!p->quota_set || p->quota_percent <= 100000);
 	CHECK(p->period_us == 0 || (p->period_us >= 1000 && p->period_us <= 1000000));
-	CHECK(p->vcpu_sched <= SCHED_CLASS_RR);
-	if (p->vcpu_sched == SCHED_CLASS_FIFO || p->vcpu_sched == SCHED_CLASS_RR)
+	CHECK(!p->vcpu_sched_set || strcmp(sched_policy_name(p->vcpu_sched_policy), "unknown") != 0);
+	if (p->vcpu_sched_set && sched_policy_is_rt(p->vcpu_sched_policy))
 		CHECK(p->vcpu_sched_priority >= 1 && p->vcpu_sched_priority <= 99);
 	else
 		CHECK(p->vcpu_sched_priority == 0);
