@@ -147,7 +147,7 @@ fi
 start_qemu() {
 	local n=$1
 	if ! qemu-system-x86_64 "${accel[@]}" -m 128 -smp "$n" -display none -nodefaults \
-		-no-user-config -bios "$bios" -name guest=bench-"$n" \
+		-no-user-config -bios "$bios" -name guest="pinbench-$$-$n" \
 		-qmp unix:"$tmp/bench-$n.qmp",server=on,wait=off \
 		-pidfile "$tmp/bench-$n.pid" -daemonize 2>"$tmp/bench-$n.err"; then
 		grep -v warning "$tmp/bench-$n.err" >&2 || true
@@ -353,7 +353,7 @@ last=${SIZES##* }
 	echo
 	echo '```sh'
 	echo "qemu-system-x86_64 ${accel[*]} -m 128 -smp \$N -display none -nodefaults -no-user-config \\"
-	echo "    -bios halt.bin -name guest=bench-\$N -qmp unix:bench-\$N.qmp,server=on,wait=off \\"
+	echo "    -bios halt.bin -name guest=pinbench-\$\$-\$N -qmp unix:bench-\$N.qmp,server=on,wait=off \\"
 	echo "    -pidfile bench-\$N.pid -daemonize"
 	echo '```'
 	echo
