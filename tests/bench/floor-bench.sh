@@ -476,6 +476,13 @@ git -C "$root" diff --quiet HEAD -- src 2>/dev/null || git_rev="$git_rev with lo
 	echo "| Host load | load average $load_at_start at the start, $load_at_end at the end; the host's CPUs were ${host_busy}% busy during the run, this run included |"
 	[ "$accel_name" = kvm ] || echo "| Note | /dev/kvm was not usable: every QEMU ran under TCG |"
 	echo
+	if awk -v l="$load_at_start" -v b="$host_busy" -v n="$(nproc)" 'BEGIN { exit !(l >= n / 2 || b >= 75) }'; then
+		echo "**Run under load.** Other work kept this host busy while the bench ran (load"
+		echo "average $load_at_start at the start, CPUs ${host_busy}% busy). Every absolute time below is"
+		echo "inflated by waiting for a CPU, and the spread is wide; compare the ratios, the"
+		echo "paired ratios and the CPU columns, not the times, with an idle host's."
+		echo
+	fi
 	echo "Each time is the median of the runs, with the interquartile range in brackets, in"
 	echo "milliseconds of wall-clock time; CPU is user + system time of the process and its"
 	echo "threads (median). *Paired* is the median (and IQR) of the ratio within each"
