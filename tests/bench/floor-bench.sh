@@ -90,6 +90,7 @@ cp "$FLOOR" "$tmp/floor"
 KVMCG=$tmp/kvmcg FLOOR=$tmp/floor
 TAG=floorbench-$$
 pid=''              # the 64-vCPU QEMU
+ns_pid=''           # unshare, while the many small QEMUs run
 floor_mount='' floor_dir='' orig_cg=/ orig_cpus=''
 cg_parent='' cg_parent_existed=1
 
@@ -101,6 +102,11 @@ ours() {
 cleanup() {
 	local rc=$?
 	set +e
+	if [ -n "$ns_pid" ]; then
+		# unshare ignores SIGTERM while it waits; its child dies with it.
+		kill -KILL "$ns_pid" 2>/dev/null
+		wait "$ns_pid" 2>/dev/null
+	fi
 	if ours "$pid"; then
 		"$KVMCG" unpin --pid "$pid" >/dev/null 2>&1
 		[ -n "$floor_dir" ] && "$FLOOR" clean "$floor_mount" "$floor_dir" "$orig_cg" "$orig_cpus" 2>/dev/null
@@ -383,10 +389,14 @@ if [ $((avail_mb / 80)) -lt "$many" ]; then
 fi
 [ "$many" -ge 2 ] || die "not enough memory for the list row"
 note "list and apply: starting $many small QEMUs in a PID namespace of their own"
+# In the background, so that a signal to this script is handled at once: the
+# cleanup stops unshare, and --kill-child takes the namespace and its QEMUs with it.
 WORK=$tmp BIOS=$bios ACCEL="${accel[*]}" TAG=$TAG MANY_VMS=$many LIST_ITER=$LIST_ITER \
 	APPLY_ITER=$APPLY_ITER WARMUP=$WARMUP KVMCG=$KVMCG TIMEIT=$TIMEIT \
-	unshare --pid --fork --mount-proc --kill-child bash "$here/many-vms.sh" ||
-	die "the list and apply rows failed"
+	unshare --pid --fork --mount-proc --kill-child bash "$here/many-vms.sh" &
+ns_pid=$!
+wait "$ns_pid" || die "the list and apply rows failed"
+ns_pid=''
 cat "$tmp/many.times" >>"$times"
 many_start_s=$(sed -n 's/^start_s=//p' "$tmp/many.info")
 many_pinned=$(sed -n 's/^pinned_after_apply=//p' "$tmp/many.info")
