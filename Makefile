@@ -129,10 +129,22 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg contrib/demo.sh
 
-# Times kvmcg pin/unpin/show on real QEMUs (2, 16, 64 vCPUs) against a taskset loop;
-# writes BENCHMARKS.md. As root.
-bench: all
-	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh
+# The bench's yardstick and timer (tests/bench/README.md): plain C, libc only, never
+# with sanitizers, so that the floor stays the floor.
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(E) "  CC      $@"
+	$(Q)$(CC) -O2 -g -std=c11 $(WARNINGS) -o $@ $<
+
+# As root; writes BENCHMARKS.md. First kvmcg against the syscall floor, qemu-affinity,
+# and list/apply on many QEMUs, interleaved, with one GOAL line per goal
+# (floor-bench.sh); then pin/unpin/show on 2, 16, 64 vCPUs against a taskset loop
+# (pin-bench.sh; BENCH_SWEEP=0 leaves it out).
+BENCH_SWEEP ?= 1
+bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg FLOOR=$(CURDIR)/$(BUILD)/bench/floor \
+		TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit tests/bench/floor-bench.sh
+	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -147,7 +147,7 @@ fi
 start_qemu() {
 	local n=$1
 	if ! qemu-system-x86_64 "${accel[@]}" -m 128 -smp "$n" -display none -nodefaults \
-		-no-user-config -bios "$bios" -name guest=bench-"$n" \
+		-no-user-config -bios "$bios" -name guest="pinbench-$$-$n" \
 		-qmp unix:"$tmp/bench-$n.qmp",server=on,wait=off \
 		-pidfile "$tmp/bench-$n.pid" -daemonize 2>"$tmp/bench-$n.err"; then
 		grep -v warning "$tmp/bench-$n.err" >&2 || true
@@ -305,7 +305,7 @@ last=${SIZES##* }
 		printf '# Benchmarks\n\nHow to read these figures: tests/bench/README.md.\n\n%s\n' "$MARKER"
 	fi
 	echo
-	echo "## Results"
+	echo "### Results"
 	echo
 	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
 	echo
@@ -326,7 +326,7 @@ last=${SIZES##* }
 	fi
 	[ "$accel_name" = kvm ] || echo "| Note | /dev/kvm was not usable: QEMU ran under TCG |"
 	echo
-	echo "### Summary (median, ms)"
+	echo "#### Summary (median, ms)"
 	echo
 	echo "| vCPUs | threads | kvmcg pin (first) | kvmcg pin (unchanged) | kvmcg unpin | kvmcg show --json | taskset loop |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|"
@@ -335,7 +335,7 @@ last=${SIZES##* }
 	done
 	for n in $SIZES; do
 		echo
-		echo "### $n vCPUs (${threads[$n]} threads)"
+		echo "#### $n vCPUs (${threads[$n]} threads)"
 		echo
 		echo "| Command | median (ms) | min (ms) | max (ms) |"
 		echo "|---|---:|---:|---:|"
@@ -347,13 +347,13 @@ last=${SIZES##* }
 		done
 	done
 	echo
-	echo "### Commands"
+	echo "#### Commands"
 	echo
 	echo "Each VM:"
 	echo
 	echo '```sh'
 	echo "qemu-system-x86_64 ${accel[*]} -m 128 -smp \$N -display none -nodefaults -no-user-config \\"
-	echo "    -bios halt.bin -name guest=bench-\$N -qmp unix:bench-\$N.qmp,server=on,wait=off \\"
+	echo "    -bios halt.bin -name guest=pinbench-\$\$-\$N -qmp unix:bench-\$N.qmp,server=on,wait=off \\"
 	echo "    -pidfile bench-\$N.pid -daemonize"
 	echo '```'
 	echo
@@ -375,7 +375,7 @@ last=${SIZES##* }
 	echo "| kvmcg show --json | \`kvmcg show --pid \$PID --json\` | the same pin |"
 	echo "| taskset loop | \`while read -r cpu tid; do taskset -pc \"\$cpu\" \"\$tid\"; done <\$PLAN\` | \`taskset -apc 0-$(($(nproc) - 1)) \$PID\` |"
 	echo
-	echo "### One first pin of the $last-vCPU VM, in detail"
+	echo "#### One first pin of the $last-vCPU VM, in detail"
 	echo
 	if [ -n "$strace_sum" ]; then
 		read -r calls errs <<<"$strace_sum"
@@ -397,4 +397,4 @@ last=${SIZES##* }
 } >"$tmp/report.md"
 mv "$tmp/report.md" "$OUT"
 note "wrote $OUT"
-sed -n '/^### Summary/,/^### [0-9]/p' "$OUT" | sed '$d'
+sed -n '/^#### Summary/,/^#### [0-9]/p' "$OUT" | sed '$d'
