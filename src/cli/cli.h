@@ -108,11 +108,5 @@ int cli_runtime_error(int r, const char *what);
  * (JSON null) when kvmcg has not pinned it. */
 json_object *cli_pin_state_json(int state_fd, const struct vm *vm);
 
-int cmd_list(int argc, char **argv);
-int cmd_show(int argc, char **argv);
-int cmd_pin(int argc, char **argv);
-int cmd_unpin(int argc, char **argv);
-int cmd_check(int argc, char **argv);
-int cmd_apply(int argc, char **argv);
 
 #endif

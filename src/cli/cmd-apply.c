@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cmd-apply.h"
+
 #include "cli/cli.h"
 #include "basic/log.h"
 #include "cli/output.h"

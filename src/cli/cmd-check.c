@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cmd-check.h"
+
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "tune/policy.h"

@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <string.h>
 
+#include "cli/cmd-list.h"
+
 #include "cli/cli.h"
 #include "basic/log.h"
 #include "cli/output.h"

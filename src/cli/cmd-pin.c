@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "kernel/cgroupfs.h"
+#include "cli/cmd-pin.h"
+
 #include "cli/cli.h"
 #include "basic/err.h"
 #include "plan/layout.h"

@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <string.h>
 
+#include "cli/cmd-show.h"
+
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "state/state.h"

@@ -4,6 +4,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd-apply.h"
+#include "cli/cmd-check.h"
+#include "cli/cmd-list.h"
+#include "cli/cmd-pin.h"
+#include "cli/cmd-show.h"
 #include "basic/log.h"
 #include "basic/util.h"
 
