@@ -192,6 +192,7 @@ struct pin_run {
 	struct cg_dircache cache;
 	struct exec_ctx ex;
 	const struct idset *effective_cpus;
+	char *planned;        /* the record as written before the run */
 };
 
 static void pin_run_done(struct pin_run *p)
@@ -205,6 +206,7 @@ static void pin_run_done(struct pin_run *p)
 	dir_states_done(&p->dirs);
 	cg_dircache_done(&p->cache);
 	vm_state_done(&p->prev);
+	free(p->planned);
 	txn_place_done(&p->pl);
 	if (p->state_fd >= 0) {
 		state_unlock(p->state_fd, p->vm->pid, p->vm->starttime_ticks, p->lock_fd);
@@ -357,6 +359,8 @@ static int pin_record_planned(struct pin_run *p)
 	int r = txn_record_build(&p->prev, &p->tune, &p->plan, NULL, pl, PLANNED, &st);
 	if (r == 0)
 		r = state_save(p->state_fd, &st);
+	if (r == 0)
+		p->planned = state_format(&st); /* NULL: written again after the run */
 	vm_state_done(&st);
 	if (r < 0)
 		return txn_fail(p->res, EXIT_FAILURE_RUNTIME, "cannot write the record: %s; nothing was changed",
@@ -417,11 +421,16 @@ static int pin_execute(struct pin_run *p)
 	if (r < 0)
 		return pin_rolled_back(p, r);
 
-	/* What this run made joins what earlier pins made. */
+	/* What this run made joins what earlier pins made. Written only when it differs
+	 * from what was recorded before the run: a run that made everything it planned
+	 * writes its record once. */
 	struct vm_state st = {0};
 	r = txn_record_build(&p->prev, &p->tune, &p->plan, &p->log, &p->pl, DONE, &st);
-	if (r == 0)
-		r = state_save(p->state_fd, &st);
+	if (r == 0) {
+		_cleanup_free_ char *done = state_format(&st);
+		if (!done || !p->planned || strcmp(done, p->planned) != 0)
+			r = state_save(p->state_fd, &st);
+	}
 	vm_state_done(&st);
 	if (r < 0)
 		txn_warn(p->res, "pinned, but the record could not be updated (%s): unpin may not undo all of it",
