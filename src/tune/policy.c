@@ -180,8 +180,8 @@ static bool parse_bool(const char *v, int *ret)
 static bool parse_weight(struct ctx *c, const char *v, unsigned *ret)
 {
 	int w;
-	if (parse_int(v, &w) < 0 || w < 1 || w > 10000) {
-		ERR(c, "%s= expects a weight from 1 to 10000, not '%s'", c->key, v);
+	if (parse_int(v, &w) < 0 || cputune_check_weight(w) < 0) {
+		ERR(c, "%s= expects a weight from %u to %u, not '%s'", c->key, CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX, v);
 		return false;
 	}
 	*ret = (unsigned)w;
@@ -352,10 +352,10 @@ static void key_quota(struct ctx *c, char *v)
 	size_t l = strlen(v);
 	uint64_t pct;
 	const char *unit;
-	if (l < 2 || parse_number(v, &pct, &unit) < 0 || strcmp(unit, "%") != 0 || pct == 0 ||
-	    pct > 100000) {
-		ERR(c, "Quota= expects a share of one CPU such as 50%% or 200%% (1%% to 100000%%), or max; not '%s'",
-		    v);
+	if (l < 2 || parse_number(v, &pct, &unit) < 0 || strcmp(unit, "%") != 0 ||
+	    cputune_check_quota_percent(pct) < 0) {
+		ERR(c, "Quota= expects a share of one CPU such as 50%% or 200%% (%u%% to %u%%), or max; not '%s'",
+		    CPU_QUOTA_PERCENT_MIN, CPU_QUOTA_PERCENT_MAX, v);
 		return;
 	}
 	c->p->quota_set = true;
@@ -365,8 +365,8 @@ static void key_quota(struct ctx *c, char *v)
 static void key_period(struct ctx *c, char *v)
 {
 	int us;
-	if (parse_int(v, &us) < 0 || us < 1000 || us > 1000000) {
-		ERR(c, "Period= expects microseconds from 1000 to 1000000, not '%s'", v);
+	if (parse_int(v, &us) < 0 || cputune_check_period(us) < 0) {
+		ERR(c, "Period= expects microseconds from %u to %u, not '%s'", CPU_PERIOD_US_MIN, CPU_PERIOD_US_MAX, v);
 		return;
 	}
 	c->p->period_us = (unsigned)us;
@@ -383,24 +383,27 @@ static void key_vcpu_scheduler(struct ctx *c, char *v)
 		{"idle", SCHED_CLASS_IDLE, false},   {"fifo", SCHED_CLASS_FIFO, true},
 		{"rr", SCHED_CLASS_RR, true},
 	};
+	int policy;
+	unsigned prio = 0;
+	bool valid = sched_parse(v, &policy, &prio) == 0; /* names and priorities: tune.c */
 	char *colon = strchr(v, ':');
 	if (colon)
 		*colon = '\0';
 	for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
 		if (strcmp(v, classes[i].name) != 0)
 			continue;
-		int prio = 0;
-		if (classes[i].prio != !!colon ||
-		    (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99))) {
+		if (!valid) {
 			if (colon)
 				*colon = ':';
-			ERR(c, classes[i].prio ? "VCPUScheduler=%s needs a priority from 1 to 99, e.g. %s:10"
-					       : "VCPUScheduler=%s takes no priority%s",
-			    classes[i].name, classes[i].prio ? classes[i].name : "");
+			if (classes[i].prio)
+				ERR(c, "VCPUScheduler=%s needs a priority from %d to %d, e.g. %s:10", classes[i].name,
+				    SCHED_RT_PRIORITY_MIN, SCHED_RT_PRIORITY_MAX, classes[i].name);
+			else
+				ERR(c, "VCPUScheduler=%s takes no priority", classes[i].name);
 			return;
 		}
 		c->p->vcpu_sched = classes[i].cls;
-		c->p->vcpu_sched_priority = (unsigned)prio;
+		c->p->vcpu_sched_priority = prio;
 		return;
 	}
 	if (colon)
@@ -461,9 +464,9 @@ static void io_limit(struct ctx *c, char *v, enum io_limit_kind kind)
 	int w;
 	switch (kind) {
 	case IO_DEVICE_WEIGHT:
-		if (parse_int(val, &w) < 0 || w < 1 || w > 10000) {
-			diag(c->d, DIAG_ERROR, c->line, vcol, "%s= expects a weight from 1 to 10000, not '%s'",
-			     c->key, val);
+		if (parse_int(val, &w) < 0 || cputune_check_weight(w) < 0) {
+			diag(c->d, DIAG_ERROR, c->line, vcol, "%s= expects a weight from %u to %u, not '%s'",
+			     c->key, CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX, val);
 			return;
 		}
 		n = (uint64_t)w;

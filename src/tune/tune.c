@@ -48,13 +48,66 @@ int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
 			continue;
 		bool rt = sched_names[i].policy == SCHED_FIFO || sched_names[i].policy == SCHED_RR;
 		int prio = 0;
-		if (rt != !!colon || (colon && (parse_int(colon + 1, &prio) < 0 || prio < 1 || prio > 99)))
+		if (rt != !!colon || (colon && parse_int(colon + 1, &prio) < 0) ||
+		    cputune_check_sched(sched_names[i].policy, prio) < 0)
 			return -EINVAL;
 		*ret_policy = sched_names[i].policy;
 		*ret_priority = (unsigned)prio;
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int cputune_check_weight(long long weight)
+{
+	return weight >= CGROUP_WEIGHT_MIN && weight <= CGROUP_WEIGHT_MAX ? 0 : -ERANGE;
+}
+
+int cputune_check_quota_percent(uint64_t percent)
+{
+	return percent >= CPU_QUOTA_PERCENT_MIN && percent <= CPU_QUOTA_PERCENT_MAX ? 0 : -ERANGE;
+}
+
+int cputune_check_period(long long period_us)
+{
+	return period_us >= CPU_PERIOD_US_MIN && period_us <= CPU_PERIOD_US_MAX ? 0 : -ERANGE;
+}
+
+int cputune_check_sched(int policy, long long priority)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sched_names); i++)
+		if (sched_names[i].policy == policy) {
+			if (policy == SCHED_FIFO || policy == SCHED_RR)
+				return priority >= SCHED_RT_PRIORITY_MIN && priority <= SCHED_RT_PRIORITY_MAX ? 0
+														: -ERANGE;
+			return priority == 0 ? 0 : -ERANGE;
+		}
+	return -ERANGE;
+}
+
+int cputune_check(const struct cputune *t)
+{
+	if (t->weight && cputune_check_weight(t->weight) < 0) {
+		err_set("CPU weight %u is out of range (%u to %u)", t->weight, CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX);
+		return -ERANGE;
+	}
+	if (t->quota_set && t->quota_percent && cputune_check_quota_percent(t->quota_percent) < 0) {
+		err_set("CPU quota %llu%% is out of range (%u%% to %u%%, or max)",
+			(unsigned long long)t->quota_percent, CPU_QUOTA_PERCENT_MIN, CPU_QUOTA_PERCENT_MAX);
+		return -ERANGE;
+	}
+	if (t->period_us && cputune_check_period(t->period_us) < 0) {
+		err_set("CPU period %u us is out of range (%u to %u)", t->period_us, CPU_PERIOD_US_MIN,
+			CPU_PERIOD_US_MAX);
+		return -ERANGE;
+	}
+	if (t->sched_set && cputune_check_sched(t->sched_policy, t->sched_priority) < 0) {
+		err_set("vCPU scheduler policy %d with priority %u is not other, batch, idle, fifo:PRIO or rr:PRIO "
+			"(PRIO %d to %d)",
+			t->sched_policy, t->sched_priority, SCHED_RT_PRIORITY_MIN, SCHED_RT_PRIORITY_MAX);
+		return -ERANGE;
+	}
+	return 0;
 }
 
 void vm_tune_done(struct vm_tune *s)
