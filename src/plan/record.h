@@ -50,6 +50,9 @@ struct vm_state {
 	struct vm_tune tune; /* what is pinned now */
 };
 void vm_state_done(struct vm_state *s);
+/* A deep copy into *ret (the caller's to vm_state_done); created stays
+ * NULL-terminated. 0 or -ENOMEM. */
+int vm_state_copy(const struct vm_state *s, struct vm_state *ret);
 
 const struct thread_origin *record_find_thread(const struct vm_state *s, pid_t tid);
 

@@ -126,6 +126,57 @@ void vm_tune_done(struct vm_tune *s)
 	*s = (struct vm_tune){0};
 }
 
+/* A copy of an optional set: NULL stays NULL. */
+static int set_copy(const struct idset *s, struct idset **ret)
+{
+	*ret = NULL;
+	if (s && !(*ret = idset_dup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret)
+{
+	struct vm_tune c = {.cputune = s->cputune};
+	int r = 0;
+	if (s->n_vcpu) {
+		c.vcpu = calloc(s->n_vcpu, sizeof(*c.vcpu));
+		r = c.vcpu ? 0 : -ENOMEM;
+		if (r == 0)
+			c.n_vcpu = s->n_vcpu;
+	}
+	for (size_t i = 0; r == 0 && i < s->n_vcpu; i++)
+		r = set_copy(s->vcpu[i], &c.vcpu[i]);
+	if (r == 0)
+		r = set_copy(s->emulator, &c.emulator);
+	if (r == 0)
+		r = set_copy(s->mems, &c.mems);
+	if (r == 0 && s->n_iothread) {
+		c.iothread_ids = calloc(s->n_iothread, sizeof(*c.iothread_ids));
+		c.iothread = calloc(s->n_iothread, sizeof(*c.iothread));
+		r = c.iothread_ids && c.iothread ? 0 : -ENOMEM;
+		if (r == 0)
+			c.n_iothread = s->n_iothread;
+	}
+	for (size_t i = 0; r == 0 && i < s->n_iothread; i++) {
+		r = set_copy(s->iothread[i], &c.iothread[i]);
+		if (r == 0 && !(c.iothread_ids[i] = strdup(s->iothread_ids[i])))
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		if (!c.n_iothread) { /* allocated, not counted yet */
+			free(c.iothread_ids);
+			free(c.iothread);
+			c.iothread_ids = NULL;
+			c.iothread = NULL;
+		}
+		vm_tune_done(&c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
 static int parse_list_arg(const char *what, const char *arg, const char *list, struct idset **ret,
 			  size_t *ret_col)
 {

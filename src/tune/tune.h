@@ -65,6 +65,8 @@ struct vm_tune {
 	struct cputune cputune;
 };
 void vm_tune_done(struct vm_tune *s);
+/* A deep copy into *ret (the caller's to vm_tune_done). 0 or -ENOMEM. */
+int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret);
 
 /* Command-line forms. On a syntax error returns -EINVAL and a sentence in err_get().
  *   --vcpu N:CPUS, --vcpu A-B:CPUS, --vcpu all:CPUS, --iothread ID:CPUS.

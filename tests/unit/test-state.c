@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,12 +134,34 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 		cr_assert_str_eq(got->created[i], want->created[i], "created[%zu]", i);
 	if (want->n_created)
 		cr_assert_null(got->created[got->n_created], "created is NULL-terminated");
+	assert_str(got->root, want->root, "root");
+	cr_assert_eq(got->n_enabled, want->n_enabled);
+	for (size_t i = 0; i < want->n_enabled; i++) {
+		cr_assert_str_eq(got->enabled[i].dir, want->enabled[i].dir, "enabled[%zu].dir", i);
+		cr_assert_str_eq(got->enabled[i].controller, want->enabled[i].controller, "enabled[%zu]", i);
+	}
 	cr_assert_eq(got->n_threads, want->n_threads);
 	for (size_t i = 0; i < want->n_threads; i++) {
 		cr_assert_eq(got->threads[i].tid, want->threads[i].tid);
 		assert_str(got->threads[i].cgroup, want->threads[i].cgroup, "thread cgroup");
 		cr_assert(set_eq(got->threads[i].affinity, want->threads[i].affinity), "thread %d affinity",
 			  (int)want->threads[i].tid);
+		cr_assert_eq(got->threads[i].sched_known, want->threads[i].sched_known, "thread %d scheduler",
+			     (int)want->threads[i].tid);
+		if (want->threads[i].sched_known) {
+			cr_assert_eq(got->threads[i].sched_policy, want->threads[i].sched_policy);
+			cr_assert_eq(got->threads[i].sched_priority, want->threads[i].sched_priority);
+		}
+	}
+	const struct cputune *gc = &got->tune.cputune, *wc = &want->tune.cputune;
+	cr_assert_eq(gc->weight, wc->weight);
+	cr_assert_eq(gc->quota_set, wc->quota_set);
+	cr_assert_eq(gc->quota_percent, wc->quota_percent);
+	cr_assert_eq(gc->period_us, wc->period_us);
+	cr_assert_eq(gc->sched_set, wc->sched_set);
+	if (wc->sched_set) {
+		cr_assert_eq(gc->sched_policy, wc->sched_policy);
+		cr_assert_eq(gc->sched_priority, wc->sched_priority);
 	}
 	/* vCPU pins by index; trailing unpinned ones need not be kept */
 	size_t n = got->tune.n_vcpu > want->tune.n_vcpu ? got->tune.n_vcpu : want->tune.n_vcpu;
@@ -273,6 +296,54 @@ Test(state_text, find_thread)
 	cr_assert_eq(t->tid, 4323);
 	cr_assert_str_eq(t->cgroup, "");
 	cr_assert_null(record_find_thread(&st_a, 1));
+}
+
+/* What format and parse never carried over: NULL strings and sets stay NULL, trailing
+ * unpinned vCPUs stay, and nothing is shared with the original. */
+Test(state_text, copy_is_deep_and_whole)
+{
+	full_state(&st_a);
+	st_a.root = strdup("kvmcg");
+	struct enabled_controller *e = calloc(2, sizeof(*e));
+	cr_assert_not_null(e);
+	e[0] = (struct enabled_controller){strdup("lim"), strdup("cpuset")};
+	e[1] = (struct enabled_controller){strdup("lim"), strdup("cpu")};
+	st_a.enabled = e;
+	st_a.n_enabled = 2;
+	st_a.threads[0].sched_known = true;
+	st_a.threads[0].sched_policy = SCHED_FIFO;
+	st_a.threads[0].sched_priority = 7;
+	free(st_a.threads[1].cgroup);
+	st_a.threads[1].cgroup = NULL;
+	idset_free(st_a.threads[1].affinity);
+	st_a.threads[1].affinity = NULL;
+	st_a.tune.cputune = (struct cputune){.weight = 300, .quota_set = true, .quota_percent = 150,
+					     .period_us = 20000, .sched_set = true, .sched_policy = SCHED_RR,
+					     .sched_priority = 2};
+	cr_assert_eq(vm_state_copy(&st_a, &st_b), 0);
+	assert_same_state(&st_b, &st_a);
+	cr_assert_eq(st_b.tune.n_vcpu, st_a.tune.n_vcpu);
+	cr_assert_null(st_b.threads[1].cgroup);
+	cr_assert_null(st_b.threads[1].affinity);
+	cr_assert_null(st_b.created[st_b.n_created], "created is NULL-terminated");
+	cr_assert_neq(st_b.name, st_a.name);
+	cr_assert_neq(st_b.tune.emulator, st_a.tune.emulator);
+	cr_assert_neq(st_b.tune.iothread_ids[0], st_a.tune.iothread_ids[0]);
+	cr_assert_neq(st_b.enabled[1].controller, st_a.enabled[1].controller);
+	/* the copy outlives the original (ASan would see a use after free) */
+	struct vm_state keep;
+	cr_assert_eq(vm_state_copy(&st_b, &keep), 0);
+	vm_state_done(&st_a);
+	vm_state_done(&st_b);
+	st_a = keep;
+	cr_assert_str_eq(st_a.enabled[1].controller, "cpu");
+	cr_assert(idset_isset(st_a.tune.vcpu[5], 3));
+	/* and an empty one */
+	struct vm_state none = {0}, copy;
+	cr_assert_eq(vm_state_copy(&none, &copy), 0);
+	cr_assert_null(copy.threads);
+	cr_assert_null(copy.tune.vcpu);
+	vm_state_done(&copy);
 }
 
 static void parse_fails_at(const char *text, size_t want_line)
