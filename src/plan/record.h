@@ -31,6 +31,10 @@ struct enabled_controller {
 	char *controller;
 };
 
+/* The highest vCPU index a record may pin: far above any VM, low enough that a
+ * damaged record cannot ask for a table of millions. */
+#define RECORD_VCPU_INDEX_MAX (1 << 20)
+
 struct vm_state {
 	pid_t pid;
 	uint64_t starttime;

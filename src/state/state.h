@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What kvmcg changed for one VM, so that unpin restores exactly what was there:
- * a plain-text file per VM under /run/kvmcg, named "<pid>-<starttime>.state" so a
- * reused pid never finds the old VM's record. */
+ * a JSON file per VM under /run/kvmcg (state/record-json.h has its schema), named
+ * "<pid>-<starttime>.state" so a reused pid never finds the old VM's record.
+ * Records in the text format of earlier versions (state/record-text.h) are still
+ * read. */
 #ifndef KVMCG_STATE_H
 #define KVMCG_STATE_H
 
@@ -16,8 +18,13 @@
 
 #define STATE_DIR_DEFAULT "/run/kvmcg"
 
-/* Pure. Parse errors give -EBADMSG and the 1-based line in *err_line. */
+/* Either format: JSON when the first byte that is not blank is '{', else text. Every
+ * value is checked as the command line checks it (tune.h). Nothing is changed but
+ * err_get(): an error gives -EBADMSG (a JSON record of another version too) with a
+ * sentence in err_get() and the 1-based line at fault in *err_line (0 when no line
+ * is: a JSON record whose syntax is fine). */
 int state_parse(const char *buf, struct vm_state *ret, size_t *err_line);
+/* JSON, version 1. */
 char *state_format(const struct vm_state *s);
 
 /* Whether a record may be acted on, whoever wrote it: the VM's own thread among its
@@ -39,10 +46,11 @@ int state_dir_open(bool create);
 
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root
  * (or the user running kvmcg), is writable by group or others, does not parse
- * (-EBADMSG) or fails state_check (-EBADMSG) is refused with a sentence in err_get()
- * that names the file. */
+ * (-EBADMSG), is of another version (-EBADMSG: "refusing the record FILE: it has
+ * version 2; this kvmcg reads version 1") or fails state_check (-EBADMSG) is refused with a sentence
+ * in err_get() that names the file. */
 int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret);
-/* Atomic: written to a temporary file of a unique name, then renamed over. */
+/* Atomic: written to a temporary file of a unique name, fsync'd, then renamed over. */
 int state_save(int dirfd, const struct vm_state *s);
 int state_remove(int dirfd, pid_t pid, uint64_t starttime);
 
