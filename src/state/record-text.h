@@ -2,7 +2,7 @@
 /* The undo record's text format, as kvmcg wrote it before records were JSON:
  * "kvmcg-state 1" (no end line) and "kvmcg-state 2" (an "end" line last, every key
  * once, one origin per thread). Read only, so that a record an older kvmcg wrote
- * still undoes its pin. */
+ * still undoes its pin; state_load rewrites it as JSON (state.h). */
 #ifndef KVMCG_RECORD_TEXT_H
 #define KVMCG_RECORD_TEXT_H
 

@@ -167,6 +167,27 @@ static void state_name(char *buf, size_t size, pid_t pid, uint64_t starttime, co
 	snprintf(buf, size, "%d-%llu.%s", (int)pid, (unsigned long long)starttime, suffix);
 }
 
+/* The locks this process holds (state_lock), so that state_load knows when it may
+ * rewrite a record, and state_unlock whether it should: convert is set when a record
+ * in the text format was loaded under the lock, cleared when the record is saved or
+ * removed. kvmcg takes and releases locks from one thread. */
+struct held_lock {
+	pid_t pid;
+	uint64_t starttime;
+	int fd;
+	bool convert;
+};
+static struct held_lock *held;
+static size_t n_held;
+
+static struct held_lock *held_find(pid_t pid, uint64_t starttime)
+{
+	for (size_t i = 0; i < n_held; i++)
+		if (held[i].pid == pid && held[i].starttime == starttime)
+			return &held[i];
+	return NULL;
+}
+
 /* The one way a record is read: from a file kvmcg may trust, then checked.
  * *ret_legacy (when given) says whether it is in the text format. */
 static int load_named(int dirfd, const char *name, struct vm_state *ret, char **ret_why, bool *ret_legacy)
@@ -248,7 +269,31 @@ static int load_vm(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *re
 
 int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret)
 {
-	return load_vm(dirfd, pid, starttime, ret, NULL);
+	bool legacy = false;
+	int r = load_vm(dirfd, pid, starttime, ret, &legacy);
+	/* Under the lock a text record becomes JSON, before the lock goes (state_unlock);
+	 * a reader without it (list, show, a dry run) leaves the file alone. */
+	struct held_lock *h = held_find(pid, starttime);
+	if (r == 0 && legacy && h)
+		h->convert = true;
+	return r;
+}
+
+/* A text record, rewritten as JSON (once, under the lock). Says nothing: the run's
+ * own sentence in err_get() stays. */
+static void convert_legacy(int dirfd, pid_t pid, uint64_t starttime)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime, "state");
+	struct vm_state s;
+	_cleanup_free_ char *why = NULL;
+	bool legacy = false;
+	if (load_named(dirfd, name, &s, &why, &legacy) < 0)
+		return; /* gone, or no longer one to trust: nothing to convert */
+	if (legacy && s.pid == pid && s.starttime == starttime && state_save(dirfd, &s) < 0) {
+		/* still read as it is; the next run converts it */
+	}
+	vm_state_done(&s);
 }
 
 int state_save(int dirfd, const struct vm_state *s)
@@ -282,6 +327,9 @@ int state_save(int dirfd, const struct vm_state *s)
 		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
+	struct held_lock *h = held_find(s->pid, s->starttime);
+	if (h)
+		h->convert = false; /* it is JSON now */
 	return 0;
 }
 
@@ -289,7 +337,12 @@ int state_remove(int dirfd, pid_t pid, uint64_t starttime)
 {
 	char name[64];
 	state_name(name, sizeof(name), pid, starttime, "state");
-	return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	struct held_lock *h = held_find(pid, starttime);
+	if (h)
+		h->convert = false;
+	return 0;
 }
 
 int state_load_all_checked(int dirfd, struct vm_state **ret, size_t *ret_n, char ***ret_problems)
@@ -426,6 +479,11 @@ int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const c
 		if (ftruncate(fd, 0) < 0 || pwrite(fd, who, (size_t)len, 0) != len) {
 			/* the lock holds without the note */
 		}
+		struct held_lock *nh = realloc(held, (n_held + 1) * sizeof(*nh));
+		if (nh) { /* else held all the same; only a text record stays text */
+			held = nh;
+			held[n_held++] = (struct held_lock){.pid = pid, .starttime = starttime, .fd = fd};
+		}
 		*ret_fd = TAKE_FD(fd);
 		return 0;
 	}
@@ -435,6 +493,18 @@ void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd)
 {
 	if (fd < 0)
 		return;
+	for (size_t i = 0; i < n_held; i++)
+		if (held[i].fd == fd && held[i].pid == pid && held[i].starttime == starttime) {
+			/* A text record this run read and neither saved nor removed */
+			if (held[i].convert)
+				convert_legacy(dirfd, pid, starttime);
+			held[i] = held[--n_held];
+			break;
+		}
+	if (n_held == 0) {
+		free(held);
+		held = NULL;
+	}
 	char name[64], record[64];
 	state_name(name, sizeof(name), pid, starttime, "lock");
 	state_name(record, sizeof(record), pid, starttime, "state");

@@ -1152,6 +1152,89 @@ Test(state_files, text_records_are_range_checked_too)
 	vm_state_done(&s);
 }
 
+static char *file_text(const char *name)
+{
+	char *buf = NULL;
+	cr_assert_eq(read_file_at(tmpfd, name, &buf, NULL), 0, "read %s", name);
+	return buf;
+}
+
+#define LEGACY REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\npin-vcpu 0 1\npin-cpu-weight 200\n"
+
+Test(state_files, text_record_becomes_json_under_the_lock)
+{
+	put_file("7-7.state", LEGACY);
+	/* without the lock (list, show, a dry run): read, and left as it is */
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_a), 0, "%s", err_get() ? err_get() : "");
+	char *text = file_text("7-7.state");
+	cr_assert_str_eq(text, LEGACY);
+	free(text);
+	/* under the lock: still text until the lock goes, then JSON, once */
+	int lock = -1;
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	text = file_text("7-7.state");
+	cr_assert_str_eq(text, LEGACY);
+	free(text);
+	state_unlock(tmpfd, 7, 7, lock);
+	text = file_text("7-7.state");
+	cr_assert_eq(text[0], '{', "JSON now:\n%s", text);
+	cr_assert_not_null(strstr(text, "\"version\": 1"), "%s", text);
+	free(text);
+	struct stat sb;
+	cr_assert_eq(fstatat(tmpfd, "7-7.state", &sb, 0), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	vm_state_done(&st_b);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	assert_same_state(&st_b, &st_a);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "7-7.lock 7-7.state", "no temporary left: %s", names);
+}
+
+Test(state_files, text_record_saved_or_removed_is_not_converted_again)
+{
+	int lock = -1;
+	/* a run that saves its own record: that is the one write */
+	put_file("7-7.state", LEGACY);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_a), 0);
+	st_a.tune.cputune.weight = 300;
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	state_unlock(tmpfd, 7, 7, lock);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	cr_assert_eq(st_b.tune.cputune.weight, 300, "what the run saved, not the old record");
+	vm_state_done(&st_b);
+	/* a run that removes it (unpin): it stays removed, and so does the lock file */
+	put_file("7-7.state", LEGACY);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "unpin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	cr_assert_eq(state_remove(tmpfd, 7, 7), 0);
+	state_unlock(tmpfd, 7, 7, lock);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "", "%s", names);
+	/* a refused one is left for the admin, untouched */
+	put_file("7-7.state", REC "created kvmcg/other\n");
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	struct vm_state s = {0};
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), -EBADMSG);
+	state_unlock(tmpfd, 7, 7, lock);
+	char *text = file_text("7-7.state");
+	cr_assert_str_eq(text, REC "created kvmcg/other\n");
+	free(text);
+	/* a JSON one is not written again */
+	put_file("7-7.state", JBASE);
+	struct stat before, after;
+	cr_assert_eq(fstatat(tmpfd, "7-7.state", &before, 0), 0);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), 0);
+	vm_state_done(&s);
+	state_unlock(tmpfd, 7, 7, lock);
+	cr_assert_eq(fstatat(tmpfd, "7-7.state", &after, 0), 0);
+	cr_assert_eq(before.st_ino, after.st_ino, "the same file");
+}
+
 Test(state_files, refuses_a_record_others_could_write)
 {
 	put_file("7-7.state", REC);
