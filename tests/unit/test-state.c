@@ -65,7 +65,7 @@ static void full_state(struct vm_state *s)
 	*s = (struct vm_state){0};
 	s->pid = 4321;
 	s->starttime = 18446744073709551615ull; /* the largest starttime there is */
-	s->name = strdup("my vm 100%\nsecond\tline");
+	s->name = strdup("my vm 100%\nsecond\tline \x01\x7f\xff"); /* not UTF-8 either */
 	s->backend = BACKEND_CGROUP_V2;
 	s->mount = strdup("/sys/fs/cgroup with space");
 	s->vm_dir = strdup("kvmcg/my vm");
@@ -273,8 +273,9 @@ Test(state_json, format_is_versioned_json_in_the_schema)
 	cr_assert_eq(json_object_get_int(member(o, "version")), 1);
 	cr_assert_eq(json_object_get_int(member(o, "pid")), 4321);
 	cr_assert_str_eq(json_object_get_string(member(o, "starttime")), "18446744073709551615");
-	cr_assert_str_eq(member_string(o, "name"), "my vm 100%\nsecond\tline");
-	cr_assert_not_null(strstr(text_a, "\"my vm 100%\\nsecond\\tline\""), "escaped as JSON:\n%s", text_a);
+	cr_assert_str_eq(member_string(o, "name"), "my vm 100%\nsecond\tline \x01\x7f\xff");
+	cr_assert_not_null(strstr(text_a, "\"my vm 100%\\nsecond\\tline \\u0001\x7f\xff\""), "escaped as JSON:\n%s",
+			   text_a);
 	cr_assert_str_eq(member_string(o, "backend"), "v2");
 	cr_assert_str_eq(member_string(o, "mount"), "/sys/fs/cgroup with space");
 	cr_assert_null(strstr(text_a, "\\/"), "no escaped slashes:\n%s", text_a);
