@@ -227,8 +227,9 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		return 1;
 	case OPT_CPU_WEIGHT: {
 		int w;
-		if (parse_int(arg, &w) < 0 || w < 1 || w > 10000)
-			return -cli_usage_error(c, "--cpu-weight '%s': expected a weight from 1 to 10000", arg);
+		if (parse_int(arg, &w) < 0 || cputune_check_weight(w) < 0)
+			return -cli_usage_error(c, "--cpu-weight '%s': expected a weight from %u to %u", arg,
+						CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX);
 		a->req.cputune.weight = (unsigned)w;
 		return 1;
 	}
@@ -242,16 +243,18 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 			return 1;
 		}
 		if (l < 2 || l > sizeof(num) || arg[l - 1] != '%' ||
-		    (memcpy(num, arg, l - 1), num[l - 1] = '\0', parse_u64(num, &pct) < 0) || pct == 0 ||
-		    pct > 100000)
-			return -cli_usage_error(c, "--cpu-quota '%s': expected a share of one CPU such as 200%% (1%%-100000%%), or max", arg);
+		    (memcpy(num, arg, l - 1), num[l - 1] = '\0', parse_u64(num, &pct) < 0) ||
+		    cputune_check_quota_percent(pct) < 0)
+			return -cli_usage_error(c, "--cpu-quota '%s': expected a share of one CPU such as 200%% (%u%%-%u%%), or max",
+						arg, CPU_QUOTA_PERCENT_MIN, CPU_QUOTA_PERCENT_MAX);
 		a->req.cputune.quota_percent = pct;
 		return 1;
 	}
 	case OPT_CPU_PERIOD: {
 		int us;
-		if (parse_int(arg, &us) < 0 || us < 1000 || us > 1000000)
-			return -cli_usage_error(c, "--cpu-period '%s': expected microseconds from 1000 to 1000000", arg);
+		if (parse_int(arg, &us) < 0 || cputune_check_period(us) < 0)
+			return -cli_usage_error(c, "--cpu-period '%s': expected microseconds from %u to %u", arg,
+						CPU_PERIOD_US_MIN, CPU_PERIOD_US_MAX);
 		a->req.cputune.period_us = (unsigned)us;
 		return 1;
 	}
@@ -264,7 +267,8 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 	}
 	case OPT_VCPU_SCHED:
 		if (sched_parse(arg, &a->req.cputune.sched_policy, &a->req.cputune.sched_priority) < 0)
-			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO 1-99)", arg);
+			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO %d-%d)",
+						arg, SCHED_RT_PRIORITY_MIN, SCHED_RT_PRIORITY_MAX);
 		a->req.cputune.sched_set = true;
 		return 1;
 	}

@@ -147,19 +147,15 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 }
 
 /* A copy of base (its threads' origins, what it made and enabled) with tune (none
- * when NULL) and what plan adds for which. Through the text form: one place knows how
- * records are written. */
+ * when NULL) and what plan adds for which. */
 int txn_record_build(const struct vm_state *base, const struct vm_tune *tune, const struct plan *plan,
 			const struct undo_log *log, const struct place *pl, enum which which, struct vm_state *ret)
 {
 	struct vm_state tmp = *base;
 	tmp.tune = tune ? *tune : (struct vm_tune){0};
-	_cleanup_free_ char *text = state_format(&tmp);
-	if (!text)
-		return -ENOMEM;
-	int r = state_parse(text, ret, NULL);
+	int r = vm_state_copy(&tmp, ret);
 	if (r < 0)
-		return r == -EBADMSG ? -EIO : r;
+		return r;
 	r = record_plan(ret, plan, log, pl, which);
 	if (r < 0)
 		vm_state_done(ret);

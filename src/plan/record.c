@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "plan/record.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "basic/util.h"
 
@@ -24,6 +26,59 @@ void vm_state_done(struct vm_state *s)
 	free(s->threads);
 	vm_tune_done(&s->tune);
 	*s = (struct vm_state){0};
+}
+
+/* *ret = a copy of s; NULL stays NULL. */
+static int str_copy(const char *s, char **ret)
+{
+	*ret = s ? strdup(s) : NULL;
+	return s && !*ret ? -ENOMEM : 0;
+}
+
+int vm_state_copy(const struct vm_state *s, struct vm_state *ret)
+{
+	struct vm_state c = {.pid = s->pid, .starttime = s->starttime, .backend = s->backend};
+	int r = str_copy(s->name, &c.name);
+	if (r == 0)
+		r = str_copy(s->mount, &c.mount);
+	if (r == 0)
+		r = str_copy(s->vm_dir, &c.vm_dir);
+	if (r == 0)
+		r = str_copy(s->root, &c.root);
+	for (size_t i = 0; r == 0 && i < s->n_created; i++)
+		r = strv_push(&c.created, &c.n_created, s->created[i]);
+	if (r == 0 && s->n_enabled) {
+		c.enabled = calloc(s->n_enabled, sizeof(*c.enabled));
+		r = c.enabled ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < s->n_enabled; i++) {
+		c.n_enabled++; /* freed by vm_state_done from here on */
+		r = str_copy(s->enabled[i].dir, &c.enabled[i].dir);
+		if (r == 0)
+			r = str_copy(s->enabled[i].controller, &c.enabled[i].controller);
+	}
+	if (r == 0 && s->n_threads) {
+		c.threads = calloc(s->n_threads, sizeof(*c.threads));
+		r = c.threads ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < s->n_threads; i++) {
+		const struct thread_origin *o = &s->threads[i];
+		c.threads[i] = (struct thread_origin){.tid = o->tid, .sched_known = o->sched_known,
+						      .sched_policy = o->sched_policy,
+						      .sched_priority = o->sched_priority};
+		c.n_threads++;
+		r = str_copy(o->cgroup, &c.threads[i].cgroup);
+		if (r == 0 && o->affinity && !(c.threads[i].affinity = idset_dup(o->affinity)))
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = vm_tune_copy(&s->tune, &c.tune);
+	if (r < 0) {
+		vm_state_done(&c);
+		return r;
+	}
+	*ret = c;
+	return 0;
 }
 
 const struct thread_origin *record_find_thread(const struct vm_state *s, pid_t tid)

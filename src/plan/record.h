@@ -31,6 +31,10 @@ struct enabled_controller {
 	char *controller;
 };
 
+/* The highest vCPU index a record may pin: far above any VM, low enough that a
+ * damaged record cannot ask for a table of millions. */
+#define RECORD_VCPU_INDEX_MAX (1 << 20)
+
 struct vm_state {
 	pid_t pid;
 	uint64_t starttime;
@@ -50,6 +54,9 @@ struct vm_state {
 	struct vm_tune tune; /* what is pinned now */
 };
 void vm_state_done(struct vm_state *s);
+/* A deep copy into *ret (the caller's to vm_state_done); created stays
+ * NULL-terminated. 0 or -ENOMEM. */
+int vm_state_copy(const struct vm_state *s, struct vm_state *ret);
 
 const struct thread_origin *record_find_thread(const struct vm_state *s, pid_t tid);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What kvmcg changed for one VM, so that unpin restores exactly what was there:
- * a plain-text file per VM under /run/kvmcg, named "<pid>-<starttime>.state" so a
- * reused pid never finds the old VM's record. */
+ * a JSON file per VM under /run/kvmcg (state/record-json.h has its schema), named
+ * "<pid>-<starttime>.state" so a reused pid never finds the old VM's record.
+ * Records in the text format of earlier versions (state/record-text.h) are still
+ * read, and rewritten as JSON by the first run that holds the VM's lock. */
 #ifndef KVMCG_STATE_H
 #define KVMCG_STATE_H
 
@@ -16,8 +18,13 @@
 
 #define STATE_DIR_DEFAULT "/run/kvmcg"
 
-/* Pure. Parse errors give -EBADMSG and the 1-based line in *err_line. */
+/* Either format: JSON when the first byte that is not blank is '{', else text. Every
+ * value is checked as the command line checks it (tune.h). Nothing is changed but
+ * err_get(): an error gives -EBADMSG (a JSON record of another version too) with a
+ * sentence in err_get() and the 1-based line at fault in *err_line (0 when no line
+ * is: a JSON record whose syntax is fine). */
 int state_parse(const char *buf, struct vm_state *ret, size_t *err_line);
+/* JSON, version 1. */
 char *state_format(const struct vm_state *s);
 
 /* Whether a record may be acted on, whoever wrote it: the VM's own thread among its
@@ -39,10 +46,15 @@ int state_dir_open(bool create);
 
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root
  * (or the user running kvmcg), is writable by group or others, does not parse
- * (-EBADMSG) or fails state_check (-EBADMSG) is refused with a sentence in err_get()
- * that names the file. */
+ * (-EBADMSG), is of another version (-EBADMSG: "refusing the record FILE: it has
+ * version 2; this kvmcg reads version 1") or fails state_check (-EBADMSG) is refused with a sentence
+ * in err_get() that names the file.
+ * A record in the text format loaded while this process holds the VM's lock
+ * (state_lock) is rewritten as JSON when the lock is released, unless the run saved
+ * or removed the record itself meanwhile: one write, under the lock, and none by a
+ * reader that does not hold it (list, show, a dry run). */
 int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret);
-/* Atomic: written to a temporary file of a unique name, then renamed over. */
+/* Atomic: written to a temporary file of a unique name, fsync'd, then renamed over. */
 int state_save(int dirfd, const struct vm_state *s);
 int state_remove(int dirfd, pid_t pid, uint64_t starttime);
 
@@ -59,7 +71,8 @@ void vm_states_free(struct vm_state *s, size_t n);
  * Waits up to timeout_ms (0: not at all) and then gives -ETIMEDOUT with *ret_holder
  * (caller frees) saying who holds it, as the holder wrote it: "pid 123 (kvmcg pin)".
  * The lock file is removed by state_unlock when the VM has no record; a waiter that
- * finds its file gone opens the new one (the inode is checked after locking). */
+ * finds its file gone opens the new one (the inode is checked after locking).
+ * state_unlock first rewrites a text record as JSON (see state_load). */
 int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const char *command, int *ret_fd,
 	       char **ret_holder);
 void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd);

@@ -181,8 +181,8 @@ static bool parse_bool(const char *v, int *ret)
 static bool parse_weight(struct ctx *c, const char *v, unsigned *ret)
 {
 	int w;
-	if (parse_int(v, &w) < 0 || w < 1 || w > 10000) {
-		ERR(c, "%s= expects a weight from 1 to 10000, not '%s'", c->key, v);
+	if (parse_int(v, &w) < 0 || cputune_check_weight(w) < 0) {
+		ERR(c, "%s= expects a weight from %u to %u, not '%s'", c->key, CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX, v);
 		return false;
 	}
 	*ret = (unsigned)w;
@@ -353,10 +353,10 @@ static void key_quota(struct ctx *c, char *v)
 	size_t l = strlen(v);
 	uint64_t pct;
 	const char *unit;
-	if (l < 2 || parse_number(v, &pct, &unit) < 0 || strcmp(unit, "%") != 0 || pct == 0 ||
-	    pct > 100000) {
-		ERR(c, "Quota= expects a share of one CPU such as 50%% or 200%% (1%% to 100000%%), or max; not '%s'",
-		    v);
+	if (l < 2 || parse_number(v, &pct, &unit) < 0 || strcmp(unit, "%") != 0 ||
+	    cputune_check_quota_percent(pct) < 0) {
+		ERR(c, "Quota= expects a share of one CPU such as 50%% or 200%% (%u%% to %u%%), or max; not '%s'",
+		    CPU_QUOTA_PERCENT_MIN, CPU_QUOTA_PERCENT_MAX, v);
 		return;
 	}
 	c->p->quota_set = true;
@@ -366,8 +366,8 @@ static void key_quota(struct ctx *c, char *v)
 static void key_period(struct ctx *c, char *v)
 {
 	int us;
-	if (parse_int(v, &us) < 0 || us < 1000 || us > 1000000) {
-		ERR(c, "Period= expects microseconds from 1000 to 1000000, not '%s'", v);
+	if (parse_int(v, &us) < 0 || cputune_check_period(us) < 0) {
+		ERR(c, "Period= expects microseconds from %u to %u, not '%s'", CPU_PERIOD_US_MIN, CPU_PERIOD_US_MAX, v);
 		return;
 	}
 	c->p->period_us = (unsigned)us;
@@ -377,22 +377,23 @@ static void key_vcpu_scheduler(struct ctx *c, char *v)
 {
 	char *colon = strchr(v, ':');
 	int policy;
+	unsigned prio = 0;
 	if (sched_policy_from_name(v, colon ? (size_t)(colon - v) : strlen(v), &policy) < 0) {
 		ERR(c, "VCPUScheduler= expects other, batch, idle, fifo:PRIO or rr:PRIO, not '%s'", v);
 		return;
 	}
 	const char *name = sched_policy_name(policy);
-	bool rt = sched_policy_is_rt(policy);
-	int prio = 0;
-	if (rt != !!colon ||
-	    (colon && (parse_int(colon + 1, &prio) < 0 || prio < SCHED_RT_PRIORITY_MIN || prio > SCHED_RT_PRIORITY_MAX))) {
-		ERR(c, rt ? "VCPUScheduler=%s needs a priority from 1 to 99, e.g. %s:10" : "VCPUScheduler=%s takes no priority%s",
-		    name, rt ? name : "");
+	if (sched_parse(v, &policy, &prio) < 0) { /* names and priorities: tune.c */
+		if (sched_policy_is_rt(policy))
+			ERR(c, "VCPUScheduler=%s needs a priority from %d to %d, e.g. %s:10", name, SCHED_RT_PRIORITY_MIN,
+			    SCHED_RT_PRIORITY_MAX, name);
+		else
+			ERR(c, "VCPUScheduler=%s takes no priority", name);
 		return;
 	}
 	c->p->vcpu_sched_set = true;
 	c->p->vcpu_sched_policy = policy;
-	c->p->vcpu_sched_priority = (unsigned)prio;
+	c->p->vcpu_sched_priority = prio;
 }
 
 static void key_exclusive(struct ctx *c, char *v)
@@ -448,9 +449,9 @@ static void io_limit(struct ctx *c, char *v, enum io_limit_kind kind)
 	int w;
 	switch (kind) {
 	case IO_DEVICE_WEIGHT:
-		if (parse_int(val, &w) < 0 || w < 1 || w > 10000) {
-			diag(c->d, DIAG_ERROR, c->line, vcol, "%s= expects a weight from 1 to 10000, not '%s'",
-			     c->key, val);
+		if (parse_int(val, &w) < 0 || cputune_check_weight(w) < 0) {
+			diag(c->d, DIAG_ERROR, c->line, vcol, "%s= expects a weight from %u to %u, not '%s'",
+			     c->key, CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX, val);
 			return;
 		}
 		n = (uint64_t)w;

@@ -35,8 +35,8 @@ int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority)
 	int policy, prio = 0;
 	if (sched_policy_from_name(s, colon ? (size_t)(colon - s) : strlen(s), &policy) < 0)
 		return -EINVAL;
-	if (sched_policy_is_rt(policy) != !!colon ||
-	    (colon && (parse_int(colon + 1, &prio) < 0 || prio < SCHED_RT_PRIORITY_MIN || prio > SCHED_RT_PRIORITY_MAX)))
+	if (sched_policy_is_rt(policy) != !!colon || (colon && parse_int(colon + 1, &prio) < 0) ||
+	    cputune_check_sched(policy, prio) < 0)
 		return -EINVAL;
 	*ret_policy = policy;
 	*ret_priority = (unsigned)prio;
@@ -56,6 +56,57 @@ const struct idset *vm_tune_cpus_for(const struct vm_tune *tune, const struct vm
 	return tune->emulator;
 }
 
+int cputune_check_weight(long long weight)
+{
+	return weight >= CGROUP_WEIGHT_MIN && weight <= CGROUP_WEIGHT_MAX ? 0 : -ERANGE;
+}
+
+int cputune_check_quota_percent(uint64_t percent)
+{
+	return percent >= CPU_QUOTA_PERCENT_MIN && percent <= CPU_QUOTA_PERCENT_MAX ? 0 : -ERANGE;
+}
+
+int cputune_check_period(long long period_us)
+{
+	return period_us >= CPU_PERIOD_US_MIN && period_us <= CPU_PERIOD_US_MAX ? 0 : -ERANGE;
+}
+
+int cputune_check_sched(int policy, long long priority)
+{
+	const char *name = sched_policy_name(policy);
+	int settable;
+	if (sched_policy_from_name(name, strlen(name), &settable) < 0)
+		return -ERANGE; /* not a policy kvmcg sets */
+	if (sched_policy_is_rt(policy))
+		return priority >= SCHED_RT_PRIORITY_MIN && priority <= SCHED_RT_PRIORITY_MAX ? 0 : -ERANGE;
+	return priority == 0 ? 0 : -ERANGE;
+}
+
+int cputune_check(const struct cputune *t)
+{
+	if (t->weight && cputune_check_weight(t->weight) < 0) {
+		err_set("CPU weight %u is out of range (%u to %u)", t->weight, CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX);
+		return -ERANGE;
+	}
+	if (t->quota_set && t->quota_percent && cputune_check_quota_percent(t->quota_percent) < 0) {
+		err_set("CPU quota %llu%% is out of range (%u%% to %u%%, or max)",
+			(unsigned long long)t->quota_percent, CPU_QUOTA_PERCENT_MIN, CPU_QUOTA_PERCENT_MAX);
+		return -ERANGE;
+	}
+	if (t->period_us && cputune_check_period(t->period_us) < 0) {
+		err_set("CPU period %u us is out of range (%u to %u)", t->period_us, CPU_PERIOD_US_MIN,
+			CPU_PERIOD_US_MAX);
+		return -ERANGE;
+	}
+	if (t->sched_set && cputune_check_sched(t->sched_policy, t->sched_priority) < 0) {
+		err_set("vCPU scheduler policy %d with priority %u is not other, batch, idle, fifo:PRIO or rr:PRIO "
+			"(PRIO %d to %d)",
+			t->sched_policy, t->sched_priority, SCHED_RT_PRIORITY_MIN, SCHED_RT_PRIORITY_MAX);
+		return -ERANGE;
+	}
+	return 0;
+}
+
 void vm_tune_done(struct vm_tune *s)
 {
 	for (size_t i = 0; i < s->n_vcpu; i++)
@@ -70,6 +121,57 @@ void vm_tune_done(struct vm_tune *s)
 	free(s->iothread);
 	idset_free(s->mems);
 	*s = (struct vm_tune){0};
+}
+
+/* A copy of an optional set: NULL stays NULL. */
+static int set_copy(const struct idset *s, struct idset **ret)
+{
+	*ret = NULL;
+	if (s && !(*ret = idset_dup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret)
+{
+	struct vm_tune c = {.cputune = s->cputune};
+	int r = 0;
+	if (s->n_vcpu) {
+		c.vcpu = calloc(s->n_vcpu, sizeof(*c.vcpu));
+		r = c.vcpu ? 0 : -ENOMEM;
+		if (r == 0)
+			c.n_vcpu = s->n_vcpu;
+	}
+	for (size_t i = 0; r == 0 && i < s->n_vcpu; i++)
+		r = set_copy(s->vcpu[i], &c.vcpu[i]);
+	if (r == 0)
+		r = set_copy(s->emulator, &c.emulator);
+	if (r == 0)
+		r = set_copy(s->mems, &c.mems);
+	if (r == 0 && s->n_iothread) {
+		c.iothread_ids = calloc(s->n_iothread, sizeof(*c.iothread_ids));
+		c.iothread = calloc(s->n_iothread, sizeof(*c.iothread));
+		r = c.iothread_ids && c.iothread ? 0 : -ENOMEM;
+		if (r == 0)
+			c.n_iothread = s->n_iothread;
+	}
+	for (size_t i = 0; r == 0 && i < s->n_iothread; i++) {
+		r = set_copy(s->iothread[i], &c.iothread[i]);
+		if (r == 0 && !(c.iothread_ids[i] = strdup(s->iothread_ids[i])))
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		if (!c.n_iothread) { /* allocated, not counted yet */
+			free(c.iothread_ids);
+			free(c.iothread);
+			c.iothread_ids = NULL;
+			c.iothread = NULL;
+		}
+		vm_tune_done(&c);
+		return r;
+	}
+	*ret = c;
+	return 0;
 }
 
 static int parse_list_arg(const char *what, const char *arg, const char *list, struct idset **ret,

@@ -11,11 +11,12 @@
 #include <stdint.h>
 
 #include "basic/idset.h"
+#include "kernel/sched.h"
 
 /* CPU bandwidth and scheduling of a VM: cpu.weight and cpu.max of its cgroup (v2),
  * the scheduling class of its vCPU threads. Zero fields are unset. */
 struct cputune {
-	unsigned weight;        /* 1..10000 */
+	unsigned weight;        /* CGROUP_WEIGHT_MIN..CGROUP_WEIGHT_MAX */
 	bool quota_set;
 	uint64_t quota_percent; /* of one CPU; 0 with quota_set means "max" */
 	unsigned period_us;     /* 0: the kernel's 100000 */
@@ -24,10 +25,32 @@ struct cputune {
 	unsigned sched_priority;
 };
 
+/* The limits of a cputune. This is their one owner: the command line, policy files
+ * and the undo record all check values with the functions below. */
+#define CGROUP_WEIGHT_MIN 1u          /* the kernel's range of cpu.weight and io.weight */
+#define CGROUP_WEIGHT_MAX 10000u
+#define CPU_QUOTA_PERCENT_MIN 1u      /* of one CPU; "max" is no quota */
+#define CPU_QUOTA_PERCENT_MAX 100000u /* a thousand CPUs */
+#define CPU_PERIOD_US_MIN 1000u       /* cpu.max's period, as the kernel takes it */
+#define CPU_PERIOD_US_MAX 1000000u
+
+/* Each 0 when the value is in range, else -ERANGE. */
+int cputune_check_weight(long long weight);
+int cputune_check_quota_percent(uint64_t percent);
+int cputune_check_period(long long period_us);
+/* A policy sched_parse knows, with a priority from SCHED_RT_PRIORITY_MIN to _MAX
+ * (kernel/sched.h) for
+ * fifo and rr and 0 for the others. */
+int cputune_check_sched(int policy, long long priority);
+/* Every field that is set, with the checks above. 0, or -ERANGE with a sentence in
+ * err_get() ("CPU weight 1000000 is out of range (1 to 10000)"). */
+int cputune_check(const struct cputune *t);
+
 /* "200%" of one CPU over period_us, as cpu.max wants it: "200000 100000". */
 void cputune_max(const struct cputune *t, char *buf, size_t size);
 /* "fifo:10", "other": the policy kvmcg and chrt(1) users read. */
 void sched_format(int policy, unsigned priority, char *buf, size_t size);
+/* The inverse, checked with cputune_check_sched. -EINVAL. */
 int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority);
 
 /* What one VM should look like. A NULL set means "not pinned": inherit. */
@@ -42,6 +65,8 @@ struct vm_tune {
 	struct cputune cputune;
 };
 void vm_tune_done(struct vm_tune *s);
+/* A deep copy into *ret (the caller's to vm_tune_done). 0 or -ENOMEM. */
+int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret);
 
 /* The CPUs thread t should have by tune: its vCPU's, its iothread's, or (any other
  * thread, and t NULL for one discovery did not see) the emulator's. NULL: not pinned,

@@ -36,7 +36,7 @@ for ((i = 0; i < rounds; i++)); do
 	wait "$a" || bad_exit=$((bad_exit + 1))
 	wait "$b" || bad_exit=$((bad_exit + 1))
 	# Whichever ran last, the record holds its pin of both vCPUs.
-	rec=$(cat "$KVMCG_STATE_DIR"/*.state 2>/dev/null | grep -c '^pin-vcpu ')
+	rec=$(jq '.tune.vcpupin | length' "$KVMCG_STATE_DIR"/*.state 2>/dev/null || echo 0)
 	[ "$rec" -eq 2 ] || lost=$((lost + 1))
 	out=$("$KVMCG" unpin --pid "$pid" --json 2>>"$TL_TMP/errs") || bad_exit=$((bad_exit + 1))
 	[ "$(jq -r .result <<<"$out")" = applied ] || stayed=$((stayed + 1))

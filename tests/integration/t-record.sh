@@ -3,6 +3,8 @@
 #  - a record is acted on only when kvmcg may trust it: root's, not writable by
 #    others, its mount the cgroup hierarchy kvmcg uses, its directories below its
 #    VM directory; anything else is refused in one line and nothing is touched;
+#    in JSON (version 1, as kvmcg writes it) and in the text format of earlier
+#    versions, which a run holding the VM's lock rewrites as JSON;
 #  - a VM killed in the middle of a pin gives exit 3, never 1, and leaves no cgroup
 #    that no record lists (kvmcg list removes them once it is gone);
 #  - a cgroup that cannot be removed yet keeps its record, and the next run finishes;
@@ -20,6 +22,29 @@ mkdir -m 0700 "$KVMCG_STATE_DIR"
 other=$((ncpu > 1 ? 1 : 0))
 
 record_of() { echo "$KVMCG_STATE_DIR/$1-$(awk '{ print $22 }' /proc/"$1"/stat).state"; }
+# A JSON record in the text format earlier versions wrote ("kvmcg-state 2"): fields
+# separated by one space, '%', blanks and an empty field escaped.
+to_text() {
+	jq -r 'def esc: if . == "" then "-" elif . == "-" then "%2D"
+		else gsub("%"; "%25") | gsub(" "; "%20") | gsub("\n"; "%0A") | gsub("\t"; "%09") end;
+	"kvmcg-state 2", "pid \(.pid)", "starttime \(.starttime)", "name \((.name // "") | esc)",
+	"mode \(.backend)",
+	(if .mount then "mount \(.mount | esc)", "vm-dir \((.vm_dir // "") | esc)" else empty end),
+	(if .root then "root \(.root | esc)" else empty end),
+	(.created[] | "created \(esc)"),
+	(.enabled[] | "enabled \(.dir | esc) \(.controller | esc)"),
+	(.threads[] | "thread \(.tid) \(.cgroup | esc) \(.affinity | esc)"),
+	(.tune.vcpupin | to_entries[] | "pin-vcpu \(.key) \(.value)"),
+	(.tune.emulatorpin // empty | "pin-emulator \(.)"),
+	(.tune.iothreadpin | to_entries[] | "pin-iothread \(.key | esc) \(.value)"),
+	(.tune.memory_nodeset // empty | "pin-mems \(.)"),
+	(.threads[] | select(.scheduler) | "thread-sched \(.tid) \(.scheduler)"),
+	(.tune.cpu_weight // empty | "pin-cpu-weight \(.)"),
+	(.tune.cpu_quota_percent // empty | "pin-cpu-quota \(if . == "max" then 0 else . end)"),
+	(.tune.cpu_period_us // empty | "pin-cpu-period \(.)"),
+	(.tune.vcpu_scheduler // empty | "pin-vcpu-sched \(.)"),
+	"end"'
+}
 # The root's and kvmcg/'s subtree_control, and every cgroup whose path starts with
 # PREFIX (below the mount) with the files kvmcg writes: what a rollback must put back
 # exactly.
@@ -48,7 +73,11 @@ if ! tl_guest_skips "forged records" "the checks of a record do not depend on th
 	"$KVMCG" pin --pid "$pid" --vcpu all:0 >/dev/null
 	pinned=$(snapshot "$pid")
 	rec=$(record_of "$pid")
-	cp "$rec" "$TL_TMP/good.state"
+	tl_check "the record is JSON of version 1, whole (jq)" jq -e '.version == 1 and .end == true' "$rec"
+	tl_eq "the record's mode is 0600" "$(stat -c %a "$rec")" 600
+	cp "$rec" "$TL_TMP/good.json"
+	# the forgeries below start from the same record in the text format
+	to_text <"$TL_TMP/good.json" >"$TL_TMP/good.state"
 	# The example: a record for a live VM pointing at an ordinary directory.
 	victim=$TL_TMP/some-dir
 	mkdir -p "$victim/x" "$victim/d"
@@ -92,6 +121,58 @@ if ! tl_guest_skips "forged records" "the checks of a record do not depend on th
 		forge "s|^thread \\([0-9]*\\) [^ ]*|thread \\1 /../../tmp|"
 		refuse "a thread origin with .." "'..'"
 	fi
+	# The same forgeries in JSON.
+	jforge() { # jq program on the good record
+		jq "$1" "$TL_TMP/good.json" >"$rec"
+		chmod 0600 "$rec"
+	}
+	jforge ".mount = \"$victim\" | .threads[].cgroup = \"/x\""
+	refuse "JSON, mount is an ordinary directory" "not the mount point"
+	jforge ".mount = \"$victim\" | .vm_dir = \"d\" | .created = [\"d\"] | .threads[].cgroup = \"/x\""
+	refuse "JSON, mount an ordinary directory, VM directory one that kvmcg never names" "neither inside a kvmcg/ tree"
+	tl_eq "forged in JSON: no TID written into the ordinary file" "$(cat "$victim/x/tasks")" ""
+	tl_check "forged in JSON: the ordinary directory is still there" test -d "$victim/d"
+	if [ "$mode" != affinity ]; then
+		jforge ".mount = \"$mount/kvmcg\""
+		refuse "JSON, mount is a cgroup below the hierarchy's root" "not the mount point"
+		jforge ".mount = \"$TL_TMP/cglink\""
+		refuse "JSON, mount through a symbolic link" "not the mount point"
+		jforge '.created += ["kvmcg/someone-else"]'
+		refuse "JSON, a directory outside the VM's own" "neither its directory"
+		jforge '.created += ["kvmcg/t-forged/not-a-child-name"]'
+		refuse "JSON, a directory below the VM's that kvmcg never names" "neither its directory"
+		jforge '.vm_dir = "victim" | .created = ["victim"]'
+		refuse "JSON, a VM directory someone else made" "neither inside a kvmcg/ tree"
+		jforge 'del(.end)'
+		refuse "JSON, incomplete (no end)" "incomplete"
+		head -c "$(($(stat -c %s "$TL_TMP/good.json") / 2))" "$TL_TMP/good.json" >"$rec"
+		refuse "JSON, cut short" "cut short"
+		jforge "del(.threads[] | select(.tid == $pid))"
+		refuse "JSON, the main thread's origin removed" "where the VM's main thread"
+		jforge '.threads[].cgroup = "/../../tmp"'
+		refuse "JSON, a thread origin with .." "'..'"
+	fi
+	jforge '.tune.cpu_weight = 1000000'
+	refuse "JSON, a weight the command line refuses" "out of range (1 to 10000)"
+	jforge '.tune.vcpupin["0"] = "0-"'
+	refuse "JSON, a CPU list that is not one" "is not a CPU list"
+	jforge '.pid = -1'
+	refuse "JSON, a negative pid" "is not a process id"
+	jforge '. + {"extra": 1}'
+	refuse "JSON, an unknown key" 'unknown key "extra"'
+	jforge '.threads[0].tid = "1"'
+	refuse "JSON, a value of the wrong type" "is not an integer"
+	# A newer kvmcg's record: refused in one line that says so, and left as it is.
+	jforge '.version = 2'
+	cp "$rec" "$TL_TMP/v2.json"
+	refuse "version 2" "has version 2; this kvmcg reads version 1"
+	tl_check "version 2: ... in the words that name the file" \
+		grep -q "^kvmcg: refusing the record ${rec##*/}: it has version 2; this kvmcg reads version 1; nothing was changed$" "$TL_TMP/err"
+	refuse "version 2, pin" "has version 2; this kvmcg reads version 1" pin --vcpu all:"$other"
+	tl_check "version 2: the record is left as it was" cmp -s "$rec" "$TL_TMP/v2.json"
+	cp "$TL_TMP/good.json" "$rec"
+	chmod 0666 "$rec"
+	refuse "JSON, writable by others" "writable by others"
 	cp "$TL_TMP/good.state" "$rec"
 	chmod 0666 "$rec"
 	refuse "writable by others" "writable by others"
@@ -103,6 +184,20 @@ if ! tl_guest_skips "forged records" "the checks of a record do not depend on th
 	chmod 0777 "$KVMCG_STATE_DIR"
 	refuse "the state directory writable by all" "writable by others"
 	chmod 0700 "$KVMCG_STATE_DIR"
+	# A record in the text format, as an earlier kvmcg left it (root's, 0600): a dry
+	# run reads it and leaves it; a pin, which holds the lock, rewrites it as JSON.
+	cp "$TL_TMP/good.state" "$rec"
+	chmod 0600 "$rec"
+	out=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --dry-run --json)
+	tl_eq "text record: a dry run reads it (nothing to do)" "$(jq '.actions | length' <<<"$out")" 0
+	tl_eq "text record: ... and leaves it as it is" "$(head -n 1 "$rec")" "kvmcg-state 2"
+	out=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --json)
+	tl_eq "text record: a pin reads it (the same pin: unchanged)" "$(jq -r .result <<<"$out")" unchanged
+	tl_check "text record: after the pin it is JSON of version 1 (jq)" jq -e '.version == 1 and .end == true' "$rec"
+	tl_eq "text record: ... the same record as before, every field" "$(jq -S . "$rec")" "$(jq -S . "$TL_TMP/good.json")"
+	tl_eq "text record: ... still root's and 0600" "$(stat -c %u:%a "$rec")" 0:600
+	tl_eq "text record: ... and the VM's threads untouched" "$(snapshot "$pid")" "$pinned"
+	cp "$TL_TMP/good.state" "$rec"
 	out=$("$KVMCG" unpin --pid "$pid" --json)
 	tl_eq "the good record back: unpin works" "$(jq -r .result <<<"$out")" applied
 	tl_eq "the good record back: every thread restored" "$(snapshot "$pid")" "$before"
@@ -131,6 +226,19 @@ if ! tl_guest_skips "forged records" "the checks of a record do not depend on th
 	tl_check "dead VM, mount /: nothing outside cgroupfs removed" test -d "$gone/vm/vcpu0"
 	tl_check "dead VM, mount /: its record is left for the admin" test -f "$KVMCG_STATE_DIR/$dead-1.state"
 	tl_check "dead VM, mount /: list names it as a warning, in one line" \
+		grep -q "^kvmcg: warning: refusing the record $dead-1.state: / is not the mount point" "$TL_TMP/err"
+	rm -f "$KVMCG_STATE_DIR/$dead-1.state"
+	# the same in JSON
+	jq -n --argjson pid "$dead" --arg dir "${gone#/}" '{version: 1, pid: $pid, starttime: 1, name: "x",
+		backend: "v1", mount: "/", vm_dir: "\($dir)/vm", root: $dir,
+		created: ["\($dir)/vm", "\($dir)/vm/vcpu0"], enabled: [],
+		threads: [{tid: $pid, cgroup: "/", affinity: "0"}], tune: {}, end: true}' >"$KVMCG_STATE_DIR/$dead-1.state"
+	chmod 0600 "$KVMCG_STATE_DIR/$dead-1.state"
+	"$KVMCG" list >/dev/null 2>"$TL_TMP/err"
+	tl_eq "dead VM, mount /, JSON: list still exits 0" "$?" 0
+	tl_check "dead VM, mount /, JSON: nothing outside cgroupfs removed" test -d "$gone/vm/vcpu0"
+	tl_check "dead VM, mount /, JSON: its record is left for the admin" test -f "$KVMCG_STATE_DIR/$dead-1.state"
+	tl_check "dead VM, mount /, JSON: list names it as a warning, in one line" \
 		grep -q "^kvmcg: warning: refusing the record $dead-1.state: / is not the mount point" "$TL_TMP/err"
 	rm -f "$KVMCG_STATE_DIR/$dead-1.state"
 fi
@@ -215,7 +323,8 @@ if ! tl_guest_skips "a cgroup that cannot be removed yet keeps its record" "on v
 		tl_eq "busy unpin: one line on stderr" "$(wc -l <"$TL_TMP/err")" 1
 		tl_check "busy unpin: ... that names the cgroup kept" grep -q "kvmcg/t-busy/emulator.*the record keeps" "$TL_TMP/err"
 		tl_eq "busy unpin: every thread of the VM is back" "$(snapshot "$pid")" "$before"
-		tl_check "busy unpin: the record lists what is left" grep -q "^created kvmcg/t-busy/emulator" "$(record_of "$pid")"
+		tl_check "busy unpin: the record lists what is left" \
+			jq -e '.created | index("kvmcg/t-busy/emulator")' "$(record_of "$pid")"
 		tl_eq "busy unpin: show no longer reports a pin" \
 			"$("$KVMCG" show --pid "$pid" --json | jq -c '.kvmcg.pins.vcpus')" '{}'
 		echo "$sleeper" >"$mount/$mv_file"
@@ -233,7 +342,8 @@ if ! tl_guest_skips "a cgroup that cannot be removed yet keeps its record" "on v
 		tl_eq "busy rollback: exit 3" "$?" 3
 		tl_check "busy rollback: says not everything could be undone" grep -q "not everything could be undone" "$TL_TMP/err"
 		tl_eq "busy rollback: every thread of the VM is back" "$(snapshot "$pid")" "$before"
-		tl_check "busy rollback: the record lists the cgroup left" grep -q "^created kvmcg/t-busy" "$(record_of "$pid")"
+		tl_check "busy rollback: the record lists the cgroup left" \
+			jq -e 'any(.created[]; startswith("kvmcg/t-busy"))' "$(record_of "$pid")"
 		echo "$sleeper" >"$mount/$mv_file"
 		"$KVMCG" unpin --pid "$pid" >/dev/null
 		tl_eq "busy rollback, once free: unpin exits 0" "$?" 0

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* state: the per-VM record of what kvmcg changed. Text round trips with every field
- * and every awkward byte, parse errors and their line numbers, and the files in a
- * scratch state directory. */
+/* state: the per-VM record of what kvmcg changed. JSON round trips with every field
+ * and every awkward byte, each refusal of the strict reader, the text format of
+ * earlier versions (its parse errors and line numbers, and its rewriting as JSON
+ * under the lock), and the files in a scratch state directory. */
 #include <criterion/criterion.h>
 
 #include "scratch.h"
@@ -9,11 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "basic/err.h"
 #include "state/state.h"
@@ -61,7 +65,7 @@ static void full_state(struct vm_state *s)
 	*s = (struct vm_state){0};
 	s->pid = 4321;
 	s->starttime = 18446744073709551615ull; /* the largest starttime there is */
-	s->name = strdup("my vm 100%\nsecond\tline");
+	s->name = strdup("my vm 100%\nsecond\tline \x01\x7f\xff"); /* not UTF-8 either */
 	s->backend = BACKEND_CGROUP_V2;
 	s->mount = strdup("/sys/fs/cgroup with space");
 	s->vm_dir = strdup("kvmcg/my vm");
@@ -83,6 +87,19 @@ static void full_state(struct vm_state *s)
 	add_iothread(&s->tune, "io 2%", "0-1");
 	add_iothread(&s->tune, "-", "3");
 	s->tune.mems = set_of("0-1");
+	s->root = strdup("kvmcg");
+	s->enabled = calloc(2, sizeof(*s->enabled));
+	cr_assert_not_null(s->enabled);
+	s->enabled[0] = (struct enabled_controller){strdup("lim it"), strdup("cpuset")};
+	s->enabled[1] = (struct enabled_controller){strdup("lim it"), strdup("cpu")};
+	s->n_enabled = 2;
+	s->threads[0].sched_known = true; /* SCHED_OTHER */
+	s->threads[2].sched_known = true;
+	s->threads[2].sched_policy = SCHED_FIFO;
+	s->threads[2].sched_priority = 7;
+	s->tune.cputune = (struct cputune){.weight = 300, .quota_set = true, .quota_percent = 150,
+					   .period_us = 20000, .sched_set = true, .sched_policy = SCHED_RR,
+					   .sched_priority = 2};
 }
 
 /* full_state as a record on disk may be: every directory it made is below its VM
@@ -99,6 +116,14 @@ static void saved_state(struct vm_state *s)
 		cr_assert_eq(strv_push(&s->created, &s->n_created, created[i]), 0);
 	free(s->threads[3].cgroup);
 	s->threads[3].cgroup = strdup("/a%b c");
+	/* controllers are enabled only where a tree is built inside the VM's cgroup */
+	for (size_t i = 0; i < s->n_enabled; i++) {
+		free(s->enabled[i].dir);
+		free(s->enabled[i].controller);
+	}
+	free(s->enabled);
+	s->enabled = NULL;
+	s->n_enabled = 0;
 }
 
 /* ---- comparing states ------------------------------------------------------------------- */
@@ -133,12 +158,34 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 		cr_assert_str_eq(got->created[i], want->created[i], "created[%zu]", i);
 	if (want->n_created)
 		cr_assert_null(got->created[got->n_created], "created is NULL-terminated");
+	assert_str(got->root, want->root, "root");
+	cr_assert_eq(got->n_enabled, want->n_enabled);
+	for (size_t i = 0; i < want->n_enabled; i++) {
+		cr_assert_str_eq(got->enabled[i].dir, want->enabled[i].dir, "enabled[%zu].dir", i);
+		cr_assert_str_eq(got->enabled[i].controller, want->enabled[i].controller, "enabled[%zu]", i);
+	}
 	cr_assert_eq(got->n_threads, want->n_threads);
 	for (size_t i = 0; i < want->n_threads; i++) {
 		cr_assert_eq(got->threads[i].tid, want->threads[i].tid);
 		assert_str(got->threads[i].cgroup, want->threads[i].cgroup, "thread cgroup");
 		cr_assert(set_eq(got->threads[i].affinity, want->threads[i].affinity), "thread %d affinity",
 			  (int)want->threads[i].tid);
+		cr_assert_eq(got->threads[i].sched_known, want->threads[i].sched_known, "thread %d scheduler",
+			     (int)want->threads[i].tid);
+		if (want->threads[i].sched_known) {
+			cr_assert_eq(got->threads[i].sched_policy, want->threads[i].sched_policy);
+			cr_assert_eq(got->threads[i].sched_priority, want->threads[i].sched_priority);
+		}
+	}
+	const struct cputune *gc = &got->tune.cputune, *wc = &want->tune.cputune;
+	cr_assert_eq(gc->weight, wc->weight);
+	cr_assert_eq(gc->quota_set, wc->quota_set);
+	cr_assert_eq(gc->quota_percent, wc->quota_percent);
+	cr_assert_eq(gc->period_us, wc->period_us);
+	cr_assert_eq(gc->sched_set, wc->sched_set);
+	if (wc->sched_set) {
+		cr_assert_eq(gc->sched_policy, wc->sched_policy);
+		cr_assert_eq(gc->sched_priority, wc->sched_priority);
 	}
 	/* vCPU pins by index; trailing unpinned ones need not be kept */
 	size_t n = got->tune.n_vcpu > want->tune.n_vcpu ? got->tune.n_vcpu : want->tune.n_vcpu;
@@ -177,16 +224,17 @@ static void st_done(void)
 	text_a = text_b = NULL;
 }
 
-TestSuite(state_text, .fini = st_done);
+TestSuite(state_json, .fini = st_done);
 
-Test(state_text, round_trip_every_field)
+Test(state_json, round_trip_every_field)
 {
 	full_state(&st_a);
 	text_a = state_format(&st_a);
 	cr_assert_not_null(text_a);
 	size_t line = 999;
 	int r = state_parse(text_a, &st_b, &line);
-	cr_assert_eq(r, 0, "state_parse = %d at line %zu of:\n%s", r, line, text_a);
+	cr_assert_eq(r, 0, "state_parse = %d at line %zu (%s) of:\n%s", r, line, err_get() ? err_get() : "",
+		     text_a);
 	assert_same_state(&st_b, &st_a);
 	/* and the text is stable */
 	text_b = state_format(&st_b);
@@ -194,39 +242,101 @@ Test(state_text, round_trip_every_field)
 	cr_assert_str_eq(text_b, text_a);
 }
 
-Test(state_text, format_escapes_what_would_break_a_line)
+static json_object *member(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+	cr_assert(json_object_object_get_ex(o, key, &v), "no \"%s\" in %s", key, json_object_to_json_string(o));
+	return v;
+}
+
+static const char *member_string(json_object *o, const char *key)
+{
+	json_object *v = member(o, key);
+	cr_assert(json_object_is_type(v, json_type_string), "\"%s\" is a string", key);
+	return json_object_get_string(v);
+}
+
+Test(state_json, format_is_versioned_json_in_the_schema)
 {
 	full_state(&st_a);
 	text_a = state_format(&st_a);
 	cr_assert_not_null(text_a);
-	cr_assert(strncmp(text_a, "kvmcg-state 2\n", 14) == 0, "magic line first:\n%s", text_a);
+	json_object *o = json_tokener_parse(text_a);
+	cr_assert_not_null(o, "JSON:\n%s", text_a);
+	/* "version" first, "end" last */
+	struct json_object_iterator it = json_object_iter_begin(o), last = it, stop = json_object_iter_end(o);
+	cr_assert_str_eq(json_object_iter_peek_name(&it), "version");
+	for (; !json_object_iter_equal(&it, &stop); json_object_iter_next(&it))
+		last = it;
+	cr_assert_str_eq(json_object_iter_peek_name(&last), "end");
+	cr_assert(json_object_get_boolean(member(o, "end")));
+	cr_assert_eq(json_object_get_int(member(o, "version")), 1);
+	cr_assert_eq(json_object_get_int(member(o, "pid")), 4321);
+	cr_assert_str_eq(json_object_get_string(member(o, "starttime")), "18446744073709551615");
+	cr_assert_str_eq(member_string(o, "name"), "my vm 100%\nsecond\tline \x01\x7f\xff");
+	cr_assert_not_null(strstr(text_a, "\"my vm 100%\\nsecond\\tline \\u0001\x7f\xff\""), "escaped as JSON:\n%s",
+			   text_a);
+	cr_assert_str_eq(member_string(o, "backend"), "v2");
+	cr_assert_str_eq(member_string(o, "mount"), "/sys/fs/cgroup with space");
+	cr_assert_null(strstr(text_a, "\\/"), "no escaped slashes:\n%s", text_a);
+	cr_assert_str_eq(member_string(o, "vm_dir"), "kvmcg/my vm");
+	cr_assert_str_eq(member_string(o, "root"), "kvmcg");
+	cr_assert_eq(json_object_array_length(member(o, "created")), 4);
+	json_object *e = json_object_array_get_idx(member(o, "enabled"), 1);
+	cr_assert_str_eq(member_string(e, "dir"), "lim it");
+	cr_assert_str_eq(member_string(e, "controller"), "cpu");
+	json_object *threads = member(o, "threads");
+	cr_assert_eq(json_object_array_length(threads), 4);
+	json_object *t = json_object_array_get_idx(threads, 1);
+	cr_assert_eq(json_object_get_int(member(t, "tid")), 4322);
+	cr_assert_str_eq(member_string(t, "cgroup"), "-");
+	cr_assert_str_eq(member_string(t, "affinity"), "", "an affinity not read is \"\"");
+	cr_assert(!json_object_object_get_ex(t, "scheduler", NULL), "no scheduler when not known");
+	cr_assert_str_eq(member_string(json_object_array_get_idx(threads, 0), "scheduler"), "other");
+	cr_assert_str_eq(member_string(json_object_array_get_idx(threads, 2), "scheduler"), "fifo:7");
+	cr_assert_str_eq(member_string(json_object_array_get_idx(threads, 3), "affinity"), "1-2,5,7");
+	json_object *tune = member(o, "tune"), *vcpus = member(tune, "vcpupin");
+	cr_assert_eq(json_object_object_length(vcpus), 3, "unpinned vCPUs are not written");
+	cr_assert_str_eq(member_string(vcpus, "2"), "1-2");
+	cr_assert_str_eq(member_string(vcpus, "5"), "3");
+	cr_assert_str_eq(member_string(tune, "emulatorpin"), "3");
+	cr_assert_str_eq(member_string(member(tune, "iothreadpin"), "io 2%"), "0-1");
+	cr_assert_str_eq(member_string(tune, "memory_nodeset"), "0-1");
+	cr_assert_eq(json_object_get_int(member(tune, "cpu_weight")), 300);
+	cr_assert_eq(json_object_get_int(member(tune, "cpu_quota_percent")), 150);
+	cr_assert_eq(json_object_get_int(member(tune, "cpu_period_us")), 20000);
+	cr_assert_str_eq(member_string(tune, "vcpu_scheduler"), "rr:2");
 	size_t len = strlen(text_a);
-	cr_assert(len > 4 && strcmp(text_a + len - 4, "end\n") == 0, "\"end\" last:\n%s", text_a);
-	/* each line is "key" then single-space separated fields, none empty */
-	size_t lines = 0;
-	for (char *save = NULL, *l = strtok_r(text_a, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		lines++;
-		cr_assert_null(strstr(l, "  "), "no empty field in \"%s\"", l);
-		cr_assert_neq(l[strlen(l) - 1], ' ', "no trailing blank in \"%s\"", l);
-		cr_assert_null(strchr(l, '\t'), "no raw tab in \"%s\"", l);
-	}
-	/* magic, pid, starttime, name, mode, mount, vm-dir, 4 created, 4 threads,
-	 * 3 pinned vCPUs, emulator, 3 iothreads, mems, end */
-	cr_assert_eq(lines, 7 + 4 + 4 + 3 + 1 + 3 + 1 + 1, "lines of:\n%s", text_a);
-	free(text_a);
-	text_a = state_format(&st_a);
-	cr_assert_not_null(strstr(text_a, "\npid 4321\n"));
-	cr_assert_not_null(strstr(text_a, "\nstarttime 18446744073709551615\n"));
-	cr_assert_not_null(strstr(text_a, "\nmode v2\n"));
-	cr_assert_not_null(strstr(text_a, "\nname my%20vm%20100%25%0Asecond%09line\n"), "%s", text_a);
-	cr_assert_not_null(strstr(text_a, "\ncreated %2D\n"), "a lone '-' is escaped:\n%s", text_a);
-	cr_assert_not_null(strstr(text_a, "\nthread 4323 - 0,2\n"), "an empty cgroup is '-':\n%s", text_a);
-	cr_assert_not_null(strstr(text_a, "\nthread 4322 %2D -\n"), "an empty affinity is '-':\n%s", text_a);
-	cr_assert_not_null(strstr(text_a, "\npin-vcpu 5 3\n"));
-	cr_assert_null(strstr(text_a, "pin-vcpu 1 "), "unpinned vCPUs are not written:\n%s", text_a);
+	cr_assert(len > 2 && strcmp(text_a + len - 2, "}\n") == 0, "ends with a newline");
+	json_object_put(o);
 }
 
-Test(state_text, round_trip_affinity_mode)
+Test(state_json, quota_max_and_an_empty_tune)
+{
+	st_a = (struct vm_state){.pid = 5, .starttime = 6, .backend = BACKEND_AFFINITY};
+	add_origin(&st_a, 5, "", "0");
+	st_a.tune.cputune.quota_set = true; /* max */
+	text_a = state_format(&st_a);
+	cr_assert_not_null(text_a);
+	cr_assert_not_null(strstr(text_a, "\"cpu_quota_percent\": \"max\""), "%s", text_a);
+	cr_assert_null(strstr(text_a, "cpu_weight"), "%s", text_a);
+	cr_assert_null(strstr(text_a, "\"name\""), "no name when there is none:\n%s", text_a);
+	cr_assert_eq(state_parse(text_a, &st_b, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert(st_b.tune.cputune.quota_set);
+	cr_assert_eq(st_b.tune.cputune.quota_percent, 0);
+	cr_assert_null(st_b.name);
+	free(text_a);
+	vm_state_done(&st_a);
+	vm_state_done(&st_b);
+	/* the smallest record there is */
+	text_a = strdup("{\"version\": 1, \"pid\": 5, \"starttime\": 6, \"backend\": \"affinity\", \"threads\": [],"
+			" \"end\": true}");
+	cr_assert_eq(state_parse(text_a, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(st_a.n_threads, 0);
+	cr_assert_eq(st_a.tune.n_vcpu, 0);
+}
+
+Test(state_json, round_trip_affinity_mode)
 {
 	st_a.pid = 77;
 	st_a.starttime = 1;
@@ -246,7 +356,7 @@ Test(state_text, round_trip_affinity_mode)
 	cr_assert_null(st_b.tune.emulator);
 }
 
-Test(state_text, round_trip_v1_and_each_mode_name)
+Test(state_json, round_trip_each_backend)
 {
 	static const enum pin_backend modes[] = {BACKEND_CGROUP_V1, BACKEND_CGROUP_V2, BACKEND_AFFINITY};
 	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
@@ -257,15 +367,15 @@ Test(state_text, round_trip_v1_and_each_mode_name)
 		st_a.backend = modes[i];
 		text_a = state_format(&st_a);
 		cr_assert_not_null(text_a);
-		char line[32];
-		snprintf(line, sizeof(line), "\nmode %s\n", backend_name(modes[i]));
+		char line[48];
+		snprintf(line, sizeof(line), "\"backend\": \"%s\"", backend_name(modes[i]));
 		cr_assert_not_null(strstr(text_a, line), "%s", text_a);
 		cr_assert_eq(state_parse(text_a, &st_b, NULL), 0);
 		cr_assert_eq(st_b.backend, modes[i]);
 	}
 }
 
-Test(state_text, find_thread)
+Test(state_json, find_thread)
 {
 	full_state(&st_a);
 	const struct thread_origin *t = record_find_thread(&st_a, 4323);
@@ -273,6 +383,258 @@ Test(state_text, find_thread)
 	cr_assert_eq(t->tid, 4323);
 	cr_assert_str_eq(t->cgroup, "");
 	cr_assert_null(record_find_thread(&st_a, 1));
+}
+
+/* What format and parse never carried over: NULL strings and sets stay NULL, trailing
+ * unpinned vCPUs stay, and nothing is shared with the original. */
+Test(state_json, copy_is_deep_and_whole)
+{
+	full_state(&st_a);
+	free(st_a.threads[1].cgroup);
+	st_a.threads[1].cgroup = NULL;
+	idset_free(st_a.threads[1].affinity);
+	st_a.threads[1].affinity = NULL;
+	cr_assert_eq(vm_state_copy(&st_a, &st_b), 0);
+	assert_same_state(&st_b, &st_a);
+	cr_assert_eq(st_b.tune.n_vcpu, st_a.tune.n_vcpu);
+	cr_assert_null(st_b.threads[1].cgroup);
+	cr_assert_null(st_b.threads[1].affinity);
+	cr_assert_null(st_b.created[st_b.n_created], "created is NULL-terminated");
+	cr_assert_neq(st_b.name, st_a.name);
+	cr_assert_neq(st_b.tune.emulator, st_a.tune.emulator);
+	cr_assert_neq(st_b.tune.iothread_ids[0], st_a.tune.iothread_ids[0]);
+	cr_assert_neq(st_b.enabled[1].controller, st_a.enabled[1].controller);
+	/* the copy outlives the original (ASan would see a use after free) */
+	struct vm_state keep;
+	cr_assert_eq(vm_state_copy(&st_b, &keep), 0);
+	vm_state_done(&st_a);
+	vm_state_done(&st_b);
+	st_a = keep;
+	cr_assert_str_eq(st_a.enabled[1].controller, "cpu");
+	cr_assert(idset_isset(st_a.tune.vcpu[5], 3));
+	/* and an empty one */
+	struct vm_state none = {0}, copy;
+	cr_assert_eq(vm_state_copy(&none, &copy), 0);
+	cr_assert_null(copy.threads);
+	cr_assert_null(copy.tune.vcpu);
+	vm_state_done(&copy);
+}
+
+/* ---- the strict reader ---------------------------------------------------------------------- */
+
+/* A record as kvmcg writes it, which every refusal below changes in one place. */
+#define JBASE                                                                                      \
+	"{\n"                                                                                      \
+	"  \"version\": 1,\n"                                                                      \
+	"  \"pid\": 7,\n"                                                                          \
+	"  \"starttime\": 7,\n"                                                                    \
+	"  \"name\": \"vm\",\n"                                                                    \
+	"  \"backend\": \"v1\",\n"                                                                 \
+	"  \"mount\": \"/sys/fs/cgroup/cpuset\",\n"                                                \
+	"  \"vm_dir\": \"kvmcg/vm\",\n"                                                            \
+	"  \"created\": [ \"kvmcg/vm\", \"kvmcg/vm/vcpu0\" ],\n"                                   \
+	"  \"enabled\": [ ],\n"                                                                    \
+	"  \"threads\": [ { \"tid\": 7, \"cgroup\": \"/\", \"affinity\": \"0-1\", \"scheduler\": \"other\" } ],\n" \
+	"  \"tune\": { \"vcpupin\": { \"0\": \"1\" }, \"emulatorpin\": \"0\", \"iothreadpin\": { \"io1\": \"1\" },\n" \
+	"            \"memory_nodeset\": \"0\", \"cpu_weight\": 100, \"cpu_quota_percent\": \"max\",\n"   \
+	"            \"cpu_period_us\": 100000, \"vcpu_scheduler\": \"fifo:10\" },\n"               \
+	"  \"end\": true\n"                                                                        \
+	"}\n"
+
+/* JBASE with its one `from` replaced by `to`. Caller frees. */
+static char *with(const char *from, const char *to)
+{
+	const char *at = strstr(JBASE, from);
+	cr_assert_not_null(at, "\"%s\" is in the record", from);
+	cr_assert_null(strstr(at + 1, from), "\"%s\" is in it once", from);
+	char *out = NULL;
+	cr_assert_geq(asprintf(&out, "%.*s%s%s", (int)(at - JBASE), JBASE, to, at + strlen(from)), 0);
+	return out;
+}
+
+static void json_refused(const char *text, const char *needle)
+{
+	struct vm_state s = {.pid = 999};
+	err_clear();
+	size_t line = 999;
+	int r = state_parse(text, &s, &line);
+	cr_assert_eq(r, -EBADMSG, "state_parse = %d for:\n%s", r, text);
+	cr_assert_eq(s.pid, 999, "the result is left alone");
+	cr_assert_not_null(err_get());
+	cr_assert_not_null(strstr(err_get(), needle), "\"%s\" mentions \"%s\"", err_get(), needle);
+}
+
+static void json_refused_with(const char *from, const char *to, const char *needle)
+{
+	char *text = with(from, to);
+	json_refused(text, needle);
+	free(text);
+}
+
+TestSuite(state_strict, .fini = st_done);
+
+Test(state_strict, the_base_record_is_fine)
+{
+	size_t line = 999;
+	cr_assert_eq(state_parse(JBASE, &st_a, &line), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(st_a.pid, 7);
+	cr_assert_eq(st_a.tune.cputune.weight, 100);
+	cr_assert(st_a.tune.cputune.quota_set && st_a.tune.cputune.quota_percent == 0);
+	cr_assert_eq(st_a.tune.cputune.sched_policy, SCHED_FIFO);
+	cr_assert_eq(st_a.tune.n_iothread, 1);
+	char *checked = NULL;
+	cr_assert_eq(state_check(&st_a, &checked), 0, "%s", checked ? checked : "");
+}
+
+Test(state_strict, another_version)
+{
+	json_refused_with("\"version\": 1", "\"version\": 2", "has version 2; this kvmcg reads version 1");
+	json_refused_with("\"version\": 1", "\"version\": 0", "has version 0; this kvmcg reads version 1");
+	/* a newer record may have keys this one does not know: the version is what matters */
+	json_refused_with("\"version\": 1,", "\"version\": 2, \"future\": {},", "has version 2");
+	json_refused_with("\"version\": 1", "\"version\": \"1\"", "version is not an integer");
+	json_refused_with("  \"version\": 1,\n", "", "has no \"version\"");
+}
+
+Test(state_strict, unknown_keys)
+{
+	json_refused_with("\"end\": true", "\"extra\": 1,\n  \"end\": true", "unknown key \"extra\"");
+	json_refused_with("\"cpu_weight\"", "\"cpu_shares\"", "its tune has an unknown key \"cpu_shares\"");
+	json_refused_with("\"scheduler\"", "\"sched\"", "its threads[0] has an unknown key \"sched\"");
+	json_refused_with("\"enabled\": [ ]", "\"enabled\": [ { \"dir\": \"a\", \"controller\": \"cpu\", \"x\": 1 } ]",
+			  "its enabled[0] has an unknown key \"x\"");
+	/* the text format's keys are not JSON's */
+	json_refused_with("\"backend\"", "\"mode\"", "unknown key \"mode\"");
+}
+
+Test(state_strict, wrong_types)
+{
+	json_refused_with("\"pid\": 7", "\"pid\": \"7\"", "its pid is not an integer");
+	json_refused_with("\"pid\": 7", "\"pid\": 7.0", "its pid is not an integer");
+	json_refused_with("\"starttime\": 7", "\"starttime\": [7]", "its starttime is not an integer");
+	json_refused_with("\"name\": \"vm\"", "\"name\": null", "its name is not a string");
+	json_refused_with("\"name\": \"vm\"", "\"name\": 1", "its name is not a string");
+	json_refused_with("[ \"kvmcg/vm\", \"kvmcg/vm/vcpu0\" ]", "\"kvmcg/vm\"", "its created is not an array");
+	json_refused_with("\"kvmcg/vm/vcpu0\" ]", "7 ]", "its created[1] is not a string");
+	json_refused_with("\"enabled\": [ ]", "\"enabled\": [ 1 ]", "its enabled[0] is not an object");
+	json_refused_with("\"threads\": [", "\"threads\": [ 7,", "its threads[0] is not an object");
+	json_refused_with("\"affinity\": \"0-1\"", "\"affinity\": 1", "its threads[0].affinity is not a string");
+	json_refused_with("\"tid\": 7", "\"tid\": true", "its threads[0].tid is not an integer");
+	json_refused_with("\"vcpupin\": { \"0\": \"1\" }", "\"vcpupin\": [ \"1\" ]", "its tune.vcpupin is not an object");
+	json_refused_with("\"cpu_weight\": 100", "\"cpu_weight\": \"100\"", "its tune.cpu_weight is not an integer");
+	json_refused_with("\"cpu_period_us\": 100000", "\"cpu_period_us\": 1e5", "its tune.cpu_period_us is not an integer");
+	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": \"half\"",
+			  "neither an integer nor \"max\"");
+	json_refused_with("\"end\": true", "\"end\": 1", "its end is not true");
+	json_refused_with("\"end\": true", "\"end\": false", "its end is not true");
+}
+
+Test(state_strict, values_checked_as_the_command_line_checks_them)
+{
+	json_refused_with("\"cpu_weight\": 100", "\"cpu_weight\": 1000000",
+			  "its tune.cpu_weight is 1000000, out of range (1 to 10000)");
+	json_refused_with("\"cpu_weight\": 100", "\"cpu_weight\": 0", "out of range (1 to 10000)");
+	json_refused_with("\"cpu_weight\": 100", "\"cpu_weight\": 10001", "out of range (1 to 10000)");
+	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": 0", "out of range (1 to 100000");
+	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": -5", "out of range");
+	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": 100001", "out of range");
+	json_refused_with("\"cpu_period_us\": 100000", "\"cpu_period_us\": 999", "out of range (1000 to 1000000)");
+	json_refused_with("\"cpu_period_us\": 100000", "\"cpu_period_us\": 1000001", "out of range (1000 to 1000000)");
+	json_refused_with("\"fifo:10\"", "\"fifo:100\"", "its tune.vcpu_scheduler 'fifo:100' is not other, batch");
+	json_refused_with("\"fifo:10\"", "\"fifo\"", "is not other, batch");
+	json_refused_with("\"scheduler\": \"other\"", "\"scheduler\": \"other:5\"", "its threads[0].scheduler");
+	json_refused_with("\"scheduler\": \"other\"", "\"scheduler\": \"deadline\"", "its threads[0].scheduler");
+	json_refused_with("\"pid\": 7", "\"pid\": -7", "its pid -7 is not a process id");
+	json_refused_with("\"pid\": 7", "\"pid\": 0", "its pid 0 is not a process id");
+	json_refused_with("\"pid\": 7", "\"pid\": 99999999", "its pid 99999999 is not a process id");
+	json_refused_with("\"tid\": 7", "\"tid\": -1", "its threads[0].tid -1 is not a process id");
+	json_refused_with("\"starttime\": 7", "\"starttime\": 0", "its starttime 0 is not a start time");
+	json_refused_with("\"starttime\": 7", "\"starttime\": -7", "is not a start time");
+	json_refused_with("\"backend\": \"v1\"", "\"backend\": \"v3\"", "its backend 'v3' is not v2, v1 or affinity");
+}
+
+Test(state_strict, cpu_and_node_lists)
+{
+	json_refused_with("\"emulatorpin\": \"0\"", "\"emulatorpin\": \"0-\"", "its tune.emulatorpin '0-' is not a CPU list");
+	json_refused_with("\"emulatorpin\": \"0\"", "\"emulatorpin\": \"3-1\"", "is not a CPU list");
+	json_refused_with("\"emulatorpin\": \"0\"", "\"emulatorpin\": \"99999\"", "is not a CPU list");
+	json_refused_with("\"emulatorpin\": \"0\"", "\"emulatorpin\": \"\"", "its tune.emulatorpin is an empty CPU list");
+	json_refused_with("\"memory_nodeset\": \"0\"", "\"memory_nodeset\": \"x\"", "its tune.memory_nodeset 'x' is not a node list");
+	json_refused_with("\"0\": \"1\"", "\"0\": \"1,,\"", "its tune.vcpupin.0 '1,,' is not a CPU list");
+	json_refused_with("\"io1\": \"1\"", "\"io1\": \"\"", "an empty CPU list");
+	json_refused_with("\"io1\": \"1\"", "\"\": \"1\"", "an empty iothread id");
+	json_refused_with("\"affinity\": \"0-1\"", "\"affinity\": \"0-1 x\"", "its threads[0].affinity '0-1 x' is not a CPU list");
+	/* vCPU indexes: decimal, canonical, bounded */
+	json_refused_with("\"0\": \"1\"", "\"01\": \"1\"", "\"01\", which is not a vCPU index");
+	json_refused_with("\"0\": \"1\"", "\"-1\": \"1\"", "which is not a vCPU index");
+	json_refused_with("\"0\": \"1\"", "\"x\": \"1\"", "which is not a vCPU index");
+	json_refused_with("\"0\": \"1\"", "\"1048577\": \"1\"", "which is not a vCPU index");
+	/* an affinity not read is "", and fine */
+	char *text = with("\"affinity\": \"0-1\"", "\"affinity\": \"\"");
+	cr_assert_eq(state_parse(text, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(idset_count(st_a.threads[0].affinity), 0);
+	free(text);
+}
+
+Test(state_strict, cut_short_or_incomplete)
+{
+	/* every prefix of a record is refused, and says it is cut short */
+	size_t len = strlen(JBASE), last = strrchr(JBASE, '}') - JBASE;
+	for (size_t n = 1; n <= last; n++) {
+		char *text = strndup(JBASE, n);
+		cr_assert_not_null(text);
+		json_refused(text, "cut short");
+		free(text);
+	}
+	(void)len;
+	json_refused_with(",\n  \"end\": true", "", "it is incomplete: it has no \"end\": true");
+	json_refused_with("  \"pid\": 7,\n", "", "it has no \"pid\"");
+	json_refused_with("  \"starttime\": 7,\n", "", "it has no \"starttime\"");
+	json_refused_with("  \"backend\": \"v1\",\n", "", "it has no \"backend\"");
+	json_refused_with("\"cgroup\": \"/\", ", "", "its threads[0] has no \"cgroup\"");
+	json_refused_with("\"affinity\": \"0-1\", ", "", "its threads[0] has no \"affinity\"");
+	json_refused_with("\"enabled\": [ ]", "\"enabled\": [ { \"dir\": \"a\" } ]", "its enabled[0] has no \"controller\"");
+}
+
+Test(state_strict, json_and_nothing_else)
+{
+	json_refused(JBASE "x", "not JSON");
+	json_refused(JBASE JBASE, "not JSON");
+	json_refused_with("\"vm\",", "\"vm\",,", "not JSON");
+	/* json-c takes a single-quoted key; JSON does not, nor does kvmcg */
+	json_refused_with("\"name\": \"vm\"", "'name': \"vm\"", "not plain JSON");
+	json_refused_with("\"name\": \"vm\"", "\"name\": 'vm'", "refusing the record");
+	json_refused_with("\"name\": \"vm\",", "\"name\": \"vm\", /* a comment */", "not");
+	json_refused_with("\"name\": \"vm\"", "\"name\": \"v\\u0000m\"", "its name has a NUL byte");
+	json_refused_with("\"vm_dir\": \"kvmcg/vm\"", "\"vm_dir\": [[[[[[[[[[1]]]]]]]]]]", "not JSON (nesting too deep");
+	/* the line of a syntax error */
+	char *text = with("\"backend\": \"v1\",", "\"backend\": \"v1\" \"x\",");
+	size_t line = 0;
+	struct vm_state s;
+	cr_assert_eq(state_parse(text, &s, &line), -EBADMSG);
+	cr_assert_eq(line, 6, "line %zu", line);
+	free(text);
+	/* blanks around it are fine */
+	cr_assert_eq(state_parse("\n  " JBASE "\n\n", &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+}
+
+Test(state_strict, keys_and_threads_given_once)
+{
+	json_refused_with("\"pid\": 7,", "\"pid\": 7,\n  \"pid\": 7,", "it gives a key twice in one object");
+	json_refused_with("\"cpu_weight\": 100,", "\"cpu_weight\": 100, \"cpu_weight\": 200,", "a key twice");
+	json_refused_with("\"0\": \"1\"", "\"0\": \"1\", \"0\": \"0\"", "a key twice");
+	json_refused_with("\"io1\": \"1\"", "\"io1\": \"1\", \"io1\": \"0\"", "a key twice");
+	json_refused_with("\"tid\": 7,", "\"tid\": 7, \"tid\": 8,", "a key twice");
+	/* the same key in two objects is fine; a key named in a string value too */
+	json_refused_with("\"scheduler\": \"other\" } ]",
+			  "\"scheduler\": \"other\" }, { \"tid\": 7, \"cgroup\": \"/\", \"affinity\": \"0\" } ]",
+			  "it gives the origin of thread 7 twice");
+	char *text = with("\"scheduler\": \"other\" } ]",
+			  "\"scheduler\": \"other\" }, { \"tid\": 8, \"cgroup\": \"\\\"pid\\\": 1,\", \"affinity\": \"0\" } ]");
+	cr_assert_eq(state_parse(text, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(st_a.n_threads, 2);
+	cr_assert_str_eq(st_a.threads[1].cgroup, "\"pid\": 1,");
+	free(text);
 }
 
 static void parse_fails_at(const char *text, size_t want_line)
@@ -286,6 +648,10 @@ static void parse_fails_at(const char *text, size_t want_line)
 }
 
 #define HEAD "kvmcg-state 1\npid 12\nstarttime 5\n"
+
+/* ---- the text format of earlier versions ------------------------------------------------------ */
+
+TestSuite(state_text, .fini = st_done);
 
 Test(state_text, minimal_is_enough)
 {
@@ -706,6 +1072,170 @@ Test(state_files, refuses_what_would_lead_elsewhere)
 	vm_state_done(&ok);
 }
 
+/* The same checks on JSON records. */
+Test(state_files, refuses_json_that_would_lead_elsewhere)
+{
+	char *t;
+	t = with("\"kvmcg/vm/vcpu0\" ]", "\"kvmcg/other\" ]");
+	refused(t, "neither its directory /kvmcg/vm nor one of its children");
+	free(t);
+	t = with("\"kvmcg/vm/vcpu0\" ]", "\"kvmcg/vm/../../etc\" ]");
+	refused(t, "'..'");
+	free(t);
+	t = with("\"/sys/fs/cgroup/cpuset\"", "\"sys/fs/cgroup/cpuset\"");
+	refused(t, "absolute");
+	free(t);
+	t = with("\"vm_dir\": \"kvmcg/vm\"", "\"vm_dir\": \"victim\"");
+	refused(t, "neither inside a kvmcg/ tree");
+	free(t);
+	t = with("\"enabled\": [ ]", "\"enabled\": [ { \"dir\": \"other\", \"controller\": \"cpuset\" } ]");
+	refused(t, "not the cgroup the VM's tree");
+	free(t);
+	t = with("\"tid\": 7", "\"tid\": 8");
+	refused(t, "main thread 7");
+	free(t);
+	t = with("\"cgroup\": \"/\"", "\"cgroup\": \"/x/../y\"");
+	refused(t, "'..'");
+	free(t);
+	t = with("\"backend\": \"v1\"", "\"backend\": \"affinity\"");
+	refused(t, "names cgroups");
+	free(t);
+	t = with("\"cpu_weight\": 100", "\"cpu_weight\": 1000000");
+	refused(t, "its tune.cpu_weight is 1000000, out of range (1 to 10000)");
+	free(t);
+	t = with("\"end\": true\n}\n", "\"end\": true\n");
+	refused(t, "cut short");
+	free(t);
+	put_file("7-7.state", JBASE);
+	struct vm_state ok = {0};
+	cr_assert_eq(state_load(tmpfd, 7, 7, &ok), 0, "%s", err_get() ? err_get() : "");
+	vm_state_done(&ok);
+	/* a record named for VM 8 that is VM 7's */
+	put_file("8-8.state", JBASE);
+	err_clear();
+	cr_assert_eq(state_load(tmpfd, 8, 8, &ok), -EBADMSG);
+	cr_assert_not_null(strstr(err_get(), "another VM's"), "%s", err_get());
+}
+
+Test(state_files, another_version_is_refused_in_one_sentence)
+{
+	char *t = with("\"version\": 1", "\"version\": 2");
+	put_file("7-7.state", t);
+	free(t);
+	struct vm_state s = {0};
+	err_clear();
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), -EBADMSG);
+	cr_assert_str_eq(err_get(), "refusing the record 7-7.state: it has version 2; this kvmcg reads version 1");
+	struct vm_state *all = NULL;
+	size_t n = 9;
+	char **problems = NULL;
+	cr_assert_eq(state_load_all_checked(tmpfd, &all, &n, &problems), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_not_null(problems);
+	cr_assert_str_eq(problems[0], "refusing the record 7-7.state: it has version 2; this kvmcg reads version 1");
+	strv_free(problems);
+	vm_states_free(all, n);
+}
+
+/* The text format's weight range was the state file's own (up to 1000000). */
+Test(state_files, text_records_are_range_checked_too)
+{
+	refused(REC "pin-cpu-weight 1000000\n", "damaged at line 8");
+	refused(REC "pin-cpu-weight 10001\n", "damaged at line 8");
+	refused(REC "pin-cpu-period 999\n", "damaged at line 8");
+	refused(REC "pin-cpu-quota 100001\n", "damaged at line 8");
+	refused(REC "pin-vcpu-sched fifo:100\n", "damaged at line 8");
+	put_file("7-7.state", REC "pin-cpu-weight 10000\npin-cpu-quota 0\npin-cpu-period 1000\n");
+	struct vm_state s = {0};
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(s.tune.cputune.weight, 10000);
+	cr_assert(s.tune.cputune.quota_set && s.tune.cputune.quota_percent == 0, "0 is max");
+	vm_state_done(&s);
+}
+
+static char *file_text(const char *name)
+{
+	char *buf = NULL;
+	cr_assert_eq(read_file_at(tmpfd, name, &buf, NULL), 0, "read %s", name);
+	return buf;
+}
+
+#define LEGACY REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\npin-vcpu 0 1\npin-cpu-weight 200\n"
+
+Test(state_files, text_record_becomes_json_under_the_lock)
+{
+	put_file("7-7.state", LEGACY);
+	/* without the lock (list, show, a dry run): read, and left as it is */
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_a), 0, "%s", err_get() ? err_get() : "");
+	char *text = file_text("7-7.state");
+	cr_assert_str_eq(text, LEGACY);
+	free(text);
+	/* under the lock: still text until the lock goes, then JSON, once */
+	int lock = -1;
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	text = file_text("7-7.state");
+	cr_assert_str_eq(text, LEGACY);
+	free(text);
+	state_unlock(tmpfd, 7, 7, lock);
+	text = file_text("7-7.state");
+	cr_assert_eq(text[0], '{', "JSON now:\n%s", text);
+	cr_assert_not_null(strstr(text, "\"version\": 1"), "%s", text);
+	free(text);
+	struct stat sb;
+	cr_assert_eq(fstatat(tmpfd, "7-7.state", &sb, 0), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	vm_state_done(&st_b);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	assert_same_state(&st_b, &st_a);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "7-7.lock 7-7.state", "no temporary left: %s", names);
+}
+
+Test(state_files, text_record_saved_or_removed_is_not_converted_again)
+{
+	int lock = -1;
+	/* a run that saves its own record: that is the one write */
+	put_file("7-7.state", LEGACY);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_a), 0);
+	st_a.tune.cputune.weight = 300;
+	cr_assert_eq(state_save(tmpfd, &st_a), 0);
+	state_unlock(tmpfd, 7, 7, lock);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	cr_assert_eq(st_b.tune.cputune.weight, 300, "what the run saved, not the old record");
+	vm_state_done(&st_b);
+	/* a run that removes it (unpin): it stays removed, and so does the lock file */
+	put_file("7-7.state", LEGACY);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "unpin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &st_b), 0);
+	cr_assert_eq(state_remove(tmpfd, 7, 7), 0);
+	state_unlock(tmpfd, 7, 7, lock);
+	char names[512];
+	list_dir(tmpfd, names, sizeof(names));
+	cr_assert_str_eq(names, "", "%s", names);
+	/* a refused one is left for the admin, untouched */
+	put_file("7-7.state", REC "created kvmcg/other\n");
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	struct vm_state s = {0};
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), -EBADMSG);
+	state_unlock(tmpfd, 7, 7, lock);
+	char *text = file_text("7-7.state");
+	cr_assert_str_eq(text, REC "created kvmcg/other\n");
+	free(text);
+	/* a JSON one is not written again */
+	put_file("7-7.state", JBASE);
+	struct stat before, after;
+	cr_assert_eq(fstatat(tmpfd, "7-7.state", &before, 0), 0);
+	cr_assert_eq(state_lock(tmpfd, 7, 7, 0, "pin", &lock, NULL), 0);
+	cr_assert_eq(state_load(tmpfd, 7, 7, &s), 0);
+	vm_state_done(&s);
+	state_unlock(tmpfd, 7, 7, lock);
+	cr_assert_eq(fstatat(tmpfd, "7-7.state", &after, 0), 0);
+	cr_assert_eq(before.st_ino, after.st_ino, "the same file");
+}
+
 Test(state_files, refuses_a_record_others_could_write)
 {
 	put_file("7-7.state", REC);
@@ -785,4 +1315,59 @@ Test(state_files, lock_serialises_and_says_who)
 	state_unlock(tmpfd, 7, 7, a);
 	list_dir(tmpfd, names, sizeof(names));
 	cr_assert_str_eq(names, "7-7.lock 7-7.state", "%s", names);
+}
+
+/* ---- the limits of a cputune (tune.c, their one owner) ----------------------------------------- */
+
+Test(cputune_limits, each_range_at_its_edges)
+{
+	cr_assert_eq(cputune_check_weight(0), -ERANGE);
+	cr_assert_eq(cputune_check_weight(1), 0);
+	cr_assert_eq(cputune_check_weight(10000), 0);
+	cr_assert_eq(cputune_check_weight(10001), -ERANGE);
+	cr_assert_eq(cputune_check_weight(1000000), -ERANGE);
+	cr_assert_eq(cputune_check_weight(-1), -ERANGE);
+	cr_assert_eq(cputune_check_quota_percent(0), -ERANGE);
+	cr_assert_eq(cputune_check_quota_percent(1), 0);
+	cr_assert_eq(cputune_check_quota_percent(100000), 0);
+	cr_assert_eq(cputune_check_quota_percent(100001), -ERANGE);
+	cr_assert_eq(cputune_check_quota_percent(UINT64_MAX), -ERANGE);
+	cr_assert_eq(cputune_check_period(999), -ERANGE);
+	cr_assert_eq(cputune_check_period(1000), 0);
+	cr_assert_eq(cputune_check_period(1000000), 0);
+	cr_assert_eq(cputune_check_period(1000001), -ERANGE);
+	cr_assert_eq(cputune_check_sched(SCHED_FIFO, 0), -ERANGE);
+	cr_assert_eq(cputune_check_sched(SCHED_FIFO, 1), 0);
+	cr_assert_eq(cputune_check_sched(SCHED_RR, 99), 0);
+	cr_assert_eq(cputune_check_sched(SCHED_RR, 100), -ERANGE);
+	cr_assert_eq(cputune_check_sched(SCHED_OTHER, 0), 0);
+	cr_assert_eq(cputune_check_sched(SCHED_BATCH, 1), -ERANGE);
+	cr_assert_eq(cputune_check_sched(SCHED_DEADLINE, 0), -ERANGE);
+	int pol;
+	unsigned prio;
+	cr_assert_eq(sched_parse("fifo:99", &pol, &prio), 0);
+	cr_assert_eq(sched_parse("fifo:100", &pol, &prio), -EINVAL);
+	cr_assert_eq(sched_parse("rr:0", &pol, &prio), -EINVAL);
+	cr_assert_eq(sched_parse("idle:1", &pol, &prio), -EINVAL);
+}
+
+Test(cputune_limits, a_whole_cputune)
+{
+	struct cputune t = {0};
+	cr_assert_eq(cputune_check(&t), 0, "nothing set");
+	t.quota_set = true;
+	cr_assert_eq(cputune_check(&t), 0, "quota max");
+	t.weight = 1000000;
+	err_clear();
+	cr_assert_eq(cputune_check(&t), -ERANGE);
+	cr_assert_str_eq(err_get(), "CPU weight 1000000 is out of range (1 to 10000)");
+	t = (struct cputune){.quota_set = true, .quota_percent = 100001};
+	cr_assert_eq(cputune_check(&t), -ERANGE);
+	t = (struct cputune){.period_us = 500};
+	cr_assert_eq(cputune_check(&t), -ERANGE);
+	t = (struct cputune){.sched_set = true, .sched_policy = SCHED_FIFO};
+	cr_assert_eq(cputune_check(&t), -ERANGE, "fifo without a priority");
+	t = (struct cputune){.weight = 10000, .quota_set = true, .quota_percent = 100000, .period_us = 1000000,
+			     .sched_set = true, .sched_policy = SCHED_RR, .sched_priority = 99};
+	cr_assert_eq(cputune_check(&t), 0, "every limit at its top");
 }
