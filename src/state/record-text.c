@@ -119,6 +119,9 @@ static int expected_fields(const char *key)
 	return 0;
 }
 
+/* One line of the text format.
+ * Long: one branch per key of a format that is frozen; it only reads records written
+ * before version 1 of the JSON record, and is never extended. */
 static int parse_line(struct vm_state *s, char *line)
 {
 	char *f[5];

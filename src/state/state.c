@@ -140,9 +140,7 @@ int state_check(const struct vm_state *s, char **ret_why)
 			REFUSE("it enabled the controller '%s', which kvmcg never enables", e->controller);
 	}
 	for (size_t i = 0; i < s->n_threads; i++) {
-		const char *cg = s->threads[i].cgroup ? s->threads[i].cgroup : "";
-		if (*cg == '/')
-			cg++;
+		const char *cg = cg_relative(s->threads[i].cgroup);
 		if (*cg && cg_path_check(cg, &bad) < 0)
 			REFUSE("the origin of thread %d: %s", (int)s->threads[i].tid, bad);
 	}
