@@ -5,7 +5,7 @@ set -eu
 
 packages="gcc make pkgconf libc6-dev libjson-c-dev libcriterion-dev
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
-socat jq numactl iproute2 procps util-linux hyperfine strace time
+socat jq numactl iproute2 procps util-linux hyperfine strace time perl
 clang libclang-rt-14-dev"
 
 missing=""

@@ -4,8 +4,11 @@
 # host (hybrid or whatever cgroups it has, KVM when /dev/kvm works) and inside the
 # test guest (pure cgroup v2, two NUMA nodes, TCG); KVMCG_TEST_ENV says which.
 #
-# Output lines, counted by tests/integration/run.sh:
-#   ok - <what>        not ok - <what>        skip - <what>: <why>
+# Output is TAP (the Test Anything Protocol), read by prove(1) in
+# tests/integration/run.sh:
+#   ok N - <what>      not ok N - <what>      ok N - <what> # SKIP <why>
+#   # <diagnostics>    1..N (the plan, printed last by tl_done)
+# A script that dies before tl_done prints no plan, and the harness counts it failed.
 
 set -u
 
@@ -18,6 +21,10 @@ KVMCG_TEST=${KVMCG_TEST:-$KVMCG_BUILD_DIR/kvmcg-test}
 KVMCG_TEST_ENV=${KVMCG_TEST_ENV:-host}
 TL_TMP=$(mktemp -d /tmp/kvmcg-test.XXXXXX)
 TL_FAILED=0
+# The number of the last check and how many failed: files, so that a check made in a
+# subshell is numbered and counted too.
+TL_COUNTFILE=$TL_TMP/checks
+echo "0 0" >"$TL_COUNTFILE"
 # Pids to kill at exit. A file, not an array: tl_qemu runs inside $(...).
 TL_PIDFILE=$TL_TMP/cleanup.pids
 : >"$TL_PIDFILE"
@@ -65,12 +72,24 @@ tl_cleanup() {
 trap tl_cleanup EXIT
 trap 'exit 130' INT TERM
 
-tl_ok() { echo "ok - $*"; }
+# tl_result RESULT FAILED DESCRIPTION [DIRECTIVE]: one numbered TAP line. A "#" in
+# the description is escaped (TAP reads "# SKIP" there as a directive), and the line
+# stays one line.
+tl_result() {
+	local n f desc=${3//$'\n'/ }
+	read -r n f <"$TL_COUNTFILE"
+	n=$((n + 1)) f=$((f + $2))
+	echo "$n $f" >"$TL_COUNTFILE"
+	desc=${desc//\#/\\#}
+	echo "$1 $n - $desc${4:+ # $4}"
+}
+tl_ok() { tl_result ok 0 "$*"; }
 tl_fail() {
-	echo "not ok - $*"
+	tl_result "not ok" 1 "$*"
 	TL_FAILED=1
 }
-tl_skip() { echo "skip - $1: $2"; }
+# tl_skip WHAT WHY: a check that does not run here, and why.
+tl_skip() { tl_result ok 0 "$1" "SKIP ${2//$'\n'/ }"; }
 
 # tl_check DESCRIPTION COMMAND...: ok when the command succeeds.
 tl_check() {
@@ -95,8 +114,13 @@ tl_eq() {
 	fi
 }
 
+# tl_done: the plan line, then the exit status (1 when a check failed).
 tl_done() {
-	exit "$TL_FAILED"
+	local n f
+	read -r n f <"$TL_COUNTFILE"
+	echo "1..$n"
+	[ "$f" -eq 0 ] && [ "$TL_FAILED" -eq 0 ]
+	exit $?
 }
 
 # The test guest (TCG, slow) runs what depends on cgroup v2 or on its kernel; checks
