@@ -162,7 +162,8 @@ tl_qemu() {
 	local name=$1
 	shift
 	local accel=(-accel tcg)
-	tl_have_kvm && accel=(-accel kvm -cpu qemu64)
+	# TL_QEMU_ACCEL=tcg forces TCG even where KVM works (a path that needs it).
+	[ "${TL_QEMU_ACCEL:-}" != tcg ] && tl_have_kvm && accel=(-accel kvm -cpu qemu64)
 	local pidfile=$TL_TMP/$name.pid
 	if ! qemu-system-x86_64 "${accel[@]}" -m 64 -display none -nodefaults -no-user-config \
 		-bios "$(tl_halt_bios)" -pidfile "$pidfile" -daemonize "$@" \
@@ -198,6 +199,26 @@ tl_settle() {
 tl_qmp() {
 	printf '{"execute":"qmp_capabilities"}\n{"execute":"%s","id":"t"}\n' "$2" |
 		socat -t 2 - UNIX-CONNECT:"$1" | jq -c 'select(.id == "t") | .return'
+}
+
+# QEMU's own vCPUs, independent of kvmcg: "index tid" lines, sorted.
+#   tl_qmp_vcpus SOCKET   from QMP query-cpus-fast
+#   tl_named_vcpus PID    from the thread names debug-threads=on gives ("CPU 1/KVM",
+#                         "CPU 1/TCG"), read from /proc
+tl_qmp_vcpus() {
+	tl_qmp "$1" query-cpus-fast | jq -r '.[] | "\(.["cpu-index"]) \(.["thread-id"])"' | sort -n
+}
+tl_named_vcpus() {
+	local t comm n
+	for t in /proc/"$1"/task/*; do
+		comm=$(cat "$t"/comm 2>/dev/null) || continue
+		case $comm in
+		"CPU "*/KVM | "CPU "*/TCG)
+			n=${comm#CPU }
+			echo "${n%%/*} ${t##*/}"
+			;;
+		esac
+	done | sort -n
 }
 
 # tl_hmp SOCKET COMMAND: runs one human-monitor command, prints its output.
@@ -249,12 +270,53 @@ thread_cgroup() { # pid tid
 allowed() { # pid tid
 	tl_cpulist_expand "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$1"/task/"$2"/status)"
 }
-# "tid cgroup cpus" for every thread, from the kernel.
+# The scheduling class of a thread as the kernel reports it (policy and rt_priority,
+# fields 41 and 40 of /proc/PID/task/TID/stat): other/0, fifo/3, rr/2, batch/0...
+sched_of() { # pid tid
+	local s
+	s=$(cat /proc/"$1"/task/"$2"/stat 2>/dev/null) || return 0
+	# shellcheck disable=SC2086 # split into fields on purpose; the first is field 3
+	set -- ${s##*) }
+	local names=(other fifo rr batch 4 idle deadline)
+	echo "${names[${39}]:-${39}}/${38}"
+}
+# What a pin may change and an unpin or a rollback must put back, read from the
+# kernel: "tid cgroup cpus class" for every thread, then "subtree_control CGROUP:
+# VALUE" for each cgroup those threads are in and every cgroup above it (cgroup v2;
+# a v1 hierarchy has no such file).
 snapshot() {
-	local pid=$1 t
+	local pid=$1 t cg d lines=
+	local -A cgroups=()
 	for t in /proc/"$pid"/task/*; do
 		t=${t##*/}
-		echo "$t $(thread_cgroup "$pid" "$t") $(allowed "$pid" "$t" | tr ' ' ,)"
-	done | sort -n
+		cg=$(thread_cgroup "$pid" "$t" 2>/dev/null)
+		[ -n "$cg" ] && cgroups[$cg]=1
+		lines+="$t $cg $(allowed "$pid" "$t" 2>/dev/null | tr ' ' ,) $(sched_of "$pid" "$t")"$'\n'
+	done
+	printf '%s' "$lines" | sort -n
+	[ -n "${mount:-}" ] || return 0
+	for cg in "${!cgroups[@]}"; do
+		d=$cg
+		while [ -n "$d" ]; do
+			echo "$d"
+			[ "$d" = / ] && break
+			d=${d%/*}
+			d=${d:-/}
+		done
+	done | sort -u | while read -r d; do
+		[ -f "${mount%/}${d%/}/cgroup.subtree_control" ] &&
+			echo "subtree_control $d: $(cat "${mount%/}${d%/}/cgroup.subtree_control")"
+	done
+}
+
+# tl_cgroups_only CHECK DESCRIPTION ARGS...: runs a check about kvmcg's cgroups (CHECK
+# is tl_eq, tl_check...), or, in affinity mode, where kvmcg makes no cgroups, says it
+# was skipped and why. Needs tl_detect_cgroups.
+tl_cgroups_only() {
+	if [ "$mode" = affinity ]; then
+		tl_skip "$2" "affinity mode (no usable cpuset controller): kvmcg makes no cgroups"
+	else
+		"$@"
+	fi
 }
 
