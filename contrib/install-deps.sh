@@ -5,7 +5,7 @@ set -eu
 
 packages="gcc make pkgconf libc6-dev libjson-c-dev libsmartcols-dev libcriterion-dev
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
-socat jq numactl iproute2 procps util-linux hyperfine strace time python3
+socat jq numactl iproute2 procps util-linux hyperfine strace time python3 perl
 clang libclang-rt-14-dev"
 
 missing=""

@@ -20,31 +20,40 @@ add() { # suite passed failed skipped
 	echo "## $1: $2 passed, $3 failed, $4 skipped"
 }
 
-# Criterion's own summary: "[====] Synthesis: Tested: 12 | Passing: 12 | Failing: 0 | Crashing: 0"
+# Criterion's results as TAP (--tap=FILE): "ok - suite::test", "not ok - suite::test"
+# (a failed assertion, a timeout, or "unexpected signal" for a crash), "ok - ... #
+# SKIP why". Every "not ok" is a failure, crashes included, and so is each test the
+# plan ("1..N") promised that never reported (the runner itself died).
 run_unit() { # label binary
 	echo "## $1"
-	local log
-	log=$(mktemp)
-	"$2" --jobs 2 2>&1 | tee "$log"
-	local rc=${PIPESTATUS[0]}
-	local line
-	line=$(grep 'Synthesis:' "$log" | tail -1)
-	rm -f "$log"
-	local tested passing failing crashing skipped=0
-	tested=$(sed -n 's/.*Tested: \([0-9]*\).*/\1/p' <<<"$line")
-	passing=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
-	failing=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$line")
-	crashing=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$line")
-	if [ -z "$tested" ]; then
-		add "$1" 0 1 0
-		return
+	local tap rc
+	tap=$(mktemp)
+	"$2" --jobs 2 --tap="$tap" 2>&1
+	rc=$?
+	local out
+	out=$(awk '
+		/^1\.\.[0-9]+/ { plan = substr($0, 4) + 0; has_plan = 1; next }
+		/^not ok( |$)/ { f++; if (/ unexpected signal /) c++; print; next }
+		/^ok( |$)/ { if (toupper($0) ~ /#[ \t]*SKIP/) s++; else p++; next }
+		END {
+			seen = p + f + s
+			if (!has_plan) { print "not ok - no TAP plan: the tests did not run"; f++ }
+			else if (seen < plan) {
+				printf "not ok - %d of the %d planned tests never reported (the runner died)\n", plan - seen, plan
+				f += plan - seen
+			}
+			if (c) printf "# %d of the failures are crashes\n", c
+			printf "%d %d %d\n", p, f, s
+		}' "$tap")
+	rm -f "$tap"
+	local counts=${out##*$'\n'} p f s
+	[ "$counts" = "$out" ] || printf '%s\n' "${out%$'\n'*}"
+	read -r p f s <<<"$counts"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $1: exit status $rc, yet no test failed"
+		f=1
 	fi
-	skipped=$((tested - passing - failing))
-	[ "$skipped" -lt 0 ] && skipped=0
-	failing=$((failing + 0))
-	[ "$rc" -ne 0 ] && [ "$failing" -eq 0 ] && failing=1
-	: "$crashing"
-	add "$1" "$passing" "$failing" "$skipped"
+	add "$1" "$p" "$f" "$s"
 }
 
 run_suite() { # label command...
@@ -94,7 +103,7 @@ if [ -x "$asan/kvmcg" ]; then
 		KVMCG_BUILD_DIR=$asan run_suite "host integration (ASan+UBSan)" tests/integration/run.sh
 fi
 if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
-	echo "skip - test guest: KVMCG_SKIP_GUEST=1"
+	echo "ok - test guest # SKIP KVMCG_SKIP_GUEST=1"
 	add "test guest" 0 0 1
 else
 	KVMCG_BUILD_DIR=$build run_suite "test guest (cgroup v2, 2 NUMA nodes)" tests/guest/run.sh

@@ -31,8 +31,12 @@ check_common() { # label json pid
 	tl_check "$label: vcpus have an index, iothreads an id" \
 		jq -e 'all(.threads[] | select(.kind == "vcpu"); .index >= 0) and
 			all(.threads[] | select(.kind == "iothread"); .id | type == "string")' <<<"$json"
-	# Every TID in the JSON is a task of the VM, and its affinity and cgroup are what
+	# Every task of the VM is in the JSON (so the loop below cannot pass on a short
+	# list), and every TID in it is a task of the VM whose affinity and cgroup are what
 	# the kernel reports for that task (sched_getaffinity via taskset, /proc cgroup).
+	tl_eq "$label: kvmcg lists every task of the VM (/proc/PID/task)" \
+		"$(jq -r '.threads[].tid' <<<"$json" | sort -n | paste -sd' ')" \
+		"$(ls /proc/"$pid"/task | sort -n | paste -sd' ')"
 	local bad=0 tid aff cg
 	while read -r tid aff cg; do
 		[ -d /proc/"$pid"/task/"$tid" ] || { echo "# $tid not a task"; bad=1; continue; }

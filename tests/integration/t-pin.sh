@@ -19,6 +19,10 @@ echo "# cgroup mode expected: $mode ${mount:+at $mount}; $ncpu CPUs"
 check_pinned() {
 	local label=$1 pid=$2 dir=$3 json=$4 emu=$5
 	local bad=0 tid kind idx id want_cg want_cpus
+	# The loop below checks the threads kvmcg lists: they must be every task of the VM.
+	tl_eq "$label: kvmcg lists every task of the VM (/proc/PID/task)" \
+		"$(jq -r '.threads[].tid' <<<"$json" | sort -n | paste -sd' ')" \
+		"$(ls /proc/"$pid"/task | sort -n | paste -sd' ')"
 	while read -r tid kind idx id; do
 		case $kind in
 		vcpu) want_cg=$dir/vcpu$idx want_cpus=$((idx % ncpu)) ;;
@@ -98,13 +102,21 @@ for how in qmp names; do
 	names) pid=$(tl_qemu p-$how -smp 4 -name guest=t-names,debug-threads=on -object iothread,id=io1) ;;
 	esac
 	tl_settle "$pid" 4
+	# QEMU's own answer, not kvmcg's: QMP query-cpus-fast, or the thread names.
+	case $how in
+	qmp) own=$(tl_qmp_vcpus "$TL_TMP"/p.qmp) ;;
+	names) own=$(tl_named_vcpus "$pid") ;;
+	esac
+	tl_eq "$how: QEMU itself reports the 4 vCPUs it was started with (-smp 4)" "$(grep -c . <<<"$own")" 4
 	before=$(snapshot "$pid")
 	# A thread pinned by someone else before: unpin must give back that mask, not
 	# "all CPUs" (requested values, not defaults).
-	first_vcpu=$("$KVMCG" show --pid "$pid" --json | jq -r '.threads[] | select(.kind == "vcpu" and .index == 1) | .tid')
+	first_vcpu=$(awk '$1 == 1 { print $2 }' <<<"$own")
 	if [ "$ncpu" -ge 2 ]; then
 		taskset -pc 1 "$first_vcpu" >/dev/null
 		before=$(snapshot "$pid")
+	else
+		tl_skip "$how: a vCPU pinned with taskset before kvmcg" "one CPU only: no other mask to set"
 	fi
 
 	# shellcheck disable=SC2046
@@ -113,11 +125,16 @@ for how in qmp names; do
 	tl_eq "$how: pin used the host's mode" "$(jq -r .mode <<<"$out")" "$mode"
 	tl_eq "$how: pin reports applied" "$(jq -r .result <<<"$out")" applied
 	dir=$(jq -r '.vm_cgroup // ""' <<<"$out")
-	[ "$mode" = affinity ] || tl_eq "$how: VM cgroup is under kvmcg/ and named after the VM" \
+	tl_cgroups_only tl_eq "$how: VM cgroup is under kvmcg/ and named after the VM" \
 		"$dir" "/kvmcg/t-$how"
 	json=$("$KVMCG" show --pid "$pid" --json)
+	tl_eq "$how: kvmcg's vCPU TIDs are QEMU's own" "$(tl_json_vcpus <<<"$json")" "$own"
 	check_pinned "$how" "$pid" "$dir" "$json" "$emu"
-	[ "$mode" = affinity ] || check_tree "$how" "$dir" 4 "$emu"
+	if [ "$mode" = affinity ]; then
+		tl_skip "$how: the VM's cgroup tree" "affinity mode (no usable cpuset controller): kvmcg makes no cgroups"
+	else
+		check_tree "$how" "$dir" 4 "$emu"
+	fi
 	tl_eq "$how: show reports kvmcg's mode" "$(jq -r .kvmcg.mode <<<"$json")" "$mode"
 	tl_eq "$how: show reports the pin" "$(jq -c .kvmcg.pins.vcpus <<<"$json")" \
 		"$(for i in 0 1 2 3; do printf '"%d":"%d"\n' $i $((i % ncpu)); done | paste -sd, | sed 's/^/{/; s/$/}/')"
@@ -127,7 +144,8 @@ for how in qmp names; do
 	# shellcheck disable=SC2046
 	again=$("$KVMCG" pin --pid "$pid" $(vcpu_args 4) --emulator "$emu" --iothread io1:$((ncpu - 1)) --json)
 	tl_eq "$how: second identical pin is a no-op" "$(jq -r '"\(.result) \(.actions | length)"' <<<"$again")" "unchanged 0"
-	tl_eq "$how: ... and touched no cgroup file" "$([ "$mode" = affinity ] || cat "$mount$dir"/*/cpuset.cpus)" "$files_before"
+	tl_cgroups_only tl_eq "$how: ... and touched no cgroup file" \
+		"$([ "$mode" = affinity ] || cat "$mount$dir"/*/cpuset.cpus)" "$files_before"
 
 	# Re-pin in place: one vCPU moves, the rest stays.
 	if [ "$ncpu" -ge 2 ]; then
@@ -138,12 +156,14 @@ for how in qmp names; do
 		tl_eq "$how: re-pinned vCPU 0 runs on CPU 1" "$(allowed "$pid" "$v0")" 1
 		v2tid=$(jq -r '.threads[] | select(.kind == "vcpu" and .index == 2) | .tid' <<<"$json")
 		tl_eq "$how: vCPU 2 kept its pin" "$(allowed "$pid" "$v2tid")" "$((2 % ncpu))"
+	else
+		tl_skip "$how: re-pin of one vCPU to another CPU" "one CPU only"
 	fi
 
 	out=$("$KVMCG" unpin --pid "$pid" --json)
 	tl_eq "$how: unpin succeeds" "$(jq -r .result <<<"$out")" applied
 	tl_eq "$how: unpin restores every thread's cgroup and mask exactly" "$(snapshot "$pid")" "$before"
-	[ "$mode" = affinity ] || tl_check "$how: unpin removed the VM's cgroups" test ! -e "$mount$dir"
+	tl_cgroups_only tl_check "$how: unpin removed the VM's cgroups" test ! -e "$mount$dir"
 	tl_check "$how: unpin removed the state file" test -z "$(ls "$KVMCG_STATE_DIR")"
 	kill "$pid"
 done
@@ -163,7 +183,7 @@ for at in 1 2 $((n_actions / 2)) $((n_actions - 1)) "$n_actions"; do
 	tl_eq "fault at action $at/$n_actions: exit 1" "$rc" 1
 	tl_check "fault at action $at: says it was undone" grep -q "undone: injected failure" "$TL_TMP/err"
 	tl_eq "fault at action $at: every thread as before" "$(snapshot "$pid")" "$before"
-	[ "$mode" = affinity ] || tl_check "fault at action $at: no VM cgroup left" test ! -e "$mount$fdir"
+	tl_cgroups_only tl_check "fault at action $at: no VM cgroup left" test ! -e "$mount$fdir"
 	tl_check "fault at action $at: no state left" test -z "$(ls "$KVMCG_STATE_DIR")"
 done
 # The hooks are the test build's: the installed program does not read them.
@@ -181,6 +201,8 @@ if [ "$ncpu" -ge 2 ]; then
 	tl_eq "fault during a re-pin: exit 1" "$?" 1
 	tl_eq "fault during a re-pin: the previous pin is intact" "$(snapshot "$pid")" "$pinned"
 	tl_eq "fault during a re-pin: the state file is intact" "$(cat "$KVMCG_STATE_DIR"/*.state)" "$state_before"
+else
+	tl_skip "fault during a re-pin to another CPU" "one CPU only"
 fi
 "$KVMCG" unpin --pid "$pid" >/dev/null
 tl_eq "fault: unpin after all that restores the start" "$(snapshot "$pid")" "$before"
@@ -198,7 +220,7 @@ for where in early late; do
 	KVMCG_TEST_KILL_AT=$at "$KVMCG_TEST" pin --pid "$pid" --vcpu all:0 --emulator "$emu" >/dev/null 2>"$TL_TMP/err"
 	tl_eq "VM killed before action $at: exit 3" "$?" 3
 	tl_check "VM killed before action $at: says so" grep -q "exited during the pin" "$TL_TMP/err"
-	[ "$mode" = affinity ] || tl_check "VM killed before action $at: no cgroup left" test ! -e "$mount$kdir"
+	tl_cgroups_only tl_check "VM killed before action $at: no cgroup left" test ! -e "$mount$kdir"
 	tl_check "VM killed before action $at: no state left" test -z "$(ls "$KVMCG_STATE_DIR")"
 done
 
@@ -209,12 +231,17 @@ sdir=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --json | jq -r '.vm_cgroup // ""')
 kill -KILL "$pid"
 while [ -e /proc/"$pid" ] && ! grep -q '^State:.*Z' /proc/"$pid"/status 2>/dev/null; do sleep 0.05; done
 "$KVMCG" list >/dev/null
-[ "$mode" = affinity ] || tl_check "stale: list removed the exited VM's cgroups ($sdir)" test ! -e "$mount$sdir"
+tl_cgroups_only tl_check "stale: list removed the exited VM's cgroups ($sdir)" test ! -e "$mount$sdir"
 tl_check "stale: list removed its state" test -z "$(ls "$KVMCG_STATE_DIR")"
 
 # --- bad requests fail before anything is written (exit 2) --------------------------------
 pid=$(tl_qemu b -smp 2 -name t-bad -object iothread,id=io1 -qmp unix:"$TL_TMP"/b.qmp,server=on,wait=off)
 tl_settle "$pid" 2
+# This VM's vCPUs as QEMU reports them (the loops below go over these TIDs).
+own_b=$(tl_qmp_vcpus "$TL_TMP"/b.qmp)
+tl_eq "t-bad: QEMU itself reports the 2 vCPUs it was started with (query-cpus-fast)" "$(grep -c . <<<"$own_b")" 2
+tl_eq "t-bad: kvmcg's vCPU TIDs are QEMU's own" \
+	"$("$KVMCG" show --pid "$pid" --json | tl_json_vcpus)" "$own_b"
 before=$(snapshot "$pid")
 bad_request() { # description pattern args...
 	local desc=$1 pattern=$2
@@ -230,7 +257,7 @@ bad_request "unknown iothread" "no such iothread (it has: io1)" --iothread nope:
 bad_request "node not online" "not online" --mems 7
 bad_request "empty emulator list" "not a non-empty CPU list" --emulator ""
 tl_eq "bad requests: nothing changed" "$(snapshot "$pid")" "$before"
-[ "$mode" = affinity ] || tl_check "bad requests: no cgroup made" \
+tl_cgroups_only tl_check "bad requests: no cgroup made" \
 	test ! -e "$mount$("$KVMCG" pin --pid "$pid" --vcpu all:0 --dry-run --json | jq -r .vm_cgroup)"
 
 # --- --cgroup-root: kvmcg's tree somewhere else (a delegated cgroup, say) --------------------
@@ -244,6 +271,8 @@ if [ "$mode" != affinity ]; then
 	tl_eq "--cgroup-root: unpin restores" "$(snapshot "$pid")" "$before"
 	tl_check "--cgroup-root: unpin removed the VM's cgroup" test ! -e "$custom/t-bad"
 	rmdir "$custom" "$mount/kvmcg-t-root-$$" # kvmcg keeps its root; the test made this one
+else
+	tl_skip "--cgroup-root: a tree below a cgroup given" "affinity mode (no usable cpuset controller): kvmcg makes no cgroups"
 fi
 "$KVMCG" pin --pid "$pid" --cgroup-root /tmp --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
 tl_eq "--cgroup-root outside any cgroup hierarchy: exit 2" "$?" 2
@@ -278,7 +307,7 @@ else
 		grep -q "^kvmcg: pid $pid: not carried out: \[CPU\] Weight=" "$TL_TMP/err"
 fi
 bad=0
-for t in $("$KVMCG" show --pid "$pid" --json | jq -r '.threads[] | select(.kind == "vcpu") | .tid'); do
+for t in $(awk '{ print $2 }' <<<"$own_b"); do
 	chrt -p "$t" | grep -q 'policy: SCHED_FIFO' || bad=1
 	chrt -p "$t" | grep -q 'priority: 3' || bad=1
 done
@@ -309,24 +338,56 @@ tl_check "tuning: a re-pin without --vcpu-scheduler keeps the class" \
 "$KVMCG" unpin --pid "$pid" >/dev/null
 tl_eq "tuning: unpin restores every thread" "$(snapshot "$pid")" "$before"
 bad=0
-for t in $("$KVMCG" show --pid "$pid" --json | jq -r '.threads[] | select(.kind == "vcpu") | .tid'); do
+for t in $(awk '{ print $2 }' <<<"$own_b"); do
 	chrt -p "$t" | grep -q 'policy: SCHED_OTHER' || bad=1
 done
 tl_eq "tuning: unpin restores SCHED_OTHER on the vCPUs" "$bad" 0
 
 # --- a VM whose vCPUs cannot all be identified is not pinned ------------------------------
-pid2=$(tl_qemu u -smp 2 -name t-unknown)
+# Made so on purpose, wherever this runs, not left to what kvmcg happens to find: TCG
+# (no KVM vCPU descriptors), no QMP and no thread names leave nothing that names a vCPU.
+pid2=$(TL_QEMU_ACCEL=tcg tl_qemu u -smp 2 -name t-unknown)
 tl_settle "$pid2" 2
 before2=$(snapshot "$pid2")
-if [ "$("$KVMCG" show --pid "$pid2" --json | jq -r .discovery)" = none ]; then
-	"$KVMCG" pin --pid "$pid2" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
-	tl_eq "unidentified vCPUs: pin refuses (exit 1)" "$?" 1
-	tl_check "unidentified vCPUs: says why and what to do" grep -q "refusing to pin.*debug-threads=on" "$TL_TMP/err"
-	tl_eq "unidentified vCPUs: nothing changed" "$(snapshot "$pid2")" "$before2"
-else
-	tl_skip "unidentified vCPUs" "the kvm-fd heuristic identified every vCPU here (KVM)"
-fi
+tl_eq "unidentified vCPUs: the VM (TCG, no QMP, no debug-threads) has no vCPU thread names" \
+	"$(tl_named_vcpus "$pid2")" ""
+tl_eq "unidentified vCPUs: ... and no KVM vCPU descriptors" \
+	"$(find /proc/"$pid2"/fd -lname 'anon_inode:kvm-vcpu*' 2>/dev/null | wc -l)" 0
+json2=$("$KVMCG" show --pid "$pid2" --json)
+tl_eq "unidentified vCPUs: kvmcg identifies none, and reports both of -smp 2 unidentified" \
+	"$(jq -c '[.discovery, .vcpus_unidentified]' <<<"$json2")" '["none",[0,1]]'
+"$KVMCG" pin --pid "$pid2" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+tl_eq "unidentified vCPUs: pin refuses (exit 1)" "$?" 1
+tl_check "unidentified vCPUs: says why and what to do" grep -q "refusing to pin.*debug-threads=on" "$TL_TMP/err"
+tl_eq "unidentified vCPUs: nothing changed" "$(snapshot "$pid2")" "$before2"
 kill "$pid2"
+# The other path: under KVM the same kind of VM is identified by its vCPU descriptors
+# alone (kvm-fd), and pinned; QEMU's own TIDs come from HMP "info cpus", which kvmcg
+# never reads.
+if tl_have_kvm; then
+	pid3=$(tl_qemu k -smp 2 -name t-kvmfd -monitor unix:"$TL_TMP"/k.hmp,server=on,wait=off)
+	tl_settle "$pid3" 2
+	own3=$(tl_hmp "$TL_TMP"/k.hmp "info cpus" |
+		sed -n 's/^[* ] CPU #\([0-9]*\): thread_id=\([0-9]*\).*/\1 \2/p' | sort -n)
+	tl_eq "kvm-fd: QEMU itself reports the 2 vCPUs it was started with (info cpus)" "$(grep -c . <<<"$own3")" 2
+	json3=$("$KVMCG" show --pid "$pid3" --json)
+	tl_eq "kvm-fd: kvmcg identifies them from their descriptors" "$(jq -r .discovery <<<"$json3")" kvm-fd
+	tl_eq "kvm-fd: kvmcg's vCPU TIDs are QEMU's own" "$(tl_json_vcpus <<<"$json3")" "$own3"
+	before3=$(snapshot "$pid3")
+	"$KVMCG" pin --pid "$pid3" --vcpu all:0 >/dev/null
+	tl_eq "kvm-fd: pin succeeds" "$?" 0
+	bad=0
+	for t in $(awk '{ print $2 }' <<<"$own3"); do
+		[ "$(allowed "$pid3" "$t")" = 0 ] || bad=1
+	done
+	tl_eq "kvm-fd: both vCPUs on CPU 0 (kernel)" "$bad" 0
+	"$KVMCG" unpin --pid "$pid3" >/dev/null
+	tl_eq "kvm-fd: unpin restores" "$(snapshot "$pid3")" "$before3"
+	kill "$pid3"
+else
+	tl_skip "kvm-fd: a VM known by its KVM vCPU descriptors alone is pinned" \
+		"no usable /dev/kvm here (TCG): that path needs KVM"
+fi
 
 # --- affinity only ------------------------------------------------------------------------------
 out=$("$KVMCG" pin --pid "$pid" --affinity-only --vcpu all:0 --emulator 0 --iothread io1:0 --json)

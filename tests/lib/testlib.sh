@@ -4,8 +4,11 @@
 # host (hybrid or whatever cgroups it has, KVM when /dev/kvm works) and inside the
 # test guest (pure cgroup v2, two NUMA nodes, TCG); KVMCG_TEST_ENV says which.
 #
-# Output lines, counted by tests/integration/run.sh:
-#   ok - <what>        not ok - <what>        skip - <what>: <why>
+# Output is TAP (the Test Anything Protocol), read by prove(1) in
+# tests/integration/run.sh:
+#   ok N - <what>      not ok N - <what>      ok N - <what> # SKIP <why>
+#   # <diagnostics>    1..N (the plan, printed last by tl_done)
+# A script that dies before tl_done prints no plan, and the harness counts it failed.
 
 set -u
 
@@ -18,6 +21,10 @@ KVMCG_TEST=${KVMCG_TEST:-$KVMCG_BUILD_DIR/kvmcg-test}
 KVMCG_TEST_ENV=${KVMCG_TEST_ENV:-host}
 TL_TMP=$(mktemp -d /tmp/kvmcg-test.XXXXXX)
 TL_FAILED=0
+# The number of the last check and how many failed: files, so that a check made in a
+# subshell is numbered and counted too.
+TL_COUNTFILE=$TL_TMP/checks
+echo "0 0" >"$TL_COUNTFILE"
 # Pids to kill at exit. A file, not an array: tl_qemu runs inside $(...).
 TL_PIDFILE=$TL_TMP/cleanup.pids
 : >"$TL_PIDFILE"
@@ -65,12 +72,24 @@ tl_cleanup() {
 trap tl_cleanup EXIT
 trap 'exit 130' INT TERM
 
-tl_ok() { echo "ok - $*"; }
+# tl_result RESULT FAILED DESCRIPTION [DIRECTIVE]: one numbered TAP line. A "#" in
+# the description is escaped (TAP reads "# SKIP" there as a directive), and the line
+# stays one line.
+tl_result() {
+	local n f desc=${3//$'\n'/ }
+	read -r n f <"$TL_COUNTFILE"
+	n=$((n + 1)) f=$((f + $2))
+	echo "$n $f" >"$TL_COUNTFILE"
+	desc=${desc//\#/\\#}
+	echo "$1 $n - $desc${4:+ # $4}"
+}
+tl_ok() { tl_result ok 0 "$*"; }
 tl_fail() {
-	echo "not ok - $*"
+	tl_result "not ok" 1 "$*"
 	TL_FAILED=1
 }
-tl_skip() { echo "skip - $1: $2"; }
+# tl_skip WHAT WHY: a check that does not run here, and why.
+tl_skip() { tl_result ok 0 "$1" "SKIP ${2//$'\n'/ }"; }
 
 # tl_check DESCRIPTION COMMAND...: ok when the command succeeds.
 tl_check() {
@@ -95,8 +114,13 @@ tl_eq() {
 	fi
 }
 
+# tl_done: the plan line, then the exit status (1 when a check failed).
 tl_done() {
-	exit "$TL_FAILED"
+	local n f
+	read -r n f <"$TL_COUNTFILE"
+	echo "1..$n"
+	[ "$f" -eq 0 ] && [ "$TL_FAILED" -eq 0 ]
+	exit $?
 }
 
 # The test guest (TCG, slow) runs what depends on cgroup v2 or on its kernel; checks
@@ -138,7 +162,8 @@ tl_qemu() {
 	local name=$1
 	shift
 	local accel=(-accel tcg)
-	tl_have_kvm && accel=(-accel kvm -cpu qemu64)
+	# TL_QEMU_ACCEL=tcg forces TCG even where KVM works (a path that needs it).
+	[ "${TL_QEMU_ACCEL:-}" != tcg ] && tl_have_kvm && accel=(-accel kvm -cpu qemu64)
 	local pidfile=$TL_TMP/$name.pid
 	if ! qemu-system-x86_64 "${accel[@]}" -m 64 -display none -nodefaults -no-user-config \
 		-bios "$(tl_halt_bios)" -pidfile "$pidfile" -daemonize "$@" \
@@ -174,6 +199,26 @@ tl_settle() {
 tl_qmp() {
 	printf '{"execute":"qmp_capabilities"}\n{"execute":"%s","id":"t"}\n' "$2" |
 		socat -t 2 - UNIX-CONNECT:"$1" | jq -c 'select(.id == "t") | .return'
+}
+
+# QEMU's own vCPUs, independent of kvmcg: "index tid" lines, sorted.
+#   tl_qmp_vcpus SOCKET   from QMP query-cpus-fast
+#   tl_named_vcpus PID    from the thread names debug-threads=on gives ("CPU 1/KVM",
+#                         "CPU 1/TCG"), read from /proc
+tl_qmp_vcpus() {
+	tl_qmp "$1" query-cpus-fast | jq -r '.[] | "\(.["cpu-index"]) \(.["thread-id"])"' | sort -n
+}
+tl_named_vcpus() {
+	local t comm n
+	for t in /proc/"$1"/task/*; do
+		comm=$(cat "$t"/comm 2>/dev/null) || continue
+		case $comm in
+		"CPU "*/KVM | "CPU "*/TCG)
+			n=${comm#CPU }
+			echo "${n%%/*} ${t##*/}"
+			;;
+		esac
+	done | sort -n
 }
 
 # tl_hmp SOCKET COMMAND: runs one human-monitor command, prints its output.
@@ -225,12 +270,53 @@ thread_cgroup() { # pid tid
 allowed() { # pid tid
 	tl_cpulist_expand "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$1"/task/"$2"/status)"
 }
-# "tid cgroup cpus" for every thread, from the kernel.
+# The scheduling class of a thread as the kernel reports it (policy and rt_priority,
+# fields 41 and 40 of /proc/PID/task/TID/stat): other/0, fifo/3, rr/2, batch/0...
+sched_of() { # pid tid
+	local s
+	s=$(cat /proc/"$1"/task/"$2"/stat 2>/dev/null) || return 0
+	# shellcheck disable=SC2086 # split into fields on purpose; the first is field 3
+	set -- ${s##*) }
+	local names=(other fifo rr batch 4 idle deadline)
+	echo "${names[${39}]:-${39}}/${38}"
+}
+# What a pin may change and an unpin or a rollback must put back, read from the
+# kernel: "tid cgroup cpus class" for every thread, then "subtree_control CGROUP:
+# VALUE" for each cgroup those threads are in and every cgroup above it (cgroup v2;
+# a v1 hierarchy has no such file).
 snapshot() {
-	local pid=$1 t
+	local pid=$1 t cg d lines=
+	local -A cgroups=()
 	for t in /proc/"$pid"/task/*; do
 		t=${t##*/}
-		echo "$t $(thread_cgroup "$pid" "$t") $(allowed "$pid" "$t" | tr ' ' ,)"
-	done | sort -n
+		cg=$(thread_cgroup "$pid" "$t" 2>/dev/null)
+		[ -n "$cg" ] && cgroups[$cg]=1
+		lines+="$t $cg $(allowed "$pid" "$t" 2>/dev/null | tr ' ' ,) $(sched_of "$pid" "$t")"$'\n'
+	done
+	printf '%s' "$lines" | sort -n
+	[ -n "${mount:-}" ] || return 0
+	for cg in "${!cgroups[@]}"; do
+		d=$cg
+		while [ -n "$d" ]; do
+			echo "$d"
+			[ "$d" = / ] && break
+			d=${d%/*}
+			d=${d:-/}
+		done
+	done | sort -u | while read -r d; do
+		[ -f "${mount%/}${d%/}/cgroup.subtree_control" ] &&
+			echo "subtree_control $d: $(cat "${mount%/}${d%/}/cgroup.subtree_control")"
+	done
+}
+
+# tl_cgroups_only CHECK DESCRIPTION ARGS...: runs a check about kvmcg's cgroups (CHECK
+# is tl_eq, tl_check...), or, in affinity mode, where kvmcg makes no cgroups, says it
+# was skipped and why. Needs tl_detect_cgroups.
+tl_cgroups_only() {
+	if [ "$mode" = affinity ]; then
+		tl_skip "$2" "affinity mode (no usable cpuset controller): kvmcg makes no cgroups"
+	else
+		"$@"
+	fi
 }
 
