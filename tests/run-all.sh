@@ -1,7 +1,7 @@
 #!/bin/bash
 # Every test suite of kvmcg, in order, each reported as it runs:
 #   1. unit tests (Criterion), plain and under ASan+UBSan
-#   2. a 20 s libFuzzer run of the policy parser
+#   2. the layering lints and a short libFuzzer pass of every fuzz target
 #   3. integration tests on this host (real QEMU, real /proc, cgroupfs)
 #   4. the same integration tests under ASan+UBSan
 #   5. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes, kernel 6.1)
@@ -87,16 +87,24 @@ else
 	echo "not ok - the sanitizer build failed"
 	add "sanitizer build" 0 1 0
 fi
-# A short libFuzzer run of the policy parser (make fuzz runs longer): one check,
-# passed when no input crashed it or drew a UBSan report.
-echo "## fuzz: policy parser, 20 s"
-if make --no-print-directory -s check-fuzz 2>&1 | grep -E '^fuzz-policy:|ERROR|runtime error' | head -20 &&
-	[ "${PIPESTATUS[0]}" -eq 0 ]; then
-	add "fuzz: policy parser" 1 0 0
-else
-	echo "not ok - fuzz: the policy parser crashed or misbehaved (build/fuzz/fuzz.log)"
-	add "fuzz: policy parser" 0 1 0
-fi
+# The layering of src/ and the length of its functions (tests/lint/).
+run_lint() {
+	local label=$1 script=$2
+	echo "## $label"
+	local out rc p f
+	out=$("$script" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(grep -c '^ok ' <<<"$out")
+	f=$(grep -c '^not ok ' <<<"$out")
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	add "$label" "$p" "$f" 0
+}
+run_lint "lint: layers" tests/lint/layers.sh
+run_lint "lint: function length" tests/lint/long-functions.sh
+# A short libFuzzer pass of each target (make fuzz runs longer): its last line is
+# "N passed, N failed, 0 skipped", one per target.
+run_suite "fuzz (every target, 15 s each)" make --no-print-directory -s check-fuzz
 KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
 if [ -x "$asan/kvmcg" ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
