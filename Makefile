@@ -185,7 +185,7 @@ FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c \
 		     src/vmm/classify-kvmfd.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
 		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
-FUZZ_SRCS_record  := src/state/state.c src/plan/record.c src/plan/layout.c src/tune/tune.c \
+FUZZ_SRCS_record  := $(wildcard src/state/*.c) src/plan/record.c src/plan/layout.c src/tune/tune.c \
 		     src/kernel/cgroupfs.c src/kernel/sched.c $(FUZZ_BASIC)
 # Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192

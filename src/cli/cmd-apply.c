@@ -316,7 +316,7 @@ static void plan_one(const struct txn_env *env, struct vm *vm, const struct load
 	const struct loaded *first = NULL, *second = NULL;
 	for (size_t i = 0; i < n_pol; i++) {
 		if (!pol[i].policy || !policy_matches(pol[i].policy, vm, proc_fd))
-			return;
+			continue;
 		if (!first)
 			first = &pol[i];
 		else if (!second)
