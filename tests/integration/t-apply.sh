@@ -28,9 +28,11 @@ b=$(tl_qemu b -smp 2 -name t-apply-b -qmp unix:"$TL_TMP"/b.qmp,server=on,wait=of
 o=$(tl_qemu o -smp 1 -name t-apply-other -qmp unix:"$TL_TMP"/o.qmp,server=on,wait=off)
 tl_settle "$a" 2
 tl_settle "$b" 2
-before_a=$(snapshot "$a")
-before_b=$(snapshot "$b")
-before_o=$(snapshot "$o")
+# Threads alone (snapshot_threads): the root cgroup's subtree_control is shared by the
+# VMs this script pins, so it is not one VM's to compare.
+before_a=$(snapshot_threads "$a")
+before_b=$(snapshot_threads "$b")
+before_o=$(snapshot_threads "$o")
 
 pol=$TL_TMP/policies
 mkdir -m 0755 "$pol"
@@ -59,7 +61,7 @@ a0=$(vcpu_tid "$a" 0) a1=$(vcpu_tid "$a" 1) b0=$(vcpu_tid "$b" 0) b1=$(vcpu_tid 
 out=$("$KVMCG" apply --policy-dir "$pol" --dry-run --json)
 tl_eq "apply --dry-run: exit 0" "$?" 0
 tl_eq "apply --dry-run: both VMs planned" "$(jq -r '[.vms[] | .result] | sort | join(",")' <<<"$out")" "dry-run,dry-run"
-tl_eq "apply --dry-run: nothing changed" "$(snapshot "$a")$(snapshot "$b")" "$before_a$before_b"
+tl_eq "apply --dry-run: nothing changed" "$(snapshot_threads "$a")$(snapshot_threads "$b")" "$before_a$before_b"
 
 # --- apply ------------------------------------------------------------------------------------
 out=$("$KVMCG" apply --policy-dir "$pol" --json)
@@ -70,7 +72,7 @@ tl_eq "apply: VM b applied from b.policy (matched by QMP socket)" \
 	"$(jq -r --argjson p "$b" '.vms[] | select(.pid == $p) | "\(.result) \(.policy | split("/") | last)"' <<<"$out")" "applied b.policy"
 tl_eq "apply: the VM no policy matches is not listed" \
 	"$(jq --argjson p "$o" '[.vms[] | select(.pid == $p)] | length' <<<"$out")" 0
-tl_eq "apply: ... and untouched" "$(snapshot "$o")" "$before_o"
+tl_eq "apply: ... and untouched" "$(snapshot_threads "$o")" "$before_o"
 tl_eq "apply: a's vCPU 0 on CPU 0 (kernel)" "$(allowed "$a" "$a0")" 0
 tl_eq "apply: a's vCPU 1 on CPU 0 (kernel)" "$(allowed "$a" "$a1")" 0
 tl_eq "apply: a's main thread on CPU $last (kernel)" "$(allowed "$a" "$a")" "$last"
@@ -140,7 +142,7 @@ out=$("$KVMCG" apply --policy-dir "$pol" --json)
 tl_eq "two policies match a: exit 2" "$?" 2
 tl_check "two policies match a: both files named" \
 	jq -e --argjson p "$a" '.vms[] | select(.pid == $p) | .message | test("a.policy") and test("c.policy")' <<<"$out"
-tl_eq "two policies match a: a untouched" "$(snapshot "$a")" "$before_a"
+tl_eq "two policies match a: a untouched" "$(snapshot_threads "$a")" "$before_a"
 tl_eq "two policies match a: b still as its policy asks" \
 	"$(jq -r --argjson p "$b" '.vms[] | select(.pid == $p) | .result' <<<"$out")" unchanged
 rm "$pol"/c.policy
@@ -151,7 +153,7 @@ out=$("$KVMCG" apply --policy-dir "$pol" --json)
 tl_eq "Exclusive conflict: exit 2" "$?" 2
 tl_check "Exclusive conflict: a's report names b" \
 	jq -e --argjson p "$a" --argjson q "$b" '.vms[] | select(.pid == $p) | .result == "conflict" and (.message | test("pid \($q)"))' <<<"$out"
-tl_eq "Exclusive conflict: a untouched" "$(snapshot "$a")" "$before_a"
+tl_eq "Exclusive conflict: a untouched" "$(snapshot_threads "$a")" "$before_a"
 sed -i '/^Exclusive=yes$/d' "$pol"/a.policy
 
 # --- untrusted files are refused --------------------------------------------------------------------
@@ -159,7 +161,7 @@ chmod 0666 "$pol"/a.policy
 "$KVMCG" apply --policy-dir "$pol" >/dev/null 2>"$TL_TMP/err"
 tl_eq "world-writable policy: exit 2" "$?" 2
 tl_check "world-writable policy: says why" grep -q "refusing policy file.*writable by others" "$TL_TMP/err"
-tl_eq "world-writable policy: its VM untouched" "$(snapshot "$a")" "$before_a"
+tl_eq "world-writable policy: its VM untouched" "$(snapshot_threads "$a")" "$before_a"
 chmod 0644 "$pol"/a.policy
 chmod 0777 "$pol"
 "$KVMCG" apply --policy-dir "$pol" >/dev/null 2>"$TL_TMP/err"
@@ -179,6 +181,6 @@ tl_eq "pin --policy with an invalid file: exit 2" "$?" 2
 tl_check "pin --policy with an invalid file: file:line:col" grep -q "broken.policy:3:8: error: Weight=" "$TL_TMP/err"
 
 for p in "$a" "$b"; do "$KVMCG" unpin --pid "$p" >/dev/null; done
-tl_eq "unpin after apply restores a" "$(snapshot "$a")" "$before_a"
-tl_eq "unpin after apply restores b" "$(snapshot "$b")" "$before_b"
+tl_eq "unpin after apply restores a" "$(snapshot_threads "$a")" "$before_a"
+tl_eq "unpin after apply restores b" "$(snapshot_threads "$b")" "$before_b"
 tl_done

@@ -281,21 +281,24 @@ sched_of() { # pid tid
 	echo "${names[${39}]:-${39}}/${38}"
 }
 # What a pin may change and an unpin or a rollback must put back, read from the
-# kernel: "tid cgroup cpus class" for every thread, then "subtree_control CGROUP:
-# VALUE" for each cgroup those threads are in and every cgroup above it (cgroup v2;
-# a v1 hierarchy has no such file).
-snapshot() {
-	local pid=$1 t cg d lines=
-	local -A cgroups=()
+# kernel: "tid cgroup cpus class" for every thread (snapshot_threads), then
+# "subtree_control CGROUP: VALUE" for each cgroup those threads are in and every
+# cgroup above it (cgroup v2; a v1 hierarchy has no such file). The root's is shared
+# with every other VM kvmcg pins (and kvmcg keeps its kvmcg/ directory, and what it
+# needs, after an unpin): a test that pins more than one VM compares threads alone.
+snapshot_threads() {
+	local pid=$1 t
 	for t in /proc/"$pid"/task/*; do
 		t=${t##*/}
-		cg=$(thread_cgroup "$pid" "$t" 2>/dev/null)
-		[ -n "$cg" ] && cgroups[$cg]=1
-		lines+="$t $cg $(allowed "$pid" "$t" 2>/dev/null | tr ' ' ,) $(sched_of "$pid" "$t")"$'\n'
-	done
-	printf '%s' "$lines" | sort -n
+		echo "$t $(thread_cgroup "$pid" "$t" 2>/dev/null) $(allowed "$pid" "$t" 2>/dev/null | tr ' ' ,) $(sched_of "$pid" "$t")"
+	done | sort -n
+}
+snapshot() {
+	local pid=$1 cg d threads
+	threads=$(snapshot_threads "$pid")
+	echo "$threads"
 	[ -n "${mount:-}" ] || return 0
-	for cg in "${!cgroups[@]}"; do
+	awk '$2 != "" { print $2 }' <<<"$threads" | sort -u | while read -r cg; do
 		d=$cg
 		while [ -n "$d" ]; do
 			echo "$d"
