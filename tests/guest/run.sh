@@ -80,7 +80,7 @@ command -v cpio >/dev/null || missing cpio "no cpio"
 command -v modprobe >/dev/null || missing kmod "no modprobe"
 command -v gzip >/dev/null || missing gzip "no gzip"
 
-timeout=${KVMCG_GUEST_TIMEOUT:-1200}
+timeout=${KVMCG_GUEST_TIMEOUT:-2400}
 [[ $timeout =~ ^[0-9]+$ ]] || {
 	echo "guest tests: KVMCG_GUEST_TIMEOUT must be a number of seconds" >&2
 	exit 2
