@@ -303,6 +303,8 @@ snapshot() {
 		while [ -n "$d" ]; do
 			echo "$d"
 			[ "$d" = / ] && break
+			# only a path walks up: a thread that reads as "-" (gone) has no parents
+			case $d in /*) ;; *) break ;; esac
 			d=${d%/*}
 			d=${d:-/}
 		done
