@@ -84,10 +84,7 @@ char *txn_joined(char *const *v, size_t n, const char *sep)
 
 const struct vm_thread *txn_main_thread(const struct vm *vm)
 {
-	for (size_t i = 0; i < vm->n_threads; i++)
-		if (vm->threads[i].tid == vm->pid)
-			return &vm->threads[i];
-	return NULL;
+	return vm_find_thread(vm, vm->pid);
 }
 
 /* ---- pin ----------------------------------------------------------------------------------------- */

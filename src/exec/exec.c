@@ -311,14 +311,6 @@ int exec_plan(struct exec_ctx *c, const struct plan *p, struct undo_log *log)
 	return r;
 }
 
-static const struct vm_thread *vm_thread_of(const struct vm *vm, pid_t tid)
-{
-	for (size_t i = 0; i < vm->n_threads; i++)
-		if (vm->threads[i].tid == tid)
-			return &vm->threads[i];
-	return NULL;
-}
-
 /* The mask the log recorded first for tid: the one it had before this run touched it. */
 static const struct idset *first_mask(const struct undo_log *log, pid_t tid)
 {
@@ -347,12 +339,12 @@ int exec_rollback(struct exec_ctx *c, struct undo_log *log)
 	 * reset one. So every touched thread gets, last, the mask discovery read before
 	 * the plan began; a thread born since gets the one it had before its first move
 	 * (a rescan's newcomer), else the main thread's. */
-	const struct vm_thread *main_thread = c->vm ? vm_thread_of(c->vm, c->pid) : NULL;
+	const struct vm_thread *main_thread = vm_find_thread(c->vm, c->pid);
 	for (size_t i = 0; i < log->n; i++) {
 		const struct undo_entry *e = &log->entries[i];
 		if (!e->tid || e->cleanup)
 			continue;
-		const struct vm_thread *t = c->vm ? vm_thread_of(c->vm, e->tid) : NULL;
+		const struct vm_thread *t = vm_find_thread(c->vm, e->tid);
 		const struct idset *mask = t && t->affinity ? t->affinity : first_mask(log, e->tid);
 		if (!mask && main_thread)
 			mask = main_thread->affinity;

@@ -155,14 +155,6 @@ static bool still_ours(const struct exec_ctx *c, pid_t tid)
 	return c->pid <= 0 || proc_task_exists(c->proc_fd, c->pid, tid);
 }
 
-static const struct vm_thread *known_thread_of(const struct exec_ctx *c, pid_t tid)
-{
-	for (size_t i = 0; c->vm && i < c->vm->n_threads; i++)
-		if (c->vm->threads[i].tid == tid)
-			return &c->vm->threads[i];
-	return NULL;
-}
-
 /* Where the thread is now, as discovery read it after the VM's lock was taken,
  * unless a move-process of this run has taken it along since. */
 static const char *known_cgroup(const struct exec_ctx *c, const struct vm_thread *t)
@@ -177,7 +169,7 @@ static const char *known_cgroup(const struct exec_ctx *c, const struct vm_thread
  * before the move resets it (Linux 6.1, v1): the rollback gives it back. */
 static int move_thread_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
-	const struct vm_thread *t = known_thread_of(c, a->tid);
+	const struct vm_thread *t = vm_find_thread(c->vm, a->tid);
 	const char *known = known_cgroup(c, t);
 	if (known) {
 		if (!still_ours(c, a->tid))
@@ -298,9 +290,8 @@ static int sched_undo(struct exec_ctx *c, const struct undo_entry *e)
 /* Whether tid is one the plan already places: discovery's, or moved by an action. */
 static bool known_thread(const struct exec_ctx *c, pid_t tid)
 {
-	for (size_t i = 0; i < c->vm->n_threads; i++)
-		if (c->vm->threads[i].tid == tid)
-			return true;
+	if (vm_find_thread(c->vm, tid))
+		return true;
 	for (size_t i = 0; c->plan && i < c->plan->n_actions; i++)
 		if (c->plan->actions[i].kind == ACT_MOVE_THREAD && c->plan->actions[i].tid == tid)
 			return true;

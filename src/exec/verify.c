@@ -15,14 +15,6 @@
 
 /* ---- verification ------------------------------------------------------------------ */
 
-static const struct vm_thread *vm_thread_of(const struct vm *vm, pid_t tid)
-{
-	for (size_t i = 0; i < vm->n_threads; i++)
-		if (vm->threads[i].tid == tid)
-			return &vm->threads[i];
-	return NULL;
-}
-
 /* Appends "; what" to c->failed. */
 __attribute__((format(printf, 2, 3))) static void add_failure(struct exec_ctx *c, const char *fmt, ...)
 {
@@ -56,7 +48,7 @@ int exec_verify(struct exec_ctx *c, const char *vm_dir)
 		free(c->failed);
 		c->failed = NULL;
 		for (size_t i = 0; i < n; i++) {
-			const struct vm_thread *t = vm_thread_of(c->vm, tids[i]);
+			const struct vm_thread *t = vm_find_thread(c->vm, tids[i]);
 			const struct idset *want = vm_tune_cpus_for(c->tune, t);
 			if (!want && c->backend == BACKEND_AFFINITY)
 				continue;

@@ -188,4 +188,7 @@ enum thread_kind classify_thread_name(const char *comm, bool is_qemu, int *ret_i
  * ("/proc/PID/cwd/PATH"); an abstract one ("@name") as it is. 0 or -ENOMEM. */
 int vm_socket_path(const struct vm *vm, const char *path, char **ret);
 
+/* The thread of vm (NULL: none) with this TID, as discovery read it, or NULL. */
+const struct vm_thread *vm_find_thread(const struct vm *vm, pid_t tid);
+
 #endif

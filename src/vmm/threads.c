@@ -105,12 +105,17 @@ int vm_refresh_threads(const struct discover_opts *o, struct vm *vm)
 	return -ESRCH;
 }
 
-struct vm_thread *find_thread(struct vm *vm, pid_t tid)
+const struct vm_thread *vm_find_thread(const struct vm *vm, pid_t tid)
 {
-	for (size_t i = 0; i < vm->n_threads; i++)
+	for (size_t i = 0; vm && i < vm->n_threads; i++)
 		if (vm->threads[i].tid == tid)
 			return &vm->threads[i];
 	return NULL;
+}
+
+struct vm_thread *find_thread(struct vm *vm, pid_t tid)
+{
+	return (struct vm_thread *)vm_find_thread(vm, tid);
 }
 
 struct vm_thread *find_vcpu(struct vm *vm, int index)
