@@ -88,10 +88,23 @@ static int set_unescaped(char **dst, const char *v)
 	return 0;
 }
 
+/* A pin's CPUs or nodes: never empty, as the request that made it (and the JSON
+ * record) cannot be. */
+static int parse_pin(const char *v, struct idset **ret)
+{
+	int r = parse_set(v, ret);
+	if (r == 0 && idset_count(*ret) == 0) {
+		idset_free(*ret);
+		*ret = NULL;
+		r = -EBADMSG;
+	}
+	return r;
+}
+
 static int set_list(struct idset **dst, const char *v)
 {
 	struct idset *s = NULL;
-	int r = parse_set(v, &s);
+	int r = parse_pin(v, &s);
 	if (r < 0)
 		return r;
 	idset_free(*dst);
@@ -257,7 +270,8 @@ static int parse_line(struct vm_state *s, char *line)
 	/* pin-iothread */
 	_cleanup_free_ char *id = unescape(f[1], strlen(f[1]));
 	struct idset *cpus = NULL;
-	int r = id ? parse_set(f[2], &cpus) : -EBADMSG;
+	/* QEMU refuses an empty id, and so does the JSON record */
+	int r = id && *id ? parse_pin(f[2], &cpus) : -EBADMSG;
 	if (r < 0)
 		return r;
 	char **ids = realloc(s->tune.iothread_ids, (s->tune.n_iothread + 1) * sizeof(char *));
@@ -272,6 +286,47 @@ static int parse_line(struct vm_state *s, char *line)
 	}
 	ids[s->tune.n_iothread] = TAKE_PTR(id);
 	sets[s->tune.n_iothread++] = cpus;
+	return 0;
+}
+
+/* The record holds each thread's origin once and each iothread's pin once, as the
+ * JSON record does (an object's key, an array of distinct tids). Version 2 lists
+ * each once, so a repeat there is damage. Version 1 could repeat them: a thread's
+ * origin is where it was before kvmcg first moved it, so its first line counts; a
+ * pin is the last request, so its last line counts (as for every repeated key). */
+static int listed_once(struct vm_state *s, int version)
+{
+	for (size_t i = 0; i < s->n_threads; i++)
+		for (size_t k = i + 1; k < s->n_threads;) {
+			if (s->threads[i].tid != s->threads[k].tid) {
+				k++;
+				continue;
+			}
+			if (version == 2)
+				return -EBADMSG;
+			free(s->threads[k].cgroup);
+			idset_free(s->threads[k].affinity);
+			memmove(&s->threads[k], &s->threads[k + 1], (s->n_threads - k - 1) * sizeof(*s->threads));
+			s->n_threads--;
+		}
+	struct vm_tune *t = &s->tune;
+	for (size_t i = 0; i < t->n_iothread; i++)
+		for (size_t k = i + 1; k < t->n_iothread;) {
+			if (strcmp(t->iothread_ids[i], t->iothread_ids[k]) != 0) {
+				k++;
+				continue;
+			}
+			if (version == 2)
+				return -EBADMSG;
+			/* the later line moves into the earlier one's place */
+			free(t->iothread_ids[i]);
+			idset_free(t->iothread[i]);
+			t->iothread_ids[i] = t->iothread_ids[k];
+			t->iothread[i] = t->iothread[k];
+			memmove(&t->iothread_ids[k], &t->iothread_ids[k + 1], (t->n_iothread - k - 1) * sizeof(char *));
+			memmove(&t->iothread[k], &t->iothread[k + 1], (t->n_iothread - k - 1) * sizeof(*t->iothread));
+			t->n_iothread--;
+		}
 	return 0;
 }
 
@@ -329,11 +384,8 @@ int record_text_parse(const char *buf, struct vm_state *ret, size_t *err_line)
 	/* a version 2 record cut short has no "end" */
 	if (r == 0 && (lineno == 0 || s.pid == 0 || s.starttime == 0 || (version == 2 && !ended)))
 		r = -EBADMSG;
-	/* v2: one origin per thread */
-	for (size_t i = 0; r == 0 && version == 2 && i < s.n_threads; i++)
-		for (size_t k = i + 1; r == 0 && k < s.n_threads; k++)
-			if (s.threads[i].tid == s.threads[k].tid)
-				r = -EBADMSG;
+	if (r == 0)
+		r = listed_once(&s, version);
 	if (r < 0) {
 		if (err_line)
 			*err_line = lineno;

@@ -665,6 +665,48 @@ Test(state_text, minimal_is_enough)
 	cr_assert_eq(st_b.starttime, 5);
 }
 
+/* A record holds each thread's origin and each iothread's pin once, as the JSON one
+ * does; version 1 could repeat them (the first origin counts, the last pin), version
+ * 2 may not. Found by the fuzzer: an iothread listed twice did not survive a rewrite. */
+Test(state_text, listed_once)
+{
+	cr_assert_eq(state_parse(HEAD "thread 7 /a 0\nthread 8 /b 1\nthread 7 /c 1\nthread-sched 7 fifo:3\n"
+				      "pin-iothread io0 0\npin-iothread io1 1\npin-iothread io0 1\n",
+				 &st_a, NULL),
+		     0);
+	cr_assert_eq(st_a.n_threads, 2);
+	cr_assert_eq(st_a.threads[0].tid, 7);
+	cr_assert_str_eq(st_a.threads[0].cgroup, "/a", "the first origin counts");
+	cr_assert(st_a.threads[0].sched_known);
+	cr_assert_eq(st_a.threads[1].tid, 8);
+	cr_assert_eq(st_a.tune.n_iothread, 2);
+	cr_assert_str_eq(st_a.tune.iothread_ids[0], "io0");
+	cr_assert(idset_isset(st_a.tune.iothread[0], 1) && !idset_isset(st_a.tune.iothread[0], 0),
+		  "the last pin counts");
+	cr_assert_str_eq(st_a.tune.iothread_ids[1], "io1");
+	/* and it survives a rewrite as it was read */
+	_cleanup_free_ char *json = state_format(&st_a);
+	cr_assert_not_null(json);
+	cr_assert_eq(state_parse(json, &st_b, NULL), 0);
+	cr_assert_eq(st_b.n_threads, 2);
+	cr_assert_eq(st_b.tune.n_iothread, 2);
+	cr_assert_str_eq(st_b.tune.iothread_ids[0], "io0");
+
+	parse_fails_at("kvmcg-state 2\npid 12\nstarttime 5\nthread 12 / 0\npin-iothread io0 0\n"
+		       "pin-iothread io0 1\nend\n",
+		       7);
+}
+
+/* What the JSON record cannot hold, the text one may not either (found by the fuzzer). */
+Test(state_text, pins_are_never_empty)
+{
+	parse_fails_at(HEAD "pin-iothread io0 -\n", 4);
+	parse_fails_at(HEAD "pin-vcpu 0 -\n", 4);
+	parse_fails_at(HEAD "pin-emulator -\n", 4);
+	parse_fails_at(HEAD "pin-mems -\n", 4);
+	parse_fails_at(HEAD "pin-iothread  0\n", 4); /* an empty iothread id */
+}
+
 Test(state_text, missing_magic)
 {
 	parse_fails_at("pid 12\nstarttime 5\n", 1);
@@ -1059,7 +1101,7 @@ Test(state_files, refuses_what_would_lead_elsewhere)
 	struct vm_state given = {0};
 	cr_assert_eq(state_load(tmpfd, 7, 7, &given), 0, "%s", err_get() ? err_get() : "");
 	vm_state_done(&given);
-	refused(REC "thread 7 /x/../y -\n", "'..'");
+	refused(REC "thread 8 /x/../y -\n", "'..'");
 	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode affinity\nmount /sys/fs/cgroup\nthread 7 - 0\n", "names cgroups");
 	/* and one that is fine */
 	put_file("8-8.state", REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\nthread 7 /machine/x 0-1\n");
