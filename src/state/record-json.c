@@ -11,6 +11,7 @@
 #include "basic/idset.h"
 #include "basic/util.h"
 #include "kernel/cgroupfs.h"
+#include "state/json-strict.h"
 #include "tune/tune.h"
 
 /* A record nests three deep (tune.vcpupin); anything much deeper is not one. */
@@ -148,96 +149,10 @@ char *record_json_format(const struct vm_state *s)
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-/* The first sentence wins: it is about the first thing wrong. */
-__attribute__((format(printf, 2, 3))) static int bad(char **why, const char *fmt, ...)
-{
-	if (!*why) {
-		va_list ap;
-		va_start(ap, fmt);
-		if (vasprintf(why, fmt, ap) < 0)
-			*why = NULL;
-		va_end(ap);
-	}
-	return -EBADMSG;
-}
-
-/* json-c keeps the last of two equal keys in an object, and takes 'single quotes'
- * and comments, none of which kvmcg writes. This counts each object's keys in the
- * text, in the order the objects open, for keys_once() to compare with what json-c
- * kept; anything outside strings that JSON does not have is -EBADMSG. */
-static int count_keys(const char *buf, size_t len, unsigned **ret, size_t *ret_n)
-{
-	unsigned *counts = NULL;
-	size_t n = 0, open[RECORD_JSON_DEPTH], depth = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
-		if (c == '"') {
-			size_t j = i + 1;
-			while (j < len && buf[j] != '"')
-				j += buf[j] == '\\' ? 2 : 1;
-			size_t k = j + 1;
-			while (k < len && strchr(" \t\r\n", buf[k]))
-				k++;
-			if (k < len && buf[k] == ':' && depth > 0)
-				counts[open[depth - 1]]++;
-			i = j;
-		} else if (c == '{') {
-			unsigned *nc = depth < RECORD_JSON_DEPTH ? realloc(counts, (n + 1) * sizeof(*nc)) : NULL;
-			if (!nc) {
-				free(counts);
-				return depth < RECORD_JSON_DEPTH ? -ENOMEM : -EBADMSG;
-			}
-			counts = nc;
-			counts[n] = 0;
-			open[depth++] = n++;
-		} else if (c == '}') {
-			if (depth > 0)
-				depth--;
-		} else if (c == '\'' || c == '/') {
-			free(counts);
-			return -EBADMSG;
-		}
-	}
-	*ret = counts;
-	*ret_n = n;
-	return 0;
-}
-
-/* Whether every object below o has as many keys as the text gave it (count_keys). */
-static bool keys_once(json_object *o, const unsigned *counts, size_t n, size_t *at)
-{
-	if (json_object_is_type(o, json_type_object)) {
-		if (*at >= n || counts[*at] != (unsigned)json_object_object_length(o))
-			return false;
-		(*at)++;
-		json_object_object_foreach(o, key, v) {
-			(void)key;
-			if (!keys_once(v, counts, n, at))
-				return false;
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			if (!keys_once(json_object_array_get_idx(o, i), counts, n, at))
-				return false;
-	}
-	return true;
-}
-
-static int get_string(json_object *v, const char *what, const char **ret, char **why)
-{
-	if (!json_object_is_type(v, json_type_string))
-		return bad(why, "its %s is not a string", what);
-	const char *s = json_object_get_string(v);
-	if (strlen(s) != (size_t)json_object_get_string_len(v))
-		return bad(why, "its %s has a NUL byte", what);
-	*ret = s;
-	return 0;
-}
-
 static int dup_string(json_object *v, const char *what, char **ret, char **why)
 {
 	const char *s;
-	int r = get_string(v, what, &s, why);
+	int r = json_get_string(v, what, &s, why);
 	if (r < 0)
 		return r;
 	char *c = strdup(s);
@@ -251,7 +166,7 @@ static int dup_string(json_object *v, const char *what, char **ret, char **why)
 static int get_int(json_object *v, const char *what, int64_t *ret, char **why)
 {
 	if (!json_object_is_type(v, json_type_int))
-		return bad(why, "its %s is not an integer", what);
+		return json_bad(why, "its %s is not an integer", what);
 	*ret = json_object_get_int64(v); /* clamped: out of every range below */
 	return 0;
 }
@@ -260,9 +175,9 @@ static int get_int(json_object *v, const char *what, int64_t *ret, char **why)
 static int get_pid(json_object *v, const char *what, pid_t *ret, char **why)
 {
 	if (!json_object_is_type(v, json_type_int))
-		return bad(why, "its %s is not an integer", what);
+		return json_bad(why, "its %s is not an integer", what);
 	if (parse_pid(json_object_get_string(v), ret) < 0)
-		return bad(why, "its %s %s is not a process id", what, json_object_get_string(v));
+		return json_bad(why, "its %s %s is not a process id", what, json_object_get_string(v));
 	return 0;
 }
 
@@ -271,7 +186,7 @@ static int get_set(json_object *v, const char *what, const char *kind, bool may_
 		   char **why)
 {
 	const char *s;
-	int r = get_string(v, what, &s, why);
+	int r = json_get_string(v, what, &s, why);
 	if (r < 0)
 		return r;
 	struct idset *set = NULL;
@@ -279,10 +194,10 @@ static int get_set(json_object *v, const char *what, const char *kind, bool may_
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)
-		return bad(why, "its %s '%s' is not a %s list", what, s, kind);
+		return json_bad(why, "its %s '%s' is not a %s list", what, s, kind);
 	if (!may_be_empty && idset_count(set) == 0) {
 		idset_free(set);
-		return bad(why, "its %s is an empty %s list", what, kind);
+		return json_bad(why, "its %s is an empty %s list", what, kind);
 	}
 	idset_free(*ret);
 	*ret = set;
@@ -292,18 +207,18 @@ static int get_set(json_object *v, const char *what, const char *kind, bool may_
 static int get_sched(json_object *v, const char *what, int *ret_policy, unsigned *ret_priority, char **why)
 {
 	const char *s;
-	int r = get_string(v, what, &s, why);
+	int r = json_get_string(v, what, &s, why);
 	if (r < 0)
 		return r;
 	if (sched_parse(s, ret_policy, ret_priority) < 0)
-		return bad(why, "its %s '%s' is not other, batch, idle, fifo:PRIO or rr:PRIO (PRIO %d to %d)", what, s,
+		return json_bad(why, "its %s '%s' is not other, batch, idle, fifo:PRIO or rr:PRIO (PRIO %d to %d)", what, s,
 			   SCHED_RT_PRIORITY_MIN, SCHED_RT_PRIORITY_MAX);
 	return 0;
 }
 
 static int want(json_object *v, enum json_type type, const char *what, const char *type_name, char **why)
 {
-	return json_object_is_type(v, type) ? 0 : bad(why, "its %s is not %s", what, type_name);
+	return json_object_is_type(v, type) ? 0 : json_bad(why, "its %s is not %s", what, type_name);
 }
 
 static int parse_vcpupin(json_object *o, struct vm_tune *t, char **why)
@@ -318,7 +233,7 @@ static int parse_vcpupin(json_object *o, struct vm_tune *t, char **why)
 		char canon[24];
 		if (parse_int(key, &idx) < 0 || idx < 0 || idx > RECORD_VCPU_INDEX_MAX ||
 		    (snprintf(canon, sizeof(canon), "%d", idx), strcmp(canon, key) != 0))
-			return bad(why, "its tune.vcpupin has \"%s\", which is not a vCPU index (0 to %d)", key,
+			return json_bad(why, "its tune.vcpupin has \"%s\", which is not a vCPU index (0 to %d)", key,
 				   RECORD_VCPU_INDEX_MAX);
 		if ((size_t)idx >= t->n_vcpu) {
 			struct idset **n = realloc(t->vcpu, ((size_t)idx + 1) * sizeof(*n));
@@ -344,7 +259,7 @@ static int parse_iothreadpin(json_object *o, struct vm_tune *t, char **why)
 		if (r < 0)
 			break;
 		if (!*key)
-			return bad(why, "its tune.iothreadpin has an empty iothread id");
+			return json_bad(why, "its tune.iothreadpin has an empty iothread id");
 		struct idset *cpus = NULL;
 		r = get_set(v, "tune.iothreadpin value", "CPU", false, &cpus, why);
 		if (r < 0)
@@ -387,7 +302,7 @@ static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 		else if (strcmp(key, "cpu_weight") == 0) {
 			r = get_int(v, "tune.cpu_weight", &n, why);
 			if (r == 0 && cputune_check_weight(n) < 0)
-				r = bad(why, "its tune.cpu_weight is %lld, out of range (%u to %u)", (long long)n,
+				r = json_bad(why, "its tune.cpu_weight is %lld, out of range (%u to %u)", (long long)n,
 					CGROUP_WEIGHT_MIN, CGROUP_WEIGHT_MAX);
 			c->weight = (unsigned)n;
 		} else if (strcmp(key, "cpu_quota_percent") == 0) {
@@ -395,23 +310,23 @@ static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 			if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "max") == 0)
 				c->quota_percent = 0;
 			else if (!json_object_is_type(v, json_type_int))
-				r = bad(why, "its tune.cpu_quota_percent is neither an integer nor \"max\"");
+				r = json_bad(why, "its tune.cpu_quota_percent is neither an integer nor \"max\"");
 			else if ((n = json_object_get_int64(v)) < 0 || cputune_check_quota_percent((uint64_t)n) < 0)
-				r = bad(why, "its tune.cpu_quota_percent is %s, out of range (%u to %u, or \"max\")",
+				r = json_bad(why, "its tune.cpu_quota_percent is %s, out of range (%u to %u, or \"max\")",
 					json_object_get_string(v), CPU_QUOTA_PERCENT_MIN, CPU_QUOTA_PERCENT_MAX);
 			else
 				c->quota_percent = (uint64_t)n;
 		} else if (strcmp(key, "cpu_period_us") == 0) {
 			r = get_int(v, "tune.cpu_period_us", &n, why);
 			if (r == 0 && cputune_check_period(n) < 0)
-				r = bad(why, "its tune.cpu_period_us is %lld, out of range (%u to %u)", (long long)n,
+				r = json_bad(why, "its tune.cpu_period_us is %lld, out of range (%u to %u)", (long long)n,
 					CPU_PERIOD_US_MIN, CPU_PERIOD_US_MAX);
 			c->period_us = (unsigned)n;
 		} else if (strcmp(key, "vcpu_scheduler") == 0) {
 			r = get_sched(v, "tune.vcpu_scheduler", &c->sched_policy, &c->sched_priority, why);
 			c->sched_set = r == 0;
 		} else
-			r = bad(why, "its tune has an unknown key \"%s\"", key);
+			r = json_bad(why, "its tune has an unknown key \"%s\"", key);
 	}
 	return r;
 }
@@ -441,10 +356,10 @@ static int parse_thread(json_object *o, size_t i, struct thread_origin *t, char 
 			r = get_sched(v, what, &t->sched_policy, &t->sched_priority, why);
 			t->sched_known = r == 0;
 		} else
-			r = bad(why, "its threads[%zu] has an unknown key \"%s\"", i, key);
+			r = json_bad(why, "its threads[%zu] has an unknown key \"%s\"", i, key);
 	}
 	if (r == 0 && (!tid || !cgroup || !affinity))
-		r = bad(why, "its threads[%zu] has no \"%s\"", i, !tid ? "tid" : !cgroup ? "cgroup" : "affinity");
+		r = json_bad(why, "its threads[%zu] has no \"%s\"", i, !tid ? "tid" : !cgroup ? "cgroup" : "affinity");
 	return r;
 }
 
@@ -462,7 +377,7 @@ static int parse_threads(json_object *o, struct vm_state *s, char **why)
 		r = parse_thread(json_object_array_get_idx(o, i), i, &s->threads[i], why);
 		for (size_t k = 0; r == 0 && k < i; k++)
 			if (s->threads[k].tid == s->threads[i].tid)
-				r = bad(why, "it gives the origin of thread %d twice", (int)s->threads[i].tid);
+				r = json_bad(why, "it gives the origin of thread %d twice", (int)s->threads[i].tid);
 	}
 	return r;
 }
@@ -474,7 +389,7 @@ static int parse_created(json_object *o, struct vm_state *s, char **why)
 		const char *d;
 		char what[32];
 		snprintf(what, sizeof(what), "created[%zu]", i);
-		r = get_string(json_object_array_get_idx(o, i), what, &d, why);
+		r = json_get_string(json_object_array_get_idx(o, i), what, &d, why);
 		if (r == 0)
 			r = strv_push(&s->created, &s->n_created, d);
 	}
@@ -507,10 +422,10 @@ static int parse_enabled(json_object *o, struct vm_state *s, char **why)
 			else if (strcmp(key, "controller") == 0)
 				r = dup_string(v, what, &c->controller, why);
 			else
-				r = bad(why, "its enabled[%zu] has an unknown key \"%s\"", i, key);
+				r = json_bad(why, "its enabled[%zu] has an unknown key \"%s\"", i, key);
 		}
 		if (r == 0 && (!c->dir || !c->controller))
-			r = bad(why, "its enabled[%zu] has no \"%s\"", i, !c->dir ? "dir" : "controller");
+			r = json_bad(why, "its enabled[%zu] has no \"%s\"", i, !c->dir ? "dir" : "controller");
 	}
 	return r;
 }
@@ -518,7 +433,7 @@ static int parse_enabled(json_object *o, struct vm_state *s, char **why)
 static int parse_backend(json_object *v, enum pin_backend *ret, char **why)
 {
 	const char *s;
-	int r = get_string(v, "backend", &s, why);
+	int r = json_get_string(v, "backend", &s, why);
 	if (r < 0)
 		return r;
 	static const enum pin_backend all[] = {BACKEND_CGROUP_V2, BACKEND_CGROUP_V1, BACKEND_AFFINITY};
@@ -527,7 +442,7 @@ static int parse_backend(json_object *v, enum pin_backend *ret, char **why)
 			*ret = all[i];
 			return 0;
 		}
-	return bad(why, "its backend '%s' is not v2, v1 or affinity", s);
+	return json_bad(why, "its backend '%s' is not v2, v1 or affinity", s);
 }
 
 static int parse_top(json_object *top, struct vm_state *s, char **why)
@@ -545,9 +460,9 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 		} else if (strcmp(key, "starttime") == 0) {
 			starttime = true;
 			if (!json_object_is_type(v, json_type_int))
-				r = bad(why, "its starttime is not an integer");
+				r = json_bad(why, "its starttime is not an integer");
 			else if (parse_u64(json_object_get_string(v), &s->starttime) < 0 || s->starttime == 0)
-				r = bad(why, "its starttime %s is not a start time", json_object_get_string(v));
+				r = json_bad(why, "its starttime %s is not a start time", json_object_get_string(v));
 		} else if (strcmp(key, "name") == 0)
 			r = dup_string(v, "name", &s->name, why);
 		else if (strcmp(key, "backend") == 0) {
@@ -573,76 +488,21 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 		else if (strcmp(key, "end") == 0) {
 			end = true;
 			if (!json_object_is_type(v, json_type_boolean) || !json_object_get_boolean(v))
-				r = bad(why, "its end is not true");
+				r = json_bad(why, "its end is not true");
 		} else
-			r = bad(why, "it has an unknown key \"%s\"", key);
+			r = json_bad(why, "it has an unknown key \"%s\"", key);
 	}
 	if (r == 0 && !end)
-		r = bad(why, "it is incomplete: it has no \"end\": true");
+		r = json_bad(why, "it is incomplete: it has no \"end\": true");
 	if (r == 0 && (!pid || !starttime || !backend || !threads))
-		r = bad(why, "it has no \"%s\"", !pid ? "pid" : !starttime ? "starttime" : !backend ? "backend" : "threads");
+		r = json_bad(why, "it has no \"%s\"", !pid ? "pid" : !starttime ? "starttime" : !backend ? "backend" : "threads");
 	return r;
-}
-
-/* The 1-based line of byte off. */
-static size_t line_of(const char *buf, size_t off)
-{
-	size_t line = 1;
-	for (size_t i = 0; i < off && buf[i]; i++)
-		line += buf[i] == '\n';
-	return line;
 }
 
 int record_json_parse(const char *buf, struct vm_state *ret, size_t *err_line, char **ret_why)
 {
-	*ret_why = NULL;
-	*err_line = 0;
-	size_t len = strlen(buf);
-	if (len > INT32_MAX)
-		return bad(ret_why, "it is too large");
-	struct json_tokener *tok = json_tokener_new_ex(RECORD_JSON_DEPTH);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	json_object *top = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error e = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	int r = 0;
-	if (e == json_tokener_continue)
-		r = bad(ret_why, "it is cut short: its JSON ends before its last '}'");
-	else if (e != json_tokener_success || !top) {
-		*err_line = line_of(buf, end);
-		r = bad(ret_why, "it is not JSON (%s at line %zu)", json_tokener_error_desc(e), *err_line);
-	} else if (!json_object_is_type(top, json_type_object))
-		r = bad(ret_why, "it is not a JSON object");
-	if (r < 0) {
-		json_object_put(top);
-		return r;
-	}
-
-	/* The version first: a newer record may have keys this kvmcg does not know. */
-	json_object *version = NULL;
-	if (!json_object_object_get_ex(top, "version", &version))
-		r = bad(ret_why, "it has no \"version\"");
-	else if (!json_object_is_type(version, json_type_int))
-		r = bad(ret_why, "its version is not an integer");
-	else if (json_object_get_int64(version) != RECORD_VERSION) {
-		if (asprintf(ret_why, "it has version %s; this kvmcg reads version %d", json_object_get_string(version),
-			     RECORD_VERSION) < 0)
-			*ret_why = NULL;
-		r = -EPROTONOSUPPORT;
-	}
-	unsigned *counts = NULL;
-	size_t n_counts = 0, at = 0;
-	if (r == 0) {
-		r = count_keys(buf, len, &counts, &n_counts);
-		if (r == -EBADMSG)
-			bad(ret_why, "it is not plain JSON (a quote or comment JSON does not have)");
-		else if (r == 0 && (!keys_once(top, counts, n_counts, &at) || at != n_counts))
-			r = bad(ret_why, "it gives a key twice in one object");
-		free(counts);
-	}
+	json_object *top = NULL;
+	int r = json_strict_parse(buf, RECORD_JSON_DEPTH, RECORD_VERSION, &top, err_line, ret_why);
 	struct vm_state s = {0};
 	if (r == 0)
 		r = parse_top(top, &s, ret_why);
