@@ -115,8 +115,14 @@ int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_probl
 				/* The VM is gone: its cgroups hold nobody and can go too. The
 				 * record stays while some cannot, so the next run tries again. */
 				int k = txn_cleanup_record(env, mount_fd, &again);
-				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0)
+				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0) {
 					removed++;
+					_cleanup_free_ char *warning = NULL;
+					(void)txn_shared_release(env, state_fd, again.mount, mount_fd,
+								 PIN_LOCK_TIMEOUT_MS, &warning);
+					if (warning && ret_problems)
+						(void)strv_push(ret_problems, &n_problems, warning);
+				}
 				else if (k == -EBUSY) {
 					(void)state_save(state_fd, &again);
 					if (ret_problems && err_get())

@@ -51,4 +51,21 @@ int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct u
 int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state *st);
 void txn_collect_and_warn(const struct txn_env *env, int state_fd, const struct vm *vm, struct pin_result *res);
 
+/* Cgroups no single VM owns (state/shared.h; shared.c). txn_action_shared: whether
+ * a of a pin's plan changes one (a directory made above the VM's directory, a
+ * controller enabled there; not the VM's own cgroup of an in-place tree).
+ * txn_shared_note: before the run, under the shared lock, the plan's such changes
+ * join the host's list. txn_shared_settle: after the run (or its rollback), those not
+ * in effect (not carried out, found done already, undone) leave it again.
+ * txn_shared_release: takes the shared lock (waiting up to timeout_ms) and takes
+ * back, deepest first, every change of mount's on the list that no cgroup needs
+ * any more (a directory with no child cgroup; a controller no child relies on:
+ * cg_controller_in_use); what it could not, stays listed, and *ret_warning says why
+ * (caller frees). 0 or a negative errno. */
+bool txn_action_shared(const struct action *a, const struct place *pl);
+int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl);
+int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log *log, const struct place *pl);
+int txn_shared_release(const struct txn_env *env, int state_fd, const char *mount, int mount_fd, int timeout_ms,
+		       char **ret_warning);
+
 #endif

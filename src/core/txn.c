@@ -19,6 +19,7 @@
 #include "exec/exec.h"
 #include "kernel/cgroupfs.h"
 #include "plan/observe.h"
+#include "state/shared.h"
 #include "state/state.h"
 
 
@@ -153,11 +154,16 @@ static int hold_vm(const struct txn_env *env, struct exec_ctx *ex, const struct 
 	return r;
 }
 
+static int lock_ms(int timeout_ms)
+{
+	return timeout_ms > 0 ? timeout_ms : timeout_ms < 0 ? 0 : PIN_LOCK_TIMEOUT_MS;
+}
+
 static int lock_vm(int state_fd, const struct vm *vm, int timeout_ms, const char *command, int *ret_fd,
 		   struct pin_result *res)
 {
 	_cleanup_free_ char *holder = NULL;
-	int ms = timeout_ms > 0 ? timeout_ms : timeout_ms < 0 ? 0 : PIN_LOCK_TIMEOUT_MS;
+	int ms = lock_ms(timeout_ms);
 	int r = state_lock(state_fd, vm->pid, vm->starttime_ticks, ms, command ? command : "pin", ret_fd, &holder);
 	if (r == -ETIMEDOUT)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME,
@@ -172,13 +178,31 @@ static int lock_vm(int state_fd, const struct vm *vm, int timeout_ms, const char
 	return EXIT_OK;
 }
 
+/* The shared lock (state/shared.h), after the VM's own: a pin holds it from looking
+ * at the cgroups above the VM's directory to its last write. */
+static int lock_shared(int state_fd, int timeout_ms, const char *command, int *ret_fd, struct pin_result *res)
+{
+	_cleanup_free_ char *holder = NULL;
+	int ms = lock_ms(timeout_ms);
+	int r = shared_lock(state_fd, ms, command ? command : "pin", ret_fd, &holder);
+	if (r == -ETIMEDOUT)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME,
+				"the cgroups VMs share are being changed by %s; still so after %d.%d s, so nothing was "
+				"done (--lock-timeout waits longer)",
+				holder ? holder : "another kvmcg run", ms / 1000, ms % 1000 / 100);
+	if (r < 0)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed",
+				err_get() ? err_get() : strerror(-r));
+	return EXIT_OK;
+}
+
 /* One pin's working state, from the lock to the last record write. */
 struct pin_run {
 	const struct txn_env *env;
 	struct vm *vm;
 	const struct pin_args *a;
 	struct pin_result *res;
-	int state_fd, lock_fd;
+	int state_fd, lock_fd, shared_fd;
 	struct place pl;
 	struct vm_state prev; /* the record before this run, or the base of a first one */
 	bool have_prev;
@@ -205,6 +229,7 @@ static void pin_run_done(struct pin_run *p)
 	vm_state_done(&p->prev);
 	free(p->planned);
 	txn_place_done(&p->pl);
+	shared_unlock(p->state_fd, p->shared_fd);
 	if (p->state_fd >= 0) {
 		state_unlock(p->state_fd, p->vm->pid, p->vm->starttime_ticks, p->lock_fd);
 		close(p->state_fd);
@@ -230,6 +255,10 @@ static int pin_begin(struct pin_run *p)
 		if (rc != EXIT_OK)
 			return rc;
 		txn_collect_and_warn(p->env, p->state_fd, p->vm, res);
+		err_clear();
+		rc = lock_shared(p->state_fd, a->lock_timeout_ms, a->command, &p->shared_fd, res);
+		if (rc != EXIT_OK)
+			return rc;
 	}
 	if (p->state_fd >= 0) {
 		err_clear();
@@ -352,8 +381,14 @@ static int pin_record_planned(struct pin_run *p)
 	}
 	if (txn_add_origins(&p->prev, vm, pl) < 0)
 		return txn_fail(p->res, EXIT_FAILURE_RUNTIME, "out of memory");
+	err_clear();
+	int r = txn_shared_note(p->state_fd, &p->plan, pl);
+	if (r < 0)
+		return txn_fail(p->res, EXIT_FAILURE_RUNTIME,
+				"cannot note the cgroups this pin changes for all VMs: %s; nothing was changed",
+				err_get() ? err_get() : strerror(-r));
 	struct vm_state st = {0};
-	int r = txn_record_build(&p->prev, &p->tune, &p->plan, NULL, pl, PLANNED, &st);
+	r = txn_record_build(&p->prev, &p->tune, &p->plan, NULL, pl, PLANNED, &st);
 	if (r == 0)
 		r = state_save(p->state_fd, &st);
 	if (r == 0)
@@ -373,6 +408,9 @@ static int pin_rolled_back(struct pin_run *p, int r)
 	bool left = false;
 	for (size_t i = 0; i < p->log.n; i++)
 		left |= p->log.entries[i].undo_failed;
+	int s = txn_shared_settle(p->state_fd, &p->plan, &p->log, &p->pl);
+	if (s < 0)
+		txn_warn(res, "the list of cgroups VMs share could not be updated: %s", strerror(-s));
 	struct vm_state st = {0};
 	int k = txn_record_build(&p->prev, p->have_prev ? &p->prev.tune : NULL, &p->plan, &p->log, &p->pl, LEFT, &st);
 	if (k == 0 && (p->have_prev || left))
@@ -421,6 +459,9 @@ static int pin_execute(struct pin_run *p)
 	/* What this run made joins what earlier pins made. Written only when it differs
 	 * from what was recorded before the run: a run that made everything it planned
 	 * writes its record once. */
+	r = txn_shared_settle(p->state_fd, &p->plan, &p->log, &p->pl);
+	if (r < 0)
+		txn_warn(p->res, "the list of cgroups VMs share could not be updated: %s", strerror(-r));
 	struct vm_state st = {0};
 	r = txn_record_build(&p->prev, &p->tune, &p->plan, &p->log, &p->pl, DONE, &st);
 	if (r == 0) {
@@ -445,7 +486,7 @@ static int pin_execute(struct pin_run *p)
 
 int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, struct pin_result *res)
 {
-	struct pin_run p = {.env = env, .vm = vm, .a = a, .res = res, .state_fd = -1, .lock_fd = -1};
+	struct pin_run p = {.env = env, .vm = vm, .a = a, .res = res, .state_fd = -1, .lock_fd = -1, .shared_fd = -1};
 	p.pl.mount_fd = -1;
 	p.cache.mount_fd = -1;
 	p.ex = (struct exec_ctx){.mount_fd = -1, .pidfd = -1, .proc_fd = env->proc_fd, .dirs = &p.cache};
@@ -468,6 +509,16 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 
 /* ---- unpin ------------------------------------------------------------------------------------ */
 
+/* After a VM's tree went: what VMs shared and no VM needs any more goes too. */
+static void release_shared(const struct txn_env *env, int state_fd, const char *mount, int mount_fd,
+			   struct pin_result *res)
+{
+	_cleanup_free_ char *warning = NULL;
+	(void)txn_shared_release(env, state_fd, mount, mount_fd, PIN_LOCK_TIMEOUT_MS, &warning);
+	if (warning)
+		txn_warn(res, "%s", warning);
+}
+
 static int not_pinned(struct pin_result *res)
 {
 	res->message = strdup("kvmcg has not pinned this VM: nothing to undo");
@@ -481,8 +532,10 @@ static int unpin_gone(const struct txn_env *env, const struct vm *vm, int mount_
 {
 	err_clear();
 	int k = txn_cleanup_record(env, mount_fd, st);
-	if (k == 0)
+	if (k == 0) {
 		(void)state_remove(state_fd, vm->pid, vm->starttime_ticks);
+		release_shared(env, state_fd, st->mount, mount_fd, res);
+	}
 	else if (k == -EBUSY)
 		(void)state_save(state_fd, st);
 	return txn_fail(res, EXIT_PARTIAL, "pid %d exited during the unpin; %s", (int)vm->pid,
@@ -591,6 +644,7 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, stru
 		r = state_remove(state_fd, vm->pid, vm->starttime_ticks);
 		if (r < 0)
 			txn_warn(res, "unpinned, but the record could not be removed: %s", strerror(-r));
+		release_shared(env, state_fd, st.mount, mount_fd, res);
 		if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity",
 			     (int)vm->pid) < 0)
 			res->message = NULL;

@@ -281,6 +281,19 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 	return 0;
 }
 
+int exec_cleanup_step(struct exec_ctx *c, const struct action *a)
+{
+	if (!a->cleanup || (a->kind != ACT_RMDIR && a->kind != ACT_DISABLE_CONTROLLER))
+		return -EINVAL;
+	struct undo_log log = {0};
+	struct undo_log *saved = c->log;
+	c->log = &log;
+	int r = exec_run_action(c, a, 0);
+	c->log = saved;
+	undo_log_done(&log);
+	return r;
+}
+
 int exec_plan(struct exec_ctx *c, const struct plan *p, struct undo_log *log)
 {
 	int r = 0;

@@ -111,6 +111,13 @@ bool exec_vm_exiting(const struct exec_ctx *c);
  * make it fail: they are counted in c->cleanup_failed and get no entry. */
 int exec_plan(struct exec_ctx *c, const struct plan *p, struct undo_log *log);
 
+/* One cleanup step outside a plan (a VM-less ctx: pid 0), for what no VM's record
+ * holds (core/shared.c): ACT_RMDIR, or ACT_DISABLE_CONTROLLER, which is -EBUSY while
+ * a cgroup below relies on the controller. 0 when done or when there was nothing to
+ * do (the cgroup is gone, the controller off); else the kernel's error, with
+ * c->failed saying what failed. */
+int exec_cleanup_step(struct exec_ctx *c, const struct action *a);
+
 /* Undoes every entry of log not undone yet, newest first, then gives every touched
  * thread the mask discovery read (one it did not see: the mask it had before its
  * first move). Best effort: an entry whose undo failed gets

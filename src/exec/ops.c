@@ -82,7 +82,8 @@ static int rmdir_run(struct exec_ctx *c, const struct action *a, struct undo_ent
 /* ---- files ---------------------------------------------------------------------------------- */
 
 /* Enabling an enabled controller (or disabling a disabled one) changes nothing and
- * leaves nothing to undo. value is "+cpu" or "-cpu". */
+ * leaves nothing to undo. value is "+cpu" or "-cpu". A cleanup step that disables
+ * one is -EBUSY while a cgroup below still relies on it (cg_controller_in_use). */
 static int controller_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
 	int r = exec_read_in(c, a->dir, a->file, &e->old_value);
@@ -91,6 +92,14 @@ static int controller_run(struct exec_ctx *c, const struct action *a, struct und
 	bool want = a->value[0] == '+';
 	if (cg_controller_listed(e->old_value, a->value + 1) == want)
 		return 0;
+	/* Taking back what kvmcg enabled: not while another cgroup below relies on it
+	 * (the kernel refuses only some of those cases). */
+	if (!want && a->cleanup) {
+		int fd = exec_dir_fd(c, a->dir);
+		r = fd < 0 ? fd : cg_controller_in_use(fd, a->value + 1);
+		if (r != 0)
+			return r > 0 ? -EBUSY : r;
+	}
 	r = exec_write_in(c, a->dir, a->file, a->value);
 	e->changed = r == 0;
 	return r;

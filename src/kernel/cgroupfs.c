@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "kernel/cgroupfs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,8 +248,88 @@ int cg_read(int dirfd, const char *file, char **ret)
 	return 0;
 }
 
+/* Whether the child cgroup child_fd has a value of controller's that is not the
+ * kernel's default, i.e. something disabling the controller above it would drop. */
+static int child_configured(int child_fd, const char *controller)
+{
+	static const struct {
+		const char *controller, *file, *default_value;
+	} defaults[] = {
+		{"cpuset", "cpuset.cpus", ""}, /* v2: empty until written */
+		{"cpuset", "cpuset.mems", ""},
+		{"cpu", "cpu.weight", "100"},
+		{"cpu", "cpu.max", "max 100000"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++) {
+		if (strcmp(defaults[i].controller, controller) != 0)
+			continue;
+		_cleanup_free_ char *v = NULL;
+		int r = cg_read(child_fd, defaults[i].file, &v);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (strcmp(v, defaults[i].default_value) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+int cg_has_children(int dir_fd)
+{
+	DIR *d;
+	int r = opendir_at(dir_fd, ".", &d);
+	if (r < 0)
+		return r;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d)))
+		r = de->d_name[0] != '.' && de->d_type == DT_DIR;
+	closedir(d);
+	return r;
+}
+
+int cg_controller_in_use(int dir_fd, const char *controller)
+{
+	DIR *d;
+	int r = opendir_at(dir_fd, ".", &d);
+	if (r < 0)
+		return r;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
+			continue;
+		_cleanup_close_ int child = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (child < 0) {
+			r = errno == ENOENT ? 0 : -errno; /* removed meanwhile: it needs nothing */
+			continue;
+		}
+		_cleanup_free_ char *sc = NULL;
+		int k = cg_read(child, "cgroup.subtree_control", &sc);
+		if (k == 0 && cg_controller_listed(sc, controller))
+			r = 1;
+		else if (k < 0 && k != -ENOENT)
+			r = k;
+		else
+			r = child_configured(child, controller);
+	}
+	closedir(d);
+	return r;
+}
+
 const char *cg_strerror(int r, const char *file)
 {
+	bool cpuset_file = file && (strcmp(file, "cpuset.cpus") == 0 || strcmp(file, "cpuset.mems") == 0);
+	bool subtree = file && strcmp(file, "cgroup.subtree_control") == 0;
+	/* kernel/cgroup/cpuset.c validate_change(): on v1 a cpuset stays inside its
+	 * parent's (EACCES) and keeps what its children use (EBUSY) */
+	if (cpuset_file && (r == -EACCES || r == -EPERM))
+		return "not inside the parent cpuset's CPUs or nodes (cgroup v1 keeps each cpuset inside its parent's)";
+	if (cpuset_file && r == -EBUSY)
+		return "busy: a cpuset below still uses CPUs or nodes this write takes away";
+	/* kernel/cgroup/cgroup.c cgroup_subtree_control_write() */
+	if (subtree && r == -EBUSY)
+		return "busy: the cgroup has processes of its own (it cannot also give controllers to cgroups below), "
+		       "or a cgroup below still uses the controller";
 	switch (-r) {
 	case ENOENT:
 		if (file && strcmp(file, "cgroup.subtree_control") == 0)

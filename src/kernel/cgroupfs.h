@@ -52,6 +52,18 @@ int cg_write(int dirfd, const char *file, const char *value);
 /* Whole file, trailing newline removed. */
 int cg_read(int dirfd, const char *file, char **ret);
 
+/* v2: whether a child cgroup of dir_fd (an fd of the cgroup's directory, O_PATH is
+ * enough) still relies on controller ("cpuset" or "cpu") being enabled in the
+ * cgroup's subtree_control: the child enables it for its own children (the kernel
+ * then refuses to disable it: EBUSY, kernel/cgroup/cgroup.c
+ * cgroup_subtree_control_write()), or it holds a value of the controller's that is
+ * not the kernel's default (cpuset.cpus or cpuset.mems written; cpu.weight not 100,
+ * cpu.max not "max 100000"), which disabling would drop without a word. 1 when one
+ * does, 0 when none, or a negative errno from reading the directory. */
+int cg_controller_in_use(int dir_fd, const char *controller);
+/* Whether the cgroup dir_fd has a child cgroup: 1, 0 or a negative errno. */
+int cg_has_children(int dir_fd);
+
 /* The kernel's limit on one cgroup name (kernfs: NAME_MAX). */
 #define CG_NAME_MAX 255
 
@@ -110,7 +122,9 @@ int cg_fs_check(int fd, enum pin_backend backend);
 int cg_read_limits(int mount_fd, enum pin_backend backend, const char *from, const char *upto, char ***ret,
 		   size_t *ret_n);
 
-/* A kernel errno from a cgroup operation, as a sentence a user can act on. */
+/* A kernel errno from a cgroup operation, as a sentence a user can act on; file (NULL
+ * for a move or a directory) picks the sentence where the kernel gives one errno
+ * several meanings (EACCES/EBUSY on cpuset.cpus/mems, EBUSY on subtree_control). */
 const char *cg_strerror(int r, const char *file);
 
 #endif

@@ -166,3 +166,13 @@ int json_strict_parse(const char *buf, unsigned depth, int version_wanted, json_
 	*ret_top = top;
 	return 0;
 }
+
+char *json_text(json_object *o)
+{
+	char *text = NULL;
+	const char *j = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (j && asprintf(&text, "%s\n", j) < 0)
+		text = NULL;
+	return text;
+}

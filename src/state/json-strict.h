@@ -20,6 +20,10 @@
 int json_strict_parse(const char *buf, unsigned depth, int version_wanted, json_object **ret_top, size_t *err_line,
 		      char **ret_why);
 
+/* o as kvmcg writes its files: pretty-printed, spaced, '/' unescaped, with a final
+ * newline. NULL when out of memory. */
+char *json_text(json_object *o);
+
 /* Sets *why to the sentence unless it holds one already (the first fault is the one
  * told); returns -EBADMSG. */
 __attribute__((format(printf, 2, 3))) int json_bad(char **why, const char *fmt, ...);

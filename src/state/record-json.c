@@ -136,13 +136,7 @@ char *record_json_format(const struct vm_state *s)
 	put(o, "threads", threads, &r);
 	put(o, "tune", tune_object(&s->tune, &r), &r);
 	put(o, "end", json_object_new_boolean(1), &r);
-	char *text = NULL;
-	if (r == 0) {
-		const char *j = json_object_to_json_string_ext(
-			o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (j && asprintf(&text, "%s\n", j) < 0)
-			text = NULL;
-	}
+	char *text = r == 0 ? json_text(o) : NULL;
 	json_object_put(o);
 	return text;
 }

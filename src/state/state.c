@@ -186,9 +186,7 @@ static struct held_lock *held_find(pid_t pid, uint64_t starttime)
 	return NULL;
 }
 
-/* The one way a record is read: from a file kvmcg may trust, then checked.
- * *ret_legacy (when given) says whether it is in the text format. */
-static int load_named(int dirfd, const char *name, struct vm_state *ret, char **ret_why, bool *ret_legacy)
+int state_read_trusted(int dirfd, const char *name, const char *what, char **ret_buf, char **ret_why)
 {
 	*ret_why = NULL;
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -202,7 +200,7 @@ static int load_named(int dirfd, const char *name, struct vm_state *ret, char **
 			*ret_why = NULL;
 		return -EBADMSG;
 	}
-	int r = trust_check_stat(&st, "the record", name, ret_why);
+	int r = trust_check_stat(&st, what, name, ret_why);
 	/* its sentence names the file already */
 	if (r < 0)
 		return r;
@@ -216,6 +214,18 @@ static int load_named(int dirfd, const char *name, struct vm_state *ret, char **
 			*ret_why = NULL;
 		return -EBADMSG;
 	}
+	*ret_buf = TAKE_PTR(buf);
+	return 0;
+}
+
+/* The one way a record is read: from a file kvmcg may trust, then checked.
+ * *ret_legacy (when given) says whether it is in the text format. */
+static int load_named(int dirfd, const char *name, struct vm_state *ret, char **ret_why, bool *ret_legacy)
+{
+	_cleanup_free_ char *buf = NULL;
+	int r = state_read_trusted(dirfd, name, "the record", &buf, ret_why);
+	if (r < 0)
+		return r;
 	struct vm_state s;
 	r = parse_record(buf, &s, NULL, ret_why, ret_legacy);
 	if (r < 0)
@@ -294,14 +304,10 @@ static void convert_legacy(int dirfd, pid_t pid, uint64_t starttime)
 	vm_state_done(&s);
 }
 
-int state_save(int dirfd, const struct vm_state *s)
+int state_write_atomic(int dirfd, const char *name, const char *text)
 {
 	static unsigned counter;
-	char name[64], tmp[128];
-	state_name(name, sizeof(name), s->pid, s->starttime, "state");
-	_cleanup_free_ char *text = state_format(s);
-	if (!text)
-		return -ENOMEM;
+	char tmp[128];
 	/* A name no other writer uses, even one that ignores the lock. */
 	snprintf(tmp, sizeof(tmp), ".%s.%d.%u.tmp", name, (int)getpid(), counter++);
 	_cleanup_close_ int fd =
@@ -325,6 +331,19 @@ int state_save(int dirfd, const struct vm_state *s)
 		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
+	return 0;
+}
+
+int state_save(int dirfd, const struct vm_state *s)
+{
+	char name[64];
+	state_name(name, sizeof(name), s->pid, s->starttime, "state");
+	_cleanup_free_ char *text = state_format(s);
+	if (!text)
+		return -ENOMEM;
+	int r = state_write_atomic(dirfd, name, text);
+	if (r < 0)
+		return r;
 	struct held_lock *h = held_find(s->pid, s->starttime);
 	if (h)
 		h->convert = false; /* it is JSON now */
@@ -423,11 +442,9 @@ static char *lock_holder(int fd)
 	return strdup(buf);
 }
 
-int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const char *command, int *ret_fd,
-	       char **ret_holder)
+int state_lock_file(int dirfd, const char *name, int timeout_ms, const char *command, int *ret_fd,
+		    char **ret_holder)
 {
-	char name[64];
-	state_name(name, sizeof(name), pid, starttime, "lock");
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	unsigned wait_us = 1000;
 	for (;;) {
@@ -477,14 +494,27 @@ int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const c
 		if (ftruncate(fd, 0) < 0 || pwrite(fd, who, (size_t)len, 0) != len) {
 			/* the lock holds without the note */
 		}
-		struct held_lock *nh = realloc(held, (n_held + 1) * sizeof(*nh));
-		if (nh) { /* else held all the same; only a text record stays text */
-			held = nh;
-			held[n_held++] = (struct held_lock){.pid = pid, .starttime = starttime, .fd = fd};
-		}
 		*ret_fd = TAKE_FD(fd);
 		return 0;
 	}
+}
+
+int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const char *command, int *ret_fd,
+	       char **ret_holder)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime, "lock");
+	int fd;
+	int r = state_lock_file(dirfd, name, timeout_ms, command, &fd, ret_holder);
+	if (r < 0)
+		return r;
+	struct held_lock *nh = realloc(held, (n_held + 1) * sizeof(*nh));
+	if (nh) { /* else held all the same; only a text record stays text */
+		held = nh;
+		held[n_held++] = (struct held_lock){.pid = pid, .starttime = starttime, .fd = fd};
+	}
+	*ret_fd = fd;
+	return 0;
 }
 
 void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd)

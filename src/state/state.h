@@ -76,6 +76,22 @@ void vm_states_free(struct vm_state *s, size_t n);
 int state_lock(int dirfd, pid_t pid, uint64_t starttime, int timeout_ms, const char *command, int *ret_fd,
 	       char **ret_holder);
 void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd);
+/* The state directory's file primitives, for every file kvmcg keeps there:
+ *
+ * state_read_trusted: the whole of name (no symbolic link, a regular file that
+ * trust_check_stat() accepts, what naming it in that sentence), NUL-terminated, with
+ * no NUL byte inside. -EBADMSG/-EPERM with a sentence in *ret_why (caller frees).
+ * state_write_atomic: text to a temporary file of a unique name, fsync'd, renamed
+ * over name.
+ * state_lock_file: flock(2), exclusive, on name (made when missing, mode 0600; no
+ * link, trusted like a record), waiting up to timeout_ms; -ETIMEDOUT with
+ * *ret_holder (when given) naming the holder as it wrote itself into the file:
+ * "pid 123 (kvmcg COMMAND)". The fd is the caller's to close. */
+int state_read_trusted(int dirfd, const char *name, const char *what, char **ret_buf, char **ret_why);
+int state_write_atomic(int dirfd, const char *name, const char *text);
+int state_lock_file(int dirfd, const char *name, int timeout_ms, const char *command, int *ret_fd,
+		    char **ret_holder);
+
 /* Removes the lock files of VMs that have no record (left when a record was removed
  * by hand), each only while holding it. */
 void state_collect_locks(int dirfd);

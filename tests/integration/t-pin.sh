@@ -270,7 +270,8 @@ if [ "$mode" != affinity ]; then
 	"$KVMCG" unpin --pid "$pid" >/dev/null
 	tl_eq "--cgroup-root: unpin restores" "$(snapshot "$pid")" "$before"
 	tl_check "--cgroup-root: unpin removed the VM's cgroup" test ! -e "$custom/t-bad"
-	rmdir "$custom" "$mount/kvmcg-t-root-$$" # kvmcg keeps its root; the test made this one
+	tl_check "--cgroup-root: unpin removed the --cgroup-root kvmcg made, and the directory above it" \
+		test ! -e "$mount/kvmcg-t-root-$$"
 else
 	tl_skip "--cgroup-root: a tree below a cgroup given" "affinity mode (no usable cpuset controller): kvmcg makes no cgroups"
 fi

@@ -118,8 +118,8 @@ before=$(snapshot "$pid")
 # refused LABEL ERRNO PATTERN AT COMMAND: a pin that the kernel refuses (COMMAND run
 # just before action AT makes it so) exits 1, says why, and undoes everything: the
 # snapshot after is the one before (or $expect, when a thread goes meanwhile), and the
-# --cgroup-root's parent is as it was (kvmcg keeps a --cgroup-root it made, and what
-# it enabled above it, after an unpin: that is the state before a later pin).
+# --cgroup-root's parent is as it was (an unpin takes away a --cgroup-root kvmcg made,
+# and what it enabled above it, as a rollback does).
 refused() {
 	local label=$1 errno=$2 pattern=$3 at=$4 cmd=$5
 	local snap_before top_before
@@ -145,7 +145,8 @@ refused() {
 at=$(action_at '.action == "write" and (.cgroup | endswith("/vcpu1")) and .file == "cpuset.cpus"')
 if [ "$mode" = v1 ]; then
 	# cgroup v1 refuses a child's CPUs outside its parent's with EACCES, not EINVAL
-	refused "a CPU outside the parent's set (v1)" EACCES "write /[^ ]*/vcpu1/cpuset.cpus: " \
+	refused "a CPU outside the parent's set (v1)" EACCES \
+		"write /[^ ]*/vcpu1/cpuset.cpus: not inside the parent cpuset's CPUs or nodes" \
 		"$at" "echo 0 >'$vm/cpuset.cpus'"
 else
 	# cgroup v2 takes the write (the effective set is what is restricted), and the
@@ -184,7 +185,8 @@ if [ "$mode" = v1 ]; then
 	cat "$vm"/vcpu1/cpuset.mems >"$vm"/vcpu1/foreign/cpuset.mems
 	run_pin 0 "" --qmp-timeout 20000 --vcpu 1:0
 	tl_eq "EBUSY (re-pin, a child cpuset uses the CPU given up): exit 1" "$rc" 1
-	one_line "EBUSY (re-pin)" "pin failed, everything done was undone: write /[^ ]*/vcpu1/cpuset.cpus: busy"
+	one_line "EBUSY (re-pin)" \
+		"pin failed, everything done was undone: write /[^ ]*/vcpu1/cpuset.cpus: busy: a cpuset below still uses"
 	kernel_said "EBUSY (re-pin)" EBUSY
 	tl_eq "EBUSY (re-pin): every thread as the first pin left it" "$(snapshot "$pid")" "$pinned"
 	tl_eq "EBUSY (re-pin): the record as the first pin left it" "$(cat "$KVMCG_STATE_DIR"/*.state)" "$record"
@@ -192,7 +194,7 @@ if [ "$mode" = v1 ]; then
 	rmdir "$vm"/vcpu1/foreign
 	"$KVMCG" unpin --pid "$pid" >/dev/null
 	tl_eq "EBUSY (re-pin): unpin after it restores the start" "$(snapshot "$pid")" "$before"
-	rmdir "$croot" # kvmcg keeps a --cgroup-root; the next checks want none
+	tl_check "EBUSY (re-pin): the unpin took away the --cgroup-root kvmcg made" test ! -e "$croot"
 	tl_skip "EBUSY: +cpuset in a cgroup with processes and a populated child" \
 		"cgroup.subtree_control is cgroup v2's; this is v1 (the re-pin above is v1's EBUSY)"
 else
@@ -209,7 +211,7 @@ else
 	tl_register_pid "$s2"
 	at=$(action_at ".action == \"enable-controller\" and .cgroup == \"${top#"$mount"}\"")
 	refused "EBUSY (+cpuset in a cgroup that got processes and a populated child)" EBUSY \
-		"enable-controller /[^ ]*/cgroup.subtree_control: busy" \
+		"enable-controller /[^ ]*/cgroup.subtree_control: busy: the cgroup has processes of its own" \
 		"$at" "echo $s1 >'$top/cgroup.procs' && echo $s2 >'$top/busy/cgroup.procs'"
 	echo "$s1" >"$mount"/cgroup.procs
 	echo "$s2" >"$mount"/cgroup.procs
@@ -255,7 +257,7 @@ tl_eq "ESRCH (io1 deleted): every other thread in its cgroup, on its CPUs (kerne
 tl_eq "ESRCH (io1 deleted): unpin exits 0" "$?" 0
 tl_eq "ESRCH (io1 deleted): unpin restores every thread that is left" "$(snapshot "$pid")" \
 	"$(grep -v "^$io1 " <<<"$before")"
-rmdir "$croot"
+tl_check "ESRCH (io1 deleted): the unpin took away the --cgroup-root kvmcg made" test ! -e "$croot"
 
 # The same after the move, and then a real refusal: the rollback meets a thread that is
 # gone (ESRCH) and still puts every other thread back.

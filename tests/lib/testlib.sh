@@ -284,8 +284,8 @@ sched_of() { # pid tid
 # kernel: "tid cgroup cpus class" for every thread (snapshot_threads), then
 # "subtree_control CGROUP: VALUE" for each cgroup those threads are in and every
 # cgroup above it (cgroup v2; a v1 hierarchy has no such file). The root's is shared
-# with every other VM kvmcg pins (and kvmcg keeps its kvmcg/ directory, and what it
-# needs, after an unpin): a test that pins more than one VM compares threads alone.
+# with every other VM kvmcg pins (what kvmcg enabled there stays while a VM needs it):
+# a test that pins more than one VM compares threads alone, or unpins them all first.
 snapshot_threads() {
 	local pid=$1 t
 	for t in /proc/"$pid"/task/*; do

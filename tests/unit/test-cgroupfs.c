@@ -198,6 +198,12 @@ Test(cgroupfs_strerror, sentences)
 	sentence(-ENOSPC, "cgroup.procs", "no cpus or mems");
 	sentence(-EACCES, "cgroup.procs", "permission");
 	sentence(-EPERM, "cgroup.procs", "permission");
+	/* one errno, several causes: the file tells them apart (the kernel's cpuset.c
+	 * validate_change() on v1; cgroup.c cgroup_subtree_control_write()) */
+	sentence(-EACCES, "cpuset.cpus", "inside the parent cpuset's");
+	sentence(-EACCES, "cpuset.mems", "inside the parent cpuset's");
+	sentence(-EBUSY, "cpuset.cpus", "a cpuset below still uses");
+	sentence(-EBUSY, "cgroup.subtree_control", "processes of its own");
 	/* something it has no sentence for: the C library's */
 	cr_assert_str_eq(cg_strerror(-EXDEV, NULL), strerror(EXDEV));
 }

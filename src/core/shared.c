@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The changes a pin makes to cgroups that are no single VM's (state/shared.h): noted
+ * before the run, settled after it, taken back by the last VM to need them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/err.h"
+#include "basic/util.h"
+#include "core/txn-internal.h"
+#include "state/shared.h"
+
+bool txn_action_shared(const struct action *a, const struct place *pl)
+{
+	if (!pl->vm_dir || (a->kind != ACT_MKDIR && a->kind != ACT_ENABLE_CONTROLLER))
+		return false;
+	if (cg_path_within(a->dir, pl->vm_dir))
+		return false;
+	/* In place, the VM's own cgroup is the VM's: its record holds what was enabled there. */
+	if (a->kind == ACT_ENABLE_CONTROLLER && pl->kind == LAYOUT_IN_PLACE) {
+		_cleanup_free_ char *parent = layout_parent(pl->vm_dir);
+		if (!parent || strcmp(parent, a->dir) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* "+cpuset" -> "cpuset"; NULL for a directory. */
+static const char *controller_of(const struct action *a)
+{
+	return a->kind == ACT_ENABLE_CONTROLLER ? a->value + 1 : NULL;
+}
+
+int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl)
+{
+	bool any = false;
+	for (size_t i = 0; !any && i < p->n_actions; i++)
+		any = txn_action_shared(&p->actions[i], pl);
+	if (!any)
+		return 0; /* the common case: not a file touched */
+	struct shared_state s;
+	int r = shared_load(state_fd, &s);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < p->n_actions; i++)
+		if (txn_action_shared(&p->actions[i], pl))
+			r = shared_add(&s, pl->host.mount, p->actions[i].dir, controller_of(&p->actions[i]));
+	if (r == 0)
+		r = shared_save(state_fd, &s);
+	shared_state_done(&s);
+	return r;
+}
+
+int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log *log, const struct place *pl)
+{
+	bool any = false;
+	for (size_t i = 0; !any && i < p->n_actions; i++)
+		any = txn_action_shared(&p->actions[i], pl);
+	if (!any)
+		return 0;
+	struct shared_state s;
+	int r = shared_load(state_fd, &s);
+	if (r < 0)
+		return r;
+	bool dropped = false;
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		if (!txn_action_shared(a, pl))
+			continue;
+		/* in effect: carried out, by this run, and not undone */
+		const struct undo_entry *e = undo_log_find(log, i);
+		if (e && (e->created || e->changed) && !e->undone)
+			continue;
+		for (size_t k = 0; k < s.n; k++)
+			if (strcmp(s.v[k].mount, pl->host.mount) == 0 && strcmp(s.v[k].dir, a->dir) == 0 &&
+			    strcmp(s.v[k].controller ? s.v[k].controller : "", controller_of(a) ? controller_of(a) : "") == 0) {
+				shared_drop(&s, k);
+				dropped = true;
+				break;
+			}
+	}
+	if (dropped)
+		r = shared_save(state_fd, &s);
+	shared_state_done(&s);
+	return r;
+}
+
+static size_t depth_of(const char *dir)
+{
+	size_t n = *dir ? 1 : 0;
+	for (const char *p = dir; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+/* Deepest first; in one directory its controllers before the directory itself. */
+static int deeper_first(const void *x, const void *y)
+{
+	const struct shared_change *a = x, *b = y;
+	size_t da = depth_of(a->dir), db = depth_of(b->dir);
+	if (da != db)
+		return da > db ? -1 : 1;
+	int c = strcmp(a->dir, b->dir);
+	if (c != 0)
+		return c;
+	return (a->controller ? 0 : 1) - (b->controller ? 0 : 1);
+}
+
+/* One change taken back if nothing needs it: 1 when it is no longer in effect (taken
+ * back, or undone by someone else), 0 when something still needs it, or a negative
+ * errno (ex->failed says why). */
+static int release_one(struct exec_ctx *ex, const struct shared_change *c)
+{
+	char value[64];
+	struct action a = {.dir = c->dir, .cleanup = true};
+	if (c->controller) {
+		snprintf(value, sizeof(value), "-%s", c->controller);
+		a.kind = ACT_DISABLE_CONTROLLER;
+		a.file = (char *)"cgroup.subtree_control";
+		a.value = value;
+	} else {
+		/* a directory with cgroups below it is another VM's way down: kept, without
+		 * waiting on the kernel's EBUSY */
+		int fd = cg_open_path(ex->mount_fd, c->dir);
+		int k = fd < 0 ? fd : cg_has_children(fd);
+		if (fd >= 0)
+			close(fd);
+		if (k == -ENOENT)
+			return 1;
+		if (k != 0)
+			return k > 0 ? 0 : k;
+		a.kind = ACT_RMDIR;
+	}
+	int r = exec_cleanup_step(ex, &a);
+	if (r == -EBUSY || r == -ENOTEMPTY)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+int txn_shared_release(const struct txn_env *env, int state_fd, const char *mount, int mount_fd, int timeout_ms,
+		       char **ret_warning)
+{
+	*ret_warning = NULL;
+	if (!mount || mount_fd < 0)
+		return 0;
+	int lock_fd = -1;
+	_cleanup_free_ char *holder = NULL;
+	err_clear();
+	int r = shared_lock(state_fd, timeout_ms, "release", &lock_fd, &holder);
+	if (r < 0) {
+		if (asprintf(ret_warning, "cgroups other VMs may share were not looked at: %s",
+			     r == -ETIMEDOUT ? (holder ? holder : "another kvmcg run") : err_get() ? err_get() : strerror(-r)) < 0)
+			*ret_warning = NULL;
+		return r;
+	}
+	struct shared_state s;
+	r = shared_load(state_fd, &s);
+	if (r < 0) {
+		*ret_warning = strdup(err_get() ? err_get() : strerror(-r));
+		shared_unlock(state_fd, lock_fd);
+		return r;
+	}
+	qsort(s.v, s.n, sizeof(*s.v), deeper_first);
+	struct vm none = {0};
+	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .vm = &none};
+	bool changed = false;
+	for (size_t i = 0; i < s.n;) {
+		if (strcmp(s.v[i].mount, mount) != 0) {
+			i++;
+			continue;
+		}
+		int k = release_one(&ex, &s.v[i]);
+		if (k > 0) {
+			shared_drop(&s, i);
+			changed = true;
+			continue;
+		}
+		if (k < 0 && !*ret_warning &&
+		    asprintf(ret_warning, "could not take back a change kvmcg made for VMs (%s); kept for the next run",
+			     ex.failed ? ex.failed : strerror(-k)) < 0)
+			*ret_warning = NULL;
+		i++;
+	}
+	if (changed)
+		r = shared_save(state_fd, &s);
+	exec_done(&ex);
+	shared_state_done(&s);
+	shared_unlock(state_fd, lock_fd);
+	return r;
+}
