@@ -16,15 +16,30 @@ void strv_free(char **v)
 	free(v);
 }
 
+static int read_until(int fd, bool short_read_is_end, char **ret_buf, size_t *ret_len);
+
 int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len)
 {
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	return read_fd(fd, ret_buf, ret_len);
+	return read_until(fd, true, ret_buf, ret_len);
+}
+
+int read_file_at_whole(int dirfd, const char *path, char **ret_buf, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	return read_until(fd, false, ret_buf, ret_len);
 }
 
 int read_fd(int fd, char **ret_buf, size_t *ret_len)
+{
+	return read_until(fd, false, ret_buf, ret_len);
+}
+
+static int read_until(int fd, bool short_read_is_end, char **ret_buf, size_t *ret_len)
 {
 	/* /proc and /sys files report size 0, so grow as we go. */
 	size_t cap = 4096, len = 0;
@@ -50,6 +65,8 @@ int read_fd(int fd, char **ret_buf, size_t *ret_len)
 		if (r == 0)
 			break;
 		len += (size_t)r;
+		if (short_read_is_end && (size_t)r < cap - (len - (size_t)r) - 1)
+			break;
 	}
 	buf[len] = '\0';
 	if (ret_len)

@@ -58,8 +58,18 @@ static inline void strv_freep(char ***v)
 #define READ_FILE_MAX (4u * 1024 * 1024)
 
 /* Read a whole file relative to dirfd (AT_FDCWD allowed), NUL-terminated.
- * Opened with O_NOFOLLOW|O_CLOEXEC; *ret_len excludes the terminator. */
+ * Opened with O_NOFOLLOW|O_CLOEXEC; *ret_len excludes the terminator.
+ *
+ * read_file_at is for the kernel's small text files (/proc/PID/{stat,status,cgroup},
+ * cgroupfs and sysfs attributes): a read that returns less than was asked is the
+ * end, so the usual second read(2) that returns 0 is saved. seq_file fills the
+ * caller's buffer until it is full or the records end (fs/seq_file.c
+ * seq_read_iter()), kernfs files are seq_files, and a sysfs attribute is one
+ * show() into one page. read_file_at_whole reads until read(2) returns 0, for
+ * everything else (/proc/PID/cmdline is copied a page at a time, a regular file may
+ * be another filesystem's). */
 int read_file_at(int dirfd, const char *path, char **ret_buf, size_t *ret_len);
+int read_file_at_whole(int dirfd, const char *path, char **ret_buf, size_t *ret_len);
 /* The same from an open fd, from where it stands. -EFBIG past READ_FILE_MAX. */
 int read_fd(int fd, char **ret_buf, size_t *ret_len);
 

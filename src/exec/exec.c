@@ -222,14 +222,19 @@ static void kill_vm(struct exec_ctx *c)
 /* Every action, the rescan's newcomers included, starts here, and the test hooks
  * count actions in the order they run.
  *
- * Only the pidfd is asked whether the VM still lives (one poll(2)): the pidfd holds
- * the process itself, so its pid cannot name another process meanwhile. What a
- * write must not reach, a thread of some other process that took over the TID of an
+ * Only an action that names a task (a thread move or affinity or class, the
+ * process move, the rescan: a->tid set) asks whether the VM still lives, and only
+ * the pidfd (one poll(2)): the pidfd holds the process itself, so its pid cannot
+ * name another process meanwhile, and /proc/PID is still the VM's. What a write
+ * must not reach, a thread of some other process that took over the TID of an
  * exited thread of a living VM, no VM-wide check could rule out anyway; each action
- * on a TID checks that the TID is still a task of the VM (/proc/PID/task/TID) just
- * before it acts (ops.c), which v1's tasks file, taking any TID, needs. The fuller
- * test (a zombie main thread, SIGKILL pending) is asked only when an action failed,
- * to tell a refusal from a VM on its way out (exec_run_action). */
+ * on a TID then checks that the TID is still a task of the VM (/proc/PID/task/TID)
+ * just before it acts (ops.c), which v1's tasks file, taking any TID, needs. The
+ * other actions (mkdir, a cpuset write) change kvmcg's own cgroups, which a VM that
+ * has exited does not make unsafe: the next task action, or the read-back, notices,
+ * and the rollback takes them away. The fuller test (a zombie main thread, SIGKILL
+ * pending) is asked only when an action failed, to tell a refusal from a VM on its
+ * way out (exec_run_action). */
 static int begin_action(struct exec_ctx *c, const struct action *a)
 {
 	unsigned next = c->executed + 1;
@@ -237,7 +242,7 @@ static int begin_action(struct exec_ctx *c, const struct action *a)
 		exec_set_failed(c, "test hook command failed");
 	if (c->hooks.kill_at == next)
 		kill_vm(c);
-	if (c->pid > 0 && (c->pidfd >= 0 ? pidfd_exited(c->pidfd) : exec_vm_exiting(c))) {
+	if (c->pid > 0 && a->tid && (c->pidfd >= 0 ? pidfd_exited(c->pidfd) : exec_vm_exiting(c))) {
 		exec_set_failed(c, "the VM (pid %d) exited", (int)c->pid);
 		return -ESRCH;
 	}

@@ -247,11 +247,15 @@ static int move_process_undo(struct exec_ctx *c, const struct undo_entry *e)
 	return first;
 }
 
+/* The mask to put back is the one discovery read after the VM's lock was taken:
+ * exec_rollback() gives it to every touched thread last, so it is not asked again
+ * here. Only a thread discovery did not see (a rescan's newcomer) has its mask read. */
 static int affinity_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
 	if (!still_ours(c, a->tid))
 		return 1;
-	int r = affinity_get(a->tid, &e->old_cpus);
+	const struct vm_thread *t = vm_find_thread(c->vm, a->tid);
+	int r = t && t->affinity ? 0 : affinity_get(a->tid, &e->old_cpus);
 	if (r < 0)
 		return r == -ESRCH ? 1 : r;
 	r = affinity_set(a->tid, a->cpus);
@@ -260,8 +264,9 @@ static int affinity_run(struct exec_ctx *c, const struct action *a, struct undo_
 
 static int affinity_undo(struct exec_ctx *c, const struct undo_entry *e)
 {
-	(void)c;
-	int r = affinity_set(e->tid, e->old_cpus);
+	const struct vm_thread *t = vm_find_thread(c->vm, e->tid);
+	const struct idset *mask = e->old_cpus ? e->old_cpus : t ? t->affinity : NULL;
+	int r = mask ? affinity_set(e->tid, mask) : 0;
 	return r == -ESRCH ? 0 : r;
 }
 

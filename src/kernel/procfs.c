@@ -185,7 +185,7 @@ int proc_read_cmdline(int proc_fd, pid_t pid, char ***ret_argv, size_t *ret_argc
 	task_path(path, sizeof(path), pid, 0, "cmdline");
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	int r = read_file_at(proc_fd, path, &buf, &len);
+	int r = read_file_at_whole(proc_fd, path, &buf, &len);
 	if (r < 0)
 		return normalize_gone(r);
 	return proc_cmdline_split(buf, len, ret_argv, ret_argc);

@@ -51,7 +51,9 @@ void dir_states_done(struct dir_states *s)
 	free(s->v);
 }
 
-static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2)
+/* path's state, read from the kernel; or, when it is known to be missing (below a
+ * VM directory that does not exist yet), without asking. */
+static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2, bool missing)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->v[i].path, path) == 0)
@@ -60,7 +62,12 @@ static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const c
 	if (!n)
 		return -ENOMEM;
 	s->v = n;
-	int r = read_dir_state(dirs, path, v2, &s->v[s->n]);
+	int r = 0;
+	if (missing) {
+		s->v[s->n] = (struct cgroup_dir_state){.path = strdup(path)};
+		r = s->v[s->n].path ? 0 : -ENOMEM;
+	} else
+		r = read_dir_state(dirs, path, v2, &s->v[s->n]);
 	if (r == 0)
 		s->n++;
 	return r;
@@ -71,16 +78,20 @@ int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *
 {
 	bool v2 = backend == BACKEND_CGROUP_V2;
 	struct dir_states s = {0};
-	int r = add_dir_state(&s, dirs, "", v2);
+	int r = add_dir_state(&s, dirs, "", v2, false);
 	for (const char *p = vm_dir; r == 0 && p;) {
 		const char *slash = strchr(p, '/');
 		_cleanup_free_ char *prefix = strndup(vm_dir, slash ? (size_t)(slash - vm_dir) : strlen(vm_dir));
-		r = prefix ? add_dir_state(&s, dirs, prefix, v2) : -ENOMEM;
+		r = prefix ? add_dir_state(&s, dirs, prefix, v2, false) : -ENOMEM;
 		p = slash ? slash + 1 : NULL;
 	}
+	/* No VM directory yet (a first pin): no child of it either, and nothing to ask */
+	bool vm_dir_exists = false;
+	for (size_t i = 0; r == 0 && i < s.n; i++)
+		vm_dir_exists |= strcmp(s.v[i].path, vm_dir) == 0 && s.v[i].exists;
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		_cleanup_free_ char *path = layout_child_path(vm_dir, &vm->threads[i]);
-		r = path ? add_dir_state(&s, dirs, path, v2) : -ENOMEM;
+		r = path ? add_dir_state(&s, dirs, path, v2, !vm_dir_exists) : -ENOMEM;
 	}
 	if (r < 0) {
 		dir_states_done(&s);

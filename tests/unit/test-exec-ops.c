@@ -904,8 +904,8 @@ Test(exec_ops, set_affinity)
 	act(ACT_SET_AFFINITY, NULL, NULL, NULL, tid[T_VCPU0], B, false);
 	run_ok();
 	cr_assert_eq(mask_now(T_VCPU0), B);
-	_cleanup_free_ char *old = idset_format(entry(0)->old_cpus), *a = list(A);
-	cr_assert_str_eq(old, a);
+	/* the mask put back is the one discovery read, not asked again */
+	cr_assert_null(entry(0)->old_cpus);
 	rollback_ok();
 	cr_assert_eq(mask_now(T_VCPU0), A);
 	assert_state(before, "after rollback");
@@ -1198,7 +1198,6 @@ Test(exec_ops, vm_exiting_at_every_position)
 		 "printf 'Name:\\tunit test\\nState:\\tS (sleeping)\\nSigPnd:\\t0000000000000100\\nShdPnd:\\t0000000000000000\\n'"
 		 " > %s/%d/status",
 		 proc_dir, (int)pid);
-	const size_t first_cleanup = plan.n_actions - 2;
 	for (unsigned p = 1; p <= n; p++) {
 		undo_log_done(&ulog);
 		ex.executed = 0;
@@ -1207,10 +1206,10 @@ Test(exec_ops, vm_exiting_at_every_position)
 		size_t at = action_at(p);
 		bool cleanup = at != UNDO_NEWCOMER && plan.actions[at].cleanup;
 		if (cleanup) {
-			/* every step from there on is refused: the next run finds what is left */
+			/* every thread is back: a cleanup step names no task, and the cgroups
+			 * of a VM that has exited are removed all the same */
 			cr_assert_eq(r, 0);
-			cr_assert_eq(ex.cleanup_failed, plan.n_actions - at);
-			cr_assert_not_null(strstr(ex.failed, "exited"), "%s", ex.failed);
+			cr_assert_eq(ex.cleanup_failed, 0, "%s", ex.failed ? ex.failed : "");
 			exec_rollback(&ex, &ulog);
 		} else {
 			cr_assert_eq(r, -ESRCH, "exiting at %u: exec_plan = %d (%s)", p, r, ex.failed ? ex.failed : "");
@@ -1219,8 +1218,8 @@ Test(exec_ops, vm_exiting_at_every_position)
 		put_status("0000000000000000");
 		char when[64];
 		snprintf(when, sizeof(when), "after the VM exited at action %u", p);
-		bool rmdir_done = cleanup && at != first_cleanup;
-		_cleanup_free_ char *want = after_cleanup(before, rmdir_done, false);
+		bool rmdir_done = cleanup;
+		_cleanup_free_ char *want = after_cleanup(before, rmdir_done, cleanup && backend == BACKEND_CGROUP_V2);
 		assert_state(want, when);
 		if (rmdir_done)
 			cg_mkdir("kvmcg/stale");
