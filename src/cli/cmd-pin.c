@@ -404,6 +404,8 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 	struct vm *vm = NULL;
 	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
 	if (r < 0) {
+		/* the selection's own sentence, which the collection below would replace */
+		_cleanup_free_ char *why = err_get() ? strdup(err_get()) : NULL;
 		/* A VM that is gone may have left cgroups behind: clean those up, and say
 		 * what cannot go yet. */
 		int state_fd = state_dir_open(false);
@@ -428,6 +430,9 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 			printf("pid %d is gone; removed the cgroups kvmcg had made for it\n", (int)c->sel.pid);
 			return EXIT_OK;
 		}
+		err_clear();
+		if (why)
+			err_set("%s", why);
 		return selection_failed(r);
 	}
 	struct pin_result res;

@@ -53,12 +53,14 @@ static void usage(FILE *f)
 }
 
 /* Output that could not be written is a failure, as coreutils' close_stdout() says:
- * a script reading kvmcg's JSON must not take a cut one for the whole. */
+ * a script reading kvmcg's JSON must not take a cut one for the whole. What the
+ * command changed by then stands (it is recorded, unpin undoes it): said so. */
 static int flush_stdout(int rc)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return rc;
-	log_error("cannot write the output: %s", strerror(errno ? errno : EIO));
+	log_error("cannot write the output: %s; what the command did stands (kvmcg show tells)",
+		  strerror(errno ? errno : EIO));
 	return rc == EXIT_OK ? EXIT_FAILURE_RUNTIME : rc;
 }
 

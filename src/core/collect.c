@@ -118,7 +118,7 @@ int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_probl
 				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0) {
 					removed++;
 					_cleanup_free_ char *warning = NULL;
-					(void)txn_shared_release(env, state_fd, again.mount, mount_fd,
+					(void)txn_shared_release(env, state_fd, again.mount, mount_fd, again.vm_dir,
 								 PIN_LOCK_TIMEOUT_MS, &warning);
 					if (warning && ret_problems)
 						(void)strv_push(ret_problems, &n_problems, warning);

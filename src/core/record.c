@@ -26,7 +26,8 @@
 /* Where each thread of the VM came from, for the threads st has no origin for yet:
  * all of them at a first pin, those born (or hot-plugged) since at a re-pin. A thread
  * is where it is now, unless it is inside kvmcg's own cgroups (born there since a pin,
- * or left by a pin whose record is gone): then it came from outside them, with the
+ * or left by a pin whose record is gone) or in any kvmcg/ tree (another VM's, where
+ * someone moved it): then it came from outside them, with the
  * main thread's origin when the record has one, else the cgroup above kvmcg's tree
  * and the CPUs it allows; and a real-time class found there may be kvmcg's doing, so
  * its origin is the default class. */
@@ -56,7 +57,10 @@ int txn_add_origins(struct vm_state *st, const struct vm *vm, const struct place
 		if (record_find_thread(st, t->tid))
 			continue;
 		/* affinity mode owns no cgroup: there a newcomer's mask is the main thread's */
-		bool ours = cgroups ? cg_path_within(t->cgroup ? t->cgroup : "", pl->owned) : repin;
+		/* this VM's own tree, or any kvmcg/ tree (another VM's): never an origin */
+		bool ours = cgroups ? cg_path_within(t->cgroup ? t->cgroup : "", pl->owned) ||
+					      layout_in_kvmcg_tree(t->cgroup)
+				    : repin;
 		struct thread_origin o = {.tid = t->tid, .sched_known = true};
 		o.cgroup = strdup(!cgroups ? "" : ours && main_cg ? main_cg : t->cgroup ? t->cgroup : "");
 		o.affinity = ours && main_aff ? idset_dup(main_aff) : t->affinity ? idset_dup(t->affinity) : idset_new();

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "basic/err.h"
 #include "basic/util.h"
@@ -63,25 +65,30 @@ int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log 
 	int r = shared_load(state_fd, &s);
 	if (r < 0)
 		return r;
-	bool dropped = false;
 	for (size_t i = 0; i < p->n_actions; i++) {
 		const struct action *a = &p->actions[i];
 		if (!txn_action_shared(a, pl))
 			continue;
+		ssize_t k = shared_find(&s, pl->host.mount, a->dir, controller_of(a));
+		if (k < 0)
+			continue;
 		/* in effect: carried out, by this run, and not undone */
 		const struct undo_entry *e = undo_log_find(log, i);
-		if (e && (e->created || e->changed) && !e->undone)
-			continue;
-		for (size_t k = 0; k < s.n; k++)
-			if (strcmp(s.v[k].mount, pl->host.mount) == 0 && strcmp(s.v[k].dir, a->dir) == 0 &&
-			    strcmp(s.v[k].controller ? s.v[k].controller : "", controller_of(a) ? controller_of(a) : "") == 0) {
-				shared_drop(&s, k);
-				dropped = true;
-				break;
-			}
+		struct shared_change *c = &s.v[k];
+		struct stat st;
+		int fd = -1;
+		if (e && (e->created || e->changed) && !e->undone && a->kind == ACT_MKDIR &&
+		    (fd = cg_open_path(pl->mount_fd, a->dir)) >= 0 && fstat(fd, &st) == 0) {
+			c->done = true;
+			c->inode = (unsigned long long)st.st_ino;
+		} else if (e && e->changed && !e->undone && a->kind == ACT_ENABLE_CONTROLLER)
+			c->done = true;
+		else
+			shared_drop(&s, (size_t)k); /* not kvmcg's doing after all */
+		if (fd >= 0)
+			close(fd);
 	}
-	if (dropped)
-		r = shared_save(state_fd, &s);
+	r = shared_save(state_fd, &s);
 	shared_state_done(&s);
 	return r;
 }
@@ -108,10 +115,13 @@ static int deeper_first(const void *x, const void *y)
 }
 
 /* One change taken back if nothing needs it: 1 when it is no longer in effect (taken
- * back, or undone by someone else), 0 when something still needs it, or a negative
- * errno (ex->failed says why). */
+ * back, or undone by someone else) or no longer kvmcg's to take back, 0 when
+ * something still needs it, or a negative errno (ex->failed says why). */
 static int release_one(struct exec_ctx *ex, const struct shared_change *c)
 {
+	/* a run killed before it settled: whether it made this is not known */
+	if (!c->done)
+		return 1;
 	char value[64];
 	struct action a = {.dir = c->dir, .cleanup = true};
 	if (c->controller) {
@@ -123,6 +133,12 @@ static int release_one(struct exec_ctx *ex, const struct shared_change *c)
 		/* a directory with cgroups below it is another VM's way down: kept, without
 		 * waiting on the kernel's EBUSY */
 		int fd = cg_open_path(ex->mount_fd, c->dir);
+		struct stat st;
+		/* removed and made again since, by someone else: theirs */
+		if (fd >= 0 && (fstat(fd, &st) < 0 || (unsigned long long)st.st_ino != c->inode)) {
+			close(fd);
+			return 1;
+		}
 		int k = fd < 0 ? fd : cg_has_children(fd);
 		if (fd >= 0)
 			close(fd);
@@ -138,11 +154,11 @@ static int release_one(struct exec_ctx *ex, const struct shared_change *c)
 	return r < 0 ? r : 1;
 }
 
-int txn_shared_release(const struct txn_env *env, int state_fd, const char *mount, int mount_fd, int timeout_ms,
-		       char **ret_warning)
+int txn_shared_release(const struct txn_env *env, int state_fd, const char *mount, int mount_fd, const char *vm_dir,
+		       int timeout_ms, char **ret_warning)
 {
 	*ret_warning = NULL;
-	if (!mount || mount_fd < 0)
+	if (!mount || mount_fd < 0 || !vm_dir)
 		return 0;
 	int lock_fd = -1;
 	_cleanup_free_ char *holder = NULL;
@@ -166,7 +182,10 @@ int txn_shared_release(const struct txn_env *env, int state_fd, const char *moun
 	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .vm = &none};
 	bool changed = false;
 	for (size_t i = 0; i < s.n;) {
-		if (strcmp(s.v[i].mount, mount) != 0) {
+		/* only on the way down to this VM's directory: what a record kvmcg
+		 * checked leads to (a list that names other cgroups moves nothing) */
+		if (strcmp(s.v[i].mount, mount) != 0 || !cg_path_within(vm_dir, s.v[i].dir) ||
+		    strcmp(vm_dir, s.v[i].dir) == 0) {
 			i++;
 			continue;
 		}
@@ -180,10 +199,15 @@ int txn_shared_release(const struct txn_env *env, int state_fd, const char *moun
 		    asprintf(ret_warning, "could not take back a change kvmcg made for VMs (%s); kept for the next run",
 			     ex.failed ? ex.failed : strerror(-k)) < 0)
 			*ret_warning = NULL;
+		if (k < 0 && r == 0)
+			r = k;
 		i++;
 	}
-	if (changed)
-		r = shared_save(state_fd, &s);
+	if (changed) {
+		int k = shared_save(state_fd, &s);
+		if (k < 0 && r == 0)
+			r = k;
+	}
 	exec_done(&ex);
 	shared_state_done(&s);
 	shared_unlock(state_fd, lock_fd);

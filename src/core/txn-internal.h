@@ -57,15 +57,18 @@ void txn_collect_and_warn(const struct txn_env *env, int state_fd, const struct 
  * txn_shared_note: before the run, under the shared lock, the plan's such changes
  * join the host's list. txn_shared_settle: after the run (or its rollback), those not
  * in effect (not carried out, found done already, undone) leave it again.
- * txn_shared_release: takes the shared lock (waiting up to timeout_ms) and takes
- * back, deepest first, every change of mount's on the list that no cgroup needs
- * any more (a directory with no child cgroup; a controller no child relies on:
- * cg_controller_in_use); what it could not, stays listed, and *ret_warning says why
- * (caller frees). 0 or a negative errno. */
+ * txn_shared_settle marks those in effect done (a directory with its inode).
+ * txn_shared_release: after vm_dir (a record's, checked) went, takes the shared
+ * lock (waiting up to timeout_ms) and takes back, deepest first, every done change
+ * on the way from mount's root down to vm_dir that no cgroup needs any more (a
+ * directory, still the one kvmcg made, with no child cgroup; a controller no child
+ * relies on: cg_controller_in_use); a planned one (its run was killed) is dropped
+ * untouched. What it could not take back stays listed, and *ret_warning says why
+ * (caller frees). 0, or the first negative errno: something kvmcg made is left. */
 bool txn_action_shared(const struct action *a, const struct place *pl);
 int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl);
 int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log *log, const struct place *pl);
-int txn_shared_release(const struct txn_env *env, int state_fd, const char *mount, int mount_fd, int timeout_ms,
-		       char **ret_warning);
+int txn_shared_release(const struct txn_env *env, int state_fd, const char *mount, int mount_fd, const char *vm_dir,
+		       int timeout_ms, char **ret_warning);
 
 #endif

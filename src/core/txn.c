@@ -509,14 +509,18 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 
 /* ---- unpin ------------------------------------------------------------------------------------ */
 
-/* After a VM's tree went: what VMs shared and no VM needs any more goes too. */
-static void release_shared(const struct txn_env *env, int state_fd, const char *mount, int mount_fd,
-			   struct pin_result *res)
+/* After a VM's tree went: what VMs shared and no VM needs any more goes too. What
+ * cannot go yet is said; the caller's exit is then 3 (left for the next run). */
+static int release_shared(const struct txn_env *env, int state_fd, const struct vm_state *st, int mount_fd,
+			  struct pin_result *res)
 {
 	_cleanup_free_ char *warning = NULL;
-	(void)txn_shared_release(env, state_fd, mount, mount_fd, PIN_LOCK_TIMEOUT_MS, &warning);
+	int r = txn_shared_release(env, state_fd, st->mount, mount_fd, st->vm_dir, PIN_LOCK_TIMEOUT_MS, &warning);
 	if (warning)
 		txn_warn(res, "%s", warning);
+	else if (r < 0)
+		txn_warn(res, "cgroups VMs share were not looked at: %s", strerror(-r));
+	return r;
 }
 
 static int not_pinned(struct pin_result *res)
@@ -534,7 +538,7 @@ static int unpin_gone(const struct txn_env *env, const struct vm *vm, int mount_
 	int k = txn_cleanup_record(env, mount_fd, st);
 	if (k == 0) {
 		(void)state_remove(state_fd, vm->pid, vm->starttime_ticks);
-		release_shared(env, state_fd, st->mount, mount_fd, res);
+		(void)release_shared(env, state_fd, st, mount_fd, res);
 	}
 	else if (k == -EBUSY)
 		(void)state_save(state_fd, st);
@@ -644,12 +648,13 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, stru
 		r = state_remove(state_fd, vm->pid, vm->starttime_ticks);
 		if (r < 0)
 			txn_warn(res, "unpinned, but the record could not be removed: %s", strerror(-r));
-		release_shared(env, state_fd, st.mount, mount_fd, res);
-		if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity",
-			     (int)vm->pid) < 0)
+		bool shared_left = release_shared(env, state_fd, &st, mount_fd, res) < 0;
+		if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity%s",
+			     (int)vm->pid,
+			     shared_left ? "; what kvmcg made for all VMs is kept for the next run (said above)" : "") < 0)
 			res->message = NULL;
 		res->result = TXN_APPLIED;
-		rc = EXIT_OK;
+		rc = shared_left ? EXIT_PARTIAL : EXIT_OK;
 	} else {
 		rc = unpin_left(vm, &st, &plan, &log, &ex, state_fd, res);
 	}

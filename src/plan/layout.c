@@ -108,18 +108,30 @@ const char *layout_move_file(enum pin_backend backend)
 	return backend == BACKEND_CGROUP_V2 ? "cgroup.threads" : "tasks";
 }
 
-char *layout_home(const char *path)
+/* The first component of path named LAYOUT_ROOT, or NULL. */
+static const char *kvmcg_component(const char *p)
 {
-	const char *p = cg_relative(path);
 	for (const char *c = p; *c;) {
 		size_t l = strcspn(c, "/");
 		if (l == strlen(LAYOUT_ROOT) && strncmp(c, LAYOUT_ROOT, l) == 0)
-			return strndup(p, c > p ? (size_t)(c - p - 1) : 0);
+			return c;
 		c += l;
 		if (*c == '/')
 			c++;
 	}
-	return strdup(p);
+	return NULL;
+}
+
+char *layout_home(const char *path)
+{
+	const char *p = cg_relative(path);
+	const char *c = kvmcg_component(p);
+	return c ? strndup(p, c > p ? (size_t)(c - p - 1) : 0) : strdup(p);
+}
+
+bool layout_in_kvmcg_tree(const char *path)
+{
+	return path && kvmcg_component(cg_relative(path)) != NULL;
 }
 
 char *layout_parent(const char *path)

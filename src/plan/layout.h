@@ -57,6 +57,10 @@ const char *layout_move_file(enum pin_backend backend);
  * A leading '/' is accepted and dropped. NULL only when out of memory. */
 char *layout_home(const char *path);
 
+/* Whether path is inside a kvmcg/ tree (a component named LAYOUT_ROOT): one of
+ * kvmcg's own cgroups, which is never a thread's origin. */
+bool layout_in_kvmcg_tree(const char *path);
+
 /* "a/b/c" -> "a/b", "a" -> "". NULL only when out of memory. */
 char *layout_parent(const char *path);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,16 +43,23 @@ static bool same_change(const struct shared_change *c, const char *mount, const 
 	       strcmp(c->controller ? c->controller : "", controller ? controller : "") == 0;
 }
 
-int shared_add(struct shared_state *s, const char *mount, const char *dir, const char *controller)
+ssize_t shared_find(const struct shared_state *s, const char *mount, const char *dir, const char *controller)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (same_change(&s->v[i], mount, dir, controller))
-			return 0;
+			return (ssize_t)i;
+	return -1;
+}
+
+int shared_add(struct shared_state *s, const char *mount, const char *dir, const char *controller)
+{
+	if (shared_find(s, mount, dir, controller) >= 0)
+		return 0;
 	struct shared_change *v = realloc(s->v, (s->n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	s->v = v;
-	struct shared_change c = {strdup(mount), strdup(dir), controller ? strdup(controller) : NULL};
+	struct shared_change c = {.mount = strdup(mount), .dir = strdup(dir), .controller = controller ? strdup(controller) : NULL};
 	if (!c.mount || !c.dir || (controller && !c.controller)) {
 		change_done(&c);
 		return -ENOMEM;
@@ -89,6 +97,9 @@ char *shared_format(const struct shared_state *s)
 			json_object_object_add(e, "enabled", json_object_new_string(c->controller));
 		else
 			json_object_object_add(e, "made", json_object_new_boolean(1));
+		json_object_object_add(e, "done", json_object_new_boolean(c->done));
+		if (c->done && !c->controller)
+			json_object_object_add(e, "inode", json_object_new_uint64(c->inode));
 		json_object_array_add(changes, e);
 	}
 	char *text = r == 0 ? json_text(o) : NULL;
@@ -101,7 +112,8 @@ static int parse_change(json_object *e, size_t i, struct shared_state *s, char *
 	if (!json_object_is_type(e, json_type_object))
 		return json_bad(why, "its changes[%zu] is not an object", i);
 	const char *mount = NULL, *dir = NULL, *controller = NULL;
-	bool made = false;
+	bool made = false, done = false, has_done = false, has_inode = false;
+	uint64_t inode = 0;
 	int r = 0;
 	json_object_object_foreach(e, key, v) {
 		if (r < 0)
@@ -116,6 +128,17 @@ static int parse_change(json_object *e, size_t i, struct shared_state *s, char *
 			if (!json_object_is_type(v, json_type_boolean) || !json_object_get_boolean(v))
 				r = json_bad(why, "its changes[%zu].made is not true", i);
 			made = true;
+		} else if (strcmp(key, "done") == 0) {
+			if (!json_object_is_type(v, json_type_boolean))
+				r = json_bad(why, "its changes[%zu].done is not true or false", i);
+			done = json_object_get_boolean(v);
+			has_done = true;
+		} else if (strcmp(key, "inode") == 0) {
+			/* json-c keeps an integer above INT64_MAX as a uint64 */
+			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+			    !(inode = json_object_get_uint64(v)))
+				r = json_bad(why, "its changes[%zu].inode is not a positive integer", i);
+			has_inode = true;
 		} else
 			r = json_bad(why, "its changes[%zu] has an unknown key \"%s\"", i, key);
 	}
@@ -135,10 +158,20 @@ static int parse_change(json_object *e, size_t i, struct shared_state *s, char *
 	if (controller && strcmp(controller, "cpuset") != 0 && strcmp(controller, "cpu") != 0)
 		return json_bad(why, "its changes[%zu] enabled the controller '%s', which kvmcg never enables", i,
 				controller);
-	for (size_t k = 0; k < s->n; k++)
-		if (same_change(&s->v[k], mount, dir, controller))
-			return json_bad(why, "its changes[%zu] is listed twice", i);
-	return shared_add(s, mount, dir, controller);
+	if (!has_done)
+		return json_bad(why, "its changes[%zu] has no \"done\"", i);
+	if (has_inode != (made && done))
+		return json_bad(why, "its changes[%zu] %s", i,
+				has_inode ? "gives an inode, which only a directory made (and done) has"
+					  : "is a directory made with no inode");
+	if (shared_find(s, mount, dir, controller) >= 0)
+		return json_bad(why, "its changes[%zu] is listed twice", i);
+	r = shared_add(s, mount, dir, controller);
+	if (r == 0) {
+		s->v[s->n - 1].done = done;
+		s->v[s->n - 1].inode = inode;
+	}
+	return r;
 }
 
 int shared_parse(const char *buf, struct shared_state *ret, char **ret_why)
@@ -178,7 +211,10 @@ int shared_load(int state_fd, struct shared_state *ret)
 		return 0;
 	if (r == 0)
 		r = shared_parse(buf, ret, &why);
-	if (r == -EPERM && why)
+	if (r == -ELOOP)
+		err_set("refusing %s in the state directory: it is a symbolic link, and kvmcg follows none",
+			SHARED_FILE);
+	else if (r == -EPERM && why)
 		err_set("%s", why); /* it names the file */
 	else if (r < 0 && r != -ENOMEM)
 		err_set("refusing %s in the state directory: %s", SHARED_FILE, why ? why : strerror(-r));

@@ -9,8 +9,9 @@
  * One file for the host, "shared.json" in the state directory:
  *
  *   {"version": 1,
- *    "changes": [{"mount": "/sys/fs/cgroup", "dir": "", "enabled": "cpuset"},
- *                {"mount": "/sys/fs/cgroup", "dir": "kvmcg", "made": true}]}
+ *    "changes": [{"mount": "/sys/fs/cgroup", "dir": "", "enabled": "cpuset", "done": true},
+ *                {"mount": "/sys/fs/cgroup", "dir": "kvmcg", "made": true, "done": true,
+ *                 "inode": 1234}]}
  *
  * guarded by "shared.lock" (flock(2)), which a pin holds from observing the
  * cgroups above the VM's directory to its last write, and a release while it takes
@@ -20,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define SHARED_VERSION 1
 
@@ -28,6 +30,14 @@ struct shared_change {
 	char *dir;        /* relative to the mount, "" for its root; cg_path_check()ed */
 	char *controller; /* "cpuset" or "cpu" enabled in dir's subtree_control; NULL:
 			   * dir itself was made */
+	/* Noted before the run ("planned"), confirmed after it ("done"): only a change
+	 * known to be kvmcg's is ever taken back. A planned one found later is a run's
+	 * that was killed before it settled: dropped, never acted on (the directory may
+	 * be someone else's by now). */
+	bool done;
+	unsigned long long inode; /* a directory made, once done: its inode (the
+				   * cgroup's kernfs id), so that a directory of the same
+				   * name made by someone else later is never removed */
 };
 
 struct shared_state {
@@ -37,8 +47,10 @@ struct shared_state {
 
 void shared_state_done(struct shared_state *s);
 
-/* Adds a change unless it is listed already. 0 or -ENOMEM. */
+/* Adds a change (planned) unless it is listed already. 0 or -ENOMEM. */
 int shared_add(struct shared_state *s, const char *mount, const char *dir, const char *controller);
+/* The index of a change, or -1. */
+ssize_t shared_find(const struct shared_state *s, const char *mount, const char *dir, const char *controller);
 /* Drops entry i (i < s->n), keeping the order of the others. */
 void shared_drop(struct shared_state *s, size_t i);
 

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,10 @@ int state_check(const struct vm_state *s, char **ret_why)
 		const char *cg = cg_relative(s->threads[i].cgroup);
 		if (*cg && cg_path_check(cg, &bad) < 0)
 			REFUSE("the origin of thread %d: %s", (int)s->threads[i].tid, bad);
+		if (layout_in_kvmcg_tree(cg))
+			REFUSE("it gives /%s, inside a kvmcg/ tree, as the origin of thread %d; kvmcg's own cgroups "
+			       "are never one",
+			       cg, (int)s->threads[i].tid);
 	}
 #undef REFUSE
 	return 0;
@@ -312,6 +317,9 @@ int state_write_atomic(int dirfd, const char *name, const char *text)
 	snprintf(tmp, sizeof(tmp), ".%s.%d.%u.tmp", name, (int)getpid(), counter++);
 	_cleanup_close_ int fd =
 		openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* Left by a kvmcg that was killed with this pid: ours to replace */
+	if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0)
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(text), off = 0;
@@ -546,6 +554,36 @@ void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd)
 	close(fd);
 }
 
+/* ".NAME.PID.N.tmp" (state_write_atomic) of a writer that no longer runs: it was
+ * killed between writing and renaming. */
+static bool stale_temporary(const char *name)
+{
+	size_t l = strlen(name);
+	if (name[0] != '.' || l < 8 || strcmp(name + l - 4, ".tmp") != 0)
+		return false;
+	/* back over ".N" and ".PID" */
+	const char *end = name + l - 4, *p = end;
+	while (p > name && p[-1] != '.')
+		p--;
+	if (p == end || p <= name + 1)
+		return false;
+	const char *n_dot = p - 1, *q = n_dot;
+	while (q > name && q[-1] != '.')
+		q--;
+	if (q == n_dot || q <= name + 1)
+		return false;
+	char pid_text[16];
+	size_t pl = (size_t)(n_dot - q);
+	if (pl >= sizeof(pid_text))
+		return false;
+	memcpy(pid_text, q, pl);
+	pid_text[pl] = '\0';
+	pid_t pid;
+	if (parse_pid(pid_text, &pid) < 0)
+		return false;
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
 void state_collect_locks(int dirfd)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -561,6 +599,10 @@ void state_collect_locks(int dirfd)
 		int pid = 0;
 		unsigned long long start = 0;
 		int n = 0;
+		if (stale_temporary(de->d_name)) {
+			unlinkat(dirfd, de->d_name, 0);
+			continue;
+		}
 		if (sscanf(de->d_name, "%d-%llu.lock%n", &pid, &start, &n) != 2 || de->d_name[n] || pid <= 0)
 			continue;
 		char record[64];

@@ -29,7 +29,8 @@ char *state_format(const struct vm_state *s);
 
 /* Whether a record may be acted on, whoever wrote it: the VM's own thread among its
  * origins; an absolute mount in the cgroup modes (none in affinity mode); plain
- * relative paths (cg_path_check); a VM directory inside a kvmcg/ tree, or directly
+ * relative paths (cg_path_check); no thread origin inside a kvmcg/ tree
+ * (layout_in_kvmcg_tree); a VM directory inside a kvmcg/ tree, or directly
  * below the --cgroup-root the record names; every directory it lists the VM
  * directory itself or one of its children as layout.h names them (emulator, vcpuN,
  * iothread-ID); controllers it enabled only cpuset or cpu, only on the parent of a VM
@@ -93,7 +94,8 @@ int state_lock_file(int dirfd, const char *name, int timeout_ms, const char *com
 		    char **ret_holder);
 
 /* Removes the lock files of VMs that have no record (left when a record was removed
- * by hand), each only while holding it. */
+ * by hand), each only while holding it, and the temporary files of writers that no
+ * longer run (a kvmcg killed between writing a file and renaming it). */
 void state_collect_locks(int dirfd);
 
 #endif

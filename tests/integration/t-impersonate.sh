@@ -167,6 +167,8 @@ expect_refused "example: pin --name x --vcpu-scheduler fifo:10" "$imp" "no runni
 	pin --name x --vcpu all:0 --vcpu-scheduler fifo:10
 expect_refused "example: pin --pid" "$imp" "pid $imp is not a VM" \
 	pin --pid "$imp" --vcpu all:0 --vcpu-scheduler fifo:10
+# unpin's selection says the same, though it looks for exited VMs' records first
+expect_refused "example: unpin --pid" "$imp" "pid $imp is not a VM" unpin --pid "$imp"
 expect_refused "example: show --pid" "$imp" \
 	"pid $imp is not a VM: its command line says qemu-system-x86_64 but its executable is $exe, and it holds no KVM VM" \
 	show --pid "$imp"

@@ -83,6 +83,39 @@ tl_eq "unpin exits 0" "$?" 0
 tl_eq "the --cgroup-root kvmcg made is gone, and what it enabled above" "$(hierarchy)" "$before"
 tl_eq "the state directory is empty" "$(ls -A "$KVMCG_STATE_DIR")" ""
 
+# --- only what kvmcg is known to have made, on the way to a VM, is ever taken back ---------
+# A run killed after noting its changes and before making them: the directory named
+# is someone else's by the time of the unpin (found by a reviewer: it was removed).
+other=$mount/kvmcg-t-shared-$$
+KVMCG_TEST_RUN_AT=1 KVMCG_TEST_RUN='kill -9 $PPID' "$KVMCG_TEST" pin --pid "$a" --vcpu all:0 \
+	--cgroup-root "$other/sub" >/dev/null 2>&1
+tl_eq "a pin killed before its first action: killed" "$?" 137
+mkdir "$other"
+[ "$mode" = v1 ] && cat "$mount/cpuset.cpus" >"$other/cpuset.cpus" && cat "$mount/cpuset.mems" >"$other/cpuset.mems"
+"$KVMCG" unpin --pid "$a" >/dev/null 2>"$TL_TMP/err"
+tl_eq "its unpin exits 0" "$?" 0
+tl_check "a directory of the same name made since by someone else stays" test -d "$other"
+rmdir "$other"
+tl_eq "the state directory is empty" "$(ls -A "$KVMCG_STATE_DIR")" ""
+# A list that names cgroups off the VM's way (a damaged or forged one) moves nothing.
+"$KVMCG" pin --pid "$a" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"
+tl_eq "pin a exits 0" "$?" 0
+mkdir "$other"
+ino=$(stat -c %i "$other")
+jq --arg m "$mount" --arg d "${other#"$mount"/}" --argjson i "$ino" \
+	'.changes += [{"mount": $m, "dir": $d, "made": true, "done": true, "inode": $i}]' \
+	"$KVMCG_STATE_DIR/shared.json" >"$TL_TMP/forged" 2>/dev/null ||
+	jq -n --arg m "$mount" --arg d "${other#"$mount"/}" --argjson i "$ino" \
+		'{"version": 1, "changes": [{"mount": $m, "dir": $d, "made": true, "done": true, "inode": $i}]}' >"$TL_TMP/forged"
+install -m 0600 "$TL_TMP/forged" "$KVMCG_STATE_DIR/shared.json"
+"$KVMCG" unpin --pid "$a" >/dev/null 2>>"$TL_TMP/err"
+tl_eq "unpin a exits 0" "$?" 0
+tl_check "a cgroup the list names off the VM's way stays" test -d "$other"
+tl_check "... and stays listed, untouched" grep -q "kvmcg-t-shared-$$" "$KVMCG_STATE_DIR/shared.json"
+rmdir "$other"
+rm -f "$KVMCG_STATE_DIR/shared.json" "$KVMCG_STATE_DIR/shared.lock"
+tl_eq "the hierarchy is as before" "$(hierarchy)" "$before"
+
 # --- a controller another cgroup relies on meanwhile stays --------------------------------
 if [ "$mode" = v2 ] && ! grep -qw cpuset <<<"$before_root"; then
 	"$KVMCG" pin --pid "$a" --vcpu all:0 >/dev/null 2>"$TL_TMP/err"

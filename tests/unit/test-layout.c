@@ -99,3 +99,14 @@ Test(layout_vm_name, bounded_and_distinct)
 	cr_assert_leq(strlen(out2), LAYOUT_NAME_MAX);
 }
 
+
+Test(layout, in_kvmcg_tree)
+{
+	cr_assert(layout_in_kvmcg_tree("/kvmcg/vm/vcpu0"));
+	cr_assert(layout_in_kvmcg_tree("launch/kvmcg/emulator"));
+	cr_assert(layout_in_kvmcg_tree("a/kvmcg"));
+	cr_assert_not(layout_in_kvmcg_tree("/"));
+	cr_assert_not(layout_in_kvmcg_tree("/kvmcg-t-root/vm"));
+	cr_assert_not(layout_in_kvmcg_tree("/a/xkvmcg/b"));
+	cr_assert_not(layout_in_kvmcg_tree(NULL));
+}

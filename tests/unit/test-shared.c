@@ -37,6 +37,10 @@ Test(shared, round_trip)
 	cr_assert_eq(shared_add(&s, "/sys/fs/cgroup", "kvmcg", "cpu"), 0);
 	cr_assert_eq(shared_add(&s, "/sys/fs/cgroup", "", "cpuset"), 0, "listed once");
 	cr_assert_eq(s.n, 3);
+	cr_assert_not(s.v[1].done, "noted before the run: planned");
+	s.v[1].done = true;
+	s.v[1].inode = 18446744073709551615ull;
+	s.v[2].done = true;
 	_cleanup_free_ char *text = shared_format(&s);
 	cr_assert_not_null(text);
 	_cleanup_free_ char *why = NULL;
@@ -46,6 +50,8 @@ Test(shared, round_trip)
 		cr_assert_str_eq(t.v[i].mount, s.v[i].mount);
 		cr_assert_str_eq(t.v[i].dir, s.v[i].dir);
 		cr_assert_eq(!t.v[i].controller, !s.v[i].controller);
+		cr_assert_eq(t.v[i].done, s.v[i].done);
+		cr_assert_eq(t.v[i].inode, s.v[i].inode);
 		if (s.v[i].controller)
 			cr_assert_str_eq(t.v[i].controller, s.v[i].controller);
 	}
@@ -64,20 +70,35 @@ Test(shared, strict)
 	refused("{\"version\": 1}", "no \"changes\" list");
 	refused("{\"version\": 1, \"changes\": [], \"x\": 1}", "unknown key \"x\"");
 	refused("{\"version\": 1, \"version\": 1, \"changes\": []}", "a key twice");
-	refused(ONE("{\"mount\": \"m\", \"dir\": \"\", \"enabled\": \"cpuset\"}"), "no absolute mount");
-	refused(ONE("{\"mount\": \"/m\", \"enabled\": \"cpuset\"}"), "has no dir");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a/../b\", \"enabled\": \"cpuset\"}"), "'..'");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"/a\", \"enabled\": \"cpuset\"}"), "changes[0].dir");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"enabled\": \"memory\"}"), "'memory', which kvmcg never");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\"}"), "not one of a directory made");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"enabled\": \"cpu\"}"), "not one of");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": false}"), "made is not true");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"\", \"made\": true}"), "made the root of /m");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true}, {\"mount\": \"/m\", \"dir\": \"a\", "
-		    "\"made\": true}"),
+	refused(ONE("{\"mount\": \"m\", \"dir\": \"\", \"enabled\": \"cpuset\", \"done\": true}"), "no absolute mount");
+	refused(ONE("{\"mount\": \"/m\", \"enabled\": \"cpuset\", \"done\": true}"), "has no dir");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a/../b\", \"enabled\": \"cpuset\", \"done\": true}"), "'..'");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"/a\", \"enabled\": \"cpuset\", \"done\": true}"), "changes[0].dir");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"enabled\": \"memory\", \"done\": true}"),
+		"'memory', which kvmcg never");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"done\": true}"), "not one of a directory made");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"enabled\": \"cpu\", \"done\": false}"),
+		"not one of");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": false, \"done\": false}"), "made is not true");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"\", \"made\": true, \"done\": false}"), "made the root of /m");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": false}, {\"mount\": \"/m\", "
+		    "\"dir\": \"a\", \"made\": true, \"done\": false}"),
 		"changes[1] is listed twice");
-	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"size\": 1}"), "unknown key \"size\"");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": false, \"size\": 1}"),
+		"unknown key \"size\"");
 	refused(ONE("7"), "changes[0] is not an object");
+	/* planned or done; a directory made and done is known by its inode */
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true}"), "has no \"done\"");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": 1}"), "done is not true or false");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": true}"), "with no inode");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": false, \"inode\": 5}"),
+		"gives an inode");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"enabled\": \"cpu\", \"done\": true, \"inode\": 5}"),
+		"gives an inode");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": true, \"inode\": 0}"),
+		"inode is not a positive integer");
+	refused(ONE("{\"mount\": \"/m\", \"dir\": \"a\", \"made\": true, \"done\": true, \"inode\": -3}"),
+		"inode is not a positive integer");
 }
 
 static char dir[64];

@@ -1102,6 +1102,9 @@ Test(state_files, refuses_what_would_lead_elsewhere)
 	cr_assert_eq(state_load(tmpfd, 7, 7, &given), 0, "%s", err_get() ? err_get() : "");
 	vm_state_done(&given);
 	refused(REC "thread 8 /x/../y -\n", "'..'");
+	/* a forged origin inside another VM's tree (a reviewer's attack): refused */
+	refused(REC "thread 8 /launch/kvmcg/emulator 0\n", "inside a kvmcg/ tree, as the origin of thread 8");
+	refused(REC "thread 8 /kvmcg/other/vcpu0 0\n", "kvmcg's own cgroups are never one");
 	refused("kvmcg-state 1\npid 7\nstarttime 7\nmode affinity\nmount /sys/fs/cgroup\nthread 7 - 0\n", "names cgroups");
 	/* and one that is fine */
 	put_file("8-8.state", REC "created kvmcg/vm\ncreated kvmcg/vm/vcpu0\nthread 7 /machine/x 0-1\n");
@@ -1412,4 +1415,22 @@ Test(cputune_limits, a_whole_cputune)
 	t = (struct cputune){.weight = 10000, .quota_set = true, .quota_percent = 100000, .period_us = 1000000,
 			     .sched_set = true, .sched_policy = SCHED_RR, .sched_priority = 99};
 	cr_assert_eq(cputune_check(&t), 0, "every limit at its top");
+}
+
+/* A kvmcg killed between writing a file and renaming it leaves its temporary file:
+ * the next collection removes it, and only when its writer no longer runs. */
+Test(state_files, stale_temporary_files_go)
+{
+	char mine[96];
+	snprintf(mine, sizeof(mine), ".shared.json.%d.0.tmp", (int)getpid());
+	put_file(".shared.json.4194303.3.tmp", "{");
+	put_file(".7-7.state.4194303.0.tmp", "{");
+	put_file(mine, "{");
+	put_file(".not-ours.tmp", "x");
+	state_collect_locks(tmpfd);
+	struct stat st;
+	cr_assert_eq(fstatat(tmpfd, ".shared.json.4194303.3.tmp", &st, 0), -1, "a dead writer's goes");
+	cr_assert_eq(fstatat(tmpfd, ".7-7.state.4194303.0.tmp", &st, 0), -1, "a dead writer's goes");
+	cr_assert_eq(fstatat(tmpfd, mine, &st, 0), 0, "a running writer's stays");
+	cr_assert_eq(fstatat(tmpfd, ".not-ours.tmp", &st, 0), 0, "a name kvmcg never writes stays");
 }
