@@ -545,7 +545,9 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		rc = config_errors == failed ? EXIT_USAGE : exited == failed ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME;
 	else if (partial)
 		rc = EXIT_PARTIAL;
-	if (rc == EXIT_OK && bad_files)
+	/* A refused file is the admin's to fix, and its VMs were not looked at: that
+	 * says more than "partly" (3), less than a VM that failed (1). */
+	if ((rc == EXIT_OK || rc == EXIT_PARTIAL) && bad_files)
 		rc = EXIT_USAGE;
 	for (size_t i = 0; i < n; i++)
 		outcome_done(&o[i]);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct qmp {
 	char buf[65536];
 	size_t buf_len, buf_off;
 	size_t message_bytes;
+	bool negotiated; /* qmp_capabilities sent (with the first command) */
 	char last_error[256];
 };
 
@@ -217,35 +219,21 @@ int qmp_connect(const char *path, uint64_t deadline_ns, struct qmp **ret)
 		snprintf(q->last_error, sizeof(q->last_error), "no QMP greeting");
 		return -EPROTO;
 	}
-	json_object *caps = NULL;
-	r = qmp_execute(q, "qmp_capabilities", &caps);
-	json_object_put(caps);
-	if (r < 0)
-		return r;
+	/* qmp_capabilities goes with the first command (qmp_execute_batch): a caller
+	 * that only wants the peer's pid asks nothing */
 	*ret = TAKE_PTR(cleanup);
 	return 0;
 }
 
-int qmp_execute(struct qmp *q, const char *command, json_object **ret)
+/* The answer to id: events (and answers to other ids) are skipped. */
+static int read_answer(struct qmp *q, const char *command, unsigned id, json_object **ret)
 {
-	char msg[256];
-	unsigned id = ++q->next_id;
-	/* Command names are ours, never from input; still refuse anything to escape. */
-	for (const char *c = command; *c; c++)
-		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
-			return -EINVAL;
-	snprintf(msg, sizeof(msg), "{\"execute\":\"%s\",\"id\":%u}\n", command, id);
-	int r = send_all(q, msg);
-	if (r < 0)
-		return r;
-
 	for (;;) {
 		json_object *m = NULL;
-		r = read_message(q, &m);
+		int r = read_message(q, &m);
 		if (r < 0)
 			return r;
 		json_object *jid, *jret, *jerr;
-		/* Events (and answers to someone else's ids) are skipped. */
 		if (!json_object_object_get_ex(m, "id", &jid) || json_object_get_int64(jid) != id) {
 			json_object_put(m);
 			continue;
@@ -270,6 +258,62 @@ int qmp_execute(struct qmp *q, const char *command, json_object **ret)
 			 command);
 		return -EPROTO;
 	}
+}
+
+#define QMP_BATCH_MAX 7 /* and qmp_capabilities: QEMU queues 8 (QMP_REQ_QUEUE_LEN_MAX) */
+
+int qmp_execute_batch(struct qmp *q, const char *const *commands, size_t n, json_object **rets)
+{
+	if (n == 0 || n > QMP_BATCH_MAX)
+		return -EINVAL;
+	const char *all[QMP_BATCH_MAX + 1];
+	unsigned ids[QMP_BATCH_MAX + 1];
+	size_t k = 0;
+	if (!q->negotiated)
+		all[k++] = "qmp_capabilities";
+	for (size_t i = 0; i < n; i++)
+		all[k++] = commands[i];
+	char msg[(QMP_BATCH_MAX + 1) * 96];
+	size_t len = 0;
+	for (size_t i = 0; i < k; i++) {
+		/* Command names are ours, never from input; still refuse anything to escape. */
+		if (strlen(all[i]) > 64)
+			return -EINVAL;
+		for (const char *c = all[i]; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+				return -EINVAL;
+		ids[i] = ++q->next_id;
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "{\"execute\":\"%s\",\"id\":%u}\n", all[i],
+					ids[i]);
+	}
+	/* One write, then the answers in order: the monitor runs a client's commands
+	 * one after another, in the order it reads them (monitor/qmp.c), and
+	 * qmp_capabilities ends negotiation before the next one is dispatched. */
+	int r = send_all(q, msg);
+	if (r < 0)
+		return r;
+	q->negotiated = true;
+	for (size_t i = 0; i < n; i++)
+		rets[i] = NULL;
+	for (size_t i = 0; i < k && r == 0; i++) {
+		json_object *j = NULL;
+		r = read_answer(q, all[i], ids[i], &j);
+		if (r == 0 && i + n >= k)
+			rets[i + n - k] = j;
+		else
+			json_object_put(j);
+	}
+	if (r < 0)
+		for (size_t i = 0; i < n; i++) {
+			json_object_put(rets[i]);
+			rets[i] = NULL;
+		}
+	return r;
+}
+
+int qmp_execute(struct qmp *q, const char *command, json_object **ret)
+{
+	return qmp_execute_batch(q, &command, 1, ret);
 }
 
 static bool get_int(json_object *o, const char *key, int64_t *ret)
@@ -363,23 +407,17 @@ void qmp_vm_info_done(struct qmp_vm_info *info)
 int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret)
 {
 	struct qmp_vm_info info = {0};
-	json_object *j = NULL;
-	int r = qmp_execute(q, "query-name", &j);
+	static const char *const commands[] = {"query-name", "query-cpus-fast", "query-iothreads"};
+	json_object *j[3] = {NULL};
+	int r = qmp_execute_batch(q, commands, 3, j);
 	if (r == 0)
-		r = qmp_parse_name(j, &info.name);
-	json_object_put(j);
-	j = NULL;
+		r = qmp_parse_name(j[0], &info.name);
 	if (r == 0)
-		r = qmp_execute(q, "query-cpus-fast", &j);
+		r = qmp_parse_cpus_fast(j[1], &info.vcpus, &info.n_vcpus);
 	if (r == 0)
-		r = qmp_parse_cpus_fast(j, &info.vcpus, &info.n_vcpus);
-	json_object_put(j);
-	j = NULL;
-	if (r == 0)
-		r = qmp_execute(q, "query-iothreads", &j);
-	if (r == 0)
-		r = qmp_parse_iothreads(j, &info.iothreads, &info.n_iothreads);
-	json_object_put(j);
+		r = qmp_parse_iothreads(j[2], &info.iothreads, &info.n_iothreads);
+	for (size_t i = 0; i < 3; i++)
+		json_object_put(j[i]);
 	if (r < 0) {
 		qmp_vm_info_done(&info);
 		return r;

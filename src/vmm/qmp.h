@@ -20,8 +20,8 @@ uint64_t qmp_deadline_after_ms(unsigned ms);
 /* path: a socket path, or "@name" for an abstract socket. The path is opened with
  * O_PATH and connected through /proc/self/fd, so long paths (and paths inside a VM's
  * mount namespace, via /proc/PID/root) work despite sun_path's 108 bytes.
- * deadline_ns is absolute (CLOCK_MONOTONIC ns): connecting, the greeting,
- * qmp_capabilities and every later qmp_execute() on this connection end by then, so
+ * deadline_ns is absolute (CLOCK_MONOTONIC ns): connecting, the greeting and every
+ * later qmp_execute() (the first brings qmp_capabilities) on this connection end by then, so
  * one budget covers a whole conversation, and callers that talk to several monitors
  * at once can give them all the same deadline. A deadline already past fails at the
  * first wait. Safe to use from several threads on different connections; touches no
@@ -48,8 +48,12 @@ pid_t qmp_peer_pid(const struct qmp *q);
 
 /* Runs a command without arguments, by the connection's deadline (-ETIMEDOUT after).
  * *ret holds a reference to "return"; the caller puts it. A QMP error gives -EREMOTEIO
- * with the server's description in qmp_last_error(). */
+ * with the server's description in qmp_last_error(). The connection's first command
+ * goes with qmp_capabilities, in one write.
+ * qmp_execute_batch: n (1 to 7) commands in one write, their answers read in order
+ * (one round trip, not n): rets[i] is commands[i]'s; on error none is left set. */
 int qmp_execute(struct qmp *q, const char *command, json_object **ret);
+int qmp_execute_batch(struct qmp *q, const char *const *commands, size_t n, json_object **rets);
 const char *qmp_last_error(const struct qmp *q);
 
 struct qmp_vcpu {

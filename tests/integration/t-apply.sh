@@ -112,6 +112,13 @@ tl_check "not carried out, again: never 'nothing changed'" sh -c "! grep -q '^no
 $out
 EOF2"
 tl_check "not carried out, again: the summary counts it" grep -q '1 with settings not carried out' <<<"$out"
+# a refused file beside it: the file is the admin's to fix, exit 2 (not 3)
+printf '[Match]\nName=nothing-here\n' >"$pol"/z-writable.policy
+chmod 0666 "$pol"/z-writable.policy
+"$KVMCG" apply --policy-dir "$pol" >/dev/null 2>"$TL_TMP/err"
+tl_eq "not carried out, and a refused policy file: exit 2" "$?" 2
+tl_check "... says which file" grep -q "refusing policy file.*z-writable.policy" "$TL_TMP/err"
+rm "$pol"/z-writable.policy
 "$KVMCG" apply --policy-dir "$pol" --dry-run >/dev/null 2>"$TL_TMP/err"
 tl_eq "not carried out, dry run: exit 3 too" "$?" 3
 tl_check "not carried out, dry run: says it would not be carried out" \

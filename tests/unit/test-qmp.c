@@ -701,12 +701,23 @@ Test(qmp_peer, json_that_is_not_a_greeting)
 	cr_assert_null(q);
 }
 
+/* qmp_capabilities goes with the first command: its failures show there. */
+static int first_command(const char *const *steps, size_t n, char *why, size_t why_size)
+{
+	struct qmp *q _cleanup_qmp_ = NULL;
+	cr_assert_eq(connect_to_peer(steps, n, &q, 2000), 0, "the greeting is all qmp_connect reads");
+	json_object *j = NULL;
+	int r = qmp_execute(q, "query-status", &j);
+	cr_assert_null(j);
+	snprintf(why, why_size, "%s", qmp_last_error(q));
+	return r;
+}
+
 Test(qmp_peer, closes_after_greeting)
 {
 	static const char *const steps[] = {GREETING, "<", "."};
-	struct qmp *q;
-	cr_assert_eq(connect_to_peer(steps, ARRAY_SIZE(steps), &q, 2000), -ECONNRESET);
-	cr_assert_null(q);
+	char why[256];
+	cr_assert_eq(first_command(steps, ARRAY_SIZE(steps), why, sizeof(why)), -ECONNRESET);
 }
 
 Test(qmp_peer, refuses_capabilities)
@@ -714,17 +725,35 @@ Test(qmp_peer, refuses_capabilities)
 	static const char *const steps[] = {
 		GREETING, "<",
 		">{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"go away\"}}\n"};
-	struct qmp *q;
-	cr_assert_eq(connect_to_peer(steps, ARRAY_SIZE(steps), &q, 2000), -EREMOTEIO);
-	cr_assert_null(q);
+	char why[256];
+	cr_assert_eq(first_command(steps, ARRAY_SIZE(steps), why, sizeof(why)), -EREMOTEIO);
+	cr_assert_str_eq(why, "qmp_capabilities: GenericError: go away");
 }
 
 Test(qmp_peer, answer_without_return_or_error)
 {
 	static const char *const steps[] = {GREETING, "<", ">{\"id\": 1, \"what\": 1}\n"};
-	struct qmp *q;
-	cr_assert_eq(connect_to_peer(steps, ARRAY_SIZE(steps), &q, 2000), -EPROTO);
-	cr_assert_null(q);
+	char why[256];
+	cr_assert_eq(first_command(steps, ARRAY_SIZE(steps), why, sizeof(why)), -EPROTO);
+}
+
+/* One write for the batch and qmp_capabilities, the answers read in order. */
+Test(qmp_peer, batch_in_one_write)
+{
+	static const char *const steps[] = {
+		GREETING, "<", "<", "<",
+		">{\"return\": {}, \"id\": 1}\n{\"return\": {\"a\": 1}, \"id\": 2}\n{\"return\": [], \"id\": 3}\n"};
+	struct qmp *q _cleanup_qmp_ = NULL;
+	cr_assert_eq(connect_to_peer(steps, ARRAY_SIZE(steps), &q, 2000), 0);
+	static const char *const commands[] = {"query-status", "query-iothreads"};
+	json_object *j[2] = {NULL, NULL};
+	cr_assert_eq(qmp_execute_batch(q, commands, 2, j), 0, "%s", qmp_last_error(q));
+	cr_assert(json_object_is_type(j[0], json_type_object));
+	cr_assert(json_object_is_type(j[1], json_type_array));
+	json_object_put(j[0]);
+	json_object_put(j[1]);
+	cr_assert_eq(qmp_execute_batch(q, commands, 0, j), -EINVAL);
+	cr_assert_eq(qmp_execute_batch(q, commands, 8, j), -EINVAL);
 }
 
 Test(qmp_peer, split_messages_events_and_foreign_ids)
