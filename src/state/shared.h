@@ -66,7 +66,7 @@ int shared_parse(const char *buf, struct shared_state *ret, char **ret_why);
  * a record is checked). None yet is an empty list. On error a sentence that names
  * the file is left in err_get(). */
 int shared_load(int state_fd, struct shared_state *ret);
-/* Atomic (temporary file, fsync, rename); an empty list removes the file. */
+/* Atomic (state_write_atomic); an empty list removes the file. */
 int shared_save(int state_fd, const struct shared_state *s);
 
 /* flock(2) on "shared.lock", exclusive, waiting up to timeout_ms (then -ETIMEDOUT,

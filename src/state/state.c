@@ -334,7 +334,7 @@ int state_write_atomic(int dirfd, const char *name, const char *text)
 		}
 		off += (size_t)n;
 	}
-	if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		int r = -errno;
 		unlinkat(dirfd, tmp, 0);
 		return r;

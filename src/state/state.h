@@ -55,7 +55,8 @@ int state_dir_open(bool create);
  * or removed the record itself meanwhile: one write, under the lock, and none by a
  * reader that does not hold it (list, show, a dry run). */
 int state_load(int dirfd, pid_t pid, uint64_t starttime, struct vm_state *ret);
-/* Atomic: written to a temporary file of a unique name, fsync'd, then renamed over. */
+/* Atomic: written to a temporary file of a unique name, then renamed over
+ * (state_write_atomic). */
 int state_save(int dirfd, const struct vm_state *s);
 int state_remove(int dirfd, pid_t pid, uint64_t starttime);
 
@@ -82,8 +83,11 @@ void state_unlock(int dirfd, pid_t pid, uint64_t starttime, int fd);
  * state_read_trusted: the whole of name (no symbolic link, a regular file that
  * trust_check_stat() accepts, what naming it in that sentence), NUL-terminated, with
  * no NUL byte inside. -EBADMSG/-EPERM with a sentence in *ret_why (caller frees).
- * state_write_atomic: text to a temporary file of a unique name, fsync'd, renamed
- * over name.
+ * state_write_atomic: text to a temporary file of a unique name, renamed over name:
+ * a reader (another kvmcg, one started after this one was killed) sees the old file
+ * or the new one, whole. Not fsync'd: everything in the state directory describes
+ * running processes and is worthless after a reboot (it is /run's), and a kvmcg that
+ * dies leaves the page cache behind; an fsync cost 2 to 4 ms per file on a disk.
  * state_lock_file: flock(2), exclusive, on name (made when missing, mode 0600; no
  * link, trusted like a record), waiting up to timeout_ms; -ETIMEDOUT with
  * *ret_holder (when given) naming the holder as it wrote itself into the file:
