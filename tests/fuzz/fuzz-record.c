@@ -11,6 +11,9 @@
  * - a record state_check() accepts is accepted again after the round trip, and
  *   survives it field by field (NULL and "" are one thing: both are written "-").
  *
+ * The same input goes to shared_parse() too (shared.json, the state directory's
+ * other file): what it accepts survives its own round trip.
+ *
  * Everything is freed; a failed check aborts. See README.md. */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/shared.h"
 #include "state/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -99,6 +103,34 @@ static size_t count_lines(const char *text)
 	return n;
 }
 
+/* The state directory's other file, shared.json (state/shared.h), on the same input:
+ * refused with a sentence, or accepted, written, read back and written the same. */
+static void check_shared(const char *text)
+{
+	struct shared_state s = {0}, t = {0};
+	char *why = NULL;
+	int r = shared_parse(text, &s, &why);
+	if (r < 0) {
+		CHECK(r == -EBADMSG || r == -EPROTONOSUPPORT || r == -ENOMEM);
+		CHECK(r == -ENOMEM || why);
+		free(why);
+		return;
+	}
+	char *once = shared_format(&s);
+	CHECK(once);
+	r = shared_parse(once, &t, &why);
+	if (r != 0)
+		fprintf(stderr, "fuzz-record: shared.json as written does not parse (%s):\n%s", why ? why : "", once);
+	CHECK(r == 0);
+	char *twice = shared_format(&t);
+	CHECK(twice && strcmp(once, twice) == 0);
+	CHECK(s.n == t.n);
+	free(once);
+	free(twice);
+	shared_state_done(&s);
+	shared_state_done(&t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* a record as read_fd() gives it: NUL-terminated */
@@ -108,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 
+	check_shared(text);
 	struct vm_state a = {0}, b = {0};
 	size_t line = (size_t)-1;
 	int r = state_parse(text, &a, &line);
