@@ -177,7 +177,8 @@ int txn_shared_release(const struct txn_env *env, int state_fd, const char *moun
 		shared_unlock(state_fd, lock_fd);
 		return r;
 	}
-	qsort(s.v, s.n, sizeof(*s.v), deeper_first);
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), deeper_first);
 	struct vm none = {0};
 	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .vm = &none};
 	bool changed = false;

@@ -62,6 +62,11 @@ tl_cleanup() {
 		done
 		kill -KILL "$pid" 2>/dev/null
 	done
+	# VMs killed while pinned: kvmcg's own collection (list) removes their cgroups
+	# and what kvmcg made for all VMs (kvmcg/ at the top), as it would on a host
+	if [ -n "${KVMCG_STATE_DIR:-}" ] && [ -d "$KVMCG_STATE_DIR" ] && [ -n "${KVMCG:-}" ]; then
+		case $KVMCG_STATE_DIR in "$TL_TMP"/*) "$KVMCG" list >/dev/null 2>&1 ;; esac
+	fi
 	local cmds
 	mapfile -t cmds <"$TL_EXITFILE"
 	for ((i = ${#cmds[@]} - 1; i >= 0; i--)); do
