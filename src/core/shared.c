@@ -45,9 +45,19 @@ int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl)
 	int r = shared_load(state_fd, &s);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; r == 0 && i < p->n_actions; i++)
-		if (txn_action_shared(&p->actions[i], pl))
-			r = shared_add(&s, pl->host.mount, p->actions[i].dir, controller_of(&p->actions[i]));
+	for (size_t i = 0; r == 0 && i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		if (!txn_action_shared(a, pl))
+			continue;
+		r = shared_add(&s, pl->host.mount, a->dir, controller_of(a));
+		/* listed done, yet to be made again: someone took it back meanwhile; this
+		 * run's is planned until it settles */
+		ssize_t k = r == 0 ? shared_find(&s, pl->host.mount, a->dir, controller_of(a)) : -1;
+		if (k >= 0) {
+			s.v[k].done = false;
+			s.v[k].inode = 0;
+		}
+	}
 	if (r == 0)
 		r = shared_save(state_fd, &s);
 	shared_state_done(&s);
