@@ -190,8 +190,9 @@ static void pure_pass(const char *buf, size_t len)
 /* ---- pass 2: a session with kvmcg's client ------------------------------------------- */
 
 /* The conversation of qmp_connect() and qmp_query_vm() on the whole buffer: greeting,
- * then commands with ids 1 (qmp_capabilities), 2 (query-name), 3 (query-cpus-fast)
- * and 4 (query-iothreads); messages with another id, or none, are skipped. */
+ * then the answers to ids 1 (qmp_capabilities), 2 (query-name), 3 (query-cpus-fast)
+ * and 4 (query-iothreads), sent in one write; messages with another id, or none, are
+ * skipped. */
 static int model_execute(struct stream *s, unsigned id, json_object **ret)
 {
 	for (;;) {
@@ -229,23 +230,19 @@ static int model_session(const char *buf, size_t len, struct qmp_vm_info *ret)
 		r = model_execute(&s, 1, &j);
 	json_object_put(j);
 	j = NULL;
+	/* the three queries go in one write, and every answer is read before any is
+	 * looked at (qmp_execute_batch) */
+	json_object *a[3] = {NULL, NULL, NULL};
+	for (unsigned id = 2; r == 0 && id <= 4; id++)
+		r = model_execute(&s, id, &a[id - 2]);
 	if (r == 0)
-		r = model_execute(&s, 2, &j);
+		r = qmp_parse_name(a[0], &info.name);
 	if (r == 0)
-		r = qmp_parse_name(j, &info.name);
-	json_object_put(j);
-	j = NULL;
+		r = qmp_parse_cpus_fast(a[1], &info.vcpus, &info.n_vcpus);
 	if (r == 0)
-		r = model_execute(&s, 3, &j);
-	if (r == 0)
-		r = qmp_parse_cpus_fast(j, &info.vcpus, &info.n_vcpus);
-	json_object_put(j);
-	j = NULL;
-	if (r == 0)
-		r = model_execute(&s, 4, &j);
-	if (r == 0)
-		r = qmp_parse_iothreads(j, &info.iothreads, &info.n_iothreads);
-	json_object_put(j);
+		r = qmp_parse_iothreads(a[2], &info.iothreads, &info.n_iothreads);
+	for (size_t i = 0; i < 3; i++)
+		json_object_put(a[i]);
 	json_tokener_free(s.tok);
 	if (r < 0) {
 		qmp_vm_info_done(&info);
