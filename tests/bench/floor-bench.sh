@@ -176,6 +176,14 @@ floor_mount=$(jq -r .cgroup_mount "$tmp/dry.json")
 vm_cgroup=$(jq -r .vm_cgroup "$tmp/dry.json")
 cg_parent=$floor_mount$(dirname "$vm_cgroup")
 [ -d "$cg_parent" ] || cg_parent_existed=0
+if [ "$cg_parent_existed" = 0 ] && [ "$mode" = v1 ]; then
+	# The parent VMs share (kvmcg/), as on a host where another VM is pinned: made
+	# here once for both sides, so that each times one VM's own work (kvmcg makes it
+	# and takes it back with the last VM otherwise); removed at exit.
+	mkdir "$cg_parent" && cat "$floor_mount/cpuset.cpus" >"$cg_parent/cpuset.cpus" &&
+		cat "$floor_mount/cpuset.mems" >"$cg_parent/cpuset.mems" || die "cannot make $cg_parent"
+	"${pin[@]}" --dry-run --json >"$tmp/dry.json"
+fi
 if [ "$mode" != v1 ]; then
 	note "skipped: kvmcg plans a $mode pin here, and the floor program knows the cgroup-v1 cpuset layout only"
 	exit 0
