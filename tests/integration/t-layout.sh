@@ -152,6 +152,11 @@ tl_eq "shared, --cgroup-root: unpin restores" "$(snapshot "$spid")" "$sbefore"
 
 # --- checks against the place the VM is pinned under ------------------------------------
 q=$mount/kvmcg-t-q-$$
+# The test enables cpuset in the root itself, for q's own CPUs: it takes it back at
+# exit, after q is gone (exit commands run last first).
+if [ "$mode" = v2 ] && ! grep -qw cpuset "$mount"/cgroup.subtree_control; then
+	tl_on_exit "echo -cpuset >'$mount/cgroup.subtree_control' 2>/dev/null"
+fi
 new_cgroup "$q"
 tl_on_exit "tl_rmcg '$q'"
 if [ "$mode" = v2 ]; then
