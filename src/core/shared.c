@@ -34,12 +34,17 @@ static const char *controller_of(const struct action *a)
 	return a->kind == ACT_ENABLE_CONTROLLER ? a->value + 1 : NULL;
 }
 
+static bool plan_has_shared(const struct plan *p, const struct place *pl)
+{
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (txn_action_shared(&p->actions[i], pl))
+			return true;
+	return false;
+}
+
 int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl)
 {
-	bool any = false;
-	for (size_t i = 0; !any && i < p->n_actions; i++)
-		any = txn_action_shared(&p->actions[i], pl);
-	if (!any)
+	if (!plan_has_shared(p, pl))
 		return 0; /* the common case: not a file touched */
 	struct shared_state s;
 	int r = shared_load(state_fd, &s);
@@ -66,10 +71,7 @@ int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl)
 
 int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log *log, const struct place *pl)
 {
-	bool any = false;
-	for (size_t i = 0; !any && i < p->n_actions; i++)
-		any = txn_action_shared(&p->actions[i], pl);
-	if (!any)
+	if (!plan_has_shared(p, pl))
 		return 0;
 	struct shared_state s;
 	int r = shared_load(state_fd, &s);
