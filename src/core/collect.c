@@ -62,7 +62,7 @@ int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state 
 	struct plan p = {.backend = st->backend};
 	struct vm none = {0};
 	struct vm_tune nospec = {0};
-	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .backend = st->backend,
+	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd, .backend = st->backend,
 			      .vm = &none, .tune = &nospec};
 	struct undo_log log = {0};
 	int r = plan_cleanup(st, &p);

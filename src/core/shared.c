@@ -192,7 +192,7 @@ int txn_shared_release(const struct txn_env *env, int state_fd, const char *moun
 	if (s.n > 1)
 		qsort(s.v, s.n, sizeof(*s.v), deeper_first);
 	struct vm none = {0};
-	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .proc_fd = env->proc_fd, .vm = &none};
+	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd, .vm = &none};
 	bool changed = false;
 	for (size_t i = 0; i < s.n;) {
 		/* only on the way down to this VM's directory: what a record kvmcg

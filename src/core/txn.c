@@ -219,8 +219,7 @@ struct pin_run {
 static void pin_run_done(struct pin_run *p)
 {
 	exec_done(&p->ex);
-	if (p->ex.pidfd >= 0)
-		close(p->ex.pidfd);
+	exec_release_vm(&p->ex);
 	undo_log_done(&p->log);
 	plan_done(&p->plan);
 	vm_tune_done(&p->tune);
@@ -489,7 +488,7 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 	struct pin_run p = {.env = env, .vm = vm, .a = a, .res = res, .state_fd = -1, .lock_fd = -1, .shared_fd = -1};
 	p.pl.mount_fd = -1;
 	p.cache.mount_fd = -1;
-	p.ex = (struct exec_ctx){.mount_fd = -1, .pidfd = -1, .proc_fd = env->proc_fd, .dirs = &p.cache};
+	p.ex = (struct exec_ctx){.mount_fd = -1, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd, .dirs = &p.cache};
 	*res = (struct pin_result){.result = TXN_FAILED, .exit_code = EXIT_FAILURE_RUNTIME};
 
 	int rc = pin_begin(&p);
@@ -583,7 +582,7 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, stru
 	struct plan plan = {0};
 	struct undo_log log = {0};
 	struct vm_tune none = {0};
-	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .proc_fd = env->proc_fd};
+	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd};
 
 	*res = (struct pin_result){.result = TXN_FAILED, .exit_code = EXIT_FAILURE_RUNTIME};
 	err_clear();
@@ -662,8 +661,7 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, stru
 	plan = (struct plan){0};
 out:
 	exec_done(&ex);
-	if (ex.pidfd >= 0)
-		close(ex.pidfd);
+	exec_release_vm(&ex);
 	if (mount_fd >= 0)
 		close(mount_fd);
 	undo_log_done(&log);

@@ -32,6 +32,10 @@ struct action_ops {
 	int (*run)(struct exec_ctx *c, const struct action *a, struct undo_entry *e);
 	int (*undo)(struct exec_ctx *c, const struct undo_entry *e);
 	const char *(*why)(const char *file, int r);
+	/* run looks its thread up under the held task directory before it acts
+	 * (still_ours in ops.c), which also tells that the VM lives: begin_action
+	 * then asks nothing more. */
+	bool checks_thread;
 };
 const struct action_ops *exec_ops(enum action_kind kind);
 

@@ -100,6 +100,13 @@ int exec_write_tid(struct exec_ctx *c, const char *dir, const char *file, pid_t 
 
 /* ---- the VM and its threads -------------------------------------------------------------- */
 
+/* A pidfd polls readable once the process has exited (pidfd_poll(), kernel/pid.c). */
+static bool pidfd_exited(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	return poll(&p, 1, 0) != 0;
+}
+
 int exec_hold_vm(struct exec_ctx *c)
 {
 	int fd = (int)syscall(SYS_pidfd_open, c->pid, 0);
@@ -113,15 +120,29 @@ int exec_hold_vm(struct exec_ctx *c)
 		close(fd);
 		return -ESRCH;
 	}
+	/* The task directory, then one more look at the pidfd: a VM still alive after
+	 * the open was the process at that pid during it. */
+	char path[32];
+	snprintf(path, sizeof(path), "%d/task", (int)c->pid);
+	int task_fd = openat(c->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (task_fd < 0 || pidfd_exited(fd)) {
+		if (task_fd >= 0)
+			close(task_fd);
+		close(fd);
+		return -ESRCH;
+	}
 	c->pidfd = fd;
+	c->task_fd = task_fd;
 	return 0;
 }
 
-/* A pidfd polls readable once the process has exited (pidfd_poll(), kernel/pid.c). */
-static bool pidfd_exited(int pidfd)
+void exec_release_vm(struct exec_ctx *c)
 {
-	struct pollfd p = {.fd = pidfd, .events = POLLIN};
-	return poll(&p, 1, 0) != 0;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->task_fd >= 0)
+		close(c->task_fd);
+	c->pidfd = c->task_fd = -1;
 }
 
 bool exec_vm_exiting(const struct exec_ctx *c)
@@ -135,7 +156,8 @@ int exec_read_thread_cgroup(const struct exec_ctx *c, pid_t tid, char **ret)
 {
 	bool v1;
 	_cleanup_free_ char *path = NULL;
-	int r = proc_read_cgroup(c->proc_fd, c->pid, tid, &path, &v1);
+	int r = c->task_fd >= 0 ? proc_read_cgroup(c->task_fd, PROC_TASK_DIR, tid, &path, &v1)
+				: proc_read_cgroup(c->proc_fd, c->pid, tid, &path, &v1);
 	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
 	/* "/kvmcg/demo/vcpu0" -> "kvmcg/demo/vcpu0", our relative form */
@@ -223,18 +245,21 @@ static void kill_vm(struct exec_ctx *c)
  * count actions in the order they run.
  *
  * Only an action that names a task (a thread move or affinity or class, the
- * process move, the rescan: a->tid set) asks whether the VM still lives, and only
- * the pidfd (one poll(2)): the pidfd holds the process itself, so its pid cannot
- * name another process meanwhile, and /proc/PID is still the VM's. What a write
- * must not reach, a thread of some other process that took over the TID of an
- * exited thread of a living VM, no VM-wide check could rule out anyway; each action
- * on a TID then checks that the TID is still a task of the VM (/proc/PID/task/TID)
- * just before it acts (ops.c), which v1's tasks file, taking any TID, needs. The
- * other actions (mkdir, a cpuset write) change kvmcg's own cgroups, which a VM that
- * has exited does not make unsafe: the next task action, or the read-back, notices,
- * and the rollback takes them away. The fuller test (a zombie main thread, SIGKILL
- * pending) is asked only when an action failed, to tell a refusal from a VM on its
- * way out (exec_run_action). */
+ * process move, the rescan: a->tid set) asks whether the VM still lives. What a
+ * write must not reach is a task of another process: one that took over the VM's
+ * pid after the VM exited, or the TID of an exited thread of a living VM, which
+ * v1's tasks file, taking any TID, would accept. So each action on a thread looks
+ * its TID up just before it acts (ops.c still_ours), under the VM's task directory
+ * held since exec_hold_vm: that one fstatat finds only a thread of the process held,
+ * so it answers both questions (procfs.h PROC_TASK_DIR), and begin_action asks
+ * nothing more for it. The process move and the rescan, which name the VM itself,
+ * poll the pidfd (one poll(2)): while it says the VM lives, /proc/PID is the VM's.
+ * (Without a held task directory, as in unit tests, every task action polls and the
+ * thread's check goes through /proc/PID.) The other actions (mkdir, a cpuset write)
+ * change kvmcg's own cgroups, which a VM that has exited does not make unsafe: the
+ * next task action, or the read-back, notices, and the rollback takes them away.
+ * The fuller test (a zombie main thread, SIGKILL pending) is asked only when an
+ * action failed, to tell a refusal from a VM on its way out (exec_run_action). */
 static int begin_action(struct exec_ctx *c, const struct action *a)
 {
 	unsigned next = c->executed + 1;
@@ -242,7 +267,10 @@ static int begin_action(struct exec_ctx *c, const struct action *a)
 		exec_set_failed(c, "test hook command failed");
 	if (c->hooks.kill_at == next)
 		kill_vm(c);
-	if (c->pid > 0 && a->tid && (c->pidfd >= 0 ? pidfd_exited(c->pidfd) : exec_vm_exiting(c))) {
+	const struct action_ops *o = exec_ops(a->kind);
+	bool checked_by_run = o && o->checks_thread && c->task_fd >= 0;
+	if (c->pid > 0 && a->tid && !checked_by_run &&
+	    (c->pidfd >= 0 ? pidfd_exited(c->pidfd) : exec_vm_exiting(c))) {
 		exec_set_failed(c, "the VM (pid %d) exited", (int)c->pid);
 		return -ESRCH;
 	}

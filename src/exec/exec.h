@@ -69,6 +69,11 @@ struct exec_ctx {
 	int mount_fd; /* the cgroup mount, O_PATH; -1 in affinity mode */
 	int proc_fd;
 	int pidfd;    /* holds the VM from discovery to the last write */
+	/* /proc/PID/task of the VM, opened by exec_hold_vm() once the pidfd's start time
+	 * matched, else -1. A TID found under it is a thread of the VM held, not of a
+	 * process that reused the pid (procfs.h PROC_TASK_DIR), so an action on a
+	 * thread checks the thread and the VM with one fstatat. */
+	int task_fd;
 	pid_t pid;
 	uint64_t starttime;
 	enum pin_backend backend;
@@ -93,9 +98,11 @@ struct exec_ctx {
  * fds and a cache it was given stay the caller's. */
 void exec_done(struct exec_ctx *c);
 
-/* Holds the VM: a pidfd, and the start time checked against discovery's.
- * -ESRCH when the pid is gone or is another process now. */
+/* Holds the VM: a pidfd, the start time checked against discovery's, and its task
+ * directory (task_fd). -ESRCH when the pid is gone or is another process now. */
 int exec_hold_vm(struct exec_ctx *c);
+/* Closes what exec_hold_vm() opened, if anything; both fds are -1 after. */
+void exec_release_vm(struct exec_ctx *c);
 
 /* The VM has exited or is on its way out: its pidfd polls readable, its main thread
  * is a zombie, or SIGKILL is pending for it (the kernel queues it on every thread of

@@ -158,10 +158,23 @@ static int write_undo(struct exec_ctx *c, const struct undo_entry *e)
 /* ---- threads -------------------------------------------------------------------------------- */
 
 /* Whether the thread is still the VM's; a TID of a thread that exited may already be
- * another process's (see begin_action in exec.c). pid 0: no VM (unit tests). */
+ * another process's (see begin_action in exec.c). With the VM's task directory held
+ * (exec_hold_vm), the same fstatat also says that the VM is the one held. pid 0: no
+ * VM (unit tests). */
 static bool still_ours(const struct exec_ctx *c, pid_t tid)
 {
-	return c->pid <= 0 || proc_task_exists(c->proc_fd, c->pid, tid);
+	if (c->pid <= 0)
+		return true;
+	return c->task_fd >= 0 ? proc_task_exists(c->task_fd, PROC_TASK_DIR, tid)
+			       : proc_task_exists(c->proc_fd, c->pid, tid);
+}
+
+/* What a thread action returns when its thread is not the VM's: 1 (gone, nothing to
+ * do) while the VM lives, -ESRCH once the VM itself has exited, as begin_action's
+ * check would have said for an action that has no check of its own. */
+static int thread_gone(const struct exec_ctx *c)
+{
+	return exec_vm_exiting(c) ? -ESRCH : 1;
 }
 
 /* Where the thread is now, as discovery read it after the VM's lock was taken,
@@ -182,7 +195,7 @@ static int move_thread_run(struct exec_ctx *c, const struct action *a, struct un
 	const char *known = known_cgroup(c, t);
 	if (known) {
 		if (!still_ours(c, a->tid))
-			return 1;
+			return thread_gone(c);
 		if (!(e->old_value = strdup(cg_relative(known))))
 			return -ENOMEM;
 	} else {
@@ -192,7 +205,7 @@ static int move_thread_run(struct exec_ctx *c, const struct action *a, struct un
 		if (r == 0 && !t)
 			r = affinity_get(a->tid, &e->old_cpus);
 		if (r < 0)
-			return r == -ESRCH ? 1 : r;
+			return r == -ESRCH ? thread_gone(c) : r;
 	}
 	return exec_write_tid(c, a->dir, a->file, a->tid);
 }
@@ -253,7 +266,7 @@ static int move_process_undo(struct exec_ctx *c, const struct undo_entry *e)
 static int affinity_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
 	if (!still_ours(c, a->tid))
-		return 1;
+		return thread_gone(c);
 	const struct vm_thread *t = vm_find_thread(c->vm, a->tid);
 	int r = t && t->affinity ? 0 : affinity_get(a->tid, &e->old_cpus);
 	if (r < 0)
@@ -274,7 +287,7 @@ static int affinity_undo(struct exec_ctx *c, const struct undo_entry *e)
 static int sched_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
 	if (!still_ours(c, a->tid))
-		return 1;
+		return thread_gone(c);
 	int policy = 0, want_policy;
 	unsigned prio = 0, want_prio;
 	char old[32];
@@ -358,10 +371,10 @@ static const struct action_ops ops[] = {
 	[ACT_SET_THREADED] = {threaded_run, threaded_undo, why_cgroup},
 	[ACT_WRITE] = {write_run, write_undo, why_cgroup},
 	[ACT_MOVE_PROCESS] = {move_process_run, move_process_undo, why_move},
-	[ACT_MOVE_THREAD] = {move_thread_run, move_thread_undo, why_move},
+	[ACT_MOVE_THREAD] = {move_thread_run, move_thread_undo, why_move, .checks_thread = true},
 	[ACT_RESCAN] = {rescan_run, nothing_to_undo, why_move},
-	[ACT_SET_AFFINITY] = {affinity_run, affinity_undo, why_affinity},
-	[ACT_SET_SCHED] = {sched_run, sched_undo, why_sched},
+	[ACT_SET_AFFINITY] = {affinity_run, affinity_undo, why_affinity, .checks_thread = true},
+	[ACT_SET_SCHED] = {sched_run, sched_undo, why_sched, .checks_thread = true},
 };
 
 const struct action_ops *exec_ops(enum action_kind kind)

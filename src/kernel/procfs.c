@@ -23,7 +23,9 @@
 
 static void task_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *file)
 {
-	if (tid > 0)
+	if (pid == PROC_TASK_DIR && tid > 0)
+		snprintf(buf, size, "%d/%s", (int)tid, file);
+	else if (tid > 0)
 		snprintf(buf, size, "%d/task/%d/%s", (int)pid, (int)tid, file);
 	else
 		snprintf(buf, size, "%d/%s", (int)pid, file);
@@ -611,7 +613,10 @@ bool proc_task_exists(int proc_fd, pid_t pid, pid_t tid)
 {
 	char path[64];
 	struct stat st;
-	snprintf(path, sizeof(path), "%d/task/%d", (int)pid, (int)tid);
+	if (pid == PROC_TASK_DIR)
+		snprintf(path, sizeof(path), "%d", (int)tid);
+	else
+		snprintf(path, sizeof(path), "%d/task/%d", (int)pid, (int)tid);
 	return fstatat(proc_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 

@@ -34,6 +34,15 @@ struct proc_stat {
 	unsigned policy;
 };
 
+/* The pid that says proc_fd is not /proc but one process's task directory,
+ * /proc/PID/task, held open: proc_read_stat(), proc_read_cgroup() and
+ * proc_task_exists() with it and a TID look up TID there. Such an fd holds the
+ * process's struct pid (fs/proc/inode.c proc_pid()), and a name found under it is a
+ * thread of that very process (fs/proc/base.c proc_task_lookup(): same_thread_group),
+ * never of one that took its pid over after it exited: where a plain path through
+ * /proc/PID would need the process held by other means (a pidfd) to say so. */
+#define PROC_TASK_DIR ((pid_t)0)
+
 /* Parse /proc/PID[/task/TID]/stat. comm may contain spaces and ')': fields are taken
  * after the LAST ')'. */
 int proc_stat_parse(const char *buf, struct proc_stat *ret);
@@ -81,7 +90,8 @@ bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid);
 
 /* Whether tid is a task of process pid now: PID/task/TID exists (one fstatat). A TID
  * is free for reuse the moment its thread exits, so a write meant for a VM's thread
- * asks this just before it acts. */
+ * asks this just before it acts. pid PROC_TASK_DIR: proc_fd is the process's held
+ * task directory, and the answer also says that the process is the one held. */
 bool proc_task_exists(int proc_fd, pid_t pid, pid_t tid);
 
 /* The process pid, started at starttime (stat field 22, clock ticks after boot: with

@@ -229,13 +229,13 @@ tl_check "ESRCH (io1 deleted before its affinity is set): the plan sets it" test
 run_pin "$at" "sh '$TL_TMP/del-iothread' io1 $io1" "${req[@]}"
 tl_eq "ESRCH (io1 deleted before its affinity is set): exit 0" "$rc" 0
 tl_eq "ESRCH (io1 deleted): nothing on stderr" "$(cat "$TL_TMP/err")" ""
-# Before it acts on a TID, kvmcg asks /proc whether it is still one of the VM's
-# (exec/ops.c: a TID is free for reuse the moment its thread exits), so the kernel's
-# answer is ENOENT there, or ESRCH from sched_[gs]etaffinity when the thread exits
-# between the two.
+# Before it acts on a TID, kvmcg looks it up under the VM's task directory, held open
+# (/proc/PID/task: exec/ops.c; a TID is free for reuse the moment its thread exits),
+# so the kernel's answer is ENOENT there, or ESRCH from sched_[gs]etaffinity when the
+# thread exits between the two.
 if [ -n "$have_strace" ]; then
 	tl_check "ESRCH (io1 deleted): the kernel said the thread is gone (strace: ENOENT from /proc, or ESRCH)" \
-		grep -qE "(newfstatat\(.*\"$pid/task/$io1\".*= -1 ENOENT |sched_[gs]etaffinity\($io1,.*= -1 ESRCH )" \
+		grep -qE "(newfstatat\(.*\"($pid/task/)?$io1\".*= -1 ENOENT |sched_[gs]etaffinity\($io1,.*= -1 ESRCH )" \
 		"$TL_TMP/strace"
 else
 	tl_skip "ESRCH (io1 deleted): the kernel said the thread is gone" "$no_strace_why"

@@ -359,7 +359,7 @@ static void setup_for(enum pin_backend b)
 	make_vm();
 	ex = (struct exec_ctx){.mount_fd = mount_fd,
 			       .proc_fd = proc_fd,
-			       .pidfd = -1,
+			       .pidfd = -1, .task_fd = -1,
 			       .pid = pid,
 			       .starttime = STARTTIME,
 			       .backend = b,

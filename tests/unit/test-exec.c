@@ -49,7 +49,7 @@ static void setup(void)
 	proc_fd = openat(mount_fd, "proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(proc_fd, 0);
 	vm = (struct vm){.pid = 0};
-	ex = (struct exec_ctx){.mount_fd = mount_fd, .proc_fd = proc_fd, .pidfd = -1, .backend = BACKEND_CGROUP_V2,
+	ex = (struct exec_ctx){.mount_fd = mount_fd, .proc_fd = proc_fd, .pidfd = -1, .task_fd = -1, .backend = BACKEND_CGROUP_V2,
 			       .vm = &vm, .tune = &tune};
 }
 

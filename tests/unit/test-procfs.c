@@ -615,6 +615,42 @@ Test(proc_tree, read_affinity_and_cgroup)
 	}
 }
 
+/* A held task directory (PROC_TASK_DIR) reads what the paths through /proc/PID do. */
+Test(proc_tree, held_task_directory)
+{
+	pid_t pid = the_pid(), tids[64];
+	char path[256];
+	snprintf(path, sizeof(path), "%s/proc/%d/task", NAMES_TREE, (int)pid);
+	size_t n = numeric_entries(path, tids, 64);
+	cr_assert_gt(n, 1, "the captured QEMU has threads");
+	int task_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(task_fd, 0);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(proc_task_exists(task_fd, PROC_TASK_DIR, tids[i]));
+		cr_assert(proc_task_exists(tree_fd, pid, tids[i]));
+		_cleanup_free_ char *held = NULL, *through = NULL;
+		bool v1_held = false, v1_through = false;
+		cr_assert_eq(proc_read_cgroup(task_fd, PROC_TASK_DIR, tids[i], &held, &v1_held), 0);
+		cr_assert_eq(proc_read_cgroup(tree_fd, pid, tids[i], &through, &v1_through), 0);
+		cr_assert_str_eq(held, through);
+		cr_assert_eq(v1_held, v1_through);
+		struct proc_stat a, b;
+		cr_assert_eq(proc_read_stat(task_fd, PROC_TASK_DIR, tids[i], &a), 0);
+		cr_assert_eq(proc_read_stat(tree_fd, pid, tids[i], &b), 0);
+		cr_assert_str_eq(a.comm, b.comm);
+		cr_assert_eq(a.starttime_ticks, b.starttime_ticks);
+	}
+	/* a TID that is not one of its threads is not found under it */
+	pid_t other = 1;
+	while (proc_task_exists(task_fd, PROC_TASK_DIR, other))
+		other++;
+	cr_assert_not(proc_task_exists(task_fd, PROC_TASK_DIR, other));
+	_cleanup_free_ char *none = NULL;
+	bool v1 = false;
+	cr_assert_eq(proc_read_cgroup(task_fd, PROC_TASK_DIR, other, &none, &v1), -ENOENT);
+	close(task_fd);
+}
+
 Test(proc_tree, read_syscall)
 {
 	pid_t pid = the_pid(), tids[64];
@@ -807,6 +843,34 @@ Test(proc_live, own_process)
 	cr_assert_eq(proc_read_affinity(proc_fd, self, 0, &aff), 0);
 	cr_assert_gt(idset_count(aff), 0);
 	cr_assert(idset_isset(aff, (unsigned)sched_getcpu()), "we run on a CPU we may use");
+	close(proc_fd);
+}
+
+/* A held /proc/PID/task answers for that process only: once it has exited and been
+ * reaped, its own pid is no longer found under it, whatever now has that pid. */
+Test(proc_live, held_task_directory_outlives_nothing)
+{
+	int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(proc_fd, 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	char path[32];
+	snprintf(path, sizeof(path), "%d/task", (int)child);
+	int task_fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(task_fd, 0);
+	cr_assert(proc_task_exists(task_fd, PROC_TASK_DIR, child));
+	cr_assert_not(proc_task_exists(task_fd, PROC_TASK_DIR, getpid()), "not a thread of the child");
+	kill(child, SIGKILL);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	cr_assert_not(proc_task_exists(task_fd, PROC_TASK_DIR, child), "gone with its process");
+	_cleanup_free_ char *cg = NULL;
+	bool v1;
+	cr_assert_eq(proc_read_cgroup(task_fd, PROC_TASK_DIR, child, &cg, &v1), -ENOENT);
+	close(task_fd);
 	close(proc_fd);
 }
 
