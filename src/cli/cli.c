@@ -180,6 +180,7 @@ int cli_open_roots(struct cli *c)
 	c->discover.no_qmp = c->no_qmp || c->sysroot;
 	if (c->sysroot)
 		c->discover.self = 0;
+	c->discover.live = !c->sysroot;
 	return 0;
 }
 

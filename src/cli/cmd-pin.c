@@ -326,7 +326,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 {
 	/* the transaction reads each thread's placement once, under the VM's lock */
 	c->discover.placement_later = true;
-	const struct txn_env env = cli_txn_env(c);
+	struct txn_env env = cli_txn_env(c);
 	struct pin_args merged = {0};
 	if (a->policy) {
 		if (a->req.emulator || a->req.n_iothreads || a->req.mems) {
@@ -338,14 +338,20 @@ static int run_pin(struct cli *c, struct pin_args *a)
 			return rc;
 		}
 	}
+	/* The VM is identified now and its threads read once its lock is held. */
 	struct vm *vm = NULL;
-	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
+	struct discover_opts later;
+	int r = vmsel_identify(&c->discover, &c->sel, &vm, &later);
 	if (r < 0) {
 		pin_args_done(&merged);
 		return selection_failed(r);
 	}
+	later.placement_later = false;
+	env.discover = &later;
+	struct pin_args *use = a->policy ? &merged : a;
+	use->threads_unread = true;
 	struct pin_result res;
-	int rc = pin_vm(&env, vm, a->policy ? &merged : a, &res);
+	int rc = pin_vm(&env, vm, use, &res);
 	report(c, vm, &res);
 	pin_result_done(&res);
 	pin_args_done(&merged);

@@ -21,6 +21,7 @@
 #include "plan/observe.h"
 #include "state/shared.h"
 #include "state/state.h"
+#include "vmm/vmsel.h"
 
 
 void pin_args_done(struct pin_args *a)
@@ -254,8 +255,17 @@ static int pin_begin(struct pin_run *p)
 		if (rc != EXIT_OK)
 			return rc;
 		txn_collect_and_warn(p->env, p->state_fd, p->vm, res);
+	}
+	/* Before the lock other VMs' pins wait for: a monitor may take its whole budget. */
+	if (a->threads_unread) {
+		int r = vmsel_read_threads(p->env->discover, p->vm);
+		if (r < 0)
+			return txn_fail(res, r == -EOWNERDEAD ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "%s",
+					err_get() ? err_get() : strerror(-r));
+	}
+	if (!a->dry_run) {
 		err_clear();
-		rc = lock_shared(p->state_fd, a->lock_timeout_ms, a->command, &p->shared_fd, res);
+		int rc = lock_shared(p->state_fd, a->lock_timeout_ms, a->command, &p->shared_fd, res);
 		if (rc != EXIT_OK)
 			return rc;
 	}
@@ -267,7 +277,7 @@ static int pin_begin(struct pin_run *p)
 			return txn_fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed",
 					err_get() ? err_get() : strerror(-r));
 	}
-	int r = vm_refresh_threads(p->env->discover, p->vm);
+	int r = a->threads_unread ? 0 : vm_refresh_threads(p->env->discover, p->vm);
 	if (r < 0)
 		return txn_fail(res, r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)p->vm->pid,
 				r == -ESRCH ? "exited before anything was done" : strerror(-r));

@@ -53,6 +53,10 @@ struct pin_args {
 	const char *policy;  /* pin --policy FILE */
 	int lock_timeout_ms; /* 0: PIN_LOCK_TIMEOUT_MS; <0: do not wait */
 	const char *command; /* "pin", "apply": who holds the lock, for others to read */
+	/* The VM comes identified, its threads unread (vmsel.h vmsel_identify()): they
+	 * are read once, after the VM's lock is taken, with env->discover (vmsel.h
+	 * vmsel_read_threads()). Else they were read before and are re-read then. */
+	bool threads_unread;
 };
 void pin_args_done(struct pin_args *a);
 

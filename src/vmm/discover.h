@@ -113,6 +113,11 @@ struct discover_opts {
 	/* Leave each thread's cgroup and affinity unread: the caller reads them later,
 	 * once, with vm_refresh_threads() (pin, unpin and apply do, under the VM's lock). */
 	bool placement_later;
+	/* proc_fd is this system's own /proc (not a captured tree): a thread's affinity is
+	 * asked of the kernel, sched_getaffinity(2), instead of parsed from the
+	 * Cpus_allowed_list of its status file, which the kernel formats in full for
+	 * every read (fs/proc/array.c proc_pid_status). */
+	bool live;
 	/* vm_list_all: when given, only the VMs it returns true for have their monitors
 	 * asked (apply asks only those a policy matches by their command line); the
 	 * others' threads are classified from names and kvm fds. */

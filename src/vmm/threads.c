@@ -14,33 +14,39 @@
 #include <time.h>
 
 #include "basic/err.h"
+#include "kernel/affinity.h"
 #include "vmm/qmp.h"
 #include "basic/util.h"
 #include "vmm/discover-internal.h"
 
 /* ---- threads --------------------------------------------------------------- */
 
-/* What the kernel says of one thread now: stat, affinity, cgroup (read into t, whose
- * old values are freed). -ENOENT when it has exited: simply not part of the VM any
- * more. */
 /* A thread's stat (name, state, scheduling) and, with placement, its affinity and
- * cgroup. */
-static int read_thread(int proc_fd, pid_t pid, bool placement, struct vm_thread *t)
+ * cgroup, read into t (whose old values are freed). -ENOENT when it has exited: simply
+ * not part of the VM any more. */
+static int read_thread(const struct discover_opts *o, pid_t pid, bool placement, struct vm_thread *t)
 {
 	struct proc_stat st;
 	struct idset *aff = NULL;
 	char *cg = NULL;
 	bool v1 = false;
-	int r = proc_read_stat(proc_fd, pid, t->tid, &st);
+	int r = proc_read_stat(o->proc_fd, pid, t->tid, &st);
 	if (r == 0 && !placement) {
 		t->stat = st;
 		return 0;
 	}
+	/* Live, the affinity is asked by TID before the cgroup is read through
+	 * /proc/PID/task/TID: when that read finds the thread, the TID was this VM's
+	 * thread at the time of both (for the mask to be another task's, the TID would
+	 * have to leave the VM, go to another task and come back into the VM between
+	 * the two calls: two trips around pid_max). */
 	if (r == 0)
-		r = proc_read_affinity(proc_fd, pid, t->tid, &aff);
+		r = o->live ? affinity_get(t->tid, &aff) : proc_read_affinity(o->proc_fd, pid, t->tid, &aff);
+	if (r == -ESRCH)
+		r = -ENOENT;
 	if (r == 0) {
-		r = proc_read_cgroup(proc_fd, pid, t->tid, &cg, &v1);
-		if (r == -ENOENT && proc_read_stat(proc_fd, pid, t->tid, &st) == 0)
+		r = proc_read_cgroup(o->proc_fd, pid, t->tid, &cg, &v1);
+		if (r == -ENOENT && proc_read_stat(o->proc_fd, pid, t->tid, &st) == 0)
 			r = 0; /* a kernel without cgroups: still a thread */
 	}
 	if (r < 0) {
@@ -69,7 +75,7 @@ int collect_threads(const struct discover_opts *o, struct vm *vm)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct vm_thread t = {.tid = tids[i], .vcpu_index = -1};
-		r = read_thread(o->proc_fd, vm->pid, !o->placement_later, &t);
+		r = read_thread(o, vm->pid, !o->placement_later, &t);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
@@ -89,7 +95,7 @@ int vm_refresh_threads(const struct discover_opts *o, struct vm *vm)
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < vm->n_threads; i++) {
-		int r = read_thread(o->proc_fd, vm->pid, true, &vm->threads[i]);
+		int r = read_thread(o, vm->pid, true, &vm->threads[i]);
 		if (r == -ENOENT) {
 			thread_done(&vm->threads[i]);
 			continue;

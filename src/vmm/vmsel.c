@@ -91,7 +91,8 @@ static int pid_from_qmp(const struct discover_opts *o, const char *path, pid_t *
 	return 0;
 }
 
-int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret)
+int vmsel_identify(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret,
+		   struct discover_opts *ret_opts)
 {
 	pid_t pid = s->pid;
 	int r = 0;
@@ -131,22 +132,46 @@ int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, st
 	}
 	if (s->qmp)
 		local.qmp_socket = s->qmp;
-	r = vm_discover_threads(&local, vm);
+	else
+		local.qmp_deadline_ns = o->qmp_deadline_ns; /* nothing begun: its own budget */
+	*ret = TAKE_PTR(vm);
+	*ret_opts = local;
+	return 0;
+}
+
+int vmsel_read_threads(const struct discover_opts *o, struct vm *vm)
+{
+	err_clear();
+	int r = vm_discover_threads(o, vm);
 	if (r == -ENOENT) {
-		err_set("pid %d exited while it was being read", (int)pid);
+		err_set("pid %d exited while it was being read", (int)vm->pid);
 		return -EOWNERDEAD;
 	}
 	if (r < 0) {
 		if (!err_get())
-			err_set("pid %d: %s", (int)pid, strerror(-r));
+			err_set("pid %d: %s", (int)vm->pid, strerror(-r));
 		return r;
 	}
 	/* Discovery took a while (a monitor may have used its whole budget): the pid
 	 * must still be the process that was judged a VM. */
 	if (vm_check_identity(o, vm) < 0) {
-		err_set("pid %d exited or executed another program while it was being read", (int)pid);
+		err_set("pid %d exited or executed another program while it was being read", (int)vm->pid);
 		return -EOWNERDEAD;
 	}
+	return 0;
+}
+
+int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret)
+{
+	struct vm *vm _cleanup_vm_ = NULL;
+	struct discover_opts one = *o, local;
+	one.qmp_deadline_ns = discover_qmp_deadline(o); /* every conversation, one budget */
+	int r = vmsel_identify(&one, s, &vm, &local);
+	if (r < 0)
+		return r;
+	r = vmsel_read_threads(&local, vm);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(vm);
 	return 0;
 }

@@ -27,4 +27,14 @@ int vmsel_count(const struct vm_selector *s);
  * socket that speaks QMP) is never selected. */
 int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret);
 
+/* vmsel_resolve() in two steps, for a command that reads the VM's threads only once
+ * it holds the VM's lock (pin, unpin): vmsel_identify() finds and identifies the VM
+ * (its threads unread) and gives in *ret_opts the options its threads are to be read
+ * with (--qmp's socket, and the deadline its conversation has begun; without --qmp
+ * the VM's own conversation gets its budget when it begins); then
+ * vmsel_read_threads() reads them, with vmsel_resolve()'s errors and sentences. */
+int vmsel_identify(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret,
+		   struct discover_opts *ret_opts);
+int vmsel_read_threads(const struct discover_opts *o, struct vm *vm);
+
 #endif
