@@ -34,14 +34,16 @@ int vm_socket_path(const struct vm *vm, const char *path, char **ret)
  * strerror(); *ret_error is a sentence with the socket's path and QEMU's words
  * escaped. */
 static int try_qmp_socket(const struct vm *vm, const char *display, const char *path,
-			  uint64_t deadline_ns, struct qmp_vm_info *info, char **ret_error)
+			  uint64_t deadline_ns, struct qmp_meanwhile *m, struct qmp_vm_info *info, char **ret_error)
 {
 	struct qmp *q = NULL;
 	int r = qmp_connect(path, deadline_ns, &q);
 	if (r == 0 && qmp_peer_pid(q) > 0 && qmp_peer_pid(q) != vm->pid)
 		r = -EXDEV;
+	/* The name from -name is the one kept (apply_qmp): then the monitor is not
+	 * asked it. */
 	if (r == 0)
-		r = qmp_query_vm(q, info);
+		r = qmp_query_vm_while(q, !vm->name, m ? qmp_meanwhile_run : NULL, m, info);
 	if (r < 0) {
 		_cleanup_free_ char *d = str_escape(display);
 		_cleanup_free_ char *why =
@@ -63,15 +65,25 @@ void qmp_outcome_done(struct qmp_outcome *out)
 	*out = (struct qmp_outcome){0};
 }
 
-/* Reads only o and vm->pid, vm->qemu: safe while other VMs are worked on. */
+void qmp_meanwhile_run(void *arg)
+{
+	struct qmp_meanwhile *m = arg;
+	if (m && !m->done) {
+		m->done = true;
+		m->fn(m->arg);
+	}
+}
+
+/* Reads only o and vm->pid, vm->name, vm->qemu: safe while other VMs are worked on,
+ * and while m's work (the VM's threads) goes on. */
 void qmp_converse(const struct discover_opts *o, const struct vm *vm, uint64_t deadline_ns,
-			 struct qmp_outcome *out)
+		  struct qmp_meanwhile *m, struct qmp_outcome *out)
 {
 	*out = (struct qmp_outcome){.r = -ENOENT};
 	if (o->qmp_socket) {
 		out->tried = true;
 		out->socket = strdup(o->qmp_socket);
-		out->r = out->socket ? try_qmp_socket(vm, o->qmp_socket, o->qmp_socket, deadline_ns,
+		out->r = out->socket ? try_qmp_socket(vm, o->qmp_socket, o->qmp_socket, deadline_ns, m,
 						      &out->info, &out->error)
 				     : -ENOMEM;
 		return;
@@ -87,7 +99,7 @@ void qmp_converse(const struct discover_opts *o, const struct vm *vm, uint64_t d
 			out->r = -ENOMEM;
 			break;
 		}
-		out->r = try_qmp_socket(vm, p, path, deadline_ns, &out->info, &error);
+		out->r = try_qmp_socket(vm, p, path, deadline_ns, m, &out->info, &error);
 		if (out->r < 0 && !out->error)
 			out->error = TAKE_PTR(error);
 		if (out->r == 0 || i == 0) {
@@ -98,6 +110,39 @@ void qmp_converse(const struct discover_opts *o, const struct vm *vm, uint64_t d
 	}
 }
 
+static void *qmp_job_run(void *arg)
+{
+	struct qmp_job *j = arg;
+	qmp_converse(j->o, j->vm, j->deadline_ns, NULL, &j->out);
+	return NULL;
+}
+
+static bool wants_qmp(const struct discover_opts *o, const struct vm *vm)
+{
+	if (o->qmp_wanted && !o->qmp_wanted(vm, o->qmp_wanted_data))
+		return false;
+	return o->qmp_socket || (!o->no_qmp && vm->qemu.n_qmp_paths > 0);
+}
+
+/* Starts the VM's conversation; without a thread (none to be had), has it here,
+ * still bounded by the shared deadline. */
+void qmp_job_start(struct qmp_job *j)
+{
+	if (!wants_qmp(j->o, j->vm)) {
+		j->out = (struct qmp_outcome){.r = -ENOENT};
+		return;
+	}
+	j->threaded = pthread_create(&j->thread, NULL, qmp_job_run, j) == 0;
+	if (!j->threaded)
+		qmp_job_run(j);
+}
+
+void qmp_job_wait(struct qmp_job *j)
+{
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = false;
+}
 
 static int apply_qmp(struct vm *vm, const struct qmp_vm_info *info)
 {

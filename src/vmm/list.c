@@ -25,50 +25,6 @@ void vm_list_free(struct vm **v, size_t n)
 	free(v);
 }
 
-/* One VM's monitor conversation on a thread of its own. */
-struct qmp_job {
-	const struct discover_opts *o;
-	const struct vm *vm;
-	uint64_t deadline_ns;
-	struct qmp_outcome out;
-	pthread_t thread;
-	bool threaded;
-};
-
-static void *qmp_job_run(void *arg)
-{
-	struct qmp_job *j = arg;
-	qmp_converse(j->o, j->vm, j->deadline_ns, &j->out);
-	return NULL;
-}
-
-static bool wants_qmp(const struct discover_opts *o, const struct vm *vm)
-{
-	if (o->qmp_wanted && !o->qmp_wanted(vm, o->qmp_wanted_data))
-		return false;
-	return o->qmp_socket || (!o->no_qmp && vm->qemu.n_qmp_paths > 0);
-}
-
-/* Starts the VM's conversation; without a thread (none to be had), has it here,
- * still bounded by the shared deadline. */
-static void qmp_job_start(struct qmp_job *j)
-{
-	if (!wants_qmp(j->o, j->vm)) {
-		j->out = (struct qmp_outcome){.r = -ENOENT};
-		return;
-	}
-	j->threaded = pthread_create(&j->thread, NULL, qmp_job_run, j) == 0;
-	if (!j->threaded)
-		qmp_job_run(j);
-}
-
-static void qmp_job_wait(struct qmp_job *j)
-{
-	if (j->threaded)
-		pthread_join(j->thread, NULL);
-	j->threaded = false;
-}
-
 /* Adds vm and its job at the end of the two arrays; frees vm on failure. */
 static int push_vm(struct vm ***vms, struct qmp_job ***jobs, size_t *n, struct vm *vm,
 		   const struct discover_opts *o, uint64_t deadline_ns)
@@ -101,6 +57,9 @@ int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
 	struct vm **vms = NULL;
 	struct qmp_job **jobs = NULL; /* jobs[i] talks to the monitors of vms[i] */
 	size_t nvms = 0;
+	/* One deadline for every monitor, counted from here: the whole wait is one
+	 * budget, and each VM's conversation runs while /proc is read. */
+	uint64_t deadline = discover_qmp_deadline(o);
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		struct vm *vm = NULL;
 		if (pids[i] == o->self)
@@ -112,24 +71,25 @@ int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
 		}
 		if (r < 0)
 			break;
-		/* Threads first: QMP's thread ids are checked against them. */
+		r = push_vm(&vms, &jobs, &nvms, vm, o, deadline);
+		if (r < 0)
+			break;
+		struct qmp_job *job = jobs[nvms - 1];
+		qmp_job_start(job);
+		/* QMP's thread ids are checked against these once both are in
+		 * (finish_threads) */
 		r = collect_threads(o, vm);
 		if (r < 0) {
+			qmp_job_wait(job);
+			qmp_outcome_done(&job->out);
+			free(job);
 			vm_free(vm);
+			nvms--;
 			if (r == -ENOENT) /* exited meanwhile */
 				r = 0;
-			continue;
 		}
-		r = push_vm(&vms, &jobs, &nvms, vm, o, 0);
 	}
 
-	/* All monitors at once, under one deadline counted from here: each gets the same
-	 * budget however long /proc took to read, and the whole wait is one budget. */
-	uint64_t deadline = discover_qmp_deadline(o);
-	for (size_t i = 0; i < nvms && r >= 0; i++) {
-		jobs[i]->deadline_ns = deadline;
-		qmp_job_start(jobs[i]);
-	}
 	/* Each VM is finished once its job is; every job ends by the deadline. */
 	for (size_t i = 0; i < nvms; i++) {
 		qmp_job_wait(jobs[i]);

@@ -264,6 +264,12 @@ static int read_answer(struct qmp *q, const char *command, unsigned id, json_obj
 
 int qmp_execute_batch(struct qmp *q, const char *const *commands, size_t n, json_object **rets)
 {
+	return qmp_execute_batch_while(q, commands, n, NULL, NULL, rets);
+}
+
+int qmp_execute_batch_while(struct qmp *q, const char *const *commands, size_t n, void (*meanwhile)(void *),
+			    void *arg, json_object **rets)
+{
 	if (n == 0 || n > QMP_BATCH_MAX)
 		return -EINVAL;
 	const char *all[QMP_BATCH_MAX + 1];
@@ -293,6 +299,9 @@ int qmp_execute_batch(struct qmp *q, const char *const *commands, size_t n, json
 	if (r < 0)
 		return r;
 	q->negotiated = true;
+	/* The monitor works on them meanwhile; its answers wait in the socket. */
+	if (meanwhile)
+		meanwhile(arg);
 	for (size_t i = 0; i < n; i++)
 		rets[i] = NULL;
 	for (size_t i = 0; i < k && r == 0; i++) {
@@ -406,11 +415,19 @@ void qmp_vm_info_done(struct qmp_vm_info *info)
 
 int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret)
 {
+	return qmp_query_vm_while(q, true, NULL, NULL, ret);
+}
+
+int qmp_query_vm_while(struct qmp *q, bool want_name, void (*meanwhile)(void *), void *arg,
+		       struct qmp_vm_info *ret)
+{
 	struct qmp_vm_info info = {0};
 	static const char *const commands[] = {"query-name", "query-cpus-fast", "query-iothreads"};
 	json_object *j[3] = {NULL};
-	int r = qmp_execute_batch(q, commands, 3, j);
-	if (r == 0)
+	/* without the name, the batch starts one later: j[0] stays NULL */
+	size_t skip = want_name ? 0 : 1;
+	int r = qmp_execute_batch_while(q, commands + skip, 3 - skip, meanwhile, arg, j + skip);
+	if (r == 0 && want_name)
 		r = qmp_parse_name(j[0], &info.name);
 	if (r == 0)
 		r = qmp_parse_cpus_fast(j[1], &info.vcpus, &info.n_vcpus);

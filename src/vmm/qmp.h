@@ -5,6 +5,7 @@
 #ifndef KVMCG_QMP_H
 #define KVMCG_QMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -54,6 +55,11 @@ pid_t qmp_peer_pid(const struct qmp *q);
  * (one round trip, not n): rets[i] is commands[i]'s; on error none is left set. */
 int qmp_execute(struct qmp *q, const char *command, json_object **ret);
 int qmp_execute_batch(struct qmp *q, const char *const *commands, size_t n, json_object **rets);
+/* qmp_execute_batch(), calling meanwhile(arg) (when given) once the commands are sent
+ * and before the answers are read: the caller's own work overlaps the monitor's.
+ * When the send fails, meanwhile is not called. */
+int qmp_execute_batch_while(struct qmp *q, const char *const *commands, size_t n, void (*meanwhile)(void *),
+			    void *arg, json_object **rets);
 const char *qmp_last_error(const struct qmp *q);
 
 struct qmp_vcpu {
@@ -83,5 +89,10 @@ int qmp_parse_name(json_object *ret, char **name);
 /* query-name (optional: old QEMUs lack nothing here, but a name may be unset),
  * query-cpus-fast and query-iothreads in one session. */
 int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret);
+/* The same; query-name only when want_name (info.name NULL otherwise: the caller
+ * knows the name already, from -name), and meanwhile(arg) called as by
+ * qmp_execute_batch_while(). */
+int qmp_query_vm_while(struct qmp *q, bool want_name, void (*meanwhile)(void *), void *arg,
+		       struct qmp_vm_info *ret);
 
 #endif

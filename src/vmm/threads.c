@@ -241,16 +241,35 @@ int finish_threads(const struct discover_opts *o, struct vm *vm, struct qmp_outc
 	return r;
 }
 
+struct collect_job {
+	const struct discover_opts *o;
+	struct vm *vm;
+	int r;
+};
+
+static void collect_job_run(void *arg)
+{
+	struct collect_job *j = arg;
+	j->r = collect_threads(j->o, j->vm);
+}
+
 int vm_discover_threads(const struct discover_opts *o, struct vm *vm)
 {
+	/* /proc is read while the monitor works on the questions (the wait for a
+	 * QEMU's main loop is most of a conversation), on this thread: a thread of
+	 * its own would cost more (its malloc arena and stack, freshly faulted in).
+	 * QMP's thread ids are checked against these threads once both are in
+	 * (finish_threads). */
 	uint64_t deadline = discover_qmp_deadline(o);
 	clear_threads(vm);
-	int r = collect_threads(o, vm);
-	if (r < 0)
-		return r;
+	struct collect_job job = {.o = o, .vm = vm};
+	struct qmp_meanwhile m = {.fn = collect_job_run, .arg = &job};
 	struct qmp_outcome out;
-	qmp_converse(o, vm, deadline, &out);
-	r = finish_threads(o, vm, &out);
+	qmp_converse(o, vm, deadline, &m, &out);
+	qmp_meanwhile_run(&m);
+	int r = job.r;
+	if (r == 0)
+		r = finish_threads(o, vm, &out);
 	qmp_outcome_done(&out);
 	return r;
 }

@@ -31,6 +31,12 @@ static json_object *json(const char *text)
 
 /* ---- parsers -------------------------------------------------------------------------- */
 
+/* qmp_query_vm_while()'s meanwhile: counts its runs. */
+static void count_run(void *arg)
+{
+	++*(int *)arg;
+}
+
 Test(qmp_parse, cpus_fast)
 {
 	/* as QEMU 7.2 answers, shortened */
@@ -428,6 +434,20 @@ Test(qmp_qemu, real_qemu_session)
 	char comm[32];
 	comm_of(qpid, info.iothreads[0].tid, comm, sizeof(comm));
 	cr_assert_str_eq(comm, "IO unit-io");
+
+	/* Without the name, one command fewer, and the caller's work runs once, after
+	 * the questions went and before any answer was read: the answers still match
+	 * their questions. */
+	struct qmp_vm_info unnamed = {0};
+	int meanwhile_runs = 0;
+	cr_assert_eq(qmp_query_vm_while(q, false, count_run, &meanwhile_runs, &unnamed), 0, "%s",
+		     qmp_last_error(q));
+	cr_assert_eq(meanwhile_runs, 1);
+	cr_assert_null(unnamed.name, "query-name was not asked");
+	cr_assert_eq(unnamed.n_vcpus, 2);
+	cr_assert_eq(unnamed.n_iothreads, 1);
+	cr_assert_str_eq(unnamed.iothreads[0].id, "unit-io");
+	qmp_vm_info_done(&unnamed);
 	qmp_close(q);
 
 	/* The whole discovery through QMP, on the live /proc: the monitor is free again. */
