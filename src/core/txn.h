@@ -96,7 +96,9 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, stru
  * records went, or a negative errno. Records kvmcg refuses (untrusted, damaged) are
  * left alone, and cgroups that cannot be removed yet stay in their record; each is
  * one sentence in *ret_problems when given (NULL-terminated; those of the second kind
- * begin "pid N has exited"). */
+ * begin "pid N has exited"). A record whose file name names a VM that is alive is
+ * not read (state.h state_load_some()), so a damaged one is said by that VM's own
+ * runs, not by every run on the host. */
 int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_problems);
 
 #endif

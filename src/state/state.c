@@ -2,6 +2,7 @@
 #include "state/state.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -370,7 +371,31 @@ int state_remove(int dirfd, pid_t pid, uint64_t starttime)
 	return 0;
 }
 
+/* The pid and start time a record's file name gives ("PID-STARTTIME.state", as
+ * state_name() writes it); false for any other name. */
+static bool parse_state_name(const char *name, pid_t *pid, uint64_t *starttime)
+{
+	unsigned long long p, t;
+	int end = 0;
+	if (sscanf(name, "%llu-%llu.state%n", &p, &t, &end) != 2 || name[end] != '\0' || p == 0 ||
+	    p > INT32_MAX || !isdigit((unsigned char)name[0]))
+		return false;
+	char again[64];
+	state_name(again, sizeof(again), (pid_t)p, t, "state");
+	if (strcmp(again, name) != 0) /* "007-1.state", "1-+2.state" */
+		return false;
+	*pid = (pid_t)p;
+	*starttime = t;
+	return true;
+}
+
 int state_load_all_checked(int dirfd, struct vm_state **ret, size_t *ret_n, char ***ret_problems)
+{
+	return state_load_some(dirfd, NULL, NULL, ret, ret_n, ret_problems);
+}
+
+int state_load_some(int dirfd, bool (*wanted)(pid_t pid, uint64_t starttime, void *arg), void *arg,
+		    struct vm_state **ret, size_t *ret_n, char ***ret_problems)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -388,6 +413,11 @@ int state_load_all_checked(int dirfd, struct vm_state **ret, size_t *ret_n, char
 	while (r == 0 && (de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 		if (de->d_name[0] == '.' || l < 7 || strcmp(de->d_name + l - 6, ".state") != 0)
+			continue;
+		pid_t named_pid;
+		uint64_t named_start;
+		if (wanted && parse_state_name(de->d_name, &named_pid, &named_start) &&
+		    !wanted(named_pid, named_start, arg))
 			continue;
 		struct vm_state s;
 		_cleanup_free_ char *why = NULL, *line = NULL;

@@ -65,6 +65,11 @@ int state_remove(int dirfd, pid_t pid, uint64_t starttime);
  * ("refusing the record FILE: why") to *ret_problems (when given; NULL-terminated,
  * caller frees). */
 int state_load_all_checked(int dirfd, struct vm_state **ret, size_t *ret_n, char ***ret_problems);
+/* The same, but a record whose file name says a VM (PID-STARTTIME.state) that
+ * wanted(pid, starttime, arg) rejects is skipped unread: neither loaded nor judged.
+ * A file of any other name is read and judged as by state_load_all_checked(). */
+int state_load_some(int dirfd, bool (*wanted)(pid_t pid, uint64_t starttime, void *arg), void *arg,
+		    struct vm_state **ret, size_t *ret_n, char ***ret_problems);
 int state_load_all(int dirfd, struct vm_state **ret, size_t *ret_n);
 void vm_states_free(struct vm_state *s, size_t n);
 

@@ -1182,6 +1182,76 @@ Test(state_files, another_version_is_refused_in_one_sentence)
 	vm_states_free(all, n);
 }
 
+/* problems holds one sentence, which names needle; freed. */
+static void only_problem(char **problems, const char *needle)
+{
+	cr_assert_not_null(problems);
+	cr_assert_not_null(strstr(problems[0], needle), "%s", problems[0]);
+	cr_assert_null(problems[1]);
+	strv_free(problems);
+}
+
+static bool not_pid_7_or_9(pid_t pid, uint64_t starttime, void *arg)
+{
+	(void)starttime;
+	++*(int *)arg;
+	return pid != 7 && pid != 9;
+}
+
+static bool none_wanted(pid_t pid, uint64_t starttime, void *arg)
+{
+	(void)pid;
+	(void)starttime;
+	(void)arg;
+	return false;
+}
+
+/* state_load_some: a record named for a VM the caller does not want is not even read;
+ * a name that is not a record's own form is read and judged all the same. */
+Test(state_files, load_some_skips_unwanted_names_unread)
+{
+	put_file("7-7.state", REC);
+	char *eight = strdup(REC);
+	cr_assert_not_null(eight);
+	memcpy(strstr(eight, "pid 7"), "pid 8", 5);
+	memcpy(strstr(eight, "starttime 7"), "starttime 8", 11);
+	memcpy(strstr(eight, "thread 7 "), "thread 8 ", 9);
+	put_file("8-8.state", eight);
+	free(eight);
+	put_file("9-9.state", "garbage\n");
+	struct vm_state *all = NULL;
+	size_t n = 0;
+	char **problems = NULL;
+	int asked = 0;
+	cr_assert_eq(state_load_some(tmpfd, not_pid_7_or_9, &asked, &all, &n, &problems), 0);
+	cr_assert_eq(asked, 3, "asked once per record name");
+	cr_assert_eq(n, 1, "%s", problems && problems[0] ? problems[0] : "no problem");
+	cr_assert_eq(all[0].pid, 8);
+	cr_assert_null(problems, "the damaged 9-9.state was not read");
+	vm_states_free(all, n);
+
+	put_file("07-7.state", REC);
+	all = NULL;
+	n = 0;
+	cr_assert_eq(state_load_some(tmpfd, none_wanted, NULL, &all, &n, &problems), 0);
+	cr_assert_eq(n, 0);
+	only_problem(problems, "07-7.state");
+	vm_states_free(all, n);
+
+	/* state_load_all_checked reads every one */
+	all = NULL;
+	n = 0;
+	problems = NULL;
+	cr_assert_eq(state_load_all_checked(tmpfd, &all, &n, &problems), 0);
+	cr_assert_eq(n, 2);
+	size_t n_problems = 0;
+	for (char **p = problems; p && *p; p++)
+		n_problems++;
+	cr_assert_eq(n_problems, 2, "9-9.state and 07-7.state");
+	strv_free(problems);
+	vm_states_free(all, n);
+}
+
 /* The text format's weight range was the state file's own (up to 1000000). */
 Test(state_files, text_records_are_range_checked_too)
 {
@@ -1303,10 +1373,7 @@ Test(state_files, refuses_a_record_others_could_write)
 		char **problems = NULL;
 		cr_assert_eq(state_load_all_checked(tmpfd, &all, &n, &problems), 0);
 		cr_assert_eq(n, 0);
-		cr_assert_not_null(problems);
-		cr_assert_not_null(strstr(problems[0], "7-7.state"), "%s", problems[0]);
-		cr_assert_null(problems[1]);
-		strv_free(problems);
+		only_problem(problems, "7-7.state");
 		vm_states_free(all, n);
 	}
 	/* a symbolic link is not a record */
