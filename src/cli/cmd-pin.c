@@ -106,25 +106,11 @@ static void unpin_help(void)
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static void print_plan_text(const struct plan *p)
-{
-	/* What is written wraps on a narrow terminal, never cut. */
-	static const struct column cols[] = {
-		{.name = "ACTION", .keys = "action"},
-		{.name = "CGROUP", .keys = "cgroup", .flags = SCOLS_FL_WRAP},
-		{.name = "FILE", .keys = "file"},
-		{.name = "VALUE", .keys = "value|cpus", .flags = SCOLS_FL_WRAP},
-		{.name = "TID", .keys = "tid"},
-	};
-	json_object *rows = plan_to_json(p);
-	int r = print_table(stdout, cols, ARRAY_SIZE(cols), rows, NULL);
-	if (r < 0)
-		log_error("cannot print the plan: %s", strerror(-r));
-	json_object_put(rows);
-}
-
 /* One report for pin and unpin: JSON or text on stdout; a failure as one line on
- * stderr; settings not carried out and warnings on stderr, each one line. */
+ * stderr; settings not carried out and warnings on stderr, each one line. In text, a
+ * run that changed something says so in one line (a 64-vCPU pin is some 400
+ * actions, which an init script's log does not want); a dry run prints the plan as a
+ * table first, and --json gives every action in either case. */
 static void report(const struct cli *c, const struct vm *vm, const struct pin_result *res)
 {
 	for (size_t i = 0; i < res->n_warnings; i++)
@@ -139,6 +125,18 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 			  res->skipped[i]);
 	if (res->problem)
 		log_error("%s", res->problem);
+	if (!c->json) {
+		if (res->result == TXN_DRY_RUN && res->plan.n_actions) {
+			int r = print_plan_table(stdout, &res->plan);
+			if (r < 0)
+				log_error("cannot print the plan: %s", strerror(-r));
+			putchar('\n');
+		}
+		_cleanup_free_ char *m = res->message ? str_escape(res->message) : NULL;
+		if (m)
+			printf("%s\n", m);
+		return;
+	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
 	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
@@ -162,17 +160,7 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 	for (size_t i = 0; i < res->n_warnings; i++)
 		json_object_array_add(w, json_object_new_string(res->warnings[i]));
 	json_object_object_add(o, "warnings", w);
-	if (c->json) {
-		print_json(stdout, o);
-	} else {
-		if (res->plan.n_actions) {
-			print_plan_text(&res->plan);
-			putchar('\n');
-		}
-		_cleanup_free_ char *m = res->message ? str_escape(res->message) : NULL;
-		if (m)
-			printf("%s\n", m);
-	}
+	print_json(stdout, o);
 	json_object_put(o);
 }
 

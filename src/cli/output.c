@@ -335,9 +335,18 @@ static locale_t table_locale(void)
 	return l;
 }
 
-/* One cell per selected column of each row. */
-static int fill_table(struct libscols_table *tb, const struct column *cols, size_t ncols,
-		      json_object *rows, const struct table_opts *opts)
+static bool is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* One cell per selected column of each row; *ascii stays true while every cell is
+ * ASCII. */
+static int fill_table(struct libscols_table *tb, const struct column *cols, size_t ncols, size_t n_rows,
+		      table_row_fn *row_at, const void *ctx, const struct table_opts *opts, bool *ascii)
 {
 	size_t n = opts && opts->ids ? opts->n_ids : ncols;
 	for (size_t i = 0; i < n; i++) {
@@ -345,30 +354,42 @@ static int fill_table(struct libscols_table *tb, const struct column *cols, size
 		if (!scols_table_new_column(tb, c->header ? c->header : c->name, 0, c->flags))
 			return -ENOMEM;
 	}
-	for (size_t k = 0; k < json_object_array_length(rows); k++) {
-		json_object *row = json_object_array_get_idx(rows, k);
-		struct libscols_line *ln = scols_table_new_line(tb, NULL);
-		if (!ln)
-			return -ENOMEM;
-		for (size_t i = 0; i < n; i++) {
+	for (size_t k = 0; k < n_rows; k++) {
+		json_object *row = row_at(ctx, k);
+		struct libscols_line *ln = row ? scols_table_new_line(tb, NULL) : NULL;
+		for (size_t i = 0; ln && i < n; i++) {
 			const struct column *c = &cols[opts && opts->ids ? opts->ids[i] : i];
 			/* Not escaped here: libsmartcols shows control bytes and what a
 			 * terminal does not print as \xNN, aligned or raw, and a "\x" of
 			 * the name's own as \x5cx, so the two cannot be confused. */
 			char *v = value_text(lookup(row, c->keys), c->format, false);
-			if (!v)
-				return -ENOMEM;
-			if (scols_line_refer_data(ln, i, v) < 0) {
+			if (v && *ascii)
+				*ascii = is_ascii(v);
+			if (!v || scols_line_refer_data(ln, i, v) < 0) {
 				free(v);
-				return -ENOMEM;
+				ln = NULL;
 			}
 		}
+		json_object_put(row);
+		if (!ln)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
+static json_object *array_row(const void *ctx, size_t i)
+{
+	return json_object_get(json_object_array_get_idx((json_object *)ctx, i));
+}
+
 int print_table(FILE *f, const struct column *cols, size_t ncols, json_object *rows,
 		const struct table_opts *opts)
+{
+	return print_table_rows(f, cols, ncols, json_object_array_length(rows), array_row, rows, opts);
+}
+
+int print_table_rows(FILE *f, const struct column *cols, size_t ncols, size_t n, table_row_fn *row,
+		     const void *ctx, const struct table_opts *opts)
 {
 	struct libscols_table *tb = scols_new_table();
 	if (!tb)
@@ -381,10 +402,13 @@ int print_table(FILE *f, const struct column *cols, size_t ncols, json_object *r
 		r = scols_table_enable_noheadings(tb, opts && opts->noheadings);
 	if (r == 0)
 		r = scols_table_enable_raw(tb, opts && opts->raw);
+	bool ascii = true;
 	if (r == 0)
-		r = fill_table(tb, cols, ncols, rows, opts);
+		r = fill_table(tb, cols, ncols, n, row, ctx, opts, &ascii);
 	if (r == 0) {
-		locale_t loc = table_locale(), old = loc ? uselocale(loc) : (locale_t)0;
+		/* ASCII measures and escapes alike in every locale: the C one kvmcg runs
+		 * in does, without loading the user's (its files and conversion tables). */
+		locale_t loc = ascii ? (locale_t)0 : table_locale(), old = loc ? uselocale(loc) : (locale_t)0;
 		r = scols_print_table(tb);
 		if (loc) {
 			uselocale(old);
@@ -442,5 +466,23 @@ json_object *plan_to_json(const struct plan *p)
 	for (size_t i = 0; i < p->n_actions; i++)
 		json_object_array_add(arr, action_to_json(&p->actions[i]));
 	return arr;
+}
+
+static json_object *plan_row(const void *ctx, size_t i)
+{
+	return action_to_json(&((const struct plan *)ctx)->actions[i]);
+}
+
+int print_plan_table(FILE *f, const struct plan *p)
+{
+	/* What is written wraps on a narrow terminal, never cut. */
+	static const struct column cols[] = {
+		{.name = "ACTION", .keys = "action"},
+		{.name = "CGROUP", .keys = "cgroup", .flags = SCOLS_FL_WRAP},
+		{.name = "FILE", .keys = "file"},
+		{.name = "VALUE", .keys = "value|cpus", .flags = SCOLS_FL_WRAP},
+		{.name = "TID", .keys = "tid"},
+	};
+	return print_table_rows(f, cols, ARRAY_SIZE(cols), p->n_actions, plan_row, p, NULL);
 }
 

@@ -32,6 +32,8 @@ void print_json(FILE *f, json_object *o);
 json_object *cgroup_json(const char *rel);
 /* [{"action", "cgroup", "file", "value", "tid", "cpus"}...] */
 json_object *plan_to_json(const struct plan *p);
+/* A plan as a table: ACTION CGROUP FILE VALUE TID, one row per action. */
+int print_plan_table(FILE *f, const struct plan *p);
 
 enum column_format {
 	COL_TEXT,
@@ -77,6 +79,13 @@ void columns_help(FILE *f, const struct column *cols, size_t ncols, const char *
  * headings, aligned. An empty table prints nothing. 0, or negative errno. */
 int print_table(FILE *f, const struct column *cols, size_t ncols, json_object *rows,
 		const struct table_opts *opts);
+
+/* The same table, its n rows made one at a time by row(ctx, i) (a new reference,
+ * released once its cells are copied; NULL: out of memory), so that a long table (a
+ * plan of hundreds of actions) never holds every row's object at once. */
+typedef json_object *table_row_fn(const void *ctx, size_t i);
+int print_table_rows(FILE *f, const struct column *cols, size_t ncols, size_t n, table_row_fn *row,
+		     const void *ctx, const struct table_opts *opts);
 
 /* "Label:  value" lines, labels aligned; same key syntax as columns. */
 struct field {

@@ -160,6 +160,22 @@ for how in qmp names; do
 		tl_skip "$how: re-pin of one vCPU to another CPU" "one CPU only"
 	fi
 
+	# In text, a dry run prints the plan as a table and then one line; a real run
+	# prints that line alone.
+	if [ "$ncpu" -ge 2 ]; then
+		dry_text=$("$KVMCG" pin --pid "$pid" --vcpu 0:0 --vcpu 1:0 --dry-run)
+		tl_check "$how: a text dry run prints the plan as a table" \
+			grep -qE '^ACTION +CGROUP +FILE +VALUE +TID$' <<<"$dry_text"
+		rows=$(grep -c -e '^set-affinity ' -e '^move-thread ' -e '^write ' <<<"$dry_text")
+		tl_check "$how: ... with one row per action" test "$rows" -ge 2
+		real_text=$("$KVMCG" pin --pid "$pid" --vcpu 0:0 --vcpu 1:0)
+		tl_eq "$how: a text pin prints one line" "$(grep -c . <<<"$real_text")" 1
+		tl_check "$how: ... which says what it did" \
+			grep -qE "^pinned pid $pid: [0-9]+ actions? in $mode mode" <<<"$real_text"
+	else
+		tl_skip "$how: a text pin's output" "one CPU only: nothing to change"
+	fi
+
 	out=$("$KVMCG" unpin --pid "$pid" --json)
 	tl_eq "$how: unpin succeeds" "$(jq -r .result <<<"$out")" applied
 	tl_eq "$how: unpin restores every thread's cgroup and mask exactly" "$(snapshot "$pid")" "$before"
