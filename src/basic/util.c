@@ -39,14 +39,32 @@ int read_fd(int fd, char **ret_buf, size_t *ret_len)
 	return read_until(fd, false, ret_buf, ret_len);
 }
 
+int read_file_fd(int fd, char **ret_buf, size_t *ret_len)
+{
+	return read_until(fd, true, ret_buf, ret_len);
+}
+
 static int read_until(int fd, bool short_read_is_end, char **ret_buf, size_t *ret_len)
 {
+	/* Most files are a line: read onto the stack, and keep only what was read. A
+	 * fresh 4 KiB heap buffer per value (a VM's 200 cgroup values) would touch as
+	 * many new pages, each one a page fault. */
+	char first[4096];
+	ssize_t r;
+	do
+		r = read(fd, first, sizeof(first) - 1);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	size_t len = (size_t)r;
+	bool more = r > 0 && !(short_read_is_end && len < sizeof(first) - 1);
 	/* /proc and /sys files report size 0, so grow as we go. */
-	size_t cap = 4096, len = 0;
+	size_t cap = more ? 2 * sizeof(first) : len + 1;
 	_cleanup_free_ char *buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
-	for (;;) {
+	memcpy(buf, first, len);
+	while (more) {
 		if (cap - len < 2) {
 			if (cap >= READ_FILE_MAX)
 				return -EFBIG;
@@ -56,7 +74,7 @@ static int read_until(int fd, bool short_read_is_end, char **ret_buf, size_t *re
 			buf = n;
 			cap *= 2;
 		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
+		r = read(fd, buf + len, cap - len - 1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -82,6 +100,11 @@ int write_file_at(int dirfd, const char *path, const char *value)
 	_cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
+	return write_file_fd(fd, value);
+}
+
+int write_file_fd(int fd, const char *value)
+{
 	size_t len = strlen(value);
 	ssize_t r;
 	do

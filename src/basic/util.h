@@ -73,8 +73,13 @@ int read_file_at_whole(int dirfd, const char *path, char **ret_buf, size_t *ret_
 /* The same from an open fd, from where it stands. -EFBIG past READ_FILE_MAX. */
 int read_fd(int fd, char **ret_buf, size_t *ret_len);
 
-/* One write(2) of the whole string, as the kernel's cgroup and proc files expect. */
+/* read_file_at's reading, of a file the caller opened (and closes). */
+int read_file_fd(int fd, char **ret_buf, size_t *ret_len);
+
+/* One write(2) of the whole string, as the kernel's cgroup and proc files expect;
+ * write_file_fd to a file the caller opened (O_TRUNC, as write_file_at opens it). */
 int write_file_at(int dirfd, const char *path, const char *value);
+int write_file_fd(int fd, const char *value);
 
 /* Open a directory for use as a root of later openat() calls. */
 int open_dir_at(int dirfd, const char *path);
