@@ -78,16 +78,16 @@ int exec_remove_dir(struct exec_ctx *c, const char *path)
 	return r;
 }
 
+/* A file in a cgroup the run made (a vCPU's cpuset, its tasks) is opened from its
+ * parent's fd: no fd of its own for each of a VM's children (cg_dircache_write). */
 int exec_write_in(struct exec_ctx *c, const char *dir, const char *file, const char *value)
 {
-	int fd = exec_dir_fd(c, dir);
-	return fd < 0 ? fd : cg_write(fd, file, value);
+	return cg_dircache_write(dirs(c), dir, file, value);
 }
 
 int exec_read_in(struct exec_ctx *c, const char *dir, const char *file, char **ret)
 {
-	int fd = exec_dir_fd(c, dir);
-	return fd < 0 ? fd : cg_read(fd, file, ret);
+	return cg_dircache_read(dirs(c), dir, file, ret);
 }
 
 int exec_write_tid(struct exec_ctx *c, const char *dir, const char *file, pid_t tid)

@@ -63,6 +63,9 @@ int cg_read(int dirfd, const char *file, char **ret);
 int cg_controller_in_use(int dir_fd, const char *controller);
 /* Whether the cgroup dir_fd has a child cgroup: 1, 0 or a negative errno. */
 int cg_has_children(int dir_fd);
+/* The names of dir_fd's child cgroups (one getdents for a VM's 66), in no order;
+ * *ret NULL-terminated, or NULL when there are none. 0 or a negative errno. */
+int cg_child_names(int dir_fd, char ***ret, size_t *ret_n);
 
 /* The kernel's limit on one cgroup name (kernfs: NAME_MAX). */
 #define CG_NAME_MAX 255
@@ -89,6 +92,15 @@ struct cg_dircache {
 int cg_dircache_get(struct cg_dircache *c, const char *path);
 /* After an rmdir: drops path and everything below it. */
 void cg_dircache_forget(struct cg_dircache *c, const char *path);
+/* cg_read() and cg_write() of dir/file, dir relative to the mount. The file is
+ * opened from the nearest directory the cache holds, in one openat2(2) that follows
+ * no symbolic link and stays beneath that directory and on its mount
+ * (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV):
+ * a VM's 66 children are written and read without a directory fd each. Where the
+ * kernel has no openat2 (before Linux 5.6), through dir's own cached fd. -ENOENT when
+ * dir or file does not exist; the kernel's errno of the open, read or write. */
+int cg_dircache_read(struct cg_dircache *c, const char *dir, const char *file, char **ret);
+int cg_dircache_write(struct cg_dircache *c, const char *dir, const char *file, const char *value);
 void cg_dircache_done(struct cg_dircache *c);
 
 /* The form kvmcg keeps a cgroup path in, relative to the mount ("kvmcg/vm/vcpu0",

@@ -9,12 +9,16 @@
 #include "basic/util.h"
 #include "plan/layout.h"
 
-static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, struct cgroup_dir_state *ret)
+/* path's state. Its files are read through the cache (cg_dircache_read: a child of a
+ * cached directory needs no fd of its own); listed says it is known to exist (its
+ * parent's listing has it), else the cache opens it to find out. */
+static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, bool listed,
+			  struct cgroup_dir_state *ret)
 {
 	struct cgroup_dir_state d = {0};
 	if (!(d.path = strdup(path)))
 		return -ENOMEM;
-	int fd = cg_dircache_get(dirs, path);
+	int fd = listed ? 0 : cg_dircache_get(dirs, path);
 	if (fd < 0) {
 		*ret = d;
 		return fd == -ENOENT ? 0 : fd;
@@ -22,17 +26,17 @@ static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, s
 	d.exists = true;
 	_cleanup_free_ char *type = NULL, *mm = NULL;
 	if (v2) {
-		if (cg_read(fd, "cgroup.type", &type) == 0)
+		if (cg_dircache_read(dirs, path, "cgroup.type", &type) == 0)
 			d.threaded = strcmp(type, "threaded") == 0;
-		(void)cg_read(fd, "cgroup.subtree_control", &d.subtree_control);
-	} else if (cg_read(fd, "cpuset.memory_migrate", &mm) == 0) {
+		(void)cg_dircache_read(dirs, path, "cgroup.subtree_control", &d.subtree_control);
+	} else if (cg_dircache_read(dirs, path, "cpuset.memory_migrate", &mm) == 0) {
 		d.memory_migrate = strcmp(mm, "1") == 0;
 	}
-	(void)cg_read(fd, "cpuset.cpus", &d.cpus);
-	(void)cg_read(fd, "cpuset.mems", &d.mems);
+	(void)cg_dircache_read(dirs, path, "cpuset.cpus", &d.cpus);
+	(void)cg_dircache_read(dirs, path, "cpuset.mems", &d.mems);
 	if (v2) {
-		(void)cg_read(fd, "cpu.weight", &d.cpu_weight);
-		(void)cg_read(fd, "cpu.max", &d.cpu_max);
+		(void)cg_dircache_read(dirs, path, "cpu.weight", &d.cpu_weight);
+		(void)cg_dircache_read(dirs, path, "cpu.max", &d.cpu_max);
 	}
 	*ret = d;
 	return 0;
@@ -51,9 +55,17 @@ void dir_states_done(struct dir_states *s)
 	free(s->v);
 }
 
-/* path's state, read from the kernel; or, when it is known to be missing (below a
- * VM directory that does not exist yet), without asking. */
-static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2, bool missing)
+/* How a directory's existence is known before its files are read. */
+enum presence {
+	PRESENCE_ASK,     /* open it to find out */
+	PRESENCE_LISTED,  /* its parent lists it */
+	PRESENCE_MISSING, /* below a directory that does not exist, or not listed in it */
+};
+
+/* path's state, read from the kernel; or, when it is known to be missing, without
+ * asking. */
+static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2,
+			 enum presence presence)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->v[i].path, path) == 0)
@@ -63,14 +75,24 @@ static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const c
 		return -ENOMEM;
 	s->v = n;
 	int r = 0;
-	if (missing) {
+	if (presence == PRESENCE_MISSING) {
 		s->v[s->n] = (struct cgroup_dir_state){.path = strdup(path)};
 		r = s->v[s->n].path ? 0 : -ENOMEM;
 	} else
-		r = read_dir_state(dirs, path, v2, &s->v[s->n]);
+		r = read_dir_state(dirs, path, v2, presence == PRESENCE_LISTED, &s->v[s->n]);
 	if (r == 0)
 		s->n++;
 	return r;
+}
+
+static bool listed(char **names, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	for (char **p = names; p && *p; p++)
+		if (strcmp(*p, base) == 0)
+			return true;
+	return false;
 }
 
 int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *vm, enum pin_backend backend,
@@ -78,21 +100,31 @@ int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *
 {
 	bool v2 = backend == BACKEND_CGROUP_V2;
 	struct dir_states s = {0};
-	int r = add_dir_state(&s, dirs, "", v2, false);
+	int r = add_dir_state(&s, dirs, "", v2, PRESENCE_ASK);
 	for (const char *p = vm_dir; r == 0 && p;) {
 		const char *slash = strchr(p, '/');
 		_cleanup_free_ char *prefix = strndup(vm_dir, slash ? (size_t)(slash - vm_dir) : strlen(vm_dir));
-		r = prefix ? add_dir_state(&s, dirs, prefix, v2, false) : -ENOMEM;
+		r = prefix ? add_dir_state(&s, dirs, prefix, v2, PRESENCE_ASK) : -ENOMEM;
 		p = slash ? slash + 1 : NULL;
 	}
-	/* No VM directory yet (a first pin): no child of it either, and nothing to ask */
+	/* No VM directory yet (a first pin): no child of it either, and nothing to ask.
+	 * Else one listing of it says which children exist. */
 	bool vm_dir_exists = false;
 	for (size_t i = 0; r == 0 && i < s.n; i++)
 		vm_dir_exists |= strcmp(s.v[i].path, vm_dir) == 0 && s.v[i].exists;
+	char **children = NULL;
+	size_t n_children = 0;
+	if (r == 0 && vm_dir_exists) {
+		int fd = cg_dircache_get(dirs, vm_dir);
+		r = fd < 0 ? fd : cg_child_names(fd, &children, &n_children);
+	}
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		_cleanup_free_ char *path = layout_child_path(vm_dir, &vm->threads[i]);
-		r = path ? add_dir_state(&s, dirs, path, v2, !vm_dir_exists) : -ENOMEM;
+		r = path ? add_dir_state(&s, dirs, path, v2,
+					 listed(children, path) ? PRESENCE_LISTED : PRESENCE_MISSING)
+			 : -ENOMEM;
 	}
+	strv_free(children);
 	if (r < 0) {
 		dir_states_done(&s);
 		return r;

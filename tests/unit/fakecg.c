@@ -5,6 +5,7 @@
 #include "fakecg.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 static bool active, use_v1;
 /* short, so that every path below them fits in PATH_MAX */
@@ -424,6 +427,33 @@ int openat(int dirfd, const char *path, int flags, ...)
 		snprintf(files[fd].rel, sizeof(files[fd].rel), "%s", rel);
 	}
 	return fd;
+}
+
+/* kvmcg opens a cgroup's files with openat2 (kernel/cgroupfs.c dircache_open): while
+ * the stand-in is started they get openat's meaning here, and RESOLVE_BENEATH's
+ * refusal of a path that could leave the directory. Every other system call, and
+ * openat2 when it is stopped, goes through as it is. */
+long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a[6];
+	for (size_t i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_openat2 && active) {
+		const char *path = (const char *)a[1];
+		const struct open_how *how = (const struct open_how *)a[2];
+		if (path[0] == '/' || strstr(path, "..")) {
+			errno = EXDEV;
+			return -1;
+		}
+		return openat((int)a[0], path, (int)how->flags, (mode_t)how->mode);
+	}
+	static long (*real)(long, ...);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "syscall");
+	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* A new cgroup's interface files, as the kernel shows them: v2 has no tasks file, the

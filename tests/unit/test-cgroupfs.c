@@ -8,11 +8,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
 
 #include "kernel/cgroupfs.h"
 #include "basic/util.h"
@@ -286,6 +293,66 @@ Test(cgroupfs_files, write_and_read)
 	cr_assert_str_eq(v, "", "an empty list reads as \"\"");
 	free(v);
 	close(fd);
+}
+
+/* A tree a/b/c with a cgroup file in c, and a/link -> b. */
+static void dircache_tree(struct cg_dircache *c)
+{
+	cr_assert_eq(mkdirat(tmpfd, "a", 0755), 0);
+	cr_assert_eq(mkdirat(tmpfd, "a/b", 0755), 0);
+	cr_assert_eq(mkdirat(tmpfd, "a/b/c", 0755), 0);
+	put_file(tmpfd, "a/b/c/cpuset.cpus", "0-1\n");
+	cr_assert_eq(symlinkat("b", tmpfd, "a/link"), 0);
+	*c = (struct cg_dircache){.mount_fd = tmpfd};
+}
+
+/* Files of a directory the cache does not hold are reached from its nearest cached
+ * ancestor, never through a symbolic link, and written as cg_write() writes. */
+static void dircache_files(bool fallback)
+{
+	struct cg_dircache c;
+	dircache_tree(&c);
+	cr_assert_geq(cg_dircache_get(&c, "a"), 0);
+	size_t held = c.n;
+	char *v = NULL;
+	cr_assert_eq(cg_dircache_read(&c, "a/b/c", "cpuset.cpus", &v), 0);
+	cr_assert_str_eq(v, "0-1");
+	free(v);
+	cr_assert_eq(cg_dircache_write(&c, "a/b/c", "cpuset.cpus", "2"), 0);
+	file_is(tmpfd, "a/b/c/cpuset.cpus", "2");
+	if (!fallback)
+		cr_assert_eq(c.n, held, "no fd of its own for a/b/c");
+	else
+		cr_assert_gt(c.n, held, "without openat2, through a/b/c's own fd");
+	int r = cg_dircache_read(&c, "a/link/c", "cpuset.cpus", &v);
+	cr_assert(r == -ELOOP || r == -ENOTDIR, "a symbolic link on the way: %d", r);
+	cr_assert_eq(cg_dircache_write(&c, "a/b/none", "cpuset.cpus", "1"), -ENOENT);
+	cr_assert_eq(faccessat(tmpfd, "a/b/none", F_OK, 0), -1, "never made");
+	cg_dircache_done(&c);
+}
+
+Test(cgroupfs_files, dircache_files_below_a_cached_directory)
+{
+	dircache_files(false);
+}
+
+/* The same where openat2 is not to be had (a kernel before 5.6, a seccomp filter
+ * that does not know it): a filter on this test process makes it ENOSYS. */
+Test(cgroupfs_files, dircache_files_without_openat2)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+	cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0, "%s", strerror(errno));
+	struct open_how how = {.flags = O_RDONLY};
+	cr_assert_eq(syscall(SYS_openat2, tmpfd, ".", &how, sizeof(how)), -1);
+	cr_assert_eq(errno, ENOSYS, "the filter is in place");
+	dircache_files(true);
 }
 
 Test(cgroupfs_files, write_never_creates_nor_follows)
