@@ -83,7 +83,11 @@ read -r busy0 idle0 < <(cpu_stat)
 started_at=$EPOCHREALTIME
 
 tmp=$(mktemp -d /tmp/kvmcg-floor-bench.XXXXXX)
+# The state directory on a tmpfs of its own, as /run is on a host (a file system in
+# memory: kvmcg's lock files and records cost what they cost there, not a journal's
+# work on a disk), whatever /tmp is here.
 export KVMCG_STATE_DIR=$tmp/state
+state_mounted=''
 # Private copies, so that a rebuild during the run cannot change what is measured.
 cp "$KVMCG" "$tmp/kvmcg"
 cp "$FLOOR" "$tmp/floor"
@@ -121,12 +125,19 @@ cleanup() {
 	if [ -n "$cg_parent" ] && [ "$cg_parent_existed" = 0 ] && [ -d "$cg_parent" ]; then
 		rmdir "$cg_parent" 2>/dev/null
 	fi
+	[ -n "$state_mounted" ] && umount "$KVMCG_STATE_DIR" 2>/dev/null
 	rm -rf "$tmp"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+mkdir "$KVMCG_STATE_DIR"
+if mount -t tmpfs -o mode=0700,size=16m kvmcg-bench "$KVMCG_STATE_DIR" 2>/dev/null; then
+	state_mounted=yes
+else
+	note "cannot mount a tmpfs for the state directory; it stays on $(stat -f -c %T "$tmp")"
+fi
 
 # --- the 64-vCPU QEMU ------------------------------------------------------------------
 
@@ -409,6 +420,8 @@ cat "$tmp/many.times" >>"$times"
 many_start_s=$(sed -n 's/^start_s=//p' "$tmp/many.info")
 many_pinned=$(sed -n 's/^pinned_after_apply=//p' "$tmp/many.info")
 apply_says=$(sed -n 's/^apply_says=//p' "$tmp/many.info")
+qemu_ms_qmp=$(sed -n 's/^qemu_ms_qmp=//p' "$tmp/many.info")
+qemu_ms_noqmp=$(sed -n 's/^qemu_ms_noqmp=//p' "$tmp/many.info")
 [ "$many_pinned" = 0 ] || die "apply pinned $many_pinned VMs although no policy matches"
 
 # --- figures -------------------------------------------------------------------------------
@@ -440,6 +453,13 @@ read -r _ _ cpu_apply_q1 cpu_apply_q3 < <(stats "$times" apply 5)
 r_pin=$(ratio "$m_pin_k" "$m_pin_f")
 r_repin=$(ratio "$m_repin_k" "$m_repin_f")
 r_list=$(ratio "$m_list_k" "$m_list_n")
+# What no list that asks the monitors can beat here: the CPU work of kvmcg's list and
+# of the QEMUs answering it (beyond what they do anyway, as during list --no-qmp),
+# spread perfectly over every CPU; and never less than list --no-qmp itself.
+ncpu=$(nproc)
+list_bound=$(awk -v k="$cpu_list_k" -v q="$qemu_ms_qmp" -v z="$qemu_ms_noqmp" -v n="$ncpu" -v w="$m_list_n" \
+	'BEGIN { b = (k + q - z) / n; if (b < w) b = w; printf "%.1f", b }')
+r_list_bound=$(ratio "$list_bound" "$m_list_n")
 apply_per_vm=$(awk -v c="$cpu_apply" -v n="$many" 'BEGIN { printf "%.3f", c / n }')
 apply_per_vm_q1=$(awk -v c="$cpu_apply_q1" -v n="$many" 'BEGIN { printf "%.3f", c / n }')
 apply_per_vm_q3=$(awk -v c="$cpu_apply_q3" -v n="$many" 'BEGIN { printf "%.3f", c / n }')
@@ -468,6 +488,7 @@ goal_lines() {
 	if [ "$peer_ran" = 1 ]; then
 		echo "PEER qemu-affinity $(fmt "$m_peer_p") ms / kvmcg pin --affinity-only $(fmt "$m_peer_k") ms = ratio $r_peer (kvmcg is ${r_peer}x as fast)"
 	fi
+	echo "BOUND list-$many: the QEMUs spend $qemu_ms_qmp ms of CPU per list answering ($qemu_ms_noqmp without QMP), kvmcg $(fmt "$cpu_list_k"): on $ncpu CPUs no list can take less than $list_bound ms = ratio $r_list_bound"
 	echo "SYSCALLS first pin: kvmcg $sc_pin_kvmcg / floor $sc_pin_floor = ratio $r_sc_pin; unchanged re-pin: kvmcg $sc_repin_kvmcg / floor check $sc_repin_floor = ratio $r_sc_repin"
 }
 
@@ -545,6 +566,11 @@ git -C "$root" diff --quiet HEAD -- src 2>/dev/null || git_rev="$git_rev with lo
 	echo
 	echo "$many small QEMUs (\`-m 32 -smp 1\`, each with \`-name\` and \`-qmp\`) took $many_start_s s to start."
 	echo "\`kvmcg apply\` said: \"$apply_says\"."
+	echo
+	echo "While \`list\` asked their monitors, the $many QEMUs used $qemu_ms_qmp ms of CPU per \`list\`"
+	echo "($qemu_ms_noqmp ms during \`list --no-qmp\`: their own background work), and \`kvmcg list\`"
+	echo "$(fmt "$cpu_list_k") ms. Spread perfectly over the $ncpu CPUs, that work takes at least"
+	echo "$list_bound ms: no \`list\` that asks the monitors can beat a ratio of **$r_list_bound** on this host."
 	echo
 	echo "Goal lines as the run printed them:"
 	echo

@@ -80,11 +80,30 @@ start_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
 out=$WORK/many.times
 : >"$out"
+# The QEMUs' own CPU time (ns, every thread's schedstat), summed: what answering the
+# monitors costs them, which kvmcg's timing cannot show and a host with few CPUs
+# has to fit in beside kvmcg's own.
+qemu_pids=()
+for i in $(seq "$MANY_VMS"); do qemu_pids+=("$(cat "$dir/vm$i.pid")"); done
+qemu_ns() {
+	# shellcheck disable=SC2046 # the globs are to expand: every task of every QEMU
+	awk '{ s += $1 } END { printf "%.0f\n", s }' $(printf '/proc/%s/task/*/schedstat ' "${qemu_pids[@]}") 2>/dev/null
+}
+qemu_ns_qmp=0 qemu_ns_noqmp=0
 run_list() { # WHICH FILE
+	local a b
+	a=$(qemu_ns)
 	case $1 in
 	qmp) "$TIMEIT" "$2" list "$KVMCG" list >/dev/null ;;
 	noqmp) "$TIMEIT" "$2" list-noqmp "$KVMCG" list --no-qmp >/dev/null ;;
 	esac || die "kvmcg list ($1) failed"
+	b=$(qemu_ns)
+	if [ "$2" = "$out" ]; then
+		case $1 in
+		qmp) qemu_ns_qmp=$((qemu_ns_qmp + b - a)) ;;
+		noqmp) qemu_ns_noqmp=$((qemu_ns_noqmp + b - a)) ;;
+		esac
+	fi
 }
 for i in $(seq $((WARMUP + LIST_ITER))); do
 	f=$out
@@ -144,5 +163,8 @@ pinned=$("$KVMCG" list --json --no-qmp | jq '[.vms[] | select(.kvmcg != null and
 	echo "vms=$MANY_VMS"
 	echo "start_s=$start_s"
 	echo "pinned_after_apply=$pinned"
+	# ms of the QEMUs' CPU per list, with their monitors asked and without
+	awk -v q="$qemu_ns_qmp" -v n="$qemu_ns_noqmp" -v k="$LIST_ITER" \
+		'BEGIN { printf "qemu_ms_qmp=%.1f\nqemu_ms_noqmp=%.1f\n", q / k / 1e6, n / k / 1e6 }'
 	echo "apply_says=$(head -1 "$WORK/apply.out")"
 } >"$WORK/many.info"
