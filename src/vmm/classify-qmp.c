@@ -37,7 +37,7 @@ static int try_qmp_socket(const struct vm *vm, const char *display, const char *
 			  uint64_t deadline_ns, struct qmp_meanwhile *m, struct qmp_vm_info *info, char **ret_error)
 {
 	struct qmp *q = NULL;
-	int r = qmp_connect(path, deadline_ns, &q);
+	int r = qmp_open(path, deadline_ns, &q);
 	if (r == 0 && qmp_peer_pid(q) > 0 && qmp_peer_pid(q) != vm->pid)
 		r = -EXDEV;
 	/* The name from -name is the one kept (apply_qmp): then the monitor is not

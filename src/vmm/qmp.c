@@ -29,6 +29,7 @@ struct qmp {
 	size_t buf_len, buf_off;
 	size_t message_bytes;
 	bool negotiated; /* qmp_capabilities sent (with the first command) */
+	bool greeted;    /* the greeting was read */
 	char last_error[256];
 };
 
@@ -184,7 +185,41 @@ uint64_t qmp_deadline_after_ms(unsigned ms)
 	return now_ns() + (uint64_t)ms * 1000000u;
 }
 
+/* The greeting, which the monitor sends a client once it serves it. */
+static int read_greeting(struct qmp *q)
+{
+	/* A monitor serves one client at a time; a second one is accepted by the kernel
+	 * but greeted only when the first leaves, so silence here means "busy". */
+	json_object *greeting = NULL;
+	int r = read_message(q, &greeting);
+	if (r < 0)
+		return r;
+	bool is_qmp = json_object_object_get_ex(greeting, "QMP", NULL);
+	json_object_put(greeting);
+	if (!is_qmp) {
+		snprintf(q->last_error, sizeof(q->last_error), "no QMP greeting");
+		return -EPROTO;
+	}
+	q->greeted = true;
+	return 0;
+}
+
 int qmp_connect(const char *path, uint64_t deadline_ns, struct qmp **ret)
+{
+	struct qmp *q = NULL;
+	int r = qmp_open(path, deadline_ns, &q);
+	if (r == 0)
+		r = read_greeting(q);
+	if (r < 0) {
+		if (q)
+			qmp_close(q);
+		return r;
+	}
+	*ret = q;
+	return 0;
+}
+
+int qmp_open(const char *path, uint64_t deadline_ns, struct qmp **ret)
 {
 	struct qmp *q = calloc(1, sizeof(*q));
 	if (!q)
@@ -206,19 +241,6 @@ int qmp_connect(const char *path, uint64_t deadline_ns, struct qmp **ret)
 	socklen_t cl = sizeof(cred);
 	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
 		q->peer = cred.pid;
-
-	/* A monitor serves one client at a time; a second one is accepted by the kernel
-	 * but greeted only when the first leaves, so silence here means "busy". */
-	json_object *greeting = NULL;
-	r = read_message(q, &greeting);
-	if (r < 0)
-		return r;
-	bool is_qmp = json_object_object_get_ex(greeting, "QMP", NULL);
-	json_object_put(greeting);
-	if (!is_qmp) {
-		snprintf(q->last_error, sizeof(q->last_error), "no QMP greeting");
-		return -EPROTO;
-	}
 	/* qmp_capabilities goes with the first command (qmp_execute_batch): a caller
 	 * that only wants the peer's pid asks nothing */
 	*ret = TAKE_PTR(cleanup);
@@ -302,6 +324,11 @@ int qmp_execute_batch_while(struct qmp *q, const char *const *commands, size_t n
 	/* The monitor works on them meanwhile; its answers wait in the socket. */
 	if (meanwhile)
 		meanwhile(arg);
+	/* Sent before the greeting was read (qmp_open()): the monitor reads a client's
+	 * input only once it has greeted it (the chardev's OPENED event comes first,
+	 * monitor/qmp.c monitor_qmp_event()), so the greeting still comes first. */
+	if (!q->greeted && (r = read_greeting(q)) < 0)
+		return r;
 	for (size_t i = 0; i < n; i++)
 		rets[i] = NULL;
 	for (size_t i = 0; i < k && r == 0; i++) {

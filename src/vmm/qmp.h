@@ -31,6 +31,11 @@ uint64_t qmp_deadline_after_ms(unsigned ms);
  * -ETIMEDOUT (no greeting by the deadline: another client holds the monitor, since
  * QEMU's monitor greets one client at a time, monitor/qmp.c), -EPROTO (not QMP). */
 int qmp_connect(const char *path, uint64_t deadline_ns, struct qmp **ret);
+/* qmp_connect() without waiting for the greeting: the first qmp_execute_batch*()
+ * sends its commands at once and reads the greeting before their answers, so the
+ * monitor's wait to greet (a turn of QEMU's main loop) overlaps the caller's work.
+ * Its errors are qmp_connect()'s, the greeting's coming from that first call. */
+int qmp_open(const char *path, uint64_t deadline_ns, struct qmp **ret);
 void qmp_close(struct qmp *q);
 static inline void qmp_closep(struct qmp **q)
 {

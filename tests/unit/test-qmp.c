@@ -1102,19 +1102,33 @@ Test(qmp_discovery, list_all_shares_one_deadline)
 	snprintf(root, sizeof(root), "%s/root", scratch);
 	mkdir(root, 0755);
 	enum { N = 3 };
-	int listeners[N];
+	pid_t listeners[N];
 	char names[N][80];
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
 	for (int i = 0; i < N; i++) {
-		pid_t pid = TID(100 + i);
 		snprintf(names[i], sizeof(names[i]), "kvmcg-unit-%d-%.8s-%d", (int)getpid(),
 			 strrchr(scratch, '.') + 1, i);
-		/* an abstract socket: reached as named, not through /proc/PID/root */
-		listeners[i] = unix_socket();
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		memcpy(sa.sun_path + 1, names[i], strlen(names[i]));
-		socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(names[i]));
-		cr_assert_eq(bind(listeners[i], (struct sockaddr *)&sa, len), 0);
-		cr_assert_eq(listen(listeners[i], 4), 0); /* the kernel accepts; nobody greets */
+		/* Each monitor's socket is a process of its own, which the fake VM's pid
+		 * names (kvmcg talks to no socket another process holds): an abstract
+		 * socket, reached as named, not through /proc/PID/root, where the kernel
+		 * accepts and nobody greets. */
+		listeners[i] = fork();
+		cr_assert_geq(listeners[i], 0);
+		if (listeners[i] == 0) {
+			int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			struct sockaddr_un sa = {.sun_family = AF_UNIX};
+			memcpy(sa.sun_path + 1, names[i], strlen(names[i]));
+			socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(names[i]));
+			if (l < 0 || bind(l, (struct sockaddr *)&sa, len) < 0 || listen(l, 4) < 0 ||
+			    write(ready[1], "x", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		char x;
+		cr_assert_eq(read(ready[0], &x, 1), 1, "listener %d is listening", i);
+		pid_t pid = listeners[i];
 
 		char cmdline[256], rel[64], link[512];
 		int n = snprintf(cmdline, sizeof(cmdline),
@@ -1142,11 +1156,16 @@ Test(qmp_discovery, list_all_shares_one_deadline)
 	uint64_t t0 = now_ns();
 	int r = vm_list_all(&o, &vms, &n);
 	uint64_t ms = ms_since(t0);
-	for (int i = 0; i < N; i++)
-		close(listeners[i]);
+	for (int i = 0; i < N; i++) {
+		kill(listeners[i], SIGKILL);
+		waitpid(listeners[i], NULL, 0);
+	}
+	close(ready[0]);
+	close(ready[1]);
 	cr_assert_eq(r, 0);
 	cr_assert_eq(n, N, "every VM is listed, answered or not");
-	cr_assert_geq(ms, 350, "took %llu ms: gave up before the deadline", (unsigned long long)ms);
+	cr_assert_geq(ms, 350, "took %llu ms: gave up before the deadline (%s)", (unsigned long long)ms,
+		      n && vms[0]->qmp_error ? vms[0]->qmp_error : "-");
 	cr_assert_lt(ms, 700, "took %llu ms: the monitors were waited for one after another",
 		     (unsigned long long)ms);
 	for (size_t i = 0; i < n; i++) {
