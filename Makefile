@@ -174,7 +174,7 @@ FUZZ_CHECK_SECONDS ?= 15
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-FUZZ_TARGETS ?= policy qmp cmdline proc record
+FUZZ_TARGETS ?= policy qmp cmdline proc record memmap
 # Each target is linked with the layers its parsers need, and nothing else.
 FUZZ_BASIC        := $(wildcard src/basic/*.c)
 FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c src/kernel/sched.c $(FUZZ_BASIC)
@@ -187,12 +187,14 @@ FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src
 		     src/kernel/cgroupfs.c $(FUZZ_BASIC)
 FUZZ_SRCS_record  := $(wildcard src/state/*.c) src/plan/record.c src/plan/layout.c src/tune/tune.c \
 		     src/kernel/cgroupfs.c src/kernel/sched.c $(FUZZ_BASIC)
+FUZZ_SRCS_memmap  := src/kernel/memmap.c src/basic/util.c
 # Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192
 FUZZ_MAXLEN_qmp     := 81920
 FUZZ_MAXLEN_cmdline := 8192
 FUZZ_MAXLEN_proc    := 4096
 FUZZ_MAXLEN_record  := 16384
+FUZZ_MAXLEN_memmap  := 16384
 
 .PHONY: fuzz check-fuzz fuzz-build
 
