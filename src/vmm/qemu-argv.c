@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "vmm/qemu-argv.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -300,6 +301,32 @@ static int accel_opt(const char *key, const char *value, void *userdata)
 	return first ? set_str(&c->accel, first) : -ENOMEM;
 }
 
+/* -m's size: "N" in MiB, or with a K, M, G or T suffix (binary multiples, as QEMU's
+ * qemu_strtosz_MiB()); 0 for anything else. */
+static int ram_opt(const char *key, const char *value, void *userdata)
+{
+	struct qemu_config *c = userdata;
+	if (strcmp(key, "size") != 0)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(value, &end, 10);
+	unsigned shift = 20;
+	if (*end) {
+		static const char units[] = "KMGT";
+		const char *u = strchr(units, toupper((unsigned char)*end));
+		shift = u && *u ? 10 * (unsigned)(u - units + 1) : 64;
+		end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	c->ram_bytes = 0;
+	if (errno || end == value || *end || shift == 64 || value[0] == '-' || n > (UINT64_MAX >> shift))
+		return 0;
+	c->ram_bytes = (uint64_t)n << shift;
+	return 0;
+}
+
 int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 {
 	struct qemu_config cfg = {.smp_cpus = 1};
@@ -330,6 +357,8 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 			r = parse_mon(&st, val);
 		else if (strcmp(opt, "-pidfile") == 0)
 			r = set_str(&cfg.pidfile, val);
+		else if (strcmp(opt, "-m") == 0)
+			r = qemu_opts_foreach(val, "size", ram_opt, &cfg);
 		else if (strcmp(opt, "-object") == 0)
 			r = parse_object(&cfg, val);
 		else if (strcmp(opt, "-accel") == 0)

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct qemu_config {
 	char *name;          /* -name guest=NAME or -name NAME */
@@ -20,6 +21,7 @@ struct qemu_config {
 	char **iothread_ids; /* -object iothread,id=ID */
 	size_t n_iothread_ids;
 	char *accel;         /* kvm, tcg, ... when given by -accel, -machine accel= or -enable-kvm */
+	uint64_t ram_bytes;  /* -m [size=]N[KMGT] (no suffix: MiB); 0 when absent or unreadable */
 };
 
 void qemu_config_done(struct qemu_config *c);

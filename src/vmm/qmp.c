@@ -417,6 +417,55 @@ int qmp_parse_iothreads(json_object *ret, struct qmp_iothread **iothreads, size_
 	return 0;
 }
 
+void qmp_memdevs_free(struct qmp_memdev *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].id);
+		free(v[i].policy);
+	}
+	free(v);
+}
+
+int qmp_parse_memdevs(json_object *ret, struct qmp_memdev **memdevs, size_t *n)
+{
+	if (!json_object_is_type(ret, json_type_array))
+		return -EPROTO;
+	size_t len = json_object_array_length(ret);
+	struct qmp_memdev *v = calloc(len ? len : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < len; i++) {
+		json_object *e = json_object_array_get_idx(ret, i), *id, *policy = NULL;
+		int64_t size;
+		if (!json_object_object_get_ex(e, "id", &id) || !json_object_is_type(id, json_type_string) ||
+		    !get_int(e, "size", &size) || size <= 0)
+			continue;
+		(void)json_object_object_get_ex(e, "policy", &policy);
+		struct qmp_memdev m = {.id = strdup(json_object_get_string(id)), .size = (uint64_t)size};
+		if (policy && json_object_is_type(policy, json_type_string))
+			m.policy = strdup(json_object_get_string(policy));
+		v[k++] = m;
+		if (!m.id || (policy && json_object_is_type(policy, json_type_string) && !m.policy)) {
+			qmp_memdevs_free(v, k);
+			return -ENOMEM;
+		}
+	}
+	*memdevs = v;
+	*n = k;
+	return 0;
+}
+
+int qmp_query_memdevs(struct qmp *q, struct qmp_memdev **memdevs, size_t *n)
+{
+	json_object *j = NULL;
+	int r = qmp_execute(q, "query-memdev", &j);
+	if (r == 0)
+		r = qmp_parse_memdevs(j, memdevs, n);
+	json_object_put(j);
+	return r;
+}
+
 int qmp_parse_name(json_object *ret, char **name)
 {
 	json_object *v;

@@ -84,6 +84,21 @@ struct qmp_vm_info {
 };
 void qmp_vm_info_done(struct qmp_vm_info *info);
 
+/* A memory backend (query-memdev): the guest RAM QEMU maps, with its size in bytes
+ * and its host memory policy ("default", "bind", ...; NULL when not said). */
+struct qmp_memdev {
+	char *id;
+	uint64_t size;
+	char *policy;
+};
+void qmp_memdevs_free(struct qmp_memdev *v, size_t n);
+/* query-memdev's "return": entries without an id or a positive size are skipped;
+ * -EPROTO for another type. Since QEMU 5.0 the RAM of -m is a backend too (its
+ * machine's default id, "pc.ram" on x86), so the list is the whole guest RAM. */
+int qmp_parse_memdevs(json_object *ret, struct qmp_memdev **memdevs, size_t *n);
+/* Runs query-memdev (the connection's first command brings qmp_capabilities). */
+int qmp_query_memdevs(struct qmp *q, struct qmp_memdev **memdevs, size_t *n);
+
 /* Pure parsers of the "return" values of query-cpus-fast, query-iothreads and
  * query-name. Entries without a usable thread id are skipped; a malformed
  * document gives -EPROTO. */

@@ -5,8 +5,8 @@
  *
  * 1. Pure: the stream cut into messages with json-c's incremental tokener (as qmp.c
  *    does), every message and its "return" member given to qmp_parse_cpus_fast(),
- *    qmp_parse_iothreads() and qmp_parse_name(); each result is checked against the
- *    document it came from.
+ *    qmp_parse_iothreads(), qmp_parse_name() and qmp_parse_memdevs(); each result
+ *    is checked against the document it came from.
  * 2. Session: a thread of this process plays QEMU on an abstract Unix socket,
  *    sends the input and ends its side of the stream; qmp_connect() and
  *    qmp_query_vm(), kvmcg's own conversation, talk to it. The outcome (error or
@@ -134,10 +134,43 @@ static void check_name(json_object *doc)
 	free(name);
 }
 
+/* query-memdev: entries with a string id and a positive size are kept, in order,
+ * with their string policy when they have one. */
+static void check_memdevs(json_object *doc)
+{
+	struct qmp_memdev *v = NULL;
+	size_t n = 0;
+	int r = qmp_parse_memdevs(doc, &v, &n);
+	if (!json_object_is_type(doc, json_type_array)) {
+		CHECK(r == -EPROTO);
+		return;
+	}
+	CHECK(r == 0 && v);
+	size_t k = 0, len = json_object_array_length(doc);
+	for (size_t i = 0; i < len; i++) {
+		json_object *e = json_object_array_get_idx(doc, i), *id, *policy;
+		int64_t size;
+		if (!json_object_object_get_ex(e, "id", &id) || !json_object_is_type(id, json_type_string) ||
+		    !int_member(e, "size", &size) || size <= 0)
+			continue;
+		CHECK(k < n);
+		CHECK(strcmp(v[k].id, json_object_get_string(id)) == 0);
+		CHECK(v[k].size == (uint64_t)size);
+		if (json_object_object_get_ex(e, "policy", &policy) && json_object_is_type(policy, json_type_string))
+			CHECK(v[k].policy && strcmp(v[k].policy, json_object_get_string(policy)) == 0);
+		else
+			CHECK(!v[k].policy);
+		k++;
+	}
+	CHECK(k == n);
+	qmp_memdevs_free(v, n);
+}
+
 static void check_parsers(json_object *doc)
 {
 	check_cpus_fast(doc);
 	check_iothreads(doc);
+	check_memdevs(doc);
 	check_name(doc);
 }
 

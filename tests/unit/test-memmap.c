@@ -12,6 +12,7 @@
 
 #include "basic/util.h"
 #include "kernel/memmap.h"
+#include "vmm/memory.h"
 
 #define MEMMAP_DIR FIXTURES "/memmap"
 
@@ -204,4 +205,51 @@ Test(memmap, joined_with_maps)
 	cr_assert_eq(m.v[2].end, 0, "not in maps any more");
 	cr_assert_str_eq(m.v[2].path, "/gone");
 	memmap_done(&m);
+}
+
+/* vm_memory_classify: a mapping of a backend's exact size is guest RAM (each size
+ * once), a file-backed one is file, the heap, stacks and anonymous ones are other. */
+Test(memmap, a_vms_memory_by_kind)
+{
+	const char *numa = "1000 default file=/usr/bin/qemu-system-x86_64 mapped=10 N0=10 kernelpagesize_kB=4\n"
+			   "100000 default heap anon=5 dirty=5 N0=3 N1=2 kernelpagesize_kB=4\n"
+			   "7f0000000000 bind:1 anon=300 dirty=300 N0=100 N1=200 kernelpagesize_kB=4\n"
+			   "7f0040000000 default anon=2 dirty=2 N0=2 kernelpagesize_kB=4\n"
+			   "7f1000000000 default file=/dev/hugepages/m2\\040(deleted) huge dirty=3 N1=3 kernelpagesize_kB=2048\n"
+			   "7ffd00000000 default stack anon=4 dirty=4 N0=4 kernelpagesize_kB=4\n";
+	const char *maps = "1000-2000 r-xp 00000000 fe:00 9 /usr/bin/qemu-system-x86_64\n"
+			   "100000-200000 rw-p 00000000 00:00 0 [heap]\n"
+			   "7f0000000000-7f0040000000 rw-p 00000000 00:00 0 \n"
+			   "7f0040000000-7f0080000000 rw-p 00000000 00:00 0 \n"
+			   "7f1000000000-7f1000800000 rw-s 00000000 00:20 7 /dev/hugepages/m2 (deleted)\n"
+			   "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n";
+	struct memmap map = {0};
+	cr_assert_eq(memmap_parse(numa, maps, &map, NULL), 0);
+	/* two backends of 1 GiB (the first anonymous mapping, then the second) and one
+	 * of 8 MiB (hugetlb) */
+	const uint64_t sizes[] = {1ull << 30, 8ull << 20, 1ull << 30};
+	struct vm_memory m = {0};
+	cr_assert_eq(vm_memory_classify(&map, sizes, 3, VM_RAM_MEMDEV, &m), 0);
+	cr_assert_eq(m.guest_ram_mappings, 3);
+	cr_assert_eq(m.guest_ram_size, (2ull << 30) + (8ull << 20));
+	cr_assert_eq(m.n_nodes, 2);
+	cr_assert_eq(m.nodes[0].guest_ram, (100 + 2) * 4096ull);
+	cr_assert_eq(m.nodes[1].guest_ram, 200 * 4096ull + 3 * (2ull << 20));
+	cr_assert_eq(m.nodes[1].huge, 3 * (2ull << 20));
+	cr_assert_eq(m.nodes[0].file, 10 * 4096ull, "the binary");
+	cr_assert_eq(m.nodes[0].other, (3 + 4) * 4096ull, "heap and stack");
+	cr_assert_eq(m.nodes[1].other, 2 * 4096ull);
+	struct idset *one = NULL;
+	cr_assert_eq(idset_parse("1", &one, NULL), 0);
+	cr_assert_eq(vm_memory_counted(&m, one), 200 * 4096ull + 3 * (2ull << 20) + 2 * 4096ull);
+	cr_assert_eq(vm_memory_counted(&m, NULL), vm_memory_guest_resident(&m) + (3 + 4 + 2) * 4096ull,
+		     "file pages do not count");
+	idset_free(one);
+	vm_memory_done(&m);
+	/* unknown sizes: nothing is guest RAM */
+	cr_assert_eq(vm_memory_classify(&map, NULL, 0, VM_RAM_UNKNOWN, &m), 0);
+	cr_assert_eq(m.guest_ram_mappings, 0);
+	cr_assert_eq(vm_memory_guest_resident(&m), 0);
+	vm_memory_done(&m);
+	memmap_done(&map);
 }

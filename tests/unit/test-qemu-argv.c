@@ -300,12 +300,18 @@ Test(qemu_config, abstract_sockets)
 	qemu_config_done(&c);
 }
 
-static int smp_of(const char *smp)
+/* The config of "qemu-system-x86_64 -m M -smp S". */
+static void config_of(const char *m, const char *smp, struct qemu_config *c)
 {
 	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "qemu-system-x86_64 -m 64 -smp %s", smp);
+	snprintf(cmd, sizeof(cmd), "qemu-system-x86_64 -m %s -smp %s", m, smp);
+	parse(cmd, c);
+}
+
+static int smp_of(const char *smp)
+{
 	struct qemu_config c;
-	parse(cmd, &c);
+	config_of("64", smp, &c);
 	int n = c.smp_cpus;
 	qemu_config_done(&c);
 	return n;
@@ -485,4 +491,35 @@ Test(qemu_apic, inverts_qemu_topology_encoding)
 	check_topology("1,maxcpus=4,sockets=4", 4, 1, 1, 1);
 	check_topology("6", 1, 1, 6, 1);
 	check_topology("maxcpus=4", 1, 1, 4, 1);
+}
+
+static uint64_t ram_of(const char *m)
+{
+	struct qemu_config cfg;
+	config_of(m, "2", &cfg);
+	uint64_t b = cfg.ram_bytes;
+	qemu_config_done(&cfg);
+	return b;
+}
+
+/* -m as QEMU reads it (qemu_strtosz_MiB(): no suffix is MiB, suffixes are binary). */
+Test(qemu_config, ram_size)
+{
+	cr_assert_eq(ram_of("128"), 128ull << 20);
+	cr_assert_eq(ram_of("2G"), 2ull << 30);
+	cr_assert_eq(ram_of("2g"), 2ull << 30);
+	cr_assert_eq(ram_of("512M"), 512ull << 20);
+	cr_assert_eq(ram_of("1T"), 1ull << 40);
+	cr_assert_eq(ram_of("65536K"), 64ull << 20);
+	cr_assert_eq(ram_of("size=4G,slots=4,maxmem=16G"), 4ull << 30);
+	cr_assert_eq(ram_of("slots=4,size=1G"), 1ull << 30);
+	cr_assert_eq(ram_of("1GB"), 1ull << 30);
+	/* what QEMU would refuse, or kvmcg cannot be sure of: unknown */
+	static const char *const bad[] = {"", "x", "1X", "-1", "1.5G", "99999999999999999999", "16777216T", "1GiB"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		cr_assert_eq(ram_of(bad[i]), 0, "-m '%s'", bad[i]);
+	struct qemu_config cfg;
+	parse("qemu-system-x86_64 -smp 2", &cfg);
+	cr_assert_eq(cfg.ram_bytes, 0, "no -m");
+	qemu_config_done(&cfg);
 }

@@ -138,6 +138,33 @@ Test(qmp_parse, iothreads)
 	json_object_put(o);
 }
 
+/* query-memdev as QEMU 7.2 answers for -m 128 and one backend of 1 GiB bound to node 1. */
+Test(qmp_parse, memdevs)
+{
+	json_object *j = json("[{\"size\": 134217728, \"merge\": true, \"dump\": true, \"prealloc\": false,"
+			      " \"share\": false, \"host-nodes\": [], \"id\": \"pc.ram\", \"policy\": \"default\"},"
+			      " {\"size\": 1073741824, \"host-nodes\": [1], \"id\": \"m1\", \"policy\": \"bind\"},"
+			      " {\"size\": 0, \"id\": \"empty\"}, {\"size\": 5}, {\"id\": \"nosize\"},"
+			      " {\"size\": 4096, \"id\": \"nopolicy\"}, 7]");
+	struct qmp_memdev *m = NULL;
+	size_t n = 0;
+	cr_assert_eq(qmp_parse_memdevs(j, &m, &n), 0);
+	cr_assert_eq(n, 3, "entries without an id or a positive size are skipped");
+	cr_assert_str_eq(m[0].id, "pc.ram");
+	cr_assert_eq(m[0].size, 128ull << 20);
+	cr_assert_str_eq(m[0].policy, "default");
+	cr_assert_str_eq(m[1].id, "m1");
+	cr_assert_eq(m[1].size, 1ull << 30);
+	cr_assert_str_eq(m[1].policy, "bind");
+	cr_assert_str_eq(m[2].id, "nopolicy");
+	cr_assert_null(m[2].policy);
+	qmp_memdevs_free(m, n);
+	json_object_put(j);
+	j = json("{\"size\": 1}");
+	cr_assert_eq(qmp_parse_memdevs(j, &m, &n), -EPROTO);
+	json_object_put(j);
+}
+
 Test(qmp_parse, name)
 {
 	char *name = (char *)"untouched";
