@@ -142,6 +142,8 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (cmd->vmsel && vmsel_count(&c->sel) != 1)
 		return cli_usage_error(c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
+	if (cmd->vmsel_optional && vmsel_count(&c->sel) > 1)
+		return cli_usage_error(c, "select at most one VM, with one of --pid, --pidfile, --name, --qmp");
 	if (cmd->columns) {
 		/* The JSON document is whole, always: its fields are not columns. */
 		if (c->json && (c->output || c->table.noheadings || c->table.raw))

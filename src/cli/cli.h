@@ -66,6 +66,7 @@ struct cli_command {
 	const struct option *options;
 	void (*help)(void);
 	bool vmsel;          /* needs exactly one VMSEL */
+	bool vmsel_optional; /* takes at most one VMSEL (none: every VM) */
 	bool files;          /* takes FILE arguments (left at optind) */
 	cli_option_fn extra; /* the command's own options (1 handled, 0 not, <0 exit code) */
 	void *userdata;

@@ -7,6 +7,7 @@
 #include "cli/cmd-apply.h"
 #include "cli/cmd-check.h"
 #include "cli/cmd-list.h"
+#include "cli/cmd-numastat.h"
 #include "cli/cmd-pin.h"
 #include "cli/cmd-show.h"
 #include "basic/log.h"
@@ -25,6 +26,7 @@ struct command {
 static const struct command commands[] = {
 	{"list", cmd_list, "list the VMs on this host"},
 	{"show", cmd_show, "show one VM's threads, affinity and cgroups"},
+	{"numastat", cmd_numastat, "show where each VM's memory is, per NUMA node"},
 	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)"},
 	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity"},
 	{"check", cmd_check, "validate policy files"},

@@ -200,6 +200,11 @@ static char *value_text(json_object *v, enum column_format fmt, bool escape)
 			snprintf(buf, sizeof(buf), "%.2f", (double)ns / 1e9);
 			return strdup(buf);
 		}
+		if (fmt == COL_BYTES_AS_MIB) {
+			uint64_t b = json_object_get_uint64(v);
+			snprintf(buf, sizeof(buf), "%.1f", (double)b / (1024.0 * 1024.0));
+			return strdup(buf);
+		}
 		return strdup(json_object_get_string(v));
 	case json_type_array: {
 		size_t n = json_object_array_length(v);

@@ -38,6 +38,7 @@ int print_plan_table(FILE *f, const struct plan *p);
 enum column_format {
 	COL_TEXT,
 	COL_NS_AS_SECONDS, /* integer nanoseconds printed as seconds, 2 decimals */
+	COL_BYTES_AS_MIB,  /* integer bytes printed as MiB, 1 decimal (numastat's unit) */
 };
 
 /* One column a command can print. Each command keeps a table of them; -o picks by
