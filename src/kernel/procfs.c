@@ -585,6 +585,26 @@ int proc_read_owner(int proc_fd, pid_t pid, uid_t *ret)
 	return proc_status_euid(buf, ret);
 }
 
+int proc_read_tgid(int proc_fd, pid_t id, pid_t *ret)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "%d/status", (int)id);
+	_cleanup_free_ char *buf = NULL, *v = NULL;
+	int r = read_file_at(proc_fd, path, &buf, NULL);
+	if (r < 0)
+		return normalize_gone(r);
+	r = proc_status_field(buf, "Tgid", &v);
+	if (r < 0)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long t = strtol(v, &end, 10);
+	if (errno || *end || t <= 0 || t > INT32_MAX)
+		return -EINVAL;
+	*ret = (pid_t)t;
+	return 0;
+}
+
 bool proc_task_exiting(int proc_fd, pid_t pid, pid_t tid)
 {
 	struct proc_stat st;

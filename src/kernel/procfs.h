@@ -154,4 +154,10 @@ int proc_exe_stat_parse(const char *buf, struct proc_exe *ret);
 int proc_status_euid(const char *buf, uid_t *ret);
 int proc_read_owner(int proc_fd, pid_t pid, uid_t *ret);
 
+/* The thread group (process) id of task id: its status's Tgid. /proc/ID answers for
+ * a thread's id too (fs/proc/base.c proc_pid_lookup() finds any task, though only
+ * leaders are listed), so a pid the user gives is checked to be a process's.
+ * -ENOENT when there is no such task; -EINVAL for a status without Tgid. */
+int proc_read_tgid(int proc_fd, pid_t id, pid_t *ret);
+
 #endif

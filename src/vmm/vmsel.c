@@ -110,6 +110,13 @@ int vmsel_identify(const struct discover_opts *o, const struct vm_selector *s, s
 	if (r < 0)
 		return r;
 
+	/* A thread's id reads like a process's in /proc: refuse it, naming the process. */
+	pid_t tgid;
+	if (proc_read_tgid(o->proc_fd, pid, &tgid) == 0 && tgid != pid) {
+		err_set("pid %d is a thread of process %d, not a process: select the VM by the process's id", (int)pid,
+			(int)tgid);
+		return -ENXIO;
+	}
 	struct vm *vm _cleanup_vm_ = NULL;
 	_cleanup_free_ char *why = NULL;
 	r = vm_identify_why(o, pid, &vm, &why);

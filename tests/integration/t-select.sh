@@ -33,6 +33,16 @@ tl_eq "--qmp SOCKET" "$("$KVMCG" show --qmp "$TL_TMP"/a.qmp --json | jq .pid)" "
 tl_eq "a process renamed by -name process= is still a VM" \
 	"$("$KVMCG" show --pid "$b" --json | jq -r '"\(.comm) \(.hypervisor)"')" "renamed-vm qemu"
 
+# --- a thread's id is not a process's ----------------------------------------------
+# /proc/TID answers for any thread, though only processes are listed: a TID copied
+# out of `show` is refused, naming the process, by every command that takes VMSEL.
+tid=$(ls /proc/"$a"/task | grep -vx "$a" | head -1)
+tl_check "the VM has a thread other than its main one (from /proc, not kvmcg)" test -n "$tid"
+expect_fail "show --pid of a thread" 1 "pid $tid is a thread of process $a, not a process" show --pid "$tid"
+expect_fail "pin --pid of a thread (dry run)" 1 "is a thread of process $a" pin --pid "$tid" --vcpu all:0 --dry-run
+expect_fail "unpin --pid of a thread" 1 "is a thread of process $a" unpin --pid "$tid"
+expect_fail "numastat --pid of a thread" 1 "is a thread of process $a" numastat --pid "$tid"
+
 # --- list --------------------------------------------------------------------------
 list=$("$KVMCG" list --json)
 for p in "$a" "$b" "$c"; do
