@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,16 +23,17 @@ struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
+	bool changes; /* may change a VM: an output lost does not undo that */
 };
 
 static const struct command commands[] = {
-	{"list", cmd_list, "list the VMs on this host"},
-	{"show", cmd_show, "show one VM's threads, affinity and cgroups"},
-	{"numastat", cmd_numastat, "show where each VM's memory is, per NUMA node"},
-	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)"},
-	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity"},
-	{"check", cmd_check, "validate policy files"},
-	{"apply", cmd_apply, "give every running VM the policy that matches it"},
+	{"list", cmd_list, "list the VMs on this host", true}, /* collects exited VMs */
+	{"show", cmd_show, "show one VM's threads, affinity and cgroups", false},
+	{"numastat", cmd_numastat, "show where each VM's memory is, per NUMA node", false},
+	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)", true},
+	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity", true},
+	{"check", cmd_check, "validate policy files", false},
+	{"apply", cmd_apply, "give every running VM the policy that matches it", true},
 };
 
 static void usage(FILE *f)
@@ -57,17 +60,21 @@ static void usage(FILE *f)
 /* Output that could not be written is a failure, as coreutils' close_stdout() says:
  * a script reading kvmcg's JSON must not take a cut one for the whole. What the
  * command changed by then stands (it is recorded, unpin undoes it): said so. */
-static int flush_stdout(int rc)
+static int flush_stdout(int rc, bool changes)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return rc;
-	log_error("cannot write the output: %s; what the command did stands (kvmcg show tells)",
-		  strerror(errno ? errno : EIO));
+	log_error("cannot write the output: %s%s", strerror(errno ? errno : EIO),
+		  changes ? "; what the command did stands (kvmcg show tells)" : "");
 	return rc == EXIT_OK ? EXIT_FAILURE_RUNTIME : rc;
 }
 
 int main(int argc, char **argv)
 {
+	/* A reader that went away (kvmcg pin | head, a closed pipe) is an output that
+	 * cannot be written, said and exit 1 as for a full disk (flush_stdout), not a
+	 * silent death by SIGPIPE after a pin that did change the VM. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		log_error("no command given; try 'kvmcg --help'");
 		return EXIT_USAGE;
@@ -78,21 +85,21 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 				if (strcmp(commands[i].name, argv[2]) == 0) {
 					char *help_argv[] = {argv[2], (char *)"--help", NULL};
-					return flush_stdout(commands[i].run(2, help_argv));
+					return flush_stdout(commands[i].run(2, help_argv), false);
 				}
 			log_error("help: unknown command '%s'; try 'kvmcg --help'", argv[2]);
 			return EXIT_USAGE;
 		}
 		usage(stdout);
-		return flush_stdout(EXIT_OK);
+		return flush_stdout(EXIT_OK, false);
 	}
 	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("kvmcg %s\n", KVMCG_VERSION);
-		return flush_stdout(EXIT_OK);
+		return flush_stdout(EXIT_OK, false);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
-			return flush_stdout(commands[i].run(argc - 1, argv + 1));
+			return flush_stdout(commands[i].run(argc - 1, argv + 1), commands[i].changes);
 	log_error("unknown %s '%s'; try 'kvmcg --help'", cmd[0] == '-' ? "option" : "command", cmd);
 	return EXIT_USAGE;
 }

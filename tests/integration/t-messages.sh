@@ -73,6 +73,15 @@ if [ -w /dev/full ]; then
 else
 	tl_skip "output to /dev/full" "there is no /dev/full"
 fi
+# A reader that is gone by the time kvmcg writes: the same, not a death by SIGPIPE.
+{
+	sleep 0.3
+	"$KVMCG" list --no-qmp 2>"$TL_TMP/err"
+	echo $? >"$TL_TMP/rc"
+} | true
+tl_eq "list into a closed pipe: exit 1, not killed by SIGPIPE (141)" "$(cat "$TL_TMP/rc")" 1
+tl_check "list into a closed pipe: says it could not write" grep -q "^kvmcg: cannot write the output: Broken pipe" \
+	"$TL_TMP/err"
 
 # --- runtime errors: exit 1 ----------------------------------------------------------------------
 one_line "--name with a newline" 1 "kvmcg: no running VM is named 'a\\x0akvmcg: forged'" \
