@@ -27,6 +27,7 @@ enum {
 	OPT_EMULATOR,
 	OPT_IOTHREAD,
 	OPT_MEMS,
+	OPT_MEM_POLICY,
 	OPT_DRY_RUN,
 	OPT_CGROUP_ROOT,
 	OPT_AFFINITY_ONLY,
@@ -56,6 +57,10 @@ static void pin_help(void)
 	      "     --emulator <cpus>          pin the emulator's threads (QEMU's own, workers)\n"
 	      "     --iothread <id>:<cpus>     pin an iothread\n"
 	      "     --mems <nodes>             allow memory only on these NUMA nodes (cpuset.mems)\n"
+	      "     --mem-policy <mode>        with --mems: strict (every page moved there, at\n"
+	      "                                least 99% must be) or restrictive (cpuset.mems,\n"
+	      "                                measured); preferred and interleave need kvmcg\n"
+	      "                                to start QEMU and are not carried out\n"
 	      "     --cpu-weight <1-10000>     cpu.weight of the VM's cgroup (cgroup v2)\n"
 	      "     --cpu-quota <N%|max>       cpu.max: N% of one CPU (cgroup v2)\n"
 	      "     --cpu-period <usec>        the cpu.max period (1000-1000000; default 100000)\n"
@@ -105,6 +110,41 @@ static void unpin_help(void)
 
 
 /* ---- output ------------------------------------------------------------------------------- */
+
+/* [{"node": N, "bytes": B}...]: guest RAM and QEMU's other memory per node. */
+static json_object *per_node_json(const struct vm_memory *m)
+{
+	json_object *a = json_object_new_array();
+	for (unsigned k = 0; k < m->n_nodes; k++) {
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "node", json_object_new_int((int)k));
+		json_object_object_add(e, "bytes", json_object_new_uint64(m->nodes[k].guest_ram + m->nodes[k].other));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
+/* The memory step's figures (kvmcg(8) pin --mem-policy); NULL when there was none. */
+static json_object *memory_json(const struct mem_report *m)
+{
+	if (m->policy == MEM_POLICY_UNSET)
+		return NULL;
+	json_object *o = json_object_new_object();
+	_cleanup_free_ char *nodes = idset_format(m->nodes);
+	json_object_object_add(o, "policy", json_object_new_string(mem_policy_name(m->policy)));
+	json_object_object_add(o, "nodes", json_object_new_string(nodes ? nodes : ""));
+	json_object_object_add(o, "before", per_node_json(&m->before));
+	json_object_object_add(o, "after", per_node_json(&m->after));
+	uint64_t before_on = vm_memory_counted(&m->before, m->nodes), after_on = vm_memory_counted(&m->after, m->nodes);
+	json_object_object_add(o, "moved_bytes", json_object_new_uint64(after_on > before_on ? after_on - before_on : 0));
+	json_object_object_add(o, "not_moved_pages", m->not_moved >= 0 ? json_object_new_int64(m->not_moved) : NULL);
+	json_object_object_add(o, "allowed_share", json_object_new_double(m->share));
+	uint64_t resident = vm_memory_guest_resident(&m->after);
+	json_object_object_add(o, "not_resident_bytes", json_object_new_uint64(
+								m->after.guest_ram_size > resident ? m->after.guest_ram_size - resident : 0));
+	json_object_object_add(o, "guest_ram_source", json_object_new_string(vm_ram_source_name(m->after.source)));
+	return o;
+}
 
 /* One report for pin and unpin: JSON or text on stdout; a failure as one line on
  * stderr; settings not carried out and warnings on stderr, each one line. In text, a
@@ -160,11 +200,32 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 	for (size_t i = 0; i < res->n_warnings; i++)
 		json_object_array_add(w, json_object_new_string(res->warnings[i]));
 	json_object_object_add(o, "warnings", w);
+	json_object *mem = memory_json(&res->memory);
+	if (mem)
+		json_object_object_add(o, "memory", mem);
 	print_json(stdout, o);
 	json_object_put(o);
 }
 
 /* ---- pin ---------------------------------------------------------------------------------- */
+
+/* --mem-policy: preferred and interleave are not carried out on a running VM (Linux
+ * has no way to change another process's memory policy): named as skipped. */
+static int parse_mem_policy(struct cli *c, struct pin_args *a, const char *arg)
+{
+	enum mem_policy m;
+	if (mem_policy_parse(arg, &m) < 0)
+		return -cli_usage_error(c, "--mem-policy '%s': not strict, restrictive, preferred or interleave", arg);
+	a->req.mem_policy = m;
+	if ((m == MEM_POLICY_PREFERRED || m == MEM_POLICY_INTERLEAVE) &&
+	    strv_push(&a->req.skipped, &a->req.n_skipped,
+		      m == MEM_POLICY_PREFERRED ? "--mem-policy preferred (a memory policy takes a process started "
+						  "under it; kvmcg cannot start QEMU yet)"
+						: "--mem-policy interleave (a memory policy takes a process started "
+						  "under it; kvmcg cannot start QEMU yet)") < 0)
+		return -EXIT_FAILURE_RUNTIME;
+	return 1;
+}
 
 static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
@@ -201,6 +262,8 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		if (idset_parse(arg, &a->req.mems, &off) < 0 || idset_count(a->req.mems) == 0)
 			return -cli_usage_error(c, "--mems '%s': not a non-empty node list", arg);
 		return 1;
+	case OPT_MEM_POLICY:
+		return parse_mem_policy(c, a, arg);
 	case OPT_DRY_RUN:
 		a->dry_run = true;
 		return 1;
@@ -317,7 +380,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	struct txn_env env = cli_txn_env(c);
 	struct pin_args merged = {0};
 	if (a->policy) {
-		if (a->req.emulator || a->req.n_iothreads || a->req.mems) {
+		if (a->req.emulator || a->req.n_iothreads || a->req.mems || a->req.mem_policy) {
 			return cli_usage_error(c, "with --policy, only --vcpu may add to the file's pins");
 		}
 		int rc = with_policy(a, &merged);
@@ -356,6 +419,7 @@ int cmd_pin(int argc, char **argv)
 		{"emulator", required_argument, NULL, OPT_EMULATOR},
 		{"iothread", required_argument, NULL, OPT_IOTHREAD},
 		{"mems", required_argument, NULL, OPT_MEMS},
+		{"mem-policy", required_argument, NULL, OPT_MEM_POLICY},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 		{"affinity-only", no_argument, NULL, OPT_AFFINITY_ONLY},
@@ -380,6 +444,8 @@ int cmd_pin(int argc, char **argv)
 			rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
 		else if (a.affinity_only && a.req.mems)
 			rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
+		else if (a.req.mem_policy && !a.req.mems && !a.policy)
+			rc = cli_usage_error(&c, "--mem-policy says how to hold the VM to --mems NODES; give them");
 		else if ((rc = cli_open_roots(&c)) == 0)
 			rc = run_pin(&c, &a);
 	}

@@ -32,6 +32,16 @@ struct place {
  *   LEFT      what a rollback could not remove */
 enum which { PLANNED, DONE, LEFT };
 
+/* The memory step of a pin whose request has a memory policy (core/memory.c):
+ * txn_memory_before() measures the VM while its lock is held and before anything is
+ * written; txn_memory_place() measures it after the run, moves (strict) what is
+ * still on other nodes, measures again, adds a sentence to res->message and returns
+ * the exit code: 1 when strict has less than MEM_STRICT_SHARE on the nodes. */
+int txn_memory_before(const struct txn_env *env, const struct vm *vm, const struct tune_request *req,
+		      struct pin_result *res);
+int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struct tune_request *req,
+		     struct pin_result *res, int rc);
+
 __attribute__((format(printf, 3, 4))) int txn_fail(struct pin_result *res, int code, const char *fmt, ...);
 __attribute__((format(printf, 2, 3))) void txn_warn(struct pin_result *res, const char *fmt, ...);
 /* "a, b, c" of a list, or NULL when out of memory. */

@@ -40,6 +40,7 @@ void pin_result_done(struct pin_result *r)
 	free(r->vm_dir);
 	plan_done(&r->plan);
 	vm_tune_done(&r->tune);
+	mem_report_done(&r->memory);
 	*r = (struct pin_result){0};
 }
 
@@ -281,7 +282,8 @@ static int pin_begin(struct pin_run *p)
 	if (r < 0)
 		return txn_fail(res, r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)p->vm->pid,
 				r == -ESRCH ? "exited before anything was done" : strerror(-r));
-	return PIN_GO;
+	int m = txn_memory_before(p->env, p->vm, &a->req, res);
+	return m != 0 ? m : PIN_GO;
 }
 
 /* Where the VM's cgroups go, what is there now, and the plan from there to the tune. */
@@ -510,6 +512,10 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 		rc = pin_record_planned(&p);
 	if (rc == PIN_GO)
 		rc = pin_execute(&p);
+	/* The pages, while the VM's lock is held: a pin that changed nothing in the
+	 * cgroups may still have pages to move. */
+	if (!a->dry_run && (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
+		rc = txn_memory_place(env, vm, &a->req, res, rc);
 	pin_run_done(&p);
 	rc = exit_if_gone(env, vm, res, rc);
 	res->exit_code = rc;

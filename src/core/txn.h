@@ -12,6 +12,7 @@
 #include "vmm/discover.h"
 #include "plan/layout.h"
 #include "plan/plan.h"
+#include "vmm/memory.h"
 
 /* What a transaction needs of the process around it: the proc root it reads threads
  * through (O_PATH|O_DIRECTORY, under --sysroot in tests), the host's online CPUs and
@@ -60,6 +61,21 @@ struct pin_args {
 };
 void pin_args_done(struct pin_args *a);
 
+/* What a pin with a memory policy (strict, restrictive) found and did: the VM's
+ * memory per node before the pin wrote anything and after it (and, for strict,
+ * after the pages left on other nodes were moved). */
+struct mem_report {
+	enum mem_policy policy;  /* MEM_POLICY_UNSET: nothing was measured */
+	struct idset *nodes;     /* the nodes the request holds the VM to */
+	struct vm_memory before, after;
+	long not_moved;          /* pages migrate_pages could not move; -1: not asked */
+	double share;            /* after: guest RAM and other memory on nodes, of all of it */
+};
+void mem_report_done(struct mem_report *m);
+/* The share strict needs, of the VM's resident guest RAM and other anonymous
+ * memory, on the nodes asked (file-backed pages are not counted). */
+#define MEM_STRICT_SHARE 0.99
+
 struct pin_result {
 	enum txn_result result;
 	int exit_code;
@@ -75,6 +91,7 @@ struct pin_result {
 	struct vm_tune tune; /* the pin the VM has (or would have) */
 	char **skipped;       /* settings not carried out, by name */
 	size_t n_skipped;
+	struct mem_report memory;
 };
 void pin_result_done(struct pin_result *r);
 

@@ -83,9 +83,11 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 		return r;
 	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
 	if (p->mem_nodes && !a->mems &&
-	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE) &&
-	    !(a->mems = idset_dup(p->mem_nodes)))
-		return -ENOMEM;
+	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE)) {
+		if (!(a->mems = idset_dup(p->mem_nodes)))
+			return -ENOMEM;
+		a->mem_policy = p->mem_policy;
+	}
 
 #define SKIP(cond, text)                                                                           \
 	do {                                                                                       \

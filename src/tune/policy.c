@@ -69,12 +69,6 @@ void diags_print(const struct diags *d, const char *file, FILE *f)
 	}
 }
 
-const char *mem_policy_name(enum mem_policy p)
-{
-	static const char *const names[] = {"unset", "strict", "preferred", "interleave", "restrictive"};
-	return (size_t)p < ARRAY_SIZE(names) ? names[p] : "?";
-}
-
 /* ---- units ----------------------------------------------------------------------------- */
 
 /* digits, then the rest in *ret_unit */
@@ -406,12 +400,8 @@ static void key_exclusive(struct ctx *c, char *v)
 
 static void key_mem_policy(struct ctx *c, char *v)
 {
-	for (enum mem_policy m = MEM_POLICY_STRICT; m <= MEM_POLICY_RESTRICTIVE; m++)
-		if (strcmp(v, mem_policy_name(m)) == 0) {
-			c->p->mem_policy = m;
-			return;
-		}
-	ERR(c, "Policy= expects strict, preferred, interleave or restrictive, not '%s'", v);
+	if (mem_policy_parse(v, &c->p->mem_policy) < 0)
+		ERR(c, "Policy= expects strict, preferred, interleave or restrictive, not '%s'", v);
 }
 
 static void key_mem_nodes(struct ctx *c, char *v)

@@ -43,15 +43,6 @@ struct origin {
 	unsigned line, col;
 };
 
-enum mem_policy {
-	MEM_POLICY_UNSET,
-	MEM_POLICY_STRICT,      /* libvirt: strict (bind) */
-	MEM_POLICY_PREFERRED,
-	MEM_POLICY_INTERLEAVE,
-	MEM_POLICY_RESTRICTIVE, /* cpuset.mems only, no mempolicy */
-};
-const char *mem_policy_name(enum mem_policy p);
-
 enum io_limit_kind {
 	IO_DEVICE_WEIGHT,
 	IO_READ_BPS,

@@ -319,3 +319,19 @@ struct idset *vm_tune_cpus(const struct vm_tune *s)
 	}
 	return u;
 }
+
+const char *mem_policy_name(enum mem_policy p)
+{
+	static const char *const names[] = {"unset", "strict", "preferred", "interleave", "restrictive"};
+	return (size_t)p < ARRAY_SIZE(names) ? names[p] : "?";
+}
+
+int mem_policy_parse(const char *s, enum mem_policy *ret)
+{
+	for (enum mem_policy m = MEM_POLICY_STRICT; m <= MEM_POLICY_RESTRICTIVE; m++)
+		if (strcmp(s, mem_policy_name(m)) == 0) {
+			*ret = m;
+			return 0;
+		}
+	return -EINVAL;
+}

@@ -53,6 +53,20 @@ void sched_format(int policy, unsigned priority, char *buf, size_t size);
 /* The inverse, checked with cputune_check_sched. -EINVAL. */
 int sched_parse(const char *s, int *ret_policy, unsigned *ret_priority);
 
+/* How a VM's memory is held to its nodes (libvirt's numatune modes). */
+enum mem_policy {
+	MEM_POLICY_UNSET,
+	MEM_POLICY_STRICT,      /* libvirt: strict (bind): cpuset.mems, then every page
+				 * moved there, and at least 99% of them must be */
+	MEM_POLICY_PREFERRED,
+	MEM_POLICY_INTERLEAVE,
+	MEM_POLICY_RESTRICTIVE, /* cpuset.mems only, measured, not enforced */
+};
+/* "unset", "strict", "preferred", "interleave", "restrictive" (the policy file's and
+ * --mem-policy's words); mem_policy_parse() the other way: -EINVAL for another. */
+const char *mem_policy_name(enum mem_policy p);
+int mem_policy_parse(const char *s, enum mem_policy *ret);
+
 /* What one VM should look like. A NULL set means "not pinned": inherit. */
 struct vm_tune {
 	struct idset **vcpu; /* indexed by vCPU index, n_vcpu entries */
@@ -97,6 +111,8 @@ struct tune_request {
 	struct idset **iothreads;
 	size_t n_iothreads;
 	struct idset *mems;
+	enum mem_policy mem_policy; /* with mems: strict or restrictive (unset: as strict's
+				     * cpuset.mems, without moving or measuring pages) */
 	struct cputune cputune;
 	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
 	 * by name: they make the result "partial", exit 3. */

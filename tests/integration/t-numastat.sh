@@ -5,12 +5,7 @@
 # with numactl --membind=0 and -mem-prealloc, and nothing of it may be on node 1).
 . "$(dirname "$0")/../lib/testlib.sh"
 
-for tool in qemu-system-x86_64 numactl jq awk; do
-	command -v "$tool" >/dev/null || {
-		tl_skip "numastat" "$tool is not installed"
-		tl_done
-	}
-done
+tl_need_tools numastat qemu-system-x86_64 numactl jq awk
 
 nodes_online=$(cat /sys/devices/system/node/online)
 n_nodes=$(tl_cpulist_expand "$nodes_online" | wc -l)

@@ -143,6 +143,18 @@ tl_guest_skips() {
 	tl_skip "$1" "on the host only: $2"
 }
 
+# tl_need_tools WHAT TOOL...: the script's checks, skipped visibly, when a tool is missing.
+tl_need_tools() {
+	local what=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || {
+			tl_skip "$what" "$tool is not installed"
+			tl_done
+		}
+	done
+}
+
 tl_have_kvm() {
 	[ "$KVMCG_TEST_ENV" != guest ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }
