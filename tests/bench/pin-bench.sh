@@ -318,7 +318,9 @@ last=${SIZES##* }
 	echo "| cgroup mode of \`kvmcg pin\` (\`--json\` field \`mode\`) | $mode (cpuset at \`$cgroup_mount\`) |"
 	echo "| QEMU accelerator | $accel_name |"
 	echo "| QEMU | $(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //') |"
-	echo "| kvmcg | $("$KVMCG" --version 2>&1 | head -1 | sed "s/^kvmcg //") |"
+	rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git -C "$root" diff --quiet HEAD -- src 2>/dev/null || rev="$rev with local changes in src/"
+	echo "| kvmcg | $("$KVMCG" --version 2>&1 | head -1 | sed "s/^kvmcg //"), tree $rev |"
 	if [ "$have_hyperfine" = 1 ]; then
 		echo "| Timer | $(hyperfine --version), $RUNS runs after $WARMUP warm-up runs |"
 	else
@@ -326,6 +328,10 @@ last=${SIZES##* }
 	fi
 	[ "$accel_name" = kvm ] || echo "| Note | /dev/kvm was not usable: QEMU ran under TCG |"
 	echo
+	if awk -v l="$load_at_start" -v n="$(nproc)" 'BEGIN { exit !(l >= n / 2) }'; then
+		echo "**Run under load** (load average $load_at_start at the start): the times include waiting for a CPU."
+		echo
+	fi
 	echo "#### Summary (median, ms)"
 	echo
 	echo "| vCPUs | threads | kvmcg pin (first) | kvmcg pin (unchanged) | kvmcg unpin | kvmcg show --json | taskset loop |"
