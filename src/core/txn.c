@@ -257,13 +257,17 @@ static int pin_begin(struct pin_run *p)
 			return rc;
 		txn_collect_and_warn(p->env, p->state_fd, p->vm, res);
 	}
-	/* Before the lock other VMs' pins wait for: a monitor may take its whole budget. */
+	/* Before the lock other VMs' pins wait for: a monitor may take its whole budget
+	 * (the threads' and the memory backends' questions). */
 	if (a->threads_unread) {
 		int r = vmsel_read_threads(p->env->discover, p->vm);
 		if (r < 0)
 			return txn_fail(res, r == -EOWNERDEAD ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "%s",
 					err_get() ? err_get() : strerror(-r));
 	}
+	int m = txn_memory_before(p->env, p->vm, &a->req, res);
+	if (m != 0)
+		return m;
 	if (!a->dry_run) {
 		err_clear();
 		int rc = lock_shared(p->state_fd, a->lock_timeout_ms, a->command, &p->shared_fd, res);
@@ -282,8 +286,7 @@ static int pin_begin(struct pin_run *p)
 	if (r < 0)
 		return txn_fail(res, r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)p->vm->pid,
 				r == -ESRCH ? "exited before anything was done" : strerror(-r));
-	int m = txn_memory_before(p->env, p->vm, &a->req, res);
-	return m != 0 ? m : PIN_GO;
+	return PIN_GO;
 }
 
 /* Where the VM's cgroups go, what is there now, and the plan from there to the tune. */
@@ -513,7 +516,10 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 	if (rc == PIN_GO)
 		rc = pin_execute(&p);
 	/* The pages, while the VM's lock is held: a pin that changed nothing in the
-	 * cgroups may still have pages to move. */
+	 * cgroups may still have pages to move. The shared lock goes first: the last
+	 * write to what VMs share is done, and moving pages may take seconds. */
+	shared_unlock(p.state_fd, p.shared_fd);
+	p.shared_fd = -1;
 	if (!a->dry_run && (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
 		rc = txn_memory_place(env, vm, &a->req, res, rc);
 	pin_run_done(&p);
