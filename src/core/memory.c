@@ -81,7 +81,8 @@ int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struc
 		     struct pin_result *res, int rc)
 {
 	struct mem_report *m = &res->memory;
-	if (!wanted(req) || m->policy == MEM_POLICY_UNSET || rc != EXIT_OK)
+	/* after a pin that was carried out (exit 3: a setting it could not carry out) */
+	if (!wanted(req) || m->policy == MEM_POLICY_UNSET || (rc != EXIT_OK && rc != EXIT_PARTIAL))
 		return rc;
 	int r = vm_memory_measure(env->discover, vm, &m->after);
 	if (r < 0)
