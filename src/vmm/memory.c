@@ -33,12 +33,14 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Whether a mapping is file-backed for placement: a path, except the heap and the
- * stacks ("[stack]"; a thread's is "[stack:TID]" on old kernels). */
+/* Whether a mapping is file-backed for placement (its pages are the page cache's,
+ * shared with every other user of the file): a path, except the heap and the stacks
+ * ("[stack]"; a thread's is "[stack:TID]" on old kernels), memory QEMU made for
+ * itself under a name (memfd, "/memfd:NAME (deleted)") and hugetlb pages. */
 static bool is_file(const struct memmap_entry *e)
 {
 	return e->path && strcmp(e->path, "[heap]") != 0 && strncmp(e->path, "[stack", 6) != 0 && !e->heap &&
-	       !e->stack;
+	       !e->stack && !e->huge && strncmp(e->path, "/memfd:", 7) != 0;
 }
 
 int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size_t n_sizes, enum vm_ram_source source,

@@ -43,7 +43,8 @@ void vm_memory_done(struct vm_memory *m);
 /* Classifies map's entries: a mapping whose length is one of ram_sizes (each used
  * once, largest first; QEMU maps each backend as one mapping of exactly its size,
  * util/mmap-alloc.c qemu_ram_mmap()) is guest RAM; else a file-backed one (a path
- * that is not "[heap]" or "[stack]") is file; the rest is other. 0 or -ENOMEM. */
+ * that is not "[heap]" or "[stack]", nor a memfd's, nor hugetlb) is file; the rest
+ * is other. 0 or -ENOMEM. */
 int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size_t n_sizes, enum vm_ram_source source,
 		       struct vm_memory *ret);
 

@@ -246,10 +246,34 @@ Test(memmap, a_vms_memory_by_kind)
 		     "file pages do not count");
 	idset_free(one);
 	vm_memory_done(&m);
-	/* unknown sizes: nothing is guest RAM */
+	/* unknown sizes: nothing is guest RAM; the hugetlb backend still counts (other),
+	 * the binary does not */
 	cr_assert_eq(vm_memory_classify(&map, NULL, 0, VM_RAM_UNKNOWN, &m), 0);
 	cr_assert_eq(m.guest_ram_mappings, 0);
 	cr_assert_eq(vm_memory_guest_resident(&m), 0);
+	cr_assert_eq(m.nodes[1].other, 200 * 4096ull + 3 * (2ull << 20) + 2 * 4096ull);
+	cr_assert_eq(m.nodes[0].file, 10 * 4096ull);
+	vm_memory_done(&m);
+	memmap_done(&map);
+}
+
+/* Guest RAM in a memfd (memory-backend-memfd, or -m with share=on) whose size is not
+ * known still counts for placement: memory QEMU made for itself is not a file's page
+ * cache. */
+Test(memmap, memfd_counts_as_the_vms_own)
+{
+	const char *numa = "2000 default file=/memfd:pc.ram\\040(deleted) dirty=4 N1=4 kernelpagesize_kB=4\n";
+	const char *maps = "2000-6000 rw-s 00000000 00:01 1234 /memfd:pc.ram (deleted)\n";
+	struct memmap map = {0};
+	cr_assert_eq(memmap_parse(numa, maps, &map, NULL), 0);
+	struct vm_memory m = {0};
+	cr_assert_eq(vm_memory_classify(&map, NULL, 0, VM_RAM_UNKNOWN, &m), 0);
+	cr_assert_eq(m.nodes[1].other, 4 * 4096ull);
+	cr_assert_eq(m.nodes[1].file, 0);
+	vm_memory_done(&m);
+	const uint64_t size = 0x4000;
+	cr_assert_eq(vm_memory_classify(&map, &size, 1, VM_RAM_MEMDEV, &m), 0);
+	cr_assert_eq(m.nodes[1].guest_ram, 4 * 4096ull, "and as guest RAM when its size is known");
 	vm_memory_done(&m);
 	memmap_done(&map);
 }
