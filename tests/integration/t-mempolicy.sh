@@ -14,7 +14,7 @@ if [ "$mode" = affinity ]; then
 fi
 
 nodes_online=$(cat /sys/devices/system/node/online)
-n_nodes=$(tl_cpulist_expand "$nodes_online" | wc -l)
+n_nodes=$(tl_cpulist_expand "$nodes_online" | wc -w)
 RAM_MIB=192
 
 # start_vm NAME: a QEMU whose guest RAM is faulted in on node 0 at start.
