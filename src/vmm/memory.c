@@ -55,7 +55,8 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 		sizes[i] = ram_sizes[i];
 		m.guest_ram_size += ram_sizes[i];
 	}
-	qsort(sizes, n_sizes, sizeof(*sizes), cmp_desc);
+	if (n_sizes)
+		qsort(sizes, n_sizes, sizeof(*sizes), cmp_desc);
 	for (size_t s = 0; s < n_sizes; s++)
 		for (size_t i = 0; i < map->n; i++) {
 			const struct memmap_entry *e = &map->v[i];
