@@ -62,15 +62,9 @@ static void numastat_help(void)
  * (cpuset.mems, and a bind policy), Mems_allowed_list of its status. */
 static int allowed_nodes(int proc_fd, pid_t pid, struct idset **ret)
 {
-	char path[32];
-	snprintf(path, sizeof(path), "%d/status", (int)pid);
-	_cleanup_free_ char *buf = NULL, *list = NULL;
-	int r = read_file_at(proc_fd, path, &buf, NULL);
-	if (r == 0)
-		r = proc_status_field(buf, "Mems_allowed_list", &list);
-	if (r == 0)
-		r = idset_parse(list, ret, NULL);
-	return r;
+	_cleanup_free_ char *list = NULL;
+	int r = proc_read_status_field(proc_fd, pid, 0, "Mems_allowed_list", &list);
+	return r < 0 ? r : idset_parse(list, ret, NULL);
 }
 
 /* The VM's memory as JSON (kvmcg(8) NUMASTAT): every node the host has online and

@@ -216,17 +216,24 @@ int proc_status_field(const char *buf, const char *key, char **ret)
 	return -ENOENT;
 }
 
-int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret)
+int proc_read_status_field(int proc_fd, pid_t pid, pid_t tid, const char *key, char **ret)
 {
 	char path[64];
 	task_path(path, sizeof(path), pid, tid, "status");
-	_cleanup_free_ char *buf = NULL, *list = NULL;
+	_cleanup_free_ char *buf = NULL;
 	int r = read_file_at(proc_fd, path, &buf, NULL);
 	if (r < 0)
 		return normalize_gone(r);
-	r = proc_status_field(buf, "Cpus_allowed_list", &list);
+	r = proc_status_field(buf, key, ret);
+	return r == -ENOENT ? -ENODATA : r;
+}
+
+int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret)
+{
+	_cleanup_free_ char *list = NULL;
+	int r = proc_read_status_field(proc_fd, pid, tid, "Cpus_allowed_list", &list);
 	if (r < 0)
-		return r == -ENOENT ? -EINVAL : r;
+		return r == -ENODATA ? -EINVAL : r;
 	return idset_parse(list, ret, NULL);
 }
 
@@ -587,15 +594,10 @@ int proc_read_owner(int proc_fd, pid_t pid, uid_t *ret)
 
 int proc_read_tgid(int proc_fd, pid_t id, pid_t *ret)
 {
-	char path[32];
-	snprintf(path, sizeof(path), "%d/status", (int)id);
-	_cleanup_free_ char *buf = NULL, *v = NULL;
-	int r = read_file_at(proc_fd, path, &buf, NULL);
+	_cleanup_free_ char *v = NULL;
+	int r = proc_read_status_field(proc_fd, id, 0, "Tgid", &v);
 	if (r < 0)
-		return normalize_gone(r);
-	r = proc_status_field(buf, "Tgid", &v);
-	if (r < 0)
-		return -EINVAL;
+		return r == -ENODATA ? -EINVAL : r;
 	char *end;
 	errno = 0;
 	long t = strtol(v, &end, 10);

@@ -60,6 +60,10 @@ int proc_read_cmdline(int proc_fd, pid_t pid, char ***ret_argv, size_t *ret_argc
 
 /* Value of "Key:\t..." in a status buffer, blanks trimmed. -ENOENT if absent. */
 int proc_status_field(const char *buf, const char *key, char **ret);
+/* The value of "Key:" in the status of a process (tid <= 0) or of one of its tasks,
+ * blanks trimmed (caller frees). -ENOENT when the task is gone, -ENODATA when its
+ * status has no such key. */
+int proc_read_status_field(int proc_fd, pid_t pid, pid_t tid, const char *key, char **ret);
 /* Cpus_allowed_list of a task: what the scheduler enforces. */
 int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret);
 
