@@ -8,6 +8,8 @@
 #ifndef KVMCG_MEMPOLICY_H
 #define KVMCG_MEMPOLICY_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "basic/idset.h"
@@ -20,5 +22,41 @@
  * does not exist, -ELIBACC when libnuma cannot be loaded (its name and dlerror() in
  * err_get()). */
 long mempolicy_migrate_pages(pid_t pid, const struct idset *from, const struct idset *to);
+
+/* A run of a process's address space whose resident pages may be moved. */
+struct mem_range {
+	uint64_t start, end; /* [start, end), bytes, page-aligned */
+	uint64_t page_size;  /* bytes: the kernel's page size for it (a hugetlb one's) */
+};
+
+/* What a spread did, in pages of the ranges' own sizes, and bytes. */
+struct mem_spread_stats {
+	uint64_t resident;        /* pages found resident */
+	uint64_t moved;           /* pages the kernel moved */
+	uint64_t moved_bytes;
+	uint64_t failed;          /* pages it would not move; by why: */
+	uint64_t busy;            /* -EBUSY: pinned (by a device, an I/O in flight) */
+	uint64_t no_room;         /* -ENOMEM: no free memory on the target node */
+	uint64_t shared;          /* -EACCES: mapped by other processes as well */
+	uint64_t other;           /* any other status */
+};
+
+/* Moves the resident pages of pid in ranges over nodes in proportion to weights (one
+ * weight per node, > 0): in address order, each 2 MiB granule that has resident
+ * pages (or each huge page) to the node a smooth weighted round-robin gives next
+ * (equal weights: node after node, as MPOL_INTERLEAVE places by address, in units
+ * that never split a transparent huge page), with move_pages(2) through numa_move_pages()
+ * and MPOL_MF_MOVE_ALL (MPOL_MF_MOVE without CAP_SYS_NICE). A page already on its
+ * node stays. Which node a page is on is asked of the kernel first (move_pages with
+ * no nodes; mm/migrate.c do_pages_stat()), so pages not resident are neither counted
+ * nor faulted in. MEM_SPREAD_ONTO leaves a page that is on one of the nodes where it
+ * is (and out of the round-robin). 0 and *ret, or -errno: -ESRCH no such process, -EPERM, -EINVAL,
+ * -ELIBACC (libnuma cannot be loaded; err_get() says why), -ENOMEM. */
+enum mem_spread_mode {
+	MEM_SPREAD_ALL,   /* every resident page to its node by the round-robin */
+	MEM_SPREAD_ONTO,  /* only pages on none of the nodes; those already on one stay */
+};
+int mempolicy_spread(pid_t pid, const struct mem_range *ranges, size_t n_ranges, const unsigned *nodes,
+		     const unsigned *weights, size_t n_nodes, enum mem_spread_mode mode, struct mem_spread_stats *ret);
 
 #endif
