@@ -188,7 +188,7 @@ int cli_open_roots(struct cli *c)
 
 struct txn_env cli_txn_env(const struct cli *c)
 {
-	return (struct txn_env){.proc_fd = c->proc_fd, .host = &c->host, .discover = &c->discover};
+	return (struct txn_env){.proc_fd = c->proc_fd, .sys_fd = c->sys_fd, .host = &c->host, .discover = &c->discover};
 }
 
 void cli_done(struct cli *c)

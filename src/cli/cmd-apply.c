@@ -24,18 +24,19 @@
 
 #define POLICY_DIR_DEFAULT "/etc/kvmcg/policies"
 
-enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN, OPT_APPLY_LOCK_TIMEOUT };
+enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN, OPT_APPLY_LOCK_TIMEOUT, OPT_APPLY_FORCE };
 
 struct apply_args {
 	const char *dir;
 	bool dry_run;
+	bool force;          /* as pin_args' */
 	int lock_timeout_ms; /* as pin_args' */
 };
 
 static void apply_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg apply [--policy-dir DIR] [--dry-run] [--lock-timeout MS] [--json]\n"
+	      " kvmcg apply [--policy-dir DIR] [--dry-run] [--force] [--lock-timeout MS] [--json]\n"
 	      "\n"
 	      "Give every running VM the policy that matches it: read DIR/*.policy, match each\n"
 	      "VM against each file's [Match] section, plan every VM, then pin each VM as one\n"
@@ -49,6 +50,8 @@ static void apply_help(void)
 	      "Options:\n"
 	      "     --policy-dir <dir>  where the policies are (default " POLICY_DIR_DEFAULT ")\n"
 	      "     --dry-run           plan and report; change nothing\n"
+	      "     --force             go on when a policy's memory nodes look too small for\n"
+	      "                         its VM (free memory, free huge pages)\n"
 	      "     --lock-timeout <ms> wait this long for another kvmcg run on a VM (5000)\n"
 	      "     --json              print JSON\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
@@ -71,6 +74,10 @@ static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
 	}
 	if (opt == OPT_APPLY_DRY_RUN) {
 		a->dry_run = true;
+		return 1;
+	}
+	if (opt == OPT_APPLY_FORCE) {
+		a->force = true;
 		return 1;
 	}
 	if (opt == OPT_APPLY_LOCK_TIMEOUT) {
@@ -310,8 +317,8 @@ static bool matched_by_any(const struct vm *vm, void *userdata)
 
 /* Matches vm against the policies and, when exactly one matches, plans it (a dry
  * run) into the next outcome. */
-static void plan_one(const struct txn_env *env, struct vm *vm, const struct loaded *pol, size_t n_pol, int proc_fd,
-		     struct outcome *o, size_t *n, size_t *untouched)
+static void plan_one(const struct txn_env *env, const struct apply_args *aa, struct vm *vm, const struct loaded *pol,
+		     size_t n_pol, int proc_fd, struct outcome *o, size_t *n, size_t *untouched)
 {
 	const struct loaded *first = NULL, *second = NULL;
 	for (size_t i = 0; i < n_pol; i++) {
@@ -334,7 +341,7 @@ static void plan_one(const struct txn_env *env, struct vm *vm, const struct load
 			   first->path, second->path);
 		return;
 	}
-	struct pin_args a = {.dry_run = true, .command = "apply"};
+	struct pin_args a = {.dry_run = true, .force = aa->force, .command = "apply"};
 	int r = policy_to_request(first->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
 		r = pin_vm(env, vm, &a, &x->planned);
@@ -359,7 +366,7 @@ static void carry_out(const struct txn_env *env, const struct apply_args *aa, st
 		x->message = strdup_or_null(x->planned.message);
 		return;
 	}
-	struct pin_args a = {.command = "apply", .lock_timeout_ms = aa->lock_timeout_ms};
+	struct pin_args a = {.command = "apply", .force = aa->force, .lock_timeout_ms = aa->lock_timeout_ms};
 	int r = policy_to_request(x->policy->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
 		r = pin_vm(env, x->vm, &a, &x->done);
@@ -504,7 +511,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 
 	/* Match, then plan every VM (a dry run each), before anything is written. */
 	for (size_t v = 0; v < n_vms; v++)
-		plan_one(&env, vms[v], pol, n_pol, c->proc_fd, o, &n, &untouched);
+		plan_one(&env, aa, vms[v], pol, n_pol, c->proc_fd, o, &n, &untouched);
 	int state_fd = state_dir_open(false);
 	check_exclusive(o, n, state_fd);
 	if (state_fd >= 0)
@@ -563,6 +570,7 @@ int cmd_apply(int argc, char **argv)
 		CLI_COMMON_OPTIONS,
 		{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
 		{"dry-run", no_argument, NULL, OPT_APPLY_DRY_RUN},
+		{"force", no_argument, NULL, OPT_APPLY_FORCE},
 		{"lock-timeout", required_argument, NULL, OPT_APPLY_LOCK_TIMEOUT},
 		{0},
 	};

@@ -28,6 +28,9 @@ enum {
 	OPT_IOTHREAD,
 	OPT_MEMS,
 	OPT_MEM_POLICY,
+	OPT_NO_MIGRATE,
+	OPT_MIGRATE_BACK,
+	OPT_FORCE,
 	OPT_DRY_RUN,
 	OPT_CGROUP_ROOT,
 	OPT_AFFINITY_ONLY,
@@ -43,7 +46,7 @@ static void pin_help(void)
 {
 	fputs("Usage:\n"
 	      " kvmcg pin VMSEL [--vcpu N:CPUS]... [--emulator CPUS] [--iothread ID:CPUS]...\n"
-	      "                 [--mems NODES] [--dry-run] [--json]\n"
+	      "                 [--mems NODES [--mem-policy MODE] [--no-migrate]] [--dry-run] [--json]\n"
 	      "\n"
 	      "Pin a VM's threads, like virsh vcpupin, emulatorpin and iothreadpin: each vCPU,\n"
 	      "the emulator and each iothread get a cgroup under <cgroup-root>/<vm>/ with its\n"
@@ -58,9 +61,13 @@ static void pin_help(void)
 	      "     --iothread <id>:<cpus>     pin an iothread\n"
 	      "     --mems <nodes>             allow memory only on these NUMA nodes (cpuset.mems)\n"
 	      "     --mem-policy <mode>        with --mems: strict (every page moved there, at\n"
-	      "                                least 99% must be) or restrictive (cpuset.mems,\n"
-	      "                                measured); preferred and interleave need kvmcg\n"
-	      "                                to start QEMU and are not carried out\n"
+	      "                                least 99% must be), restrictive (cpuset.mems,\n"
+	      "                                measured), interleave (pages spread over the\n"
+	      "                                nodes now) or preferred (pages moved to them\n"
+	      "                                where there is room, cpuset.mems unchanged)\n"
+	      "     --no-migrate               with --mems: leave the pages where they are\n"
+	      "                                (cgroup v1's memory_migrate=0; refused on v2)\n"
+	      "     --force                    go on when the nodes look too small for the VM\n"
 	      "     --cpu-weight <1-10000>     cpu.weight of the VM's cgroup (cgroup v2)\n"
 	      "     --cpu-quota <N%|max>       cpu.max: N% of one CPU (cgroup v2)\n"
 	      "     --cpu-period <usec>        the cpu.max period (1000-1000000; default 100000)\n"
@@ -95,15 +102,23 @@ static void pin_help(void)
 static void unpin_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg unpin VMSEL [--lock-timeout MS] [--json]\n"
+	      " kvmcg unpin VMSEL [--migrate-back] [--lock-timeout MS] [--json]\n"
 	      "\n"
 	      "Undo kvmcg pin: put every thread back in the cgroup and affinity it had before\n"
 	      "kvmcg first pinned it, and remove the VM's cgroups. A VM that has exited leaves\n"
 	      "only its cgroups, which are removed. A cgroup that cannot be removed yet (a\n"
 	      "process that is not the VM's holds it) stays in the record, exit 3, and the next\n"
-	      "unpin removes it.\n"
+	      "unpin removes it. The VM's memory may again come from any node, but the pages\n"
+	      "it has stay where they are (said, with where they are) unless --migrate-back.\n"
 	      "\n"
 	      "VMSEL (exactly one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
+	      "\n"
+	      "Options:\n"
+	      "     --migrate-back             move the VM's pages back to the nodes they were\n"
+	      "                                on before kvmcg first moved them, in the same\n"
+	      "                                proportions\n"
+	      "     --lock-timeout <ms>        wait this long for another kvmcg's hold on the VM\n"
+	      "\n"
 	      "See kvmcg(8).\n",
 	      stdout);
 }
@@ -135,9 +150,19 @@ static json_object *memory_json(const struct mem_report *m)
 	json_object_object_add(o, "nodes", json_object_new_string(nodes ? nodes : ""));
 	json_object_object_add(o, "before", per_node_json(&m->before));
 	json_object_object_add(o, "after", per_node_json(&m->after));
-	uint64_t before_on = vm_memory_counted(&m->before, m->nodes), after_on = vm_memory_counted(&m->after, m->nodes);
-	json_object_object_add(o, "moved_bytes", json_object_new_uint64(after_on > before_on ? after_on - before_on : 0));
+	json_object_object_add(o, "moved_bytes", json_object_new_uint64(mem_report_moved(m)));
 	json_object_object_add(o, "not_moved_pages", m->not_moved >= 0 ? json_object_new_int64(m->not_moved) : NULL);
+	if (m->spread_done) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "resident", json_object_new_uint64(m->spread.resident));
+		json_object_object_add(p, "moved", json_object_new_uint64(m->spread.moved));
+		json_object_object_add(p, "stayed", json_object_new_uint64(m->spread.failed));
+		json_object_object_add(p, "stayed_pinned", json_object_new_uint64(m->spread.busy));
+		json_object_object_add(p, "stayed_no_room", json_object_new_uint64(m->spread.no_room));
+		json_object_object_add(p, "stayed_shared", json_object_new_uint64(m->spread.shared));
+		json_object_object_add(p, "stayed_other", json_object_new_uint64(m->spread.other));
+		json_object_object_add(o, "move_pages", p);
+	}
 	json_object_object_add(o, "allowed_share", json_object_new_double(m->share));
 	uint64_t resident = vm_memory_guest_resident(&m->after);
 	json_object_object_add(o, "not_resident_bytes", json_object_new_uint64(
@@ -209,28 +234,39 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 
 /* ---- pin ---------------------------------------------------------------------------------- */
 
-/* --mem-policy: preferred and interleave are not carried out on a running VM (Linux
- * has no way to change another process's memory policy): named as skipped. */
-static int parse_mem_policy(struct cli *c, struct pin_args *a, const char *arg)
+/* --mems, --mem-policy, --no-migrate, --force: 1 when opt was one, 0 when not. */
+static int parse_memory_option(struct cli *c, int opt, const char *arg, struct pin_args *a)
 {
-	enum mem_policy m;
-	if (mem_policy_parse(arg, &m) < 0)
-		return -cli_usage_error(c, "--mem-policy '%s': not strict, restrictive, preferred or interleave", arg);
-	a->req.mem_policy = m;
-	if ((m == MEM_POLICY_PREFERRED || m == MEM_POLICY_INTERLEAVE) &&
-	    strv_push(&a->req.skipped, &a->req.n_skipped,
-		      m == MEM_POLICY_PREFERRED ? "--mem-policy preferred (a memory policy takes a process started "
-						  "under it; kvmcg cannot start QEMU yet)"
-						: "--mem-policy interleave (a memory policy takes a process started "
-						  "under it; kvmcg cannot start QEMU yet)") < 0)
-		return -EXIT_FAILURE_RUNTIME;
-	return 1;
+	size_t off = 0;
+	switch (opt) {
+	case OPT_MEMS:
+		idset_free(a->req.mems);
+		a->req.mems = NULL;
+		if (idset_parse(arg, &a->req.mems, &off) < 0 || idset_count(a->req.mems) == 0)
+			return -cli_usage_error(c, "--mems '%s': not a non-empty node list", arg);
+		return 1;
+	case OPT_MEM_POLICY:
+		if (mem_policy_parse(arg, &a->req.mem_policy) < 0)
+			return -cli_usage_error(c, "--mem-policy '%s': not strict, restrictive, preferred or interleave",
+						arg);
+		return 1;
+	case OPT_NO_MIGRATE:
+		a->req.no_migrate = true;
+		return 1;
+	case OPT_FORCE:
+		a->force = true;
+		return 1;
+	}
+	return 0;
 }
 
 static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
 	struct pin_args *a = userdata;
 	size_t off = 0;
+	int m = parse_memory_option(c, opt, arg, a);
+	if (m)
+		return m;
 	switch (opt) {
 	case OPT_VCPU: {
 		struct vcpu_arg v;
@@ -256,14 +292,6 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 		idset_free(cpus);
 		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
 	}
-	case OPT_MEMS:
-		idset_free(a->req.mems);
-		a->req.mems = NULL;
-		if (idset_parse(arg, &a->req.mems, &off) < 0 || idset_count(a->req.mems) == 0)
-			return -cli_usage_error(c, "--mems '%s': not a non-empty node list", arg);
-		return 1;
-	case OPT_MEM_POLICY:
-		return parse_mem_policy(c, a, arg);
 	case OPT_DRY_RUN:
 		a->dry_run = true;
 		return 1;
@@ -341,7 +369,7 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out)
 	}
 	diags_print(&d, cli->policy, stderr); /* warnings */
 	diags_done(&d);
-	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only,
+	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only, .force = cli->force,
 				 .cgroup_root = cli->cgroup_root, .lock_timeout_ms = cli->lock_timeout_ms,
 				 .command = "pin"};
 	r = policy_to_request(p, &out->req, &out->req.skipped, &out->req.n_skipped);
@@ -380,7 +408,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	struct txn_env env = cli_txn_env(c);
 	struct pin_args merged = {0};
 	if (a->policy) {
-		if (a->req.emulator || a->req.n_iothreads || a->req.mems || a->req.mem_policy) {
+		if (a->req.emulator || a->req.n_iothreads || a->req.mems || a->req.mem_policy || a->req.no_migrate) {
 			return cli_usage_error(c, "with --policy, only --vcpu may add to the file's pins");
 		}
 		int rc = with_policy(a, &merged);
@@ -420,6 +448,8 @@ int cmd_pin(int argc, char **argv)
 		{"iothread", required_argument, NULL, OPT_IOTHREAD},
 		{"mems", required_argument, NULL, OPT_MEMS},
 		{"mem-policy", required_argument, NULL, OPT_MEM_POLICY},
+		{"no-migrate", no_argument, NULL, OPT_NO_MIGRATE},
+		{"force", no_argument, NULL, OPT_FORCE},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
 		{"affinity-only", no_argument, NULL, OPT_AFFINITY_ONLY},
@@ -446,6 +476,12 @@ int cmd_pin(int argc, char **argv)
 			rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
 		else if (a.req.mem_policy && !a.req.mems && !a.policy)
 			rc = cli_usage_error(&c, "--mem-policy says how to hold the VM to --mems NODES; give them");
+		else if (a.req.no_migrate && !a.req.mems && !a.policy)
+			rc = cli_usage_error(&c, "--no-migrate says what --mems NODES does to the pages; give them");
+		else if (a.req.no_migrate && a.req.mem_policy && a.req.mem_policy != MEM_POLICY_RESTRICTIVE)
+			rc = cli_usage_error(&c, "--no-migrate leaves the pages where they are; --mem-policy %s moves "
+						 "them (use restrictive)",
+					     mem_policy_name(a.req.mem_policy));
 		else if ((rc = cli_open_roots(&c)) == 0)
 			rc = run_pin(&c, &a);
 	}
@@ -456,7 +492,12 @@ int cmd_pin(int argc, char **argv)
 
 /* ---- unpin -------------------------------------------------------------------------------- */
 
-static int run_unpin(struct cli *c, int lock_timeout_ms)
+struct unpin_args {
+	int lock_timeout_ms;
+	bool migrate_back;
+};
+
+static int run_unpin(struct cli *c, const struct unpin_args *ua)
 {
 	/* the transaction reads each thread's placement once, under the VM's lock */
 	c->discover.placement_later = true;
@@ -496,7 +537,7 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 		return selection_failed(r);
 	}
 	struct pin_result res;
-	int rc = unpin_vm(&env, vm, lock_timeout_ms, &res);
+	int rc = unpin_vm(&env, vm, ua->lock_timeout_ms, ua->migrate_back, &res);
 	report(c, vm, &res);
 	pin_result_done(&res);
 	vm_free(vm);
@@ -505,22 +546,30 @@ static int run_unpin(struct cli *c, int lock_timeout_ms)
 
 static int parse_unpin_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
-	int *lock_timeout_ms = userdata, ms;
+	struct unpin_args *ua = userdata;
+	int ms;
+	if (opt == OPT_MIGRATE_BACK) {
+		ua->migrate_back = true;
+		return 1;
+	}
 	if (opt != OPT_LOCK_TIMEOUT)
 		return 0;
 	if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
 		return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
-	*lock_timeout_ms = ms ? ms : -1;
+	ua->lock_timeout_ms = ms ? ms : -1;
 	return 1;
 }
 
 int cmd_unpin(int argc, char **argv)
 {
-	static const struct option options[] = {
-		CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, {"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT}, {0}};
-	int lock_timeout_ms = 0;
+	static const struct option options[] = {CLI_COMMON_OPTIONS,
+						CLI_VMSEL_OPTIONS,
+						{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+						{"migrate-back", no_argument, NULL, OPT_MIGRATE_BACK},
+						{0}};
+	struct unpin_args ua = {0};
 	const struct cli_command cmd = {.options = options, .help = unpin_help, .vmsel = true,
-					.extra = parse_unpin_option, .userdata = &lock_timeout_ms};
+					.extra = parse_unpin_option, .userdata = &ua};
 	struct cli c = {.command = "unpin", .proc_fd = -1, .sys_fd = -1};
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc != CLI_RUN)
@@ -528,7 +577,7 @@ int cmd_unpin(int argc, char **argv)
 	if (c.sysroot)
 		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to unpin there");
 	else if ((rc = cli_open_roots(&c)) == 0)
-		rc = run_unpin(&c, lock_timeout_ms);
+		rc = run_unpin(&c, &ua);
 	cli_done(&c);
 	return rc;
 }

@@ -34,12 +34,28 @@ enum which { PLANNED, DONE, LEFT };
 
 /* The memory step of a pin whose request has a memory policy (core/memory.c):
  * txn_memory_before() measures the VM while its lock is held and before anything is
- * written; txn_memory_place() measures it after the run, moves (strict) what is
- * still on other nodes, measures again, adds a sentence to res->message and returns
- * the exit code: 1 when strict has less than MEM_STRICT_SHARE on the nodes. */
+ * written; txn_memory_check() refuses (exit 2) when the nodes lack the free memory
+ * or free huge pages for what would move there, unless force; txn_memory_place() measures it
+ * after the run, moves what the policy moves (strict: what is still on other nodes;
+ * interleave: spread over the nodes; preferred: onto them where there is room),
+ * measures again, adds a sentence to res->message and returns the exit code: 1 when
+ * strict has less than MEM_STRICT_SHARE on the nodes. */
 int txn_memory_before(const struct txn_env *env, const struct vm *vm, const struct tune_request *req,
 		      struct pin_result *res);
+/* After the plan checked the nodes (they exist, have memory, are kvmcg's to use):
+ * EXIT_OK, or the refusal for room. */
+int txn_memory_check(const struct txn_env *env, const struct vm *vm, const struct tune_request *req, bool force,
+		     struct pin_result *res);
 int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struct tune_request *req,
+		     struct pin_result *res, int rc);
+
+/* Notes in the record where the VM's memory is before this pin moves it, when no
+ * earlier pin did (unpin --migrate-back returns it there). 0 or -ENOMEM. */
+int txn_memory_origin(struct vm_state *st, const struct mem_report *m);
+/* After an unpin of a VM whose record had memory nodes: where its pages are, said in
+ * res->message; with migrate_back, first moved back to the record's memory origin.
+ * Returns rc, or 1 when moving them failed. */
+int txn_memory_unpin(const struct txn_env *env, const struct vm *vm, const struct vm_state *st, bool migrate_back,
 		     struct pin_result *res, int rc);
 
 __attribute__((format(printf, 3, 4))) int txn_fail(struct pin_result *res, int code, const char *fmt, ...);

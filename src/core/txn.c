@@ -323,6 +323,7 @@ static int pin_plan(struct pin_run *p)
 		.backend = p->pl.host.backend,
 		.online_cpus = env->host->online_cpus,
 		.online_mems = env->host->online_mems,
+		.memory_mems = env->host->memory_mems,
 		.effective_cpus = p->effective_cpus,
 		.effective_mems = p->pl.effective_mems ? p->pl.effective_mems : env->host->online_mems,
 		.dirs = p->dirs.v,
@@ -330,12 +331,30 @@ static int pin_plan(struct pin_run *p)
 		.vm_dir = p->pl.vm_dir,
 		.vm_threaded = p->pl.kind == LAYOUT_IN_PLACE || (p->pl.kind == LAYOUT_KEPT && p->prev.n_enabled > 0),
 	};
+	if (req->no_migrate && p->pl.host.backend == BACKEND_CGROUP_V2)
+		return txn_fail(res, EXIT_USAGE,
+				"--no-migrate cannot be honoured on cgroup v2: a change of cpuset.mems there always moves "
+				"the VM's pages (it has no cpuset.memory_migrate); nothing was changed");
+	/* preferred does not confine: the nodes are where pages go, not cpuset.mems */
+	const struct idset *mems = req->mem_policy == MEM_POLICY_PREFERRED ? NULL : req->mems;
 	err_clear();
 	r = plan_merge_spec(&ph, p->vm, p->have_prev ? &p->prev.tune : NULL, req->vcpus, req->n_vcpus, req->emulator,
 			    req->iothread_ids, req->iothreads, req->n_iothreads, req->mems, &p->tune);
 	if (r < 0)
 		return txn_fail(res, r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE, "%s",
 				err_get() ? err_get() : strerror(-r));
+	if (mems) {
+		p->tune.mem_policy = req->mem_policy;
+		p->tune.mem_no_migrate = req->no_migrate;
+	} else if (req->mems) { /* preferred: checked as the others, cpuset.mems as it was */
+		idset_free(p->tune.mems);
+		p->tune.mems = p->have_prev && p->prev.tune.mems ? idset_dup(p->prev.tune.mems) : NULL;
+		if (p->have_prev && p->prev.tune.mems && !p->tune.mems)
+			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	}
+	int m = txn_memory_check(env, p->vm, req, p->a->force, res);
+	if (m != EXIT_OK)
+		return m;
 	if (plan_merge_cputune(&ph, &req->cputune, &p->tune, &res->skipped, &res->n_skipped) < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	err_clear();
@@ -393,7 +412,7 @@ static int pin_record_planned(struct pin_run *p)
 		    (pl->kind == LAYOUT_GIVEN && !b->root))
 			return txn_fail(p->res, EXIT_FAILURE_RUNTIME, "out of memory");
 	}
-	if (txn_add_origins(&p->prev, vm, pl) < 0)
+	if (txn_add_origins(&p->prev, vm, pl) < 0 || txn_memory_origin(&p->prev, &p->res->memory) < 0)
 		return txn_fail(p->res, EXIT_FAILURE_RUNTIME, "out of memory");
 	err_clear();
 	int r = txn_shared_note(p->state_fd, &p->plan, pl);
@@ -597,7 +616,7 @@ static int unpin_left(const struct vm *vm, struct vm_state *st, const struct pla
 	return EXIT_PARTIAL;
 }
 
-int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, struct pin_result *res)
+int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool migrate_back, struct pin_result *res)
 {
 	int state_fd, lock_fd = -1, mount_fd = -1, rc = EXIT_FAILURE_RUNTIME, r;
 	struct vm_state st = {0};
@@ -676,6 +695,7 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, stru
 			res->message = NULL;
 		res->result = TXN_APPLIED;
 		rc = shared_left ? EXIT_PARTIAL : EXIT_OK;
+		rc = txn_memory_unpin(env, vm, &st, migrate_back, res, rc);
 	} else {
 		rc = unpin_left(vm, &st, &plan, &log, &ex, state_fd, res);
 	}

@@ -20,6 +20,7 @@
  * caller owns all three; they outlive the call. */
 struct txn_env {
 	int proc_fd;
+	int sys_fd; /* /sys: the nodes' free memory, for a pin that moves memory */
 	const struct host *host;
 	const struct discover_opts *discover;
 };
@@ -58,20 +59,30 @@ struct pin_args {
 	 * are read once, after the VM's lock is taken, with env->discover (vmsel.h
 	 * vmsel_read_threads()). Else they were read before and are re-read then. */
 	bool threads_unread;
+	/* Go on when the target nodes look too small for the VM (free memory, free huge
+	 * pages): --force. */
+	bool force;
 };
 void pin_args_done(struct pin_args *a);
 
-/* What a pin with a memory policy (strict, restrictive) found and did: the VM's
- * memory per node before the pin wrote anything and after it (and, for strict,
- * after the pages left on other nodes were moved). */
+/* What a pin with a memory policy found and did: the VM's memory per node before the
+ * pin wrote anything and after it, after the pages were moved (strict: those left on
+ * other nodes; interleave: spread over the nodes; preferred: to the nodes). */
 struct mem_report {
 	enum mem_policy policy;  /* MEM_POLICY_UNSET: nothing was measured */
 	struct idset *nodes;     /* the nodes the request holds the VM to */
+	bool no_migrate;         /* --no-migrate: the pages were to stay */
 	struct vm_memory before, after;
 	long not_moved;          /* pages migrate_pages could not move; -1: not asked */
+	bool spread_done;        /* spread: move_pages's count, page by page */
+	struct mem_spread_stats spread;
 	double share;            /* after: guest RAM and other memory on nodes, of all of it */
 };
 void mem_report_done(struct mem_report *m);
+/* Bytes moved: what move_pages moved when it was asked page by page (interleave,
+ * preferred, --migrate-back), else what came onto the nodes between the two
+ * measures (strict: cpuset.mems and migrate_pages together). */
+uint64_t mem_report_moved(const struct mem_report *m);
 /* The share strict needs, of the VM's resident guest RAM and other anonymous
  * memory, on the nodes asked (file-backed pages are not counted). */
 #define MEM_STRICT_SHARE 0.99
@@ -105,9 +116,12 @@ void pin_result_done(struct pin_result *r);
 int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, struct pin_result *res);
 
 /* Undoes kvmcg's pin of vm: every thread back in the cgroup, affinity and scheduling
- * class it had before the first pin, kvmcg's cgroups removed. Exit codes as pin_vm;
- * "unchanged" when kvmcg has not pinned it. */
-int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, struct pin_result *res);
+ * class it had before the first pin, kvmcg's cgroups removed. Its pages stay where
+ * they are (measured and said when it had memory nodes), or with migrate_back go
+ * back to the nodes they were on before kvmcg first moved them, in the same
+ * proportions (move_pages(2)). Exit codes as pin_vm; "unchanged" when kvmcg has not
+ * pinned it. */
+int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool migrate_back, struct pin_result *res);
 
 /* Removes the cgroups and records of pinned VMs that have exited; returns how many
  * records went, or a negative errno. Records kvmcg refuses (untrusted, damaged) are

@@ -124,7 +124,7 @@ static int collect_children(const struct vm *vm, const struct vm_tune *tune, str
 
 /* Each child: made, threaded (v2), its cpuset. */
 static int plan_children(const struct plan_host *h, const struct cgroup_dir_state *vmd, const char *mems,
-			 const char *effective_cpus, const char *effective_mems, struct child *children, size_t n,
+			 bool migrate, const char *effective_cpus, const char *effective_mems, struct child *children, size_t n,
 			 struct plan *p)
 {
 	bool v2 = h->backend == BACKEND_CGROUP_V2;
@@ -148,7 +148,11 @@ static int plan_children(const struct plan_host *h, const struct cgroup_dir_stat
 		if (r == 0 && !v2) {
 			const char *want_cpus = children[k].cpus ? cpus : effective_cpus;
 			const char *want_mems = mems ? mems : effective_mems;
-			if (!d || !plan_same_text(d->cpus, want_cpus)) {
+			/* v1 moves a task's pages with it, and when cpuset.mems changes, only
+			 * when asked to: asked (or not) before mems change. */
+			if (!d || d->memory_migrate != migrate)
+				r = plan_push(p, ACT_WRITE, path, "cpuset.memory_migrate", migrate ? "1" : "0", 0, NULL);
+			if (r == 0 && (!d || !plan_same_text(d->cpus, want_cpus))) {
 				r = plan_push(p, ACT_WRITE, path, "cpuset.cpus", want_cpus, 0, NULL);
 				children[k].written = true;
 			}
@@ -156,9 +160,6 @@ static int plan_children(const struct plan_host *h, const struct cgroup_dir_stat
 				r = plan_push(p, ACT_WRITE, path, "cpuset.mems", want_mems, 0, NULL);
 				children[k].written = true;
 			}
-			/* v1 moves a task's pages with it only when asked to. */
-			if (r == 0 && (!d || !d->memory_migrate))
-				r = plan_push(p, ACT_WRITE, path, "cpuset.memory_migrate", "1", 0, NULL);
 		} else if (r == 0 && (!d || !plan_same_text(d->cpus, cpus))) {
 			/* A fresh v2 cgroup inherits: nothing to write for an unpinned one. */
 			if (d || children[k].cpus) {
@@ -188,7 +189,7 @@ int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct vm
 	if (r == 0)
 		r = collect_children(vm, tune, &children, &n);
 	if (r == 0)
-		r = plan_children(h, vmd, mems, effective_cpus, effective_mems, children, n, p);
+		r = plan_children(h, vmd, mems, !tune->mem_no_migrate, effective_cpus, effective_mems, children, n, p);
 	if (r < 0) {
 		children_free(children, n);
 		return r;

@@ -116,6 +116,8 @@ static int merge_previous(const struct vm *vm, const struct vm_tune *previous, s
 		r = -ENOMEM;
 	if (previous->mems && !(s->mems = idset_dup(previous->mems)))
 		r = -ENOMEM;
+	s->mem_policy = previous->mem_policy;
+	s->mem_no_migrate = previous->mem_no_migrate;
 	for (size_t i = 0; r == 0 && i < previous->n_iothread; i++)
 		if (vm_has_iothread(vm, previous->iothread_ids[i]) && previous->iothread[i])
 			r = spec_set_iothread(s, previous->iothread_ids[i], previous->iothread[i]);
@@ -202,6 +204,14 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
 			r = -EINVAL;
 		} else {
 			r = check_set("--mems", "node", mems, h->online_mems, h->effective_mems);
+			_cleanup_free_ char *none = r == 0 && h->memory_mems ? missing_from(mems, h->memory_mems) : NULL;
+			if (none) {
+				_cleanup_free_ char *with = idset_format(h->memory_mems);
+				bool one = !strpbrk(none, ",-");
+				err_set("--mems: node%s %s %s no memory (nodes with memory: %s)", one ? "" : "s", none,
+					one ? "has" : "have", with ? with : "?");
+				r = -EINVAL;
+			}
 			if (r == 0) {
 				idset_free(s.mems);
 				if (!(s.mems = idset_dup(mems)))

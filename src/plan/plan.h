@@ -33,6 +33,7 @@ struct plan_host {
 	enum pin_backend backend;
 	const struct idset *online_cpus;
 	const struct idset *online_mems;
+	const struct idset *memory_mems; /* the nodes that have memory; NULL: as online */
 	/* What the VM's cgroups may use: the effective cpus and mems (v2), or
 	 * cpuset.cpus/mems (v1), of the nearest existing cgroup above the VM's directory;
 	 * in affinity mode what the VM's threads' cpusets allow. */

@@ -25,6 +25,7 @@ void vm_state_done(struct vm_state *s)
 	}
 	free(s->threads);
 	vm_tune_done(&s->tune);
+	free(s->mem_origin);
 	*s = (struct vm_state){0};
 }
 
@@ -39,6 +40,14 @@ int vm_state_copy(const struct vm_state *s, struct vm_state *ret)
 {
 	struct vm_state c = {.pid = s->pid, .starttime = s->starttime, .backend = s->backend};
 	int r = str_copy(s->name, &c.name);
+	if (r == 0 && s->n_mem_origin) {
+		c.mem_origin = malloc(s->n_mem_origin * sizeof(*c.mem_origin));
+		r = c.mem_origin ? 0 : -ENOMEM;
+		if (r == 0) {
+			memcpy(c.mem_origin, s->mem_origin, s->n_mem_origin * sizeof(*c.mem_origin));
+			c.n_mem_origin = s->n_mem_origin;
+		}
+	}
 	if (r == 0)
 		r = str_copy(s->mount, &c.mount);
 	if (r == 0)

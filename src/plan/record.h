@@ -52,6 +52,11 @@ struct vm_state {
 	struct thread_origin *threads;
 	size_t n_threads;
 	struct vm_tune tune; /* what is pinned now */
+	/* Where the VM's memory (guest RAM and QEMU's other anonymous memory) was, bytes
+	 * per node, before kvmcg first moved it: unpin --migrate-back returns it there.
+	 * NULL when kvmcg never moved it. */
+	uint64_t *mem_origin;
+	unsigned n_mem_origin;
 };
 void vm_state_done(struct vm_state *s);
 /* A deep copy into *ret (the caller's to vm_state_done); created stays

@@ -72,6 +72,10 @@ static json_object *tune_object(const struct vm_tune *t, int *r)
 	put(o, "iothreadpin", iothreads, r);
 	if (t->mems)
 		put(o, "memory_nodeset", set_string(t->mems), r);
+	if (t->mems && t->mem_policy != MEM_POLICY_UNSET)
+		put(o, "memory_mode", json_object_new_string(mem_policy_name(t->mem_policy)), r);
+	if (t->mem_no_migrate)
+		put(o, "memory_migrate", json_object_new_boolean(false), r);
 	const struct cputune *c = &t->cputune;
 	if (c->weight)
 		put(o, "cpu_weight", json_object_new_int64(c->weight), r);
@@ -135,6 +139,16 @@ char *record_json_format(const struct vm_state *s)
 	}
 	put(o, "threads", threads, &r);
 	put(o, "tune", tune_object(&s->tune, &r), &r);
+	if (s->n_mem_origin) {
+		json_object *mo = json_object_new_object();
+		for (unsigned k = 0; mo && k < s->n_mem_origin; k++)
+			if (s->mem_origin[k]) {
+				char key[16];
+				snprintf(key, sizeof(key), "%u", k);
+				put(mo, key, json_object_new_int64((int64_t)s->mem_origin[k]), &r);
+			}
+		put(o, "memory_origin", mo, &r);
+	}
 	put(o, "end", json_object_new_boolean(1), &r);
 	char *text = r == 0 ? json_text(o) : NULL;
 	json_object_put(o);
@@ -215,6 +229,14 @@ static int want(json_object *v, enum json_type type, const char *what, const cha
 	return json_object_is_type(v, type) ? 0 : json_bad(why, "its %s is not %s", what, type_name);
 }
 
+/* A key that is an index: decimal, as kvmcg writes it ("01" is not), from 0 to max. */
+static bool index_key(const char *key, int max, int *ret)
+{
+	char canon[24];
+	return parse_int(key, ret) == 0 && *ret >= 0 && *ret <= max &&
+	       (snprintf(canon, sizeof(canon), "%d", *ret), strcmp(canon, key) == 0);
+}
+
 static int parse_vcpupin(json_object *o, struct vm_tune *t, char **why)
 {
 	int r = want(o, json_type_object, "tune.vcpupin", "an object", why);
@@ -224,9 +246,7 @@ static int parse_vcpupin(json_object *o, struct vm_tune *t, char **why)
 		if (r < 0)
 			break;
 		int idx;
-		char canon[24];
-		if (parse_int(key, &idx) < 0 || idx < 0 || idx > RECORD_VCPU_INDEX_MAX ||
-		    (snprintf(canon, sizeof(canon), "%d", idx), strcmp(canon, key) != 0))
+		if (!index_key(key, RECORD_VCPU_INDEX_MAX, &idx))
 			return json_bad(why, "its tune.vcpupin has \"%s\", which is not a vCPU index (0 to %d)", key,
 				   RECORD_VCPU_INDEX_MAX);
 		if ((size_t)idx >= t->n_vcpu) {
@@ -293,6 +313,16 @@ static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 			r = parse_iothreadpin(v, t, why);
 		else if (strcmp(key, "memory_nodeset") == 0)
 			r = get_set(v, "tune.memory_nodeset", "node", false, &t->mems, why);
+		else if (strcmp(key, "memory_mode") == 0) {
+			r = want(v, json_type_string, "tune.memory_mode", "a string", why);
+			if (r == 0 && mem_policy_parse(json_object_get_string(v), &t->mem_policy) < 0)
+				r = json_bad(why, "its tune.memory_mode '%s' is not a memory mode",
+					     json_object_get_string(v));
+		} else if (strcmp(key, "memory_migrate") == 0) {
+			r = want(v, json_type_boolean, "tune.memory_migrate", "true or false", why);
+			if (r == 0)
+				t->mem_no_migrate = !json_object_get_boolean(v);
+		}
 		else if (strcmp(key, "cpu_weight") == 0) {
 			r = get_int(v, "tune.cpu_weight", &n, why);
 			if (r == 0 && cputune_check_weight(n) < 0)
@@ -439,6 +469,39 @@ static int parse_backend(json_object *v, enum pin_backend *ret, char **why)
 	return json_bad(why, "its backend '%s' is not v2, v1 or affinity", s);
 }
 
+/* The nodes a record may name in memory_origin: as many as numa_maps can. */
+#define RECORD_NODE_MAX 1023
+
+/* {"0": bytes, ...}: where the VM's memory was before kvmcg first moved it. */
+static int parse_mem_origin(json_object *o, struct vm_state *s, char **why)
+{
+	int r = want(o, json_type_object, "memory_origin", "an object", why);
+	if (r < 0)
+		return r;
+	json_object_object_foreach(o, key, v) {
+		if (r < 0)
+			break;
+		int node;
+		int64_t bytes = 0;
+		if (!index_key(key, RECORD_NODE_MAX, &node))
+			return json_bad(why, "its memory_origin names \"%s\", not a node", key);
+		if ((r = get_int(v, "memory_origin bytes", &bytes, why)) < 0)
+			break;
+		if (bytes < 0)
+			return json_bad(why, "its memory_origin has %lld bytes on node %d", (long long)bytes, node);
+		if ((unsigned)node >= s->n_mem_origin) {
+			uint64_t *n = realloc(s->mem_origin, ((size_t)node + 1) * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			memset(n + s->n_mem_origin, 0, ((size_t)node + 1 - s->n_mem_origin) * sizeof(*n));
+			s->mem_origin = n;
+			s->n_mem_origin = (unsigned)node + 1;
+		}
+		s->mem_origin[node] = (uint64_t)bytes;
+	}
+	return r;
+}
+
 static int parse_top(json_object *top, struct vm_state *s, char **why)
 {
 	int r = 0;
@@ -479,6 +542,8 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 		}
 		else if (strcmp(key, "tune") == 0)
 			r = parse_tune(v, &s->tune, why);
+		else if (strcmp(key, "memory_origin") == 0)
+			r = parse_mem_origin(v, s, why);
 		else if (strcmp(key, "end") == 0) {
 			end = true;
 			if (!json_object_is_type(v, json_type_boolean) || !json_object_get_boolean(v))

@@ -81,12 +81,11 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 		r = tune_request_add_iothread(a, p->iothread_ids[i], p->iothread_pins[i]);
 	if (r < 0)
 		return r;
-	/* strict and restrictive confine memory to Nodes: that is cpuset.mems. */
-	if (p->mem_nodes && !a->mems &&
-	    (p->mem_policy == MEM_POLICY_STRICT || p->mem_policy == MEM_POLICY_RESTRICTIVE)) {
+	if (p->mem_nodes && !a->mems) {
 		if (!(a->mems = idset_dup(p->mem_nodes)))
 			return -ENOMEM;
 		a->mem_policy = p->mem_policy;
+		a->no_migrate = p->mem_migrate == 0;
 	}
 
 #define SKIP(cond, text)                                                                           \
@@ -103,9 +102,6 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 		a->cputune.sched_policy = p->vcpu_sched_policy;
 		a->cputune.sched_priority = p->vcpu_sched_priority;
 	}
-	SKIP(p->mem_policy == MEM_POLICY_PREFERRED, "[Memory] Policy=preferred (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
-	SKIP(p->mem_policy == MEM_POLICY_INTERLEAVE, "[Memory] Policy=interleave (a memory policy takes a process started under it; kvmcg cannot start QEMU yet)");
-	SKIP(p->mem_migrate == 1, "[Memory] Migrate=");
 	SKIP(p->io_weight, "[IO] Weight=");
 	for (size_t i = 0; i < p->n_io; i++) {
 		static const char *const names[] = {"[IO] DeviceWeight=", "[IO] ReadBandwidthMax=",

@@ -414,6 +414,8 @@ static void key_mem_migrate(struct ctx *c, char *v)
 {
 	if (!parse_bool(v, &c->p->mem_migrate))
 		ERR(c, "Migrate= expects yes or no, not '%s'", v);
+	else
+		c->p->mem_migrate_at = here(c);
 }
 
 /* "PATH VALUE" */
@@ -715,8 +717,12 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 	if (p->mem_policy != MEM_POLICY_UNSET && !p->mem_nodes)
 		diag(d, DIAG_ERROR, seen_section[SEC_MEMORY], 1, "Policy=%s needs Nodes=",
 		     mem_policy_name(p->mem_policy));
-	if (p->mem_nodes && p->mem_policy == MEM_POLICY_UNSET)
-		p->mem_policy = MEM_POLICY_STRICT; /* libvirt's default mode */
+	if (p->mem_migrate == 0 && p->mem_policy != MEM_POLICY_UNSET && p->mem_policy != MEM_POLICY_RESTRICTIVE)
+		diag(d, DIAG_ERROR, p->mem_migrate_at.line, p->mem_migrate_at.col,
+		     "Migrate=no leaves the pages where they are; Policy=%s moves them (use Policy=restrictive)",
+		     mem_policy_name(p->mem_policy));
+	if (p->mem_nodes && p->mem_policy == MEM_POLICY_UNSET) /* libvirt's default mode; pages that stay: */
+		p->mem_policy = p->mem_migrate == 0 ? MEM_POLICY_RESTRICTIVE : MEM_POLICY_STRICT;
 	if (p->mem_migrate == 1 && !p->mem_nodes)
 		diag(d, DIAG_ERROR, seen_section[SEC_MEMORY], 1, "Migrate=yes needs Nodes= to migrate to");
 	if (p->inbound_peak && p->inbound_average && p->inbound_peak < p->inbound_average)

@@ -91,6 +91,7 @@ struct policy {
 	struct idset *mem_nodes;
 	struct origin mem_nodes_at;
 	int mem_migrate; /* -1 unset */
+	struct origin mem_migrate_at;
 
 	/* [IO] */
 	unsigned io_weight;

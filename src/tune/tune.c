@@ -134,7 +134,7 @@ static int set_copy(const struct idset *s, struct idset **ret)
 
 int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret)
 {
-	struct vm_tune c = {.cputune = s->cputune};
+	struct vm_tune c = {.cputune = s->cputune, .mem_policy = s->mem_policy, .mem_no_migrate = s->mem_no_migrate};
 	int r = 0;
 	if (s->n_vcpu) {
 		c.vcpu = calloc(s->n_vcpu, sizeof(*c.vcpu));

@@ -76,6 +76,9 @@ struct vm_tune {
 	struct idset **iothread;
 	size_t n_iothread;
 	struct idset *mems;
+	enum mem_policy mem_policy; /* with mems: how they were asked (unset: as strict's
+				     * cpuset.mems, by an older kvmcg) */
+	bool mem_no_migrate;        /* v1: cpuset.memory_migrate 0 (pages stay put) */
 	struct cputune cputune;
 };
 void vm_tune_done(struct vm_tune *s);
@@ -111,8 +114,10 @@ struct tune_request {
 	struct idset **iothreads;
 	size_t n_iothreads;
 	struct idset *mems;
-	enum mem_policy mem_policy; /* with mems: strict or restrictive (unset: as strict's
-				     * cpuset.mems, without moving or measuring pages) */
+	enum mem_policy mem_policy; /* with mems: strict, restrictive, interleave or preferred
+				     * (unset: as strict's cpuset.mems, without moving or
+				     * measuring pages) */
+	bool no_migrate;            /* --no-migrate, Migrate=no: pages stay where they are */
 	struct cputune cputune;
 	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
 	 * by name: they make the result "partial", exit 3. */

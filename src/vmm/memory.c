@@ -24,6 +24,7 @@ const char *vm_ram_source_name(enum vm_ram_source s)
 void vm_memory_done(struct vm_memory *m)
 {
 	free(m->nodes);
+	free(m->ranges);
 	*m = (struct vm_memory){0};
 }
 
@@ -69,10 +70,17 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 	for (size_t i = 0; i < map->n; i++)
 		if (map->v[i].n_nodes > m.n_nodes)
 			m.n_nodes = map->v[i].n_nodes;
-	if (m.n_nodes && !(m.nodes = calloc(m.n_nodes, sizeof(*m.nodes))))
+	if ((m.n_nodes && !(m.nodes = calloc(m.n_nodes, sizeof(*m.nodes)))) ||
+	    (map->n && !(m.ranges = calloc(map->n, sizeof(*m.ranges))))) {
+		vm_memory_done(&m);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < map->n; i++) {
 		const struct memmap_entry *e = &map->v[i];
+		if (e->huge && e->page_size > m.huge_page_size)
+			m.huge_page_size = e->page_size;
+		if (!is_file(e) && e->end && (ram[i] || e->anon_pages || e->huge))
+			m.ranges[m.n_ranges++] = (struct mem_range){e->start, e->end, e->page_size};
 		for (unsigned k = 0; k < e->n_nodes; k++) {
 			uint64_t b = memmap_entry_node_bytes(e, k);
 			struct vm_memory_node *n = &m.nodes[k];

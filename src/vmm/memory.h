@@ -13,6 +13,7 @@
 
 #include "basic/idset.h"
 #include "kernel/memmap.h"
+#include "kernel/mempolicy.h"
 #include "vmm/discover.h"
 
 /* How the guest RAM's size was known. */
@@ -37,6 +38,11 @@ struct vm_memory {
 	enum vm_ram_source source;
 	uint64_t guest_ram_size;      /* bytes QEMU has as guest RAM (0: unknown) */
 	size_t guest_ram_mappings;    /* mappings found to be guest RAM */
+	uint64_t huge_page_size;      /* bytes of the hugetlb pages it has (the largest
+				       * size when several), 0 when none */
+	/* The mappings whose pages count (guest RAM and other), as ranges to move. */
+	struct mem_range *ranges;
+	size_t n_ranges;
 };
 void vm_memory_done(struct vm_memory *m);
 

@@ -13,6 +13,10 @@ if [ "$mode" = affinity ]; then
 	tl_done
 fi
 
+export KVMCG_STATE_DIR=$TL_TMP/state
+mkdir -m 0700 "$KVMCG_STATE_DIR"
+record_of() { echo "$KVMCG_STATE_DIR/$1-$(awk '{ print $22 }' /proc/"$1"/stat).state"; }
+
 nodes_online=$(cat /sys/devices/system/node/online)
 n_nodes=$(tl_cpulist_expand "$nodes_online" | wc -w)
 RAM_MIB=192
@@ -91,9 +95,164 @@ tl_eq "--mem-policy without --mems: exit 2" "$?" 2
 tl_check "... says to give the nodes" grep -q "give them" "$TL_TMP/err"
 "$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 0 --mem-policy bind >"$TL_TMP/out" 2>"$TL_TMP/err"
 tl_eq "--mem-policy bind (libvirt says strict): exit 2" "$?" 2
-"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 0 --mem-policy interleave >"$TL_TMP/out" 2>"$TL_TMP/err"
-tl_eq "--mem-policy interleave on a running VM: not carried out, exit 3" "$?" 3
-tl_check "... and it says why" grep -q "interleave (a memory policy takes a process started under it" "$TL_TMP/err"
-"$KVMCG" unpin --pid "$pid" >/dev/null
+
+# Nodes that cannot take the VM, found before anything is written: exit 2, no record.
+records() { ls "$KVMCG_STATE_DIR" 2>/dev/null | grep -c '\.state$'; }
+n0=$(records)
+"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 7 >"$TL_TMP/out" 2>"$TL_TMP/err"
+tl_eq "--mems 7 (no such node): exit 2" "$?" 2
+tl_check "... says the node is not online: $(cat "$TL_TMP/err")" grep -q "node 7 is not online" "$TL_TMP/err"
+tl_eq "... and wrote no record" "$(records)" "$n0"
+"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 0 --no-migrate --mem-policy strict >"$TL_TMP/out" 2>"$TL_TMP/err"
+tl_eq "--no-migrate with strict (which moves pages): exit 2" "$?" 2
+tl_check "... says to use restrictive" grep -q "use restrictive" "$TL_TMP/err"
+
+# A VM whose guest RAM would not fit in the node's free memory: the test reads MemFree
+# itself and starts a VM larger by 256 MiB, not preallocated (no page resident yet).
+free_kb=$(awk '/MemFree:/ { print $4 }' /sys/devices/system/node/node0/meminfo)
+big_mib=$((free_kb / 1024 + 256))
+bpid=$(numactl --membind=0 qemu-system-x86_64 -accel tcg -m "$big_mib" -smp 1 -display none -nodefaults \
+	-no-user-config -bios "$(tl_halt_bios)" -name guest=t-big,debug-threads=on -pidfile "$TL_TMP/big.pid" -daemonize \
+	2>"$TL_TMP/big.err" && cat "$TL_TMP/big.pid")
+if [ -n "$bpid" ]; then
+	tl_register_pid "$bpid"
+	tl_settle "$bpid" 1
+	"$KVMCG" pin --pid "$bpid" --vcpu all:0 --mems 0 --mem-policy strict >"$TL_TMP/out" 2>"$TL_TMP/err"
+	tl_eq "a VM of $big_mib MiB on node 0 with $((free_kb / 1024)) MiB free: exit 2" "$?" 2
+	tl_check "... says both figures: $(cat "$TL_TMP/err")" \
+		grep -Eq "needs [0-9.]+ MiB on node 0 .* [0-9.]+ MiB free; nothing was changed \(--force goes on\)" "$TL_TMP/err"
+	tl_eq "... and wrote no record" "$(records)" "$n0"
+	"$KVMCG" pin --pid "$bpid" --emulator 0 --mems 0 --mem-policy restrictive --force >"$TL_TMP/out" 2>"$TL_TMP/err"
+	rc=$?
+	tl_eq "--force goes on: exit 0 ($(cat "$TL_TMP/err"))" "$rc" 0
+	"$KVMCG" unpin --pid "$bpid" >/dev/null
+	kill "$bpid"
+else
+	tl_fail "a QEMU of $big_mib MiB (not preallocated) starts: $(tail -1 "$TL_TMP/big.err")"
+fi
+
+if [ "$mode" = v2 ]; then
+	"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 0 --no-migrate >"$TL_TMP/out" 2>"$TL_TMP/err"
+	tl_eq "--no-migrate on cgroup v2: refused, exit 2" "$?" 2
+	tl_check "... says why: $(cat "$TL_TMP/err")" grep -q "cannot be honoured on cgroup v2" "$TL_TMP/err"
+	tl_eq "... and wrote no record" "$(records)" "$n0"
+else
+	out=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 0 --no-migrate --json)
+	tl_eq "--no-migrate on cgroup v1: exit 0" "$?" 0
+	dir=$mount$(jq -r .vm_cgroup <<<"$out")
+	tl_check "cgroup v1: the vCPUs' cpusets have memory_migrate 0 (read back from $dir)" \
+		grep -qx 0 "$dir/vcpu0/cpuset.memory_migrate"
+	tl_eq "the record says memory_migrate false" \
+		"$(jq -r '.tune.memory_migrate' "$(record_of "$pid")")" false
+	out=$("$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 0 --mem-policy strict --json)
+	tl_eq "strict afterwards: exit 0" "$?" 0
+	tl_check "... and memory_migrate is 1 again" grep -qx 1 "$dir/vcpu0/cpuset.memory_migrate"
+	"$KVMCG" unpin --pid "$pid" >/dev/null
+fi
+
+if [ "$n_nodes" -lt 2 ]; then
+	tl_skip "interleave, preferred and unpin --migrate-back move pages between nodes" \
+		"one NUMA node here ($nodes_online): the test guest has two"
+	tl_done
+fi
+
+# unpin: the pages stay, and the text says where they are; --migrate-back returns them
+# to where they were before kvmcg first moved them (a fresh VM: all on node 0).
+kill "$pid"
+pid=$(start_vm t-back)
+tl_settle "$pid" 2
+"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 1 --mem-policy strict >/dev/null
+tl_check "strict on node 1 again: there (the test's count: $(own_share "$pid" 1))" ge "$(own_share "$pid" 1)" 0.99
+tl_eq "the record keeps where the memory was first: node 0" \
+	"$(jq -r '.memory_origin | keys | join(",")' "$(record_of "$pid")")" 0
+out=$("$KVMCG" unpin --pid "$pid")
+tl_eq "unpin: exit 0" "$?" 0
+tl_check "unpin says the pages stay where they are: $out" grep -q "its pages stay where they are" <<<"$out"
+tl_check "... and they do: on node 1 (the test's count: $(own_share "$pid" 1))" ge "$(own_share "$pid" 1)" 0.99
+kill "$pid"
+pid=$(start_vm t-back2)
+tl_settle "$pid" 2
+"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 1 --mem-policy strict >/dev/null
+tl_check "strict on node 1: there (the test's count: $(own_share "$pid" 1))" ge "$(own_share "$pid" 1)" 0.99
+out=$("$KVMCG" unpin --pid "$pid" --migrate-back --json)
+tl_eq "unpin --migrate-back: exit 0" "$?" 0
+share=$(own_share "$pid" 0)
+tl_check "--migrate-back: the pages are on node 0 again (the test's count: $share)" ge "$share" 0.99
+tl_check "... and it says how much moved" jq -e '.memory.moved_bytes > 0' <<<"$out"
+tl_check "... and its share agrees with the test's within 1%" \
+	awk -v a="$(jq .memory.allowed_share <<<"$out")" -v b="$share" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }' 
+
+# strict through apply: a policy file's [Memory] Nodes=1 (strict, libvirt's default).
+pid5=$(start_vm t-apply)
+tl_settle "$pid5" 2
+mkdir -m 0700 "$TL_TMP/policies"
+printf '[Match]\nName=t-apply\n[CPU]\nVCPUPin=all:0\n[Memory]\nNodes=1\n' >"$TL_TMP/policies/t-apply.policy"
+"$KVMCG" apply --policy-dir "$TL_TMP/policies" >"$TL_TMP/out" 2>"$TL_TMP/err"
+rc=$?
+tl_eq "apply with [Memory] Nodes=1: exit 0 ($(head -c 300 "$TL_TMP/err"))" "$rc" 0
+share=$(own_share "$pid5" 1)
+tl_check "apply: at least 99% of the VM's pages on node 1 (the test's count: $share)" ge "$share" 0.99
+"$KVMCG" unpin --pid "$pid5" >/dev/null
+kill "$pid5"
+
+# Hugetlb-backed guest RAM on node 0, and node 1 without a free huge page of its size:
+# refused before anything is written.
+hp=/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages
+hp1=/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages
+if [ -w "$hp" ] && [ -w "$hp1" ]; then
+	old0=$(cat "$hp") old1=$(cat "$hp1")
+	tl_on_exit "echo $old0 >$hp; echo $old1 >$hp1"
+	mkdir -p "$TL_TMP/huge"
+	mount -t hugetlbfs -o pagesize=2M none "$TL_TMP/huge" && tl_on_exit "umount $TL_TMP/huge"
+	echo 40 >"$hp"
+	echo 0 >"$hp1"
+	hpid=$(numactl --membind=0 qemu-system-x86_64 -accel tcg -m 64 -smp 1 -mem-path "$TL_TMP/huge" -mem-prealloc \
+		-display none -nodefaults -no-user-config -bios "$(tl_halt_bios)" -name guest=t-huge,debug-threads=on \
+		-pidfile "$TL_TMP/huge.pid" -daemonize 2>"$TL_TMP/huge.err" && cat "$TL_TMP/huge.pid")
+	if [ -n "$hpid" ]; then
+		tl_register_pid "$hpid"
+		tl_settle "$hpid" 1
+		n0=$(records)
+		"$KVMCG" pin --pid "$hpid" --vcpu all:0 --mems 1 --mem-policy strict >"$TL_TMP/out" 2>"$TL_TMP/err"
+		tl_eq "hugetlb guest RAM to a node without free huge pages: exit 2" "$?" 2
+		tl_check "... says so, with the page size: $(cat "$TL_TMP/err")" \
+			grep -q "MiB of hugetlb pages (2048 kB) to move to node 1, which has 0.0 MiB of free huge pages" "$TL_TMP/err"
+		tl_eq "... and wrote no record" "$(records)" "$n0"
+		kill "$hpid"
+	else
+		tl_fail "a QEMU with -mem-path on hugetlbfs starts: $(tail -1 "$TL_TMP/huge.err")"
+	fi
+else
+	tl_skip "hugetlb refusal" "no writable per-node nr_hugepages here"
+fi
+
+# interleave over 0-1 of a VM all on node 0: within 45/55 by the test's count.
+pid3=$(start_vm t-interleave)
+tl_settle "$pid3" 2
+"$KVMCG" pin --pid "$pid3" --vcpu all:0 --mems 0-1 --mem-policy interleave --json >"$TL_TMP/out" 2>"$TL_TMP/err"
+rc=$?
+tl_eq "interleave over nodes 0-1: exit 0 ($(head -c 300 "$TL_TMP/err"))" "$rc" 0
+share=$(own_share "$pid3" 0)
+tl_check "interleave: node 0 holds 45-55% of the VM (the test's count: $share)" \
+	awk -v s="$share" 'BEGIN { exit !(s >= 0.45 && s <= 0.55) }'
+tl_check "... says that QEMU's future allocations follow its own policy" grep -q "needs QEMU started under it" "$TL_TMP/err"
+tl_check "... and reports the pages move_pages moved" jq -e '.memory.move_pages.moved > 0' "$TL_TMP/out"
+tl_eq "... cpuset.mems of the VM is the interleave nodes" \
+	"$(cat "$mount$(jq -r .vm_cgroup "$TL_TMP/out")/cpuset.mems")" 0-1
+"$KVMCG" unpin --pid "$pid3" >/dev/null
+
+# preferred node 1: the pages go there (there is room), cpuset.mems stays as it was.
+pid4=$(start_vm t-preferred)
+tl_settle "$pid4" 2
+"$KVMCG" pin --pid "$pid4" --vcpu all:0 --mems 1 --mem-policy preferred --json >"$TL_TMP/out" 2>"$TL_TMP/err"
+rc=$?
+tl_eq "preferred node 1: exit 0 ($(head -c 300 "$TL_TMP/err"))" "$rc" 0
+share=$(own_share "$pid4" 1)
+tl_check "preferred: at least 99% on node 1 (the test's count: $share)" ge "$share" 0.99
+tl_check "... and it says the full effect needs QEMU started under it" grep -q "needs QEMU started under it" "$TL_TMP/err"
+vmdir=$mount$(jq -r .vm_cgroup "$TL_TMP/out")
+tl_check "... cpuset.mems of the VM is not narrowed to node 1 ($(cat "$vmdir/cpuset.mems.effective"))" \
+	test "$(cat "$vmdir/cpuset.mems.effective")" != 1
+"$KVMCG" unpin --pid "$pid4" >/dev/null
 
 tl_done

@@ -732,6 +732,19 @@ Test(plan_merge, mems_not_online)
 	assert_set(fx.merged.mems, "0-1", "mems");
 }
 
+Test(plan_merge, mems_without_memory)
+{
+	host_init(BACKEND_CGROUP_V2, "0-3");
+	merge_vm();
+	struct idset *with _cleanup_cpuset_ = set_of("0");
+	fx.host.memory_mems = with; /* node 1 is online and has only CPUs */
+	struct idset *mems _cleanup_cpuset_ = set_of("0-1");
+	cr_assert_eq(merge(NULL, NULL, NULL, NULL, mems), -EINVAL);
+	assert_err_contains("--mems: node 1 has no memory (nodes with memory: 0)");
+	struct idset *zero _cleanup_cpuset_ = set_of("0");
+	cr_assert_eq(merge(NULL, NULL, NULL, NULL, zero), 0, "%s", err_get() ? err_get() : "");
+}
+
 Test(plan_merge, previous_pins_are_kept_and_overridden)
 {
 	host_init(BACKEND_CGROUP_V2, "0-3");
@@ -1206,7 +1219,8 @@ Test(plan_pin_v1, from_scratch)
 	assert_set(p->actions[find_affinity(p, 1004)].cpus, "3", "worker with the emulator");
 }
 
-Test(plan_pin_v1, in_place_is_idempotent)
+/* A v1 host where std_spec's pins are in place, with memory_migrate on. */
+static void v1_pinned_tree(void)
 {
 	host_init(BACKEND_CGROUP_V1, "0-3");
 	add_dir("", true, false, NULL, "0-3", "0-1", false);
@@ -1218,8 +1232,34 @@ Test(plan_pin_v1, in_place_is_idempotent)
 	add_dir("kvmcg/demo/iothread-io1", true, false, NULL, "2", "0", true);
 	std_vm(true, true);
 	std_spec(&fx.tune);
+}
+
+Test(plan_pin_v1, in_place_is_idempotent)
+{
+	v1_pinned_tree();
 	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	cr_assert_eq(fx.plan.n_actions, 0, "nothing to do; plan:%s", dump(&fx.plan));
+}
+
+/* --no-migrate: memory_migrate 0, written before cpuset.mems changes, so the change
+ * moves no page; and back to 1 before the next change that should. */
+Test(plan_pin_v1, no_migrate_is_asked_before_mems_change)
+{
+	v1_pinned_tree();
+	idset_free(fx.tune.mems);
+	fx.tune.mems = set_of("1");
+	fx.tune.mem_no_migrate = true;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
+	const struct plan *p = &fx.plan;
+	static const char *const dirs[] = {"kvmcg/demo/emulator", "kvmcg/demo/vcpu0", "kvmcg/demo/vcpu1",
+					   "kvmcg/demo/iothread-io1"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		long mm = find(p, ACT_WRITE, dirs[i], "cpuset.memory_migrate");
+		long m = find(p, ACT_WRITE, dirs[i], "cpuset.mems");
+		cr_assert(mm >= 0 && m > mm, "%s: memory_migrate, then mems; plan:%s", dirs[i], dump(p));
+		cr_assert_str_eq(p->actions[mm].value, "0");
+		cr_assert_str_eq(p->actions[m].value, "1");
+	}
 }
 
 Test(plan_pin_v1, existing_kvmcg_root_is_left_alone)

@@ -87,6 +87,12 @@ static void full_state(struct vm_state *s)
 	add_iothread(&s->tune, "io 2%", "0-1");
 	add_iothread(&s->tune, "-", "3");
 	s->tune.mems = set_of("0-1");
+	s->tune.mem_policy = MEM_POLICY_INTERLEAVE;
+	s->tune.mem_no_migrate = true;
+	s->n_mem_origin = 3;
+	s->mem_origin = calloc(3, sizeof(*s->mem_origin));
+	s->mem_origin[0] = 4096;
+	s->mem_origin[2] = (uint64_t)1 << 40; /* node 1: nothing */
 	s->root = strdup("kvmcg");
 	s->enabled = calloc(2, sizeof(*s->enabled));
 	cr_assert_not_null(s->enabled);
@@ -202,6 +208,13 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 	cr_assert_eq(got->tune.mems == NULL, want->tune.mems == NULL);
 	if (want->tune.mems)
 		cr_assert(idset_equal(got->tune.mems, want->tune.mems));
+	cr_assert_eq(got->tune.mem_policy, want->tune.mem_policy);
+	cr_assert_eq(got->tune.mem_no_migrate, want->tune.mem_no_migrate);
+	/* the memory origin: bytes per node, a node with none may be left out */
+	unsigned nm = got->n_mem_origin > want->n_mem_origin ? got->n_mem_origin : want->n_mem_origin;
+	for (unsigned k = 0; k < nm; k++)
+		cr_assert_eq(k < got->n_mem_origin ? got->mem_origin[k] : 0,
+			     k < want->n_mem_origin ? want->mem_origin[k] : 0, "memory origin of node %u", k);
 	cr_assert_eq(got->tune.n_iothread, want->tune.n_iothread);
 	for (size_t i = 0; i < want->tune.n_iothread; i++) {
 		cr_assert_str_eq(got->tune.iothread_ids[i], want->tune.iothread_ids[i]);
@@ -302,6 +315,11 @@ Test(state_json, format_is_versioned_json_in_the_schema)
 	cr_assert_str_eq(member_string(tune, "emulatorpin"), "3");
 	cr_assert_str_eq(member_string(member(tune, "iothreadpin"), "io 2%"), "0-1");
 	cr_assert_str_eq(member_string(tune, "memory_nodeset"), "0-1");
+	cr_assert_str_eq(member_string(tune, "memory_mode"), "interleave");
+	cr_assert(!json_object_get_boolean(member(tune, "memory_migrate")));
+	json_object *mo = member(o, "memory_origin");
+	cr_assert_eq(json_object_object_length(mo), 2, "a node with no bytes is left out");
+	cr_assert_eq(json_object_get_int64(member(mo, "2")), (int64_t)1 << 40);
 	cr_assert_eq(json_object_get_int(member(tune, "cpu_weight")), 300);
 	cr_assert_eq(json_object_get_int(member(tune, "cpu_quota_percent")), 150);
 	cr_assert_eq(json_object_get_int(member(tune, "cpu_period_us")), 20000);
@@ -560,6 +578,16 @@ Test(state_strict, cpu_and_node_lists)
 	json_refused_with("\"emulatorpin\": \"0\"", "\"emulatorpin\": \"99999\"", "is not a CPU list");
 	json_refused_with("\"emulatorpin\": \"0\"", "\"emulatorpin\": \"\"", "its tune.emulatorpin is an empty CPU list");
 	json_refused_with("\"memory_nodeset\": \"0\"", "\"memory_nodeset\": \"x\"", "its tune.memory_nodeset 'x' is not a node list");
+	json_refused_with("\"memory_nodeset\": \"0\"", "\"memory_nodeset\": \"0\", \"memory_mode\": \"bind\"",
+			  "its tune.memory_mode 'bind' is not a memory mode");
+	json_refused_with("\"memory_nodeset\": \"0\"", "\"memory_nodeset\": \"0\", \"memory_migrate\": 0",
+			  "its tune.memory_migrate is not true or false");
+	json_refused_with("\"end\": true", "\"memory_origin\": { \"1024\": 5 }, \"end\": true",
+			  "its memory_origin names \"1024\", not a node");
+	json_refused_with("\"end\": true", "\"memory_origin\": { \"x\": 5 }, \"end\": true", "not a node");
+	json_refused_with("\"end\": true", "\"memory_origin\": { \"0\": -5 }, \"end\": true",
+			  "its memory_origin has -5 bytes on node 0");
+	json_refused_with("\"end\": true", "\"memory_origin\": [ 5 ], \"end\": true", "its memory_origin is not an object");
 	json_refused_with("\"0\": \"1\"", "\"0\": \"1,,\"", "its tune.vcpupin.0 '1,,' is not a CPU list");
 	json_refused_with("\"io1\": \"1\"", "\"io1\": \"\"", "an empty CPU list");
 	json_refused_with("\"io1\": \"1\"", "\"\": \"1\"", "an empty iothread id");
