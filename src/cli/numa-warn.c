@@ -42,8 +42,8 @@ void numa_warn_bound(const struct cli *c, const struct vm *vm, const struct idse
 		snprintf(who, sizeof(who), "VM %d", (int)vm->pid);
 	log_warning("automatic NUMA balancing is on (kernel.numa_balancing = %d, %s) while %s has its memory "
 		    "bound to node%s %s: the kernel unmaps the VM's pages to sample their use and moves pages "
-		    "and threads on its own, which the kernel's documentation says to disable for workloads "
-		    "bound to nodes; 'kvmcg numa-balancing off' turns it off",
+		    "and threads on its own; its documentation says to disable it for workloads bound to "
+		    "nodes: 'kvmcg numa-balancing off'",
 		    numa_warn.value, numa_balancing_mode(numa_warn.value), who,
 		    idset_count(mems) == 1 ? "" : "s", nodes ? nodes : "?");
 }
