@@ -12,6 +12,7 @@ enum {
 	EXIT_FAILURE_RUNTIME = 1, /* the request was fine; the system said no */
 	EXIT_USAGE = 2,           /* bad command line or policy */
 	EXIT_PARTIAL = 3,         /* some of it was done */
+	EXIT_UNSUPPORTED = 4,     /* this kernel does not offer it (numa-balancing) */
 };
 
 __attribute__((format(printf, 1, 2))) void err_set(const char *fmt, ...);

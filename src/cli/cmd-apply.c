@@ -13,6 +13,7 @@
 #include "cli/cmd-apply.h"
 
 #include "cli/cli.h"
+#include "cli/numa-warn.h"
 #include "basic/log.h"
 #include "cli/output.h"
 #include "core/txn.h"
@@ -522,6 +523,8 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		struct outcome *x = &o[i];
 		if (x->result == TXN_PLANNED)
 			carry_out(&env, aa, x);
+		if (txn_result_ok(x->result))
+			numa_warn_bound(c, x->vm, aa->dry_run ? x->planned.tune.mems : x->done.tune.mems);
 		/* A VM whose policy was carried out but for some settings is "partial": it
 		 * counts as such in the summary, and makes the exit status 3. */
 		if (!txn_result_ok(x->result)) {

@@ -11,6 +11,7 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "cli/cli.h"
+#include "cli/numa-warn.h"
 #include "cli/output.h"
 #include "kernel/procfs.h"
 #include "vmm/memory.h"
@@ -210,6 +211,7 @@ static int run_numastat(struct cli *c)
 		json_object *o = measure(c, vm, false);
 		if (!o)
 			return EXIT_FAILURE_RUNTIME;
+		numa_warn_recorded(c, vm);
 		if (c->json)
 			print_json(stdout, o);
 		else
@@ -232,9 +234,10 @@ static int run_numastat(struct cli *c)
 		if (pids[i] == c->discover.self || vm_identify(&c->discover, pids[i], &vm) != 1)
 			continue;
 		json_object *o = measure(c, vm, true);
-		if (o)
+		if (o) {
 			json_object_array_add(arr, o);
-		else if (proc_process_alive(c->proc_fd, vm->pid, vm->starttime_ticks))
+			numa_warn_recorded(c, vm);
+		} else if (proc_process_alive(c->proc_fd, vm->pid, vm->starttime_ticks))
 			rc = EXIT_FAILURE_RUNTIME;
 	}
 	if (c->json) {

@@ -7,6 +7,7 @@
 #include "cli/cmd-show.h"
 
 #include "cli/cli.h"
+#include "cli/numa-warn.h"
 #include "cli/output.h"
 #include "state/state.h"
 #include "basic/util.h"
@@ -125,6 +126,7 @@ int cmd_show(int argc, char **argv)
 	if (state_fd >= 0)
 		close(state_fd);
 	json_object_object_add(j, "kvmcg", pin);
+	numa_warn_recorded(&c, vm);
 	if (!c.json) {
 		/* the owner as one line for the text view */
 		if (vm->owner_known) {

@@ -9,6 +9,7 @@
 #include "cli/cmd-apply.h"
 #include "cli/cmd-check.h"
 #include "cli/cmd-list.h"
+#include "cli/cmd-numa-balancing.h"
 #include "cli/cmd-numastat.h"
 #include "cli/cmd-pin.h"
 #include "cli/cmd-show.h"
@@ -30,6 +31,7 @@ static const struct command commands[] = {
 	{"list", cmd_list, "list the VMs on this host", true}, /* collects exited VMs */
 	{"show", cmd_show, "show one VM's threads, affinity and cgroups", false},
 	{"numastat", cmd_numastat, "show where each VM's memory is, per NUMA node", false},
+	{"numa-balancing", cmd_numa_balancing, "show or set the kernel's automatic NUMA balancing", true},
 	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)", true},
 	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity", true},
 	{"check", cmd_check, "validate policy files", false},
@@ -47,7 +49,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, " %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, " %-14s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "Options:\n"
 	      " -h, --help     display this help\n"
