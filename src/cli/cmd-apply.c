@@ -524,7 +524,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		if (x->result == TXN_PLANNED)
 			carry_out(&env, aa, x);
 		if (txn_result_ok(x->result))
-			numa_warn_bound(c, x->vm, aa->dry_run ? x->planned.tune.mems : x->done.tune.mems);
+			numa_warn_bound(c, x->vm, aa->dry_run ? &x->planned.tune : &x->done.tune);
 		/* A VM whose policy was carried out but for some settings is "partial": it
 		 * counts as such in the summary, and makes the exit status 3. */
 		if (!txn_result_ok(x->result)) {

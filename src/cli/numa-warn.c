@@ -29,9 +29,12 @@ static bool warn_due(const struct cli *c)
 	return numa_warn.value != NUMA_BALANCING_DISABLED;
 }
 
-void numa_warn_bound(const struct cli *c, const struct vm *vm, const struct idset *mems)
+void numa_warn_bound(const struct cli *c, const struct vm *vm, const struct vm_tune *tune)
 {
-	if (!mems || idset_count(mems) == 0 || !warn_due(c))
+	const struct idset *mems = tune->mems;
+	/* strict, or --mems alone (strict's cpuset.mems): the VM is to stay on its nodes */
+	bool strict = tune->mem_policy == MEM_POLICY_STRICT || tune->mem_policy == MEM_POLICY_UNSET;
+	if (!mems || idset_count(mems) == 0 || !strict || !warn_due(c))
 		return;
 	numa_warn.warned = true;
 	_cleanup_free_ char *nodes = idset_format(mems);
@@ -41,7 +44,7 @@ void numa_warn_bound(const struct cli *c, const struct vm *vm, const struct idse
 	else
 		snprintf(who, sizeof(who), "VM %d", (int)vm->pid);
 	log_warning("automatic NUMA balancing is on (kernel.numa_balancing = %d, %s) while %s has its memory "
-		    "bound to node%s %s: the kernel unmaps the VM's pages to sample their use and moves pages "
+		    "bound strict to node%s %s: the kernel unmaps the VM's pages to sample their use and moves pages "
 		    "and threads on its own; its documentation says to disable it for workloads bound to "
 		    "nodes: 'kvmcg numa-balancing off'",
 		    numa_warn.value, numa_balancing_mode(numa_warn.value), who,
@@ -62,7 +65,7 @@ void numa_warn_recorded(const struct cli *c, const struct vm *vm)
 	}
 	struct vm_state st;
 	if (state_load(state_fd, vm->pid, vm->starttime_ticks, &st) == 0) {
-		numa_warn_bound(c, vm, st.tune.mems);
+		numa_warn_bound(c, vm, &st.tune);
 		vm_state_done(&st);
 	} else {
 		err_clear();

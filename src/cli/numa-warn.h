@@ -8,7 +8,7 @@
  * allows. show, numastat and apply call these for each VM they handle; the first call
  * that finds balancing on and a bound VM warns, once per run, on stderr:
  *   kvmcg: warning: automatic NUMA balancing is on (kernel.numa_balancing = 1, normal)
- *   while VM 4242 (win7) has its memory bound to node 0: ...
+ *   while VM 4242 (win7) has its memory bound strict to node 0: ...
  * Nothing is printed for a captured tree (--sysroot), when balancing is off, or when
  * it cannot be read. */
 #ifndef KVMCG_NUMA_WARN_H
@@ -16,15 +16,16 @@
 
 #include "basic/idset.h"
 #include "cli/cli.h"
+#include "tune/tune.h"
 #include "vmm/discover.h"
 
-/* vm's memory is (or is about to be) bound to mems, as apply's policy says; NULL or
- * an empty set: not bound. */
-void numa_warn_bound(const struct cli *c, const struct vm *vm, const struct idset *mems);
+/* vm's memory is (or is about to be) held to tune's nodes, as apply's policy says:
+ * warned when it is strict (or --mems alone, strict's cpuset.mems, or a record of a
+ * kvmcg that did not keep the mode); restrictive, interleave and preferred leave the
+ * kernel's balancing its use. No nodes: not bound. */
+void numa_warn_bound(const struct cli *c, const struct vm *vm, const struct vm_tune *tune);
 
-/* The same for a VM whose nodes are in kvmcg's record of it (the memory node set of
- * every pin with --mems or a policy's [Memory] Nodes=, whatever its --mem-policy:
- * cpuset.mems holds the VM's allocations to them in each). A VM kvmcg has not pinned
+/* The same for a VM whose tune is in kvmcg's record of it. A VM kvmcg has not pinned
  * is not bound by kvmcg. */
 void numa_warn_recorded(const struct cli *c, const struct vm *vm);
 

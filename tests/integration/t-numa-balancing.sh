@@ -2,7 +2,7 @@
 # kvmcg numa-balancing against the real /proc/sys/kernel/numa_balancing: read, set off,
 # on and memory-tiering, each value read back by the test with cat; refusals (a bad
 # mode, a user who is not root, a kernel without the file); and the one warning of
-# show, numastat and apply when balancing is on and a VM's memory is bound to nodes
+# show, numastat and apply when balancing is on and a VM's memory is bound strict to nodes
 # (pin --mems 0 --mem-policy strict on a real QEMU), none when it is off or the VM is
 # not bound. The value the kernel had is put back at exit, whatever happens.
 # Runs on the host and in the test guest (two nodes).
@@ -159,11 +159,14 @@ for run in "${runs[@]}"; do
 done
 warnings show --pid "$bound" --json >/dev/null
 tl_check "the warning names the VM and its node" \
-	grep -q "$WARNING (kernel.numa_balancing = 1, normal) while VM $bound (t-nb-bound) has its memory bound to node 0" \
+	grep -q "$WARNING (kernel.numa_balancing = 1, normal) while VM $bound (t-nb-bound) has its memory bound strict to node 0" \
 	"$TL_TMP/stderr"
 tl_check "show --json: stdout stays one JSON document" jq -e ".pid == $bound" "$TL_TMP/stdout"
 tl_eq "on, a VM kvmcg has not bound: show warns not" "$(warnings show --pid "$free")" 0
 tl_eq "on, that VM: numastat warns not" "$(warnings numastat --pid "$free")" 0
+"$KVMCG" pin --pid "$free" --mems 0 --mem-policy restrictive >/dev/null 2>&1
+tl_eq "on, a VM held restrictive (balancing may still move it): show warns not" "$(warnings show --pid "$free")" 0
+"$KVMCG" unpin --pid "$free" >/dev/null 2>&1
 
 "$KVMCG" numa-balancing off >/dev/null
 tl_eq "balancing off again: cat reads 0" "$(cat "$F")" 0
