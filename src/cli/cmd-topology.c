@@ -349,7 +349,7 @@ static void set_labels(json_object *list, json_object *names, bool assign)
 	}
 }
 
-static void print_nodes(json_object *nodes)
+static void print_nodes(FILE *f, json_object *nodes)
 {
 	for (size_t i = 0; i < alen(nodes); i++) {
 		json_object *n = json_object_array_get_idx(nodes, i), *d = get(n, "distances"), *vms = get(n, "vms");
@@ -369,7 +369,7 @@ static void print_nodes(json_object *nodes)
 		}
 		add_text(n, "vms_text", &t);
 	}
-	int r = print_table(stdout, node_columns, ARRAY_SIZE(node_columns), nodes, NULL);
+	int r = print_table(f, node_columns, ARRAY_SIZE(node_columns), nodes, NULL);
 	if (r < 0)
 		log_error("cannot print the table: %s", strerror(-r));
 }
@@ -582,7 +582,7 @@ static json_object *core_rows(json_object *cpus, json_object *floating)
 	return rows;
 }
 
-static int print_text(json_object *doc, const struct table_opts *opts)
+int topology_print_text(FILE *f, json_object *doc, const struct table_opts *opts)
 {
 	json_object *cpus = get(doc, "cpus"), *names = json_object_new_object();
 	bool whole = !opts->noheadings && !opts->raw;
@@ -592,12 +592,12 @@ static int print_text(json_object *doc, const struct table_opts *opts)
 	}
 	json_object_put(names);
 	if (whole) {
-		print_nodes(get(doc, "nodes"));
-		putchar('\n');
+		print_nodes(f, get(doc, "nodes"));
+		fputc('\n', f);
 	}
 	json_object *floating = floating_roles(cpus);
 	json_object *rows = core_rows(cpus, floating);
-	int r = print_table(stdout, core_columns, ARRAY_SIZE(core_columns), rows, opts);
+	int r = print_table(f, core_columns, ARRAY_SIZE(core_columns), rows, opts);
 	json_object_put(rows);
 	if (r < 0) {
 		json_object_put(floating);
@@ -614,7 +614,7 @@ static int print_text(json_object *doc, const struct table_opts *opts)
 				break;
 			cpu_vms_text(c, floating, true, t.f);
 			_cleanup_free_ char *s = text_close(&t);
-			printf("\nOn every online CPU: %s\n", s ? s : "");
+			fprintf(f, "\nOn every online CPU: %s\n", s ? s : "");
 			break;
 		}
 	}
@@ -628,6 +628,7 @@ static bool load_pins(int state_fd, const struct vm *vm, struct vm_state *ret)
 {
 	if (state_fd < 0)
 		return false;
+	err_clear();
 	int r = state_load(state_fd, vm->pid, vm->starttime_ticks, ret);
 	if (r < 0 && r != -ENOENT) {
 		const char *why = err_get();
@@ -654,6 +655,7 @@ static int show(struct cli *c, const struct topology *topo, struct vm **vms, siz
 	}
 	if (state_fd >= 0)
 		close(state_fd);
+	err_clear(); /* a missing state directory, a refused record: said or nothing to say */
 	json_object *doc = topology_json(topo, tv, n, with_memory);
 	int r = 0;
 	if (!doc)
@@ -661,7 +663,7 @@ static int show(struct cli *c, const struct topology *topo, struct vm **vms, siz
 	if (c->json)
 		print_json(stdout, doc);
 	else
-		r = print_text(doc, &c->table);
+		r = topology_print_text(stdout, doc, &c->table);
 	json_object_put(doc);
 	return r < 0 ? cli_runtime_error(r, "cannot print the table") : EXIT_OK;
 }

@@ -4,10 +4,13 @@
 #ifndef KVMCG_CMD_TOPOLOGY_H
 #define KVMCG_CMD_TOPOLOGY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <json-c/json.h>
 
+#include "cli/output.h"
 #include "kernel/topology.h"
 #include "tune/tune.h"
 #include "vmm/discover.h"
@@ -30,5 +33,11 @@ struct topology_vm {
  * every node's "vms" is null (a captured tree has no memory maps). NULL when out of
  * memory. */
 json_object *topology_json(const struct topology *t, const struct topology_vm *vms, size_t n, bool with_memory);
+
+/* The text of that model (kvmcg(8) topology) to f: the node table, a blank line, the
+ * core table, and "On every online CPU: ..." when threads may run anywhere; with
+ * opts->noheadings or opts->raw the core table alone. Adds the text's fields to doc.
+ * 0, or negative errno from the table. */
+int topology_print_text(FILE *f, json_object *doc, const struct table_opts *opts);
 
 #endif

@@ -375,6 +375,29 @@ Test(topology, model_places_threads_and_pins)
 		cr_assert_eq(has_int(jget(k, "vcpus"), 0), cpu == 1);
 		cr_assert_eq(json_object_get_boolean(jget(k, "emulator")), cpu == 0);
 	}
+	/* The text: the fixture pins "CPU N/KVM" to CPU N (README.md), the rest may run
+	 * anywhere. CPU 0 runs vCPU 0; CPU 1 runs vCPU 1 and is where the record wants
+	 * vCPU 0 ("!": its thread may not run there); the emulator and the iothread are
+	 * on every CPU, named once below, the emulator with the record's "*". */
+	for (size_t k = 0; k < vms[0]->n_threads; k++) {
+		const struct vm_thread *th = &vms[0]->threads[k];
+		if (th->kind == THREAD_VCPU)
+			cr_assert(idset_count(th->affinity) == 1 && idset_isset(th->affinity, (unsigned)th->vcpu_index));
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cr_assert_eq(topology_print_text(f, doc, &(struct table_opts){0}), 0);
+	fclose(f);
+	char want[256];
+	snprintf(want, sizeof(want), " %s[v0]\n", vms[0]->name);
+	cr_assert_not_null(strstr(text, want), "CPU 0's line ends '%s' in:\n%s", want, text);
+	snprintf(want, sizeof(want), " %s[v1,v0!]\n", vms[0]->name);
+	cr_assert_not_null(strstr(text, want), "CPU 1's line ends '%s' in:\n%s", want, text);
+	snprintf(want, sizeof(want), "\nOn every online CPU: %s[e*,i:io1]\n", vms[0]->name);
+	cr_assert_not_null(strstr(text, want), "'%s' in:\n%s", want, text);
+	cr_assert_not_null(strstr(text, "\nNODE PKG L3 CORE CPUS STATE VMS\n"), "%s", text);
+	free(text);
 	json_object *node = json_object_array_get_idx(jget(doc, "nodes"), 0);
 	json_object *mv = json_object_array_get_idx(jget(node, "vms"), 0);
 	cr_assert_eq(json_object_get_uint64(jget(mv, "resident_bytes")), 4096 + 8192 + 1);
