@@ -13,6 +13,7 @@
 #include "cli/cmd-numastat.h"
 #include "cli/cmd-pin.h"
 #include "cli/cmd-show.h"
+#include "cli/cmd-topology.h"
 #include "basic/log.h"
 #include "basic/util.h"
 
@@ -32,6 +33,7 @@ static const struct command commands[] = {
 	{"show", cmd_show, "show one VM's threads, affinity and cgroups", false},
 	{"numastat", cmd_numastat, "show where each VM's memory is, per NUMA node", false},
 	{"numa-balancing", cmd_numa_balancing, "show or set the kernel's automatic NUMA balancing", true},
+	{"topology", cmd_topology, "show the host's nodes, cores and caches, and which VM sits where", false},
 	{"pin", cmd_pin, "pin a VM's vCPUs, emulator and iothreads (cgroups + affinity)", true},
 	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity", true},
 	{"check", cmd_check, "validate policy files", false},

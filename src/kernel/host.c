@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "basic/util.h"
+#include "kernel/topology.h"
 
 int host_read(int sys_fd, struct host *ret)
 {
@@ -52,23 +53,6 @@ void host_done(struct host *h)
 	h->online_cpus = h->online_mems = h->memory_mems = NULL;
 }
 
-/* "Node 0 MemFree:  123 kB" of a node's meminfo: the bytes of key. */
-static int meminfo_field(const char *buf, unsigned node, const char *key, uint64_t *ret)
-{
-	for (const char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		unsigned n;
-		char k[32];
-		unsigned long long kb;
-		if (sscanf(l, "Node %u %31[^:]: %llu kB", &n, k, &kb) == 3 && n == node && strcmp(k, key) == 0) {
-			if (kb > UINT64_MAX / 1024)
-				return -EINVAL;
-			*ret = (uint64_t)kb * 1024;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 int host_node_memory(int sys_fd, unsigned node, uint64_t huge_page_size, struct host_node_memory *ret)
 {
 	char path[96];
@@ -78,8 +62,7 @@ int host_node_memory(int sys_fd, unsigned node, uint64_t huge_page_size, struct 
 	int r = read_file_at_whole(sys_fd, path, &buf, NULL);
 	if (r < 0)
 		return r;
-	if ((r = meminfo_field(buf, node, "MemTotal", &m.total)) < 0 ||
-	    (r = meminfo_field(buf, node, "MemFree", &m.free)) < 0)
+	if ((r = topology_parse_meminfo(buf, &m.total, &m.free)) < 0)
 		return r;
 	if (huge_page_size >= 1024) {
 		free(buf);
