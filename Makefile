@@ -139,11 +139,15 @@ $(BUILD)/bench/%: tests/bench/%.c
 # As root; writes BENCHMARKS.md. First kvmcg against the syscall floor, qemu-affinity,
 # and list/apply on many QEMUs, interleaved, with one GOAL line per goal
 # (floor-bench.sh); then pin/unpin/show on 2, 16, 64 vCPUs against a taskset loop
-# (pin-bench.sh; BENCH_SWEEP=0 leaves it out).
+# (pin-bench.sh; BENCH_SWEEP=0 leaves it out). Between them, NUMA: moving a VM's
+# memory against migratepages in the test guest, numastat and topology on 20 VMs
+# (numa-bench.sh).
 BENCH_SWEEP ?= 1
 bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg FLOOR=$(CURDIR)/$(BUILD)/bench/floor \
 		TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit tests/bench/floor-bench.sh
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
+		tests/bench/numa-bench.sh
 	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
 install: all

@@ -97,6 +97,16 @@ struct loaded {
 	struct diags diags;
 };
 
+/* Whether a policy holds memory to nodes ([Memory] Nodes=): its VMs' memory is
+ * measured, and their backends' sizes are asked with their threads. */
+static bool has_memory_nodes(const struct loaded *pol, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pol[i].policy && pol[i].policy->mem_nodes)
+			return true;
+	return false;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -496,6 +506,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	struct policies wanted = {.v = pol, .n = n_pol, .proc_fd = c->proc_fd};
 	c->discover.qmp_wanted = matched_by_any;
 	c->discover.qmp_wanted_data = &wanted;
+	c->discover.want_memdevs = has_memory_nodes(pol, n_pol);
 	r = vm_list_all(&c->discover, &vms, &n_vms);
 	c->discover.qmp_wanted = NULL;
 	if (r < 0) {

@@ -401,6 +401,11 @@ static int selection_failed(int r)
 	return r == -EOWNERDEAD ? EXIT_PARTIAL : rc;
 }
 
+static bool use_mems(const struct pin_args *a)
+{
+	return a->req.mems && a->req.mem_policy != MEM_POLICY_UNSET;
+}
+
 static int run_pin(struct cli *c, struct pin_args *a)
 {
 	/* the transaction reads each thread's placement once, under the VM's lock */
@@ -426,6 +431,8 @@ static int run_pin(struct cli *c, struct pin_args *a)
 		return selection_failed(r);
 	}
 	later.placement_later = false;
+	/* a memory policy measures the VM: its backends' sizes come with its threads */
+	later.want_memdevs = use_mems(a->policy ? &merged : a);
 	env.discover = &later;
 	struct pin_args *use = a->policy ? &merged : a;
 	use->threads_unread = true;

@@ -676,6 +676,8 @@ static int run_topology(struct cli *c)
 		return cli_runtime_error(r, "cannot read the host's topology from /sys");
 	struct vm **vms = NULL;
 	size_t n = 0;
+	/* each VM's memory backends asked with its threads: one conversation each */
+	c->discover.want_memdevs = !c->sysroot;
 	r = vm_list_all(&c->discover, &vms, &n);
 	if (r < 0) {
 		topology_done(&topo);

@@ -33,8 +33,9 @@ int vm_socket_path(const struct vm *vm, const char *path, char **ret)
 /* One monitor conversation, ending by deadline_ns. Thread-safe: no err_set(), no
  * strerror(); *ret_error is a sentence with the socket's path and QEMU's words
  * escaped. */
-static int try_qmp_socket(const struct vm *vm, const char *display, const char *path,
-			  uint64_t deadline_ns, struct qmp_meanwhile *m, struct qmp_vm_info *info, char **ret_error)
+static int try_qmp_socket(const struct discover_opts *o, const struct vm *vm, const char *display,
+			  const char *path, uint64_t deadline_ns, struct qmp_meanwhile *m, struct qmp_vm_info *info,
+			  char **ret_error)
 {
 	struct qmp *q = NULL;
 	int r = qmp_open(path, deadline_ns, &q);
@@ -42,8 +43,12 @@ static int try_qmp_socket(const struct vm *vm, const char *display, const char *
 		r = -EXDEV;
 	/* The name from -name is the one kept (apply_qmp): then the monitor is not
 	 * asked it. */
+	unsigned ask = (vm->name ? 0 : QMP_ASK_NAME) | (o->want_memdevs ? QMP_ASK_MEMDEVS : 0);
 	if (r == 0)
-		r = qmp_query_vm_while(q, !vm->name, m ? qmp_meanwhile_run : NULL, m, info);
+		r = qmp_query_vm_while(q, ask, m ? qmp_meanwhile_run : NULL, m, info);
+	/* a monitor that refuses query-memdev still tells the threads */
+	if (r == -EREMOTEIO && (ask & QMP_ASK_MEMDEVS))
+		r = qmp_query_vm_while(q, ask & ~QMP_ASK_MEMDEVS, NULL, NULL, info);
 	if (r < 0) {
 		_cleanup_free_ char *d = str_escape(display);
 		_cleanup_free_ char *why =
@@ -83,7 +88,7 @@ void qmp_converse(const struct discover_opts *o, const struct vm *vm, uint64_t d
 	if (o->qmp_socket) {
 		out->tried = true;
 		out->socket = strdup(o->qmp_socket);
-		out->r = out->socket ? try_qmp_socket(vm, o->qmp_socket, o->qmp_socket, deadline_ns, m,
+		out->r = out->socket ? try_qmp_socket(o, vm, o->qmp_socket, o->qmp_socket, deadline_ns, m,
 						      &out->info, &out->error)
 				     : -ENOMEM;
 		return;
@@ -99,7 +104,7 @@ void qmp_converse(const struct discover_opts *o, const struct vm *vm, uint64_t d
 			out->r = -ENOMEM;
 			break;
 		}
-		out->r = try_qmp_socket(vm, p, path, deadline_ns, m, &out->info, &error);
+		out->r = try_qmp_socket(o, vm, p, path, deadline_ns, m, &out->info, &error);
 		if (out->r < 0 && !out->error)
 			out->error = TAKE_PTR(error);
 		if (out->r == 0 || i == 0) {
@@ -163,6 +168,16 @@ static int apply_qmp(struct vm *vm, const struct qmp_vm_info *info)
 	}
 	if (!vm->name && info->name && !(vm->name = strdup(info->name)))
 		return -ENOMEM;
+	if (info->memdevs_asked) {
+		free(vm->memdev_sizes);
+		vm->memdev_sizes = info->n_memdevs ? calloc(info->n_memdevs, sizeof(*vm->memdev_sizes)) : NULL;
+		if (info->n_memdevs && !vm->memdev_sizes)
+			return -ENOMEM;
+		for (size_t i = 0; i < info->n_memdevs; i++)
+			vm->memdev_sizes[i] = info->memdevs[i].size;
+		vm->n_memdev_sizes = info->n_memdevs;
+		vm->memdevs_known = true;
+	}
 	/* QMP's indexes are the truth, sparse after hot-plug; one whose thread is not
 	 * among ours is unidentified. */
 	vm->n_vcpus_expected = (unsigned)info->n_vcpus;

@@ -81,6 +81,12 @@ struct vm {
 	char *qmp_socket; /* the socket that answered, or the first one tried */
 	char *qmp_error;  /* why QMP was not used although a socket was known */
 
+	/* The sizes of its memory backends, bytes, when the monitor was asked them with
+	 * its threads (discover_opts.want_memdevs) and answered. */
+	uint64_t *memdev_sizes;
+	size_t n_memdev_sizes;
+	bool memdevs_known;
+
 	unsigned n_vcpus_expected;
 	int *unidentified_vcpus;
 	size_t n_unidentified_vcpus;
@@ -123,6 +129,9 @@ struct discover_opts {
 	 * others' threads are classified from names and kvm fds. */
 	bool (*qmp_wanted)(const struct vm *vm, void *userdata);
 	void *qmp_wanted_data;
+	/* Ask the monitor the VM's memory backends too (query-memdev, in the same
+	 * conversation as its threads): vm->memdev_sizes, for vm_memory_measure(). */
+	bool want_memdevs;
 };
 void discover_opts_init(struct discover_opts *o, int proc_fd);
 

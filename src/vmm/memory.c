@@ -102,6 +102,16 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
  * used, else the user's, else the command line's first. */
 static int memdev_sizes(const struct discover_opts *o, const struct vm *vm, uint64_t **ret, size_t *ret_n)
 {
+	if (vm->memdevs_known) { /* asked with its threads */
+		uint64_t *sizes = vm->n_memdev_sizes ? calloc(vm->n_memdev_sizes, sizeof(*sizes)) : NULL;
+		if (vm->n_memdev_sizes && !sizes)
+			return -ENOMEM;
+		if (sizes)
+			memcpy(sizes, vm->memdev_sizes, vm->n_memdev_sizes * sizeof(*sizes));
+		*ret = sizes;
+		*ret_n = vm->n_memdev_sizes;
+		return vm->n_memdev_sizes ? 0 : -ENOENT;
+	}
 	const char *given = vm->qmp_socket ? vm->qmp_socket : o->qmp_socket;
 	if (o->no_qmp || (!given && vm->qemu.n_qmp_paths == 0))
 		return -ENOENT;

@@ -55,7 +55,8 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 		       struct vm_memory *ret);
 
 /* Reads the VM's memory map (proc_fd, the VM's pid) and classifies it, with the
- * sizes of its memory backends from its monitor (o's QMP options; the socket
+ * sizes of its memory backends from its monitor (those discovery asked with the
+ * threads, vm->memdev_sizes; else asked now, with o's QMP options: the socket
  * discovery used, else the command line's) or, when that fails, its -m. Errors as
  * memmap_read(); a monitor that does not answer is no error (source says it). */
 int vm_memory_measure(const struct discover_opts *o, const struct vm *vm, struct vm_memory *ret);

@@ -486,30 +486,37 @@ void qmp_vm_info_done(struct qmp_vm_info *info)
 	for (size_t i = 0; i < info->n_iothreads; i++)
 		free(info->iothreads[i].id);
 	free(info->iothreads);
+	qmp_memdevs_free(info->memdevs, info->n_memdevs);
 	*info = (struct qmp_vm_info){0};
 }
 
 int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret)
 {
-	return qmp_query_vm_while(q, true, NULL, NULL, ret);
+	return qmp_query_vm_while(q, QMP_ASK_NAME, NULL, NULL, ret);
 }
 
-int qmp_query_vm_while(struct qmp *q, bool want_name, void (*meanwhile)(void *), void *arg,
+int qmp_query_vm_while(struct qmp *q, unsigned ask, void (*meanwhile)(void *), void *arg,
 		       struct qmp_vm_info *ret)
 {
 	struct qmp_vm_info info = {0};
-	static const char *const commands[] = {"query-name", "query-cpus-fast", "query-iothreads"};
-	json_object *j[3] = {NULL};
-	/* without the name, the batch starts one later: j[0] stays NULL */
-	size_t skip = want_name ? 0 : 1;
-	int r = qmp_execute_batch_while(q, commands + skip, 3 - skip, meanwhile, arg, j + skip);
+	bool want_name = ask & QMP_ASK_NAME, want_memdevs = ask & QMP_ASK_MEMDEVS;
+	static const char *const commands[] = {"query-name", "query-cpus-fast", "query-iothreads", "query-memdev"};
+	json_object *j[4] = {NULL};
+	/* without the name, the batch starts one later: j[0] stays NULL; without the
+	 * memory backends it ends one earlier: j[3] stays NULL */
+	size_t skip = want_name ? 0 : 1, n = (want_memdevs ? 4 : 3) - skip;
+	int r = qmp_execute_batch_while(q, commands + skip, n, meanwhile, arg, j + skip);
 	if (r == 0 && want_name)
 		r = qmp_parse_name(j[0], &info.name);
 	if (r == 0)
 		r = qmp_parse_cpus_fast(j[1], &info.vcpus, &info.n_vcpus);
 	if (r == 0)
 		r = qmp_parse_iothreads(j[2], &info.iothreads, &info.n_iothreads);
-	for (size_t i = 0; i < 3; i++)
+	if (r == 0 && want_memdevs) {
+		r = qmp_parse_memdevs(j[3], &info.memdevs, &info.n_memdevs);
+		info.memdevs_asked = r == 0;
+	}
+	for (size_t i = 0; i < 4; i++)
 		json_object_put(j[i]);
 	if (r < 0) {
 		qmp_vm_info_done(&info);

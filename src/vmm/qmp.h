@@ -75,12 +75,16 @@ struct qmp_iothread {
 	char *id;
 	pid_t tid;
 };
+struct qmp_memdev;
 struct qmp_vm_info {
 	char *name;
 	struct qmp_vcpu *vcpus;
 	size_t n_vcpus;
 	struct qmp_iothread *iothreads;
 	size_t n_iothreads;
+	struct qmp_memdev *memdevs; /* with QMP_ASK_MEMDEVS */
+	size_t n_memdevs;
+	bool memdevs_asked;
 };
 void qmp_vm_info_done(struct qmp_vm_info *info);
 
@@ -109,10 +113,15 @@ int qmp_parse_name(json_object *ret, char **name);
 /* query-name (optional: old QEMUs lack nothing here, but a name may be unset),
  * query-cpus-fast and query-iothreads in one session. */
 int qmp_query_vm(struct qmp *q, struct qmp_vm_info *ret);
-/* The same; query-name only when want_name (info.name NULL otherwise: the caller
- * knows the name already, from -name), and meanwhile(arg) called as by
+/* What qmp_query_vm_while() asks besides query-cpus-fast and query-iothreads. */
+enum {
+	QMP_ASK_NAME = 1 << 0,    /* query-name (else info.name is NULL: the caller knows
+				   * the name already, from -name) */
+	QMP_ASK_MEMDEVS = 1 << 1, /* query-memdev, in the same batch (info.memdevs) */
+};
+/* The same, with what the QMP_ASK_* bits of ask say, and meanwhile(arg) called as by
  * qmp_execute_batch_while(). */
-int qmp_query_vm_while(struct qmp *q, bool want_name, void (*meanwhile)(void *), void *arg,
+int qmp_query_vm_while(struct qmp *q, unsigned ask, void (*meanwhile)(void *), void *arg,
 		       struct qmp_vm_info *ret);
 
 #endif

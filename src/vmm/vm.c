@@ -112,6 +112,7 @@ void vm_free(struct vm *vm)
 	free(vm->exe_path);
 	free(vm->owner_user);
 	free(vm->kvm_vcpu_fd_index);
+	free(vm->memdev_sizes);
 	qemu_config_done(&vm->qemu);
 	free(vm);
 }

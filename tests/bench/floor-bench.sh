@@ -61,6 +61,8 @@ die() {
 	exit 1
 }
 note() { echo "floor-bench: $*"; }
+# stats, paired, fmt, ratio, halt_bios
+. "$here/lib.sh"
 
 # --- preflight ---------------------------------------------------------------------
 
@@ -129,9 +131,7 @@ cleanup() {
 	rm -rf "$tmp"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+traps cleanup
 mkdir "$KVMCG_STATE_DIR"
 if mount -t tmpfs -o mode=0700,size=16m kvmcg-bench "$KVMCG_STATE_DIR" 2>/dev/null; then
 	state_mounted=yes
@@ -141,12 +141,8 @@ fi
 
 # --- the 64-vCPU QEMU ------------------------------------------------------------------
 
-# A 64 KiB BIOS whose reset vector is cli; hlt; jmp back: every vCPU sleeps in the
-# kernel instead of spinning, so the host stays idle.
 bios=$tmp/halt.bin
-head -c 65520 /dev/zero >"$bios"
-printf '\xfa\xf4\xeb\xfd' >>"$bios"
-head -c 12 /dev/zero >>"$bios"
+halt_bios "$bios"
 
 accel=(-accel tcg)
 accel_name=tcg
@@ -265,23 +261,6 @@ plan_floor=$(plan_counts "$tmp/plan.floor")
 
 # t FILE LABEL CMD...: one timed run; its line goes to FILE (see timeit.c).
 t() { "$TIMEIT" "$@"; }
-
-# stats FILE LABEL COLUMN: "n median q1 q3" of a column (2 wall, 3 user, 4 sys,
-# 5 user+sys) over FILE's lines for LABEL; quartiles interpolated (R type 7).
-stats() {
-	awk -v l="$2" -v c="$3" '$1 == l { print (c == 5 ? $3 + $4 : $c) }' "$1" | sort -g |
-		awk '{ v[NR] = $1 }
-		function q(p,  h, i) { h = (NR - 1) * p + 1; i = int(h); return i >= NR ? v[NR] : v[i] + (h - i) * (v[i + 1] - v[i]) }
-		END { if (NR == 0) { print "0 0 0 0"; exit } printf "%d %.3f %.3f %.3f\n", NR, q(0.5), q(0.25), q(0.75) }'
-}
-# paired FILE A B: quartiles of the per-iteration ratio A/B (k-th A over k-th B).
-paired() {
-	awk -v a="$2" -v b="$3" '$1 == a { x[++na] = $2 } $1 == b { y[++nb] = $2 }
-		END { for (i = 1; i <= na && i <= nb; i++) if (y[i] > 0) print x[i] / y[i] }' "$1" | sort -g |
-		awk '{ v[NR] = $1 }
-		function q(p,  h, i) { h = (NR - 1) * p + 1; i = int(h); return i >= NR ? v[NR] : v[i] + (h - i) * (v[i + 1] - v[i]) }
-		END { if (NR == 0) { print "0 0 0"; exit } printf "%.2f %.2f %.2f\n", q(0.5), q(0.25), q(0.75) }'
-}
 
 # --- first pin against floor pin ------------------------------------------------------
 
@@ -438,8 +417,6 @@ row() {
 	read -r _ cpu _ _ < <(stats "$times" "$1" 5)
 	echo "$n $m $q1 $q3 $cpu"
 }
-fmt() { awk -v x="$1" 'BEGIN { printf (x < 10 ? "%.2f" : "%.1f"), x }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 verdict() { awk -v r="$1" -v g="$2" -v strict="${3:-0}" 'BEGIN { print ((strict ? r < g : r <= g) ? "PASS" : "MISS") }'; }
 
 read -r n_pin m_pin_k q1_pin_k q3_pin_k cpu_pin_k < <(row pin-kvmcg)

@@ -16,6 +16,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/tests/bench/lib.sh" # halt_bios
 KVMCG=${KVMCG:-$root/build/kvmcg}
 SIZES=${BENCH_VCPUS:-2 16 64}
 RUNS=${BENCH_RUNS:-30}
@@ -119,18 +120,12 @@ cleanup() {
 	rm -rf "$tmp"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+traps cleanup
 
 # --- QEMU --------------------------------------------------------------------
 
-# A 64 KiB BIOS whose reset vector (0xFFFF0) is cli; hlt; jmp back to hlt: every
-# vCPU blocks in the kernel instead of spinning, so the host stays idle.
 bios=$tmp/halt.bin
-head -c 65520 /dev/zero >"$bios"
-printf '\xfa\xf4\xeb\xfd' >>"$bios"
-head -c 12 /dev/zero >>"$bios"
+halt_bios "$bios"
 
 accel=(-accel tcg)
 accel_name=tcg

@@ -156,6 +156,20 @@ if [ "$n_nodes" -lt 2 ]; then
 	tl_done
 fi
 
+# A node outside what kvmcg's own cgroup may use (its cpuset.mems.effective): refused.
+if [ "$mode" = v2 ]; then
+	narrow=$mount/kvmcg-t-narrow-$$
+	grep -qw cpuset "$mount/cgroup.subtree_control" || echo +cpuset >"$mount/cgroup.subtree_control"
+	mkdir "$narrow" && tl_on_exit "rmdir $narrow"
+	echo 0 >"$narrow/cpuset.mems"
+	n0=$(records)
+	"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 1 --cgroup-root "$narrow" >"$TL_TMP/out" 2>"$TL_TMP/err"
+	tl_eq "--mems 1 under a cgroup whose cpuset.mems.effective is 0: exit 2" "$?" 2
+	tl_check "... says so: $(cat "$TL_TMP/err")" grep -q "node 1 is outside what kvmcg's cgroup may use (nodes 0)" "$TL_TMP/err"
+	tl_eq "... and wrote no record" "$(records)" "$n0"
+	tl_eq "... and made no cgroup below it" "$(find "$narrow" -mindepth 1 -type d | wc -l)" 0
+fi
+
 # unpin: the pages stay, and the text says where they are; --migrate-back returns them
 # to where they were before kvmcg first moved them (a fresh VM: all on node 0).
 kill "$pid"

@@ -467,7 +467,7 @@ Test(qmp_qemu, real_qemu_session)
 	 * their questions. */
 	struct qmp_vm_info unnamed = {0};
 	int meanwhile_runs = 0;
-	cr_assert_eq(qmp_query_vm_while(q, false, count_run, &meanwhile_runs, &unnamed), 0, "%s",
+	cr_assert_eq(qmp_query_vm_while(q, 0, count_run, &meanwhile_runs, &unnamed), 0, "%s",
 		     qmp_last_error(q));
 	cr_assert_eq(meanwhile_runs, 1);
 	cr_assert_null(unnamed.name, "query-name was not asked");
@@ -475,6 +475,17 @@ Test(qmp_qemu, real_qemu_session)
 	cr_assert_eq(unnamed.n_iothreads, 1);
 	cr_assert_str_eq(unnamed.iothreads[0].id, "unit-io");
 	qmp_vm_info_done(&unnamed);
+
+	/* The memory backends in the same batch: -m's RAM is one (QEMU 5.0 and later). */
+	struct qmp_vm_info withmem = {0};
+	cr_assert_eq(qmp_query_vm_while(q, QMP_ASK_MEMDEVS, NULL, NULL, &withmem), 0, "%s", qmp_last_error(q));
+	cr_assert(withmem.memdevs_asked);
+	cr_assert_eq(withmem.n_vcpus, 2, "the threads' answers are still theirs");
+	uint64_t ram = 0;
+	for (size_t i = 0; i < withmem.n_memdevs; i++)
+		ram += withmem.memdevs[i].size;
+	cr_assert_eq(ram, (uint64_t)32 << 20, "the backends hold -m 32");
+	qmp_vm_info_done(&withmem);
 	qmp_close(q);
 
 	/* The whole discovery through QMP, on the live /proc: the monitor is free again. */
