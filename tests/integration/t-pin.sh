@@ -316,7 +316,7 @@ rc=$?
 # cpu.weight and cpu.max need the cpu controller on cgroup v2: elsewhere they are not
 # carried out, and a run that leaves out part of the request says so (exit 3, stderr).
 if [ "$mode" = v2 ]; then
-	tl_eq "tuning: pin succeeds" "$rc $(jq -r .result <<<"$out")" "0 applied"
+	tl_eq "tuning: pin succeeds (stderr: $(head -c 400 "$TL_TMP/err"))" "$rc $(jq -r .result <<<"$out")" "0 applied"
 else
 	tl_eq "tuning: pin does the rest, and exits 3 for weight and quota" "$rc $(jq -r .result <<<"$out")" \
 		"3 partial"
