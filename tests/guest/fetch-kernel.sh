@@ -78,11 +78,16 @@ if ! out=$(apt-get "${apt_opts[@]}" -q update 2>&1) ||
 	cannot "apt-get update of $suite failed: $(grep -E '^(W|E):' <<<"$out" | head -n 1)"
 fi
 
-# The suite's linux-image-amd64 names the current 6.12 package; take its
-# -unsigned twin (the same kernel without the Secure Boot signature).
+# The suite's linux-image-amd64 names the current 6.12 package (or, once
+# the suite has moved on, the newest linux-image-6.12.*-amd64 it still has);
+# take its -unsigned twin (the same kernel without the Secure Boot signature).
 dep=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
 	sed -n "s/^ *Depends: \(linux-image-$series\.[0-9][^ ]*-amd64\)\$/\1/p" | head -n 1)
-[[ -n $dep ]] || cannot "$suite has no linux-image-amd64 that depends on a Linux $series kernel"
+if [[ -z $dep ]]; then
+	dep=$(apt-cache "${apt_opts[@]}" pkgnames "linux-image-$series." 2>/dev/null |
+		grep -E "^linux-image-${series//./\\.}\.[0-9]+(\+[a-z0-9.~]+)?-amd64\$" | sort -V | tail -n 1 || true)
+fi
+[[ -n $dep ]] || cannot "$suite has no linux-image-$series.*-amd64 package"
 pkg=$dep-unsigned
 apt-cache "${apt_opts[@]}" show "$pkg" >/dev/null 2>&1 || pkg=$dep
 
