@@ -3,20 +3,25 @@
 # are needed to mount the host's root over virtio-9p, and tests/guest/init.sh
 # as /init, packed as a gzip'd newc cpio archive.
 #
-# usage: build-initramfs.sh KERNEL_VERSION BUSYBOX OUTPUT
+# usage: build-initramfs.sh KERNEL_VERSION BUSYBOX OUTPUT [MODULES_ROOT]
+#
+# The modules are looked up in MODULES_ROOT/lib/modules/KERNEL_VERSION
+# (default /: the host's own; a kernel unpacked into the build directory
+# passes its unpacked tree).
 #
 # Everything else (QEMU, numactl, the project's build) comes from the host's
 # root filesystem, which the guest mounts read-only, so modules needed later
 # (tun, sch_htb, ...) are loaded from there with the ordinary modprobe.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-	echo "usage: $0 KERNEL_VERSION BUSYBOX OUTPUT" >&2
+if [[ $# -ne 3 && $# -ne 4 ]]; then
+	echo "usage: $0 KERNEL_VERSION BUSYBOX OUTPUT [MODULES_ROOT]" >&2
 	exit 2
 fi
 kver=$1
 busybox=$2
 out=$3
+modroot=${4:-/}
 here=$(cd "$(dirname "$0")" && pwd)
 PATH=$PATH:/usr/sbin:/sbin
 
@@ -37,8 +42,8 @@ declare -A seen=()
 list=$stage/lib/modules/modules.list
 : >"$list"
 for m in "${wanted[@]}"; do
-	deps=$(modprobe -S "$kver" --show-depends "$m") || {
-		echo "build-initramfs: modprobe cannot resolve module $m for kernel $kver" >&2
+	deps=$(modprobe -d "$modroot" -S "$kver" --show-depends "$m") || {
+		echo "build-initramfs: modprobe cannot resolve module $m for kernel $kver in $modroot" >&2
 		exit 1
 	}
 	while read -r kind path params; do

@@ -8,7 +8,9 @@
 # status is written back to the share, then the guest powers itself off.
 #
 # Files in the results share (host side: a temp dir under the build dir):
-#   guest.conf  written by the host: PROJ=..., MODE=test|shell
+#   guest.conf  written by the host: PROJ=..., MODE=test|shell, and
+#               MODULES=... (the guest kernel's modules when they are not
+#               in the host's /lib/modules: an unpacked kernel package)
 #   job.sh      written by the host: environment, cd, the test command
 #   started     written here when the job starts (guest uptime in seconds)
 #   output.log  the job's stdout+stderr (test mode)
@@ -58,6 +60,7 @@ mount -t 9p -o "$p9opts,rw,cache=none" results "$RES" ||
 [ -r "$RES/guest.conf" ] || die "no guest.conf in the results share"
 PROJ=
 MODE="test"
+MODULES=
 # shellcheck disable=SC1091 # guest.conf exists only inside the guest
 . "$RES/guest.conf"
 [ -n "$PROJ" ] || die "guest.conf does not set PROJ"
@@ -86,6 +89,26 @@ scratch /tmp 1777
 scratch /var/tmp 1777
 scratch /run 0755
 scratch /root 0700
+
+# A kernel that is not the host's has its modules elsewhere (the build dir):
+# a tmpfs on /lib/modules with the host's trees and that one bound in, so
+# modprobe finds /lib/modules/$(uname -r) as on an installed kernel.
+if [ -n "$MODULES" ]; then
+	kver=$(uname -r)
+	[ -f "/hostview$MODULES/modules.dep" ] || die "no modules.dep in $MODULES"
+	mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$NEWROOT/lib/modules" ||
+		die "cannot mount a tmpfs on /lib/modules"
+	for m in /hostview/lib/modules/*; do
+		[ -d "$m" ] || continue
+		[ "${m##*/}" = "$kver" ] && continue
+		mkdir -p "$NEWROOT/lib/modules/${m##*/}"
+		mount -o bind "$m" "$NEWROOT/lib/modules/${m##*/}" ||
+			die "cannot bind $m over /lib/modules"
+	done
+	mkdir -p "$NEWROOT/lib/modules/$kver"
+	mount -o bind "/hostview$MODULES" "$NEWROOT/lib/modules/$kver" ||
+		die "cannot bind $MODULES over /lib/modules/$kver"
+fi
 umount /hostview 2>/dev/null || umount -l /hostview 2>/dev/null
 
 mount -t proc proc "$NEWROOT/proc" || die "cannot mount proc in the new root"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Run the project's guest-side tests inside a real Linux 6.1 guest booted
-# under QEMU (TCG): 4 vCPUs, 2 NUMA nodes, pure cgroup v2, with the host's
-# root filesystem shared read-only. See tests/guest/README.md.
+# Run the project's guest-side tests inside a real Linux guest booted under
+# QEMU (TCG): 4 vCPUs, 2 NUMA nodes, pure cgroup v2, with the host's root
+# filesystem shared read-only. See tests/guest/README.md.
 #
 # usage: tests/guest/run.sh            run $KVMCG_GUEST_CMD (default:
 #                                      bash tests/integration/run.sh)
 #        tests/guest/run.sh --shell    interactive shell in the guest
+#
+# KVMCG_GUEST_KERNEL picks the kernel: 6.1 (default: Debian 12's, from
+# /boot), 6.12 (Debian's bookworm-backports kernel, fetched into the build
+# directory on first use by fetch-kernel.sh; when it cannot be fetched the
+# run is one visible skip), or the path of a kernel image.
 #
 # The test command's output goes to stdout and its exit status is this
 # script's exit status; harness messages go to stderr.
@@ -50,19 +55,56 @@ missing() { # missing PACKAGE WHAT
 qemu=$(command -v qemu-system-x86_64 || true)
 [[ -n $qemu ]] || missing qemu-system-x86 "no qemu-system-x86_64"
 
-if [[ -n ${KVMCG_GUEST_KERNEL:-} ]]; then
-	kernel=$KVMCG_GUEST_KERNEL
-	[[ -f $kernel ]] || {
-		echo "guest tests: KVMCG_GUEST_KERNEL=$kernel does not exist" >&2
-		exit 1
-	}
-else
+build=${KVMCG_BUILD_DIR:-$proj/build}
+mkdir -p "$build/guest"
+guest_dir=$(cd "$build/guest" && pwd)
+
+case ${KVMCG_GUEST_KERNEL:-6.1} in
+6.1)
 	kernel=$(printf '%s\n' /boot/vmlinuz-6.1.* | sort -V | tail -n 1)
 	[[ -f $kernel ]] || missing linux-image-amd64 "no /boot/vmlinuz-6.1.*"
-fi
+	;;
+6.12)
+	# Fetched once into the build dir; without it the run is a visible skip.
+	frc=0
+	kernel=$(KVMCG_BUILD_DIR=$build "$here/fetch-kernel.sh" 6.12 2>"$guest_dir/fetch.log") || frc=$?
+	cat -- "$guest_dir/fetch.log" >&2
+	if ((frc == 3)); then
+		why=$(tail -n 1 "$guest_dir/fetch.log")
+		echo "ok 1 - test guest on Linux 6.12 # SKIP $why (tests/guest/fetch-kernel.sh)"
+		echo "1..1"
+		echo "0 passed, 0 failed, 1 skipped"
+		exit 0
+	elif ((frc != 0)); then
+		echo "not ok 1 - test guest on Linux 6.12: tests/guest/fetch-kernel.sh exited $frc"
+		echo "1..1"
+		echo "0 passed, 1 failed, 0 skipped"
+		exit 1
+	fi
+	;;
+*)
+	kernel=$KVMCG_GUEST_KERNEL
+	[[ -f $kernel ]] || {
+		echo "guest tests: KVMCG_GUEST_KERNEL=$kernel is neither 6.1, 6.12 nor a file" >&2
+		exit 1
+	}
+	;;
+esac
 kver=${kernel##*/vmlinuz-}
-[[ -f /lib/modules/$kver/modules.dep ]] ||
-	missing linux-image-amd64 "no modules in /lib/modules/$kver"
+# A kernel unpacked from its package (DIR/boot/vmlinuz-VER) has its modules
+# and config beside it, in DIR/lib/modules/VER and DIR/boot/config-VER; a
+# kernel in /boot has them in /lib/modules and /boot. The guest sees the
+# former over its /lib/modules (init.sh), so modprobe works there too.
+kroot=$(cd "$(dirname "$kernel")/.." && pwd)
+if [[ $kroot != / && -f $kroot/lib/modules/$kver/modules.dep ]]; then
+	modroot=$kroot
+	kconfig=$kroot/boot/config-$kver
+else
+	modroot=/
+	kconfig=/boot/config-$kver
+fi
+[[ -f $modroot/lib/modules/$kver/modules.dep ]] ||
+	missing linux-image-amd64 "no modules in $modroot/lib/modules/$kver"
 [[ -r $kernel ]] || {
 	echo "guest tests: cannot read $kernel (run as root or make it readable)" >&2
 	exit 1
@@ -87,25 +129,22 @@ timeout=${KVMCG_GUEST_TIMEOUT:-2400}
 }
 cmd=${KVMCG_GUEST_CMD:-bash tests/integration/run.sh}
 
-build=${KVMCG_BUILD_DIR:-$proj/build}
-mkdir -p "$build/guest"
-guest_dir=$(cd "$build/guest" && pwd)
-
 # ---------------------------------------------------------------- initramfs
 
 # Rebuilt when the kernel, the init script, the builder or busybox changes.
 key=$(
 	{
 		printf '%s\n' "$kver"
-		stat -c '%s %Y' "/lib/modules/$kver/modules.dep"
+		printf '%s\n' "$modroot"
+		stat -c '%s %Y' "$modroot/lib/modules/$kver/modules.dep"
 		cat "$here/init.sh" "$here/build-initramfs.sh" "$busybox"
 	} | sha256sum
 )
 initrd=$guest_dir/initramfs-$kver-${key:0:16}.cpio.gz
 if [[ ! -s $initrd ]]; then
 	note "building $initrd"
-	bash "$here/build-initramfs.sh" "$kver" "$busybox" "$initrd"
-	for old in "$guest_dir"/initramfs-*.cpio.gz; do
+	bash "$here/build-initramfs.sh" "$kver" "$busybox" "$initrd" "$modroot"
+	for old in "$guest_dir/initramfs-$kver-"*.cpio.gz; do
 		[[ $old == "$initrd" ]] || rm -f -- "$old"
 	done
 fi
@@ -115,16 +154,25 @@ fi
 # Under TCG the bzImage's own decompressor takes ~5 s. When the kernel has a
 # PVH entry point, QEMU can boot the uncompressed ELF directly: extract it
 # once (cached) and fall back to the bzImage if anything does not fit.
+# Debian's 6.1 payload is xz, its 6.12 payload zstd (CONFIG_KERNEL_*).
 boot_kernel=$kernel
-if grep -qx 'CONFIG_PVH=y' "/boot/config-$kver" 2>/dev/null && command -v xz >/dev/null; then
+unpack=()
+if grep -qx 'CONFIG_KERNEL_XZ=y' "$kconfig" 2>/dev/null && command -v xz >/dev/null; then
+	magic='\xfd7zXZ\x00' unpack=(xz -dc --single-stream)
+elif grep -qx 'CONFIG_KERNEL_ZSTD=y' "$kconfig" 2>/dev/null && command -v zstd >/dev/null; then
+	# zstd stops with an error at the size trailer after the frame; the
+	# ELF check below decides.
+	magic='\x28\xb5\x2f\xfd' unpack=(zstd -dcq)
+fi
+if grep -qx 'CONFIG_PVH=y' "$kconfig" 2>/dev/null && ((${#unpack[@]})); then
 	vmlinux=$guest_dir/vmlinux-$kver-$(stat -c '%s-%Y' "$kernel")
 	if [[ ! -s $vmlinux ]]; then
-		off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$kernel" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+		off=$(LC_ALL=C grep -obUaP "$magic" "$kernel" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
 		if [[ $off =~ ^[0-9]+$ ]]; then
 			tmp=$(mktemp "$guest_dir/.vmlinux.XXXXXX")
-			tail -c "+$((off + 1))" "$kernel" | xz -dc --single-stream >"$tmp" 2>/dev/null || true
+			tail -c "+$((off + 1))" "$kernel" | "${unpack[@]}" >"$tmp" 2>/dev/null || true
 			if [[ $(head -c 4 "$tmp" | od -An -tx1) == ' 7f 45 4c 46' ]]; then
-				for old in "$guest_dir"/vmlinux-*; do
+				for old in "$guest_dir/vmlinux-$kver-"*; do
 					rm -f -- "$old"
 				done
 				mv -f -- "$tmp" "$vmlinux"
@@ -179,6 +227,10 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 	printf 'PROJ=%s\n' "$(shq "$proj")"
 	printf 'MODE=%s\n' "$mode"
 	printf 'GUEST_TERM=%s\n' "$(shq "${TERM:-vt100}")"
+	# Modules of a kernel that is not the host's: bound over /lib/modules.
+	if [[ $modroot != / ]]; then
+		printf 'MODULES=%s\n' "$(shq "$modroot/lib/modules/$kver")"
+	fi
 } >"$share/guest.conf"
 
 {

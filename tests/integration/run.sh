@@ -31,7 +31,7 @@ fi
 scripts=("$@")
 [ ${#scripts[@]} -eq 0 ] && scripts=("$here"/t-*.sh)
 
-echo "# integration tests ($KVMCG_TEST_ENV): ${#scripts[@]} scripts"
+echo "# integration tests ($KVMCG_TEST_ENV, Linux $(uname -r)): ${#scripts[@]} scripts"
 # --norc: no ~/.proverc or ./.proverc changes what runs. stdout only is read: what a
 # script prints on stderr passes through and is never taken for a result.
 prove --norc -v --timer --exec bash "${scripts[@]}" | awk '
@@ -46,6 +46,7 @@ prove --norc -v --timer --exec bash "${scripts[@]}" | awk '
 		file = $0
 		sub(/^\[[0-9:]+\] /, "", file); sub(/ \.+ ?$/, "", file); sub(/.*\//, "", file); sub(/\.sh$/, "", file)
 		order[++n] = file
+		fflush()
 		next
 	}
 	/^Test Summary Report/ { flush(); print; summary = 1; next }
@@ -62,7 +63,8 @@ prove --norc -v --timer --exec bash "${scripts[@]}" | awk '
 		}
 		next
 	}
-	{ print }
+	# flushed line by line: the test guest streams this output as it comes
+	{ print; fflush() }
 	file != "" && /^not ok [0-9]+( |$)/ { f[file]++; next }
 	file != "" && /^ok [0-9]+( |$)/ {
 		line = $0

@@ -1,7 +1,10 @@
 #!/bin/bash
 # kvmcg pin / unpin against real QEMU processes and the real cgroup filesystem.
 # The same script runs on the host (whatever cgroups it has: on a hybrid host that
-# is the v1 cpuset fallback) and in the test guest (pure cgroup v2, kernel 6.1).
+# is the v1 cpuset fallback) and in the test guest (pure cgroup v2) on Linux 6.1 and
+# 6.12. The kernels differ in what a cgroup move or a cpuset write does to a thread's
+# affinity (6.1 resets it, 6.12 keeps it; t-kernel.sh checks which); every check here
+# expects the same result on both, because kvmcg sets each mask last and reads it back.
 # Everything is read back from the kernel: /proc/PID/task/TID/{cgroup,status},
 # sched_getaffinity (taskset), cgroup.type and cpuset.* files.
 . "$(dirname "$0")/../lib/testlib.sh"
@@ -14,6 +17,11 @@ export KVMCG_STATE_DIR=$TL_TMP/state
 
 tl_detect_cgroups
 echo "# cgroup mode expected: $mode ${mount:+at $mount}; $ncpu CPUs"
+if tl_affinity_kept; then
+	tl_kernel_expect "moves and cpuset writes keep masks (6.2 and later): unpin and rollback must still set each one"
+else
+	tl_kernel_expect "moves and cpuset writes reset masks (6.1): every mask must be set after the thread's last move"
+fi
 
 # check_pinned LABEL PID VMDIR JSON EMULATOR_CPUS: every thread where it belongs.
 check_pinned() {

@@ -31,6 +31,25 @@ TL_PIDFILE=$TL_TMP/cleanup.pids
 
 tl_register_pid() { echo "$1" >>"$TL_PIDFILE"; }
 
+# The kernel under test. Where a check's expectation depends on it, the script says
+# which kernel it expects and why (tl_kernel_expect, one "#" line) and branches on
+# tl_kernel_at_least; the test guest runs Linux 6.1 and 6.12 (tests/guest/README.md).
+TL_KERNEL=$(uname -r)
+# tl_kernel_at_least MAJOR.MINOR: true when the running kernel is that one or newer.
+tl_kernel_at_least() {
+	local have=${TL_KERNEL%%[!0-9.]*} hmaj hmin wmaj=${1%%.*} wmin=${1#*.}
+	hmaj=${have%%.*} hmin=${have#*.}
+	hmin=${hmin%%.*}
+	((hmaj > wmaj || (hmaj == wmaj && hmin >= wmin)))
+}
+# tl_kernel_expect WHAT: "# kernel VERSION: WHAT", the expectation this run checks.
+tl_kernel_expect() { echo "# kernel $TL_KERNEL: $*"; }
+# tl_affinity_kept: true when a cpuset.cpus change or a cgroup move keeps a thread's
+# sched_setaffinity mask (intersected with the cpuset, and given back when the cpuset
+# grows again): Linux 6.2 and later, commits 8f9ea86fdf99 and da019032819a. Linux 6.1
+# resets the mask to the cpuset's CPUs (the reason kvmcg sets affinity last).
+tl_affinity_kept() { tl_kernel_at_least 6.2; }
+
 # Commands run at exit after every registered process is gone (cgroups can only be
 # removed once empty), newest first. A file, like the pids.
 TL_EXITFILE=$TL_TMP/cleanup.cmds
