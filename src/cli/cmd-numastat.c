@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "kernel/procfs.h"
 #include "vmm/memory.h"
+#include "vmm/qmp.h"
 
 /* One VM: a row per node. */
 static const struct column node_columns[] = {
@@ -120,6 +121,10 @@ static json_object *measure(struct cli *c, const struct vm *vm, bool quiet)
 			log_error("pid %d: cannot read its memory map: %s", (int)vm->pid, strerror(-r));
 		return NULL;
 	}
+	if (m.monitor_error)
+		log_warning("pid %d: its monitor did not tell its memory backends (%s): guest RAM is taken as %s",
+			    (int)vm->pid, qmp_strerror(m.monitor_error, NULL),
+			    m.source == VM_RAM_ARGV ? "-m's size" : "unknown");
 	struct idset *allowed _cleanup_cpuset_ = NULL;
 	(void)allowed_nodes(c->proc_fd, vm->pid, &allowed);
 	json_object *o = memory_json(vm, &m, allowed, &c->host);

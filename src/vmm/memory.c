@@ -150,7 +150,8 @@ int vm_memory_measure(const struct discover_opts *o, const struct vm *vm, struct
 	_cleanup_free_ uint64_t *sizes = NULL;
 	size_t n = 0;
 	enum vm_ram_source source = VM_RAM_MEMDEV;
-	if (memdev_sizes(o, vm, &sizes, &n) < 0) {
+	int asked = memdev_sizes(o, vm, &sizes, &n);
+	if (asked < 0) {
 		free(sizes);
 		sizes = NULL;
 		n = 0;
@@ -167,6 +168,8 @@ int vm_memory_measure(const struct discover_opts *o, const struct vm *vm, struct
 	}
 	r = vm_memory_classify(&map, sizes, n, source, ret);
 	memmap_done(&map);
+	if (r == 0 && asked < 0 && asked != -ENOENT) /* -ENOENT: no monitor, or no backend */
+		ret->monitor_error = asked;
 	return r;
 }
 

@@ -37,6 +37,8 @@ struct vm_memory {
 	unsigned n_nodes;
 	enum vm_ram_source source;
 	uint64_t guest_ram_size;      /* bytes QEMU has as guest RAM (0: unknown) */
+	int monitor_error;            /* -errno when its monitor was asked the backends
+				       * and did not tell them (qmp.h qmp_strerror()) */
 	size_t guest_ram_mappings;    /* mappings found to be guest RAM */
 	uint64_t huge_page_size;      /* bytes of the hugetlb pages it has (the largest
 				       * size when several), 0 when none */

@@ -54,7 +54,7 @@ within1() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; m = (
 # kvmcg's figure must lie between the two (1% either side).
 declare -A own_all_before own_all_after
 for node in $(tl_cpulist_expand "$nodes_online"); do own_all_before[$node]=$(own_node_bytes . "$node"); done
-json=$("$KVMCG" numastat --pid "$pid" --json)
+json=$("$KVMCG" numastat --pid "$pid" --json --qmp-timeout 15000)
 for node in $(tl_cpulist_expand "$nodes_online"); do own_all_after[$node]=$(own_node_bytes . "$node"); done
 # between X LO HI: X within [min(LO,HI) - 1%, max(LO,HI) + 1%].
 between() { awk -v x="$1" -v a="$2" -v b="$3" 'BEGIN { lo = a < b ? a : b; hi = a < b ? b : a
@@ -85,7 +85,7 @@ else
 fi
 
 # Text: the VM's lines, then a table with a row per node.
-text=$("$KVMCG" numastat --pid "$pid")
+text=$("$KVMCG" numastat --pid "$pid" --qmp-timeout 15000)
 tl_check "text: says where the guest RAM's size came from" grep -qE "^Guest RAM: +[0-9.]+ MiB \(query-memdev\)" <<<"$text"
 tl_check "text: a table headed NODE GUEST-RAM OTHER HUGE FILE ALLOWED" \
 	grep -qE '^ *NODE +GUEST-RAM +OTHER +HUGE +FILE +ALLOWED$' <<<"$text"
@@ -98,6 +98,16 @@ tl_eq "--no-qmp: guest RAM from -m" "$(jq -r .guest_ram_source <<<"$nq")" -m
 tl_check "--no-qmp: the same guest RAM on node 0" within1 \
 	"$(jq '.nodes[] | select(.node == 0) | .guest_ram_bytes' <<<"$nq")" \
 	"$(jq '.nodes[] | select(.node == 0) | .guest_ram_bytes' <<<"$json")"
+
+tl_eq "--no-qmp: nothing said on stderr" "$("$KVMCG" numastat --pid "$pid" --no-qmp 2>&1 >/dev/null)" ""
+
+# A monitor that does not answer (QEMU stopped): -m's size, and it says why.
+kill -STOP "$pid"
+stuck=$("$KVMCG" numastat --pid "$pid" --json --qmp-timeout 300 2>"$TL_TMP/err")
+kill -CONT "$pid"
+tl_eq "a stopped QEMU's monitor: guest RAM from -m" "$(jq -r .guest_ram_source <<<"$stuck")" -m
+tl_check "... and stderr says the monitor did not answer: $(cat "$TL_TMP/err")" \
+	grep -q "^kvmcg: warning: pid $pid: its monitor did not tell its memory backends (no answer in time" "$TL_TMP/err"
 
 # Every VM: this one among them, with the same figures.
 all=$("$KVMCG" numastat --json)
