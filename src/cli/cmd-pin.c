@@ -182,7 +182,9 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 		log_warning("%s", res->warnings[i]);
 	if (res->result == TXN_FAILED) {
 		log_error("%s", res->message ? res->message : "failed");
-		return;
+		/* strict below its share: the pin stays, and --json still gives the figures */
+		if (!c->json || res->memory.policy == MEM_POLICY_UNSET || !res->memory.after.n_nodes)
+			return;
 	}
 	for (size_t i = 0; i < res->n_skipped; i++)
 		log_error("pid %d: %s: %s", (int)vm->pid,
@@ -489,8 +491,14 @@ int cmd_pin(int argc, char **argv)
 			rc = cli_usage_error(&c, "--no-migrate leaves the pages where they are; --mem-policy %s moves "
 						 "them (use restrictive)",
 					     mem_policy_name(a.req.mem_policy));
-		else if ((rc = cli_open_roots(&c)) == 0)
-			rc = run_pin(&c, &a);
+		else {
+			/* --mems alone: libvirt's default mode, strict (restrictive with
+			 * --no-migrate, which leaves the pages), measured and checked */
+			if (a.req.mems && !a.req.mem_policy)
+				a.req.mem_policy = a.req.no_migrate ? MEM_POLICY_RESTRICTIVE : MEM_POLICY_STRICT;
+			if ((rc = cli_open_roots(&c)) == 0)
+				rc = run_pin(&c, &a);
+		}
 	}
 	cli_done(&c);
 	pin_args_done(&a);

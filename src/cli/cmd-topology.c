@@ -614,7 +614,9 @@ int topology_print_text(FILE *f, json_object *doc, const struct table_opts *opts
 				break;
 			cpu_vms_text(c, floating, true, t.f);
 			_cleanup_free_ char *s = text_close(&t);
-			fprintf(f, "\nOn every online CPU: %s\n", s ? s : "");
+			/* VM names are the VMs' owners' words: escaped, as in the tables */
+			_cleanup_free_ char *e = s ? str_escape(s) : NULL;
+			fprintf(f, "\nOn every online CPU: %s\n", e ? e : "");
 			break;
 		}
 	}

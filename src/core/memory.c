@@ -28,10 +28,13 @@ void mem_report_done(struct mem_report *m)
 
 uint64_t mem_report_moved(const struct mem_report *m)
 {
-	if (m->spread_done && m->policy != MEM_POLICY_STRICT)
-		return m->spread.moved_bytes;
-	uint64_t before_on = vm_memory_counted(&m->before, m->nodes), after_on = vm_memory_counted(&m->after, m->nodes);
-	return after_on > before_on ? after_on - before_on : 0;
+	uint64_t sum = 0;
+	for (unsigned k = 0; k < m->after.n_nodes; k++) {
+		uint64_t a = m->after.nodes[k].guest_ram + m->after.nodes[k].other;
+		uint64_t b = k < m->before.n_nodes ? m->before.nodes[k].guest_ram + m->before.nodes[k].other : 0;
+		sum += a > b ? a - b : 0;
+	}
+	return sum;
 }
 
 static bool wanted(const struct tune_request *req)
@@ -216,8 +219,8 @@ static int spread(const struct vm *vm, struct mem_report *m, enum mem_spread_mod
 static char *why_stayed(const struct mem_spread_stats *s)
 {
 	char *p = NULL;
-	if (asprintf(&p, "%llu pinned (by a device or I/O in flight), %llu with no room on the nodes, %llu mapped by "
-			 "other processes too, %llu for another reason",
+	if (asprintf(&p, "%llu busy (pinned, locked or in use when asked), %llu with no room on the nodes, %llu mapped "
+			 "by other processes too, %llu for another reason",
 		     (unsigned long long)s->busy, (unsigned long long)s->no_room, (unsigned long long)s->shared,
 		     (unsigned long long)s->other) < 0)
 		return NULL;
@@ -232,9 +235,12 @@ static int place_strict(const struct txn_env *env, const struct vm *vm, struct m
 	if (!from)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	err_clear();
-	m->not_moved = mempolicy_migrate_pages(vm->pid, from, m->nodes);
-	if (m->not_moved < 0) {
-		long e = m->not_moved;
+	long left = mempolicy_migrate_pages(vm->pid, from, m->nodes);
+	/* -ENOMEM: the nodes are full; what moved is measured, the rest asked page by
+	 * page below for the count */
+	m->not_moved = left == -ENOMEM ? -1 : left;
+	if (left < 0 && left != -ENOMEM) {
+		long e = left;
 		m->not_moved = -1;
 		return txn_fail(res, e == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME,
 				"pid %d: pinned, but its pages could not be moved: %s", (int)vm->pid,
@@ -272,7 +278,10 @@ static int place_spread(const struct txn_env *env, const struct vm *vm, struct m
 		 "pid %d: only the pages it has now were moved; what QEMU allocates from now on follows its own "
 		 "memory policy (Linux cannot change another process's), so the full effect of %s needs QEMU "
 		 "started under it (numactl --%s=%s qemu-system-...)",
-		 (int)vm->pid, mem_policy_name(m->policy), m->policy == MEM_POLICY_INTERLEAVE ? "interleave" : "preferred",
+		 (int)vm->pid, mem_policy_name(m->policy),
+		 m->policy == MEM_POLICY_INTERLEAVE      ? "interleave"
+		 : idset_count(m->nodes) == 1 ? "preferred"
+					      : "preferred-many", /* numactl 2.0.16: one node for --preferred */
 		 n ? n : "?");
 	return EXIT_OK;
 }
@@ -371,10 +380,9 @@ int txn_memory_unpin(const struct txn_env *env, const struct vm *vm, const struc
 	m->not_moved = -1;
 	if (!(m->nodes = idset_dup(migrate_back && idset_count(home) ? home : st->tune.mems ? st->tune.mems : home)))
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
-	int r = vm_memory_measure(env->discover, vm, &m->after);
+	int r = vm_memory_measure(env->discover, vm, &m->before);
 	if (r < 0) /* gone, or not ours to read: the unpin itself is done */
 		return rc;
-	m->share = share_of(&m->after, m->nodes);
 	const char *what = "its pages stay where they are";
 	if (migrate_back && home_s) {
 		size_t n = 0;
@@ -389,29 +397,30 @@ int txn_memory_unpin(const struct txn_env *env, const struct vm *vm, const struc
 				weights[n++] = pages > UINT32_MAX ? UINT32_MAX : pages ? (unsigned)pages : 1;
 			}
 		err_clear();
-		r = mempolicy_spread(vm->pid, m->after.ranges, m->after.n_ranges, nodes, weights, n,
+		r = mempolicy_spread(vm->pid, m->before.ranges, m->before.n_ranges, nodes, weights, n,
 				     n == 1 ? MEM_SPREAD_ONTO : MEM_SPREAD_ALL, &m->spread);
 		if (r < 0)
 			return txn_fail(res, r == -ESRCH ? EXIT_PARTIAL : EXIT_FAILURE_RUNTIME,
 					"unpinned pid %d, but its pages could not be moved back to %s: %s", (int)vm->pid,
 					home_s, err_get() ? err_get() : strerror(-r));
 		m->spread_done = true;
-		vm_memory_done(&m->after);
-		if ((r = vm_memory_measure(env->discover, vm, &m->after)) < 0)
-			return rc;
-		m->share = share_of(&m->after, m->nodes);
 		what = "its pages moved back";
 	} else if (migrate_back) {
 		txn_warn(res, "pid %d: --migrate-back: kvmcg never moved its pages; nothing to move back", (int)vm->pid);
 	}
+	if ((r = vm_memory_measure(env->discover, vm, &m->after)) < 0)
+		return rc;
+	m->share = share_of(&m->after, m->nodes);
+	/* where they were, when they are not all there now and were not asked back */
+	bool away = !migrate_back && home_s && share_of(&m->after, home) < MEM_STRICT_SHARE;
 	_cleanup_free_ char *split = split_of(&m->after), *why = NULL, *sentence = NULL;
 	if (m->spread_done && m->spread.failed)
 		why = why_stayed(&m->spread);
 	if (!split ||
-	    asprintf(&sentence, "memory: %s (%s%s%.1f MiB moved)%s%s%s%s", what, split, *split ? "; " : "",
-		     MIB(m->spread.moved_bytes), why ? "; pages that stayed: " : "", why ? why : "",
-		     !migrate_back && home_s ? "; --migrate-back at unpin returns them to " : "",
-		     !migrate_back && home_s ? home_s : "") < 0)
+	    asprintf(&sentence, "memory: %s (%s%s%.1f MiB moved)%s%s%s%s%s", what, split, *split ? "; " : "",
+		     MIB(mem_report_moved(m)), why ? "; pages that stayed: " : "", why ? why : "",
+		     away ? "; before kvmcg moved them they were on " : "", away ? home_s : "",
+		     away ? " (unpin --migrate-back would have returned them)" : "") < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	if (append(res, sentence) < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");

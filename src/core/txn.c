@@ -367,6 +367,25 @@ static int pin_plan(struct pin_run *p)
 	return PIN_GO;
 }
 
+/* Nothing to write, but the memory mode (or --no-migrate) asked differs from the
+ * record's: the record is brought up to date, since the mode decides what later
+ * pins and warnings do. (Where the memory was stays what the first pin saw.) */
+static void note_memory_mode(struct pin_run *p)
+{
+	const struct vm_tune *was = &p->prev.tune;
+	if (!p->have_prev || p->state_fd < 0 ||
+	    (p->tune.mem_policy == was->mem_policy && p->tune.mem_no_migrate == was->mem_no_migrate))
+		return;
+	struct vm_state st = {0};
+	int r = txn_record_build(&p->prev, &p->tune, &p->plan, NULL, &p->pl, DONE, &st);
+	if (r == 0)
+		r = state_save(p->state_fd, &st);
+	vm_state_done(&st);
+	if (r < 0)
+		txn_warn(p->res, "the record of pid %d could not be updated with its memory mode: %s", (int)p->vm->pid,
+			 strerror(-r));
+}
+
 /* A dry run, or nothing to do: said, and done. */
 static int pin_without_change(struct pin_run *p)
 {
@@ -384,6 +403,7 @@ static int pin_without_change(struct pin_run *p)
 	}
 	if (p->plan.n_actions > 0 || p->pl.n_adopted > 0)
 		return PIN_GO;
+	note_memory_mode(p);
 	if ((res->n_skipped ? asprintf(&msg, "pid %d: nothing changed; %zu setting%s of the request cannot be "
 					      "carried out here (said on stderr)",
 					pid, res->n_skipped, res->n_skipped == 1 ? "" : "s")

@@ -79,9 +79,8 @@ struct mem_report {
 	double share;            /* after: guest RAM and other memory on nodes, of all of it */
 };
 void mem_report_done(struct mem_report *m);
-/* Bytes moved: what move_pages moved when it was asked page by page (interleave,
- * preferred, --migrate-back), else what came onto the nodes between the two
- * measures (strict: cpuset.mems and migrate_pages together). */
+/* Bytes moved, as measured: what each node gained between before and after, summed
+ * (whatever moved them: a cpuset.mems write, migrate_pages, move_pages). */
 uint64_t mem_report_moved(const struct mem_report *m);
 /* The share strict needs, of the VM's resident guest RAM and other anonymous
  * memory, on the nodes asked (file-backed pages are not counted). */

@@ -112,6 +112,7 @@ struct spread {
 	enum mem_spread_mode mode;
 	long long *credit; /* smooth weighted round-robin (nginx's): per node */
 	long long total;
+	bool full;       /* a move failed for room: nothing more is tried */
 	uint64_t chunk;  /* the granule the last resident page was in, +1 (0: none) */
 	int chunk_node;
 	void *pages[SPREAD_BATCH];
@@ -183,8 +184,21 @@ static int flush(struct spread *s, uint64_t page_size)
 	s->n = 0;
 	if (!k)
 		return 0;
-	if ((r = move(s, k, s->where)) < 0)
+	if (!s->full && (r = move(s, k, s->where)) == -ENOMEM) {
+		/* migrate_pages() gives up on the whole batch when a target page cannot be
+		 * had (mm/migrate.c): ask where each page ended, and try no more */
+		s->full = true;
+		if ((r = move(s, k, NULL)) < 0)
+			return (int)r;
+		for (size_t i = 0; i < k; i++)
+			if (s->status[i] >= 0 && s->status[i] != s->where[i])
+				s->status[i] = -ENOMEM;
+	} else if (s->full) {
+		for (size_t i = 0; i < k; i++)
+			s->status[i] = -ENOMEM;
+	} else if (r < 0) {
 		return (int)r;
+	}
 	for (size_t i = 0; i < k; i++) {
 		int st = s->status[i];
 		if (st == s->where[i]) {

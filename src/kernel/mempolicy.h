@@ -35,8 +35,10 @@ struct mem_spread_stats {
 	uint64_t moved;           /* pages the kernel moved */
 	uint64_t moved_bytes;
 	uint64_t failed;          /* pages it would not move; by why: */
-	uint64_t busy;            /* -EBUSY: pinned (by a device, an I/O in flight) */
-	uint64_t no_room;         /* -ENOMEM: no free memory on the target node */
+	uint64_t busy;            /* -EBUSY: the kernel could not take it (pinned by a
+				   * device, locked, or in use at that moment) */
+	uint64_t no_room;         /* -ENOMEM: no free memory on the target node (after
+				   * the first such page no other is tried) */
 	uint64_t shared;          /* -EACCES: mapped by other processes as well */
 	uint64_t other;           /* any other status */
 };

@@ -725,6 +725,9 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 		p->mem_policy = p->mem_migrate == 0 ? MEM_POLICY_RESTRICTIVE : MEM_POLICY_STRICT;
 	if (p->mem_migrate == 1 && !p->mem_nodes)
 		diag(d, DIAG_ERROR, seen_section[SEC_MEMORY], 1, "Migrate=yes needs Nodes= to migrate to");
+	if (p->mem_migrate == 0 && !p->mem_nodes)
+		diag(d, DIAG_ERROR, p->mem_migrate_at.line, p->mem_migrate_at.col,
+		     "Migrate=no says what a change of Nodes= does to the pages; give Nodes=");
 	if (p->inbound_peak && p->inbound_average && p->inbound_peak < p->inbound_average)
 		diag(d, DIAG_ERROR, seen_section[SEC_NETWORK], 1, "InboundPeak= is below InboundAverage=");
 	if (p->outbound_peak && p->outbound_average && p->outbound_peak < p->outbound_average)

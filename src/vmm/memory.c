@@ -52,10 +52,8 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 	_cleanup_free_ bool *ram = map->n ? calloc(map->n, sizeof(*ram)) : NULL;
 	if ((n_sizes && !sizes) || (map->n && !ram))
 		return -ENOMEM;
-	for (size_t i = 0; i < n_sizes; i++) {
+	for (size_t i = 0; i < n_sizes; i++)
 		sizes[i] = ram_sizes[i];
-		m.guest_ram_size += ram_sizes[i];
-	}
 	if (n_sizes)
 		qsort(sizes, n_sizes, sizeof(*sizes), cmp_desc);
 	for (size_t s = 0; s < n_sizes; s++)
@@ -64,6 +62,9 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 			if (!ram[i] && e->end && e->end - e->start == sizes[s]) {
 				ram[i] = true;
 				m.guest_ram_mappings++;
+				/* only what is found: a size no mapping has would count as not
+				 * resident memory that is in fact "other" */
+				m.guest_ram_size += sizes[s];
 				break;
 			}
 		}
@@ -79,7 +80,8 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 		const struct memmap_entry *e = &map->v[i];
 		if (e->huge && e->page_size > m.huge_page_size)
 			m.huge_page_size = e->page_size;
-		if (!is_file(e) && e->end && (ram[i] || e->anon_pages || e->huge))
+		/* guest RAM moves even when a file backs it (memory-backend-file share=on) */
+		if (e->end && (ram[i] || (!is_file(e) && (e->anon_pages || e->huge))))
 			m.ranges[m.n_ranges++] = (struct mem_range){e->start, e->end, e->page_size};
 		for (unsigned k = 0; k < e->n_nodes; k++) {
 			uint64_t b = memmap_entry_node_bytes(e, k);
@@ -156,13 +158,16 @@ int vm_memory_measure(const struct discover_opts *o, const struct vm *vm, struct
 		sizes = NULL;
 		n = 0;
 		source = VM_RAM_UNKNOWN;
-		if (vm->qemu.ram_bytes) {
-			if (!(sizes = malloc(sizeof(*sizes)))) {
+		/* the command line's backends, else -m */
+		const uint64_t *given = vm->qemu.n_backend_bytes ? vm->qemu.backend_bytes : &vm->qemu.ram_bytes;
+		size_t n_given = vm->qemu.n_backend_bytes ? vm->qemu.n_backend_bytes : vm->qemu.ram_bytes ? 1 : 0;
+		if (n_given) {
+			if (!(sizes = malloc(n_given * sizeof(*sizes)))) {
 				memmap_done(&map);
 				return -ENOMEM;
 			}
-			sizes[0] = vm->qemu.ram_bytes;
-			n = 1;
+			memcpy(sizes, given, n_given * sizeof(*sizes));
+			n = n_given;
 			source = VM_RAM_ARGV;
 		}
 	}

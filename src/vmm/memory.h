@@ -36,7 +36,7 @@ struct vm_memory {
 	struct vm_memory_node *nodes; /* [n_nodes] */
 	unsigned n_nodes;
 	enum vm_ram_source source;
-	uint64_t guest_ram_size;      /* bytes QEMU has as guest RAM (0: unknown) */
+	uint64_t guest_ram_size;      /* bytes of the guest RAM mappings found (0: none) */
 	int monitor_error;            /* -errno when its monitor was asked the backends
 				       * and did not tell them (qmp.h qmp_strerror()) */
 	size_t guest_ram_mappings;    /* mappings found to be guest RAM */

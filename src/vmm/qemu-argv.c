@@ -19,6 +19,7 @@ void qemu_config_done(struct qemu_config *c)
 	free(c->pidfile);
 	strv_free(c->iothread_ids);
 	free(c->accel);
+	free(c->backend_bytes);
 	*c = (struct qemu_config){0};
 }
 
@@ -252,18 +253,56 @@ static int parse_mon(struct parse_state *st, const char *spec)
 	return r;
 }
 
+/* A size: "N" in units of 1 << shift, or with a K, M, G or T suffix (binary
+ * multiples, as QEMU's qemu_strtosz() and qemu_strtosz_MiB()); 0 for anything else. */
+static uint64_t parse_size(const char *value, unsigned shift)
+{
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(value, &end, 10);
+	if (*end) {
+		static const char units[] = "KMGT";
+		const char *u = strchr(units, toupper((unsigned char)*end));
+		shift = u && *u ? 10 * (unsigned)(u - units + 1) : 64;
+		end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (errno || end == value || *end || shift == 64 || value[0] == '-' || n > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)n << shift;
+}
+
 struct object_opts {
-	bool iothread;
+	bool iothread, backend;
 	char *id;
+	uint64_t size;
 };
 
 static int object_opt(const char *key, const char *value, void *userdata)
 {
 	struct object_opts *o = userdata;
-	if (strcmp(key, "qom-type") == 0)
+	if (strcmp(key, "qom-type") == 0) {
 		o->iothread = strcmp(value, "iothread") == 0;
-	else if (strcmp(key, "id") == 0)
+		o->backend = strncmp(value, "memory-backend-", 15) == 0;
+	} else if (strcmp(key, "id") == 0) {
 		return set_str(&o->id, value);
+	} else if (strcmp(key, "size") == 0) {
+		o->size = parse_size(value, 0); /* a property: bytes without a suffix */
+	}
+	return 0;
+}
+
+/* A memory backend's size, kept in the order given. */
+static int add_backend(struct qemu_config *c, uint64_t size)
+{
+	if (!size)
+		return 0;
+	uint64_t *n = realloc(c->backend_bytes, (c->n_backend_bytes + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n[c->n_backend_bytes++] = size;
+	c->backend_bytes = n;
 	return 0;
 }
 
@@ -286,6 +325,8 @@ static int parse_object(struct qemu_config *c, const char *spec)
 	r = qemu_opts_foreach(spec, "qom-type", object_opt, &o);
 	if (r == 0 && o.iothread && o.id)
 		r = strv_push(&c->iothread_ids, &c->n_iothread_ids, o.id);
+	if (r == 0 && o.backend)
+		r = add_backend(c, o.size);
 	free(o.id);
 	return r;
 }
@@ -301,29 +342,12 @@ static int accel_opt(const char *key, const char *value, void *userdata)
 	return first ? set_str(&c->accel, first) : -ENOMEM;
 }
 
-/* -m's size: "N" in MiB, or with a K, M, G or T suffix (binary multiples, as QEMU's
- * qemu_strtosz_MiB()); 0 for anything else. */
+/* -m's size: MiB without a suffix. */
 static int ram_opt(const char *key, const char *value, void *userdata)
 {
 	struct qemu_config *c = userdata;
-	if (strcmp(key, "size") != 0)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(value, &end, 10);
-	unsigned shift = 20;
-	if (*end) {
-		static const char units[] = "KMGT";
-		const char *u = strchr(units, toupper((unsigned char)*end));
-		shift = u && *u ? 10 * (unsigned)(u - units + 1) : 64;
-		end++;
-		if (*end == 'B' || *end == 'b')
-			end++;
-	}
-	c->ram_bytes = 0;
-	if (errno || end == value || *end || shift == 64 || value[0] == '-' || n > (UINT64_MAX >> shift))
-		return 0;
-	c->ram_bytes = (uint64_t)n << shift;
+	if (strcmp(key, "size") == 0)
+		c->ram_bytes = parse_size(value, 20);
 	return 0;
 }
 

@@ -22,6 +22,11 @@ struct qemu_config {
 	size_t n_iothread_ids;
 	char *accel;         /* kvm, tcg, ... when given by -accel, -machine accel= or -enable-kvm */
 	uint64_t ram_bytes;  /* -m [size=]N[KMGT] (no suffix: MiB); 0 when absent or unreadable */
+	/* -object memory-backend-*,size=N[KMGT] (no suffix: bytes), in order: the guest
+	 * RAM's mappings when there are backends (the NUMA cells', or -machine
+	 * memory-backend=), each mapped whole by QEMU */
+	uint64_t *backend_bytes;
+	size_t n_backend_bytes;
 };
 
 void qemu_config_done(struct qemu_config *c);

@@ -177,6 +177,9 @@ pid=$(start_vm t-back)
 tl_settle "$pid" 2
 "$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 1 --mem-policy strict >/dev/null
 tl_check "strict on node 1 again: there (the test's count: $(own_share "$pid" 1))" ge "$(own_share "$pid" 1)" 0.99
+"$KVMCG" pin --pid "$pid" --vcpu all:0 --mems 1 --mem-policy restrictive >/dev/null
+tl_eq "the same nodes in another mode: the record keeps the new mode" \
+	"$(jq -r '.tune.memory_mode' "$(record_of "$pid")")" restrictive
 tl_eq "the record keeps where the memory was first: node 0" \
 	"$(jq -r '.memory_origin | keys | join(",")' "$(record_of "$pid")")" 0
 out=$("$KVMCG" unpin --pid "$pid")
@@ -193,6 +196,8 @@ tl_eq "unpin --migrate-back: exit 0" "$?" 0
 share=$(own_share "$pid" 0)
 tl_check "--migrate-back: the pages are on node 0 again (the test's count: $share)" ge "$share" 0.99
 tl_check "... and it says how much moved" jq -e '.memory.moved_bytes > 0' <<<"$out"
+tl_check "... with the figures before it moved them (on node 1)" \
+	jq -e '[.memory.before[] | select(.node == 1) | .bytes][0] > 100000000' <<<"$out"
 tl_check "... and its share agrees with the test's within 1%" \
 	awk -v a="$(jq .memory.allowed_share <<<"$out")" -v b="$share" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }' 
 
@@ -233,6 +238,21 @@ if [ -w "$hp" ] && [ -w "$hp1" ]; then
 			grep -q "MiB of hugetlb pages (2048 kB) to move to node 1, which has 0.0 MiB of free huge pages" "$TL_TMP/err"
 		tl_eq "... and wrote no record" "$(records)" "$n0"
 		kill "$hpid"
+		# preferred onto a node with less room than the VM: what fits moves, the rest
+		# stays and is counted, exit 0. Node 1's free memory is taken by huge pages.
+		free1=$(awk '/MemFree:/ { print $4 }' /sys/devices/system/node/node1/meminfo)
+		echo $(((free1 - 96 * 1024) / 2048)) >"$hp1"
+		ppid=$(start_vm t-full)
+		tl_settle "$ppid" 2
+		"$KVMCG" pin --pid "$ppid" --vcpu all:0 --mems 1 --mem-policy preferred --json >"$TL_TMP/out" 2>"$TL_TMP/err"
+		rc=$?
+		tl_eq "preferred onto a node with ~96 MiB free: exit 0 ($(head -c 300 "$TL_TMP/err"))" "$rc" 0
+		tl_check "... some pages moved, the test counts: $(own_share "$ppid" 1) on node 1" \
+			awk -v s="$(own_share "$ppid" 1)" 'BEGIN { exit !(s > 0.1 && s < 0.9) }'
+		tl_check "... and the rest are counted as without room" jq -e '.memory.move_pages.stayed_no_room > 0' "$TL_TMP/out"
+		"$KVMCG" unpin --pid "$ppid" >/dev/null
+		kill "$ppid"
+		echo 0 >"$hp1"
 	else
 		tl_fail "a QEMU with -mem-path on hugetlbfs starts: $(tail -1 "$TL_TMP/huge.err")"
 	fi

@@ -188,7 +188,7 @@ for how in qmp names; do
 	tl_eq "$how: unpin succeeds" "$(jq -r .result <<<"$out")" applied
 	tl_eq "$how: unpin restores every thread's cgroup and mask exactly" "$(snapshot "$pid")" "$before"
 	tl_cgroups_only tl_check "$how: unpin removed the VM's cgroups" test ! -e "$mount$dir"
-	tl_check "$how: unpin removed the state file" test -z "$(ls "$KVMCG_STATE_DIR")"
+	tl_check "$how: unpin removed the state file ($(ls "$KVMCG_STATE_DIR" | paste -sd " "))" test -z "$(ls "$KVMCG_STATE_DIR")"
 	kill "$pid"
 done
 

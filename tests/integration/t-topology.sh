@@ -161,6 +161,15 @@ tl_eq "unpinned: the VM's vCPUs on every CPU their masks allow" \
 	"$(for c in "${cpus[@]}"; do [ "$(in_list "$c" "$(mask "${vcpu_tid[0]}")")" = true ] &&
 		[ "$(in_list "$c" "$(mask "${vcpu_tid[1]}")")" = true ] && echo "$c"; done | paste -sd' ')"
 
+# --- a VM's name is its owner's words: no control character reaches the terminal ---------
+evil=$(tl_qemu t-evil -smp 1 -name "guest=$(printf 'evil\033[31mRED\nfake line')")
+tl_settle "$evil" 1
+text=$("$KVMCG" topology)
+tl_check "the VM with an escape and a newline in its name is shown" grep -q 'evil' <<<"$text"
+tl_eq "... and the text has no ESC byte" "$(printf '%s' "$text" | tr -cd '\033' | wc -c)" 0
+tl_check "... nor a line of its own made by its newline" bash -c '! grep -q "^fake line" <<<"$1"' _ "$text"
+kill "$evil"
+
 # --- errors: one line, exit 2, nothing on stdout ----------------------------------------
 "$KVMCG" topology --bogus >"$TL_TMP/out" 2>"$TL_TMP/err"
 tl_eq "an unknown option: exit 2" "$?" 2

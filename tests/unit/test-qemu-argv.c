@@ -523,3 +523,23 @@ Test(qemu_config, ram_size)
 	cr_assert_eq(cfg.ram_bytes, 0, "no -m");
 	qemu_config_done(&cfg);
 }
+
+/* -object memory-backend-*,size=: a property, so bytes without a suffix
+ * (qemu_strtosz()); in the order given; other objects and sizes QEMU would refuse
+ * are left out. */
+Test(qemu_config, memory_backend_sizes)
+{
+	struct qemu_config cfg;
+	parse("qemu-system-x86_64 -m 128 -object memory-backend-ram,id=m0,size=64M,prealloc=on "
+	      "-object iothread,id=io0 -object memory-backend-file,id=m1,mem-path=/dev/shm/x,size=67108864,share=on "
+	      "-object memory-backend-memfd,id=m2,size=1G -object memory-backend-ram,id=bad,size=1X "
+	      "-object secret,id=s,size=5",
+	      &cfg);
+	cr_assert_eq(cfg.ram_bytes, 128ull << 20);
+	cr_assert_eq(cfg.n_backend_bytes, 3);
+	cr_assert_eq(cfg.backend_bytes[0], 64ull << 20);
+	cr_assert_eq(cfg.backend_bytes[1], 64ull << 20);
+	cr_assert_eq(cfg.backend_bytes[2], 1ull << 30);
+	cr_assert_eq(cfg.n_iothread_ids, 1, "the iothread is still an iothread");
+	qemu_config_done(&cfg);
+}
