@@ -11,6 +11,7 @@
 #include "basic/idset.h"
 #include "basic/util.h"
 #include "kernel/cgroupfs.h"
+#include "kernel/memmap.h"
 #include "state/json-strict.h"
 #include "tune/tune.h"
 
@@ -470,7 +471,7 @@ static int parse_backend(json_object *v, enum pin_backend *ret, char **why)
 }
 
 /* The nodes a record may name in memory_origin: as many as numa_maps can. */
-#define RECORD_NODE_MAX 1023
+#define RECORD_NODE_MAX (MEMMAP_NODES_MAX - 1)
 
 /* {"0": bytes, ...}: where the VM's memory was before kvmcg first moved it. */
 static int parse_mem_origin(json_object *o, struct vm_state *s, char **why)
