@@ -18,12 +18,12 @@
 #include "cli/output.h"
 #include "core/txn.h"
 #include "tune/policy-match.h"
+#include "tune/policy-dir.h"
 #include "tune/policy.h"
 #include "state/state.h"
 #include "basic/trust.h"
 #include "basic/util.h"
 
-#define POLICY_DIR_DEFAULT "/etc/kvmcg/policies"
 
 enum { OPT_POLICY_DIR = 0x300, OPT_APPLY_DRY_RUN, OPT_APPLY_LOCK_TIMEOUT, OPT_APPLY_FORCE };
 
@@ -91,15 +91,9 @@ static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
 	return 0;
 }
 
-struct loaded {
-	char *path;
-	struct policy *policy; /* NULL when it has errors */
-	struct diags diags;
-};
-
 /* Whether a policy holds memory to nodes ([Memory] Nodes=): its VMs' memory is
  * measured, and their backends' sizes are asked with their threads. */
-static bool has_memory_nodes(const struct loaded *pol, size_t n)
+static bool has_memory_nodes(const struct policy_file *pol, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (pol[i].policy && pol[i].policy->mem_nodes)
@@ -107,89 +101,10 @@ static bool has_memory_nodes(const struct loaded *pol, size_t n)
 	return false;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The .policy files of DIR, sorted. DIR is opened by trust_open()'s walk (no symbolic
- * link in any component; as root, every owner and mode on the way), its entries are
- * read from that fd and each file is opened relative to it (policy_load_at), so what
- * is read is what was checked. */
-static int load_dir(const char *dir, bool trust, struct loaded **ret, size_t *ret_n, char **why)
-{
-	_cleanup_free_ char *reason = NULL;
-	_cleanup_close_ int dfd = trust_open_reason(dir, O_RDONLY | O_DIRECTORY, 0, trust, "the policy directory",
-						    &reason);
-	int dup_fd = dfd < 0 ? dfd : fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
-	if (!d) {
-		int r = dfd < 0 ? dfd : -errno;
-		if (dup_fd >= 0)
-			close(dup_fd);
-		if (asprintf(why, "policy directory %s: %s", dir, reason ? reason : strerror(-r)) < 0)
-			*why = NULL;
-		return r;
-	}
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (de->d_name[0] == '.' || l < 8 || strcmp(de->d_name + l - 7, ".policy") != 0)
-			continue;
-		char *full = NULL;
-		if (asprintf(&full, "%s/%s", dir, de->d_name) < 0 || strv_push(&names, &n, full) < 0) {
-			free(full);
-			closedir(d);
-			strv_free(names);
-			return -ENOMEM;
-		}
-		free(full);
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(char *), cmp_str);
-	struct loaded *v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		strv_free(names);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		v[i].path = names[i];
-		names[i] = NULL;
-		const char *name = v[i].path + strlen(dir) + 1;
-		if (policy_load_at(dfd, name, v[i].path, trust, &v[i].policy, &v[i].diags) < 0) {
-			strv_free(names);
-			*ret = v;
-			*ret_n = i + 1;
-			return -ENOMEM;
-		}
-		if (v[i].diags.errors) {
-			policy_free(v[i].policy);
-			v[i].policy = NULL;
-		}
-	}
-	strv_free(names);
-	*ret = v;
-	*ret_n = n;
-	return 0;
-}
-
-static void loaded_free(struct loaded *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].path);
-		policy_free(v[i].policy);
-		diags_done(&v[i].diags);
-	}
-	free(v);
-}
-
 /* One VM's fate in this run. */
 struct outcome {
 	struct vm *vm;
-	const struct loaded *policy; /* the one that matched */
+	const struct policy_file *policy; /* the one that matched */
 	enum txn_result result;
 	int exit_code;
 	char *message;
@@ -307,7 +222,7 @@ static json_object *outcome_json(const struct outcome *o)
 }
 
 struct policies {
-	const struct loaded *v;
+	const struct policy_file *v;
 	size_t n;
 	int proc_fd;
 };
@@ -328,10 +243,10 @@ static bool matched_by_any(const struct vm *vm, void *userdata)
 
 /* Matches vm against the policies and, when exactly one matches, plans it (a dry
  * run) into the next outcome. */
-static void plan_one(const struct txn_env *env, const struct apply_args *aa, struct vm *vm, const struct loaded *pol,
+static void plan_one(const struct txn_env *env, const struct apply_args *aa, struct vm *vm, const struct policy_file *pol,
 		     size_t n_pol, int proc_fd, struct outcome *o, size_t *n, size_t *untouched)
 {
-	const struct loaded *first = NULL, *second = NULL;
+	const struct policy_file *first = NULL, *second = NULL;
 	for (size_t i = 0; i < n_pol; i++) {
 		if (!pol[i].policy || !policy_matches(pol[i].policy, vm, proc_fd))
 			continue;
@@ -428,7 +343,7 @@ static char *summary_line(const struct apply_counts *k, size_t n, const char *di
 }
 
 /* The report on stdout: the JSON document, or the table and the summary line. */
-static void print_report(bool json, struct outcome *o, size_t n, const struct loaded *pol, size_t n_pol,
+static void print_report(bool json, struct outcome *o, size_t n, const struct policy_file *pol, size_t n_pol,
 			 const struct apply_counts *k, const char *summary)
 {
 	int r;
@@ -484,14 +399,14 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	const struct txn_env env = cli_txn_env(c);
 	bool trust = geteuid() == 0;
 	const char *dir = aa->dir ? aa->dir : POLICY_DIR_DEFAULT;
-	struct loaded *pol = NULL;
+	struct policy_file *pol = NULL;
 	size_t n_pol = 0;
 	char *why = NULL;
-	int r = load_dir(dir, trust, &pol, &n_pol, &why);
+	int r = policy_dir_load(dir, trust, &pol, &n_pol, &why);
 	if (r < 0) {
 		log_error("%s", why ? why : strerror(-r));
 		free(why);
-		loaded_free(pol, n_pol);
+		policy_dir_free(pol, n_pol);
 		return r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
 	}
 	size_t bad_files = 0;
@@ -510,14 +425,14 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	r = vm_list_all(&c->discover, &vms, &n_vms);
 	c->discover.qmp_wanted = NULL;
 	if (r < 0) {
-		loaded_free(pol, n_pol);
+		policy_dir_free(pol, n_pol);
 		return cli_runtime_error(r, "cannot list VMs");
 	}
 	struct outcome *o = calloc(n_vms ? n_vms : 1, sizeof(*o));
 	size_t n = 0, untouched = 0;
 	if (!o) {
 		vm_list_free(vms, n_vms);
-		loaded_free(pol, n_pol);
+		policy_dir_free(pol, n_pol);
 		return cli_runtime_error(-ENOMEM, "out of memory");
 	}
 
@@ -574,7 +489,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 		outcome_done(&o[i]);
 	free(o);
 	vm_list_free(vms, n_vms);
-	loaded_free(pol, n_pol);
+	policy_dir_free(pol, n_pol);
 	return rc;
 }
 
