@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The one printer of diagnostics. Every message kvmcg writes to standard error goes
  * through here, as exactly one line:
- *   "kvmcg: " TEXT "\n"            log_error()
+ *   "kvmcg: " TEXT "\n"            log_error(), and log_info() for what a command
+ *                                  says about its progress (kvmcg run)
  *   "kvmcg: warning: " TEXT "\n"   log_warning()
  *   TEXT "\n"                      log_line(), for lines that carry their own
  *                                  "FILE:LINE:COL: " prefix (policy diagnostics)
@@ -19,6 +20,7 @@
 
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warning(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_line(const char *fmt, ...);
 
 /* The same line as log_error() (prefix "kvmcg: ") or log_line() (prefix ""), written

@@ -242,3 +242,44 @@ int opendir_at(int dirfd, const char *path, DIR **ret)
 	*ret = d;
 	return 0;
 }
+
+char *shell_quote(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return strdup("''");
+	bool control = false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		control |= *p < 0x20 || *p == 0x7f;
+	char *out = malloc(4 * n + 4); /* \ooo per byte at most, $'' around */
+	if (!out)
+		return NULL;
+	char *o = out;
+	if (control) {
+		*o++ = '$';
+		*o++ = '\'';
+		for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+			static const char esc[] = "\a\b\t\n\v\f\r";
+			const char *e = *p && *p < 0x20 ? strchr(esc, *p) : NULL;
+			if (e)
+				o += sprintf(o, "\\%c", "abtnvfr"[e - esc]);
+			else if (*p == 0x1b)
+				o += sprintf(o, "\\E");
+			else if (*p == '\'' || *p == '\\')
+				o += sprintf(o, "\\%c", *p);
+			else if (*p < 0x20 || *p == 0x7f)
+				o += sprintf(o, "\\%03o", *p);
+			else
+				*o++ = (char)*p;
+		}
+		*o++ = '\'';
+	} else {
+		for (const char *p = s; *p; p++) {
+			if (strchr(" \t\n'\"\\|&;()<>!{}*[?]^$`,", *p) || (p == s && (*p == '~' || *p == '#')))
+				*o++ = '\\';
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return out;
+}

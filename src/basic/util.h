@@ -102,6 +102,12 @@ int opendir_at(int dirfd, const char *path, DIR **ret);
 /* Append a copy of s to a NULL-terminated vector. */
 int strv_push(char ***v, size_t *n, const char *s);
 
+/* s as one shell word, as bash's printf %q writes it: '' for the empty string;
+ * $'...' (ANSI-C quoting: \t, \n, \E, \ooo) when s has control bytes; else a
+ * backslash before each byte the shell would take specially ( \t\n'"\\|&;()<>!{}*[?]^$`,
+ * and ~ or # at the start). NULL only when out of memory. */
+char *shell_quote(const char *s);
+
 /* A copy of s fit for a terminal or a log line: control bytes (below 0x20, 0x7f) and
  * the C1 controls U+0080..U+009F are written as \xNN, so a name chosen by a VM's
  * owner can neither forge a line nor drive a terminal. NULL when out of memory. */

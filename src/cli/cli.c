@@ -99,7 +99,8 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 	int seen[64];
 	size_t n_seen = 0;
 	opterr = 0; /* our own messages, in our own form */
-	while ((opt = getopt_long(argc, argv, cmd->columns ? ":hJno:r" : ":h", cmd->options, NULL)) != -1) {
+	const char *optstring = cmd->columns ? ":hJno:r" : cmd->command_line ? "+:h" : ":h";
+	while ((opt = getopt_long(argc, argv, optstring, cmd->options, NULL)) != -1) {
 		/* A short option inside a group ("-hx") is optopt; argv[optind - 1] would
 		 * be the group or the argument before it. */
 		if (opt == '?' && optopt > 0 && optopt < 0x100)
@@ -138,7 +139,9 @@ int cli_parse(struct cli *c, const struct cli_command *cmd, int argc, char **arg
 		cmd->help();
 		return EXIT_OK;
 	}
-	if (optind < argc && !cmd->files)
+	if (cmd->command_line && optind >= argc)
+		return cli_usage_error(c, "give the command to start after --");
+	if (optind < argc && !cmd->files && !cmd->command_line)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (cmd->vmsel && vmsel_count(&c->sel) != 1)
 		return cli_usage_error(c, "select one VM with exactly one of --pid, --pidfile, --name, --qmp");
@@ -219,6 +222,7 @@ json_object *cli_pin_state_json(int state_fd, const struct vm *vm)
 	char cg[4096];
 	snprintf(cg, sizeof(cg), "/%s", st.vm_dir ? st.vm_dir : "");
 	json_object_object_add(o, "cgroup", st.vm_dir ? json_object_new_string(cg) : NULL);
+	json_object_object_add(o, "launched", json_object_new_boolean(st.launched));
 	json_object *pins = json_object_new_object();
 	json_object *vcpus = json_object_new_object();
 	for (size_t i = 0; i < st.tune.n_vcpu; i++)

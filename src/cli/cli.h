@@ -68,6 +68,10 @@ struct cli_command {
 	bool vmsel;          /* needs exactly one VMSEL */
 	bool vmsel_optional; /* takes at most one VMSEL (none: every VM) */
 	bool files;          /* takes FILE arguments (left at optind) */
+	/* takes a command to run after its options (run: "-- QEMU ARGS..."): options end
+	 * at the first argument that is not one, or at "--"; the command is left at
+	 * optind, and is required */
+	bool command_line;
 	cli_option_fn extra; /* the command's own options (1 handled, 0 not, <0 exit code) */
 	void *userdata;
 	/* A command that prints a table: its columns and the default ones. cli_parse

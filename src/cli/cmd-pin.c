@@ -22,25 +22,6 @@
 #include "state/state.h"
 #include "basic/util.h"
 
-enum {
-	OPT_VCPU = 0x200,
-	OPT_EMULATOR,
-	OPT_IOTHREAD,
-	OPT_MEMS,
-	OPT_MEM_POLICY,
-	OPT_NO_MIGRATE,
-	OPT_MIGRATE_BACK,
-	OPT_FORCE,
-	OPT_DRY_RUN,
-	OPT_CGROUP_ROOT,
-	OPT_AFFINITY_ONLY,
-	OPT_POLICY,
-	OPT_CPU_WEIGHT,
-	OPT_CPU_QUOTA,
-	OPT_CPU_PERIOD,
-	OPT_VCPU_SCHED,
-	OPT_LOCK_TIMEOUT,
-};
 
 static void pin_help(void)
 {
@@ -176,7 +157,38 @@ static json_object *memory_json(const struct mem_report *m)
  * run that changed something says so in one line (a 64-vCPU pin is some 400
  * actions, which an init script's log does not want); a dry run prints the plan as a
  * table first, and --json gives every action in either case. */
-static void report(const struct cli *c, const struct vm *vm, const struct pin_result *res)
+json_object *pin_result_json(const struct vm *vm, const struct pin_result *res)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
+	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
+	json_object_object_add(o, "result", json_object_new_string(txn_result_name(res->result)));
+	json_object_object_add(o, "mode", json_object_new_string(backend_name(res->backend)));
+	json_object_object_add(o, "layout", res->backend == BACKEND_AFFINITY || !res->vm_dir
+						    ? NULL
+						    : json_object_new_string(layout_kind_name(res->layout)));
+	json_object_object_add(o, "cgroup_mount", res->mount ? json_object_new_string(res->mount) : NULL);
+	json_object_object_add(o, "vm_cgroup", res->vm_dir ? cgroup_json(res->vm_dir) : NULL);
+	json_object_object_add(o, "actions", plan_to_json(&res->plan));
+	if (res->message)
+		json_object_object_add(o, "message", json_object_new_string(res->message));
+	if (res->problem)
+		json_object_object_add(o, "problem", json_object_new_string(res->problem));
+	json_object *sk = json_object_new_array();
+	for (size_t i = 0; i < res->n_skipped; i++)
+		json_object_array_add(sk, json_object_new_string(res->skipped[i]));
+	json_object_object_add(o, "skipped_settings", sk);
+	json_object *w = json_object_new_array();
+	for (size_t i = 0; i < res->n_warnings; i++)
+		json_object_array_add(w, json_object_new_string(res->warnings[i]));
+	json_object_object_add(o, "warnings", w);
+	json_object *mem = memory_json(&res->memory);
+	if (mem)
+		json_object_object_add(o, "memory", mem);
+	return o;
+}
+
+void pin_report(const struct cli *c, const struct vm *vm, const struct pin_result *res)
 {
 	for (size_t i = 0; i < res->n_warnings; i++)
 		log_warning("%s", res->warnings[i]);
@@ -204,32 +216,7 @@ static void report(const struct cli *c, const struct vm *vm, const struct pin_re
 			printf("%s\n", m);
 		return;
 	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
-	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
-	json_object_object_add(o, "result", json_object_new_string(txn_result_name(res->result)));
-	json_object_object_add(o, "mode", json_object_new_string(backend_name(res->backend)));
-	json_object_object_add(o, "layout", res->backend == BACKEND_AFFINITY || !res->vm_dir
-						    ? NULL
-						    : json_object_new_string(layout_kind_name(res->layout)));
-	json_object_object_add(o, "cgroup_mount", res->mount ? json_object_new_string(res->mount) : NULL);
-	json_object_object_add(o, "vm_cgroup", res->vm_dir ? cgroup_json(res->vm_dir) : NULL);
-	json_object_object_add(o, "actions", plan_to_json(&res->plan));
-	if (res->message)
-		json_object_object_add(o, "message", json_object_new_string(res->message));
-	if (res->problem)
-		json_object_object_add(o, "problem", json_object_new_string(res->problem));
-	json_object *sk = json_object_new_array();
-	for (size_t i = 0; i < res->n_skipped; i++)
-		json_object_array_add(sk, json_object_new_string(res->skipped[i]));
-	json_object_object_add(o, "skipped_settings", sk);
-	json_object *w = json_object_new_array();
-	for (size_t i = 0; i < res->n_warnings; i++)
-		json_object_array_add(w, json_object_new_string(res->warnings[i]));
-	json_object_object_add(o, "warnings", w);
-	json_object *mem = memory_json(&res->memory);
-	if (mem)
-		json_object_object_add(o, "memory", mem);
+	json_object *o = pin_result_json(vm, res);
 	print_json(stdout, o);
 	json_object_put(o);
 }
@@ -262,7 +249,7 @@ static int parse_memory_option(struct cli *c, int opt, const char *arg, struct p
 	return 0;
 }
 
-static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userdata)
+int pin_parse_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
 	struct pin_args *a = userdata;
 	size_t off = 0;
@@ -358,7 +345,7 @@ static int parse_pin_option(struct cli *c, int opt, const char *arg, void *userd
 
 
 /* The policy's request first, then the command line's on top: later pins win. */
-static int with_policy(const struct pin_args *cli, struct pin_args *out)
+int pin_with_policy(const struct pin_args *cli, struct pin_args *out)
 {
 	struct diags d = {0};
 	struct policy *p = NULL;
@@ -373,7 +360,7 @@ static int with_policy(const struct pin_args *cli, struct pin_args *out)
 	diags_done(&d);
 	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only, .force = cli->force,
 				 .cgroup_root = cli->cgroup_root, .lock_timeout_ms = cli->lock_timeout_ms,
-				 .command = "pin"};
+				 .command = cli->command};
 	r = policy_to_request(p, &out->req, &out->req.skipped, &out->req.n_skipped);
 	policy_free(p);
 	/* the command line's tuning wins over the file's */
@@ -418,7 +405,7 @@ static int run_pin(struct cli *c, struct pin_args *a)
 		if (a->req.emulator || a->req.n_iothreads || a->req.mems || a->req.mem_policy || a->req.no_migrate) {
 			return cli_usage_error(c, "with --policy, only --vcpu may add to the file's pins");
 		}
-		int rc = with_policy(a, &merged);
+		int rc = pin_with_policy(a, &merged);
 		if (rc != EXIT_OK) {
 			pin_args_done(&merged);
 			return rc;
@@ -440,11 +427,32 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	use->threads_unread = true;
 	struct pin_result res;
 	int rc = pin_vm(&env, vm, use, &res);
-	report(c, vm, &res);
+	pin_report(c, vm, &res);
 	pin_result_done(&res);
 	pin_args_done(&merged);
 	vm_free(vm);
 	return rc;
+}
+
+int pin_check_args(struct cli *c, struct pin_args *a)
+{
+	if (a->affinity_only && a->cgroup_root)
+		return cli_usage_error(c, "--affinity-only and --cgroup-root exclude each other");
+	if (a->affinity_only && a->req.mems)
+		return cli_usage_error(c, "--mems needs a cpuset cgroup; --affinity-only has none");
+	if (a->req.mem_policy && !a->req.mems && !a->policy)
+		return cli_usage_error(c, "--mem-policy says how to hold the VM to --mems NODES; give them");
+	if (a->req.no_migrate && !a->req.mems && !a->policy)
+		return cli_usage_error(c, "--no-migrate says what --mems NODES does to the pages; give them");
+	if (a->req.no_migrate && a->req.mem_policy && a->req.mem_policy != MEM_POLICY_RESTRICTIVE)
+		return cli_usage_error(c, "--no-migrate leaves the pages where they are; --mem-policy %s moves "
+					  "them (use restrictive)",
+				       mem_policy_name(a->req.mem_policy));
+	/* --mems alone: libvirt's default mode, strict (restrictive with --no-migrate,
+	 * which leaves the pages), measured and checked */
+	if (a->req.mems && !a->req.mem_policy)
+		a->req.mem_policy = a->req.no_migrate ? MEM_POLICY_RESTRICTIVE : MEM_POLICY_STRICT;
+	return CLI_RUN;
 }
 
 int cmd_pin(int argc, char **argv)
@@ -452,50 +460,19 @@ int cmd_pin(int argc, char **argv)
 	static const struct option options[] = {
 		CLI_COMMON_OPTIONS,
 		CLI_VMSEL_OPTIONS,
-		{"vcpu", required_argument, NULL, OPT_VCPU},
-		{"emulator", required_argument, NULL, OPT_EMULATOR},
-		{"iothread", required_argument, NULL, OPT_IOTHREAD},
-		{"mems", required_argument, NULL, OPT_MEMS},
-		{"mem-policy", required_argument, NULL, OPT_MEM_POLICY},
-		{"no-migrate", no_argument, NULL, OPT_NO_MIGRATE},
-		{"force", no_argument, NULL, OPT_FORCE},
-		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
-		{"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
-		{"affinity-only", no_argument, NULL, OPT_AFFINITY_ONLY},
-		{"policy", required_argument, NULL, OPT_POLICY},
-		{"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
-		{"cpu-quota", required_argument, NULL, OPT_CPU_QUOTA},
-		{"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
-		{"vcpu-scheduler", required_argument, NULL, OPT_VCPU_SCHED},
-		{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+		PIN_OPTIONS,
 		{0},
 	};
 	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};
 	struct pin_args a = {.command = "pin"};
 	const struct cli_command cmd = {
-		.options = options, .help = pin_help, .vmsel = true, .extra = parse_pin_option, .userdata = &a,
+		.options = options, .help = pin_help, .vmsel = true, .extra = pin_parse_option, .userdata = &a,
 	};
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc == CLI_RUN) {
 		if (c.sysroot)
 			rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
-		else if (a.affinity_only && a.cgroup_root)
-			rc = cli_usage_error(&c, "--affinity-only and --cgroup-root exclude each other");
-		else if (a.affinity_only && a.req.mems)
-			rc = cli_usage_error(&c, "--mems needs a cpuset cgroup; --affinity-only has none");
-		else if (a.req.mem_policy && !a.req.mems && !a.policy)
-			rc = cli_usage_error(&c, "--mem-policy says how to hold the VM to --mems NODES; give them");
-		else if (a.req.no_migrate && !a.req.mems && !a.policy)
-			rc = cli_usage_error(&c, "--no-migrate says what --mems NODES does to the pages; give them");
-		else if (a.req.no_migrate && a.req.mem_policy && a.req.mem_policy != MEM_POLICY_RESTRICTIVE)
-			rc = cli_usage_error(&c, "--no-migrate leaves the pages where they are; --mem-policy %s moves "
-						 "them (use restrictive)",
-					     mem_policy_name(a.req.mem_policy));
-		else {
-			/* --mems alone: libvirt's default mode, strict (restrictive with
-			 * --no-migrate, which leaves the pages), measured and checked */
-			if (a.req.mems && !a.req.mem_policy)
-				a.req.mem_policy = a.req.no_migrate ? MEM_POLICY_RESTRICTIVE : MEM_POLICY_STRICT;
+		else if ((rc = pin_check_args(&c, &a)) == CLI_RUN) {
 			if ((rc = cli_open_roots(&c)) == 0)
 				rc = run_pin(&c, &a);
 		}
@@ -553,7 +530,7 @@ static int run_unpin(struct cli *c, const struct unpin_args *ua)
 	}
 	struct pin_result res;
 	int rc = unpin_vm(&env, vm, ua->lock_timeout_ms, ua->migrate_back, &res);
-	report(c, vm, &res);
+	pin_report(c, vm, &res);
 	pin_result_done(&res);
 	vm_free(vm);
 	return rc;

@@ -13,24 +13,35 @@
 #include "kernel/procfs.h"
 #include "basic/util.h"
 
+/* argv joined by single spaces, as Cmdline= globs see a command line; NULL when out
+ * of memory. */
+static char *joined_argv(char *const *argv, size_t argc)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *joined = calloc(1, len);
+	for (size_t i = 0; joined && i < argc; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, argv[i]);
+	}
+	return joined;
+}
+
+static bool argv_matches(const char *glob, char *const *argv, size_t argc)
+{
+	_cleanup_free_ char *joined = joined_argv(argv, argc);
+	return joined && fnmatch(glob, joined, 0) == 0;
+}
+
 static bool cmdline_matches(const char *glob, const struct vm *vm, int proc_fd)
 {
 	_cleanup_strv_ char **argv = NULL;
 	size_t argc = 0;
 	if (proc_read_cmdline(proc_fd, vm->pid, &argv, &argc) < 0 || argc == 0)
 		return false;
-	size_t len = 1;
-	for (size_t i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	_cleanup_free_ char *joined = calloc(1, len);
-	if (!joined)
-		return false;
-	for (size_t i = 0; i < argc; i++) {
-		if (i)
-			strcat(joined, " ");
-		strcat(joined, argv[i]);
-	}
-	return fnmatch(glob, joined, 0) == 0;
+	return argv_matches(glob, argv, argc);
 }
 
 /* The socket the policy names is one of the VM's QMP sockets when both paths lead
@@ -68,6 +79,17 @@ bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd)
 	if (p->match_qmp && !qmp_matches(p->match_qmp, vm))
 		return false;
 	return true;
+}
+
+bool policy_matches_launch(const struct policy *p, const char *name, char *const *argv, size_t argc)
+{
+	if (!p->match_name && !p->match_cmdline)
+		return false;
+	if (p->match_pidfile || p->match_qmp)
+		return false;
+	if (p->match_name && (!name || fnmatch(p->match_name, name, 0) != 0))
+		return false;
+	return !p->match_cmdline || argv_matches(p->match_cmdline, argv, argc);
 }
 
 int policy_to_request(const struct policy *p, struct tune_request *a, char ***skipped, size_t *n_skipped)

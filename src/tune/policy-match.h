@@ -12,6 +12,11 @@
 /* Every [Match] key given must match; a policy without [Match] keys matches nothing. */
 bool policy_matches(const struct policy *p, const struct vm *vm, int proc_fd);
 
+/* Whether the policy matches a VM about to be started (kvmcg run) with this -name
+ * (NULL: none) and this command line (argv[0] the binary): by the [Match] keys that
+ * are known before it runs, Name= and Cmdline=. A policy with Pidfile= or QMP= (known
+ * once QEMU runs) or with no [Match] key does not match. */
+bool policy_matches_launch(const struct policy *p, const char *name, char *const *argv, size_t argc);
 /* The pin request the policy makes, appended to a (command-line pins given after it
  * still win, as they come later). Settings kvmcg does not carry out yet are listed in
  * *skipped as "[Section] Key=" strings, never dropped silently. */
