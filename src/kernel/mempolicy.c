@@ -254,3 +254,74 @@ int mempolicy_spread(pid_t pid, const struct mem_range *ranges, size_t n_ranges,
 	free(s);
 	return r;
 }
+
+/* ---- the policy of the process itself --------------------------------------------------------- */
+
+const char *mempolicy_self_name(const struct mempolicy_self *p)
+{
+	switch (p->mode) {
+	case MPOL_BIND:
+		return "bind";
+	case MPOL_PREFERRED:
+		return "preferred";
+	case MPOL_PREFERRED_MANY:
+		return "preferred-many";
+	case MPOL_INTERLEAVE:
+		return "interleave";
+	}
+	return "default";
+}
+
+int mempolicy_self_prepare(enum mempolicy_self_mode m, const struct idset *nodes, struct mempolicy_self *ret)
+{
+	int last = nodes ? idset_last(nodes) : -1;
+	if (last < 0 || last >= MEMPOLICY_SELF_MAX_NODES) {
+		err_set(last < 0 ? "no memory node given" : "node %d is beyond the %d nodes kvmcg handles", last,
+			MEMPOLICY_SELF_MAX_NODES);
+		return -EINVAL;
+	}
+	int r = numa_ready();
+	if (r < 0)
+		return r;
+	struct mempolicy_self p = {0};
+	*(void **)&p.set_mempolicy = dlsym(numa.handle, "set_mempolicy");
+	if (!p.set_mempolicy) {
+		err_set("libnuma.so.1 lacks set_mempolicy: %s", dlerror());
+		return -ELIBACC;
+	}
+	const size_t bits = 8 * sizeof(unsigned long);
+	for (int i = 0; i <= last; i++)
+		if (idset_isset(nodes, (unsigned)i))
+			p.mask[(unsigned)i / bits] |= 1UL << ((unsigned)i % bits);
+	switch (m) {
+	case MEMPOLICY_SELF_BIND:
+		p.mode = MPOL_BIND;
+		break;
+	case MEMPOLICY_SELF_INTERLEAVE:
+		p.mode = MPOL_INTERLEAVE;
+		break;
+	case MEMPOLICY_SELF_PREFERRED:
+		p.mode = MPOL_PREFERRED;
+		if (idset_count(nodes) > 1) {
+			int (*has_many)(void) = NULL;
+			*(void **)&has_many = dlsym(numa.handle, "numa_has_preferred_many");
+			if (!has_many || has_many() <= 0) {
+				err_set("preferring several nodes needs MPOL_PREFERRED_MANY (Linux 5.15 and libnuma "
+					"2.0.15); this %s lacks it: prefer one node",
+					has_many ? "kernel" : "libnuma");
+				return -EOPNOTSUPP;
+			}
+			p.mode = MPOL_PREFERRED_MANY;
+		}
+		break;
+	}
+	*ret = p;
+	return 0;
+}
+
+int mempolicy_self_apply(const struct mempolicy_self *p)
+{
+	if (p->set_mempolicy(p->mode, p->mask, MEMPOLICY_SELF_MAX_NODES + 1) < 0)
+		return -errno;
+	return 0;
+}

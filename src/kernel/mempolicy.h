@@ -61,4 +61,32 @@ enum mem_spread_mode {
 int mempolicy_spread(pid_t pid, const struct mem_range *ranges, size_t n_ranges, const unsigned *nodes,
 		     const unsigned *weights, size_t n_nodes, enum mem_spread_mode mode, struct mem_spread_stats *ret);
 
+/* The memory policy a process sets for itself before it executes QEMU (kvmcg run):
+ * set_mempolicy(2) through libnuma's wrapper (numaif.h). The policy is kept across
+ * execve(2) and inherited by every thread QEMU creates (mm/mempolicy.c; man
+ * set_mempolicy(2)), so QEMU's first page obeys it. Prepared in the parent, so
+ * that the child, between fork and exec, makes one system call and nothing else. */
+enum mempolicy_self_mode {
+	MEMPOLICY_SELF_BIND,       /* MPOL_BIND: only these nodes (kvmcg's strict) */
+	MEMPOLICY_SELF_PREFERRED,  /* MPOL_PREFERRED (one node) or MPOL_PREFERRED_MANY */
+	MEMPOLICY_SELF_INTERLEAVE, /* MPOL_INTERLEAVE: page by page over the nodes */
+};
+#define MEMPOLICY_SELF_MAX_NODES 1024
+struct mempolicy_self {
+	int mode;     /* MPOL_BIND, MPOL_PREFERRED, MPOL_PREFERRED_MANY, MPOL_INTERLEAVE */
+	unsigned long mask[MEMPOLICY_SELF_MAX_NODES / (8 * sizeof(unsigned long))];
+	long (*set_mempolicy)(int mode, const unsigned long *mask, unsigned long maxnode);
+};
+/* "bind", "preferred", "preferred-many", "interleave": the kernel's name of p->mode. */
+const char *mempolicy_self_name(const struct mempolicy_self *p);
+/* Loads libnuma and prepares *ret for nodes (non-empty, each below
+ * MEMPOLICY_SELF_MAX_NODES). Preferred with several nodes needs MPOL_PREFERRED_MANY
+ * (Linux 5.15; libnuma's numa_has_preferred_many() asks the kernel): -EOPNOTSUPP
+ * without it. -ELIBACC (libnuma cannot be loaded), -ENOSYS (no NUMA in the kernel),
+ * -EINVAL (no node, or one too high); err_get() says which. */
+int mempolicy_self_prepare(enum mempolicy_self_mode m, const struct idset *nodes, struct mempolicy_self *ret);
+/* In the process itself: set_mempolicy(2). 0 or -errno. Async-signal-safe: one
+ * system call, no allocation (a child between fork and exec may call it). */
+int mempolicy_self_apply(const struct mempolicy_self *p);
+
 #endif
