@@ -145,6 +145,8 @@ int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_probl
 		state_unlock(state_fd, s->pid, s->starttime, lock);
 	}
 	vm_states_free(states, n);
+	/* and the private monitors' directories kvmcg run left (state.h) */
+	state_launch_dirs_sweep();
 	return removed;
 }
 

@@ -311,7 +311,7 @@ static char *split_of(const struct vm_memory *m)
 }
 
 int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struct tune_request *req,
-		     struct pin_result *res, int rc)
+		     enum pin_launch launch, struct pin_result *res, int rc)
 {
 	struct mem_report *m = &res->memory;
 	/* after a pin that was carried out (exit 3: a setting it could not carry out) */
@@ -324,7 +324,7 @@ int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struc
 	int e = EXIT_OK;
 	if (m->policy == MEM_POLICY_STRICT && elsewhere(&m->after, m->nodes) > 0)
 		e = place_strict(env, vm, m, res);
-	else if (m->policy == MEM_POLICY_INTERLEAVE || m->policy == MEM_POLICY_PREFERRED)
+	else if ((m->policy == MEM_POLICY_INTERLEAVE || m->policy == MEM_POLICY_PREFERRED) && launch == PIN_RUNNING)
 		e = place_spread(env, vm, m, res);
 	if (e != EXIT_OK)
 		return e;

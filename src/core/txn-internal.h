@@ -46,8 +46,10 @@ int txn_memory_before(const struct txn_env *env, const struct vm *vm, const stru
  * EXIT_OK, or the refusal for room. */
 int txn_memory_check(const struct txn_env *env, const struct vm *vm, const struct tune_request *req, bool force,
 		     struct pin_result *res);
+/* launch: PIN_LAUNCHED measures (strict: moves what is elsewhere) but never spreads;
+ * the caller skips this step for PIN_HELD. */
 int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struct tune_request *req,
-		     struct pin_result *res, int rc);
+		     enum pin_launch launch, struct pin_result *res, int rc);
 
 /* Notes in the record where the VM's memory is before this pin moves it, when no
  * earlier pin did (unpin --migrate-back returns it there). 0 or -ENOMEM. */

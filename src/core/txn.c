@@ -330,6 +330,7 @@ static int pin_plan(struct pin_run *p)
 		.n_dirs = p->dirs.n,
 		.vm_dir = p->pl.vm_dir,
 		.vm_threaded = p->pl.kind == LAYOUT_IN_PLACE || (p->pl.kind == LAYOUT_KEPT && p->prev.n_enabled > 0),
+		.held = p->a->launch == PIN_HELD,
 	};
 	if (req->no_migrate && p->pl.host.backend == BACKEND_CGROUP_V2)
 		return txn_fail(res, EXIT_USAGE,
@@ -352,7 +353,9 @@ static int pin_plan(struct pin_run *p)
 		if (p->have_prev && p->prev.tune.mems && !p->tune.mems)
 			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	}
-	int m = txn_memory_check(env, p->vm, req, p->a->force, res);
+	/* run checked the room before QEMU started; the guest RAM it has not touched
+	 * yet is no reason to stop now */
+	int m = p->a->launch == PIN_LAUNCHED ? EXIT_OK : txn_memory_check(env, p->vm, req, p->a->force, res);
 	if (m != EXIT_OK)
 		return m;
 	if (plan_merge_cputune(&ph, &req->cputune, &p->tune, &res->skipped, &res->n_skipped) < 0)
@@ -422,7 +425,8 @@ static int pin_record_planned(struct pin_run *p)
 	const struct place *pl = &p->pl;
 	if (!p->have_prev) {
 		struct vm_state *b = &p->prev;
-		*b = (struct vm_state){.pid = vm->pid, .starttime = vm->starttime_ticks, .backend = pl->host.backend};
+		*b = (struct vm_state){.pid = vm->pid, .starttime = vm->starttime_ticks, .backend = pl->host.backend,
+				       .launched = p->a->launch != PIN_RUNNING};
 		b->name = strdup_or_null(vm->name);
 		b->mount = strdup_or_null(pl->host.mount);
 		b->vm_dir = strdup_or_null(pl->vm_dir);
@@ -432,7 +436,9 @@ static int pin_record_planned(struct pin_run *p)
 		    (pl->kind == LAYOUT_GIVEN && !b->root))
 			return txn_fail(p->res, EXIT_FAILURE_RUNTIME, "out of memory");
 	}
-	if (txn_add_origins(&p->prev, vm, pl) < 0 || txn_memory_origin(&p->prev, &p->res->memory) < 0)
+	/* a VM run started has no memory from before kvmcg to go back to */
+	if (txn_add_origins(&p->prev, vm, pl) < 0 ||
+	    (!p->prev.launched && txn_memory_origin(&p->prev, &p->res->memory) < 0))
 		return txn_fail(p->res, EXIT_FAILURE_RUNTIME, "out of memory");
 	err_clear();
 	int r = txn_shared_note(p->state_fd, &p->plan, pl);
@@ -559,8 +565,8 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 	 * write to what VMs share is done, and moving pages may take seconds. */
 	shared_unlock(p.state_fd, p.shared_fd);
 	p.shared_fd = -1;
-	if (!a->dry_run && (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
-		rc = txn_memory_place(env, vm, &a->req, res, rc);
+	if (!a->dry_run && a->launch != PIN_HELD && (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
+		rc = txn_memory_place(env, vm, &a->req, a->launch, res, rc);
 	pin_run_done(&p);
 	rc = exit_if_gone(env, vm, res, rc);
 	res->exit_code = rc;

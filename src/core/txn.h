@@ -46,6 +46,23 @@ bool txn_result_ok(enum txn_result r);
 /* How long a run waits for another run on the same VM, by default. */
 #define PIN_LOCK_TIMEOUT_MS 5000
 
+/* Where the VM is in its life, for kvmcg run's two pins: the VM was running before
+ * kvmcg came (pin, apply), or run started it. */
+enum pin_launch {
+	PIN_RUNNING,
+	/* run's first pin: the process is run's child, held before it executes QEMU
+	 * (kernel/spawn.h; vmm vm_held_child()). Its cgroup, its affinity (the
+	 * emulator's) and cpuset.mems are set, so QEMU's first thread and page obey them;
+	 * the memory check refuses nodes too small for the guest RAM the command line
+	 * gives; nothing is measured or moved. */
+	PIN_HELD,
+	/* run's second pin, once QEMU's monitor is up and the guest has not run: every
+	 * thread is placed; the memory is measured (and, strict, whatever is on other
+	 * nodes moved), never spread: the process's own memory policy, set before QEMU
+	 * started, holds for every page to come. */
+	PIN_LAUNCHED,
+};
+
 /* The request, from the command line or a policy, and how to carry it out. */
 struct pin_args {
 	struct tune_request req;
@@ -62,6 +79,7 @@ struct pin_args {
 	/* Go on when the target nodes look too small for the VM (free memory, free huge
 	 * pages): --force. */
 	bool force;
+	enum pin_launch launch;
 };
 void pin_args_done(struct pin_args *a);
 

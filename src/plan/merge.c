@@ -75,6 +75,9 @@ static bool vm_has_iothread(const struct vm *vm, const char *id)
 	for (size_t i = 0; i < vm->n_threads; i++)
 		if (vm->threads[i].kind == THREAD_IOTHREAD && strcmp(vm->threads[i].iothread_id, id) == 0)
 			return true;
+	for (size_t i = 0; i < vm->n_unidentified_iothreads; i++)
+		if (strcmp(vm->unidentified_iothreads[i], id) == 0)
+			return true;
 	return false;
 }
 

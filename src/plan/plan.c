@@ -151,7 +151,7 @@ static int refuse_unidentified(const struct vm *vm)
 int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tune *tune,
 	     struct plan *ret)
 {
-	int r = refuse_unidentified(vm);
+	int r = h->held ? 0 : refuse_unidentified(vm);
 	if (r < 0)
 		return r;
 	struct plan p = {.backend = h->backend};

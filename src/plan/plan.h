@@ -47,6 +47,11 @@ struct plan_host {
 	/* v2, the VM's directory inside the VM's own cgroup: it is a threaded cgroup
 	 * itself, so that cgroup stays the VM's resource domain (layout.h). */
 	bool vm_threaded;
+	/* The VM's process is held before it executes QEMU (kvmcg run; core/launch.h):
+	 * its vCPUs and iothreads do not exist yet. Those its command line promises are
+	 * the VM's unidentified ones, checked and pinned in the tune, and refuse
+	 * nothing; only its one thread is placed. */
+	bool held;
 };
 
 /* ---- the plan -------------------------------------------------------------------- */

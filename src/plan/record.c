@@ -38,7 +38,7 @@ static int str_copy(const char *s, char **ret)
 
 int vm_state_copy(const struct vm_state *s, struct vm_state *ret)
 {
-	struct vm_state c = {.pid = s->pid, .starttime = s->starttime, .backend = s->backend};
+	struct vm_state c = {.pid = s->pid, .starttime = s->starttime, .backend = s->backend, .launched = s->launched};
 	int r = str_copy(s->name, &c.name);
 	if (r == 0 && s->n_mem_origin) {
 		c.mem_origin = malloc(s->n_mem_origin * sizeof(*c.mem_origin));

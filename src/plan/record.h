@@ -44,6 +44,7 @@ struct vm_state {
 	char *vm_dir;  /* relative to mount */
 	char *root;    /* the --cgroup-root vm_dir is directly below, relative to mount;
 			* NULL when vm_dir is inside a kvmcg/ tree (layout.h) */
+	bool launched;  /* kvmcg run started the VM, placed before QEMU ran */
 	char **created; /* directories kvmcg made for this VM, in creation order */
 	size_t n_created;
 	struct enabled_controller *enabled;

@@ -114,6 +114,8 @@ char *record_json_format(const struct vm_state *s)
 		put(o, "vm_dir", json_object_new_string(s->vm_dir), &r);
 	if (s->root)
 		put(o, "root", json_object_new_string(s->root), &r);
+	if (s->launched)
+		put(o, "launched", json_object_new_boolean(true), &r);
 	for (size_t i = 0; i < s->n_created; i++)
 		put(created, NULL, json_object_new_string(s->created[i]), &r);
 	put(o, "created", created, &r);
@@ -533,7 +535,11 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 			r = dup_string(v, "vm_dir", &s->vm_dir, why);
 		else if (strcmp(key, "root") == 0)
 			r = dup_string(v, "root", &s->root, why);
-		else if (strcmp(key, "created") == 0)
+		else if (strcmp(key, "launched") == 0) {
+			r = want(v, json_type_boolean, "launched", "true or false", why);
+			if (r == 0)
+				s->launched = json_object_get_boolean(v);
+		} else if (strcmp(key, "created") == 0)
 			r = parse_created(v, s, why);
 		else if (strcmp(key, "enabled") == 0)
 			r = parse_enabled(v, s, why);

@@ -3,16 +3,18 @@
  *
  *   {"version": 1, "pid": 4242, "starttime": 123456, "name": "win7",
  *    "backend": "v2" | "v1" | "affinity",
- *    "mount": "/sys/fs/cgroup", "vm_dir": "kvmcg/win7", "root": "DIR",
+ *    "mount": "/sys/fs/cgroup", "vm_dir": "kvmcg/win7", "root": "DIR", "launched": true,
  *    "created": ["kvmcg/win7", "kvmcg/win7/emulator"],
  *    "enabled": [{"dir": "lim", "controller": "cpuset"}],
  *    "threads": [{"tid": 4242, "cgroup": "/", "affinity": "0-7", "scheduler": "other"}],
  *    "tune": {"vcpupin": {"0": "2-3"}, "emulatorpin": "0-1", "iothreadpin": {"io1": "4"},
  *             "memory_nodeset": "0", "cpu_weight": 300, "cpu_quota_percent": 150 | "max",
  *             "cpu_period_us": 100000, "vcpu_scheduler": "fifo:10"},
+ *    "memory_origin": {"0": 536870912},
  *    "end": true}
  *
- * mount and vm_dir only in the cgroup backends, root only below a --cgroup-root, a
+ * mount and vm_dir only in the cgroup backends, root only below a --cgroup-root,
+ * launched only for a VM kvmcg run started, a
  * thread's scheduler and each tune key only when known or set. CPU and node sets
  * are lists in the kernel's syntax ("0-3,8"); a thread's affinity may be "" (not
  * read). */

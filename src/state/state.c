@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <limits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "basic/err.h"
@@ -154,11 +158,15 @@ int state_check(const struct vm_state *s, char **ret_why)
 	return 0;
 }
 
-int state_dir_open(bool create)
+const char *state_dir_path(void)
 {
 	const char *path = getenv("KVMCG_STATE_DIR");
-	if (!path || !*path)
-		path = STATE_DIR_DEFAULT;
+	return path && *path ? path : STATE_DIR_DEFAULT;
+}
+
+int state_dir_open(bool create)
+{
+	const char *path = state_dir_path();
 	_cleanup_free_ char *why = NULL;
 	int fd = trust_open(path, O_RDONLY | O_DIRECTORY, create ? 0700 : 0, true, &why);
 	if (fd < 0 && why)
@@ -645,4 +653,104 @@ void state_collect_locks(int dirfd)
 			state_unlock(dirfd, pid, start, lock);
 	}
 	closedir(d);
+}
+
+/* ---- kvmcg run's private directories ---------------------------------------------------------- */
+
+/* A run's directory nobody uses any more: its socket has no listener (its QEMU is
+ * gone), or it has none and is older than STALE_S (a run that died before QEMU
+ * made it). */
+#define LAUNCH_DIR_STALE_S 600
+static bool launch_dir_stale(int top_fd, const char *name)
+{
+	struct stat st;
+	if (fstatat(top_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	char sock[256];
+	snprintf(sock, sizeof(sock), "%s/qmp.sock", name);
+	struct stat ss;
+	if (fstatat(top_fd, sock, &ss, AT_SYMLINK_NOFOLLOW) < 0)
+		return time(NULL) - st.st_mtime > LAUNCH_DIR_STALE_S;
+	if (!S_ISSOCK(ss.st_mode))
+		return false;
+	char full[PATH_MAX];
+	snprintf(full, sizeof(full), "%s/%s/%s", state_dir_path(), STATE_LAUNCH_DIR, sock);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(full) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, full);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return false;
+	return connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == ECONNREFUSED;
+}
+
+void state_launch_dirs_sweep(void)
+{
+	_cleanup_free_ char *top = NULL;
+	if (asprintf(&top, "%s/%s", state_dir_path(), STATE_LAUNCH_DIR) < 0)
+		return;
+	int fd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "run-", 4) != 0 || !launch_dir_stale(dirfd(d), de->d_name))
+			continue;
+		_cleanup_free_ char *path = NULL;
+		if (asprintf(&path, "%s/%s", top, de->d_name) >= 0)
+			state_launch_dir_remove(path);
+	}
+	closedir(d);
+}
+
+int state_launch_dir(char **ret_path)
+{
+	_cleanup_close_ int fd = state_dir_open(true);
+	if (fd < 0)
+		return fd;
+	if (mkdirat(fd, STATE_LAUNCH_DIR, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	/* the walk again: "launch" must be a directory of ours, not a link someone made */
+	_cleanup_free_ char *top = NULL, *why = NULL;
+	if (asprintf(&top, "%s/%s", state_dir_path(), STATE_LAUNCH_DIR) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int lfd = trust_open(top, O_RDONLY | O_DIRECTORY, 0, true, &why);
+	if (lfd < 0) {
+		err_set("%s: %s", top, why ? why : strerror(-lfd));
+		return lfd;
+	}
+	char *path = NULL;
+	if (asprintf(&path, "%s/run-XXXXXX", top) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(path)) {
+		int e = errno;
+		err_set("cannot make a directory in %s: %s", top, strerror(e));
+		free(path);
+		return -e;
+	}
+	*ret_path = path;
+	return 0;
+}
+
+void state_launch_dir_remove(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		return;
+	fd = -1;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	rmdir(path);
 }

@@ -44,6 +44,20 @@ int state_check(const struct vm_state *s, char **ret_why);
  * writable by group or others. With create, a missing one is made with mode 0700.
  * On error a sentence is left in err_get(). */
 int state_dir_open(bool create);
+/* KVMCG_STATE_DIR, or STATE_DIR_DEFAULT. */
+const char *state_dir_path(void);
+
+/* kvmcg run's private directories, one per run, for the QMP socket it adds to
+ * QEMU's command line: <state dir>/launch/run-XXXXXX (mkdtemp(3)), mode 0700 in
+ * directories trust_open() accepts, so only root reaches the socket. *ret_path
+ * (caller frees), or -errno with err_get() saying why. */
+#define STATE_LAUNCH_DIR "launch"
+int state_launch_dir(char **ret_path);
+/* Removes such a directory and the files in it (the socket); quiet. */
+void state_launch_dir_remove(const char *path);
+/* Removes the directories of runs whose QEMU is gone (its socket has no listener)
+ * and of runs that died before QEMU made its socket (older than ten minutes). */
+void state_launch_dirs_sweep(void);
 
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root
  * (or the user running kvmcg), is writable by group or others, does not parse

@@ -51,6 +51,9 @@ enum vm_evidence {
 	VM_EVIDENCE_EXE = 1u << 0,
 	/* holds an anon_inode:kvm-vm fd (virt/kvm/kvm_main.c kvm_dev_ioctl_create_vm()) */
 	VM_EVIDENCE_KVM_FD = 1u << 1,
+	/* kvmcg run started it: its own child, held before it executes QEMU
+	 * (vm_held_child()) */
+	VM_EVIDENCE_LAUNCHED = 1u << 2,
 };
 /* "exe", "kvm-fd"; NULL for anything else. */
 const char *vm_evidence_name(enum vm_evidence e);
@@ -162,6 +165,11 @@ int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, c
 int vm_exe_evidence(const struct proc_exe *e, const char *argv0, const char *comm,
 		    char **ret_why);
 
+/* The VM kvmcg run is about to start: pid is run's own child, held before its
+ * execve(2) (kernel/spawn.h), to be placed before QEMU runs. Its one thread is the
+ * emulator's (QEMU's main thread to be); name is the -name it will have (NULL:
+ * none). Evidence VM_EVIDENCE_LAUNCHED. 0, -ENOENT (no such process), -ENOMEM. */
+int vm_held_child(const struct discover_opts *o, pid_t pid, const char *name, struct vm **ret);
 /* 0 when vm->pid is still the process discovery saw: the same start time (stat field
  * 22) and, when discovery could read it, the same executable inode (st_dev, st_ino of
  * /proc/PID/exe; an execve() keeps pid and start time but changes it). -ESRCH

@@ -42,6 +42,8 @@ const char *vm_evidence_name(enum vm_evidence e)
 		return "exe";
 	case VM_EVIDENCE_KVM_FD:
 		return "kvm-fd";
+	case VM_EVIDENCE_LAUNCHED:
+		return "launched";
 	}
 	return NULL;
 }
@@ -421,6 +423,33 @@ int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, c
 	}
 	*ret = vm;
 	return 1;
+}
+
+int vm_held_child(const struct discover_opts *o, pid_t pid, const char *name, struct vm **ret)
+{
+	struct proc_stat st;
+	int r = proc_read_stat(o->proc_fd, pid, 0, &st);
+	if (r < 0)
+		return r == -EINVAL ? -EIO : r;
+	struct proc_exe exe = {0};
+	r = proc_read_exe(o->proc_fd, pid, &exe);
+	if (r == -ENOMEM)
+		return r;
+	struct fd_scan fds = {0};
+	struct vm *vm = NULL;
+	r = vm_new(o, pid, &st, VM_EVIDENCE_LAUNCHED, &fds, &exe, &vm);
+	if (r < 0)
+		return r;
+	vm->is_qemu = true; /* what it will be once released */
+	vm->threads = calloc(1, sizeof(*vm->threads));
+	if (!vm->threads || (name && !(vm->name = strdup(name)))) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	vm->n_threads = 1;
+	vm->threads[0] = (struct vm_thread){.tid = pid, .kind = THREAD_EMULATOR, .vcpu_index = -1};
+	*ret = vm;
+	return 0;
 }
 
 int vm_identify(const struct discover_opts *o, pid_t pid, struct vm **ret)
