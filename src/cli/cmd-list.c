@@ -29,6 +29,8 @@ static const struct column list_columns[] = {
 	 .help = "mode of kvmcg's own pin: v2, v1, affinity, or - (none)"},
 	{.name = "KVMCG-CGROUP", .keys = "kvmcg.cgroup", .flags = SCOLS_FL_TRUNC,
 	 .help = "the VM's cgroup made by kvmcg"},
+	{.name = "LAUNCHED", .keys = "kvmcg.launched",
+	 .help = "whether kvmcg run started it, placed before it ran: yes, no, or - (not pinned by kvmcg)"},
 	{.name = "IOTHREADS", .keys = "iothreads", .flags = SCOLS_FL_RIGHT, .help = "iothreads identified"},
 	{.name = "COMM", .keys = "comm", .help = "process name"},
 	{.name = "EXE", .keys = "exe_path|exe", .flags = SCOLS_FL_TRUNC,

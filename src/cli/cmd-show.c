@@ -84,6 +84,7 @@ static int print_vm_text(json_object *vm, const struct table_opts *opts)
 		{"Pinned", "pinned"},
 		{"kvmcg mode", "kvmcg.mode"},
 		{"kvmcg cgroup", "kvmcg.cgroup"},
+		{"Launched by kvmcg", "kvmcg.launched"},
 	};
 	json_object *threads;
 	if (!opts->noheadings && !opts->raw) {

@@ -12,6 +12,7 @@
 #include "cli/cmd-numa-balancing.h"
 #include "cli/cmd-numastat.h"
 #include "cli/cmd-pin.h"
+#include "cli/cmd-run.h"
 #include "cli/cmd-show.h"
 #include "cli/cmd-topology.h"
 #include "basic/log.h"
@@ -38,6 +39,7 @@ static const struct command commands[] = {
 	{"unpin", cmd_unpin, "undo pin: restore every thread's cgroup and affinity", true},
 	{"check", cmd_check, "validate policy files", false},
 	{"apply", cmd_apply, "give every running VM the policy that matches it", true},
+	{"run", cmd_run, "start QEMU already placed: cgroup, memory policy and pins before the guest runs", true},
 };
 
 static void usage(FILE *f)
