@@ -240,7 +240,7 @@ static int backend_from_json(const char *val, struct qemu_backend *ret)
 {
 	json_object *j = parse_json_object(val);
 	if (!j) {
-		err_set("-object %s: not one JSON object (QEMU 6.0 and later take -object as JSON only when it starts with '{')",
+		err_set("-object %s: starts with '{' but is not one JSON object (QEMU 6.0 and later read such a value as JSON)",
 			val);
 		return -EINVAL;
 	}
@@ -251,8 +251,10 @@ static int backend_from_json(const char *val, struct qemu_backend *ret)
 	if (!is_backend_type(type) || !id)
 		goto out;
 	if (json_object_object_get_ex(j, "host-nodes", &nodes) && (r = json_host_nodes(nodes, &b.host_nodes)) < 0) {
-		if (r != -ENOMEM)
+		if (r != -ENOMEM) {
 			err_set("-object %s: \"host-nodes\" expects a list of host nodes from 0 to 127", val);
+			r = -EINVAL;
+		}
 		goto out;
 	}
 	if (json_object_object_get_ex(j, "policy", NULL)) {
@@ -529,11 +531,6 @@ static int rewrite_json(const char *val, const struct qemu_backend *b, const str
 	return 0;
 }
 
-static void cell_option(const char *const *argv, const struct qemu_numa_cell *cell, char *buf, size_t size)
-{
-	snprintf(buf, size, "-numa %s", argv[cell->argi]);
-}
-
 /* The cell's backend, with err_set() when there is none to give host nodes to. */
 static int find_backend(char *const *argv, const struct qemu_launch_info *info, int cellno,
 			const struct qemu_backend **ret)
@@ -547,10 +544,9 @@ static int find_backend(char *const *argv, const struct qemu_launch_info *info, 
 			cellno, cellno, info->n_cells, info->n_cells == 1 ? "" : "s");
 		return -ENOENT;
 	}
-	char opt[256];
-	cell_option((const char *const *)argv, cell, opt, sizeof(opt));
+	const char *opt = argv[cell->argi];
 	if (!cell->memdev) {
-		err_set("guest NUMA cell %d has no memdev (%s): host nodes can be given only to a memory backend; use -object memory-backend-ram,id=m%d,size=%s and -numa node,nodeid=%d,memdev=m%d",
+		err_set("guest NUMA cell %d has no memdev (-numa %s): host nodes can be given only to a memory backend; use -object memory-backend-ram,id=m%d,size=%s and -numa node,nodeid=%d,memdev=m%d",
 			cellno, opt, cellno, cell->mem ? cell->mem : "SIZE", cellno, cellno);
 		return -EINVAL;
 	}
@@ -559,7 +555,7 @@ static int find_backend(char *const *argv, const struct qemu_launch_info *info, 
 			*ret = &info->backends[i];
 			return 0;
 		}
-	err_set("guest NUMA cell %d has memdev=%s (%s), but no -object memory-backend-*,id=%s is on the command line",
+	err_set("guest NUMA cell %d has memdev=%s (-numa %s), but no -object memory-backend-*,id=%s is on the command line",
 		cellno, cell->memdev, opt, cell->memdev);
 	return -EINVAL;
 }

@@ -294,6 +294,8 @@ Test(qemu_launch_inspect, what_qemu_refuses)
 	inspect_fails("qemu\n-object\nmemory-backend-ram,id=m0,policy=strict", -EINVAL, "policy=");
 	inspect_fails("qemu\n-object\n{\"qom-type\":\"memory-backend-ram\",\"id\":\"m0\",\"host-nodes\":\"0-1\"}",
 		      -EINVAL, "\"host-nodes\"");
+	inspect_fails("qemu\n-object\n{\"qom-type\":\"memory-backend-ram\",\"id\":\"m0\",\"host-nodes\":[0,128]}",
+		      -EINVAL, "0 to 127");
 	inspect_fails("qemu\n-object\n{\"qom-type\":\"memory-backend-ram\",\"id\":\"m0\",\"policy\":1}", -EINVAL,
 		      "\"policy\"");
 	inspect_fails("qemu\n-object\n{\"qom-type\":\"memory-backend-ram\"", -EINVAL, "JSON");
@@ -343,7 +345,7 @@ Test(qemu_launch_build, qmp_path_with_commas)
 
 Test(qemu_launch_build, keyval_cells)
 {
-	_cleanup_cpuset_ struct idset *n0 = set("0"), *n1 = set("1"), *odd = set("0,2-3,5");
+	_cleanup_cpuset_ struct idset *n1 = set("1"), *odd = set("0,2-3,5");
 	struct qemu_cell_nodes cells[] = {
 		{.cell = 1, .nodes = n1, .policy = QEMU_HOST_POLICY_BIND},
 		{.cell = 0, .nodes = odd, .policy = QEMU_HOST_POLICY_INTERLEAVE},
@@ -358,7 +360,6 @@ Test(qemu_launch_build, keyval_cells)
 		      "host-nodes=1,policy=bind on -object memory-backend-ram,id=m1 (guest NUMA cell 1)\n"
 		      "host-nodes=0,host-nodes=2-3,host-nodes=5,policy=interleave on -object memory-backend-ram,id=m0 (guest NUMA cell 0)\n"
 		      "-S"});
-	(void)n0;
 }
 
 Test(qemu_launch_build, implicit_nodeids)
