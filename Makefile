@@ -175,7 +175,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 # libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md): the policy
-# file, QMP replies, QEMU command lines, /proc text and the undo record. `make fuzz`
+# file, QMP replies, QEMU command lines (as /proc shows them, and as kvmcg run is
+# given them), /proc text and the undo record. `make fuzz`
 # runs each for FUZZ_SECONDS, on a copy of the seeds in tests/fuzz/corpus-NAME
 # (build/fuzz/corpus-NAME; crashes go to build/fuzz/artifacts/NAME), prints one line
 # per target and "N passed, N failed, 0 skipped"; `make check-fuzz` runs each for
@@ -187,12 +188,13 @@ FUZZ_CHECK_SECONDS ?= 15
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread
-FUZZ_TARGETS ?= policy qmp cmdline proc record memmap
+FUZZ_TARGETS ?= policy qmp cmdline launch proc record memmap
 # Each target is linked with the layers its parsers need, and nothing else.
 FUZZ_BASIC        := $(wildcard src/basic/*.c)
 FUZZ_SRCS_policy  := src/tune/policy.c src/tune/tune.c src/kernel/sched.c $(FUZZ_BASIC)
 FUZZ_SRCS_qmp     := src/vmm/qmp.c src/basic/util.c
 FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
+FUZZ_SRCS_launch  := src/vmm/qemu-launch.c src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 # classify_thread_name() is in classify-names.c, vm_exe_evidence() in vm.c (the VM
 # model), which bring the thread list, the QMP client and the argv parser along.
 FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c \
@@ -205,6 +207,7 @@ FUZZ_SRCS_memmap  := src/kernel/memmap.c src/basic/util.c
 FUZZ_MAXLEN_policy  := 8192
 FUZZ_MAXLEN_qmp     := 81920
 FUZZ_MAXLEN_cmdline := 8192
+FUZZ_MAXLEN_launch  := 8192
 FUZZ_MAXLEN_proc    := 4096
 FUZZ_MAXLEN_record  := 16384
 FUZZ_MAXLEN_memmap  := 16384

@@ -16,6 +16,7 @@
 #include "basic/trust.h"
 #include "basic/util.h"
 #include "kernel/sched.h"
+#include "vmm/qemu-launch.h"
 
 /* ---- diagnostics ------------------------------------------------------------------- */
 
@@ -418,6 +419,111 @@ static void key_mem_migrate(struct ctx *c, char *v)
 		c->p->mem_migrate_at = here(c);
 }
 
+/* CellNodes=CELL:NODES[:MODE]: one guest NUMA cell per line. The mode is checked
+ * here; the default (Policy=) in finish(), as Policy= may come later. */
+static bool cell_nodes_mode(struct ctx *c, const char *s, unsigned col, enum mem_policy *ret)
+{
+	enum mem_policy m;
+	if (mem_policy_parse(s, &m) < 0) {
+		diag(c->d, DIAG_ERROR, c->line, col,
+		     "CellNodes= expects a MODE of strict, preferred or interleave after the nodes, not '%s'", s);
+		return false;
+	}
+	if (m == MEM_POLICY_RESTRICTIVE) {
+		diag(c->d, DIAG_ERROR, c->line, col,
+		     "CellNodes= cannot be restrictive: restrictive means cpuset.mems only, which a cell's memory backend cannot express; give strict, preferred or interleave");
+		return false;
+	}
+	*ret = m;
+	return true;
+}
+
+static bool cell_nodes_nodes(struct ctx *c, const char *s, unsigned col, struct idset **ret)
+{
+	size_t off = 0;
+	struct idset *nodes = NULL;
+	int r = idset_parse(s, &nodes, &off);
+	if (r < 0 || idset_count(nodes) == 0) {
+		diag(c->d, DIAG_ERROR, c->line, col + (unsigned)off,
+		     "CellNodes= expects the cell's host NUMA nodes after 'CELL:', a list such as 0, 2-3 or 0,2%s",
+		     r == -ERANGE ? " (a number is too large, or a range is reversed)" : "");
+		idset_free(nodes);
+		return false;
+	}
+	if (idset_last(nodes) >= QEMU_MAX_NODES) {
+		diag(c->d, DIAG_ERROR, c->line, col,
+		     "CellNodes= gives host node %d; QEMU binds a memory backend to nodes 0 to %d only (its MAX_NODES)",
+		     idset_last(nodes), QEMU_MAX_NODES - 1);
+		idset_free(nodes);
+		return false;
+	}
+	*ret = nodes;
+	return true;
+}
+
+/* A part of a value between colons, without its blanks. */
+static char *trim_part(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	return s;
+}
+
+static void key_cell_nodes(struct ctx *c, char *v)
+{
+	char *colon = strchr(v, ':');
+	if (!colon) {
+		ERR(c, "CellNodes= expects CELL:NODES[:MODE], a guest NUMA cell, its host nodes and optionally strict, preferred or interleave (such as 0:0 or 1:2-3:interleave), not '%s'",
+		    v);
+		return;
+	}
+	*colon = '\0';
+	char *cell_s = trim_part(v);
+	int cell;
+	if (!isdigit((unsigned char)cell_s[0]) || parse_int(cell_s, &cell) < 0 || cell >= QEMU_MAX_NODES) {
+		ERR(c, "CellNodes= expects a guest NUMA cell from 0 to %d before ':' (QEMU's MAX_NODES), not '%s'",
+		    QEMU_MAX_NODES - 1, cell_s);
+		return;
+	}
+	char *nodes_s = colon + 1, *mode_s = strchr(nodes_s, ':');
+	if (mode_s) {
+		*mode_s = '\0';
+		mode_s = trim_part(mode_s + 1);
+	}
+	nodes_s = trim_part(nodes_s);
+	struct cell_nodes cn = {.cell = (unsigned)cell, .mode = MEM_POLICY_UNSET};
+	if (!cell_nodes_nodes(c, nodes_s, c->col + (unsigned)(nodes_s - v), &cn.nodes))
+		return;
+	if (mode_s && !cell_nodes_mode(c, mode_s, c->col + (unsigned)(mode_s - v), &cn.mode)) {
+		idset_free(cn.nodes);
+		return;
+	}
+	struct policy *p = c->p;
+	for (size_t i = 0; i < p->n_cell_nodes; i++)
+		if (p->cell_nodes[i].cell == cn.cell) {
+			ERR(c, "guest NUMA cell %u already has its host nodes at line %u (one CellNodes= per cell)",
+			    cn.cell, p->cell_nodes_at[i].line);
+			idset_free(cn.nodes);
+			return;
+		}
+	struct cell_nodes *n = realloc(p->cell_nodes, (p->n_cell_nodes + 1) * sizeof(*n));
+	if (n)
+		p->cell_nodes = n;
+	struct origin *o = n ? realloc(p->cell_nodes_at, (p->n_cell_nodes + 1) * sizeof(*o)) : NULL;
+	if (o)
+		p->cell_nodes_at = o;
+	if (!n || !o) {
+		idset_free(cn.nodes);
+		ERR(c, "out of memory");
+		return;
+	}
+	p->cell_nodes[p->n_cell_nodes] = cn;
+	p->cell_nodes_at[p->n_cell_nodes++] = here(c);
+}
+
 /* "PATH VALUE" */
 static void io_limit(struct ctx *c, char *v, enum io_limit_kind kind)
 {
@@ -557,6 +663,7 @@ static const struct key {
 	{SEC_MEMORY, "Policy", CUSTOM(key_mem_policy, false)},
 	{SEC_MEMORY, "Nodes", CUSTOM(key_mem_nodes, false)},
 	{SEC_MEMORY, "Migrate", CUSTOM(key_mem_migrate, false)},
+	{SEC_MEMORY, "CellNodes", CUSTOM(key_cell_nodes, true)},
 	{SEC_IO, "Weight", FIELD(VAL_WEIGHT, io_weight)},
 	{SEC_IO, "DeviceWeight", CUSTOM(key_device_weight, true)},
 	{SEC_IO, "ReadBandwidthMax", CUSTOM(key_read_bps, true)},
@@ -676,6 +783,10 @@ void policy_free(struct policy *p)
 	free(p->iothread_pins);
 	free(p->iothread_pins_at);
 	idset_free(p->mem_nodes);
+	for (size_t i = 0; i < p->n_cell_nodes; i++)
+		idset_free(p->cell_nodes[i].nodes);
+	free(p->cell_nodes);
+	free(p->cell_nodes_at);
 	for (size_t i = 0; i < p->n_io; i++)
 		free(p->io[i].device);
 	free(p->io);
@@ -704,6 +815,28 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A CellNodes= without MODE takes Policy= (libvirt's strict when there is none), and
+ * Nodes=, when given, is the whole VM's memory: every cell's nodes must be in it.
+ * Without Nodes=, kvmcg run uses the union of the cells' nodes. */
+static void finish_cell_nodes(struct policy *p, struct diags *d)
+{
+	for (size_t i = 0; i < p->n_cell_nodes; i++) {
+		struct cell_nodes *cn = &p->cell_nodes[i];
+		const struct origin *at = &p->cell_nodes_at[i];
+		if (cn->mode == MEM_POLICY_UNSET && p->mem_policy == MEM_POLICY_RESTRICTIVE)
+			diag(d, DIAG_ERROR, at->line, at->col,
+			     "CellNodes= without a MODE takes Policy=restrictive, which means cpuset.mems only and a cell's memory backend cannot express it; give this cell a MODE (strict, preferred or interleave)");
+		else if (cn->mode == MEM_POLICY_UNSET)
+			cn->mode = p->mem_policy != MEM_POLICY_UNSET ? p->mem_policy : MEM_POLICY_STRICT;
+		if (p->mem_nodes && !idset_is_subset(cn->nodes, p->mem_nodes)) {
+			_cleanup_free_ char *have = idset_format(cn->nodes), *all = idset_format(p->mem_nodes);
+			diag(d, DIAG_ERROR, at->line, at->col,
+			     "CellNodes= gives guest NUMA cell %u host nodes %s, not all in Nodes=%s: Nodes= is the whole VM's memory (without it, kvmcg run takes the union of the cells' nodes)",
+			     cn->cell, have ? have : "?", all ? all : "?");
+		}
+	}
+}
+
 static void finish(struct policy *p, struct diags *d, const unsigned *seen_section)
 {
 	if (!seen_section[SEC_MATCH])
@@ -714,7 +847,7 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 		     "[Match] names no key: give at least one of Name=, PidFile=, Cmdline=, QMP=");
 	if (p->period_us && !p->quota_set)
 		diag(d, DIAG_WARNING, 0, 0, "Period= without Quota= does nothing");
-	if (p->mem_policy != MEM_POLICY_UNSET && !p->mem_nodes)
+	if (p->mem_policy != MEM_POLICY_UNSET && !p->mem_nodes && !p->n_cell_nodes)
 		diag(d, DIAG_ERROR, seen_section[SEC_MEMORY], 1, "Policy=%s needs Nodes=",
 		     mem_policy_name(p->mem_policy));
 	if (p->mem_migrate == 0 && p->mem_policy != MEM_POLICY_UNSET && p->mem_policy != MEM_POLICY_RESTRICTIVE)
@@ -723,6 +856,7 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 		     mem_policy_name(p->mem_policy));
 	if (p->mem_nodes && p->mem_policy == MEM_POLICY_UNSET) /* libvirt's default mode; pages that stay: */
 		p->mem_policy = p->mem_migrate == 0 ? MEM_POLICY_RESTRICTIVE : MEM_POLICY_STRICT;
+	finish_cell_nodes(p, d);
 	if (p->mem_migrate == 1 && !p->mem_nodes)
 		diag(d, DIAG_ERROR, seen_section[SEC_MEMORY], 1, "Migrate=yes needs Nodes= to migrate to");
 	if (p->mem_migrate == 0 && !p->mem_nodes)

@@ -92,6 +92,10 @@ struct policy {
 	struct origin mem_nodes_at;
 	int mem_migrate; /* -1 unset */
 	struct origin mem_migrate_at;
+	struct cell_nodes *cell_nodes; /* CellNodes=, one per cell, in file order; a mode
+					* not given is Policy='s once the file is read */
+	struct origin *cell_nodes_at;
+	size_t n_cell_nodes;
 
 	/* [IO] */
 	unsigned io_weight;

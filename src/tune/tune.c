@@ -266,8 +266,32 @@ void tune_request_done(struct tune_request *a)
 	free(a->iothread_ids);
 	free(a->iothreads);
 	idset_free(a->mems);
+	for (size_t i = 0; i < a->n_cells; i++)
+		idset_free(a->cells[i].nodes);
+	free(a->cells);
 	strv_free(a->skipped);
 	*a = (struct tune_request){0};
+}
+
+int tune_request_add_cell(struct tune_request *a, const struct cell_nodes *c)
+{
+	struct idset *nodes = idset_dup(c->nodes);
+	if (!nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->n_cells; i++)
+		if (a->cells[i].cell == c->cell) {
+			idset_free(a->cells[i].nodes);
+			a->cells[i] = (struct cell_nodes){.cell = c->cell, .nodes = nodes, .mode = c->mode};
+			return 0;
+		}
+	struct cell_nodes *n = realloc(a->cells, (a->n_cells + 1) * sizeof(*n));
+	if (!n) {
+		idset_free(nodes);
+		return -ENOMEM;
+	}
+	a->cells = n;
+	n[a->n_cells++] = (struct cell_nodes){.cell = c->cell, .nodes = nodes, .mode = c->mode};
+	return 0;
 }
 
 int tune_request_add_vcpu(struct tune_request *a, const struct vcpu_arg *v)

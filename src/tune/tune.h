@@ -104,6 +104,16 @@ int parse_vcpu_arg(const char *s, const char *what, struct vcpu_arg *ret, size_t
 int parse_iothread_arg(const char *s, const char *what, char **ret_id, struct idset **ret_cpus,
 		       size_t *ret_col);
 
+/* A guest NUMA cell's host nodes (a policy's CellNodes=, libvirt's <memnode cellid=
+ * mode= nodeset=): what the memory backend behind the cell is bound to when kvmcg run
+ * starts the VM. cell is 0 to 127 (QEMU's MAX_NODES), nodes non-empty, mode strict,
+ * preferred or interleave (never restrictive: a backend has no cpuset.mems). */
+struct cell_nodes {
+	unsigned cell;
+	struct idset *nodes;
+	enum mem_policy mode;
+};
+
 /* The request, from the command line or a policy; NULL and zero fields are not
  * asked for. */
 struct tune_request {
@@ -118,6 +128,10 @@ struct tune_request {
 				     * (unset: as strict's cpuset.mems, without moving or
 				     * measuring pages) */
 	bool no_migrate;            /* --no-migrate, Migrate=no: pages stay where they are */
+	struct cell_nodes *cells;   /* CellNodes=, each cell once; only run carries them out
+				     * (a backend is bound when QEMU starts), so pin and apply
+				     * list them in skipped */
+	size_t n_cells;
 	struct cputune cputune;
 	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
 	 * by name: they make the result "partial", exit 3. */
@@ -128,6 +142,8 @@ void tune_request_done(struct tune_request *r);
 /* Append copies. -ENOMEM. */
 int tune_request_add_vcpu(struct tune_request *r, const struct vcpu_arg *v);
 int tune_request_add_iothread(struct tune_request *r, const char *id, const struct idset *cpus);
+/* A copy of c, replacing the entry of the same cell when there is one. -ENOMEM. */
+int tune_request_add_cell(struct tune_request *r, const struct cell_nodes *c);
 
 /* The CPUs a tuning uses: every vCPU, emulator and iothread set together. */
 struct idset *vm_tune_cpus(const struct vm_tune *s);

@@ -85,6 +85,57 @@ int qemu_opts_foreach(const char *s, const char *implied_key, qemu_opt_cb cb, vo
 	return 0;
 }
 
+/* QEMU's options that take a value: HAS_ARG in qemu-options.hx (QEMU 7.2), with
+ * those of older versions (soundhw, tb-size, writeconfig, ...) and of newer ones
+ * (run-with), which change nothing for a QEMU that does not have them: it refuses
+ * them. Sorted (strcmp) for bsearch; the unit tests check the order. */
+static const char *const opts_with_arg[] = {
+	"D", "L", "M", "accel", "acpitable", "action", "add-fd", "append", "audio", "audiodev",
+	"bios", "blockdev", "boot", "bt", "cdrom", "chardev", "chroot", "compat", "cpu", "d",
+	"debugcon", "device", "dfilter", "display", "drive", "dtb", "dump-vmstate", "echr",
+	"fda", "fdb", "fsdev", "fw_cfg", "g", "gdb", "global", "hda", "hdb", "hdc", "hdd",
+	"icount", "incoming", "initrd", "iscsi", "k", "kernel", "loadvm", "m", "machine",
+	"mem-path", "mon", "monitor", "msg", "mtdblock", "name", "net", "netdev", "nic", "numa",
+	"object", "option-rom", "overcommit", "parallel", "pflash", "pidfile", "plugin",
+	"prom-env", "qmp", "qmp-pretty", "qtest", "qtest-log", "readconfig", "rotate", "rtc",
+	"run-with", "runas", "sandbox", "sd", "seed", "semihosting-config", "serial", "set",
+	"smbios", "smp", "soundhw", "spice", "tb-size", "tpmdev", "trace", "usbdevice", "uuid",
+	"vga", "virtfs", "vnc", "watchdog", "watchdog-action", "writeconfig", "xen-domid",
+};
+
+static int cmp_opt(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
+
+bool qemu_opt_takes_arg(const char *name)
+{
+	return bsearch(name, opts_with_arg, ARRAY_SIZE(opts_with_arg), sizeof(opts_with_arg[0]), cmp_opt);
+}
+
+bool qemu_argv_next(char *const *argv, size_t argc, size_t *i, struct qemu_arg *ret)
+{
+	if (*i >= argc)
+		return false;
+	const char *s = argv[*i];
+	struct qemu_arg a = {.opt_i = *i};
+	if (s[0] != '-' || s[1] == '\0') {
+		a.val = s; /* lookup_opt(): an image, as -hda */
+		a.val_i = *i;
+		(*i)++;
+		*ret = a;
+		return true;
+	}
+	a.opt = s[1] == '-' ? s + 2 : s + 1;
+	(*i)++;
+	if (qemu_opt_takes_arg(a.opt) && *i < argc) {
+		a.val = argv[*i];
+		a.val_i = (*i)++;
+	}
+	*ret = a;
+	return true;
+}
+
 static bool is_on(const char *v)
 {
 	return strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
@@ -355,41 +406,38 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 {
 	struct qemu_config cfg = {.smp_cpus = 1};
 	struct parse_state st = {.cfg = &cfg};
+	struct qemu_arg a;
 	int r = 0;
 
-	for (size_t i = 1; i < argc && r == 0; i++) {
-		const char *opt = argv[i];
-		if (opt[0] != '-')
+	for (size_t i = 1; r == 0 && qemu_argv_next(argv, argc, &i, &a);) {
+		const char *opt = a.opt, *val = a.val;
+		if (!opt)
 			continue;
-		if (opt[1] == '-')
-			opt++;
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(opt, "-enable-kvm") == 0) {
+		if (strcmp(opt, "enable-kvm") == 0) {
 			r = set_str(&cfg.accel, "kvm");
 			continue;
 		}
 		if (!val)
 			continue;
-		if (strcmp(opt, "-name") == 0)
+		if (strcmp(opt, "name") == 0)
 			r = qemu_opts_foreach(val, "guest", name_opt, &cfg);
-		else if (strcmp(opt, "-qmp") == 0 || strcmp(opt, "-qmp-pretty") == 0)
+		else if (strcmp(opt, "qmp") == 0 || strcmp(opt, "qmp-pretty") == 0)
 			r = parse_qmp(&st, val);
-		else if (strcmp(opt, "-chardev") == 0)
+		else if (strcmp(opt, "chardev") == 0)
 			r = parse_chardev(&st, val);
-		else if (strcmp(opt, "-mon") == 0)
+		else if (strcmp(opt, "mon") == 0)
 			r = parse_mon(&st, val);
-		else if (strcmp(opt, "-pidfile") == 0)
+		else if (strcmp(opt, "pidfile") == 0)
 			r = set_str(&cfg.pidfile, val);
-		else if (strcmp(opt, "-m") == 0)
+		else if (strcmp(opt, "m") == 0)
 			r = qemu_opts_foreach(val, "size", ram_opt, &cfg);
-		else if (strcmp(opt, "-object") == 0)
+		else if (strcmp(opt, "object") == 0)
 			r = parse_object(&cfg, val);
-		else if (strcmp(opt, "-accel") == 0)
+		else if (strcmp(opt, "accel") == 0)
 			r = qemu_opts_foreach(val, "accel", accel_opt, &cfg);
-		else if (strcmp(opt, "-machine") == 0 || strcmp(opt, "-M") == 0)
+		else if (strcmp(opt, "machine") == 0 || strcmp(opt, "M") == 0)
 			r = qemu_opts_foreach(val, "type", accel_opt, &cfg);
-		else if (strcmp(opt, "-smp") == 0) {
+		else if (strcmp(opt, "smp") == 0) {
 			struct smp_opts o = {.cfg = &cfg};
 			cfg.smp_maxcpus = cfg.smp_sockets = cfg.smp_dies = cfg.smp_cores =
 				cfg.smp_threads = 0;
@@ -402,9 +450,7 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 					    (cfg.smp_threads ? cfg.smp_threads : 1);
 			cfg.smp_cpus = o.cpus ? o.cpus : cfg.smp_maxcpus ? cfg.smp_maxcpus
 					   : product <= SMP_MAX ? (int)product : 1;
-		} else
-			continue;
-		i++; /* consumed the value */
+		}
 	}
 
 	/* QMP monitors given as -chardev socket + -mon mode=control. */

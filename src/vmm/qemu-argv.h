@@ -51,4 +51,23 @@ int qemu_apic_id_to_cpu_index(const struct qemu_config *c, unsigned apic_id);
 typedef int (*qemu_opt_cb)(const char *key, const char *value, void *userdata);
 int qemu_opts_foreach(const char *s, const char *implied_key, qemu_opt_cb cb, void *userdata);
 
+/* True when QEMU's option NAME (without its dashes: "object", "S") takes a value, the
+ * next argument: HAS_ARG in QEMU's qemu-options.hx (7.2, with the options older
+ * versions had and newer ones added). An option QEMU does not know is taken as one
+ * without a value: QEMU would refuse the command line anyway. */
+bool qemu_opt_takes_arg(const char *name);
+
+/* One step through argv[1..argc-1] as QEMU's lookup_opt() (softmmu/vl.c) takes it:
+ * "-opt" or "--opt", then its value when the option takes one; an argument that
+ * does not start with '-' (or is "-" alone) is a disk image, QEMU's implied -hda. */
+struct qemu_arg {
+	const char *opt; /* the name without dashes; NULL for an implied -hda */
+	const char *val; /* the value, or NULL (an option without one, or the value is
+			  * missing at the end of argv: QEMU refuses that) */
+	size_t opt_i;    /* index in argv of the option */
+	size_t val_i;    /* index in argv of the value, when val */
+};
+/* Start with *i = 1. False at the end of argv. */
+bool qemu_argv_next(char *const *argv, size_t argc, size_t *i, struct qemu_arg *ret);
+
 #endif

@@ -12,6 +12,11 @@
 
 #include "basic/idset.h"
 
+/* QEMU's MAX_NODES (include/sysemu/numa.h): guest NUMA cells are 0 to 127, and so are
+ * the host nodes a backend's host-nodes= may name (backends/hostmem.c refuses 128
+ * and above: "Invalid host-nodes value"). */
+#define QEMU_MAX_NODES 128
+
 /* QEMU's memory-backend policy= values (qapi/machine.json HostMemPolicy). */
 enum qemu_host_policy {
 	QEMU_HOST_POLICY_DEFAULT,
@@ -35,9 +40,12 @@ struct qemu_backend {
 
 /* One -numa node,... */
 struct qemu_numa_cell {
-	int nodeid;   /* nodeid=, or QEMU's implicit numbering (the count of -numa node so far) */
+	size_t argi;  /* index in argv of the option's value */
+	int nodeid;   /* nodeid=, or QEMU's implicit numbering (the count of -numa node so far);
+		       * 0 to QEMU_MAX_NODES - 1 */
 	char *memdev; /* memdev=, NULL when absent */
 	bool legacy_mem; /* mem= (no backend: host-nodes cannot be given per cell) */
+	char *mem;    /* mem= as given ("512M"), NULL when absent */
 };
 
 struct qemu_launch_info {
@@ -57,9 +65,16 @@ void qemu_launch_info_done(struct qemu_launch_info *i);
 
 /* Reads argv[1..argc-1] (argv[0] is the binary) in QEMU's own syntax: options with one
  * or two leading dashes, "-opt value" pairs for options that take one (as QEMU's
- * qemu-options.def says). -EINVAL with err_set() naming the argument for what QEMU
- * itself would refuse and run cannot reason about (an -object or -numa value that does
- * not parse); -ENOMEM. */
+ * qemu-options.hx says; qemu_argv_next() in qemu-argv.h), so a value that looks like
+ * an option ("-append -S") is a value. -name, -pidfile and the QMP sockets are
+ * qemu_config_parse()'s. Options a -readconfig file gives are not seen.
+ * -EINVAL with err_set() naming the argument for what QEMU itself would refuse and
+ * run cannot reason about: an option that takes a value last with none (what run
+ * appends would become its value), a memory backend's host-nodes= or policy= that does not
+ * parse, a JSON -object that is not a JSON object, two backends with one id, a -numa
+ * node whose nodeid= is not 0 to QEMU_MAX_NODES - 1 or is given twice, or that has
+ * both mem= and memdev= (softmmu/vl.c object_option_parse(), hw/core/numa.c
+ * parse_numa_node()). -ENOMEM. *ret is untouched on failure. */
 int qemu_launch_inspect(char *const *argv, size_t argc, struct qemu_launch_info *ret);
 
 /* One guest NUMA cell's host placement: the cell's backend gets host-nodes=NODES and
@@ -79,14 +94,27 @@ struct qemu_launch_add {
 };
 
 /* The final argument vector (NULL-terminated, caller frees with strv_free) and, in
- * *ret_added (NULL-terminated, may be NULL), each addition as one human-readable
- * item ("-S", "-qmp unix:/run/kvmcg/...,server=on,wait=off", "host-nodes=1,policy=bind
- * on -object memory-backend-ram,id=m1"). Errors, with err_set() saying which:
+ * *ret_added (NULL-terminated, empty when nothing is added; ret_added may be NULL),
+ * each addition as one human-readable item ("-S", "-qmp
+ * unix:/run/kvmcg/...,server=on,wait=off", "host-nodes=1,policy=bind on -object
+ * memory-backend-ram,id=m1 (guest NUMA cell 1)"). argv and argc are those given to
+ * qemu_launch_inspect() for info. -S is not added twice when argv has it. A keyval
+ * backend gets ",host-nodes=A[-B],host-nodes=C[-D]...,policy=P" appended: one
+ * host-nodes= per range of the set, which QEMU 7.2's -object parser (softmmu/vl.c
+ * object_option_parse(): QemuOpts, util/qemu-option.c, read by the opts visitor,
+ * qapi/opts-visitor.c) gathers into one list; "host-nodes.0=" is refused there. A JSON
+ * backend gets "host-nodes":[...] and "policy":"P" and is written out again compactly.
+ * Errors, with err_set() saying which:
  *   -ENOENT  a cell in add->cells that the arguments do not have (-numa node,nodeid=)
  *   -EINVAL  a cell with no memdev (legacy mem=, or none), or whose memdev names no
- *            -object in argv
+ *            -object in argv; two cells of add->cells on one backend; no host nodes,
+ *            or QEMU_HOST_POLICY_DEFAULT with them (QEMU refuses both); an empty
+ *            argv (no argv[0]) or qmp_path
+ *   -ERANGE  a host node of QEMU_MAX_NODES or above
  *   -EEXIST  the backend already sets host-nodes= or policy= differently (the same
- *            values are accepted and not added twice) */
+ *            values are accepted and not added twice)
+ *   -ENOMEM
+ * Nothing is returned in *ret_argv or *ret_added on failure. */
 int qemu_launch_build(char *const *argv, size_t argc, const struct qemu_launch_info *info,
 		      const struct qemu_launch_add *add, char ***ret_argv, char ***ret_added);
 

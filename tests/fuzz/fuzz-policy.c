@@ -99,6 +99,18 @@ static void check_policy(const struct policy *p)
 		CHECK(a->cpus && idset_count(a->cpus) > 0);
 		CHECK(p->vcpu_pins_at[i].line >= 1);
 	}
+	for (size_t i = 0; i < p->n_cell_nodes; i++) {
+		const struct cell_nodes *c = &p->cell_nodes[i];
+		CHECK(c->cell < 128);
+		CHECK(c->nodes && idset_count(c->nodes) > 0 && idset_last(c->nodes) < 128);
+		/* a MODE left unset only where Policy=restrictive made it an error */
+		CHECK(c->mode == MEM_POLICY_STRICT || c->mode == MEM_POLICY_PREFERRED ||
+		      c->mode == MEM_POLICY_INTERLEAVE ||
+		      (c->mode == MEM_POLICY_UNSET && p->mem_policy == MEM_POLICY_RESTRICTIVE));
+		CHECK(p->cell_nodes_at[i].line >= 1);
+		for (size_t j = 0; j < i; j++)
+			CHECK(p->cell_nodes[j].cell != c->cell);
+	}
 	for (size_t i = 0; i < p->n_iothread_pins; i++) {
 		CHECK(p->iothread_ids[i] && p->iothread_ids[i][0]);
 		CHECK(p->iothread_pins[i] && idset_count(p->iothread_pins[i]) > 0);

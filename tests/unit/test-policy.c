@@ -23,6 +23,7 @@
 
 #include "basic/idset.h"
 #include "tune/policy.h"
+#include "tune/policy-match.h"
 #include "basic/trust.h"
 #include "basic/util.h"
 
@@ -436,6 +437,109 @@ Test(policy_typed, memory_section)
 	cr_assert_eq(p->mem_migrate, 0);
 	cr_assert_eq(p->mem_policy, MEM_POLICY_RESTRICTIVE);
 	policy_free(p);
+}
+
+Test(policy_typed, cell_nodes)
+{
+	/* a MODE not given is Policy='s, wherever Policy= is in the section */
+	struct policy *p = parse_clean("[Match]\nName=vm1\n[Memory]\nCellNodes=1:2-3,5\n"
+				       "CellNodes = 0 : 0 : preferred\nPolicy=interleave\nCellNodes=127:0\n");
+	cr_assert_eq(p->n_cell_nodes, 3);
+	cr_assert_eq(p->cell_nodes[0].cell, 1);
+	set_is(p->cell_nodes[0].nodes, "2-3,5", "cell 1");
+	cr_assert_eq(p->cell_nodes[0].mode, MEM_POLICY_INTERLEAVE);
+	origin_is(p->cell_nodes_at[0], 4, 11, "cell 1");
+	cr_assert_eq(p->cell_nodes[1].cell, 0);
+	set_is(p->cell_nodes[1].nodes, "0", "cell 0");
+	cr_assert_eq(p->cell_nodes[1].mode, MEM_POLICY_PREFERRED);
+	cr_assert_eq(p->cell_nodes[2].cell, 127);
+	cr_assert_eq(p->cell_nodes[2].mode, MEM_POLICY_INTERLEAVE);
+	/* Nodes= may be left out: run uses the union; Policy= then needs no Nodes= */
+	cr_assert_null(p->mem_nodes);
+	policy_free(p);
+	/* no Policy=: libvirt's default mode, strict; Nodes= that holds every cell */
+	p = parse_clean("[Match]\nName=vm1\n[Memory]\nNodes=0-3\nCellNodes=0:0\nCellNodes=1:1-3:strict\n");
+	cr_assert_eq(p->cell_nodes[0].mode, MEM_POLICY_STRICT);
+	cr_assert_eq(p->cell_nodes[1].mode, MEM_POLICY_STRICT);
+	policy_free(p);
+	p = parse_clean("[Match]\nName=vm1\n[Memory]\nCellNodes=0:0\n");
+	cr_assert_eq(p->cell_nodes[0].mode, MEM_POLICY_STRICT);
+	cr_assert_eq(p->mem_policy, MEM_POLICY_UNSET);
+	policy_free(p);
+	/* Migrate=no makes the file's mode restrictive: a cell needs its own */
+	p = parse_clean("[Match]\nName=vm1\n[Memory]\nNodes=0-1\nMigrate=no\nCellNodes=0:0:strict\n");
+	cr_assert_eq(p->cell_nodes[0].mode, MEM_POLICY_STRICT);
+	policy_free(p);
+}
+
+Test(policy_typed, cell_nodes_errors)
+{
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nCellNodes=0:0\nCellNodes=0:1\n",
+		     "test.policy:5:11: error: guest NUMA cell 0 already has its host nodes at line 4 (one CellNodes= per cell)\n");
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nCellNodes=0:0:restrictive\n",
+		     "test.policy:4:15: error: CellNodes= cannot be restrictive: restrictive means cpuset.mems only, which a cell's memory backend cannot express; give strict, preferred or interleave\n");
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nNodes=0-1\nMigrate=no\nCellNodes=1:1\n",
+		     "test.policy:6:11: error: CellNodes= without a MODE takes Policy=restrictive, which means cpuset.mems only and a cell's memory backend cannot express it; give this cell a MODE (strict, preferred or interleave)\n");
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nCellNodes=1:1-\n",
+		     "test.policy:4:13: error: CellNodes= expects the cell's host NUMA nodes after 'CELL:', a list such as 0, 2-3 or 0,2\n");
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nCellNodes=1:128\n",
+		     "test.policy:4:13: error: CellNodes= gives host node 128; QEMU binds a memory backend to nodes 0 to 127 only (its MAX_NODES)\n");
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nCellNodes=-1:0\n",
+		     "test.policy:4:11: error: CellNodes= expects a guest NUMA cell from 0 to 127 before ':' (QEMU's MAX_NODES), not '-1'\n");
+	only_diag_is("[Match]\nName=vm1\n[Memory]\nNodes=1\nCellNodes=0:0-1\n",
+		     "test.policy:5:11: error: CellNodes= gives guest NUMA cell 0 host nodes 0-1, not all in Nodes=1: Nodes= is the whole VM's memory (without it, kvmcg run takes the union of the cells' nodes)\n");
+	/* an error leaves the cell out */
+	struct diags d = {0};
+	struct policy *p = parse_text("[Match]\nName=vm1\n[Memory]\nCellNodes=0:x\nCellNodes=1:1:bind\n", &d);
+	cr_assert_eq(d.errors, 2);
+	cr_assert_eq(p->n_cell_nodes, 0);
+	diags_done(&d);
+	policy_free(p);
+}
+
+Test(policy_request, cell_nodes_are_requested_and_listed_as_skipped)
+{
+	struct policy *p = parse_clean("[Match]\nName=vm1\n[Memory]\nNodes=0-1\nCellNodes=0:0\nCellNodes=1:1:interleave\n"
+				       "[IO]\nWeight=100\n");
+	struct tune_request a = {0};
+	cr_assert_eq(policy_to_request(p, &a, &a.skipped, &a.n_skipped), 0);
+	cr_assert_eq(a.n_cells, 2);
+	cr_assert_eq(a.cells[0].cell, 0);
+	set_is(a.cells[0].nodes, "0", "cell 0");
+	cr_assert_eq(a.cells[0].mode, MEM_POLICY_STRICT);
+	cr_assert_eq(a.cells[1].cell, 1);
+	set_is(a.cells[1].nodes, "1", "cell 1");
+	cr_assert_eq(a.cells[1].mode, MEM_POLICY_INTERLEAVE);
+	cr_assert_neq(a.cells[0].nodes, p->cell_nodes[0].nodes, "a copy");
+	set_is(a.mems, "0-1", "mems");
+	cr_assert_eq(a.n_skipped, 2);
+	cr_assert_str_eq(a.skipped[0], "[Memory] CellNodes= (only kvmcg run can give a cell's backend host nodes)");
+	cr_assert_str_eq(a.skipped[1], "[IO] Weight=");
+	policy_free(p);
+	tune_request_done(&a);
+	cr_assert_eq(a.n_cells, 0);
+	cr_assert_null(a.cells);
+	/* without CellNodes=, nothing of the kind */
+	p = parse_clean("[Match]\nName=vm1\n[Memory]\nNodes=0-1\n");
+	cr_assert_eq(policy_to_request(p, &a, &a.skipped, &a.n_skipped), 0);
+	cr_assert_eq(a.n_cells, 0);
+	cr_assert_eq(a.n_skipped, 0);
+	policy_free(p);
+	tune_request_done(&a);
+}
+
+Test(policy_request, a_later_cell_replaces_an_earlier_one)
+{
+	_cleanup_cpuset_ struct idset *n0 = NULL, *n1 = NULL;
+	cr_assert_eq(idset_parse("0", &n0, NULL), 0);
+	cr_assert_eq(idset_parse("1", &n1, NULL), 0);
+	struct tune_request a = {0};
+	cr_assert_eq(tune_request_add_cell(&a, &(struct cell_nodes){.cell = 3, .nodes = n0, .mode = MEM_POLICY_STRICT}), 0);
+	cr_assert_eq(tune_request_add_cell(&a, &(struct cell_nodes){.cell = 3, .nodes = n1, .mode = MEM_POLICY_PREFERRED}), 0);
+	cr_assert_eq(a.n_cells, 1);
+	set_is(a.cells[0].nodes, "1", "cell 3");
+	cr_assert_eq(a.cells[0].mode, MEM_POLICY_PREFERRED);
+	tune_request_done(&a);
 }
 
 Test(policy_typed, io_section)

@@ -543,3 +543,58 @@ Test(qemu_config, memory_backend_sizes)
 	cr_assert_eq(cfg.n_iothread_ids, 1, "the iothread is still an iothread");
 	qemu_config_done(&cfg);
 }
+
+/* ---- qemu_opt_takes_arg, qemu_argv_next ----------------------------------------------- */
+
+Test(qemu_argv, options_with_values)
+{
+	static const char *const with[] = {"object", "numa", "append", "name", "qmp", "qmp-pretty", "M",
+					   "m", "D", "L", "fw_cfg", "xen-domid", "chardev", "pidfile"};
+	for (size_t i = 0; i < ARRAY_SIZE(with); i++)
+		cr_assert(qemu_opt_takes_arg(with[i]), "%s", with[i]);
+	static const char *const without[] = {"S", "s", "daemonize", "enable-kvm", "nodefaults", "snapshot",
+					      "no-reboot", "preconfig", "", "zzz", "Object", "-object"};
+	for (size_t i = 0; i < ARRAY_SIZE(without); i++)
+		cr_assert_not(qemu_opt_takes_arg(without[i]), "%s", without[i]);
+}
+
+Test(qemu_config, value_of_an_unknown_to_the_parser_option_is_not_an_option)
+{
+	struct qemu_config c;
+	/* -append takes a value: "-name" is the kernel's command line, not QEMU's -name */
+	parse("qemu-system-x86_64 -append -name foo -m 64", &c);
+	cr_assert_null(c.name);
+	cr_assert_eq(c.ram_bytes, 64ull << 20);
+	qemu_config_done(&c);
+}
+
+Test(qemu_argv, walk)
+{
+	char buf[] = "qemu\0--S\0-object\0-S\0disk.img\0-\0-m\0" "64\0-append";
+	char *argv[9];
+	size_t argc = 0, i = 1;
+	for (char *p = buf; argc < ARRAY_SIZE(argv); p += strlen(p) + 1)
+		argv[argc++] = p;
+	struct qemu_arg a;
+	cr_assert(qemu_argv_next(argv, argc, &i, &a));
+	cr_assert_str_eq(a.opt, "S");
+	cr_assert_null(a.val);
+	cr_assert_eq(a.opt_i, 1);
+	cr_assert(qemu_argv_next(argv, argc, &i, &a));
+	cr_assert_str_eq(a.opt, "object");
+	cr_assert_str_eq(a.val, "-S");
+	cr_assert_eq(a.val_i, 3);
+	cr_assert(qemu_argv_next(argv, argc, &i, &a));
+	cr_assert_null(a.opt);
+	cr_assert_str_eq(a.val, "disk.img");
+	cr_assert(qemu_argv_next(argv, argc, &i, &a));
+	cr_assert_null(a.opt);
+	cr_assert_str_eq(a.val, "-");
+	cr_assert(qemu_argv_next(argv, argc, &i, &a));
+	cr_assert_str_eq(a.opt, "m");
+	cr_assert_str_eq(a.val, "64");
+	cr_assert(qemu_argv_next(argv, argc, &i, &a));
+	cr_assert_str_eq(a.opt, "append");
+	cr_assert_null(a.val); /* missing at the end */
+	cr_assert_not(qemu_argv_next(argv, argc, &i, &a));
+}
