@@ -474,6 +474,7 @@ struct run_ctx {
 	struct pin_args held; /* the first pin's */
 	struct mempolicy_self mp;
 	bool mp_set;
+	struct qemu_cell_nodes *cells; /* CellNodes=, for the cells' backends */
 };
 
 static void run_ctx_done(struct run_ctx *x)
@@ -489,6 +490,56 @@ static void run_ctx_done(struct run_ctx *x)
 	free(x->qmp_path);
 	pin_args_done(&x->all);
 	pin_args_done(&x->held);
+	free(x->cells);
+}
+
+static enum qemu_host_policy host_policy(enum mem_policy m)
+{
+	switch (m) {
+	case MEM_POLICY_PREFERRED:
+		return QEMU_HOST_POLICY_PREFERRED;
+	case MEM_POLICY_INTERLEAVE:
+		return QEMU_HOST_POLICY_INTERLEAVE;
+	default:
+		return QEMU_HOST_POLICY_BIND;
+	}
+}
+
+/* CellNodes=: run carries it out (so it is not a skipped setting here), and the VM's
+ * cpuset.mems holds every cell's nodes (Nodes= when given, which the policy checked
+ * holds them; else their union, with QEMU's own memory then free among them). */
+static int take_cells(struct run_ctx *x)
+{
+	struct tune_request *r = &x->all.req;
+	size_t k = 0;
+	for (size_t i = 0; i < r->n_skipped; i++) {
+		if (strcmp(r->skipped[i], POLICY_SKIPPED_CELL_NODES) == 0)
+			free(r->skipped[i]);
+		else
+			r->skipped[k++] = r->skipped[i];
+	}
+	r->n_skipped = k;
+	if (r->skipped)
+		r->skipped[k] = NULL;
+	if (!r->n_cells)
+		return 0;
+	if (!(x->cells = calloc(r->n_cells, sizeof(*x->cells))))
+		return -ENOMEM;
+	struct idset *all = r->mems ? NULL : idset_new();
+	if (!r->mems && !all)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_cells; i++) {
+		x->cells[i] = (struct qemu_cell_nodes){.cell = (int)r->cells[i].cell, .nodes = r->cells[i].nodes,
+						       .policy = host_policy(r->cells[i].mode)};
+		for (int n = 0; all && n <= idset_last(r->cells[i].nodes); n++)
+			if (idset_isset(r->cells[i].nodes, (unsigned)n) && idset_set(all, (unsigned)n) < 0) {
+				idset_free(all);
+				return -ENOMEM;
+			}
+	}
+	if (all)
+		r->mems = all;
+	return 0;
 }
 
 /* The user's command, with -name NAME after the binary when --name gave one it lacks. */
@@ -548,6 +599,8 @@ static int prepare(struct run_ctx *x, char **argv, size_t argc)
 	}
 	x->all.command = "run";
 	x->all.policy = NULL;
+	if (take_cells(x) < 0)
+		return EXIT_FAILURE_RUNTIME;
 	if (x->all.req.no_migrate && x->all.req.mems)
 		x->all.req.no_migrate = false; /* nothing to migrate: QEMU's pages are born in place */
 	if (held_request(&x->all, &x->held) < 0)
@@ -567,7 +620,8 @@ static int prepare(struct run_ctx *x, char **argv, size_t argc)
 	if (asprintf(&x->qmp_path, "%s/qmp.sock",
 		     x->launch_dir ? x->launch_dir : STATE_DIR_DEFAULT "/" STATE_LAUNCH_DIR "/run-XXXXXX") < 0)
 		return EXIT_FAILURE_RUNTIME;
-	struct qemu_launch_add add = {.add_S = !x->info.has_S, .qmp_path = x->qmp_path};
+	struct qemu_launch_add add = {.add_S = !x->info.has_S, .qmp_path = x->qmp_path, .cells = x->cells,
+				       .n_cells = x->all.req.n_cells};
 	r = qemu_launch_build(x->user_argv, x->user_argc, &x->info, &add, &x->argv, &x->added);
 	if (r < 0) {
 		log_error("run: %s", err_get() ? err_get() : strerror(-r));

@@ -127,7 +127,7 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 	for (size_t i = 0; r == 0 && i < p->n_cell_nodes; i++)
 		r = tune_request_add_cell(a, &p->cell_nodes[i]);
 	/* QEMU binds a backend to its host nodes when it makes it, at start only */
-	SKIP(p->n_cell_nodes, "[Memory] CellNodes= (only kvmcg run can give a cell's backend host nodes)");
+	SKIP(p->n_cell_nodes, POLICY_SKIPPED_CELL_NODES);
 	SKIP(p->io_weight, "[IO] Weight=");
 	for (size_t i = 0; i < p->n_io; i++) {
 		static const char *const names[] = {"[IO] DeviceWeight=", "[IO] ReadBandwidthMax=",

@@ -20,6 +20,9 @@ bool policy_matches_launch(const struct policy *p, const char *name, char *const
 /* The pin request the policy makes, appended to a (command-line pins given after it
  * still win, as they come later). Settings kvmcg does not carry out yet are listed in
  * *skipped as "[Section] Key=" strings, never dropped silently. */
+/* How policy_to_request() names CellNodes= among the skipped settings; kvmcg run,
+ * which carries it out, takes it off the list. */
+#define POLICY_SKIPPED_CELL_NODES "[Memory] CellNodes= (only kvmcg run can give a cell's backend host nodes)"
 int policy_to_request(const struct policy *p, struct tune_request *a, char ***skipped, size_t *n_skipped);
 
 #endif

@@ -224,6 +224,60 @@ if [ -s "$TL_TMP/dir.pid" ]; then
 	kill "$p"
 fi
 
+# --- CellNodes=: each guest NUMA cell's backend on its host nodes --------------------
+cell1=$(tl_cpulist_expand "$nodes_online" | awk '{ print $NF }')
+cat >"$TL_TMP/cells.policy" <<EOF
+[Match]
+Name=t-cells
+[CPU]
+VCPUPin=all:0
+[Memory]
+Policy=strict
+CellNodes=0:0
+CellNodes=1:$cell1
+EOF
+CELL_ARGS=(-accel tcg -m 128 -smp 2 -mem-prealloc -display none -nodefaults -no-user-config
+	-bios "$(tl_halt_bios)"
+	-object memory-backend-ram,id=c0,size=64M -object memory-backend-ram,id=c1,size=64M
+	-numa node,nodeid=0,cpus=0,memdev=c0 -numa node,nodeid=1,cpus=1,memdev=c1)
+"$KVMCG" run --policy "$TL_TMP/cells.policy" -- qemu-system-x86_64 "${CELL_ARGS[@]}" -name guest=t-cells \
+	-daemonize -pidfile "$TL_TMP/cells.pid" >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "CellNodes=0:0 and 1:$cell1: exit 0 ($(tail -1 "$TL_TMP/err" | head -c 300))" "$rc" 0
+tl_check "... run said what it added to each backend" \
+	grep -q "host-nodes=$cell1,policy=bind on -object memory-backend-ram,id=c1" "$TL_TMP/err"
+if [ -s "$TL_TMP/cells.pid" ]; then
+	p=$(cat "$TL_TMP/cells.pid")
+	tl_register_pid "$p"
+	# the two 64 MiB mappings are the cells' RAM: QEMU maps each backend whole
+	mapfile -t cells < <(while read -r range _; do
+		((0x${range#*-} - 0x${range%-*} == 64 * 1048576)) && echo "${range%-*}"; done <"/proc/$p/maps")
+	tl_eq "maps has two 64 MiB mappings (the cells' backends)" "${#cells[@]}" 2
+	pols=$(for a in "${cells[@]}"; do awk -v a="$a" '$1 == a { print $2 }' "/proc/$p/numa_maps"; done | sort | tr '\n' ' ')
+	tl_eq "... numa_maps: one bound to node 0, one to node $cell1" "$pols" "$(printf 'bind:%s\n' 0 "$cell1" | sort | tr '\n' ' ')"
+	for a in "${cells[@]}"; do
+		want=$(awk -v a="$a" '$1 == a { sub("bind:", "", $2); print $2 }' "/proc/$p/numa_maps")
+		share=$(awk -v a="$a" -v n="$want" '$1 == a { for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) {
+			split(substr($i, 2), v, "="); all += v[2]; if (v[1] == n) on += v[2] } }
+			END { printf "%.4f\n", all ? on / all : 0 }' "/proc/$p/numa_maps")
+		tl_check "... the cell bound to node $want has at least 99% of its pages there (the test's count: $share)" \
+			awk -v s="$share" 'BEGIN { exit !(s >= 0.99) }'
+	done
+	kill "$p"
+fi
+"$KVMCG" run --policy "$TL_TMP/cells.policy" -- qemu-system-x86_64 -accel tcg -m 128 -smp 2 \
+	-numa node,nodeid=0,cpus=0,mem=64M -numa node,nodeid=1,cpus=1,mem=64M -name guest=t-cells >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a cell without a memory backend (legacy mem=): exit 2 ($(tail -1 "$TL_TMP/err" | head -c 300))" "$rc" 2
+"$KVMCG" run --policy "$TL_TMP/cells.policy" -- qemu-system-x86_64 -accel tcg -m 128 -smp 2 \
+	-object memory-backend-ram,id=c0,size=64M,host-nodes=0,policy=interleave \
+	-object memory-backend-ram,id=c1,size=64M \
+	-numa node,nodeid=0,cpus=0,memdev=c0 -numa node,nodeid=1,cpus=1,memdev=c1 -name guest=t-cells \
+	>/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a backend that already sets another policy: exit 2 ($(tail -1 "$TL_TMP/err" | head -c 300))" "$rc" 2
+tl_eq "... neither started a QEMU" "$(qemu_named t-cells)" ""
+
 # --- memory policy from the first page -------------------------------------------------
 # guest_ram_share PID NODES: the share of the mapping of exactly MiB bytes (the guest
 # RAM) on NODES, from numa_maps, by the test.
