@@ -150,13 +150,16 @@ $(BUILD)/bench/%: tests/bench/%.c
 # (floor-bench.sh); then pin/unpin/show on 2, 16, 64 vCPUs against a taskset loop
 # (pin-bench.sh; BENCH_SWEEP=0 leaves it out). Between them, NUMA: moving a VM's
 # memory against migratepages in the test guest, numastat and topology on 20 VMs
-# (numa-bench.sh).
+# (numa-bench.sh). Then kvmcg run against starting QEMU and pinning it after, on the
+# host and, bound strict, in the test guest (run-bench.sh).
 BENCH_SWEEP ?= 1
 bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg FLOOR=$(CURDIR)/$(BUILD)/bench/floor \
 		TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit tests/bench/floor-bench.sh
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
 		tests/bench/numa-bench.sh
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
+		tests/bench/run-bench.sh
 	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
 install: all

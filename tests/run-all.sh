@@ -115,7 +115,7 @@ fi
 # cannot be) only the scripts whose checks depend on the kernel: the whole suite
 # twice would not fit in half an hour on 2 CPUs. `make check-guest-6.12` runs all.
 # tests/guest/README.md says why each is here.
-guest_612=(t-kernel t-pin t-refusals t-mempolicy t-numastat t-topology t-numa-balancing)
+guest_612=(t-kernel t-pin t-refusals t-mempolicy t-numastat t-topology t-numa-balancing t-run)
 if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
 	echo "ok - test guest # SKIP KVMCG_SKIP_GUEST=1"
 	add "test guest" 0 0 1

@@ -11,6 +11,7 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "cli/cli.h"
+#include "state/state.h"
 #include "cli/numa-warn.h"
 #include "cli/output.h"
 #include "kernel/procfs.h"
@@ -84,6 +85,8 @@ static json_object *memory_json(const struct vm *vm, const struct vm_memory *m, 
 								    m->guest_ram_size > resident ? m->guest_ram_size - resident : 0));
 	_cleanup_free_ char *list = allowed ? idset_format(allowed) : NULL;
 	json_object_object_add(o, "allowed_nodes", list ? json_object_new_string(list) : NULL);
+	json_object_object_add(o, "guest_ram_policy",
+			       m->guest_ram_policy[0] ? json_object_new_string(m->guest_ram_policy) : NULL);
 	uint64_t total = vm_memory_counted(m, NULL);
 	uint64_t on = allowed ? vm_memory_counted(m, allowed) : total;
 	json_object_object_add(o, "allowed_share", json_object_new_double(total ? (double)on / (double)total : 1.0));
@@ -129,6 +132,15 @@ static json_object *measure(struct cli *c, const struct vm *vm, bool quiet)
 	(void)allowed_nodes(c->proc_fd, vm->pid, &allowed);
 	json_object *o = memory_json(vm, &m, allowed, &c->host);
 	vm_memory_done(&m);
+	/* a VM kvmcg run started had its memory policy before its first page */
+	struct vm_state st;
+	_cleanup_close_ int state_fd = c->sysroot ? -1 : state_dir_open(false);
+	bool launched = false;
+	if (state_fd >= 0 && state_load(state_fd, vm->pid, vm->starttime_ticks, &st) == 0) {
+		launched = st.launched;
+		vm_state_done(&st);
+	}
+	json_object_object_add(o, "launched", json_object_new_boolean(launched));
 	return o;
 }
 
@@ -140,6 +152,7 @@ static void print_one_text(json_object *o, const struct table_opts *opts)
 		{"Guest RAM", "guest_ram_text"},
 		{"Allowed nodes", "allowed_nodes"},
 		{"On allowed nodes", "share_text"},
+		{"Guest RAM policy", "policy_text"},
 	};
 	if (!opts->noheadings && !opts->raw) {
 		json_object *v;
@@ -153,6 +166,10 @@ static void print_one_text(json_object *o, const struct table_opts *opts)
 		json_object_object_add(o, "guest_ram_text", json_object_new_string(text));
 		snprintf(text, sizeof(text), "%.2f%% of guest RAM and QEMU's other memory", share * 100.0);
 		json_object_object_add(o, "share_text", json_object_new_string(text));
+		const char *pol = json_object_object_get_ex(o, "guest_ram_policy", &v) && v ? json_object_get_string(v) : "-";
+		bool launched = json_object_object_get_ex(o, "launched", &v) && json_object_get_boolean(v);
+		snprintf(text, sizeof(text), "%s%s", pol, launched ? " (from QEMU's first page: kvmcg run started it)" : "");
+		json_object_object_add(o, "policy_text", json_object_new_string(text));
 		print_fields(stdout, fields, ARRAY_SIZE(fields), o);
 		putchar('\n');
 	}
@@ -173,6 +190,8 @@ static void print_all_text(json_object *vms, const struct table_opts *opts)
 		{.name = "PER-NODE", .keys = "per_node"},
 		{.name = "ALLOWED", .keys = "allowed_nodes"},
 		{.name = "SHARE", .keys = "share"},
+		{.name = "POLICY", .keys = "guest_ram_policy"},
+		{.name = "LAUNCHED", .keys = "launched"},
 		{.name = "NOT-RESIDENT", .keys = "not_resident_bytes", .format = COL_BYTES_AS_MIB,
 		 .flags = SCOLS_FL_RIGHT},
 	};

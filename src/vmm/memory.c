@@ -2,6 +2,7 @@
 #include "vmm/memory.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,10 @@ int vm_memory_classify(const struct memmap *map, const uint64_t *ram_sizes, size
 	}
 	for (size_t i = 0; i < map->n; i++) {
 		const struct memmap_entry *e = &map->v[i];
+		if (ram[i] && !m.guest_ram_policy[0])
+			snprintf(m.guest_ram_policy, sizeof(m.guest_ram_policy), "%s", e->policy);
+		else if (ram[i] && strcmp(m.guest_ram_policy, e->policy) != 0)
+			snprintf(m.guest_ram_policy, sizeof(m.guest_ram_policy), "mixed");
 		if (e->huge && e->page_size > m.huge_page_size)
 			m.huge_page_size = e->page_size;
 		/* guest RAM moves even when a file backs it (memory-backend-file share=on) */

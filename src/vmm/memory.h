@@ -42,6 +42,10 @@ struct vm_memory {
 	size_t guest_ram_mappings;    /* mappings found to be guest RAM */
 	uint64_t huge_page_size;      /* bytes of the hugetlb pages it has (the largest
 				       * size when several), 0 when none */
+	/* The memory policy numa_maps gives the guest RAM's mappings ("bind:1",
+	 * "interleave:0-1", "default"; "mixed" when they differ, e.g. NUMA cells
+	 * bound apart); "" when none was found. */
+	char guest_ram_policy[40];
 	/* The mappings whose pages count (guest RAM and other), as ranges to move. */
 	struct mem_range *ranges;
 	size_t n_ranges;

@@ -320,6 +320,8 @@ mem_run t-strict "$last_node" strict
 mig1=$(awk '/^pgmigrate_success/ { print $2 }' /proc/vmstat)
 if [ -n "$p" ]; then
 	tl_eq "... numa_maps: the guest RAM is bound from the first page" "$(ram_policy "$p" 128)" "bind:$last_node"
+	tl_eq "... numastat says so: the policy numa_maps gives, and launched" \
+		"$("$KVMCG" numastat --pid "$p" --json | jq -c '[.guest_ram_policy, .launched]')" "[\"bind:$last_node\",true]"
 	tl_check "... at least 99% of it on node $last_node (the test's count: $(ram_share "$p" 128 "$last_node"))" \
 		awk -v s="$(ram_share "$p" 128 "$last_node")" 'BEGIN { exit !(s >= 0.99) }'
 	tl_check "... without migration: pgmigrate_success grew by $((mig1 - mig0)) pages (at most 1% of 32768)" \

@@ -69,6 +69,7 @@ static void full_state(struct vm_state *s)
 	s->backend = BACKEND_CGROUP_V2;
 	s->mount = strdup("/sys/fs/cgroup with space");
 	s->vm_dir = strdup("kvmcg/my vm");
+	s->launched = true;
 	static const char *const created[] = {"kvmcg/my vm", "kvmcg/my vm/vcpu0", "-", "kvmcg/100%"};
 	for (size_t i = 0; i < ARRAY_SIZE(created); i++)
 		cr_assert_eq(strv_push(&s->created, &s->n_created, created[i]), 0);
@@ -157,6 +158,7 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 	cr_assert_eq(got->starttime, want->starttime);
 	assert_str(got->name, want->name, "name");
 	cr_assert_eq(got->backend, want->backend);
+	cr_assert_eq(got->launched, want->launched, "launched");
 	assert_str(got->mount, want->mount, "mount");
 	assert_str(got->vm_dir, want->vm_dir, "vm_dir");
 	cr_assert_eq(got->n_created, want->n_created);

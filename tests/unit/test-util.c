@@ -310,6 +310,36 @@ Test(util_files, open_dir_at)
 	cr_assert_eq(open_dir_at(tmpfd, "missing"), -ENOENT);
 }
 
+/* ---- shell_quote ------------------------------------------------------------------------ */
+
+/* What bash's printf %q writes (bash 5.2), word by word. */
+Test(util, shell_quote_as_printf_q)
+{
+	static const char *const cases[][2] = {
+		{"", "''"},
+		{"plain-word_1.2/x", "plain-word_1.2/x"},
+		{"a b", "a\\ b"},
+		{"a,b", "a\\,b"},
+		{"it's", "it\\'s"},
+		{"~x", "\\~x"},
+		{"a~", "a~"},
+		{"#a", "\\#a"},
+		{"a#", "a#"},
+		{"x=y:z@%+", "x=y:z@%+"},
+		{"a{b}!^]$`\"|&;()<>*?[", "a\\{b\\}\\!\\^\\]\\$\\`\\\"\\|\\&\\;\\(\\)\\<\\>\\*\\?\\["},
+		{"a\tb", "$'a\\tb'"},
+		{"a\nb'c\\", "$'a\\nb\\'c\\\\'"},
+		{"\x1b[1m", "$'\\E[1m'"},
+		{"\x01", "$'\\001'"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *q = shell_quote(cases[i][0]);
+		cr_assert_not_null(q);
+		cr_assert_str_eq(q, cases[i][1], "case %zu", i);
+		free(q);
+	}
+}
+
 /* ---- leftovers of crashed tests ---------------------------------------------------------- */
 
 /* Runs in the Criterion runner once every test is done: a test that crashed (a
