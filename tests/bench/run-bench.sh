@@ -83,10 +83,10 @@ stop_vm() {
 one() {
 	local row=$1 file=$2 mem=() qemu pin=(--vcpu all:0 --emulator "$last")
 	qemu=(qemu-system-x86_64 "${accel[@]}" -m 64 -smp 2 -display none -nodefaults -no-user-config -bios "$bios"
-		-name guest=runbench -pidfile "$tmp/vm.pid" -daemonize)
+		-name guest=runbench,debug-threads=on -pidfile "$tmp/vm.pid" -daemonize)
 	if [ "$row" = strict ]; then
 		qemu=(qemu-system-x86_64 "${accel[@]}" -m "$STRICT_MIB" -mem-prealloc -smp 2 -display none -nodefaults
-			-no-user-config -bios "$bios" -name guest=runbench -pidfile "$tmp/vm.pid" -daemonize)
+			-no-user-config -bios "$bios" -name guest=runbench,debug-threads=on -pidfile "$tmp/vm.pid" -daemonize)
 		mem=(--mems 1 --mem-policy strict)
 	fi
 	side_a() {
