@@ -170,6 +170,9 @@ int launch_held_vm(const struct discover_opts *o, pid_t pid, const char *name, c
 	while (argv[argc])
 		argc++;
 	r = qemu_config_parse(argv, argc, &vm->qemu);
+	/* no monitor to ask: its guest RAM is what the command line gives (a socket
+	 * named there may be another VM's, or not exist yet) */
+	vm->memdevs_known = true;
 	int vcpus = vm->qemu.smp_maxcpus > vm->qemu.smp_cpus ? vm->qemu.smp_maxcpus : vm->qemu.smp_cpus;
 	if (r == 0 && vcpus > 0 && !(vm->unidentified_vcpus = calloc((size_t)vcpus, sizeof(int))))
 		r = -ENOMEM;

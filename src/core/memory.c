@@ -132,6 +132,14 @@ int txn_memory_before(const struct txn_env *env, const struct vm *vm, const stru
 	if (r < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "pid %d: cannot read its memory map: %s; nothing was changed",
 				(int)vm->pid, strerror(-r));
+	/* A process kvmcg run holds before it executes QEMU has none of its guest RAM
+	 * yet: all of what the command line gives is still to come, on the nodes. */
+	if (vm->evidence & VM_EVIDENCE_LAUNCHED) {
+		uint64_t ram = 0;
+		for (size_t i = 0; i < vm->qemu.n_backend_bytes; i++)
+			ram += vm->qemu.backend_bytes[i];
+		m->before.guest_ram_size = ram ? ram : vm->qemu.ram_bytes;
+	}
 	return 0;
 }
 

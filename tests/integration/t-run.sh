@@ -174,6 +174,15 @@ tl_eq "an emulator CPU that does not exist: exit 2 ($(head -c 200 "$TL_TMP/err")
 "$KVMCG" run --mems 7 -- qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-node >/dev/null 2>"$TL_TMP/err"
 rc=$?
 tl_eq "a node that does not exist: exit 2 ($(head -c 200 "$TL_TMP/err"))" "$rc" 2
+# guest RAM larger than the node's free memory (the kernel's MemFree for it, read by
+# the test): refused before QEMU starts, with both figures
+free_kib=$(awk '/MemFree:/ { print $4 }' /sys/devices/system/node/node0/meminfo)
+big_mib=$((free_kib / 1024 + 1024))
+"$KVMCG" run --mems 0 -- qemu-system-x86_64 -accel tcg -m "$big_mib" -smp 1 -display none -nodefaults \
+	-no-user-config -bios "$(tl_halt_bios)" -name guest=t-big >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "guest RAM ($big_mib MiB) larger than node 0's free memory: exit 2 ($(tail -1 "$TL_TMP/err" | head -c 300))" "$rc" 2
+tl_check "... says both figures" grep -q "$big_mib.0 MiB.*free" "$TL_TMP/err"
 cat >"$TL_TMP/other.policy" <<'EOF'
 [Match]
 Name=someone-else
