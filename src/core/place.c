@@ -170,9 +170,10 @@ static int root_outside_vms(const char *rel, const char *given, int state_fd)
 	return 0;
 }
 
-/* Processes in a cgroup: a cgroup.procs file's pids other than `except`, up to max
- * of them into others (a short list for a message); the count of all. */
-static size_t other_procs(int dirfd, pid_t except, pid_t *others, size_t max)
+/* Processes in a cgroup: a cgroup.procs file's pids other than the two of `except`
+ * (0: none), up to max of them into others (a short list for a message); the count of
+ * all. */
+static size_t other_procs(int dirfd, const pid_t except[2], pid_t *others, size_t max)
 {
 	_cleanup_free_ char *buf = NULL;
 	if (cg_read(dirfd, "cgroup.procs", &buf) < 0)
@@ -180,7 +181,7 @@ static size_t other_procs(int dirfd, pid_t except, pid_t *others, size_t max)
 	size_t n = 0;
 	for (char *save = NULL, *tok = strtok_r(buf, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
 		pid_t pid;
-		if (parse_pid(tok, &pid) < 0 || pid == except)
+		if (parse_pid(tok, &pid) < 0 || pid == except[0] || pid == except[1])
 			continue;
 		if (n < max)
 			others[n] = pid;
@@ -190,7 +191,7 @@ static size_t other_procs(int dirfd, pid_t except, pid_t *others, size_t max)
 }
 
 /* Processes anywhere below dirfd, skipping a child named skip (kvmcg's own tree). */
-static size_t procs_below(int dirfd, const char *skip, pid_t except, pid_t *others, size_t max, int depth)
+static size_t procs_below(int dirfd, const char *skip, const pid_t except[2], pid_t *others, size_t max, int depth)
 {
 	DIR *d;
 	if (opendir_at(dirfd, ".", &d) < 0)
@@ -214,15 +215,18 @@ static size_t procs_below(int dirfd, const char *skip, pid_t except, pid_t *othe
 }
 
 /* Is the VM alone in home (no other process in it, nor below it outside kvmcg's own
- * child)? When not, a short list of the others for the message. */
-static bool alone_in(int mount_fd, const char *home, pid_t pid, char **ret_others)
+ * child)? kvmcg run, the parent of a VM it holds before exec, does not count: it is
+ * the VM's launcher (a systemd service's ExecStart=, say), not another tenant. When
+ * not alone, a short list of the others for the message. */
+static bool alone_in(int mount_fd, const char *home, pid_t pid, pid_t launcher, char **ret_others)
 {
 	_cleanup_close_ int fd = cg_open_path(mount_fd, home);
 	if (fd < 0)
 		return false;
+	const pid_t except[2] = {pid, launcher};
 	pid_t others[5];
-	size_t n = other_procs(fd, pid, others, ARRAY_SIZE(others));
-	n += procs_below(fd, LAYOUT_ROOT, pid, others + (n < 5 ? n : 5), n < 5 ? 5 - n : 0, 0);
+	size_t n = other_procs(fd, except, others, ARRAY_SIZE(others));
+	n += procs_below(fd, LAYOUT_ROOT, except, others + (n < 5 ? n : 5), n < 5 ? 5 - n : 0, 0);
 	if (n == 0)
 		return true;
 	char *s = NULL;
@@ -405,7 +409,8 @@ int txn_find_place(const struct txn_env *env, const struct vm *vm, const struct 
 		.recorded_vm_dir = prev ? prev->vm_dir : NULL,
 		.cgroup_root = p->cgroup_root,
 		.home = home,
-		.alone = !prev && !p->cgroup_root && *home && alone_in(p->mount_fd, home, vm->pid, &others),
+		.alone = !prev && !p->cgroup_root && *home &&
+			 alone_in(p->mount_fd, home, vm->pid, a->launch == PIN_HELD ? getpid() : 0, &others),
 	};
 	r = layout_choose(&facts, &p->kind, &parent);
 	if (r == -EEXIST) {

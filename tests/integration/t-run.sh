@@ -155,6 +155,37 @@ if [ -n "$dpid" ]; then
 	tl_check "... once it exits, the next kvmcg command removes its cgroups" test ! -e "$(vm_dir t-daemon)"
 fi
 
+# --- from a service's own cgroup, as systemd's ExecStart= runs it --------------------
+# kvmcg run and the QEMU it starts share that cgroup; the launcher is not another
+# tenant, so the VM's tree goes inside it (where its limits keep applying)
+svc=$mount/t-run-svc
+mkdir "$svc"
+tl_on_exit "tl_rmcg $svc"
+if [ "$mode" = v1 ]; then
+	cat "$mount/cpuset.cpus" >"$svc/cpuset.cpus"
+	cat "$mount/cpuset.mems" >"$svc/cpuset.mems"
+fi
+usock=$TL_TMP/svc.qmp
+sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$svc" "$KVMCG" run --vcpu all:0 --emulator "$last_cpu" -- \
+	qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-svc,debug-threads=on \
+	-qmp unix:"$usock",server=on,wait=off >/dev/null 2>"$TL_TMP/esvc" &
+kpid=$!
+tl_register_pid "$kpid"
+if wait_for 30 sock_up "$usock" && wait_for 30 grep -q 'placed before the guest ran' "$TL_TMP/esvc"; then
+	qpid=$(qemu_of "$kpid")
+	tl_register_pid "$qpid"
+	tl_eq "in a service's cgroup: kvmcg run stays in it" "$(thread_cgroup "$kpid" "$kpid")" /t-run-svc
+	tl_eq "... QEMU's emulator goes into kvmcg/ inside it" "$(thread_cgroup "$qpid" "$qpid")" /t-run-svc/kvmcg/emulator
+	idx_tid=$(tl_qmp_vcpus "$usock" | head -1)
+	tl_eq "... and vCPU 0 into kvmcg/vcpu0 there" "$(thread_cgroup "$qpid" "${idx_tid#* }")" /t-run-svc/kvmcg/vcpu0
+	kill -TERM "$kpid"
+	wait "$kpid"
+	tl_eq "... SIGTERM: QEMU's exit status" "$?" 0
+	tl_check "... and the tree inside the service's cgroup is gone" test ! -e "$svc/kvmcg"
+else
+	tl_fail "run from a service's cgroup places QEMU: $(tail -2 "$TL_TMP/esvc")"
+fi
+
 # --- refusals before anything starts (exit 2) and failures during start (exit 1) ---
 n_qemu=$(pgrep -c qemu-system)
 "$KVMCG" run -- /nonexistent/qemu-system-x86_64 -m 64 >/dev/null 2>"$TL_TMP/err"
