@@ -47,7 +47,7 @@ static const struct column list_columns[] = {
 	{.name = "START", .keys = "start_time", .flags = SCOLS_FL_RIGHT,
 	 .help = "start time, clock ticks after boot"},
 };
-#define LIST_DEFAULT_COLUMNS "PID,NAME,VCPUS,THREADS,DISCOVERY,CGROUP,PINNED,KVMCG"
+#define LIST_DEFAULT_COLUMNS "PID,NAME,VCPUS,THREADS,DISCOVERY,CGROUP,PINNED,KVMCG,LAUNCHED"
 
 static void list_help(void)
 {

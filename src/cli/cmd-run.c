@@ -28,11 +28,11 @@
 #include "tune/policy-match.h"
 #include "vmm/qemu-launch.h"
 
-enum { OPT_POLICY_DIR = 0x300, OPT_VERBOSE, OPT_START_TIMEOUT };
+enum { OPT_POLICY_DIR = 0x300, OPT_VERBOSE };
 
-/* How long QEMU may take to open its monitor, by default: a guest with
- * -mem-prealloc touches all of its RAM first. */
-#define RUN_START_TIMEOUT_MS 60000
+/* How long QEMU may take to open its monitor (--qmp-timeout), by default: a guest
+ * with -mem-prealloc touches all of its RAM first. */
+#define RUN_QMP_TIMEOUT_MS 60000
 
 static void run_help(void)
 {
@@ -64,8 +64,8 @@ static void run_help(void)
 	      "     --cpu-quota, --cpu-period, --vcpu-scheduler, --cgroup-root, --force,\n"
 	      "     --lock-timeout           as for kvmcg pin; with a policy, --vcpu and the\n"
 	      "                              CPU tuning options add to it\n"
-	      "     --start-timeout <ms>     how long QEMU may take to open its monitor\n"
-	      "                              (default 60000)\n"
+	      "     --qmp-timeout <ms>       how long QEMU may take to start and answer on its\n"
+	      "                              monitor (default 60000)\n"
 	      "     --dry-run                print the command line and the plan; start nothing\n"
 	      "     --verbose                say how the process was made and each step\n"
 	      "     --json                   print JSON\n"
@@ -83,7 +83,6 @@ struct run_args {
 	struct pin_args pin; /* what pin's options asked */
 	const char *policy_dir;
 	bool verbose;
-	int start_timeout_ms;
 };
 
 static int parse_run_option(struct cli *c, int opt, const char *arg, void *userdata)
@@ -96,13 +95,6 @@ static int parse_run_option(struct cli *c, int opt, const char *arg, void *userd
 	case OPT_VERBOSE:
 		ra->verbose = true;
 		return 1;
-	case OPT_START_TIMEOUT: {
-		int ms;
-		if (parse_int(arg, &ms) < 0 || ms < 1 || ms > 3600000)
-			return -cli_usage_error(c, "--start-timeout '%s': expected milliseconds from 1 to 3600000", arg);
-		ra->start_timeout_ms = ms;
-		return 1;
-	}
 	case OPT_AFFINITY_ONLY:
 		return -cli_usage_error(c, "--affinity-only: run places QEMU in cgroups before it starts");
 	}
@@ -259,11 +251,22 @@ static int choose_policy(const struct run_args *ra, const char *name, char *cons
 			return r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
 		}
 		bool has_match = p->match_name || p->match_cmdline || p->match_pidfile || p->match_qmp;
+		bool late = p->match_pidfile || p->match_qmp;
 		bool ok = !has_match || policy_matches_launch(p, name, argv, argc);
 		policy_free(p);
+		if (!ok && late) {
+			log_error("run: %s: its [Match] has %s, which cannot be known before QEMU starts; match by Name= "
+				  "or Cmdline= (apply can use the policy as it is once the VM runs)",
+				  ra->pin.policy, "PidFile= or QMP=");
+			return EXIT_USAGE;
+		}
 		if (!ok) {
-			log_error("run: %s does not match this VM (-name %s): its [Match] says which VMs it is for",
-				  ra->pin.policy, name ? name : "none");
+			if (name)
+				log_error("run: %s does not match this VM (-name %s): its [Match] says which VMs it is "
+					  "for", ra->pin.policy, name);
+			else
+				log_error("run: %s does not match this VM, which has no -name: its [Match] says which "
+					  "VMs it is for (give --name or -name)", ra->pin.policy);
 			return EXIT_USAGE;
 		}
 		*ret_path = strdup(ra->pin.policy);
@@ -280,6 +283,20 @@ static int choose_policy(const struct run_args *ra, const char *name, char *cons
 		log_error("run: %s", why ? why : strerror(-r));
 		policy_dir_free(pol, n);
 		return r == -ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+	}
+	/* A file that cannot be read or has errors may be this VM's own policy: the VM
+	 * is not started without it. Each problem is said, as check and apply say it. */
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (pol[i].diags.n)
+			diags_print(&pol[i].diags, pol[i].path, stderr);
+		bad += !pol[i].policy;
+	}
+	if (bad) {
+		log_error("run: %zu polic%s in %s cannot be used (said above), and one may be this VM's; fix %s, or "
+			  "name the VM's policy with --policy", bad, bad == 1 ? "y" : "ies", dir, bad == 1 ? "it" : "them");
+		policy_dir_free(pol, n);
+		return EXIT_USAGE;
 	}
 	const char *found = NULL;
 	int rc = EXIT_OK;
@@ -381,7 +398,7 @@ static json_object *strv_json(char *const *v)
 /* --dry-run: the command line, what kvmcg adds, and the first pin's plan, as it
  * would be made for a process in kvmcg's own place. */
 static int print_dry_run(const struct cli *c, char *const *argv, char *const *added, const struct pin_result *held,
-			 const struct pin_args *all, const struct mempolicy_self *mp, bool paused)
+			 const struct pin_args *all, const struct mempolicy_self *mp, bool paused, bool named)
 {
 	_cleanup_free_ char *cmd = quoted_command(argv);
 	if (c->json) {
@@ -390,6 +407,8 @@ static int print_dry_run(const struct cli *c, char *const *argv, char *const *ad
 		json_object_object_add(o, "added", strv_json(added));
 		json_object_object_add(o, "memory_policy", mp ? json_object_new_string(mempolicy_self_name(mp)) : NULL);
 		json_object_object_add(o, "before_exec", plan_to_json(&held->plan));
+		/* planned for kvmcg's own process: its TIDs are kvmcg's, not QEMU's */
+		json_object_object_add(o, "planned_pid", json_object_new_int(getpid()));
 		json_object_object_add(o, "result", json_object_new_string(txn_result_name(held->result)));
 		print_json(stdout, o);
 		json_object_put(o);
@@ -400,7 +419,9 @@ static int print_dry_run(const struct cli *c, char *const *argv, char *const *ad
 		printf("added: %s\n", added[i]);
 	if (mp)
 		printf("memory policy before exec: %s\n", mempolicy_self_name(mp));
-	printf("before QEMU executes:\n");
+	printf("before QEMU executes (planned for kvmcg's own process, pid %d, in the place QEMU's will have: the "
+	       "real run's TID is QEMU's%s):\n",
+	       (int)getpid(), named ? "" : ", and so is the name of the VM's cgroup, as it has no -name");
 	if (held->plan.n_actions)
 		print_plan_table(stdout, &held->plan);
 	else
@@ -469,12 +490,14 @@ struct run_ctx {
 	char **argv;  /* the final command line */
 	char **added; /* what run added, in words */
 	char *launch_dir;
+	int launch_lock_fd; /* held while run lives (state.h state_launch_dir()) */
 	char *qmp_path;
 	struct pin_args all;  /* the whole request */
 	struct pin_args held; /* the first pin's */
 	struct mempolicy_self mp;
 	bool mp_set;
 	struct qemu_cell_nodes *cells; /* CellNodes=, for the cells' backends */
+	const char *policy_path;       /* the policy the VM starts with, NULL: none */
 };
 
 static void run_ctx_done(struct run_ctx *x)
@@ -487,6 +510,8 @@ static void run_ctx_done(struct run_ctx *x)
 	if (x->launch_dir)
 		state_launch_dir_remove(x->launch_dir);
 	free(x->launch_dir);
+	if (x->launch_lock_fd >= 0)
+		close(x->launch_lock_fd);
 	free(x->qmp_path);
 	pin_args_done(&x->all);
 	pin_args_done(&x->held);
@@ -523,6 +548,18 @@ static int take_cells(struct run_ctx *x)
 		r->skipped[k] = NULL;
 	if (!r->n_cells)
 		return 0;
+	/* each cell's nodes exist and have memory, said in the policy's words */
+	const struct idset *with = x->c->host.memory_mems ? x->c->host.memory_mems : x->c->host.online_mems;
+	for (size_t i = 0; i < r->n_cells; i++)
+		for (int n = 0; n <= idset_last(r->cells[i].nodes); n++)
+			if (idset_isset(r->cells[i].nodes, (unsigned)n) && !idset_isset(with, (unsigned)n)) {
+				_cleanup_free_ char *have = idset_format(with);
+				log_error("run: %2$s: [Memory] CellNodes= of guest cell %1$u: node %3$d %4$s (nodes with memory: %5$s)",
+					  r->cells[i].cell, x->policy_path ? x->policy_path : "the policy", n,
+					  idset_isset(x->c->host.online_mems, (unsigned)n) ? "has no memory" : "is not online",
+					  have ? have : "?");
+				return -EINVAL;
+			}
 	if (!(x->cells = calloc(r->n_cells, sizeof(*x->cells))))
 		return -ENOMEM;
 	struct idset *all = r->mems ? NULL : idset_new();
@@ -599,7 +636,12 @@ static int prepare(struct run_ctx *x, char **argv, size_t argc)
 	}
 	x->all.command = "run";
 	x->all.policy = NULL;
-	if (take_cells(x) < 0)
+	x->policy_path = policy;
+	r = take_cells(x);
+	x->policy_path = NULL;
+	if (r == -EINVAL)
+		return EXIT_USAGE;
+	if (r < 0)
 		return EXIT_FAILURE_RUNTIME;
 	if (x->all.req.no_migrate && x->all.req.mems)
 		x->all.req.no_migrate = false; /* nothing to migrate: QEMU's pages are born in place */
@@ -611,7 +653,7 @@ static int prepare(struct run_ctx *x, char **argv, size_t argc)
 
 	/* the private monitor: in a directory of its own, made only for a real run */
 	if (!x->all.dry_run) {
-		r = state_launch_dir(&x->launch_dir);
+		r = state_launch_dir(&x->launch_dir, &x->launch_lock_fd);
 		if (r < 0) {
 			log_error("run: %s", err_get() ? err_get() : strerror(-r));
 			return EXIT_FAILURE_RUNTIME;
@@ -655,7 +697,8 @@ static int dry_run(struct run_ctx *x)
 	struct pin_result res;
 	int rc = pin_vm(&env, self, &a, &res);
 	if (rc == EXIT_OK || rc == EXIT_PARTIAL)
-		rc = print_dry_run(x->c, x->argv, x->added, &res, &x->all, x->mp_set ? &x->mp : NULL, x->info.has_S);
+		rc = print_dry_run(x->c, x->argv, x->added, &res, &x->all, x->mp_set ? &x->mp : NULL, x->info.has_S,
+				   name != NULL);
 	else
 		pin_report(x->c, self, &res);
 	pin_result_done(&res);
@@ -689,12 +732,18 @@ static void report_placed(const struct run_ctx *x, const struct launch *l)
 		 l->paused ? " (left paused: -S was given)" : "", m ? m : "");
 }
 
+/* What run added, said once QEMU's process is placed and about to execute it. */
+static void say_added(void *arg)
+{
+	const struct run_ctx *x = arg;
+	for (size_t i = 0; x->added && x->added[i]; i++)
+		log_info("run: added to QEMU's command line: %s", x->added[i]);
+}
+
 static int run_launch(struct run_ctx *x)
 {
 	struct cli *c = x->c;
 	const struct txn_env env = cli_txn_env(c);
-	for (size_t i = 0; x->added && x->added[i]; i++)
-		log_info("run: added to QEMU's command line: %s", x->added[i]);
 	sigset_t set;
 	int sfd = signals_block(&set);
 	if (sfd < 0)
@@ -705,8 +754,11 @@ static int run_launch(struct run_ctx *x)
 		.path = x->binary, .argv = x->argv, .name = c->sel.name ? c->sel.name : x->info.name,
 		.qmp_path = x->qmp_path, .cont = !x->info.has_S, .daemonize = x->info.daemonize,
 		.mempolicy = x->mp_set ? &x->mp : NULL, .held = x->held, .placed = x->all,
-		.start_timeout_ms = x->ra->start_timeout_ms ? x->ra->start_timeout_ms : RUN_START_TIMEOUT_MS,
+		.start_timeout_ms = c->qmp_timeout_ms ? c->qmp_timeout_ms : RUN_QMP_TIMEOUT_MS,
 		.stderr_fd = stderr_w, .interrupt_fd = sfd,
+		/* in the foreground kvmcg is QEMU's supervisor: QEMU stops with it */
+		.deathsig = x->info.daemonize ? 0 : SIGTERM,
+		.before_exec = say_added, .before_exec_arg = x,
 	};
 	struct launch l = LAUNCH_INIT;
 	int rc = launch_start(&env, &req, &l);
@@ -759,7 +811,6 @@ int cmd_run(int argc, char **argv)
 		{"name", required_argument, NULL, OPT_NAME},
 		{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{"start-timeout", required_argument, NULL, OPT_START_TIMEOUT},
 		{0},
 	};
 	struct cli c = {.command = "run", .proc_fd = -1, .sys_fd = -1};
@@ -769,7 +820,7 @@ int cmd_run(int argc, char **argv)
 	};
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc == CLI_RUN) {
-		struct run_ctx x = {.c = &c, .ra = &ra};
+		struct run_ctx x = {.c = &c, .ra = &ra, .launch_lock_fd = -1};
 		if (c.sysroot)
 			rc = cli_usage_error(&c, "--sysroot reads a captured tree; nothing can be started there");
 		else if (ra.pin.policy && ra.policy_dir)

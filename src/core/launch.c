@@ -173,7 +173,9 @@ int launch_held_vm(const struct discover_opts *o, pid_t pid, const char *name, c
 	/* no monitor to ask: its guest RAM is what the command line gives (a socket
 	 * named there may be another VM's, or not exist yet) */
 	vm->memdevs_known = true;
-	int vcpus = vm->qemu.smp_maxcpus > vm->qemu.smp_cpus ? vm->qemu.smp_maxcpus : vm->qemu.smp_cpus;
+	/* the vCPUs present at start: a hot-plug slot of maxcpus= has no thread to pin
+	 * until a vCPU is plugged into it */
+	int vcpus = vm->qemu.smp_cpus;
 	if (r == 0 && vcpus > 0 && !(vm->unidentified_vcpus = calloc((size_t)vcpus, sizeof(int))))
 		r = -ENOMEM;
 	for (int i = 0; r == 0 && i < vcpus; i++)
@@ -257,7 +259,7 @@ static int resume(const struct launch_req *req, struct launch *l, const struct t
 int launch_start(const struct txn_env *env, const struct launch_req *req, struct launch *l)
 {
 	l->stage = "starting QEMU";
-	int r = spawn_held(req->path, req->argv, req->stderr_fd, req->mempolicy ? child_setup : NULL,
+	int r = spawn_held(req->path, req->argv, req->stderr_fd, req->deathsig, req->mempolicy ? child_setup : NULL,
 			   (void *)req->mempolicy, &l->sp);
 	if (r < 0) {
 		err_set("cannot start %s: %s", req->path, strerror(-r));
@@ -272,6 +274,8 @@ int launch_start(const struct txn_env *env, const struct launch_req *req, struct
 		return rc;
 
 	l->stage = "executing QEMU";
+	if (req->before_exec)
+		req->before_exec(req->before_exec_arg);
 	r = spawn_release(&l->sp);
 	if (r < 0) {
 		l->exited = true;

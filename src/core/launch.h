@@ -34,6 +34,12 @@ struct launch_req {
 	struct pin_args placed; /* the whole request, for the second */
 	int start_timeout_ms;   /* how long QEMU may take to open its monitor */
 	int stderr_fd;          /* the child's stderr; -1: kvmcg's own */
+	/* The signal QEMU gets when kvmcg dies (0: none): run in the foreground is QEMU's
+	 * supervisor, and SIGTERM is QEMU's orderly stop. */
+	int deathsig;
+	/* Called once QEMU's process is placed, right before it executes QEMU. */
+	void (*before_exec)(void *arg);
+	void *before_exec_arg;
 	int interrupt_fd;       /* readable (a signalfd): stop waiting, -EINTR; -1: none */
 };
 
@@ -64,7 +70,7 @@ int launch_start(const struct txn_env *env, const struct launch_req *req, struct
 
 /* The VM pid is to become, for the first pin (PIN_HELD): the process held before it
  * executes argv (vmm vm_held_child()), with what argv says (vm->qemu: its guest
- * RAM, for the nodes' room) and the vCPUs (-smp's maxcpus, else cpus) and iothreads
+ * RAM, for the nodes' room) and the vCPUs present at start (-smp's cpus) and iothreads
  * (-object iothread) it promises listed as unidentified, so that pins of them are
  * checked before QEMU starts. 0, -ENOENT, -ENOMEM. */
 int launch_held_vm(const struct discover_opts *o, pid_t pid, const char *name, char *const *argv, struct vm **ret);

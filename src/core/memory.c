@@ -432,5 +432,11 @@ int txn_memory_unpin(const struct txn_env *env, const struct vm *vm, const struc
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	if (append(res, sentence) < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	/* kvmcg run set QEMU's own policy before it started; that one no unpin can undo */
+	if (st->launched && (st->tune.mem_policy == MEM_POLICY_STRICT || st->tune.mem_policy == MEM_POLICY_PREFERRED ||
+			     st->tune.mem_policy == MEM_POLICY_INTERLEAVE) &&
+	    append(res, "QEMU's own memory policy, set before it started (kvmcg run), stays: Linux cannot change "
+			"another process's") < 0)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	return rc;
 }

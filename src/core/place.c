@@ -18,6 +18,7 @@
 #include "core/txn-internal.h"
 #include "exec/exec.h"
 #include "kernel/cgroupfs.h"
+#include "kernel/procfs.h"
 #include "plan/observe.h"
 #include "state/state.h"
 
@@ -170,10 +171,36 @@ static int root_outside_vms(const char *rel, const char *given, int state_fd)
 	return 0;
 }
 
-/* Processes in a cgroup: a cgroup.procs file's pids other than the two of `except`
- * (0: none), up to max of them into others (a short list for a message); the count of
- * all. */
-static size_t other_procs(int dirfd, const pid_t except[2], pid_t *others, size_t max)
+/* The processes that do not count as other tenants of a VM's cgroup: the VM, and for
+ * a VM kvmcg run holds before exec, run itself and the processes that started it
+ * (a wrapper script, timeout(1), a service manager's helper), ending at pid 1. */
+#define PLACE_EXCEPT_MAX 16
+struct except {
+	pid_t pid[PLACE_EXCEPT_MAX];
+	size_t n;
+};
+static bool excepted(const struct except *e, pid_t pid)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->pid[i] == pid)
+			return true;
+	return false;
+}
+static void except_launchers(int proc_fd, struct except *e)
+{
+	pid_t p = getpid();
+	while (p > 1 && e->n < PLACE_EXCEPT_MAX) {
+		e->pid[e->n++] = p;
+		struct proc_stat st;
+		if (proc_read_stat(proc_fd, p, 0, &st) < 0)
+			break;
+		p = st.ppid;
+	}
+}
+
+/* Processes in a cgroup: a cgroup.procs file's pids but those excepted, up to max of
+ * them into others (a short list for a message); the count of all. */
+static size_t other_procs(int dirfd, const struct except *except, pid_t *others, size_t max)
 {
 	_cleanup_free_ char *buf = NULL;
 	if (cg_read(dirfd, "cgroup.procs", &buf) < 0)
@@ -181,7 +208,7 @@ static size_t other_procs(int dirfd, const pid_t except[2], pid_t *others, size_
 	size_t n = 0;
 	for (char *save = NULL, *tok = strtok_r(buf, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
 		pid_t pid;
-		if (parse_pid(tok, &pid) < 0 || pid == except[0] || pid == except[1])
+		if (parse_pid(tok, &pid) < 0 || excepted(except, pid))
 			continue;
 		if (n < max)
 			others[n] = pid;
@@ -191,7 +218,8 @@ static size_t other_procs(int dirfd, const pid_t except[2], pid_t *others, size_
 }
 
 /* Processes anywhere below dirfd, skipping a child named skip (kvmcg's own tree). */
-static size_t procs_below(int dirfd, const char *skip, const pid_t except[2], pid_t *others, size_t max, int depth)
+static size_t procs_below(int dirfd, const char *skip, const struct except *except, pid_t *others, size_t max,
+			  int depth)
 {
 	DIR *d;
 	if (opendir_at(dirfd, ".", &d) < 0)
@@ -215,18 +243,21 @@ static size_t procs_below(int dirfd, const char *skip, const pid_t except[2], pi
 }
 
 /* Is the VM alone in home (no other process in it, nor below it outside kvmcg's own
- * child)? kvmcg run, the parent of a VM it holds before exec, does not count: it is
- * the VM's launcher (a systemd service's ExecStart=, say), not another tenant. When
- * not alone, a short list of the others for the message. */
-static bool alone_in(int mount_fd, const char *home, pid_t pid, pid_t launcher, char **ret_others)
+ * child)? For a VM kvmcg run holds before exec (launched), run and the processes that
+ * started it do not count: they are the VM's launcher (a systemd service's
+ * ExecStart=, a wrapper script), not other tenants. When not alone, a short list of
+ * the others for the message. */
+static bool alone_in(int mount_fd, int proc_fd, const char *home, pid_t pid, bool launched, char **ret_others)
 {
 	_cleanup_close_ int fd = cg_open_path(mount_fd, home);
 	if (fd < 0)
 		return false;
-	const pid_t except[2] = {pid, launcher};
+	struct except except = {.pid = {pid}, .n = 1};
+	if (launched)
+		except_launchers(proc_fd, &except);
 	pid_t others[5];
-	size_t n = other_procs(fd, except, others, ARRAY_SIZE(others));
-	n += procs_below(fd, LAYOUT_ROOT, except, others + (n < 5 ? n : 5), n < 5 ? 5 - n : 0, 0);
+	size_t n = other_procs(fd, &except, others, ARRAY_SIZE(others));
+	n += procs_below(fd, LAYOUT_ROOT, &except, others + (n < 5 ? n : 5), n < 5 ? 5 - n : 0, 0);
 	if (n == 0)
 		return true;
 	char *s = NULL;
@@ -410,7 +441,7 @@ int txn_find_place(const struct txn_env *env, const struct vm *vm, const struct 
 		.cgroup_root = p->cgroup_root,
 		.home = home,
 		.alone = !prev && !p->cgroup_root && *home &&
-			 alone_in(p->mount_fd, home, vm->pid, a->launch == PIN_HELD ? getpid() : 0, &others),
+			 alone_in(p->mount_fd, env->proc_fd, home, vm->pid, a->launch == PIN_HELD, &others),
 	};
 	r = layout_choose(&facts, &p->kind, &parent);
 	if (r == -EEXIST) {

@@ -33,8 +33,8 @@ const char *spawn_how_name(enum spawn_how h)
 
 /* The child's side: wait for the parent's byte, set up, exec. Async-signal-safe
  * calls only (the parent may have other threads). Never returns. */
-__attribute__((noreturn)) static void child(pid_t parent, int go_rd, int err_wr, int stderr_fd, const char *path,
-					      char *const argv[], spawn_setup_fn setup, void *setup_arg)
+__attribute__((noreturn)) static void child(pid_t parent, int go_rd, int err_wr, int stderr_fd, int deathsig,
+					      const char *path, char *const argv[], spawn_setup_fn setup, void *setup_arg)
 {
 	int e = 0;
 	/* die with the parent while held: a kvmcg killed midway leaves no QEMU */
@@ -53,9 +53,11 @@ __attribute__((noreturn)) static void child(pid_t parent, int go_rd, int err_wr,
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		_exit(127);
-	/* released: from here on QEMU outlives kvmcg if it must (kvmcg run -daemonize) */
-	if (prctl(PR_SET_PDEATHSIG, 0) < 0)
+	/* released: the program gets deathsig when kvmcg dies (0: it outlives kvmcg) */
+	if (prctl(PR_SET_PDEATHSIG, deathsig) < 0)
 		e = errno;
+	else if (getppid() != parent)
+		_exit(127); /* kvmcg died before the signal was armed */
 	if (!e && setup) {
 		int r = setup(setup_arg);
 		if (r < 0)
@@ -87,8 +89,8 @@ static pid_t clone3_pidfd(int *ret_pidfd)
 	return (pid_t)pid;
 }
 
-int spawn_held(const char *path, char *const argv[], int stderr_fd, spawn_setup_fn setup, void *setup_arg,
-	       struct spawn *ret)
+int spawn_held(const char *path, char *const argv[], int stderr_fd, int deathsig, spawn_setup_fn setup,
+	       void *setup_arg, struct spawn *ret)
 {
 	int go[2], err[2];
 	if (pipe2(go, O_CLOEXEC) < 0)
@@ -111,7 +113,7 @@ int spawn_held(const char *path, char *const argv[], int stderr_fd, spawn_setup_
 	if (pid == 0) {
 		close(go[1]);
 		close(err[0]);
-		child(parent, go[0], err[1], stderr_fd, path, argv, setup, setup_arg);
+		child(parent, go[0], err[1], stderr_fd, deathsig, path, argv, setup, setup_arg);
 	}
 	int e = errno;
 	close(go[0]);

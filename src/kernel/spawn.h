@@ -40,11 +40,14 @@ struct spawn {
 #define SPAWN_INIT {.pid = -1, .pidfd = -1, .go_fd = -1, .err_fd = -1}
 
 /* Starts the child, which waits: it dies (SIGKILL) when the parent does, and
- * exits 127 when go_fd is closed without a byte. stderr_fd >= 0 becomes the child's
- * stderr. The child's signal mask and dispositions are reset to the defaults.
- * 0, or -errno of the clone/fork (-EAGAIN, -ENOMEM) or the pipes. */
-int spawn_held(const char *path, char *const argv[], int stderr_fd, spawn_setup_fn setup, void *setup_arg,
-	       struct spawn *ret);
+ * exits 127 when go_fd is closed without a byte. Once released, deathsig (0: none)
+ * is its parent-death signal (prctl(2) PR_SET_PDEATHSIG; kept across execve(2) of a
+ * program that is not set-user-ID, cleared in the children it forks): the signal it
+ * gets when the parent's thread that started it exits. stderr_fd >= 0 becomes the
+ * child's stderr. The child's signal mask and dispositions are reset to the
+ * defaults. 0, or -errno of the clone/fork (-EAGAIN, -ENOMEM) or the pipes. */
+int spawn_held(const char *path, char *const argv[], int stderr_fd, int deathsig, spawn_setup_fn setup,
+	       void *setup_arg, struct spawn *ret);
 
 /* Releases the child: setup, then execve. 0 once execve succeeded; the child's
  * -errno when setup or execve failed (the child is then reaped: s->reaped). */

@@ -657,20 +657,19 @@ void state_collect_locks(int dirfd)
 
 /* ---- kvmcg run's private directories ---------------------------------------------------------- */
 
-/* A run's directory nobody uses any more: its socket has no listener (its QEMU is
- * gone), or it has none and is older than STALE_S (a run that died before QEMU
- * made it). */
-#define LAUNCH_DIR_STALE_S 600
+/* A run's directory nobody uses any more: the run that made it is gone (it held a
+ * lock on the directory while it lived) and the socket in it has no listener (its
+ * QEMU is gone too; QEMU removes the socket when it exits cleanly). */
 static bool launch_dir_stale(int top_fd, const char *name)
 {
-	struct stat st;
-	if (fstatat(top_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-		return false;
+	_cleanup_close_ int dfd = openat(top_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX | LOCK_NB) < 0)
+		return false; /* its run is still on */
 	char sock[256];
 	snprintf(sock, sizeof(sock), "%s/qmp.sock", name);
 	struct stat ss;
 	if (fstatat(top_fd, sock, &ss, AT_SYMLINK_NOFOLLOW) < 0)
-		return time(NULL) - st.st_mtime > LAUNCH_DIR_STALE_S;
+		return errno == ENOENT;
 	if (!S_ISSOCK(ss.st_mode))
 		return false;
 	char full[PATH_MAX];
@@ -709,7 +708,7 @@ void state_launch_dirs_sweep(void)
 	closedir(d);
 }
 
-int state_launch_dir(char **ret_path)
+int state_launch_dir(char **ret_path, int *ret_lock_fd)
 {
 	_cleanup_close_ int fd = state_dir_open(true);
 	if (fd < 0)
@@ -734,7 +733,18 @@ int state_launch_dir(char **ret_path)
 		free(path);
 		return -e;
 	}
+	/* held while the run lives: a sweep leaves the directory alone meanwhile */
+	int lock = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		int e = errno;
+		if (lock >= 0)
+			close(lock);
+		rmdir(path);
+		free(path);
+		return -e;
+	}
 	*ret_path = path;
+	*ret_lock_fd = lock;
 	return 0;
 }
 

@@ -50,13 +50,14 @@ const char *state_dir_path(void);
 /* kvmcg run's private directories, one per run, for the QMP socket it adds to
  * QEMU's command line: <state dir>/launch/run-XXXXXX (mkdtemp(3)), mode 0700 in
  * directories trust_open() accepts, so only root reaches the socket. *ret_path
- * (caller frees), or -errno with err_get() saying why. */
+ * (caller frees) and *ret_lock_fd, an flock(2) on the directory that the run keeps
+ * while it lives (close-on-exec); or -errno with err_get() saying why. */
 #define STATE_LAUNCH_DIR "launch"
-int state_launch_dir(char **ret_path);
+int state_launch_dir(char **ret_path, int *ret_lock_fd);
 /* Removes such a directory and the files in it (the socket); quiet. */
 void state_launch_dir_remove(const char *path);
-/* Removes the directories of runs whose QEMU is gone (its socket has no listener)
- * and of runs that died before QEMU made its socket (older than ten minutes). */
+/* Removes the directories whose run is gone (its lock is free) and whose QEMU is gone
+ * too (no socket, or one without a listener). */
 void state_launch_dirs_sweep(void);
 
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root

@@ -546,8 +546,11 @@ static int find_backend(char *const *argv, const struct qemu_launch_info *info, 
 	}
 	const char *opt = argv[cell->argi];
 	if (!cell->memdev) {
-		err_set("guest NUMA cell %d has no memdev (-numa %s): host nodes can be given only to a memory backend; use -object memory-backend-ram,id=m%d,size=%s and -numa node,nodeid=%d,memdev=m%d",
-			cellno, opt, cellno, cell->mem ? cell->mem : "SIZE", cellno, cellno);
+		/* -numa mem= without a suffix is MiB (hw/core/numa.c parse_numa_node());
+		 * an -object size= without one is bytes */
+		bool bare = cell->mem && *cell->mem && cell->mem[strspn(cell->mem, "0123456789")] == '\0';
+		err_set("guest NUMA cell %d has no memdev (-numa %s): host nodes can be given only to a memory backend; use -object memory-backend-ram,id=m%d,size=%s%s and -numa node,nodeid=%d,memdev=m%d",
+			cellno, opt, cellno, cell->mem ? cell->mem : "SIZE", bare ? "M" : "", cellno, cellno);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < info->n_backends; i++)

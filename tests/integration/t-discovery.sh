@@ -123,7 +123,7 @@ tl_settle "$upid" 1
 tl_eq "list -o PID,NAME -n: the pid and the name, no heading" \
 	"$("$KVMCG" list -o PID,NAME -n | awk -v p="$pid" '$1 == "PID" || $1 == p { $1 = $1; print }')" "$pid t-bare"
 raw=$("$KVMCG" list -r)
-tl_eq "list -r: the header" "$(head -1 <<<"$raw")" "PID NAME VCPUS THREADS DISCOVERY CGROUP PINNED KVMCG"
+tl_eq "list -r: the header" "$(head -1 <<<"$raw")" "PID NAME VCPUS THREADS DISCOVERY CGROUP PINNED KVMCG LAUNCHED"
 tl_eq "list -r: a VM's fields, one space apart" "$(grep "^$pid " <<<"$raw")" "$(jq -r '[.pid, .name,
 	"\([.threads[] | select(.kind == "vcpu")] | length)/\(.vcpus)", .thread_count, .discovery, .cgroup,
 	.pinned, .kvmcg.mode // "-"] | map(tostring) | join(" ")' <<<"$("$KVMCG" show --pid "$pid" --json)")"

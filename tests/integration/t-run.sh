@@ -153,6 +153,26 @@ if [ -n "$dpid" ]; then
 	wait_for 5 sh -c "! kill -0 $dpid 2>/dev/null"
 	"$KVMCG" list >/dev/null 2>&1
 	tl_check "... once it exits, the next kvmcg command removes its cgroups" test ! -e "$(vm_dir t-daemon)"
+	tl_eq "... and run's private directory" "$(ls "$KVMCG_STATE_DIR/launch" 2>/dev/null | wc -l)" 0
+fi
+
+# --- kvmcg killed: in the foreground it is QEMU's supervisor, and QEMU stops with it ---
+usock=$TL_TMP/k9.qmp
+"$KVMCG" run --vcpu all:0 -- qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-k9 \
+	-qmp unix:"$usock",server=on,wait=off >/dev/null 2>"$TL_TMP/ek9" &
+kpid=$!
+tl_register_pid "$kpid"
+if wait_for 30 sock_up "$usock" && wait_for 30 grep -q 'placed before the guest ran' "$TL_TMP/ek9"; then
+	qpid=$(qemu_of "$kpid")
+	tl_register_pid "$qpid"
+	kill -KILL "$kpid"
+	tl_check "kvmcg SIGKILLed: its QEMU gets SIGTERM and stops ($(grep -o 'terminating on signal [0-9]*' "$TL_TMP/ek9"))" \
+		wait_for 10 sh -c "! kill -0 $qpid 2>/dev/null"
+	"$KVMCG" list >/dev/null 2>&1
+	tl_check "... and the next kvmcg command removes its cgroups" test ! -e "$(vm_dir t-k9)"
+	tl_eq "... and run's private directory" "$(ls "$KVMCG_STATE_DIR/launch" 2>/dev/null | wc -l)" 0
+else
+	tl_fail "run for the SIGKILL case starts QEMU: $(tail -2 "$TL_TMP/ek9")"
 fi
 
 # --- from a service's own cgroup, as systemd's ExecStart= runs it --------------------
@@ -166,15 +186,18 @@ if [ "$mode" = v1 ]; then
 	cat "$mount/cpuset.mems" >"$svc/cpuset.mems"
 fi
 usock=$TL_TMP/svc.qmp
-sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$svc" "$KVMCG" run --vcpu all:0 --emulator "$last_cpu" -- \
+sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$svc" timeout 120 "$KVMCG" run --vcpu all:0 --emulator "$last_cpu" -- \
 	qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-svc,debug-threads=on \
 	-qmp unix:"$usock",server=on,wait=off >/dev/null 2>"$TL_TMP/esvc" &
 kpid=$!
 tl_register_pid "$kpid"
 if wait_for 30 sock_up "$usock" && wait_for 30 grep -q 'placed before the guest ran' "$TL_TMP/esvc"; then
-	qpid=$(qemu_of "$kpid")
+	# the service's main process is timeout(1), which started kvmcg: a launcher too
+	rpid=$(qemu_of "$kpid")
+	qpid=$(qemu_of "$rpid")
 	tl_register_pid "$qpid"
-	tl_eq "in a service's cgroup: kvmcg run stays in it" "$(thread_cgroup "$kpid" "$kpid")" /t-run-svc
+	tl_eq "in a service's cgroup, started by a wrapper (timeout): kvmcg run stays in it" \
+		"$(thread_cgroup "$rpid" "$rpid")" /t-run-svc
 	tl_eq "... QEMU's emulator goes into kvmcg/ inside it" "$(thread_cgroup "$qpid" "$qpid")" /t-run-svc/kvmcg/emulator
 	idx_tid=$(tl_qmp_vcpus "$usock" | head -1)
 	tl_eq "... and vCPU 0 into kvmcg/vcpu0 there" "$(thread_cgroup "$qpid" "${idx_tid#* }")" /t-run-svc/kvmcg/vcpu0
@@ -205,6 +228,30 @@ tl_eq "an emulator CPU that does not exist: exit 2 ($(head -c 200 "$TL_TMP/err")
 "$KVMCG" run --mems 7 -- qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-node >/dev/null 2>"$TL_TMP/err"
 rc=$?
 tl_eq "a node that does not exist: exit 2 ($(head -c 200 "$TL_TMP/err"))" "$rc" 2
+# a policy directory with a file that cannot be used: it may be this VM's policy,
+# so the VM is not started without it, and the file's errors are said
+mkdir -p "$TL_TMP/pol-bad"
+printf '[Match]\nName=t-pb\n[CPU]\nEmulatorPin=0\n' >"$TL_TMP/pol-bad/good.policy"
+printf '[Match]\nName=t-pb\n[Bogus]\n' >"$TL_TMP/pol-bad/broken.policy"
+chmod 600 "$TL_TMP/pol-bad"/*.policy
+"$KVMCG" run --dry-run --policy-dir "$TL_TMP/pol-bad" -- qemu-system-x86_64 -m 64 -name guest=t-pb >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a policy directory with a broken file: exit 2 ($(tail -1 "$TL_TMP/err" | head -c 300))" "$rc" 2
+tl_check "... the file's error is said, file:line" grep -q "broken.policy:3:" "$TL_TMP/err"
+printf '[Match]\nName=t-late\nPidFile=/run/t-late.pid\n[CPU]\nEmulatorPin=0\n' >"$TL_TMP/late.policy"
+"$KVMCG" run --dry-run --policy "$TL_TMP/late.policy" -- qemu-system-x86_64 -m 64 -name guest=t-late >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "--policy whose [Match] has PidFile=: exit 2 ($(cat "$TL_TMP/err"))" "$rc" 2
+tl_check "... and it says PidFile= cannot be known before QEMU starts" grep -q "PidFile= or QMP=, which cannot be known" "$TL_TMP/err"
+"$KVMCG" run --vcpu 6:0 -- qemu-system-x86_64 "${QEMU_ARGS[@]}" -smp 2,maxcpus=8 -name guest=t-slot >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a pin of a hot-plug slot (vCPU 6 of -smp 2,maxcpus=8): exit 2 before QEMU starts ($(tail -1 "$TL_TMP/err" | head -c 200))" "$rc" 2
+printf '[Match]\nName=t-cn\n[Memory]\nCellNodes=0:7\n' >"$TL_TMP/cn.policy"
+"$KVMCG" run --policy "$TL_TMP/cn.policy" -- qemu-system-x86_64 -m 64 -object memory-backend-ram,id=c0,size=64M \
+	-numa node,nodeid=0,memdev=c0 -name guest=t-cn >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "CellNodes= on a node that does not exist: exit 2 ($(cat "$TL_TMP/err" | head -c 300))" "$rc" 2
+tl_check "... said in the policy's words" grep -q "CellNodes= of guest cell 0: node 7 is not online" "$TL_TMP/err"
 # guest RAM larger than the node's free memory (the kernel's MemFree for it, read by
 # the test): refused before QEMU starts, with both figures
 free_kib=$(awk '/MemFree:/ { print $4 }' /sys/devices/system/node/node0/meminfo)
@@ -233,9 +280,9 @@ tl_check "... with QEMU's own last words: $(grep 'QEMU said' "$TL_TMP/err" | hea
 mkdir -p "$TL_TMP/fake"
 printf '#!/bin/sh\nexec sleep 30\n' >"$TL_TMP/fake/qemu-system-x86_64"
 chmod 755 "$TL_TMP/fake/qemu-system-x86_64"
-"$KVMCG" run --start-timeout 700 -- "$TL_TMP/fake/qemu-system-x86_64" -name guest=t-slow >/dev/null 2>"$TL_TMP/err"
+"$KVMCG" run --qmp-timeout 700 -- "$TL_TMP/fake/qemu-system-x86_64" -name guest=t-slow >/dev/null 2>"$TL_TMP/err"
 rc=$?
-tl_eq "a monitor that does not come up within --start-timeout: exit 1 ($(head -c 200 "$TL_TMP/err"))" "$rc" 1
+tl_eq "a monitor that does not come up within --qmp-timeout: exit 1 ($(head -c 200 "$TL_TMP/err"))" "$rc" 1
 tl_check "... the process it started is gone" test -z "$(pgrep -f "$TL_TMP/fake/qemu-system-x86_64")"
 tl_eq "after all of these: no QEMU left" "$(pgrep -c qemu-system)" "$n_qemu"
 tl_eq "... no record" "$(ls "$KVMCG_STATE_DIR" | grep -c '\.state$')" 0
@@ -366,6 +413,9 @@ if [ -n "$p" ]; then
 		awk -v s="$(ram_share "$p" 128 "$last_node")" 'BEGIN { exit !(s >= 0.99) }'
 	tl_check "... without migration: pgmigrate_success grew by $((mig1 - mig0)) pages (at most 1% of 32768)" \
 		test $((mig1 - mig0)) -le 327
+	"$KVMCG" unpin --pid "$p" >"$TL_TMP/out" 2>&1
+	tl_check "unpin says QEMU's own policy stays ($(head -c 300 "$TL_TMP/out"))" grep -q "QEMU's own memory policy, set before it started (kvmcg run), stays" "$TL_TMP/out"
+	tl_eq "... as numa_maps shows" "$(ram_policy "$p" 128)" "bind:$last_node"
 	kill "$p"
 fi
 if ((n_nodes >= 2)); then

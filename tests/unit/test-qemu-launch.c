@@ -439,6 +439,9 @@ Test(qemu_launch_build, cell_without_memdev)
 		    "memory backend; use -object memory-backend-ram,id=m1,size=512M and -numa node,nodeid=1,memdev=m1");
 	build_fails("qemu\n-m\n1G\n-numa\nnode\n-numa\nnode", &cell, 1, -EINVAL,
 		    "guest NUMA cell 1 has no memdev (-numa node)");
+	/* mem= without a suffix is MiB; the size= the hint gives says so */
+	build_fails("qemu\n-m\n128\n-numa\nnode,nodeid=0,mem=64\n-numa\nnode,nodeid=1,mem=64", &cell, 1, -EINVAL,
+		    "use -object memory-backend-ram,id=m1,size=64M and");
 }
 
 Test(qemu_launch_build, memdev_naming_no_object)
