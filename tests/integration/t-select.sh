@@ -53,7 +53,7 @@ tl_eq "list --json: discovery of the QMP VM" \
 tl_check "list --json: host online CPUs match /sys" \
 	test "$(jq -r .host.online_cpus <<<"$list")" = "$(cat /sys/devices/system/cpu/online)"
 text=$("$KVMCG" list)
-tl_check "list text: header" grep -qE '^PID +NAME +VCPUS +THREADS +DISCOVERY +CGROUP +PINNED +KVMCG$' <<<"$text"
+tl_check "list text: header" grep -qE '^PID +NAME +VCPUS +THREADS +DISCOVERY +CGROUP +PINNED +KVMCG +LAUNCHED$' <<<"$text"
 tl_check "list text: a line for VM $a named sel,a" grep -qE "^$a +sel,a +1/1 " <<<"$text"
 tl_check "list does not list itself or non-VMs" \
 	jq -e --argjson p "$$" 'all(.vms[]; .pid != $p and .pid != 1)' <<<"$list"
