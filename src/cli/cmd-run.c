@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "basic/log.h"
+#include "basic/trust.h"
 #include "basic/util.h"
 #include "cli/cli.h"
 #include "cli/cmd-pin.h"
@@ -194,6 +195,29 @@ static void relay_last(struct relay *r, char *buf, size_t size)
 }
 
 /* ---- the request ------------------------------------------------------------------------------ */
+
+/* What run executes as root must be root's to change, as the VM evidence of
+ * discovery asks of QEMU's executable (discover.h VM_EVIDENCE_EXE): its real path
+ * (symbolic links resolved), every directory on the way and the file owned by root
+ * and not writable by group or others (basic/trust.h). *path becomes the real path,
+ * which is what is executed. EXIT_OK, or EXIT_USAGE after saying why. */
+static int trusted_binary(char **path)
+{
+	_cleanup_free_ char *real = realpath(*path, NULL);
+	if (!real) {
+		log_error("run: %s: %s", *path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	_cleanup_free_ char *why = NULL;
+	_cleanup_close_ int fd = trust_open_reason(real, O_PATH | O_CLOEXEC, 0, geteuid() == 0, "QEMU's binary", &why);
+	if (fd < 0) {
+		log_error("run: %s", why ? why : strerror(-fd));
+		return EXIT_USAGE;
+	}
+	free(*path);
+	*path = TAKE_PTR(real);
+	return EXIT_OK;
+}
 
 /* argv[0] as execvp(3) would find it: a path with '/' as it is, else the first
  * executable regular file of that name in $PATH. EXIT_OK, or EXIT_USAGE after saying why. */
@@ -397,12 +421,14 @@ static json_object *strv_json(char *const *v)
 
 /* --dry-run: the command line, what kvmcg adds, and the first pin's plan, as it
  * would be made for a process in kvmcg's own place. */
-static int print_dry_run(const struct cli *c, char *const *argv, char *const *added, const struct pin_result *held,
+static int print_dry_run(const struct cli *c, const char *binary, char *const *argv, char *const *added,
+			 const struct pin_result *held,
 			 const struct pin_args *all, const struct mempolicy_self *mp, bool paused, bool named)
 {
 	_cleanup_free_ char *cmd = quoted_command(argv);
 	if (c->json) {
 		json_object *o = json_object_new_object();
+		json_object_object_add(o, "binary", json_object_new_string(binary));
 		json_object_object_add(o, "command", strv_json(argv));
 		json_object_object_add(o, "added", strv_json(added));
 		json_object_object_add(o, "memory_policy", mp ? json_object_new_string(mempolicy_self_name(mp)) : NULL);
@@ -414,6 +440,7 @@ static int print_dry_run(const struct cli *c, char *const *argv, char *const *ad
 		json_object_put(o);
 		return EXIT_OK;
 	}
+	printf("binary: %s\n", binary);
 	printf("command: %s\n", cmd ? cmd : "(out of memory)");
 	for (size_t i = 0; added && added[i]; i++)
 		printf("added: %s\n", added[i]);
@@ -594,12 +621,34 @@ static int user_command(struct run_ctx *x, char **argv, size_t argc)
 	return r;
 }
 
+/* A second VM of one name: an init script that started it twice, and a name that no
+ * longer selects one VM (pin --name, a policy's Name=). EXIT_OK, or EXIT_USAGE
+ * after saying so. */
+static int refuse_same_name(struct cli *c, const char *name)
+{
+	struct vm_selector same = {.name = name};
+	struct vm *other = NULL;
+	struct discover_opts later;
+	int r = vmsel_identify(&c->discover, &same, &other, &later);
+	if (r == 0 || r == -ENOTUNIQ) {
+		log_error("run: a VM named '%s' runs already (pid %d): two VMs of one name cannot be told apart "
+			  "(kvmcg pin --name, a policy's Name=); give this one another -name",
+			  name, other ? (int)other->pid : 0);
+		vm_free(other);
+		return EXIT_USAGE;
+	}
+	err_clear();
+	return EXIT_OK;
+}
+
 /* Everything before anything starts: binary, name, policy, request, memory
  * policy, command line. EXIT_OK or the exit code, reported. */
 static int prepare(struct run_ctx *x, char **argv, size_t argc)
 {
 	struct cli *c = x->c;
 	int rc = find_binary(argv[0], &x->binary);
+	if (rc == EXIT_OK)
+		rc = trusted_binary(&x->binary);
 	if (rc != EXIT_OK)
 		return rc;
 	int r = qemu_launch_inspect(argv, argc, &x->info);
@@ -612,6 +661,8 @@ static int prepare(struct run_ctx *x, char **argv, size_t argc)
 	if (user_command(x, argv, argc) < 0)
 		return EXIT_FAILURE_RUNTIME;
 	const char *name = c->sel.name ? c->sel.name : x->info.name;
+	if (name && (rc = refuse_same_name(c, name)) != EXIT_OK)
+		return rc;
 
 	_cleanup_free_ char *policy = NULL;
 	rc = choose_policy(x->ra, name, x->user_argv, x->user_argc, &policy);
@@ -697,7 +748,7 @@ static int dry_run(struct run_ctx *x)
 	struct pin_result res;
 	int rc = pin_vm(&env, self, &a, &res);
 	if (rc == EXIT_OK || rc == EXIT_PARTIAL)
-		rc = print_dry_run(x->c, x->argv, x->added, &res, &x->all, x->mp_set ? &x->mp : NULL, x->info.has_S,
+		rc = print_dry_run(x->c, x->binary, x->argv, x->added, &res, &x->all, x->mp_set ? &x->mp : NULL, x->info.has_S,
 				   name != NULL);
 	else
 		pin_report(x->c, self, &res);
@@ -766,7 +817,14 @@ static int run_launch(struct run_ctx *x)
 		close(stderr_w);
 	if (x->ra->verbose)
 		log_info("run: QEMU's process made with %s, placed before it executed", spawn_how_name(l.sp.how));
-	if (rc == -EINTR) {
+	if (rc == -EINTR && x->info.daemonize) {
+		/* a signal while a daemonizing QEMU starts: nothing is to be left running */
+		struct signalfd_siginfo si = {0};
+		(void)!read(sfd, &si, sizeof(si));
+		launch_abort(&env, &l);
+		log_error("run: stopped by signal %u while QEMU started; QEMU was stopped", si.ssi_signo);
+		rc = 128 + (int)si.ssi_signo;
+	} else if (rc == -EINTR) {
 		/* a signal while QEMU started: it is QEMU's, and so is the exit */
 		rc = supervise(&l, sfd);
 	} else if (rc != EXIT_OK && rc != EXIT_PARTIAL) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,43 @@ int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state 
 	return r;
 }
 
+/* A record of a VM kvmcg run started whose pid has exited while processes remain in
+ * its cgroups: a -daemonize launch whose run died (SIGKILL) between QEMU's daemon
+ * starting and its record being handed to the daemon (core/launch.c). That QEMU was
+ * never placed and is paused (-S): nobody but run could resume it. It is killed,
+ * said in *problems, so that nothing of the launch is left. */
+static void kill_unplaced(int mount_fd, const struct vm_state *st, char ***problems, size_t *n_problems)
+{
+	if (!st->launched)
+		return;
+	for (int round = 0; round < 50; round++) {
+		size_t found = 0;
+		for (size_t i = 0; i < st->n_created; i++) {
+			_cleanup_close_ int fd = cg_open_path(mount_fd, st->created[i]);
+			_cleanup_free_ char *procs = NULL;
+			if (fd < 0 || cg_read(fd, st->backend == BACKEND_CGROUP_V2 ? "cgroup.procs" : "tasks", &procs) < 0)
+				continue;
+			for (char *save = NULL, *tok = strtok_r(procs, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+				pid_t pid;
+				if (parse_pid(tok, &pid) < 0)
+					continue;
+				found++;
+				if (round == 0 && problems) {
+					_cleanup_free_ char *s = NULL;
+					if (asprintf(&s, "pid %d has exited before kvmcg run placed the QEMU it started; "
+							 "killed pid %d, left paused in /%s", (int)st->pid, (int)pid,
+						     st->created[i]) >= 0)
+						(void)strv_push(problems, n_problems, s);
+				}
+				kill(pid, SIGKILL);
+			}
+		}
+		if (!found)
+			return;
+		usleep(20000);
+	}
+}
+
 /* A record is collected only once its VM has exited. */
 static bool exited(pid_t pid, uint64_t starttime, void *arg)
 {
@@ -123,6 +161,7 @@ int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_probl
 			} else {
 				/* The VM is gone: its cgroups hold nobody and can go too. The
 				 * record stays while some cannot, so the next run tries again. */
+				kill_unplaced(mount_fd, &again, ret_problems, &n_problems);
 				int k = txn_cleanup_record(env, mount_fd, &again);
 				if (k == 0 && state_remove(state_fd, again.pid, again.starttime) == 0) {
 					removed++;

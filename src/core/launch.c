@@ -40,6 +40,16 @@ void launch_done(struct launch *l)
 	*l = (struct launch)LAUNCH_INIT;
 }
 
+static void kill_child(struct launch *l);
+
+void launch_abort(const struct txn_env *env, struct launch *l)
+{
+	kill_child(l);
+	char **problems = NULL;
+	launch_collect(env, &problems);
+	strv_free(problems);
+}
+
 int launch_collect(const struct txn_env *env, char ***ret_problems)
 {
 	int state_fd = state_dir_open(false);
@@ -110,19 +120,13 @@ static int wait_monitor(const struct launch_req *req, struct launch *l)
 
 /* -daemonize: the held child's record becomes the daemon's. The daemon is a fork of
  * it, in its cgroups, with its affinity and memory policy; only the pid and start
- * time differ, and the main thread's tid. Under the child's lock, so that no
- * collection of the exited child removes the cgroups the daemon is in. */
-static int hand_over_record(const struct txn_env *env, pid_t from, uint64_t from_start, pid_t to)
+ * time differ, and the main thread's tid. The caller holds the child's lock from
+ * before the child could exit, so that no collection of the exited child takes the
+ * daemon for a launch whose run died (collect.c kill_unplaced()). */
+static int hand_over_record(const struct txn_env *env, int state_fd, pid_t from, uint64_t from_start, pid_t to)
 {
 	struct proc_stat st;
 	int r = proc_read_stat(env->proc_fd, to, 0, &st);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int state_fd = state_dir_open(false);
-	if (state_fd < 0)
-		return state_fd;
-	int lock_fd = -1;
-	r = state_lock(state_fd, from, from_start, PIN_LOCK_TIMEOUT_MS, "run", &lock_fd, NULL);
 	if (r < 0)
 		return r;
 	struct vm_state s = {0};
@@ -138,7 +142,6 @@ static int hand_over_record(const struct txn_env *env, pid_t from, uint64_t from
 			r = state_remove(state_fd, from, from_start);
 		vm_state_done(&s);
 	}
-	state_unlock(state_fd, from, from_start, lock_fd);
 	return r;
 }
 
@@ -273,6 +276,14 @@ int launch_start(const struct txn_env *env, const struct launch_req *req, struct
 	if (rc != EXIT_OK)
 		return rc;
 
+	/* -daemonize: QEMU's first process exits once its daemon runs; its record is held
+	 * until the daemon has it */
+	_cleanup_close_ int state_fd = req->daemonize ? state_dir_open(false) : -1;
+	int hold = -1;
+	if (req->daemonize && (state_fd < 0 || state_lock(state_fd, l->sp.pid, child_start, PIN_LOCK_TIMEOUT_MS,
+							 "run", &hold, NULL) < 0))
+		return fail(l, env, EXIT_FAILURE_RUNTIME, "cannot hold the record of pid %d: %s", (int)l->sp.pid,
+			    err_get() ? err_get() : "its lock");
 	l->stage = "executing QEMU";
 	if (req->before_exec)
 		req->before_exec(req->before_exec_arg);
@@ -285,6 +296,14 @@ int launch_start(const struct txn_env *env, const struct launch_req *req, struct
 
 	l->stage = "waiting for QEMU's monitor";
 	r = wait_monitor(req, l);
+	int h = 0;
+	if (r == 0 && l->pid != l->sp.pid && req->daemonize)
+		h = hand_over_record(env, state_fd, l->sp.pid, child_start, l->pid);
+	if (hold >= 0)
+		state_unlock(state_fd, l->sp.pid, child_start, hold);
+	if (h < 0)
+		return fail(l, env, EXIT_FAILURE_RUNTIME, "cannot hand the record of pid %d to QEMU's daemon %d: %s",
+			    (int)l->sp.pid, (int)l->pid, err_get() ? err_get() : strerror(-h));
 	if (r == -EINTR)
 		return r;
 	if (r == -ECHILD)
@@ -294,15 +313,9 @@ int launch_start(const struct txn_env *env, const struct launch_req *req, struct
 	if (r < 0)
 		return fail(l, env, EXIT_FAILURE_RUNTIME, "QEMU's monitor %s did not come up within %d ms (%s); QEMU "
 			    "was stopped", req->qmp_path, req->start_timeout_ms, strerror(-r));
-	if (l->pid != l->sp.pid) {
-		if (!req->daemonize)
-			return fail(l, env, EXIT_FAILURE_RUNTIME, "the monitor %s answers from pid %d, not QEMU's %d",
-				    req->qmp_path, (int)l->pid, (int)l->sp.pid);
-		r = hand_over_record(env, l->sp.pid, child_start, l->pid);
-		if (r < 0)
-			return fail(l, env, EXIT_FAILURE_RUNTIME, "cannot hand the record of pid %d to QEMU's daemon %d: %s",
-				    (int)l->sp.pid, (int)l->pid, err_get() ? err_get() : strerror(-r));
-	}
+	if (l->pid != l->sp.pid && !req->daemonize)
+		return fail(l, env, EXIT_FAILURE_RUNTIME, "the monitor %s answers from pid %d, not QEMU's %d",
+			    req->qmp_path, (int)l->pid, (int)l->sp.pid);
 
 	l->stage = "placing QEMU's threads";
 	rc = place_running(env, req, l);

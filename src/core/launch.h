@@ -79,6 +79,10 @@ int launch_held_vm(const struct discover_opts *o, pid_t pid, const char *name, c
  * could not go is said in *ret_problems (NULL-terminated, caller frees). */
 int launch_collect(const struct txn_env *env, char ***ret_problems);
 
+/* Kills QEMU (its daemon too, once known) and collects what it left: a start that
+ * was interrupted (-EINTR) and is not to go on. */
+void launch_abort(const struct txn_env *env, struct launch *l);
+
 void launch_done(struct launch *l);
 
 #endif

@@ -209,6 +209,66 @@ else
 	tl_fail "run from a service's cgroup places QEMU: $(tail -2 "$TL_TMP/esvc")"
 fi
 
+# --- a second VM of a name that runs already; a binary others could change ------------
+"$KVMCG" run --vcpu all:0 -- qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-dup -daemonize \
+	-pidfile "$TL_TMP/dup.pid" >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a VM named t-dup: exit 0" "$rc" 0
+[ -s "$TL_TMP/dup.pid" ] && tl_register_pid "$(cat "$TL_TMP/dup.pid")"
+"$KVMCG" run --vcpu all:0 -- qemu-system-x86_64 "${QEMU_ARGS[@]}" -name guest=t-dup -daemonize \
+	-pidfile "$TL_TMP/dup2.pid" >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a second VM of that name: exit 2 ($(tail -1 "$TL_TMP/err" | head -c 200))" "$rc" 2
+tl_check "... nothing started" test ! -s "$TL_TMP/dup2.pid"
+if [ -s "$TL_TMP/dup.pid" ]; then
+	kill "$(cat "$TL_TMP/dup.pid")"
+	wait_for 10 sh -c "! kill -0 $(cat "$TL_TMP/dup.pid") 2>/dev/null"
+fi
+mkdir -p "$TL_TMP/wbin"
+printf '#!/bin/sh\nexec qemu-system-x86_64 "$@"\n' >"$TL_TMP/wbin/qemu-system-x86_64"
+chmod 777 "$TL_TMP/wbin/qemu-system-x86_64"
+"$KVMCG" run -- "$TL_TMP/wbin/qemu-system-x86_64" "${QEMU_ARGS[@]}" -name guest=t-ww >/dev/null 2>"$TL_TMP/err"
+rc=$?
+tl_eq "a binary others may change (mode 0777): exit 2, not executed ($(tail -1 "$TL_TMP/err" | head -c 200))" "$rc" 2
+tl_eq "... no QEMU of it" "$(qemu_named t-ww)" ""
+
+# --- kvmcg run SIGKILLed while a -daemonize QEMU starts: the QEMU it never placed ---------
+# QEMU's first process waits for its daemon to be ready (-mem-prealloc makes that long)
+# and kvmcg dies meanwhile: the daemon would stay paused and unplaced, so the next kvmcg
+# command kills it and removes what the launch left
+"$KVMCG" run --vcpu all:0 -- qemu-system-x86_64 -accel tcg -m 512 -mem-prealloc -smp 1 -display none -nodefaults \
+	-no-user-config -bios "$(tl_halt_bios)" -name guest=t-orph -daemonize -pidfile "$TL_TMP/orph.pid" \
+	>/dev/null 2>"$TL_TMP/eorph" &
+kpid=$!
+first=''
+daemon=''
+# the daemon: QEMU named t-orph that is not kvmcg's own child (QEMU forks twice)
+orph_daemon() { pgrep -x qemu-system-x86 | while read -r q; do
+	[ "$q" != "$first" ] && tr '\0' ' ' </proc/"$q"/cmdline 2>/dev/null | grep -q -- "-name guest=t-orph" && echo "$q"
+	done | head -1; }
+has_daemon() { [ -n "$(orph_daemon)" ]; }
+wait_for 30 sh -c "pgrep -P $kpid >/dev/null" && first=$(pgrep -P "$kpid" | head -1)
+[ -n "$first" ] && wait_for 30 has_daemon && daemon=$(orph_daemon)
+if [ -n "$daemon" ]; then
+	kill -KILL "$kpid"
+	wait "$kpid" 2>/dev/null
+	tl_register_pid "$daemon"
+	wait_for 60 sh -c "! kill -0 $first 2>/dev/null"
+	if [ -e "$KVMCG_STATE_DIR/$daemon-$(awk '{ print $22 }' /proc/"$daemon"/stat).state" ]; then
+		tl_skip "a daemon kvmcg run never placed" "run placed it before the SIGKILL came"
+	else
+		"$KVMCG" list >/dev/null 2>"$TL_TMP/err"
+		tl_check "kvmcg run SIGKILLed before placing its -daemonize QEMU: the next command kills it ($(head -c 200 "$TL_TMP/err"))" \
+			wait_for 10 sh -c "! kill -0 $daemon 2>/dev/null"
+		tl_check "... and says so" grep -q "killed pid $daemon, left paused" "$TL_TMP/err"
+		"$KVMCG" list >/dev/null 2>&1
+		tl_check "... its cgroups are removed" test ! -e "$(vm_dir t-orph)"
+		tl_eq "... and its record" "$(ls "$KVMCG_STATE_DIR" | grep -c '\.state$')" 0
+	fi
+else
+	tl_fail "kvmcg run -daemonize with -mem-prealloc: QEMU's daemon appears ($(tail -1 "$TL_TMP/eorph"))"
+fi
+
 # --- refusals before anything starts (exit 2) and failures during start (exit 1) ---
 n_qemu=$(pgrep -c qemu-system)
 "$KVMCG" run -- /nonexistent/qemu-system-x86_64 -m 64 >/dev/null 2>"$TL_TMP/err"
@@ -402,6 +462,13 @@ mem_run() {
 	[ -z "$p" ] || tl_register_pid "$p"
 }
 last_node=$(tl_cpulist_expand "$nodes_online" | awk '{ print $NF }')
+# the kernel's automatic NUMA balancing moves pages on its own: off while the
+# migration counter is read
+nb=/proc/sys/kernel/numa_balancing
+if [ -w "$nb" ]; then
+	tl_on_exit "echo $(cat "$nb") >$nb"
+	echo 0 >"$nb"
+fi
 mig0=$(awk '/^pgmigrate_success/ { print $2 }' /proc/vmstat)
 mem_run t-strict "$last_node" strict
 mig1=$(awk '/^pgmigrate_success/ { print $2 }' /proc/vmstat)
