@@ -257,6 +257,10 @@ int mempolicy_spread(pid_t pid, const struct mem_range *ranges, size_t n_ranges,
 
 /* ---- the policy of the process itself --------------------------------------------------------- */
 
+#ifndef MPOL_F_STATIC_NODES
+#define MPOL_F_STATIC_NODES (1 << 15) /* include/uapi/linux/mempolicy.h; numaif.h lacks it */
+#endif
+
 const char *mempolicy_self_name(const struct mempolicy_self *p)
 {
 	switch (p->mode) {
@@ -321,7 +325,11 @@ int mempolicy_self_prepare(enum mempolicy_self_mode m, const struct idset *nodes
 
 int mempolicy_self_apply(const struct mempolicy_self *p)
 {
-	if (p->set_mempolicy(p->mode, p->mask, MEMPOLICY_SELF_MAX_NODES + 1) < 0)
+	/* MPOL_F_STATIC_NODES: the nodes are these nodes, whatever cpuset.mems becomes
+	 * later. Without it the kernel remaps the mask relative to the cpuset when
+	 * cpuset.mems changes (mm/mempolicy.c mpol_rebind_nodemask()): bind:1 under mems 1
+	 * would become bind:0 once unpin gives the VM nodes 0-1 again. */
+	if (p->set_mempolicy(p->mode | MPOL_F_STATIC_NODES, p->mask, MEMPOLICY_SELF_MAX_NODES + 1) < 0)
 		return -errno;
 	return 0;
 }

@@ -85,8 +85,10 @@ const char *mempolicy_self_name(const struct mempolicy_self *p);
  * without it. -ELIBACC (libnuma cannot be loaded), -ENOSYS (no NUMA in the kernel),
  * -EINVAL (no node, or one too high); err_get() says which. */
 int mempolicy_self_prepare(enum mempolicy_self_mode m, const struct idset *nodes, struct mempolicy_self *ret);
-/* In the process itself: set_mempolicy(2). 0 or -errno. Async-signal-safe: one
- * system call, no allocation (a child between fork and exec may call it). */
+/* In the process itself: set_mempolicy(2), with MPOL_F_STATIC_NODES (the nodes stay
+ * these nodes when cpuset.mems changes later; numa_maps then writes "bind=static:1").
+ * 0 or -errno. Async-signal-safe: one system call, no allocation (a child between
+ * fork and exec may call it). */
 int mempolicy_self_apply(const struct mempolicy_self *p);
 
 #endif
