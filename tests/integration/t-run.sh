@@ -220,9 +220,10 @@ tl_eq "a VM named t-dup: exit 0" "$rc" 0
 rc=$?
 tl_eq "a second VM of that name: exit 2 ($(tail -1 "$TL_TMP/err" | head -c 200))" "$rc" 2
 tl_check "... nothing started" test ! -s "$TL_TMP/dup2.pid"
-if [ -s "$TL_TMP/dup.pid" ]; then
-	kill "$(cat "$TL_TMP/dup.pid")"
-	wait_for 10 sh -c "! kill -0 $(cat "$TL_TMP/dup.pid") 2>/dev/null"
+dup=$(cat "$TL_TMP/dup.pid" 2>/dev/null)
+if [ -n "$dup" ]; then
+	kill "$dup"
+	wait_for 10 sh -c "! kill -0 $dup 2>/dev/null"
 fi
 mkdir -p "$TL_TMP/wbin"
 printf '#!/bin/sh\nexec qemu-system-x86_64 "$@"\n' >"$TL_TMP/wbin/qemu-system-x86_64"
@@ -253,7 +254,7 @@ if [ -n "$daemon" ]; then
 	# the daemon is held still (SIGSTOP) while kvmcg dies, so that run cannot have
 	# placed it first; then it goes on, finishes starting, and waits paused (-S)
 	kill -STOP "$daemon"
-	kill -KILL "$kpid"
+	kill -KILL "$kpid" 2>/dev/null
 	wait "$kpid" 2>/dev/null
 	kill -CONT "$daemon"
 	tl_register_pid "$daemon"
