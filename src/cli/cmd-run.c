@@ -178,11 +178,14 @@ static int relay_start(struct relay *r)
 	return p[1];
 }
 
-/* Waits up to 200 ms for the copy to end (QEMU's helpers may hold the pipe open). */
+/* Waits up to 200 ms for the copy to end (QEMU's helpers may hold the pipe open);
+ * a thread that ended is joined once. */
 static void relay_stop(struct relay *r)
 {
-	if (r->started) {
-		for (int i = 0; i < 40 && pthread_tryjoin_np(r->thread, NULL) == EBUSY; i++)
+	for (int i = 0; r->started && i < 40; i++) {
+		if (pthread_tryjoin_np(r->thread, NULL) != EBUSY)
+			r->started = false;
+		else
 			usleep(5000);
 	}
 }
@@ -799,7 +802,9 @@ static int run_launch(struct run_ctx *x)
 	int sfd = signals_block(&set);
 	if (sfd < 0)
 		return cli_runtime_error(sfd, "cannot take signals");
-	struct relay relay;
+	/* static: a copy still going after run_launch (a helper of QEMU's holding its
+	 * stderr) reads into memory that stays */
+	static struct relay relay;
 	int stderr_w = relay_start(&relay);
 	struct launch_req req = {
 		.path = x->binary, .argv = x->argv, .name = c->sel.name ? c->sel.name : x->info.name,
@@ -812,6 +817,7 @@ static int run_launch(struct run_ctx *x)
 		.before_exec = say_added, .before_exec_arg = x,
 	};
 	struct launch l = LAUNCH_INIT;
+	bool daemon_runs = false;
 	int rc = launch_start(&env, &req, &l);
 	if (stderr_w >= 0)
 		close(stderr_w);
@@ -840,11 +846,12 @@ static int run_launch(struct run_ctx *x)
 		report_placed(x, &l);
 		if (!x->info.daemonize)
 			rc = supervise(&l, sfd);
-		else
-			rc = EXIT_OK; /* the daemon runs on; its cgroups are collected after it exits */
+		/* else the daemon runs on (rc: 0, or 3 for a setting not carried out); its
+		 * cgroups are collected after it exits */
+		daemon_runs = x->info.daemonize;
 	}
 	relay_stop(&relay);
-	if (!x->info.daemonize || rc != EXIT_OK) {
+	if (!daemon_runs) {
 		char **problems = NULL;
 		launch_collect(&env, &problems);
 		for (char **p = problems; p && *p; p++)
