@@ -240,15 +240,16 @@ if [ -w "$hp" ] && [ -w "$hp1" ]; then
 		kill "$hpid"
 		# preferred onto a node with less room than the VM: what fits moves, the rest
 		# stays and is counted, exit 0. Node 1's free memory is taken by huge pages.
-		# The kernel may give fewer huge pages than asked (fragmented memory): ask
-		# again for what is still free, and skip visibly when node 1 keeps room for
-		# the whole VM anyway.
+		# MemFree alone is not the room a move finds: the kernel reclaims page cache on
+		# the target node for it. So node 1 is first filled with as many huge pages as
+		# the kernel can give (it reclaims and compacts for them, and stops when it
+		# cannot), then 48 of them (96 MiB) are given back: that is all the room there
+		# is. Skipped visibly when node 1 still keeps room for most of the VM.
 		node1_free() { awk '/MemFree:/ { print $4 }' /sys/devices/system/node/node1/meminfo; }
-		for _ in 1 2 3; do
-			free1=$(node1_free)
-			((free1 > 128 * 1024)) || break
-			echo $(($(cat "$hp1") + (free1 - 96 * 1024) / 2048)) >"$hp1"
-		done
+		echo 3 >/proc/sys/vm/drop_caches
+		echo 100000 >"$hp1"
+		got=$(cat "$hp1")
+		echo $((got > 48 ? got - 48 : 0)) >"$hp1"
 		free1=$(node1_free)
 	fi
 	if [ -n "${hpid:-}" ] && ((free1 > RAM_MIB * 1024 * 3 / 4)); then
