@@ -283,3 +283,13 @@ char *shell_quote(const char *s)
 	*o = '\0';
 	return out;
 }
+
+int free_and_strdup(char **dst, const char *s)
+{
+	char *c = strdup(s);
+	if (!c)
+		return -ENOMEM;
+	free(*dst);
+	*dst = c;
+	return 0;
+}

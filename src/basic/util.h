@@ -102,6 +102,9 @@ int opendir_at(int dirfd, const char *path, DIR **ret);
 /* Append a copy of s to a NULL-terminated vector. */
 int strv_push(char ***v, size_t *n, const char *s);
 
+/* *dst becomes a copy of s, the old string freed; unchanged on failure. 0 or -ENOMEM. */
+int free_and_strdup(char **dst, const char *s);
+
 /* s as one shell word, as bash's printf %q writes it: '' for the empty string;
  * $'...' (ANSI-C quoting: \t, \n, \E, \ooo) when s has control bytes; else a
  * backslash before each byte the shell would take specially ( \t\n'"\\|&;()<>!{}*[?]^$`,

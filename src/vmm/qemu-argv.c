@@ -159,23 +159,13 @@ static void parse_state_done(struct parse_state *st)
 	strv_free(st->control_mons);
 }
 
-static int set_str(char **dst, const char *v)
-{
-	char *s = strdup(v);
-	if (!s)
-		return -ENOMEM;
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
 static int name_opt(const char *key, const char *value, void *userdata)
 {
 	struct qemu_config *c = userdata;
 	if (strcmp(key, "guest") == 0)
-		return set_str(&c->name, value);
+		return free_and_strdup(&c->name, value);
 	if (strcmp(key, "process") == 0)
-		return set_str(&c->process_name, value);
+		return free_and_strdup(&c->process_name, value);
 	if (strcmp(key, "debug-threads") == 0)
 		c->debug_threads = is_on(value);
 	return 0;
@@ -221,11 +211,11 @@ static int chardev_opt(const char *key, const char *value, void *userdata)
 {
 	struct chardev_opts *o = userdata;
 	if (strcmp(key, "backend") == 0)
-		return set_str(&o->backend, value);
+		return free_and_strdup(&o->backend, value);
 	if (strcmp(key, "id") == 0)
-		return set_str(&o->id, value);
+		return free_and_strdup(&o->id, value);
 	if (strcmp(key, "path") == 0)
-		return set_str(&o->path, value);
+		return free_and_strdup(&o->path, value);
 	if (strcmp(key, "abstract") == 0)
 		o->abstract = is_on(value);
 	return 0;
@@ -288,7 +278,7 @@ static int mon_opt(const char *key, const char *value, void *userdata)
 {
 	struct mon_opts *o = userdata;
 	if (strcmp(key, "chardev") == 0)
-		return set_str(&o->chardev, value);
+		return free_and_strdup(&o->chardev, value);
 	if (strcmp(key, "mode") == 0)
 		o->control = strcmp(value, "control") == 0;
 	return 0;
@@ -337,7 +327,7 @@ static int object_opt(const char *key, const char *value, void *userdata)
 		o->iothread = strcmp(value, "iothread") == 0;
 		o->backend = strncmp(value, "memory-backend-", 15) == 0;
 	} else if (strcmp(key, "id") == 0) {
-		return set_str(&o->id, value);
+		return free_and_strdup(&o->id, value);
 	} else if (strcmp(key, "size") == 0) {
 		o->size = parse_size(value, 0); /* a property: bytes without a suffix */
 	}
@@ -390,7 +380,7 @@ static int accel_opt(const char *key, const char *value, void *userdata)
 	/* "kvm:tcg" means "kvm, else tcg": keep the first choice. */
 	size_t n = strcspn(value, ":");
 	_cleanup_free_ char *first = strndup(value, n);
-	return first ? set_str(&c->accel, first) : -ENOMEM;
+	return first ? free_and_strdup(&c->accel, first) : -ENOMEM;
 }
 
 /* -m's size: MiB without a suffix. */
@@ -414,7 +404,7 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 		if (!opt)
 			continue;
 		if (strcmp(opt, "enable-kvm") == 0) {
-			r = set_str(&cfg.accel, "kvm");
+			r = free_and_strdup(&cfg.accel, "kvm");
 			continue;
 		}
 		if (!val)
@@ -428,7 +418,7 @@ int qemu_config_parse(char *const *argv, size_t argc, struct qemu_config *ret)
 		else if (strcmp(opt, "mon") == 0)
 			r = parse_mon(&st, val);
 		else if (strcmp(opt, "pidfile") == 0)
-			r = set_str(&cfg.pidfile, val);
+			r = free_and_strdup(&cfg.pidfile, val);
 		else if (strcmp(opt, "m") == 0)
 			r = qemu_opts_foreach(val, "size", ram_opt, &cfg);
 		else if (strcmp(opt, "object") == 0)

@@ -80,16 +80,6 @@ void qemu_launch_info_done(struct qemu_launch_info *i)
 	*i = (struct qemu_launch_info){0};
 }
 
-static int set_str(char **dst, const char *v)
-{
-	char *s = strdup(v);
-	if (!s)
-		return -ENOMEM;
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
 /* A number as the opts visitor reads one (qemu_strtou64(), base 0: 10, 0x1a, 017),
  * below QEMU_MAX_NODES; *end is what follows it. */
 static int parse_node(const char *s, unsigned *ret, const char **end)
@@ -140,9 +130,9 @@ static int backend_opt(const char *key, const char *value, void *userdata)
 	struct backend_opts *o = userdata;
 	int r = 0;
 	if (strcmp(key, "qom-type") == 0)
-		return set_str(&o->b.type, value);
+		return free_and_strdup(&o->b.type, value);
 	if (strcmp(key, "id") == 0) /* util/qemu-option.c opts_parse_id(): the first */
-		return o->b.id ? 0 : set_str(&o->b.id, value);
+		return o->b.id ? 0 : free_and_strdup(&o->b.id, value);
 	if (strcmp(key, "host-nodes") == 0) {
 		if (!o->b.host_nodes && !(o->b.host_nodes = idset_new()))
 			return -ENOMEM;
@@ -265,7 +255,7 @@ static int backend_from_json(const char *val, struct qemu_backend *ret)
 			goto out;
 		}
 	}
-	if (set_str(&b.type, type) < 0 || set_str(&b.id, id) < 0) {
+	if (free_and_strdup(&b.type, type) < 0 || free_and_strdup(&b.id, id) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -315,7 +305,7 @@ static int numa_opt(const char *key, const char *value, void *userdata)
 		     : strcmp(key, "memdev") == 0 ? &o->memdev
 		     : strcmp(key, "mem") == 0    ? &o->mem
 						  : NULL;
-	return dst ? set_str(dst, value) : 0;
+	return dst ? free_and_strdup(dst, value) : 0;
 }
 
 static void numa_opts_done(struct numa_opts *o)
