@@ -35,3 +35,27 @@ traps() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 }
+
+# The RESULT lines a bench script collected in $results, read back:
+#   field ROW KEY   the value of KEY=... in "RESULT ROW ..."
+#   item LIST N     item N of a comma list
+#   mq LIST         "median (q1–q3)" of a "median,q1,q3,..." list
+field() { grep "^RESULT $1 " "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+item() { cut -d, -f"$2" <<<"$1"; }
+mq() { echo "$(fmt "$(item "$1" 1)") ($(fmt "$(item "$1" 2)")–$(fmt "$(item "$1" 3)"))"; }
+
+# write_section FILE: FILE (the script's part, its BEGIN_MARK and END_MARK lines
+# included) replaces what is between those markers in $OUT, or goes before
+# pin-bench.sh's part when $OUT has no such markers yet. Uses $tmp.
+write_section() {
+	if grep -qF "$BEGIN_MARK" "$OUT"; then
+		awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$1" '
+			$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
+			$0 == e { skip = 0; next }
+			!skip' "$OUT" >"$tmp/out"
+	else
+		awk -v f="$1" '/^## Sizes: kvmcg against a taskset loop/ && !done {
+			while ((getline l < f) > 0) print l; print ""; done = 1 } { print }' "$OUT" >"$tmp/out"
+	fi
+	cat "$tmp/out" >"$OUT"
+}

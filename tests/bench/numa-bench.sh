@@ -202,10 +202,6 @@ note "moving $RAM_MIB MiB from node 0 to node 1 (test guest)"
 KVMCG_GUEST_CMD="KVMCG=$KVMCG TIMEIT=$TIMEIT BENCH_NUMA_ITER=$ITER BENCH_WARMUP=$WARMUP bash tests/bench/numa-bench.sh migrate" \
 	"$root/tests/guest/run.sh" | grep '^RESULT' | tee -a "$results" || die "the migration row failed in the guest"
 
-# field LINE KEY: the value of KEY=... in a RESULT line; item N of a comma list.
-field() { grep "^RESULT $1 " "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-item() { cut -d, -f"$2" <<<"$1"; }
-mq() { echo "$(fmt "$(item "$1" 1)") ($(fmt "$(item "$1" 2)")–$(fmt "$(item "$1" 3)"))"; }
 
 mk=$(field migrate kvmcg) mm=$(field migrate migratepages)
 nk=$(field stat numastat-kvmcg) nn=$(field stat numastat-numactl)
@@ -241,15 +237,5 @@ section=$tmp/section
 	echo
 	echo "$END_MARK"
 } >"$section"
-# Replace the section between the markers, or put it before pin-bench's part.
-if grep -qF "$BEGIN_MARK" "$OUT"; then
-	awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$section" '
-		$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-		$0 == e { skip = 0; next }
-		!skip' "$OUT" >"$tmp/out"
-else
-	awk -v f="$section" '/^## Sizes: kvmcg against a taskset loop/ && !done {
-		while ((getline l < f) > 0) print l; print ""; done = 1 } { print }' "$OUT" >"$tmp/out"
-fi
-cat "$tmp/out" >"$OUT"
+write_section "$section"
 note "figures written to $OUT"

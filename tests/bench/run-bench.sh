@@ -150,9 +150,6 @@ note "the same with $STRICT_MIB MiB bound strict to node 1 (test guest)"
 KVMCG_GUEST_CMD="KVMCG=$KVMCG TIMEIT=$TIMEIT BENCH_RUN_ITER=$ITER BENCH_WARMUP=$WARMUP bash tests/bench/run-bench.sh strict" \
 	"$root/tests/guest/run.sh" | grep '^RESULT' | tee -a "$results" || die "the strict row failed in the guest"
 
-field() { grep "^RESULT $1 " "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-item() { cut -d, -f"$2" <<<"$1"; }
-mq() { echo "$(fmt "$(item "$1" 1)") ($(fmt "$(item "$1" 2)")–$(fmt "$(item "$1" 3)"))"; }
 pq() { field "$1" paired | tr ',' ' ' | awk '{ print $1 ", " $2 "–" $3 }'; }
 
 sa=$(field start run) sb=$(field start startpin) ta=$(field strict run) tb=$(field strict startpin)
@@ -181,14 +178,5 @@ section=$tmp/section
 	echo
 	echo "$END_MARK"
 } >"$section"
-if grep -qF "$BEGIN_MARK" "$OUT"; then
-	awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$section" '
-		$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-		$0 == e { skip = 0; next }
-		!skip' "$OUT" >"$tmp/out"
-else
-	awk -v f="$section" '/^## Sizes: kvmcg against a taskset loop/ && !done {
-		while ((getline l < f) > 0) print l; print ""; done = 1 } { print }' "$OUT" >"$tmp/out"
-fi
-cat "$tmp/out" >"$OUT"
+write_section "$section"
 note "figures written to $OUT"
