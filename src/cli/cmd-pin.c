@@ -142,6 +142,7 @@ static json_object *memory_json(const struct mem_report *m)
 		json_object_object_add(p, "stayed_no_room", json_object_new_uint64(m->spread.no_room));
 		json_object_object_add(p, "stayed_shared", json_object_new_uint64(m->spread.shared));
 		json_object_object_add(p, "stayed_other", json_object_new_uint64(m->spread.other));
+		json_object_object_add(p, "released", json_object_new_uint64(m->spread.gone));
 		json_object_object_add(o, "move_pages", p);
 	}
 	json_object_object_add(o, "allowed_share", json_object_new_double(m->share));

@@ -215,6 +215,7 @@ static int spread(const struct vm *vm, struct mem_report *m, enum mem_spread_mod
 	if (m->spread_done) { /* a second pass: its failures are the pages that stayed */
 		m->spread.moved += st.moved;
 		m->spread.moved_bytes += st.moved_bytes;
+		st.gone += m->spread.gone;
 		st.moved = m->spread.moved;
 		st.moved_bytes = m->spread.moved_bytes;
 	}
@@ -347,13 +348,17 @@ int txn_memory_place(const struct txn_env *env, const struct vm *vm, const struc
 		snprintf(moved, sizeof(moved), "nothing moved: placed from QEMU's first page");
 	else
 		snprintf(moved, sizeof(moved), "%.1f MiB moved", MIB(mem_report_moved(m)));
-	_cleanup_free_ char *sentence = NULL;
+	_cleanup_free_ char *sentence = NULL, *gone = NULL;
+	if (m->spread_done && m->spread.gone &&
+	    asprintf(&gone, "; %llu pages left memory during the move (freed, or zero-filled and now the shared zero "
+			    "page)", (unsigned long long)m->spread.gone) < 0)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	if (!where || !split ||
 	    asprintf(&sentence, "memory (%s): %.2f%% of %.1f MiB on %s (%s), %s%s%s%s; %.1f MiB of guest RAM "
 				"not resident",
 		     mem_policy_name(m->policy), m->share * 100.0, MIB(all), where, split, moved,
 		     why ? "; pages that stayed: " : (m->not_moved > 0 ? " (some pages would not move)" : ""),
-		     why ? why : "", "", MIB(not_resident(&m->after))) < 0)
+		     why ? why : "", gone ? gone : "", MIB(not_resident(&m->after))) < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	if (m->policy == MEM_POLICY_STRICT && m->share < MEM_STRICT_SHARE)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME,

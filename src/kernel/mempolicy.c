@@ -206,6 +206,10 @@ static int flush(struct spread *s, uint64_t page_size)
 			s->st.moved_bytes += page_size;
 			continue;
 		}
+		if (st == -EFAULT || st == -ENOENT) { /* move_pages(2): a zero page, or not present */
+			s->st.gone++;
+			continue;
+		}
 		s->st.failed++;
 		if (st == -EBUSY)
 			s->st.busy++;

@@ -41,6 +41,11 @@ struct mem_spread_stats {
 				   * the first such page no other is tried) */
 	uint64_t shared;          /* -EACCES: mapped by other processes as well */
 	uint64_t other;           /* any other status */
+	uint64_t gone;            /* -EFAULT/-ENOENT after the move: no longer resident,
+				   * not counted as failed. The kernel freed it, or (Linux
+				   * 6.12+, mm/huge_memory.c try_to_map_unused_to_zeropage())
+				   * splitting a transparent huge page to move it mapped its
+				   * zero-filled parts to the shared zero page. */
 };
 
 /* Moves the resident pages of pid in ranges over nodes in proportion to weights (one
