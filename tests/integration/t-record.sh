@@ -54,14 +54,18 @@ tree() { # PREFIX
 		cd "$mount" || exit
 		cat cgroup.subtree_control 2>/dev/null
 		echo "kvmcg: $(cat kvmcg/cgroup.subtree_control 2>/dev/null)"
-		find . -path "./$1*" -type d | sort | while read -r d; do
-			printf '%s' "$d"
+		# the directories, then every line of their files (one grep: the rollback
+		# checks read this once per action)
+		local dirs=() files=() d f
+		mapfile -t dirs < <(find ./"$1"* -type d 2>/dev/null | sort)
+		printf '%s\n' "${dirs[@]}"
+		for d in "${dirs[@]}"; do
 			for f in cgroup.type cgroup.subtree_control cpuset.cpus cpuset.mems cpu.weight cpu.max \
 				cpuset.memory_migrate; do
-				[ -f "$d/$f" ] && printf ' %s=%s' "$f" "$(tr '\n' ' ' <"$d/$f")"
+				[ -f "$d/$f" ] && files+=("$d/$f")
 			done
-			echo
 		done
+		[ ${#files[@]} -eq 0 ] || grep -H '' -- "${files[@]}"
 	)
 }
 
@@ -482,8 +486,8 @@ for ((at = 1; at <= n; at++)); do
 		diff <(echo "$tree_before") <(tree "$root") | sed 's/^/#     /' | head -10
 		bad=$((bad + 1))
 	fi
-	sched=$(for t in /proc/"$pid"/task/*; do chrt -p "${t##*/}" | sed -n 's/.*policy: //p'; done | sort -u)
-	[ "$sched" = SCHED_OTHER ] || { echo "#   failure at action $at: scheduling classes $sched"; bad=$((bad + 1)); }
+	sched=$(snapshot_threads "$pid" | awk '{ print $NF }' | sort -u)
+	[ "$sched" = other/0 ] || { echo "#   failure at action $at: scheduling classes $sched"; bad=$((bad + 1)); }
 done
 tl_eq "undo: a failure at each of the $n actions puts back every thread, cgroup file and the record" "$bad" 0
 tl_cgroups_only tl_check "undo: ... and the root it made is gone again" test ! -e "$mount/$root"

@@ -213,13 +213,27 @@ tl_qemu() {
 	echo "$pid"
 }
 
-# tl_wait_vcpus_blocked PID N: waits (up to 10 s) until N threads of PID sit in
-# ioctl(KVM_RUN), or for 1 s under TCG, so discovery sees a settled VM.
+# tl_settle PID N: waits (up to 10 s) until N threads of PID sit in ioctl(KVM_RUN),
+# or under TCG until N vCPU threads ("CPU K/TCG", or the one "ALL CPUs/TCG" of
+# single-threaded TCG) exist and sleep (the halt BIOS has run: qemu_wait_io_event);
+# without debug-threads, until more than N threads exist and all sleep. Then
+# discovery sees a settled VM. 0, or 1 when it did not settle in 10 s.
 tl_settle() {
 	local pid=$1 n=$2
 	if ! tl_have_kvm; then
-		sleep 1
-		return 0
+		for _ in $(seq 500); do
+			grep -H '' /proc/"$pid"/task/*/comm /proc/"$pid"/task/*/stat 2>/dev/null | awk -v n="$n" '
+				{ i = index($0, ":"); split(substr($0, 1, i - 1), f, "/"); line = substr($0, i + 1) }
+				f[6] == "comm" && line ~ /^(CPU [0-9]+|ALL CPUs)\/TCG$/ { vcpu[f[5]] = 1; if (line ~ /^ALL/) all = 1 }
+				f[6] == "stat" { sub(/.*\) /, "", line); state[f[5]] = substr(line, 1, 1) }
+				END { for (t in vcpu) { c++; if (state[t] != "S") exit 1 }
+				      if (c) exit !(c >= n || (all && c == 1))
+				      # unnamed (no debug-threads): more threads than vCPUs, all asleep
+				      for (t in state) { k++; if (state[t] != "S") exit 1 }
+				      exit !(k > n) }' && return 0
+			sleep 0.02
+		done
+		return 1
 	fi
 	for _ in $(seq 100); do
 		local c
@@ -322,12 +336,35 @@ sched_of() { # pid tid
 # cgroup above it (cgroup v2; a v1 hierarchy has no such file). The root's is shared
 # with every other VM kvmcg pins (what kvmcg enabled there stays while a VM needs it):
 # a test that pins more than one VM compares threads alone, or unpins them all first.
+# One grep and one awk for all threads (the same fields as thread_cgroup, allowed
+# and sched_of give one thread at a time): a fork costs tens of milliseconds in the
+# TCG test guest, and the rollback checks take a snapshot per action. A thread
+# that exits while it is read keeps the fields read before it went.
 snapshot_threads() {
-	local pid=$1 t
-	for t in /proc/"$pid"/task/*; do
-		t=${t##*/}
-		echo "$t $(thread_cgroup "$pid" "$t" 2>/dev/null) $(allowed "$pid" "$t" 2>/dev/null | tr ' ' ,) $(sched_of "$pid" "$t")"
-	done | sort -n
+	local pid=$1
+	grep -H '' /proc/"$pid"/task/*/cgroup /proc/"$pid"/task/*/status /proc/"$pid"/task/*/stat 2>/dev/null |
+		awk -v mode="${mode:-}" '
+		function expand(l,   p, n, i, r, c, out) {
+			n = split(l, p, ","); out = ""
+			for (i = 1; i <= n; i++) { split(p[i], r, "-"); if (r[2] == "") r[2] = r[1]
+				for (c = r[1] + 0; c <= r[2] + 0; c++) out = out (out == "" ? "" : ",") c }
+			return out
+		}
+		BEGIN { split("other fifo rr batch 4 idle deadline", names, " ") }
+		{
+			i = index($0, ":"); n = split(substr($0, 1, i - 1), f, "/"); line = substr($0, i + 1)
+			tid = f[5]; kind = f[6]; seen[tid] = 1
+			if (kind == "cgroup") {
+				if (mode == "v2") { if (substr(line, 1, 3) == "0::") cg[tid] = substr(line, 4) }
+				else { split(line, c, ":"); if (c[2] ~ /(^|,)cpuset(,|$)/) cg[tid] = substr(line, length(c[1]) + length(c[2]) + 3) }
+			} else if (kind == "status" && line ~ /^Cpus_allowed_list:/) {
+				split(line, c, /[ \t]+/); cpus[tid] = expand(c[2])
+			} else if (kind == "stat") {
+				sub(/.*\) /, "", line); split(line, x, " ")
+				cls[tid] = ((x[39] + 1) in names ? names[x[39] + 1] : x[39]) "/" x[38]
+			}
+		}
+		END { for (t in seen) print t, cg[t], cpus[t], cls[t] }' | sort -n
 }
 snapshot() {
 	local pid=$1 cg d threads
