@@ -187,7 +187,7 @@ uninstall:
 # some: make fuzz FUZZ_TARGETS="qmp proc". Needs clang and its fuzzer runtime
 # (Debian: clang, libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60
-FUZZ_CHECK_SECONDS ?= 15
+FUZZ_CHECK_SECONDS ?= 10
 FUZZ_CC      ?= clang
 FUZZ_UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=0
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -g -O1 -fno-omit-frame-pointer -pthread

@@ -5,7 +5,8 @@
 #   3. integration tests on this host (real QEMU, real /proc, cgroupfs)
 #   4. the same integration tests under ASan+UBSan
 #   5. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes): every
-#      script on Linux 6.1, then those that depend on the kernel on Linux 6.12
+#      script on Linux 6.1, and those that depend on the kernel on Linux 6.12; both
+#      guests run beside 2-4 (their output is printed when they end)
 # The last line sums them up: "N passed, N failed, N skipped".
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,18 +58,11 @@ run_unit() { # label binary
 	add "$1" "$p" "$f" "$s"
 }
 
-run_suite() { # label command...
-	local label=$1
-	shift
-	echo "## $label"
-	local log
-	log=$(mktemp)
-	"$@" 2>&1 | tee "$log"
-	local rc=${PIPESTATUS[0]}
-	local line
+# The counts of a suite from its output (the last "N passed, N failed, N skipped"
+# line) and its exit status.
+suite_result() { # label log rc
+	local label=$1 log=$2 rc=$3 line p f s
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-	rm -f "$log"
-	local p f s
 	p=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' <<<"$line")
 	f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line")
 	s=$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$line")
@@ -80,6 +74,46 @@ run_suite() { # label command...
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	add "$label" "$p" "$f" "${s:-0}"
 }
+
+run_suite() { # label command...
+	local label=$1
+	shift
+	echo "## $label"
+	local log
+	log=$(mktemp)
+	"$@" 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	suite_result "$label" "$log" "$rc"
+	rm -f "$log"
+}
+
+# Suites that run beside the others: the test guests. Each guest is one QEMU whose
+# TCG keeps about one host CPU busy, while the host's suites wait on QEMU and the
+# kernel more than they compute; run one after another they took 45 minutes on 2
+# CPUs, side by side under 30. Their output is kept and printed whole, in the order
+# they were started, once each has ended (bg_finish); the host's streams as it comes.
+bg_labels=() bg_logs=() bg_pids=()
+bg_start() { # label command...
+	local log
+	log=$(mktemp)
+	"${@:2}" >"$log" 2>&1 </dev/null &
+	bg_pids+=($!) bg_labels+=("$1") bg_logs+=("$log")
+	echo "## $1: started, its output follows when it ends"
+}
+bg_finish() {
+	local i rc
+	for i in "${!bg_pids[@]}"; do
+		wait "${bg_pids[$i]}"
+		rc=$?
+		echo "## ${bg_labels[$i]}"
+		cat -- "${bg_logs[$i]}"
+		suite_result "${bg_labels[$i]}" "${bg_logs[$i]}" "$rc"
+		rm -f -- "${bg_logs[$i]}"
+	done
+	bg_pids=()
+}
+# Interrupted: the guests go too (tests/guest/run.sh kills its QEMU on TERM).
+trap '[ ${#bg_pids[@]} -gt 0 ] && kill "${bg_pids[@]}" 2>/dev/null; wait; exit 130' INT TERM
 
 run_unit "unit tests" "$build/unit-tests"
 if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm >/dev/null; then
@@ -103,14 +137,6 @@ run_lint() {
 }
 run_lint "lint: layers" tests/lint/layers.sh
 run_lint "lint: function length" tests/lint/long-functions.sh
-# A short libFuzzer pass of each target (make fuzz runs longer): its last line is
-# "N passed, N failed, 0 skipped", one per target.
-run_suite "fuzz (every target, 15 s each)" make --no-print-directory -s check-fuzz
-KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
-if [ -x "$asan/kvmcg" ]; then
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		KVMCG_BUILD_DIR=$asan run_suite "host integration (ASan+UBSan)" tests/integration/run.sh
-fi
 # On 6.12 (Debian 13's kernel, fetched into the build dir; a visible skip when it
 # cannot be) only the scripts whose checks depend on the kernel: the whole suite
 # twice would not fit in half an hour on 2 CPUs. `make check-guest-6.12` runs all.
@@ -120,12 +146,25 @@ if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
 	echo "ok - test guest # SKIP KVMCG_SKIP_GUEST=1"
 	add "test guest" 0 0 1
 else
-	KVMCG_BUILD_DIR=$build KVMCG_GUEST_KERNEL=6.1 KVMCG_GUEST_CMD="bash tests/integration/run.sh" \
-		run_suite "test guest, Linux 6.1: every script (cgroup v2, 2 NUMA nodes)" tests/guest/run.sh
-	KVMCG_BUILD_DIR=$build KVMCG_GUEST_KERNEL=6.12 \
+	bg_start "test guest, Linux 6.1: every script (cgroup v2, 2 NUMA nodes)" \
+		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.1 KVMCG_GUEST_CMD="bash tests/integration/run.sh" \
+		tests/guest/run.sh
+	bg_start "test guest, Linux 6.12: the kernel-dependent scripts (${guest_612[*]})" \
+		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.12 \
 		KVMCG_GUEST_CMD="bash tests/integration/run.sh $(printf 'tests/integration/%s.sh ' "${guest_612[@]}")" \
-		run_suite "test guest, Linux 6.12: the kernel-dependent scripts (${guest_612[*]})" tests/guest/run.sh
+		tests/guest/run.sh
 fi
+# A short libFuzzer pass of each target (make fuzz runs longer): its last line is
+# "N passed, N failed, 0 skipped", one per target.
+fuzz_seconds=${FUZZ_CHECK_SECONDS:-10}
+run_suite "fuzz (every target, $fuzz_seconds s each)" \
+	make --no-print-directory -s check-fuzz FUZZ_CHECK_SECONDS="$fuzz_seconds"
+KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
+if [ -x "$asan/kvmcg" ]; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		KVMCG_BUILD_DIR=$asan run_suite "host integration (ASan+UBSan)" tests/integration/run.sh
+fi
+bg_finish
 
 echo
 [ ${#failed_suites[@]} -gt 0 ] && echo "## failed: ${failed_suites[*]}"

@@ -91,6 +91,10 @@ case ${KVMCG_GUEST_KERNEL:-6.1} in
 	;;
 esac
 kver=${kernel##*/vmlinuz-}
+# The logs a run leaves, one pair per kernel so that guests of two kernels can run
+# at once (tests/run-all.sh does): console-<kernel>.log and output-<kernel>.log.
+log_tag=${KVMCG_GUEST_KERNEL:-6.1}
+log_tag=${log_tag##*/}
 # The accelerator: TCG, one host thread per vCPU (MTTCG), except for 6.12. Its
 # kernel, under QEMU 7.2's MTTCG, once died of "Oops: int3" in
 # __alloc_pages_noprof: a vCPU ran a breakpoint the kernel had already patched
@@ -223,8 +227,8 @@ cleanup() {
 	if [[ $mode == shell && -t 0 ]]; then
 		stty sane 2>/dev/null || true
 	fi
-	[[ -f $console ]] && mv -f -- "$console" "$guest_dir/console.log"
-	[[ -f $share/output.log ]] && mv -f -- "$share/output.log" "$guest_dir/output.log"
+	[[ -f $console ]] && mv -f -- "$console" "$guest_dir/console-$log_tag.log"
+	[[ -f $share/output.log ]] && mv -f -- "$share/output.log" "$guest_dir/output-$log_tag.log"
 	rm -rf -- "$run_dir"
 }
 trap cleanup EXIT
@@ -327,7 +331,7 @@ fail() {
 	{
 		echo "guest: $*"
 		if [[ -s $console ]]; then
-			echo "guest: last lines of the console ($guest_dir/console.log):"
+			echo "guest: last lines of the console ($guest_dir/console-$log_tag.log):"
 			tail -n 40 -- "$console" | sed 's/^/  | /'
 		fi
 		echo "guest: total wall time $(elapsed "$t0") s"
