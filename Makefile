@@ -99,6 +99,12 @@ $(BUILD)/mini-vmm: tests/integration/mini-vmm.c
 	$(E) "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
 
+# Listens on the process events connector while a child forks, names a thread and
+# exits (t-proc-events.sh).
+$(BUILD)/procev-probe: tests/integration/procev-probe.c $(BUILD)/libkvmcg.a
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CRITERION_LIBS)
@@ -109,7 +115,7 @@ deps:
 	$(Q)contrib/install-deps.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm $(BUILD)/procev-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
 
 # The layering of src/ and the length of its functions (tests/lint/), as TAP.
@@ -119,10 +125,10 @@ check-lint:
 check-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm
+check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/integration/run.sh
 
-check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm
+check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.1 tests/guest/run.sh
 
 # The second guest kernel, Debian's 6.12 from bookworm-backports: downloaded and
@@ -131,7 +137,7 @@ check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm
 guest-kernels:
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.12
 
-check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm
+check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.12 tests/guest/run.sh
 
 demo: deps
