@@ -242,3 +242,12 @@ json_object *cli_pin_state_json(int state_fd, const struct vm *vm)
 	vm_state_done(&st);
 	return o;
 }
+
+int cli_lock_timeout_option(const struct cli *c, const char *arg, int *ret_ms)
+{
+	int ms;
+	if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
+		return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
+	*ret_ms = ms ? ms : -1;
+	return 1;
+}

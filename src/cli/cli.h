@@ -105,6 +105,11 @@ void cli_done(struct cli *c);
  * write), "kvmcg: COMMAND: WHAT; try 'kvmcg COMMAND --help'", and returns EXIT_USAGE. */
 __attribute__((format(printf, 2, 3))) int cli_usage_error(const struct cli *c, const char *fmt, ...);
 
+/* --lock-timeout MS (0 to 3600000): into *ret_ms as pin_args' lock_timeout_ms takes
+ * it (0 becomes -1: do not wait). 1, or the negated exit code of a usage error
+ * (said), for an option callback to return. */
+int cli_lock_timeout_option(const struct cli *c, const char *arg, int *ret_ms);
+
 /* Prints one line through log_error(): the sentence err_set() left, else
  * "kvmcg: WHAT: strerror(-r)"; returns EXIT_FAILURE_RUNTIME. */
 int cli_runtime_error(int r, const char *what);

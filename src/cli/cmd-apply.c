@@ -81,13 +81,8 @@ static int apply_option(struct cli *c, int opt, const char *arg, void *userdata)
 		a->force = true;
 		return 1;
 	}
-	if (opt == OPT_APPLY_LOCK_TIMEOUT) {
-		int ms;
-		if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
-			return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
-		a->lock_timeout_ms = ms ? ms : -1;
-		return 1;
-	}
+	if (opt == OPT_APPLY_LOCK_TIMEOUT)
+		return cli_lock_timeout_option(c, arg, &a->lock_timeout_ms);
 	return 0;
 }
 

@@ -327,13 +327,8 @@ int pin_parse_option(struct cli *c, int opt, const char *arg, void *userdata)
 		a->req.cputune.period_us = (unsigned)us;
 		return 1;
 	}
-	case OPT_LOCK_TIMEOUT: {
-		int ms;
-		if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
-			return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
-		a->lock_timeout_ms = ms ? ms : -1;
-		return 1;
-	}
+	case OPT_LOCK_TIMEOUT:
+		return cli_lock_timeout_option(c, arg, &a->lock_timeout_ms);
 	case OPT_VCPU_SCHED:
 		if (sched_parse(arg, &a->req.cputune.sched_policy, &a->req.cputune.sched_priority) < 0)
 			return -cli_usage_error(c, "--vcpu-scheduler '%s': expected other, batch, idle, fifo:PRIO or rr:PRIO (PRIO %d-%d)",
@@ -540,17 +535,13 @@ static int run_unpin(struct cli *c, const struct unpin_args *ua)
 static int parse_unpin_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
 	struct unpin_args *ua = userdata;
-	int ms;
 	if (opt == OPT_MIGRATE_BACK) {
 		ua->migrate_back = true;
 		return 1;
 	}
 	if (opt != OPT_LOCK_TIMEOUT)
 		return 0;
-	if (parse_int(arg, &ms) < 0 || ms < 0 || ms > 3600000)
-		return -cli_usage_error(c, "--lock-timeout '%s': expected milliseconds from 0 to 3600000", arg);
-	ua->lock_timeout_ms = ms ? ms : -1;
-	return 1;
+	return cli_lock_timeout_option(c, arg, &ua->lock_timeout_ms);
 }
 
 int cmd_unpin(int argc, char **argv)
