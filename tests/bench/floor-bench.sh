@@ -56,11 +56,7 @@ EMU_CPU=0
 # The goals (issue "Close to the syscall floor").
 GOAL_PIN=1.5 GOAL_REPIN=2 GOAL_LIST=1.5 GOAL_APPLY_MS=1
 
-die() {
-	echo "floor-bench: $*" >&2
-	exit 1
-}
-note() { echo "floor-bench: $*"; }
+bench_name=floor-bench # die and note (lib.sh)
 # stats, paired, fmt, ratio, halt_bios
 . "$here/lib.sh"
 

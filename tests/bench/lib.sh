@@ -1,12 +1,45 @@
 # Sourced by the bench scripts: the figures of timeit's lines (timeit.c:
 # "LABEL WALL_MS USER_MS SYS_MS STATUS"), and the QEMUs' BIOS.
 
+# bench_init NAME BINARY...: for the script tests/bench/NAME.sh, die and note speak
+# as NAME; it must run as root and every BINARY be built; $tmp is a new directory
+# with the state directory (KVMCG_STATE_DIR) in it; BEGIN_MARK and END_MARK bound
+# its part of BENCHMARKS.md.
+bench_init() {
+	bench_name=$1
+	shift
+	BEGIN_MARK="<!-- Begin: written by tests/bench/$bench_name.sh (make bench). -->"
+	END_MARK="<!-- End: written by tests/bench/$bench_name.sh. -->"
+	[ "$(id -u)" = 0 ] || die "run me as root"
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || die "$b is not built (make bench builds it)"
+	done
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/$bench_name.XXXXXX")
+	export KVMCG_STATE_DIR=$tmp/state
+	mkdir -m 0700 "$KVMCG_STATE_DIR"
+}
+die() {
+	echo "$bench_name: $*" >&2
+	exit 1
+}
+note() { echo "$bench_name: $*" >&2; }
+
 # halt_bios FILE: a 64 KiB BIOS whose reset vector (0xFFFF0) is cli; hlt; jmp back to
 # hlt: every vCPU blocks in the kernel instead of spinning, so the host stays idle.
 halt_bios() {
 	head -c 65520 /dev/zero >"$1"
 	printf '\xfa\xf4\xeb\xfd' >>"$1"
 	head -c 12 /dev/zero >>"$1"
+}
+
+# bench_qemu: $bios, the halt BIOS in $tmp, and accel, the accelerator for the QEMUs
+# a bench starts: KVM where /dev/kvm works (not in the test guest), else TCG.
+bench_qemu() {
+	bios=$tmp/halt.bin
+	halt_bios "$bios"
+	accel=(-accel tcg)
+	if [ -w /dev/kvm ] && [ "${KVMCG_TEST_ENV:-}" != guest ]; then accel=(-accel kvm -cpu qemu64); fi
 }
 
 # stats FILE LABEL COLUMN: "n median q1 q3" of a column (2 wall, 3 user, 4 sys,

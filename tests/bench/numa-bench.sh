@@ -38,25 +38,10 @@ VMS=${BENCH_NUMA_VMS:-20}
 WARMUP=${BENCH_WARMUP:-2}
 OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 RAM_MIB=512
-BEGIN_MARK='<!-- Begin: written by tests/bench/numa-bench.sh (make bench). -->'
-END_MARK='<!-- End: written by tests/bench/numa-bench.sh. -->'
-
-die() {
-	echo "numa-bench: $*" >&2
-	exit 1
-}
-note() { echo "numa-bench: $*" >&2; }
 . "$here/lib.sh"
 t() { "$TIMEIT" "$@"; }
 
-[ "$(id -u)" = 0 ] || die "run me as root"
-for b in "$KVMCG" "$TIMEIT"; do
-	[ -x "$b" ] || die "$b is not built (make bench builds it)"
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/numa-bench.XXXXXX")
-export KVMCG_STATE_DIR=$tmp/state
-mkdir -m 0700 "$KVMCG_STATE_DIR"
+bench_init numa-bench "$KVMCG" "$TIMEIT"
 pids=()
 cleanup() {
 	local rc=$?
@@ -70,10 +55,7 @@ cleanup() {
 }
 traps cleanup
 
-bios=$tmp/halt.bin
-halt_bios "$bios"
-accel=(-accel tcg)
-[ -w /dev/kvm ] && [ "${KVMCG_TEST_ENV:-}" != guest ] && accel=(-accel kvm -cpu qemu64)
+bench_qemu
 
 # share PID NODE: the share (0..1) of the process's anonymous and guest RAM pages on
 # NODE, from numa_maps, by awk (not by kvmcg).

@@ -31,24 +31,9 @@ ITER=${BENCH_RUN_ITER:-8}
 WARMUP=${BENCH_WARMUP:-2}
 OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 STRICT_MIB=512
-BEGIN_MARK='<!-- Begin: written by tests/bench/run-bench.sh (make bench). -->'
-END_MARK='<!-- End: written by tests/bench/run-bench.sh. -->'
-
-die() {
-	echo "run-bench: $*" >&2
-	exit 1
-}
-note() { echo "run-bench: $*" >&2; }
 . "$here/lib.sh"
 
-[ "$(id -u)" = 0 ] || die "run me as root"
-for b in "$KVMCG" "$TIMEIT"; do
-	[ -x "$b" ] || die "$b is not built (make bench builds it)"
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-bench.XXXXXX")
-export KVMCG_STATE_DIR=$tmp/state
-mkdir -m 0700 "$KVMCG_STATE_DIR"
+bench_init run-bench "$KVMCG" "$TIMEIT"
 cleanup() {
 	local rc=$?
 	set +e
@@ -59,10 +44,7 @@ cleanup() {
 }
 traps cleanup
 
-bios=$tmp/halt.bin
-halt_bios "$bios"
-accel=(-accel tcg)
-[ -w /dev/kvm ] && [ "${KVMCG_TEST_ENV:-}" != guest ] && accel=(-accel kvm -cpu qemu64)
+bench_qemu
 last=$(($(nproc) - 1))
 
 share1() { # PID: the share of its anonymous and guest RAM pages on node 1
