@@ -61,7 +61,7 @@ MAIN_OBJ := $(BUILD)/obj/cli/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
-.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint demo bench install uninstall clean
+.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint check-stress demo bench install uninstall clean
 
 all: $(BUILD)/kvmcg
 
@@ -140,6 +140,15 @@ guest-kernels:
 check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.12 tests/guest/run.sh
 
+# Long runs kept out of make check: kvmcg watch through 1000 VM starts and stops
+# under ASan+UBSan (its fds, RSS, cgroups and records counted before and after; LSan
+# checks the daemon at its exit).
+check-stress:
+	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		KVMCG_BUILD_DIR=$(CURDIR)/build/asan KVMCG_TEST_WATCH_CYCLES=1000 \
+		tests/integration/run.sh tests/integration/t-watch.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg contrib/demo.sh
@@ -157,15 +166,17 @@ $(BUILD)/bench/%: tests/bench/%.c
 # (pin-bench.sh; BENCH_SWEEP=0 leaves it out). Between them, NUMA: moving a VM's
 # memory against migratepages in the test guest, numastat and topology on 20 VMs
 # (numa-bench.sh). Then kvmcg run against starting QEMU and pinning it after, on the
-# host and, bound strict, in the test guest (run-bench.sh).
+# host and, bound strict, in the test guest (run-bench.sh). Then kvmcg watch: its
+# reaction to a starting VM, its CPU idle and under a fork storm (watch-bench.sh).
 BENCH_SWEEP ?= 1
-bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit
+bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit $(BUILD)/procev-probe
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg FLOOR=$(CURDIR)/$(BUILD)/bench/floor \
 		TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit tests/bench/floor-bench.sh
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
 		tests/bench/numa-bench.sh
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
 		tests/bench/run-bench.sh
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg PROBE=$(CURDIR)/$(BUILD)/procev-probe tests/bench/watch-bench.sh
 	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
 install: all

@@ -116,7 +116,7 @@ bg_finish() {
 trap '[ ${#bg_pids[@]} -gt 0 ] && kill "${bg_pids[@]}" 2>/dev/null; wait; exit 130' INT TERM
 
 run_unit "unit tests" "$build/unit-tests"
-if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm >/dev/null; then
+if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm build/asan/procev-probe >/dev/null; then
 	run_unit "unit tests (ASan+UBSan)" "$asan/unit-tests"
 else
 	echo "not ok - the sanitizer build failed"

@@ -16,6 +16,7 @@
 #define KVMCG_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
@@ -28,5 +29,21 @@ __attribute__((format(printf, 1, 2))) void log_line(const char *fmt, ...);
  * stream in tests) a fputs. */
 __attribute__((format(printf, 3, 0))) void log_vprint(FILE *f, const char *prefix, const char *fmt,
 						      va_list ap);
+
+/* Where the lines above go from now on, for a daemon (kvmcg watch): to stderr as
+ * above (the default), or to syslog(3) (ident "kvmcg", facility LOG_DAEMON, the
+ * level as priority, TEXT without the "kvmcg: " prefix); and in what form: the text
+ * above, or with json one JSON object per line, {"time": ISO 8601 UTC with
+ * milliseconds, "level": "info"|"warning"|"error", "message": TEXT} plus the fields
+ * log_event() gives. Lines written to another stream (log_vprint(), diags_print()
+ * to stdout) are not affected. */
+void log_setup(bool to_syslog, bool json);
+
+enum log_level { LOG_LEVEL_INFO, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR };
+/* One line about an event, with fields that --log-format json keeps apart: event
+ * (a word: "pinned"), pid (0: none), vm and policy (NULL: none). As text:
+ * "kvmcg: pid 812 (web1): pinned: MESSAGE", "kvmcg: policy: MESSAGE" when pid is 0. */
+__attribute__((format(printf, 6, 7))) void log_event(enum log_level level, const char *event, int pid,
+						      const char *vm, const char *policy, const char *fmt, ...);
 
 #endif

@@ -15,6 +15,7 @@
 #include "cli/cmd-run.h"
 #include "cli/cmd-show.h"
 #include "cli/cmd-topology.h"
+#include "cli/cmd-watch.h"
 #include "basic/log.h"
 #include "basic/util.h"
 
@@ -40,6 +41,7 @@ static const struct command commands[] = {
 	{"check", cmd_check, "validate policy files", false},
 	{"apply", cmd_apply, "give every running VM the policy that matches it", true},
 	{"run", cmd_run, "start QEMU already placed: cgroup, memory policy and pins before the guest runs", true},
+	{"watch", cmd_watch, "the daemon: pin VMs as they start, their new vCPUs at once, repair drift", true},
 };
 
 static void usage(FILE *f)

@@ -179,6 +179,52 @@ static void state_name(char *buf, size_t size, pid_t pid, uint64_t starttime, co
 	snprintf(buf, size, "%d-%llu.%s", (int)pid, (unsigned long long)starttime, suffix);
 }
 
+int state_watch_running(int dirfd, pid_t *ret_pid)
+{
+	*ret_pid = 0;
+	_cleanup_close_ int fd = openat(dirfd, STATE_WATCH_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		(void)flock(fd, LOCK_UN);
+		return 0;
+	}
+	if (errno != EWOULDBLOCK)
+		return -errno;
+	char buf[24] = "";
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	int pid;
+	buf[strcspn(buf, "\n")] = '\0';
+	*ret_pid = parse_int(buf, &pid) == 0 && pid > 0 ? pid : -1;
+	return 0;
+}
+
+int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime, "unmanaged");
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+bool state_unmanaged_is_set(int dirfd, pid_t pid, uint64_t starttime)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime, "unmanaged");
+	return faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int state_unmanaged_clear(int dirfd, pid_t pid, uint64_t starttime)
+{
+	char name[64];
+	state_name(name, sizeof(name), pid, starttime, "unmanaged");
+	return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
 /* The locks this process holds (state_lock), so that state_load knows when it may
  * rewrite a record, and state_unlock whether it should: convert is set when a record
  * in the text format was loaded under the lock, cleared when the record is saved or

@@ -60,6 +60,20 @@ void state_launch_dir_remove(const char *path);
  * too (no socket, or one without a listener). */
 void state_launch_dirs_sweep(void);
 
+/* kvmcg watch's one-instance lock in the state directory: held (flock(2) LOCK_EX) by
+ * the running daemon, and holding its pid as text. */
+#define STATE_WATCH_LOCK "watch.lock"
+/* The pid of the kvmcg watch that runs (holds the lock), 0 when none does, or
+ * -errno. Takes and drops a shared flock: never blocks. */
+int state_watch_running(int dirfd, pid_t *ret_pid);
+/* A VM unpinned by hand while a watch runs: "<pid>-<starttime>.unmanaged", which
+ * the watch reads before it pins the VM, and removes when the VM exits or its policy
+ * file changes (core/watch.h). set and clear: 0 or -errno; clear of a missing one is
+ * 0. is_set: whether it exists. */
+int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime);
+bool state_unmanaged_is_set(int dirfd, pid_t pid, uint64_t starttime);
+int state_unmanaged_clear(int dirfd, pid_t pid, uint64_t starttime);
+
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root
  * (or the user running kvmcg), is writable by group or others, does not parse
  * (-EBADMSG), is of another version (-EBADMSG: "refusing the record FILE: it has

@@ -1,0 +1,693 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "core/watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/err.h"
+#include "basic/util.h"
+#include "state/state.h"
+#include "tune/policy-match.h"
+#include "vmm/qemu-argv.h"
+
+enum entry_state {
+	E_CANDIDATE, /* a QEMU not placed yet: tried until identifiable */
+	E_MANAGED,   /* a policy matches it and this watch pinned it */
+	E_UNMATCHED, /* no policy matches (or two do): never touched */
+};
+
+struct entry {
+	pid_t pid;
+	enum entry_state state;
+	uint64_t due;      /* CLOCK_MONOTONIC ns of the next try; UINT64_MAX: none */
+	uint64_t first_ns; /* when its current series of tries began */
+	unsigned tries;
+	char *policy;      /* the managing policy's path (E_MANAGED) */
+	uint64_t starttime;
+	bool hands_off;    /* unpinned by hand: left alone (said once) */
+	uint64_t trigger_ns; /* the kernel's time (CLOCK_MONOTONIC) of the newest thread
+			      * event that made a try due; 0: none (a reconcile) */
+	unsigned fails;    /* pins that failed in a row: tried again at most
+			    * WATCH_FAIL_RETRIES times, then left to the reconcile */
+};
+
+/* What a policy file was when last read, to tell which ones changed. */
+struct file_sig {
+	char *path;
+	struct timespec mtime;
+	off_t size;
+	ino_t ino;
+};
+
+struct watch {
+	const struct txn_env *env;
+	struct watch_config cfg;
+	struct policy_file *pol; /* in force: each file's last good version */
+	size_t n_pol;
+	struct entry *e; /* sorted by pid */
+	size_t n, cap;
+	struct file_sig *sigs;
+	size_t n_sigs;
+};
+
+static const char *const event_names[] = {
+	[WATCH_EV_START] = "start",       [WATCH_EV_POLICY] = "policy",
+	[WATCH_EV_PINNED] = "pinned",     [WATCH_EV_REPAIRED] = "repaired",
+	[WATCH_EV_UNCHANGED] = "unchanged", [WATCH_EV_FAILED] = "failed",
+	[WATCH_EV_IGNORED] = "ignored",   [WATCH_EV_EXITED] = "exited",
+	[WATCH_EV_LOST] = "lost-events",  [WATCH_EV_RECONCILE] = "reconcile",
+};
+
+const char *watch_event_name(enum watch_event e)
+{
+	return (unsigned)e < sizeof(event_names) / sizeof(event_names[0]) ? event_names[e] : NULL;
+}
+
+__attribute__((format(printf, 7, 8))) static void say(const struct watch *w, enum watch_level level,
+						      enum watch_event event, pid_t pid, const char *vm,
+						      const char *policy, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = vformat(fmt, ap);
+	va_end(ap);
+	struct watch_report r = {.level = level, .event = event, .pid = pid, .vm = vm, .policy = policy,
+				 .message = msg ? msg : "(out of memory: a message was lost)"};
+	if (w->cfg.say)
+		w->cfg.say(&r, w->cfg.userdata);
+}
+
+int watch_new(const struct txn_env *env, const struct watch_config *cfg, struct watch **ret)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->env = env;
+	w->cfg = *cfg;
+	*ret = w;
+	return 0;
+}
+
+static void entry_done(struct entry *e)
+{
+	free(e->policy);
+	e->policy = NULL;
+}
+
+void watch_free(struct watch *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		entry_done(&w->e[i]);
+	free(w->e);
+	policy_dir_free(w->pol, w->n_pol);
+	for (size_t i = 0; i < w->n_sigs; i++)
+		free(w->sigs[i].path);
+	free(w->sigs);
+	free(w);
+}
+
+size_t watch_n_managed(const struct watch *w)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < w->n; i++)
+		k += w->e[i].state == E_MANAGED;
+	return k;
+}
+
+/* ---- the table of known processes, sorted by pid --------------------------------- */
+
+/* The index of pid, or where it would go (*found false). */
+static size_t entry_pos(const struct watch *w, pid_t pid, bool *found)
+{
+	size_t lo = 0, hi = w->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (w->e[mid].pid == pid) {
+			*found = true;
+			return mid;
+		}
+		if (w->e[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static struct entry *entry_find(struct watch *w, pid_t pid)
+{
+	bool found;
+	size_t i = entry_pos(w, pid, &found);
+	return found ? &w->e[i] : NULL;
+}
+
+/* The entry of pid, made a fresh candidate when new. NULL: out of memory. */
+static struct entry *entry_add(struct watch *w, pid_t pid, uint64_t due)
+{
+	bool found;
+	size_t i = entry_pos(w, pid, &found);
+	if (found)
+		return &w->e[i];
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct entry *v = reallocarray(w->e, cap, sizeof(*v));
+		if (!v)
+			return NULL;
+		w->e = v;
+		w->cap = cap;
+	}
+	memmove(&w->e[i + 1], &w->e[i], (w->n - i) * sizeof(*w->e));
+	w->n++;
+	w->e[i] = (struct entry){.pid = pid, .state = E_CANDIDATE, .due = due, .first_ns = now_ns()};
+	return &w->e[i];
+}
+
+static void entry_remove(struct watch *w, pid_t pid)
+{
+	bool found;
+	size_t i = entry_pos(w, pid, &found);
+	if (!found)
+		return;
+	entry_done(&w->e[i]);
+	memmove(&w->e[i], &w->e[i + 1], (w->n - i - 1) * sizeof(*w->e));
+	w->n--;
+}
+
+/* Schedules a try at t (or keeps an earlier one); a new series of tries starts its
+ * give-up clock and back-off. */
+static void due_at(struct entry *e, uint64_t t)
+{
+	if (e->due == UINT64_MAX && e->tries == 0)
+		e->first_ns = now_ns();
+	if (t < e->due)
+		e->due = t;
+}
+
+/* A pin that failed (another run held the VM's lock, the VM changed meanwhile) is
+ * tried again this many times before the reconcile takes it up. */
+#define WATCH_FAIL_RETRIES 3
+
+/* ---- policies --------------------------------------------------------------------- */
+
+static struct policy_file *policy_by_path(struct policy_file *v, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].path, path))
+			return &v[i];
+	return NULL;
+}
+
+/* Each diagnostic of a broken file as one report, in check's form. */
+static void say_diags(const struct watch *w, const struct policy_file *f)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return;
+	diags_print(&f->diags, f->path, m);
+	fclose(m);
+	for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		say(w, WATCH_ERROR, WATCH_EV_POLICY, 0, NULL, f->path, "%s", line);
+	}
+	free(buf);
+}
+
+static void clear_hands_off(struct entry *e)
+{
+	_cleanup_close_ int dir = state_dir_open(false);
+	if (dir >= 0 && e->starttime)
+		(void)state_unmanaged_clear(dir, e->pid, e->starttime);
+	e->hands_off = false;
+}
+
+/* The files that changed since they were last read (or are new): the VMs they
+ * manage that were unpinned by hand are managed again. */
+static void note_changes(struct watch *w, const struct policy_file *pol, size_t n)
+{
+	struct file_sig *sigs = calloc(n ? n : 1, sizeof(*sigs));
+	if (!sigs)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		sigs[i].path = strdup_or_null(pol[i].path);
+		if (stat(pol[i].path, &st) == 0)
+			sigs[i] = (struct file_sig){sigs[i].path, st.st_mtim, st.st_size, st.st_ino};
+		bool same = false;
+		for (size_t k = 0; k < w->n_sigs && !same; k++)
+			same = w->sigs[k].path && sigs[i].path && !strcmp(w->sigs[k].path, sigs[i].path) &&
+			       w->sigs[k].mtime.tv_sec == sigs[i].mtime.tv_sec &&
+			       w->sigs[k].mtime.tv_nsec == sigs[i].mtime.tv_nsec && w->sigs[k].size == sigs[i].size &&
+			       w->sigs[k].ino == sigs[i].ino;
+		if (same)
+			continue;
+		for (size_t k = 0; k < w->n; k++)
+			if (w->e[k].hands_off && w->e[k].policy && !strcmp(w->e[k].policy, pol[i].path))
+				clear_hands_off(&w->e[k]);
+	}
+	for (size_t i = 0; i < w->n_sigs; i++)
+		free(w->sigs[i].path);
+	free(w->sigs);
+	w->sigs = sigs;
+	w->n_sigs = n;
+}
+
+int watch_load_policies(struct watch *w)
+{
+	struct policy_file *pol = NULL;
+	size_t n = 0;
+	_cleanup_free_ char *why = NULL;
+	int r = policy_dir_load(w->cfg.policy_dir, w->cfg.trust, &pol, &n, &why);
+	if (r < 0) {
+		say(w, WATCH_ERROR, WATCH_EV_POLICY, 0, NULL, NULL, "%s; the policies in force stay",
+		    why ? why : strerror(-r));
+		policy_dir_free(pol, n);
+		return r;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (pol[i].policy)
+			continue;
+		say_diags(w, &pol[i]);
+		struct policy_file *old = policy_by_path(w->pol, w->n_pol, pol[i].path);
+		if (old && old->policy) {
+			/* the last good version stays in force */
+			pol[i].policy = old->policy;
+			old->policy = NULL;
+			kept++;
+			say(w, WATCH_WARNING, WATCH_EV_POLICY, 0, NULL, pol[i].path,
+			    "%s has errors: its last good version stays in force", pol[i].path);
+		} else {
+			say(w, WATCH_WARNING, WATCH_EV_POLICY, 0, NULL, pol[i].path,
+			    "%s has errors: it manages no VM until they are fixed", pol[i].path);
+		}
+	}
+	/* A file that is gone: its VMs keep their pins, and are no longer managed. */
+	for (size_t i = 0; i < w->n_pol; i++) {
+		if (policy_by_path(pol, n, w->pol[i].path))
+			continue;
+		say(w, WATCH_INFO, WATCH_EV_POLICY, 0, NULL, w->pol[i].path,
+		    "%s is gone: the VMs it managed keep their pins ('kvmcg unpin' undoes them)", w->pol[i].path);
+		for (size_t k = 0; k < w->n; k++)
+			if (w->e[k].state == E_MANAGED && w->e[k].policy && !strcmp(w->e[k].policy, w->pol[i].path))
+				w->e[k].state = E_UNMATCHED;
+	}
+	note_changes(w, pol, n);
+	policy_dir_free(w->pol, w->n_pol);
+	w->pol = pol;
+	w->n_pol = n;
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += pol[i].policy != NULL;
+	say(w, WATCH_INFO, WATCH_EV_POLICY, 0, NULL, NULL, "%zu policies in force from %s (%zu of them a last good version)",
+	    good, w->cfg.policy_dir, kept);
+	/* every VM is matched again */
+	for (size_t k = 0; k < w->n; k++)
+		if (w->e[k].state == E_UNMATCHED)
+			w->e[k].state = E_CANDIDATE;
+	return 0;
+}
+
+bool watch_wants_qmp(const struct vm *vm, void *data)
+{
+	const struct watch *w = data;
+	for (size_t i = 0; i < w->n_pol; i++)
+		if (w->pol[i].policy && (policy_matches(w->pol[i].policy, vm, w->env->proc_fd) ||
+					 (!vm->name && w->pol[i].policy->match_name)))
+			return true;
+	return false;
+}
+
+/* The one policy that matches vm: 1 and *ret; 0 none; -EEXIST two (*ret the first,
+ * *ret_second the other). */
+static int match_policy(const struct watch *w, const struct vm *vm, const struct policy_file **ret,
+			const struct policy_file **ret_second)
+{
+	*ret = *ret_second = NULL;
+	for (size_t i = 0; i < w->n_pol; i++) {
+		if (!w->pol[i].policy || !policy_matches(w->pol[i].policy, vm, w->env->proc_fd))
+			continue;
+		if (*ret) {
+			*ret_second = &w->pol[i];
+			return -EEXIST;
+		}
+		*ret = &w->pol[i];
+	}
+	return *ret != NULL;
+}
+
+/* ---- one VM ----------------------------------------------------------------------- */
+
+/* "vCPU 0 (tid 812)" */
+static char *thread_label(const struct vm *vm, pid_t tid)
+{
+	const struct vm_thread *t = vm_find_thread(vm, tid);
+	char *s = NULL;
+	if (t && t->kind == THREAD_VCPU)
+		(void)!asprintf(&s, "vCPU %d (tid %d)", t->vcpu_index, (int)tid);
+	else if (t && t->kind == THREAD_IOTHREAD)
+		(void)!asprintf(&s, "iothread %s (tid %d)", t->iothread_id ? t->iothread_id : "?", (int)tid);
+	else
+		(void)!asprintf(&s, "%s thread %d", t ? thread_kind_name(t->kind) : "a", (int)tid);
+	return s;
+}
+
+/* What a pin did, in the words of what it found and what it set: "vCPU 0 (tid 812)
+ * affinity 0-1 -> 0; vCPU 0 (tid 812) cgroup /kvmcg/a -> kvmcg/a/vcpu0". vm holds
+ * the threads as the pin read them under its lock, before it wrote. */
+static char *describe_actions(const struct vm *vm, const struct plan *p)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	if (!m)
+		return NULL;
+	const char *sep = "";
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		if (a->kind == ACT_RESCAN)
+			continue;
+		_cleanup_free_ char *who = a->tid ? thread_label(vm, a->tid) : NULL;
+		const struct vm_thread *t = a->tid ? vm_find_thread(vm, a->tid) : NULL;
+		if (a->kind == ACT_SET_AFFINITY) {
+			_cleanup_free_ char *was = t && t->affinity ? idset_format(t->affinity) : NULL;
+			_cleanup_free_ char *now = a->cpus ? idset_format(a->cpus) : NULL;
+			fprintf(m, "%s%s affinity %s -> %s", sep, who ? who : "?", was ? was : "?", now ? now : "?");
+		} else if (a->kind == ACT_MOVE_THREAD || a->kind == ACT_MOVE_PROCESS) {
+			fprintf(m, "%s%s cgroup %s -> /%s", sep, who ? who : "?", t && t->cgroup ? t->cgroup : "?",
+				a->dir ? a->dir : "");
+		} else if (a->kind == ACT_SET_SCHED) {
+			fprintf(m, "%s%s scheduler -> %s", sep, who ? who : "?", a->value ? a->value : "?");
+		} else {
+			fprintf(m, "%s%s %s%s%s%s%s", sep, action_kind_name(a->kind), a->dir ? a->dir : "",
+				a->file ? "/" : "", a->file ? a->file : "", a->value ? " " : "", a->value ? a->value : "");
+		}
+		sep = "; ";
+	}
+	if (fclose(m) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Pins vm with its policy and says what happened. true when the VM is in hand
+ * (managed, or failed for good); false to try again later. */
+static bool pin_with(struct watch *w, struct entry *e, struct vm *vm, const struct policy_file *pf)
+{
+	struct pin_args a = {.command = "watch", .lock_timeout_ms = w->cfg.lock_timeout_ms};
+	struct pin_result res = {0};
+	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
+	if (r == 0)
+		r = pin_vm(w->env, vm, &a, &res);
+	pin_args_done(&a);
+	bool first = e->state != E_MANAGED;
+	bool done = true;
+	if (r < 0 || !txn_result_ok(res.result)) {
+		/* another run holds the VM's lock, or it changed under us: again soon, a
+		 * few times; a request that cannot work here (2) is not tried again */
+		done = (r >= 0 && res.exit_code == EXIT_USAGE) || ++e->fails > WATCH_FAIL_RETRIES;
+		say(w, WATCH_ERROR, WATCH_EV_FAILED, vm->pid, vm->name, pf->path, "%s%s",
+		    res.message ? res.message : (r < 0 ? strerror(-r) : "the pin failed"),
+		    done ? "; the reconcile tries again" : "; trying again");
+		if (done)
+			e->fails = 0;
+	} else if (res.result == TXN_UNCHANGED) {
+		if (w->cfg.verbose || first)
+			say(w, WATCH_INFO, first ? WATCH_EV_PINNED : WATCH_EV_UNCHANGED, vm->pid, vm->name, pf->path,
+			    "%s", res.message ? res.message : "unchanged");
+	} else {
+		_cleanup_free_ char *what = describe_actions(vm, &res.plan);
+		char took[80] = "";
+		uint64_t t = now_ns();
+		if (e->trigger_ns && t > e->trigger_ns)
+			snprintf(took, sizeof(took), " (%.3f ms after the kernel's event)", (double)(t - e->trigger_ns) / 1e6);
+		say(w, res.result == TXN_PARTIAL ? WATCH_WARNING : WATCH_INFO,
+		    first || !what || !*what ? WATCH_EV_PINNED : WATCH_EV_REPAIRED, vm->pid, vm->name, pf->path,
+		    "%s%s%s%s%s", first ? "" : "put back: ",
+		    first || !what || !*what ? (res.message ? res.message : "pinned") : what, took,
+		    res.problem ? "; " : "", res.problem ? res.problem : "");
+	}
+	e->trigger_ns = 0;
+	if (r >= 0 && txn_result_ok(res.result)) {
+		e->fails = 0;
+		e->state = E_MANAGED;
+		free(e->policy);
+		e->policy = strdup_or_null(pf->path);
+	}
+	pin_result_done(&res);
+	return done;
+}
+
+/* Matches and pins one discovered VM. Returns false when it should be tried again. */
+static bool handle_vm(struct watch *w, struct entry *e, struct vm *vm)
+{
+	const struct policy_file *pf, *second;
+	int m = match_policy(w, vm, &pf, &second);
+	if (m == -EEXIST) {
+		if (e->state != E_UNMATCHED)
+			say(w, WATCH_ERROR, WATCH_EV_IGNORED, vm->pid, vm->name, pf->path,
+			    "matched by both %s and %s; left alone", pf->path, second->path);
+		e->state = E_UNMATCHED;
+		return true;
+	}
+	if (m == 0) {
+		if (e->state == E_CANDIDATE)
+			say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, NULL,
+			    "no policy matches it; left alone");
+		else if (e->state == E_MANAGED)
+			say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, e->policy,
+			    "no policy matches it any more: it keeps its pins, and is no longer managed");
+		e->state = E_UNMATCHED;
+		return true;
+	}
+	e->starttime = vm->starttime_ticks;
+	_cleanup_close_ int dir = state_dir_open(false);
+	if (dir >= 0 && state_unmanaged_is_set(dir, vm->pid, vm->starttime_ticks)) {
+		if (!e->hands_off)
+			say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, pf->path,
+			    "unpinned by hand (kvmcg unpin): left alone until it restarts or %s changes", pf->path);
+		e->hands_off = true;
+		free(e->policy);
+		e->policy = strdup_or_null(pf->path);
+		return true;
+	}
+	e->hands_off = false;
+	/* its vCPUs and iothreads must all be known first (a VM still starting) */
+	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+		return false;
+	return pin_with(w, e, vm, pf);
+}
+
+/* Tries pid now: identify, discover, match, pin. */
+static void try_pid(struct watch *w, pid_t pid, uint64_t now)
+{
+	struct entry *e = entry_find(w, pid);
+	if (!e)
+		return;
+	e->due = UINT64_MAX;
+	_cleanup_vm_ struct vm *vm = NULL;
+	int r = vm_identify(w->env->discover, pid, &vm);
+	if (r == -ENOENT || r == -ESRCH || r == 0) {
+		/* gone, or not a VM after all (an exe named like QEMU, no evidence) */
+		if (r == 0 && e->state == E_CANDIDATE)
+			e->state = E_UNMATCHED;
+		else if (r != 0)
+			entry_remove(w, pid);
+		return;
+	}
+	if (r < 0 || vm_discover_threads(w->env->discover, vm) < 0) {
+		e = entry_find(w, pid);
+		if (e)
+			e->due = now + (uint64_t)WATCH_RETRY_MAX_MS * 1000000u;
+		return;
+	}
+	if (e->state == E_UNMATCHED)
+		return;
+	if (handle_vm(w, e, vm)) {
+		e->tries = 0;
+		return;
+	}
+	/* not yet: again after 10, 20, 40 ... ms, for a while */
+	e->tries++;
+	if (now - e->first_ns > (uint64_t)WATCH_CANDIDATE_GIVE_UP_MS * 1000000u) {
+		say(w, WATCH_WARNING, WATCH_EV_FAILED, vm->pid, vm->name, NULL,
+		    "its vCPUs could not all be identified in %d s; the reconcile tries again",
+		    WATCH_CANDIDATE_GIVE_UP_MS / 1000);
+		e->tries = 0;
+		return;
+	}
+	uint64_t ms = 10u << (e->tries < 7 ? e->tries - 1 : 6);
+	if (ms > WATCH_RETRY_MAX_MS)
+		ms = WATCH_RETRY_MAX_MS;
+	e->due = now + ms * 1000000u;
+}
+
+uint64_t watch_next_due(const struct watch *w)
+{
+	uint64_t t = UINT64_MAX;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->e[i].due < t)
+			t = w->e[i].due;
+	return t;
+}
+
+void watch_run_due(struct watch *w, uint64_t now)
+{
+	/* by pid, since a try may add or remove entries */
+	for (;;) {
+		pid_t pid = 0;
+		for (size_t i = 0; i < w->n; i++)
+			if (w->e[i].due <= now) {
+				pid = w->e[i].pid;
+				break;
+			}
+		if (!pid)
+			return;
+		try_pid(w, pid, now);
+	}
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+/* Whether pid's executable is named like QEMU: one readlinkat(2). */
+static bool exe_is_qemu(const struct watch *w, pid_t pid)
+{
+	char path[32], target[PATH_MAX];
+	snprintf(path, sizeof(path), "%d/exe", (int)pid);
+	ssize_t n = readlinkat(w->env->proc_fd, path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	return qemu_is_qemu_name(target);
+}
+
+/* A managed VM exited: its cgroups and record go. */
+static void collect(struct watch *w, pid_t pid, const char *policy)
+{
+	int fd = state_dir_open(false);
+	char **problems = NULL;
+	if (fd >= 0) {
+		(void)pin_collect_stale(w->env, fd, &problems);
+		close(fd);
+	}
+	say(w, problems && problems[0] ? WATCH_WARNING : WATCH_INFO, WATCH_EV_EXITED, pid, NULL, policy,
+	    "exited; %s%s", problems && problems[0] ? "not everything it left could be removed: " : "its cgroups and record are removed",
+	    problems && problems[0] ? problems[0] : "");
+	strv_free(problems);
+}
+
+void watch_on_event(struct watch *w, const struct proc_ev *ev)
+{
+	struct entry *e;
+	switch (ev->kind) {
+	case PROC_EV_FORK:
+		if (ev->pid == ev->tid) {
+			/* a new process: a QEMU daemonizing forks its VM */
+			if (entry_find(w, ev->parent_pid) && exe_is_qemu(w, ev->pid))
+				(void)entry_add(w, ev->pid, now_ns());
+		} else if ((e = entry_find(w, ev->pid)) && e->state != E_UNMATCHED) {
+			due_at(e, now_ns() + (uint64_t)WATCH_THREAD_DELAY_MS * 1000000u);
+			e->trigger_ns = ev->timestamp_ns;
+		}
+		return;
+	case PROC_EV_COMM:
+		if ((e = entry_find(w, ev->pid)) && e->state != E_UNMATCHED) {
+			int index;
+			const char *id;
+			enum thread_kind k = classify_thread_name(ev->comm, true, &index, &id);
+			if (k == THREAD_VCPU || k == THREAD_IOTHREAD) {
+				due_at(e, now_ns());
+				e->trigger_ns = ev->timestamp_ns;
+			}
+		}
+		return;
+	case PROC_EV_EXEC:
+		if (entry_find(w, ev->pid))
+			entry_remove(w, ev->pid); /* another program now */
+		if (exe_is_qemu(w, ev->pid))
+			(void)entry_add(w, ev->pid, now_ns());
+		return;
+	case PROC_EV_EXIT: {
+		if (ev->pid != ev->tid || !(e = entry_find(w, ev->pid)))
+			return;
+		bool managed = e->state == E_MANAGED;
+		_cleanup_free_ char *policy = e->policy ? strdup(e->policy) : NULL;
+		if (e->hands_off)
+			clear_hands_off(e);
+		entry_remove(w, ev->pid);
+		if (managed)
+			collect(w, ev->pid, policy);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+/* ---- reconcile -------------------------------------------------------------------- */
+
+int watch_reconcile(struct watch *w, const char *why)
+{
+	struct vm **vms = NULL;
+	size_t n = 0;
+	int r = vm_list_all(w->env->discover, &vms, &n);
+	if (r < 0) {
+		say(w, WATCH_ERROR, WATCH_EV_RECONCILE, 0, NULL, NULL, "cannot list the VMs: %s", strerror(-r));
+		return r;
+	}
+	uint64_t now = now_ns();
+	/* forget what is gone; a managed VM whose exit was not seen (events were lost,
+	 * or it was not managed yet) is said as exited, its leftovers collected below */
+	for (size_t i = 0; i < w->n;) {
+		bool alive = false;
+		for (size_t k = 0; k < n && !alive; k++)
+			alive = vms[k]->pid == w->e[i].pid;
+		if (alive || w->e[i].due != UINT64_MAX) {
+			i++;
+			continue;
+		}
+		if (w->e[i].state == E_MANAGED)
+			say(w, WATCH_INFO, WATCH_EV_EXITED, w->e[i].pid, NULL, w->e[i].policy,
+			    "exited (found by a rescan); its cgroups and record are removed");
+		if (w->e[i].hands_off)
+			clear_hands_off(&w->e[i]);
+		entry_remove(w, w->e[i].pid);
+	}
+	size_t managed = 0, unmatched = 0, pending = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct entry *e = entry_find(w, vms[k]->pid);
+		if (e && e->starttime && e->starttime != vms[k]->starttime_ticks)
+			entry_remove(w, vms[k]->pid); /* the pid was used again */
+		if (!(e = entry_add(w, vms[k]->pid, UINT64_MAX)))
+			break;
+		if (e->state != E_UNMATCHED && !handle_vm(w, e, vms[k]))
+			e->due = now + 10u * 1000000u;
+		managed += e->state == E_MANAGED;
+		unmatched += e->state == E_UNMATCHED;
+		pending += e->state == E_CANDIDATE;
+	}
+	vm_list_free(vms, n);
+	int fd = state_dir_open(false);
+	if (fd >= 0) {
+		(void)pin_collect_stale(w->env, fd, NULL);
+		close(fd);
+	}
+	say(w, WATCH_INFO, WATCH_EV_RECONCILE, 0, NULL, NULL,
+	    "%s: %zu VMs, %zu managed, %zu that no policy matches, %zu not ready yet", why, n, managed, unmatched,
+	    pending);
+	return 0;
+}
