@@ -4,7 +4,7 @@
 #   make check        install test dependencies, build, run every test suite
 #   make demo         start a throwaway QEMU and show what kvmcg sees
 #   make SANITIZE=1   the same with ASan+UBSan (objects in build/asan)
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= [INIT=sysvinit|openrc]
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -12,6 +12,14 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DOCDIR     ?= $(PREFIX)/share/doc/kvmcg
+# kvmcg watch as a service (README.md, "Running kvmcg watch as a service"), where
+# Debian puts them whatever PREFIX is: the systemd unit, and one init script in
+# /etc/init.d, Debian's LSB one (sysvinit) unless INIT=openrc. Both scripts are
+# /etc/init.d/kvmcg-watch on Debian, so only one is installed.
+SYSTEMDUNITDIR ?= /lib/systemd/system
+INITDIR    ?= /etc/init.d
+OPENRCDIR  ?= /etc/init.d
+INIT       ?= sysvinit
 DESTDIR    ?=
 CC         ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -61,7 +69,7 @@ MAIN_OBJ := $(BUILD)/obj/cli/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
-.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint check-stress demo bench install uninstall clean
+.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint check-stress demo bench install install-service uninstall clean
 
 all: $(BUILD)/kvmcg
 
@@ -179,7 +187,7 @@ bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit $(BUILD)/procev-probe
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg PROBE=$(CURDIR)/$(BUILD)/procev-probe tests/bench/watch-bench.sh
 	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
-install: all
+install: all install-service
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 0755 $(BUILD)/kvmcg $(DESTDIR)$(SBINDIR)/kvmcg
 	$(INSTALL) -m 0644 man/kvmcg.8 $(DESTDIR)$(MANDIR)/man8/kvmcg.8
@@ -189,10 +197,34 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 0644 contrib/bash-completion/kvmcg $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 
+# The service files alone (no build needed): the unit, and the init script INIT
+# names (sysvinit, the default, or openrc). The source files name /usr/sbin/kvmcg
+# (PREFIX=/usr, as a Debian package would); the copies installed name
+# $(SBINDIR)/kvmcg on the one line that runs it (ExecStart=, DAEMON=, command=).
+SERVICE_SED := sed -e 's,^\(ExecStart=\|DAEMON=\|command=\)/usr/sbin/kvmcg\( \|$$\),\1$(SBINDIR)/kvmcg\2,'
+
+install-service:
+	$(Q)case "$(INIT)" in sysvinit|openrc) ;; *) echo "INIT=$(INIT): sysvinit or openrc" >&2; exit 2 ;; esac
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(SERVICE_SED) contrib/systemd/kvmcg-watch.service >$(DESTDIR)$(SYSTEMDUNITDIR)/kvmcg-watch.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kvmcg-watch.service
+ifeq ($(INIT),openrc)
+	$(INSTALL) -d $(DESTDIR)$(OPENRCDIR)
+	$(SERVICE_SED) contrib/openrc/kvmcg-watch >$(DESTDIR)$(OPENRCDIR)/kvmcg-watch
+	chmod 0755 $(DESTDIR)$(OPENRCDIR)/kvmcg-watch
+else
+	$(INSTALL) -d $(DESTDIR)$(INITDIR)
+	$(SERVICE_SED) contrib/sysvinit/kvmcg-watch >$(DESTDIR)$(INITDIR)/kvmcg-watch
+	chmod 0755 $(DESTDIR)$(INITDIR)/kvmcg-watch
+endif
+
+# Removes the init script whichever INIT installed it.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kvmcg $(DESTDIR)$(MANDIR)/man8/kvmcg.8 \
 		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kvmcg-watch.service $(DESTDIR)$(INITDIR)/kvmcg-watch \
+		$(DESTDIR)$(OPENRCDIR)/kvmcg-watch
 
 # libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md): the policy
 # file, QMP replies, QEMU command lines (as /proc shows them, and as kvmcg run is
