@@ -3,10 +3,11 @@
 #   1. unit tests (Criterion), plain and under ASan+UBSan
 #   2. the layering lints and a short libFuzzer pass of every fuzz target
 #   3. integration tests on this host (real QEMU, real /proc, cgroupfs)
-#   4. the same integration tests under ASan+UBSan
-#   5. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes): every
-#      script on Linux 6.1, and those that depend on the kernel on Linux 6.12; both
-#      guests run beside 2-4 (their output is printed when they end)
+#   4. the same integration tests under ASan+UBSan, with KVMCG_CHECK_SANITIZE=1
+#      (CI; make check-sanitize)
+#   5. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes): those
+#      that depend on the kernel on Linux 6.12, beside 2-4 (its output is printed when
+#      it ends), then every script on Linux 6.1
 # The last line sums them up: "N passed, N failed, N skipped".
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,11 +88,12 @@ run_suite() { # label command...
 	rm -f "$log"
 }
 
-# Suites that run beside the others: the test guests. Each guest is one QEMU whose
-# TCG keeps about one host CPU busy, while the host's suites wait on QEMU and the
-# kernel more than they compute; run one after another they took 45 minutes on 2
-# CPUs, side by side under 30. Their output is kept and printed whole, in the order
-# they were started, once each has ended (bg_finish); the host's streams as it comes.
+# A suite that runs beside the others: the 6.12 test guest. Its QEMU runs every
+# vCPU on one TCG thread (tests/guest/run.sh says why), so it keeps one host CPU
+# busy while the host's suites mostly wait on QEMU and the kernel. Its output is
+# kept and printed whole once it has ended (bg_finish); the host's streams as it
+# comes. The 6.1 guest (one host thread per vCPU) runs alone afterwards: with
+# another guest beside it, both starved on 2 CPUs.
 bg_labels=() bg_logs=() bg_pids=()
 bg_start() { # label command...
 	local log
@@ -141,14 +143,13 @@ run_lint "lint: function length" tests/lint/long-functions.sh
 # cannot be) only the scripts whose checks depend on the kernel: the whole suite
 # twice would not fit in half an hour on 2 CPUs. `make check-guest-6.12` runs all.
 # tests/guest/README.md says why each is here.
-guest_612=(t-kernel t-pin t-refusals t-mempolicy t-numastat t-topology t-numa-balancing t-run)
+guest_612=(t-kernel t-pin t-refusals t-mempolicy t-numastat t-topology t-numa-balancing t-run t-proc-events t-watch)
+guests=1
 if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
 	echo "ok - test guest # SKIP KVMCG_SKIP_GUEST=1"
 	add "test guest" 0 0 1
+	guests=0
 else
-	bg_start "test guest, Linux 6.1: every script (cgroup v2, 2 NUMA nodes)" \
-		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.1 KVMCG_GUEST_CMD="bash tests/integration/run.sh" \
-		tests/guest/run.sh
 	bg_start "test guest, Linux 6.12: the kernel-dependent scripts (${guest_612[*]})" \
 		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.12 \
 		KVMCG_GUEST_CMD="bash tests/integration/run.sh $(printf 'tests/integration/%s.sh ' "${guest_612[@]}")" \
@@ -160,11 +161,20 @@ fuzz_seconds=${FUZZ_CHECK_SECONDS:-10}
 run_suite "fuzz (every target, $fuzz_seconds s each)" \
 	make --no-print-directory -s check-fuzz FUZZ_CHECK_SECONDS="$fuzz_seconds"
 KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
-if [ -x "$asan/kvmcg" ]; then
+# The host suite again with the ASan+UBSan build: in CI (.ci/run sets
+# KVMCG_CHECK_SANITIZE=1) and in `make check-sanitize`; left out of a plain
+# `make check` to keep it within half an hour (the unit tests run under ASan above).
+if [ "${KVMCG_CHECK_SANITIZE:-0}" = 1 ] && [ -x "$asan/kvmcg" ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		KVMCG_BUILD_DIR=$asan run_suite "host integration (ASan+UBSan)" tests/integration/run.sh
+elif [ "${KVMCG_CHECK_SANITIZE:-0}" != 1 ]; then
+	echo "# host integration under ASan+UBSan: not in a plain make check (make check-sanitize; CI runs it)"
 fi
 bg_finish
+if [ "$guests" = 1 ]; then
+	KVMCG_BUILD_DIR=$build KVMCG_GUEST_KERNEL=6.1 KVMCG_GUEST_CMD="bash tests/integration/run.sh" \
+		run_suite "test guest, Linux 6.1: every script (cgroup v2, 2 NUMA nodes)" tests/guest/run.sh
+fi
 
 echo
 [ ${#failed_suites[@]} -gt 0 ] && echo "## failed: ${failed_suites[*]}"
