@@ -221,6 +221,11 @@ static int place_running(const struct txn_env *env, const struct launch_req *req
 {
 	struct discover_opts o = *env->discover, later;
 	o.qmp_socket = req->qmp_path;
+	/* the private monitor of a QEMU just started, which may still be slow to answer
+	 * (a loaded host, a large -mem-prealloc): the start's budget, as for waiting for
+	 * it and for resuming, not discovery's default */
+	o.qmp_timeout_ms = req->start_timeout_ms;
+	o.qmp_deadline_ns = 0;
 	struct vm_selector sel = {.qmp = req->qmp_path};
 	int r = vmsel_identify(&o, &sel, &l->vm, &later);
 	if (r < 0)
