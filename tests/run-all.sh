@@ -118,6 +118,24 @@ bg_finish() {
 trap '[ ${#bg_pids[@]} -gt 0 ] && kill "${bg_pids[@]}" 2>/dev/null; wait; exit 130' INT TERM
 
 run_unit "unit tests" "$build/unit-tests"
+# On 6.12 (Debian 13's kernel, fetched into the build dir; a visible skip when it
+# cannot be) only the scripts whose checks depend on the kernel: the whole suite
+# twice would not fit in half an hour on 2 CPUs. `make check-guest-6.12` runs all.
+# tests/guest/README.md says why each is here. It starts as soon as the plain build
+# is tested, and runs beside the sanitizer build, the lints, fuzzing and the host
+# suites.
+guest_612=(t-kernel t-pin t-refusals t-mempolicy t-numastat t-topology t-numa-balancing t-run t-proc-events)
+guests=1
+if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
+	echo "ok - test guest # SKIP KVMCG_SKIP_GUEST=1"
+	add "test guest" 0 0 1
+	guests=0
+else
+	bg_start "test guest, Linux 6.12: the kernel-dependent scripts (${guest_612[*]})" \
+		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.12 \
+		KVMCG_GUEST_CMD="bash tests/integration/run.sh $(printf 'tests/integration/%s.sh ' "${guest_612[@]}")" \
+		tests/guest/run.sh
+fi
 if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm build/asan/procev-probe >/dev/null; then
 	run_unit "unit tests (ASan+UBSan)" "$asan/unit-tests"
 else
@@ -139,22 +157,6 @@ run_lint() {
 }
 run_lint "lint: layers" tests/lint/layers.sh
 run_lint "lint: function length" tests/lint/long-functions.sh
-# On 6.12 (Debian 13's kernel, fetched into the build dir; a visible skip when it
-# cannot be) only the scripts whose checks depend on the kernel: the whole suite
-# twice would not fit in half an hour on 2 CPUs. `make check-guest-6.12` runs all.
-# tests/guest/README.md says why each is here.
-guest_612=(t-kernel t-pin t-refusals t-mempolicy t-numastat t-topology t-numa-balancing t-run t-proc-events t-watch)
-guests=1
-if [ "${KVMCG_SKIP_GUEST:-0}" = 1 ]; then
-	echo "ok - test guest # SKIP KVMCG_SKIP_GUEST=1"
-	add "test guest" 0 0 1
-	guests=0
-else
-	bg_start "test guest, Linux 6.12: the kernel-dependent scripts (${guest_612[*]})" \
-		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.12 \
-		KVMCG_GUEST_CMD="bash tests/integration/run.sh $(printf 'tests/integration/%s.sh ' "${guest_612[@]}")" \
-		tests/guest/run.sh
-fi
 # A short libFuzzer pass of each target (make fuzz runs longer): its last line is
 # "N passed, N failed, 0 skipped", one per target.
 fuzz_seconds=${FUZZ_CHECK_SECONDS:-10}
