@@ -4,6 +4,7 @@
  * the reconcile interval), the one-instance lock, daemonizing and the log. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -364,6 +365,18 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 	if (rc)
 		return rc;
 	int ready = -1, r;
+	/* a relative --pidfile is the caller's, not the daemon's (which works in /) */
+	_cleanup_free_ char *pidfile = NULL;
+	if (a->pidfile) {
+		char cwd[PATH_MAX];
+		if (a->pidfile[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			log_error("--pidfile %s: cannot tell the working directory: %s", a->pidfile, strerror(errno));
+			return EXIT_FAILURE_RUNTIME;
+		}
+		if (asprintf(&pidfile, "%s%s%s", a->pidfile[0] == '/' ? "" : cwd, a->pidfile[0] == '/' ? "" : "/",
+			     a->pidfile) < 0)
+			return cli_runtime_error(-ENOMEM, "out of memory");
+	}
 	if (!a->foreground) {
 		r = daemonize(&ready);
 		if (r < 0) {
@@ -374,8 +387,13 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 		c->discover.self = getpid();
 	}
 	write_pid(lock_fd);
-	if (a->pidfile && write_pidfile(a->pidfile) < 0)
-		log_warning("cannot write --pidfile %s: %s", a->pidfile, strerror(errno));
+	bool pidfile_written = false;
+	if (pidfile) {
+		int e = write_pidfile(pidfile);
+		if (e < 0)
+			log_warning("cannot write --pidfile %s: %s", pidfile, strerror(-e));
+		pidfile_written = e == 0;
+	}
 
 	struct loop l = {.dir = a->dir ? a->dir : POLICY_DIR_DEFAULT, .inotify_fd = -1, .signal_fd = -1,
 			 .reload_due = UINT64_MAX, .next_reconcile = UINT64_MAX};
@@ -434,8 +452,8 @@ out:
 		close(l.inotify_fd);
 	if (l.signal_fd >= 0)
 		close(l.signal_fd);
-	if (a->pidfile)
-		(void)unlink(a->pidfile);
+	if (pidfile_written)
+		(void)unlink(pidfile);
 	return rc;
 }
 
