@@ -229,11 +229,7 @@ struct policies {
 static bool matched_by_any(const struct vm *vm, void *userdata)
 {
 	const struct policies *p = userdata;
-	for (size_t i = 0; i < p->n; i++)
-		if (p->v[i].policy && (policy_matches(p->v[i].policy, vm, p->proc_fd) ||
-				       (!vm->name && p->v[i].policy->match_name)))
-			return true;
-	return false;
+	return policy_dir_may_match(p->v, p->n, vm, p->proc_fd);
 }
 
 /* Matches vm against the policies and, when exactly one matches, plans it (a dry
@@ -241,16 +237,8 @@ static bool matched_by_any(const struct vm *vm, void *userdata)
 static void plan_one(const struct txn_env *env, const struct apply_args *aa, struct vm *vm, const struct policy_file *pol,
 		     size_t n_pol, int proc_fd, struct outcome *o, size_t *n, size_t *untouched)
 {
-	const struct policy_file *first = NULL, *second = NULL;
-	for (size_t i = 0; i < n_pol; i++) {
-		if (!pol[i].policy || !policy_matches(pol[i].policy, vm, proc_fd))
-			continue;
-		if (!first)
-			first = &pol[i];
-		else if (!second)
-			second = &pol[i];
-	}
-	if (!first) {
+	const struct policy_file *first, *second;
+	if (policy_dir_match(pol, n_pol, vm, proc_fd, &first, &second) == 0) {
 		(*untouched)++;
 		return;
 	}

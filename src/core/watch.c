@@ -324,29 +324,7 @@ int watch_load_policies(struct watch *w)
 bool watch_wants_qmp(const struct vm *vm, void *data)
 {
 	const struct watch *w = data;
-	for (size_t i = 0; i < w->n_pol; i++)
-		if (w->pol[i].policy && (policy_matches(w->pol[i].policy, vm, w->env->proc_fd) ||
-					 (!vm->name && w->pol[i].policy->match_name)))
-			return true;
-	return false;
-}
-
-/* The one policy that matches vm: 1 and *ret; 0 none; -EEXIST two (*ret the first,
- * *ret_second the other). */
-static int match_policy(const struct watch *w, const struct vm *vm, const struct policy_file **ret,
-			const struct policy_file **ret_second)
-{
-	*ret = *ret_second = NULL;
-	for (size_t i = 0; i < w->n_pol; i++) {
-		if (!w->pol[i].policy || !policy_matches(w->pol[i].policy, vm, w->env->proc_fd))
-			continue;
-		if (*ret) {
-			*ret_second = &w->pol[i];
-			return -EEXIST;
-		}
-		*ret = &w->pol[i];
-	}
-	return *ret != NULL;
+	return policy_dir_may_match(w->pol, w->n_pol, vm, w->env->proc_fd);
 }
 
 /* ---- one VM ----------------------------------------------------------------------- */
@@ -456,8 +434,8 @@ static bool pin_with(struct watch *w, struct entry *e, struct vm *vm, const stru
 static bool handle_vm(struct watch *w, struct entry *e, struct vm *vm)
 {
 	const struct policy_file *pf, *second;
-	int m = match_policy(w, vm, &pf, &second);
-	if (m == -EEXIST) {
+	int m = policy_dir_match(w->pol, w->n_pol, vm, w->env->proc_fd, &pf, &second);
+	if (m == 2) {
 		if (e->state != E_UNMATCHED)
 			say(w, WATCH_ERROR, WATCH_EV_IGNORED, vm->pid, vm->name, pf->path,
 			    "matched by both %s and %s; left alone", pf->path, second->path);

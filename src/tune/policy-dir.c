@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "tune/policy-dir.h"
+#include "tune/policy-match.h"
+#include "vmm/discover.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,3 +89,27 @@ void policy_dir_free(struct policy_file *v, size_t n)
 	free(v);
 }
 
+
+bool policy_dir_may_match(const struct policy_file *v, size_t n, const struct vm *vm, int proc_fd)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].policy && (policy_matches(v[i].policy, vm, proc_fd) || (!vm->name && v[i].policy->match_name)))
+			return true;
+	return false;
+}
+
+int policy_dir_match(const struct policy_file *v, size_t n, const struct vm *vm, int proc_fd,
+		     const struct policy_file **ret_first, const struct policy_file **ret_second)
+{
+	int k = 0;
+	*ret_first = *ret_second = NULL;
+	for (size_t i = 0; i < n && k < 2; i++) {
+		if (!v[i].policy || !policy_matches(v[i].policy, vm, proc_fd))
+			continue;
+		if (k++ == 0)
+			*ret_first = &v[i];
+		else
+			*ret_second = &v[i];
+	}
+	return k;
+}

@@ -27,4 +27,16 @@ struct policy_file {
 int policy_dir_load(const char *dir, bool trust, struct policy_file **ret, size_t *ret_n, char **why);
 void policy_dir_free(struct policy_file *v, size_t n);
 
+struct vm;
+/* Whether a usable policy of v may match vm before its monitor is asked: one that
+ * matches by the command line, pidfile and sockets, or whose Name= cannot be decided
+ * because the VM's -name is not on its command line (a -readconfig file may set it;
+ * query-name tells). apply and watch ask only these VMs' monitors. */
+bool policy_dir_may_match(const struct policy_file *v, size_t n, const struct vm *vm, int proc_fd);
+/* The usable policies of v that match vm (tune/policy-match.h policy_matches()): how
+ * many, counting to 2 at most; *ret_first and *ret_second (NULL when none) name the
+ * first two, in v's order. */
+int policy_dir_match(const struct policy_file *v, size_t n, const struct vm *vm, int proc_fd,
+		     const struct policy_file **ret_first, const struct policy_file **ret_second);
+
 #endif
