@@ -107,22 +107,16 @@ int trust_open_reason(const char *path, int flags, mode_t mkdir_mode, bool check
 	*ret_reason = NULL;
 	if (!path || !*path)
 		return why(ret_reason, -EINVAL, "an empty path names no file");
+	/* The working directory as the kernel has it: every component is walked and
+	 * checked again from "/", like those of an absolute path. */
 	_cleanup_free_ char *full = NULL;
-	if (path[0] == '/') {
-		full = strdup(path);
-	} else {
-		/* The working directory as the kernel has it: every component is walked
-		 * and checked again from "/", like those of an absolute path. */
-		_cleanup_free_ char *cwd = getcwd(NULL, 0);
-		if (!cwd)
-			return why(ret_reason, -errno, "cannot tell the working directory: %s", strerror(errno));
-		if (cwd[0] != '/')
-			return why(ret_reason, -ENOENT, "the working directory is not reachable from /");
-		if (asprintf(&full, "%s/%s", cwd, path) < 0)
-			full = NULL;
-	}
-	if (!full)
+	int ra = path_absolute(path, &full);
+	if (ra == -ENOMEM)
 		return -ENOMEM;
+	if (ra == -ENOENT)
+		return why(ret_reason, -ENOENT, "the working directory is not reachable from /");
+	if (ra < 0)
+		return why(ret_reason, ra, "cannot tell the working directory: %s", strerror(-ra));
 
 	/* Components, "." and empty ones dropped; ".." refused before anything is opened. */
 	size_t len = strlen(full), n = 0;

@@ -293,3 +293,23 @@ int free_and_strdup(char **dst, const char *s)
 	*dst = c;
 	return 0;
 }
+
+int path_absolute(const char *path, char **ret)
+{
+	char *full = NULL;
+	if (path[0] == '/') {
+		full = strdup(path);
+	} else {
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+		if (!cwd)
+			return -errno;
+		if (cwd[0] != '/')
+			return -ENOENT;
+		if (asprintf(&full, "%s/%s", cwd, path) < 0)
+			full = NULL;
+	}
+	if (!full)
+		return -ENOMEM;
+	*ret = full;
+	return 0;
+}

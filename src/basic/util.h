@@ -91,6 +91,10 @@ int parse_u64(const char *s, uint64_t *ret);
 
 bool startswith(const char *s, const char *prefix);
 char *strdup_or_null(const char *s);
+/* path made absolute against the working directory as the kernel has it (getcwd(3)):
+ * 0 and *ret (caller frees); -errno from getcwd, -ENOENT when the working directory
+ * is not reachable from "/" (another mount namespace's), -ENOMEM. */
+int path_absolute(const char *path, char **ret);
 
 /* vasprintf(3) that gives the string, or NULL when out of memory. */
 __attribute__((format(printf, 1, 0))) char *vformat(const char *fmt, va_list ap);

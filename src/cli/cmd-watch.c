@@ -4,14 +4,12 @@
  * the reconcile interval), the one-instance lock, daemonizing and the log. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -143,35 +141,21 @@ static int take_lock(int *ret_fd)
 		log_error("%s", err_get() ? err_get() : "cannot open the state directory");
 		return EXIT_FAILURE_RUNTIME;
 	}
-	int fd = openat(dir, STATE_WATCH_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		log_error("cannot open %s/%s: %s", state_dir_path(), STATE_WATCH_LOCK, strerror(errno));
+	pid_t holder;
+	int r = state_watch_lock(dir, ret_fd, &holder);
+	if (r == -EWOULDBLOCK) {
+		char pid[16] = "unknown";
+		if (holder > 0)
+			snprintf(pid, sizeof(pid), "%d", (int)holder);
+		log_error("kvmcg watch is already running (pid %s; it holds %s/%s)", pid, state_dir_path(),
+			  STATE_WATCH_LOCK);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		char buf[32] = "";
-		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-		buf[n > 0 ? n : 0] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
-		close(fd);
-		if (e == EWOULDBLOCK)
-			log_error("kvmcg watch is already running (pid %s; it holds %s/%s)", *buf ? buf : "unknown",
-				  state_dir_path(), STATE_WATCH_LOCK);
-		else
-			log_error("cannot lock %s/%s: %s", state_dir_path(), STATE_WATCH_LOCK, strerror(e));
+	if (r < 0) {
+		log_error("cannot lock %s/%s: %s", state_dir_path(), STATE_WATCH_LOCK, strerror(-r));
 		return EXIT_FAILURE_RUNTIME;
 	}
-	*ret_fd = fd;
 	return 0;
-}
-
-static void write_pid(int fd)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
-		log_warning("cannot write the pid into the lock file: %s", strerror(errno));
 }
 
 /* --pidfile: written by the daemon itself, with O_NOFOLLOW (a link planted there is
@@ -367,15 +351,9 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 	int ready = -1, r;
 	/* a relative --pidfile is the caller's, not the daemon's (which works in /) */
 	_cleanup_free_ char *pidfile = NULL;
-	if (a->pidfile) {
-		char cwd[PATH_MAX];
-		if (a->pidfile[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
-			log_error("--pidfile %s: cannot tell the working directory: %s", a->pidfile, strerror(errno));
-			return EXIT_FAILURE_RUNTIME;
-		}
-		if (asprintf(&pidfile, "%s%s%s", a->pidfile[0] == '/' ? "" : cwd, a->pidfile[0] == '/' ? "" : "/",
-			     a->pidfile) < 0)
-			return cli_runtime_error(-ENOMEM, "out of memory");
+	if (a->pidfile && (r = path_absolute(a->pidfile, &pidfile)) < 0) {
+		log_error("--pidfile %s: cannot tell the working directory: %s", a->pidfile, strerror(-r));
+		return EXIT_FAILURE_RUNTIME;
 	}
 	if (!a->foreground) {
 		r = daemonize(&ready);
@@ -386,7 +364,8 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 		log_setup(true, a->json);
 		c->discover.self = getpid();
 	}
-	write_pid(lock_fd);
+	if ((r = state_watch_set_pid(lock_fd, getpid())) < 0)
+		log_warning("cannot write the pid into the lock file: %s", strerror(-r));
 	bool pidfile_written = false;
 	if (pidfile) {
 		int e = write_pidfile(pidfile);

@@ -179,6 +179,17 @@ static void state_name(char *buf, size_t size, pid_t pid, uint64_t starttime, co
 	snprintf(buf, size, "%d-%llu.%s", (int)pid, (unsigned long long)starttime, suffix);
 }
 
+/* The pid the watch lock file says, or -1. */
+static pid_t watch_lock_pid(int fd)
+{
+	char buf[24] = "";
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	int pid;
+	return parse_int(buf, &pid) == 0 && pid > 0 ? pid : -1;
+}
+
 int state_watch_running(int dirfd, pid_t *ret_pid)
 {
 	*ret_pid = 0;
@@ -191,13 +202,34 @@ int state_watch_running(int dirfd, pid_t *ret_pid)
 	}
 	if (errno != EWOULDBLOCK)
 		return -errno;
-	char buf[24] = "";
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	buf[n > 0 ? n : 0] = '\0';
-	int pid;
-	buf[strcspn(buf, "\n")] = '\0';
-	*ret_pid = parse_int(buf, &pid) == 0 && pid > 0 ? pid : -1;
+	*ret_pid = watch_lock_pid(fd);
 	return 0;
+}
+
+int state_watch_lock(int dirfd, int *ret_fd, pid_t *ret_holder)
+{
+	*ret_holder = 0;
+	int fd = openat(dirfd, STATE_WATCH_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (e == EWOULDBLOCK)
+			*ret_holder = watch_lock_pid(fd);
+		close(fd);
+		return -e;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int state_watch_set_pid(int fd, pid_t pid)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
+	return pwrite(fd, buf, (size_t)n, 0) == n ? 0 : -EIO;
 }
 
 int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime)

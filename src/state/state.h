@@ -64,8 +64,15 @@ void state_launch_dirs_sweep(void);
  * the running daemon, and holding its pid as text. */
 #define STATE_WATCH_LOCK "watch.lock"
 /* The pid of the kvmcg watch that runs (holds the lock), 0 when none does, or
- * -errno. Takes and drops a shared flock: never blocks. */
+ * -errno; -1 as the pid when the file does not say it. Takes and drops a shared
+ * flock: never blocks. */
 int state_watch_running(int dirfd, pid_t *ret_pid);
+/* Takes the lock for this process (never waits): 0 and *ret_fd, which holds it while
+ * open (close-on-exec; a fork's child that keeps it keeps the lock); -EWOULDBLOCK
+ * with *ret_holder the running watch's pid (-1 when the file does not say it); or
+ * -errno. state_watch_set_pid() writes the pid of the process that keeps it. */
+int state_watch_lock(int dirfd, int *ret_fd, pid_t *ret_holder);
+int state_watch_set_pid(int fd, pid_t pid);
 /* A VM unpinned by hand while a watch runs: "<pid>-<starttime>.unmanaged", which
  * the watch reads before it pins the VM, and removes when the VM exits or its policy
  * file changes (core/watch.h). set and clear: 0 or -errno; clear of a missing one is
