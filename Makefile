@@ -69,7 +69,7 @@ MAIN_OBJ := $(BUILD)/obj/cli/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
-.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint check-sanitize check-stress demo bench install install-service uninstall clean
+.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint asan-test-build check-sanitize check-stress demo bench install install-service uninstall clean
 
 all: $(BUILD)/kvmcg
 
@@ -151,19 +151,21 @@ check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-prob
 # The host's integration tests under ASan+UBSan (build/asan): CI runs them as part of
 # make check (KVMCG_CHECK_SANITIZE=1, .ci/run); a plain make check leaves them out to
 # stay within half an hour, and runs the unit tests under ASan.
-check-sanitize:
+# ASAN_TEST_ENV: how a sanitizer run of the integration tests reports (leaks checked,
+# the first error fatal), here and in tests/run-all.sh through this target.
+ASAN_TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		 KVMCG_BUILD_DIR=$(CURDIR)/build/asan
+asan-test-build:
 	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe
-	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		KVMCG_BUILD_DIR=$(CURDIR)/build/asan tests/integration/run.sh
+
+check-sanitize: asan-test-build
+	$(Q)$(ASAN_TEST_ENV) tests/integration/run.sh
 
 # Long runs kept out of make check: kvmcg watch through 1000 VM starts and stops
 # under ASan+UBSan (its fds, RSS, cgroups and records counted before and after; LSan
 # checks the daemon at its exit).
-check-stress:
-	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe
-	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		KVMCG_BUILD_DIR=$(CURDIR)/build/asan KVMCG_TEST_WATCH_CYCLES=1000 \
-		tests/integration/run.sh tests/integration/t-watch.sh
+check-stress: asan-test-build
+	$(Q)$(ASAN_TEST_ENV) KVMCG_TEST_WATCH_CYCLES=1000 tests/integration/run.sh tests/integration/t-watch.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -167,8 +167,7 @@ KVMCG_BUILD_DIR=$build run_suite "host integration" tests/integration/run.sh
 # KVMCG_CHECK_SANITIZE=1) and in `make check-sanitize`; left out of a plain
 # `make check` to keep it within half an hour (the unit tests run under ASan above).
 if [ "${KVMCG_CHECK_SANITIZE:-0}" = 1 ] && [ -x "$asan/kvmcg" ]; then
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		KVMCG_BUILD_DIR=$asan run_suite "host integration (ASan+UBSan)" tests/integration/run.sh
+	run_suite "host integration (ASan+UBSan)" make --no-print-directory -s check-sanitize
 elif [ "${KVMCG_CHECK_SANITIZE:-0}" != 1 ]; then
 	echo "# host integration under ASan+UBSan: not in a plain make check (make check-sanitize; CI runs it)"
 fi
