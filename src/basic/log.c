@@ -99,7 +99,7 @@ static char *json_line(enum log_level level, const char *event, int pid, const c
 static void emit(enum log_level level, const char *prefix, const char *event, int pid, const char *vm,
 		 const char *policy, const char *text)
 {
-	_cleanup_free_ char *escaped = str_escape(text), *line = NULL;
+	_cleanup_free_ char *escaped = log_json ? NULL : str_escape(text), *line = NULL;
 	if (log_json) {
 		line = json_line(level, event, pid, vm, policy, text);
 	} else if (escaped && log_to_syslog) {
