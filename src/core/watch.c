@@ -123,6 +123,11 @@ size_t watch_n_managed(const struct watch *w)
 	return k;
 }
 
+size_t watch_n_known(const struct watch *w)
+{
+	return w->n;
+}
+
 /* ---- the table of known processes, sorted by pid --------------------------------- */
 
 /* The index of pid, or where it would go (*found false). */

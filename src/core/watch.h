@@ -118,8 +118,9 @@ void watch_run_due(struct watch *w, uint64_t now_ns);
  * so that a reconcile talks only to the monitors of VMs it may pin, as apply does. */
 bool watch_wants_qmp(const struct vm *vm, void *data);
 
-/* How many VMs it manages, and how many processes it knows (for tests and the
- * start message). */
+/* How many VMs it manages, and how many processes it knows (candidates, managed
+ * and unmatched), for tests and the start message. */
 size_t watch_n_managed(const struct watch *w);
+size_t watch_n_known(const struct watch *w);
 
 #endif

@@ -140,6 +140,7 @@ WARNING="warning: automatic NUMA balancing is on"
 # warnings CMD...: how many times the command's stderr warns (its stdout is kept).
 warnings() {
 	"$KVMCG" "$@" >"$TL_TMP/stdout" 2>"$TL_TMP/stderr"
+	echo "$?" >"$TL_TMP/status"
 	grep -c "$WARNING" "$TL_TMP/stderr"
 }
 runs=(
@@ -155,7 +156,8 @@ runs=(
 tl_eq "balancing on for the warnings: cat reads 1" "$(cat "$F")" 1
 for run in "${runs[@]}"; do
 	# shellcheck disable=SC2086
-	tl_eq "on, VM bound to node 0: kvmcg $run warns exactly once" "$(warnings $run)" 1
+	tl_eq "on, VM bound to node 0: kvmcg $run warns exactly once" "$(warnings $run)" 1 ||
+		sed "s/^/#   exit $(cat "$TL_TMP/status"), stderr: /" "$TL_TMP/stderr"
 done
 warnings show --pid "$bound" --json >/dev/null
 tl_check "the warning names the VM and its node" \

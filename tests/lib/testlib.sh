@@ -127,7 +127,7 @@ tl_check() {
 	fi
 }
 
-# tl_eq DESCRIPTION ACTUAL EXPECTED
+# tl_eq DESCRIPTION ACTUAL EXPECTED: status 1 when they differ, for a caller's diagnostics.
 tl_eq() {
 	if [ "$2" = "$3" ]; then
 		tl_ok "$1"
@@ -135,6 +135,7 @@ tl_eq() {
 		tl_fail "$1"
 		echo "#   expected: $3"
 		echo "#   actual:   $2"
+		return 1
 	fi
 }
 
