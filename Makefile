@@ -187,14 +187,14 @@ $(BUILD)/bench/%: tests/bench/%.c
 # host and, bound strict, in the test guest (run-bench.sh). Then kvmcg watch: its
 # reaction to a starting VM, its CPU idle and under a fork storm (watch-bench.sh).
 BENCH_SWEEP ?= 1
-bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit $(BUILD)/procev-probe
+bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit $(BUILD)/bench/forkstorm $(BUILD)/procev-probe
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg FLOOR=$(CURDIR)/$(BUILD)/bench/floor \
 		TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit tests/bench/floor-bench.sh
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
 		tests/bench/numa-bench.sh
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
 		tests/bench/run-bench.sh
-	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg PROBE=$(CURDIR)/$(BUILD)/procev-probe tests/bench/watch-bench.sh
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg PROBE=$(CURDIR)/$(BUILD)/procev-probe STORM=$(CURDIR)/$(BUILD)/bench/forkstorm tests/bench/watch-bench.sh
 	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
 install: all install-service

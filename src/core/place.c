@@ -80,10 +80,16 @@ static int read_allowed(struct place *p)
 
 /* In affinity mode sched_setaffinity is bounded by each thread's cpuset: what all the
  * VM's threads' cpusets allow, where a cpuset hierarchy can be read; else online. */
+/* The hierarchy: the caller's (env->cgroup_host), else read now. */
+static int host_detect(const struct txn_env *env, struct cgroup_host *ret)
+{
+	return env->cgroup_host ? cgroup_host_copy(env->cgroup_host, ret) : cgroup_host_detect(env->proc_fd, ret);
+}
+
 static int read_allowed_affinity(const struct txn_env *env, const struct vm *vm, struct place *p)
 {
 	struct cgroup_host h = {0};
-	if (cgroup_host_detect(env->proc_fd, &h) < 0 || h.backend == BACKEND_AFFINITY) {
+	if (host_detect(env, &h) < 0 || h.backend == BACKEND_AFFINITY) {
 		cgroup_host_done(&h);
 		return 0;
 	}
@@ -407,7 +413,7 @@ int txn_find_place(const struct txn_env *env, const struct vm *vm, const struct 
 		if (r < 0)
 			return r;
 	} else {
-		r = cgroup_host_detect(env->proc_fd, &p->host);
+		r = host_detect(env, &p->host);
 		if (r < 0) {
 			err_set("cannot read the cgroup mounts: %s", strerror(-r));
 			return r;

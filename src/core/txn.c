@@ -255,7 +255,8 @@ static int pin_begin(struct pin_run *p)
 		int rc = lock_vm(p->state_fd, p->vm, a->lock_timeout_ms, a->command, &p->lock_fd, res);
 		if (rc != EXIT_OK)
 			return rc;
-		txn_collect_and_warn(p->env, p->state_fd, p->vm, res);
+		if (!a->no_collect)
+			txn_collect_and_warn(p->env, p->state_fd, p->vm, res);
 	}
 	/* Before the lock other VMs' pins wait for: a monitor may take its whole budget
 	 * (the threads' and the memory backends' questions). */

@@ -23,6 +23,9 @@ struct txn_env {
 	int sys_fd; /* /sys: the nodes' free memory, for a pin that moves memory */
 	const struct host *host;
 	const struct discover_opts *discover;
+	/* The cgroup hierarchy to use, as the caller detected it (kvmcg watch: at each
+	 * reconcile), instead of reading /proc/self/mountinfo for every pin; NULL: read. */
+	const struct cgroup_host *cgroup_host;
 };
 
 /* The outcome of one VM's transaction, as the JSON "result" key names it
@@ -80,6 +83,9 @@ struct pin_args {
 	 * pages): --force. */
 	bool force;
 	enum pin_launch launch;
+	/* Leave other VMs' stale records alone: the caller collects them itself
+	 * (kvmcg watch, at each exit and reconcile), not every pin. */
+	bool no_collect;
 };
 void pin_args_done(struct pin_args *a);
 

@@ -13,6 +13,7 @@
 
 #include "basic/err.h"
 #include "basic/util.h"
+#include "kernel/cgroupfs.h"
 #include "state/state.h"
 #include "tune/policy-match.h"
 #include "vmm/qemu-argv.h"
@@ -47,7 +48,9 @@ struct file_sig {
 };
 
 struct watch {
-	const struct txn_env *env;
+	const struct txn_env *env; /* &own */
+	struct txn_env own;        /* the caller's, with the hierarchy below */
+	struct cgroup_host cg_host; /* detected at each reconcile (own.cgroup_host) */
 	struct watch_config cfg;
 	struct policy_file *pol; /* in force: each file's last good version */
 	size_t n_pol;
@@ -89,7 +92,8 @@ int watch_new(const struct txn_env *env, const struct watch_config *cfg, struct 
 	struct watch *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	w->env = env;
+	w->own = *env;
+	w->env = &w->own;
 	w->cfg = *cfg;
 	*ret = w;
 	return 0;
@@ -109,6 +113,7 @@ void watch_free(struct watch *w)
 		entry_done(&w->e[i]);
 	free(w->e);
 	policy_dir_free(w->pol, w->n_pol);
+	cgroup_host_done(&w->cg_host);
 	for (size_t i = 0; i < w->n_sigs; i++)
 		free(w->sigs[i].path);
 	free(w->sigs);
@@ -348,9 +353,21 @@ static char *thread_label(const struct vm *vm, pid_t tid)
 	return s;
 }
 
-/* What a pin did, in the words of what it found and what it set: "vCPU 0 (tid 812)
- * affinity 0-1 -> 0; vCPU 0 (tid 812) cgroup /kvmcg/a -> kvmcg/a/vcpu0". vm holds
- * the threads as the pin read them under its lock, before it wrote. */
+/* Whether the plan makes directory dir itself (an ACT_MKDIR of it). */
+static bool plan_makes(const struct plan *p, const char *dir)
+{
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (p->actions[i].kind == ACT_MKDIR && p->actions[i].dir && dir && !strcmp(p->actions[i].dir, dir))
+			return true;
+	return false;
+}
+
+/* What a pin did, in the words of what it found and what it set, one part per
+ * thread and then the cgroups: "vCPU 1 (tid 812): cgroup /kvmcg/a/emulator ->
+ * /kvmcg/a/vcpu1, affinity 0-1 -> 0; mkdir kvmcg/a/vcpu1". A directory the plan
+ * makes is named once, without the writes that set it up; a write to one that was
+ * there is said with its value (someone changed it). vm holds the threads as the pin
+ * read them under its lock, before it wrote. */
 static char *describe_actions(const struct vm *vm, const struct plan *p)
 {
 	char *out = NULL;
@@ -360,24 +377,55 @@ static char *describe_actions(const struct vm *vm, const struct plan *p)
 		return NULL;
 	const char *sep = "";
 	for (size_t i = 0; i < p->n_actions; i++) {
-		const struct action *a = &p->actions[i];
-		if (a->kind == ACT_RESCAN)
+		pid_t tid = p->actions[i].tid;
+		bool seen = !tid || p->actions[i].kind == ACT_RESCAN;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = p->actions[j].tid == tid && p->actions[j].kind != ACT_RESCAN;
+		if (seen)
 			continue;
-		_cleanup_free_ char *who = a->tid ? thread_label(vm, a->tid) : NULL;
-		const struct vm_thread *t = a->tid ? vm_find_thread(vm, a->tid) : NULL;
-		if (a->kind == ACT_SET_AFFINITY) {
-			_cleanup_free_ char *was = t && t->affinity ? idset_format(t->affinity) : NULL;
-			_cleanup_free_ char *now = a->cpus ? idset_format(a->cpus) : NULL;
-			fprintf(m, "%s%s affinity %s -> %s", sep, who ? who : "?", was ? was : "?", now ? now : "?");
-		} else if (a->kind == ACT_MOVE_THREAD || a->kind == ACT_MOVE_PROCESS) {
-			fprintf(m, "%s%s cgroup %s -> /%s", sep, who ? who : "?", t && t->cgroup ? t->cgroup : "?",
-				a->dir ? a->dir : "");
-		} else if (a->kind == ACT_SET_SCHED) {
-			fprintf(m, "%s%s scheduler -> %s", sep, who ? who : "?", a->value ? a->value : "?");
-		} else {
+		const struct vm_thread *t = vm_find_thread(vm, tid);
+		const char *comma = NULL;
+		for (size_t k = i; k < p->n_actions; k++) {
+			const struct action *a = &p->actions[k];
+			if (a->tid != tid || a->kind == ACT_RESCAN)
+				continue;
+			_cleanup_free_ char *was = NULL, *now = NULL;
+			if (a->kind == ACT_SET_AFFINITY) {
+				/* set again after a move (a cpuset change may reset it) but
+				 * not changed: not news */
+				if (t && t->affinity && a->cpus && idset_equal(t->affinity, a->cpus))
+					continue;
+				was = t && t->affinity ? idset_format(t->affinity) : NULL;
+				now = a->cpus ? idset_format(a->cpus) : NULL;
+			}
+			if (!comma) {
+				_cleanup_free_ char *who = thread_label(vm, tid);
+				fprintf(m, "%s%s: ", sep, who ? who : "?");
+				comma = "";
+				sep = "; ";
+			}
+			if (a->kind == ACT_SET_AFFINITY)
+				fprintf(m, "%saffinity %s -> %s", comma, was ? was : "?", now ? now : "?");
+			else if (a->kind == ACT_MOVE_THREAD || a->kind == ACT_MOVE_PROCESS)
+				fprintf(m, "%scgroup %s -> /%s", comma, t && t->cgroup ? t->cgroup : "?", a->dir ? a->dir : "");
+			else if (a->kind == ACT_SET_SCHED)
+				fprintf(m, "%sscheduler -> %s", comma, a->value ? a->value : "?");
+			else
+				fprintf(m, "%s%s", comma, action_kind_name(a->kind));
+			comma = ", ";
+		}
+	}
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		if (a->tid || a->kind == ACT_RESCAN)
+			continue;
+		if (a->kind == ACT_MKDIR)
+			fprintf(m, "%smkdir %s", sep, a->dir ? a->dir : "");
+		else if (a->kind == ACT_WRITE && plan_makes(p, a->dir))
+			continue;
+		else
 			fprintf(m, "%s%s %s%s%s%s%s", sep, action_kind_name(a->kind), a->dir ? a->dir : "",
 				a->file ? "/" : "", a->file ? a->file : "", a->value ? " " : "", a->value ? a->value : "");
-		}
 		sep = "; ";
 	}
 	if (fclose(m) != 0) {
@@ -389,13 +437,15 @@ static char *describe_actions(const struct vm *vm, const struct plan *p)
 
 /* Pins vm with its policy and says what happened. true when the VM is in hand
  * (managed, or failed for good); false to try again later. */
-static bool pin_with(struct watch *w, struct entry *e, struct vm *vm, const struct policy_file *pf)
+static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm,
+		     const struct policy_file *pf)
 {
-	struct pin_args a = {.command = "watch", .lock_timeout_ms = w->cfg.lock_timeout_ms};
+	/* stale records are collected at each exit and reconcile, not every pin */
+	struct pin_args a = {.command = "watch", .lock_timeout_ms = w->cfg.lock_timeout_ms, .no_collect = true};
 	struct pin_result res = {0};
 	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
-		r = pin_vm(w->env, vm, &a, &res);
+		r = pin_vm(env, vm, &a, &res);
 	pin_args_done(&a);
 	bool first = e->state != E_MANAGED;
 	bool done = true;
@@ -418,9 +468,12 @@ static bool pin_with(struct watch *w, struct entry *e, struct vm *vm, const stru
 		uint64_t t = now_ns();
 		if (e->trigger_ns && t > e->trigger_ns)
 			snprintf(took, sizeof(took), " (%.3f ms after the kernel's event)", (double)(t - e->trigger_ns) / 1e6);
-		say(w, res.result == TXN_PARTIAL ? WATCH_WARNING : WATCH_INFO,
-		    first || !what || !*what ? WATCH_EV_PINNED : WATCH_EV_REPAIRED, vm->pid, vm->name, pf->path,
-		    "%s%s%s%s%s", first ? "" : "put back: ",
+		/* after a thread event, what the pin did is placing the new threads; after
+		 * a reconcile it is putting back what someone changed */
+		bool repair = !first && !e->trigger_ns && what && *what;
+		const char *prefix = first || !what || !*what ? "" : repair ? "put back: " : "placed: ";
+		say(w, res.result == TXN_PARTIAL ? WATCH_WARNING : WATCH_INFO, repair ? WATCH_EV_REPAIRED : WATCH_EV_PINNED,
+		    vm->pid, vm->name, pf->path, "%s%s%s%s%s", prefix,
 		    first || !what || !*what ? (res.message ? res.message : "pinned") : what, took,
 		    res.problem ? "; " : "", res.problem ? res.problem : "");
 	}
@@ -435,8 +488,9 @@ static bool pin_with(struct watch *w, struct entry *e, struct vm *vm, const stru
 	return done;
 }
 
-/* Matches and pins one discovered VM. Returns false when it should be tried again. */
-static bool handle_vm(struct watch *w, struct entry *e, struct vm *vm)
+/* Matches and pins one VM discovered with env->discover. Returns false when it
+ * should be tried again. */
+static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm)
 {
 	const struct policy_file *pf, *second;
 	int m = policy_dir_match(w->pol, w->n_pol, vm, w->env->proc_fd, &pf, &second);
@@ -472,7 +526,28 @@ static bool handle_vm(struct watch *w, struct entry *e, struct vm *vm)
 	/* its vCPUs and iothreads must all be known first (a VM still starting) */
 	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
 		return false;
-	return pin_with(w, e, vm, pf);
+	return pin_with(w, env, e, vm, pf);
+}
+
+/* vm_identify() and vm_discover_threads() of the entry's pid with o: 1 and *ret, or
+ * 0 when the entry is dealt with (gone: forgotten; not a VM after all, an exe named
+ * like QEMU without evidence: a candidate left alone; unreadable now: tried again). */
+static int discover(struct watch *w, struct entry *e, uint64_t now, const struct discover_opts *o,
+		    struct vm **ret)
+{
+	int r = vm_identify(o, e->pid, ret);
+	if (r == -ENOENT || r == -ESRCH || r == 0) {
+		if (r == 0 && e->state == E_CANDIDATE)
+			e->state = E_UNMATCHED;
+		else if (r != 0)
+			entry_remove(w, e->pid);
+		return 0;
+	}
+	if (r < 0 || vm_discover_threads(o, *ret) < 0) {
+		e->due = now + (uint64_t)WATCH_RETRY_MAX_MS * 1000000u;
+		return 0;
+	}
+	return 1;
 }
 
 /* Tries pid now: identify, discover, match, pin. */
@@ -483,24 +558,27 @@ static void try_pid(struct watch *w, pid_t pid, uint64_t now)
 		return;
 	e->due = UINT64_MAX;
 	_cleanup_vm_ struct vm *vm = NULL;
-	int r = vm_identify(w->env->discover, pid, &vm);
-	if (r == -ENOENT || r == -ESRCH || r == 0) {
-		/* gone, or not a VM after all (an exe named like QEMU, no evidence) */
-		if (r == 0 && e->state == E_CANDIDATE)
-			e->state = E_UNMATCHED;
-		else if (r != 0)
-			entry_remove(w, pid);
-		return;
+	struct discover_opts quick = *w->env->discover;
+	struct txn_env env = *w->env;
+	/* A managed VM's new thread: its name or kvm fd says what it is, without the
+	 * monitor, which an orchestrator may hold (QEMU serves one client at a time:
+	 * asking would wait out --qmp-timeout) and which costs a conversation. The
+	 * monitor only when that leaves a vCPU or iothread unidentified. */
+	if (e->state == E_MANAGED && e->trigger_ns) {
+		quick.no_qmp = true;
+		quick.qmp_socket = NULL;
+		if (!discover(w, e, now, &quick, &vm))
+			return;
+		if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+			vm_free(TAKE_PTR(vm));
+		else
+			env.discover = &quick;
 	}
-	if (r < 0 || vm_discover_threads(w->env->discover, vm) < 0) {
-		e = entry_find(w, pid);
-		if (e)
-			e->due = now + (uint64_t)WATCH_RETRY_MAX_MS * 1000000u;
+	if (!vm && !discover(w, e, now, w->env->discover, &vm))
 		return;
-	}
 	if (e->state == E_UNMATCHED)
 		return;
-	if (handle_vm(w, e, vm)) {
+	if (handle_vm(w, &env, e, vm)) {
 		e->tries = 0;
 		return;
 	}
@@ -625,6 +703,10 @@ void watch_on_event(struct watch *w, const struct proc_ev *ev)
 
 int watch_reconcile(struct watch *w, const char *why)
 {
+	/* The cgroup mounts, read once per reconcile for the pins until the next one
+	 * (a failure leaves each pin to read them) */
+	cgroup_host_done(&w->cg_host);
+	w->own.cgroup_host = w->own.proc_fd >= 0 && cgroup_host_detect(w->own.proc_fd, &w->cg_host) == 0 ? &w->cg_host : NULL;
 	struct vm **vms = NULL;
 	size_t n = 0;
 	int r = vm_list_all(w->env->discover, &vms, &n);
@@ -657,7 +739,7 @@ int watch_reconcile(struct watch *w, const char *why)
 			entry_remove(w, vms[k]->pid); /* the pid was used again */
 		if (!(e = entry_add(w, vms[k]->pid, UINT64_MAX)))
 			break;
-		if (e->state != E_UNMATCHED && !handle_vm(w, e, vms[k]))
+		if (e->state != E_UNMATCHED && !handle_vm(w, w->env, e, vms[k]))
 			e->due = now + 10u * 1000000u;
 		managed += e->state == E_MANAGED;
 		unmatched += e->state == E_UNMATCHED;

@@ -223,6 +223,17 @@ int cgroup_host_detect(int proc_fd, struct cgroup_host *ret)
 	return detect(proc_fd, NULL, ret);
 }
 
+int cgroup_host_copy(const struct cgroup_host *from, struct cgroup_host *ret)
+{
+	*ret = (struct cgroup_host){.backend = from->backend};
+	if ((from->mount && !(ret->mount = strdup(from->mount))) ||
+	    (from->why_not_v2 && !(ret->why_not_v2 = strdup(from->why_not_v2)))) {
+		cgroup_host_done(ret);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
 {
 	int r = detect(proc_fd, path, ret);

@@ -39,6 +39,8 @@ void cgroup_host_done(struct cgroup_host *h);
 
 /* Reads /proc/self/mountinfo and the v2 mounts' cgroup.controllers. */
 int cgroup_host_detect(int proc_fd, struct cgroup_host *ret);
+/* A copy of from into ret (ret's to free with cgroup_host_done()). 0 or -ENOMEM. */
+int cgroup_host_copy(const struct cgroup_host *from, struct cgroup_host *ret);
 
 /* The hierarchy mount that contains an absolute path (for --cgroup-root). */
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret);

@@ -120,14 +120,26 @@ tl_check "... and the log says it is left alone" sh -c "grep '\"pid\":$p4,' '$TL
 # a vCPU hot-added to t-w1
 props=$(tl_qmp "$TL_TMP"/w1.qmp query-hotpluggable-cpus | jq -c '[.[] | select(.["qom-path"] == null)][0].props')
 drv=$(tl_qmp "$TL_TMP"/w1.qmp query-hotpluggable-cpus | jq -r '[.[] | select(.["qom-path"] == null)][0].type')
-printf '{"execute":"qmp_capabilities"}\n{"execute":"device_add","arguments":%s}\n' \
-	"$(jq -c --arg d "$drv" '. + {driver: $d, id: "hp1"}' <<<"$props")" | socat -t 2 - UNIX-CONNECT:"$TL_TMP"/w1.qmp >/dev/null
+# The client that hot-plugs keeps the monitor (as an orchestrator does) until the
+# pin is checked: QEMU serves one client at a time, so the daemon must place the new
+# thread without asking it.
+{
+	printf '{"execute":"qmp_capabilities"}\n{"execute":"device_add","arguments":%s}\n' \
+		"$(jq -c --arg d "$drv" '. + {driver: $d, id: "hp1"}' <<<"$props")"
+	sleep $((limit + 10))
+} | socat - UNIX-CONNECT:"$TL_TMP"/w1.qmp >/dev/null &
+holder=$!
+tl_register_pid "$holder"
 two_vcpus() { [ "$(tl_named_vcpus "$p1" | wc -l)" = 2 ]; }
 until_ok 5 two_vcpus
 tl_eq "hot-plug: t-w1 has 2 vCPU threads now (/proc)" "$(tl_named_vcpus "$p1" | wc -l)" 2
 hp=$(tl_named_vcpus "$p1" | awk '$1 == 1 { print $2 }')
 hp_pinned() { [ "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$p1"/task/"$hp"/status)" = 0 ]; }
-within "hot-plug: the new vCPU (tid $hp) is pinned to 0" hp_pinned
+within "hot-plug, its monitor held by the client that plugged it: the new vCPU (tid $hp) is pinned to 0" hp_pinned
+tl_check "... the log says it was placed: $(grep '"event":"pinned"' "$TL_TMP/watch.log" | grep "tid $hp)" | jq -r .message | head -1)" \
+	sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | grep '\"pid\":$p1,' | grep -q 'placed: .*vCPU 1 (tid $hp): '"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
 
 # drift: taskset narrows t-w2's main thread (an emulator thread, pinned to 0-1; a
 # cgroup's cpuset lets taskset move a thread only within it) to 0; no event says
@@ -139,7 +151,7 @@ taskset -p -c 0 "$p2" >/dev/null
 tl_eq "drift: taskset moves it to 0 (exit status)" "$?" 0
 within "drift: it is put back by the reconcile" main_is 0-1
 tl_check "... and the log says what it found and what it set" \
-	sh -c "grep '\"event\":\"repaired\"' '$TL_TMP/watch.log' | grep '\"pid\":$p2,' | grep -q 'thread $p2 affinity 0 -> 0-1'"
+	sh -c "grep '\"event\":\"repaired\"' '$TL_TMP/watch.log' | grep '\"pid\":$p2,' | grep -q 'thread $p2: affinity 0 -> 0-1'"
 
 # an edited policy re-pins its VM
 policy w3 t-w3 1
