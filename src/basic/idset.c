@@ -95,6 +95,17 @@ bool idset_is_subset(const struct idset *sub, const struct idset *super)
 	return true;
 }
 
+struct idset *idset_intersect(const struct idset *a, const struct idset *b)
+{
+	struct idset *r = idset_new();
+	for (int c = 0; r && c <= idset_last(a); c++)
+		if (idset_isset(a, (unsigned)c) && idset_isset(b, (unsigned)c) && idset_set(r, (unsigned)c) < 0) {
+			idset_free(r);
+			return NULL;
+		}
+	return r;
+}
+
 int idset_last(const struct idset *s)
 {
 	for (size_t i = s->nwords; i-- > 0;)

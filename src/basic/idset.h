@@ -31,6 +31,8 @@ bool idset_isset(const struct idset *s, unsigned bit);
 unsigned idset_count(const struct idset *s);
 bool idset_equal(const struct idset *a, const struct idset *b);
 bool idset_is_subset(const struct idset *sub, const struct idset *super);
+/* The ids in both a and b (an empty set when none); NULL: out of memory. */
+struct idset *idset_intersect(const struct idset *a, const struct idset *b);
 /* Highest set bit, or -1 when empty. */
 int idset_last(const struct idset *s);
 

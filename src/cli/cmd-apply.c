@@ -157,10 +157,7 @@ static void check_exclusive(struct outcome *o, size_t n, int state_fd)
 		for (size_t k = 0; k < n; k++) {
 			if (k == i || !o[k].cpus)
 				continue;
-			struct idset *common _cleanup_cpuset_ = idset_new();
-			for (int c = 0; common && c <= idset_last(o[i].cpus); c++)
-				if (idset_isset(o[i].cpus, (unsigned)c) && idset_isset(o[k].cpus, (unsigned)c))
-					idset_set(common, (unsigned)c);
+			struct idset *common _cleanup_cpuset_ = idset_intersect(o[i].cpus, o[k].cpus);
 			if (!common || idset_count(common) == 0)
 				continue;
 			_cleanup_free_ char *list = idset_format(common);
@@ -179,10 +176,8 @@ static void check_exclusive(struct outcome *o, size_t n, int state_fd)
 			if (in_run)
 				continue;
 			struct idset *theirs _cleanup_cpuset_ = vm_tune_cpus(&states[s].tune);
-			bool clash = false;
-			for (int c = 0; theirs && c <= idset_last(o[i].cpus); c++)
-				clash |= idset_isset(o[i].cpus, (unsigned)c) && idset_isset(theirs, (unsigned)c);
-			if (clash)
+			struct idset *common _cleanup_cpuset_ = theirs ? idset_intersect(o[i].cpus, theirs) : NULL;
+			if (common && idset_count(common))
 				set_failed(&o[i], EXIT_USAGE, TXN_CONFLICT,
 					   "Exclusive=yes (%s): its CPUs are already pinned for pid %d (%s); left alone",
 					   o[i].policy->path, (int)states[s].pid,

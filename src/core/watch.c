@@ -37,6 +37,9 @@ struct entry {
 			      * event that made a try due; 0: none (a reconcile) */
 	unsigned fails;    /* pins that failed in a row: tried again at most
 			    * WATCH_FAIL_RETRIES times, then left to the reconcile */
+	bool conflict;     /* left alone for an Exclusive= clash (said once): tried
+			    * again at each reconcile, exit of a VM, policy change */
+	bool said_ignored; /* "no policy matches it" was said */
 };
 
 /* What a policy file was when last read, to tell which ones changed. */
@@ -488,6 +491,71 @@ static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e
 	return done;
 }
 
+/* Whether Exclusive=yes is in force for this pin: its own policy says so, or the
+ * policy of a VM the watch manages does. */
+static bool exclusive_in_play(const struct watch *w, const struct policy_file *pf)
+{
+	if (pf->policy && pf->policy->exclusive == 1)
+		return true;
+	for (size_t i = 0; i < w->n_pol; i++)
+		if (w->pol[i].policy && w->pol[i].policy->exclusive == 1)
+			return true;
+	return false;
+}
+
+/* Exclusive=yes as apply reads it (cli/cmd-apply.c): a VM whose policy says so shares
+ * none of its CPUs with another VM kvmcg pinned (its record says which), and no VM is
+ * pinned onto the CPUs of a managed VM whose policy says so. Its CPUs are those a
+ * dry run of the pin gives. On a clash the VM is left alone (said once) and true is
+ * returned. */
+static bool exclusive_clash(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm,
+			    const struct policy_file *pf)
+{
+	struct pin_args a = {.command = "watch", .dry_run = true, .no_collect = true};
+	struct pin_result res = {0};
+	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
+	if (r == 0)
+		r = pin_vm(env, vm, &a, &res);
+	pin_args_done(&a);
+	struct idset *mine _cleanup_cpuset_ = r >= 0 && txn_result_ok(res.result) ? vm_tune_cpus(&res.tune) : NULL;
+	pin_result_done(&res);
+	if (!mine)
+		return false; /* the pin itself says what is wrong */
+	_cleanup_close_ int dir = state_dir_open(false);
+	struct vm_state *st = NULL;
+	size_t n = 0;
+	if (dir >= 0)
+		(void)state_load_all(dir, &st, &n);
+	bool clash = false;
+	for (size_t i = 0; i < n && !clash; i++) {
+		if (st[i].pid == vm->pid)
+			continue;
+		const struct entry *o = entry_find(w, st[i].pid);
+		const struct policy_file *opf =
+			o && o->state == E_MANAGED && o->policy ? policy_by_path(w->pol, w->n_pol, o->policy) : NULL;
+		bool theirs = opf && opf->policy && opf->policy->exclusive == 1;
+		if (pf->policy->exclusive != 1 && !theirs)
+			continue;
+		struct idset *cpus _cleanup_cpuset_ = vm_tune_cpus(&st[i].tune);
+		struct idset *common _cleanup_cpuset_ = cpus ? idset_intersect(mine, cpus) : NULL;
+		if (!common || idset_count(common) == 0)
+			continue;
+		clash = true;
+		if (e->conflict)
+			break;
+		_cleanup_free_ char *list = idset_format(common);
+		say(w, WATCH_ERROR, WATCH_EV_FAILED, vm->pid, vm->name, pf->path,
+		    "Exclusive=yes (%s): CPUs %s are also pinned for pid %d (%s)%s%s; left alone until that changes",
+		    theirs ? opf->path : pf->path, list ? list : "?", (int)st[i].pid, st[i].name ? st[i].name : "unnamed",
+		    opf ? " by " : "", opf ? opf->path : "");
+	}
+	vm_states_free(st, n);
+	e->conflict = clash;
+	if (clash)
+		e->state = E_UNMATCHED;
+	return clash;
+}
+
 /* Matches and pins one VM discovered with env->discover. Returns false when it
  * should be tried again. */
 static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm)
@@ -502,12 +570,15 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 		return true;
 	}
 	if (m == 0) {
-		if (e->state == E_CANDIDATE)
+		/* said once per VM, not at every reload of the policies */
+		if (e->state == E_CANDIDATE && !e->said_ignored)
 			say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, NULL,
 			    "no policy matches it; left alone");
 		else if (e->state == E_MANAGED)
 			say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, e->policy,
 			    "no policy matches it any more: it keeps its pins, and is no longer managed");
+		e->said_ignored = true;
+		e->conflict = false;
 		e->state = E_UNMATCHED;
 		return true;
 	}
@@ -526,6 +597,8 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 	/* its vCPUs and iothreads must all be known first (a VM still starting) */
 	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
 		return false;
+	if (exclusive_in_play(w, pf) && exclusive_clash(w, env, e, vm, pf))
+		return true;
 	return pin_with(w, env, e, vm, pf);
 }
 
@@ -690,8 +763,15 @@ void watch_on_event(struct watch *w, const struct proc_ev *ev)
 		if (e->hands_off)
 			clear_hands_off(e);
 		entry_remove(w, ev->pid);
-		if (managed)
+		if (managed) {
 			collect(w, ev->pid, policy);
+			/* its CPUs may be free for a VM an Exclusive= clash held back */
+			for (size_t i = 0; i < w->n; i++)
+				if (w->e[i].conflict) {
+					w->e[i].state = E_CANDIDATE;
+					due_at(&w->e[i], now_ns());
+				}
+		}
 		return;
 	}
 	default:
@@ -739,7 +819,7 @@ int watch_reconcile(struct watch *w, const char *why)
 			entry_remove(w, vms[k]->pid); /* the pid was used again */
 		if (!(e = entry_add(w, vms[k]->pid, UINT64_MAX)))
 			break;
-		if (e->state != E_UNMATCHED && !handle_vm(w, w->env, e, vms[k]))
+		if ((e->state != E_UNMATCHED || e->conflict) && !handle_vm(w, w->env, e, vms[k]))
 			e->due = now + 10u * 1000000u;
 		managed += e->state == E_MANAGED;
 		unmatched += e->state == E_UNMATCHED;

@@ -3,12 +3,15 @@
 #  - three QEMUs started after the daemon, each matched by a policy, are pinned within
 #    2 s (their vCPU threads' affinity, read from /proc, and their records); a fourth
 #    that no policy matches is never touched;
-#  - a vCPU hot-added with QMP device_add is pinned within 2 s;
+#  - a vCPU hot-added with QMP device_add is pinned within 2 s while the client that
+#    added it still holds the VM's monitor;
 #  - an affinity changed with taskset is put back by the reconcile, which says what
 #    it found and what it set;
 #  - an edited policy file re-pins its VM; a broken one is said as FILE:LINE:COL and
 #    its VM keeps its pins;
 #  - a QEMU killed: its record (and cgroups) go;
+#  - Exclusive=yes: a VM whose CPU others hold is left alone, said once, and pinned
+#    by the reconcile once the CPU is free;
 #  - a second instance exits 1 naming the first; SIGTERM stops it with exit 0 and
 #    every VM still pinned;
 #  - all of it while a fork storm runs (two loops forking and executing true).
@@ -191,6 +194,22 @@ kill -HUP "$wpid"
 until_ok "$limit" log_has "SIGHUP"
 tl_check "SIGHUP: the policies are read again" log_has "SIGHUP: reading"
 
+# Exclusive=yes: t-wx asks for CPU 1 alone, which t-w1 and t-w3 hold: it is left
+# alone and the log names who holds the CPU; once they leave it, the reconcile pins it
+printf '[Match]\nName=t-wx\n[CPU]\nVCPUPin=all:1\nEmulatorPin=1\nExclusive=yes\n' >"$pol/wx.policy"
+chmod 0644 "$pol/wx.policy"
+px=$(tl_qemu wx -smp 1 -name t-wx,debug-threads=on)
+until_ok "$limit" log_has "Exclusive=yes"
+beforex=$(snapshot_threads "$px")
+tl_check "Exclusive=yes: t-wx, on the CPU t-w1 and t-w3 hold, is left alone: $(grep "\"pid\":$px," "$TL_TMP/watch.log" | grep -o 'Exclusive=yes[^"]*' | head -1)" \
+	sh -c "grep '\"pid\":$px,' '$TL_TMP/watch.log' | grep -q 'Exclusive=yes (.*/wx.policy): CPUs 1 are also pinned for pid \($p1 (t-w1)\|$p3 (t-w3)\) by .*/w[13].policy'"
+sleep 1.5
+tl_eq "... untouched after a reconcile (every thread's cgroup, affinity, class)" "$(snapshot_threads "$px")" "$beforex"
+tl_eq "... and said once" "$(grep "\"pid\":$px," "$TL_TMP/watch.log" | grep -c 'Exclusive=yes')" 1
+policy w1 t-w1 0
+policy w3 t-w3 0
+within "... once t-w1 and t-w3 leave CPU 1, t-wx is pinned to 1" affinity_is "$px" 1
+
 # VMs started and stopped many times: the daemon's fds, memory, the cgroups and
 # records come back to where they were (KVMCG_TEST_WATCH_CYCLES; make check-stress
 # runs 1000 under ASan, whose leak check runs when the daemon exits below).
@@ -210,7 +229,8 @@ fds() {
 }
 fd_list() { ls -l /proc/"$wpid"/fd | awk 'NR > 1 { print $NF }' | sort | tr '\n' ' '; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$wpid"/status; }
-cgroups() { [ "$mode" = affinity ] && echo 0 || find "$mount/kvmcg" -mindepth 1 -type d 2>/dev/null | wc -l; }
+cgroup_list() { [ "$mode" = affinity ] || find "$mount/kvmcg" -mindepth 1 -type d 2>/dev/null | sed "s|^$mount/||" | sort; }
+cgroups() { cgroup_list | wc -l; }
 cycle() {
 	local p rec
 	p=$(tl_qemu wc -smp 2 -name t-wc,debug-threads=on) || return 1
@@ -220,7 +240,7 @@ cycle() {
 	until_ok "$limit" test ! -e "$rec" || return 1
 }
 cycle # the first one's allocations are not a leak
-fd0=$(fds) rss0=$(rss_kb) cg0=$(cgroups) rec0=$(records) fdl0=$(fd_list)
+fd0=$(fds) rss0=$(rss_kb) cg0=$(cgroups) rec0=$(records) fdl0=$(fd_list) cgl0=$(cgroup_list)
 bad=0
 for ((i = 0; i < cycles; i++)); do cycle || bad=$((bad + 1)); done
 tl_eq "$cycles VMs started and stopped: each pinned and, once gone, its record removed" "$bad" 0
@@ -230,7 +250,8 @@ if [ -n "${ASAN_OPTIONS:-}" ]; then
 else
 	tl_check "... its RSS grew by less than 4 MiB ($rss0 kB -> $(rss_kb) kB)" test $(($(rss_kb) - rss0)) -lt 4096
 fi
-tl_eq "... the cgroups below kvmcg/ are as before" "$(cgroups)" "$cg0"
+tl_eq "... the cgroups below kvmcg/ are as before" "$(cgroups)" "$cg0" ||
+	diff <(echo "$cgl0") <(cgroup_list) | sed 's/^/#   /'
 tl_eq "... and the records" "$(records)" "$rec0"
 
 kill "$s1" "$s2" 2>/dev/null
@@ -239,11 +260,11 @@ echo "# the daemon rescanned after lost events $(grep -c '"event":"lost-events"'
 kill -TERM "$wpid"
 wait "$wpid"
 tl_eq "SIGTERM: kvmcg watch exits 0" "$?" 0
-tl_eq "... t-w1 stays pinned" "$(vcpu_affinity "$p1")" 1
+tl_eq "... t-w1 stays pinned" "$(vcpu_affinity "$p1")" 0
 tl_check "... its record stays" test -f "$(record_of "$p1")"
 tl_eq "nothing was said on stdout" "$(wc -c <"$TL_TMP/watch.out")" 0
 tl_check "t-w4 was never pinned nor repaired" sh -c "! grep '\"pid\":$p4,' '$TL_TMP/watch.log' | grep -q '\"event\":\"\\(pinned\\|repaired\\)\"'"
-for p in "$p1" "$p3" "$p4"; do
+for p in "$p1" "$p3" "$p4" "$px"; do
 	"$KVMCG" unpin --pid "$p" >/dev/null 2>&1
 	kill "$p" 2>/dev/null
 done

@@ -220,6 +220,25 @@ Test(cpuset, subset)
 	cr_assert_not(idset_is_subset(all, far));
 }
 
+Test(cpuset, intersect)
+{
+	static const struct {
+		const char *a, *b, *both;
+	} cases[] = {
+		{"0-3", "2-5", "2-3"}, {"1,3", "0,2", ""},     {"0-200", "63-64,200", "63-64,200"},
+		{"", "0-3", ""},       {"0-3", "", ""},         {"5", "5", "5"},
+		{"1-300", "299-400", "299-300"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct idset *a _cleanup_cpuset_ = parse_ok(cases[i].a);
+		struct idset *b _cleanup_cpuset_ = parse_ok(cases[i].b);
+		struct idset *r _cleanup_cpuset_ = idset_intersect(a, b);
+		cr_assert_not_null(r);
+		_cleanup_free_ char *got = idset_format(r);
+		cr_assert_str_eq(got, cases[i].both, "%s & %s: %s, not %s", cases[i].a, cases[i].b, got, cases[i].both);
+	}
+}
+
 Test(cpuset, count_and_last)
 {
 	static const struct {
