@@ -21,6 +21,7 @@
 #include "plan/layout.h"
 #include "basic/trust.h"
 #include "basic/util.h"
+#include "kernel/procfs.h"
 #include "state/record-json.h"
 #include "state/record-text.h"
 #include "tune/tune.h"
@@ -729,6 +730,28 @@ void state_collect_locks(int dirfd)
 		int lock = -1;
 		if (state_lock(dirfd, pid, start, 0, "collect", &lock, NULL) == 0)
 			state_unlock(dirfd, pid, start, lock);
+	}
+	closedir(d);
+}
+
+void state_collect_markers(int dirfd, int proc_fd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int pid = 0, n = 0;
+		unsigned long long start = 0;
+		if (sscanf(de->d_name, "%d-%llu.unmanaged%n", &pid, &start, &n) != 2 || de->d_name[n] || pid <= 0)
+			continue;
+		if (!proc_process_alive(proc_fd, pid, start))
+			unlinkat(dirfd, de->d_name, 0);
 	}
 	closedir(d);
 }

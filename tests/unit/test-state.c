@@ -1531,3 +1531,38 @@ Test(state_files, stale_temporary_files_go)
 	cr_assert_eq(fstatat(tmpfd, mine, &st, 0), 0, "a running writer's stays");
 	cr_assert_eq(fstatat(tmpfd, ".not-ours.tmp", &st, 0), 0, "a name kvmcg never writes stays");
 }
+
+/* A VM unpinned by hand while kvmcg watch ran has a marker; once the VM is gone the
+ * next collection removes it, whether or not a watch saw the exit. A live process
+ * (this test's own, with its start time read from /proc by hand) keeps its own. */
+Test(state_files, markers_of_gone_processes_go)
+{
+	char stat[1024], mine[64], reused[64];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	ssize_t n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	stat[n] = '\0';
+	/* field 22, counted after the ")" that ends the command name (field 2) */
+	const char *p = strrchr(stat, ')');
+	cr_assert_not_null(p);
+	unsigned long long start = 0;
+	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			    &start), 1);
+	snprintf(mine, sizeof(mine), "%d-%llu.unmanaged", (int)getpid(), start);
+	snprintf(reused, sizeof(reused), "%d-%llu.unmanaged", (int)getpid(), start + 1);
+	put_file(mine, "");
+	put_file(reused, "");
+	put_file("4194303-7.unmanaged", "");
+	put_file("4194303-7.unmanagedx", "");
+	int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(proc, 0);
+	state_collect_markers(tmpfd, proc);
+	close(proc);
+	struct stat st;
+	cr_assert_eq(fstatat(tmpfd, mine, &st, 0), 0, "a live process's stays");
+	cr_assert_eq(fstatat(tmpfd, reused, &st, 0), -1, "its pid with another start time: gone");
+	cr_assert_eq(fstatat(tmpfd, "4194303-7.unmanaged", &st, 0), -1, "no such process: gone");
+	cr_assert_eq(fstatat(tmpfd, "4194303-7.unmanagedx", &st, 0), 0, "a name kvmcg never writes stays");
+}
