@@ -20,6 +20,10 @@ SYSTEMDUNITDIR ?= /lib/systemd/system
 INITDIR    ?= /etc/init.d
 OPENRCDIR  ?= /etc/init.d
 INIT       ?= sysvinit
+# Where kvmcg apply and kvmcg watch read policies unless told otherwise (compiled
+# in: the same whatever PREFIX is). make install makes it, empty, so that the
+# service starts on a fresh install.
+POLICYDIR  := /etc/kvmcg/policies
 DESTDIR    ?=
 CC         ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -206,6 +210,7 @@ install: all install-service
 	$(INSTALL) -m 0644 policies/*.policy $(DESTDIR)$(DOCDIR)/examples/
 	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 0644 contrib/bash-completion/kvmcg $(DESTDIR)$(BASHCOMPDIR)/kvmcg
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(POLICYDIR)
 
 # The service files alone (no build needed): the unit, and the init script INIT
 # names (sysvinit, the default, or openrc). The source files name /usr/sbin/kvmcg
@@ -235,6 +240,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kvmcg-watch.service $(DESTDIR)$(INITDIR)/kvmcg-watch \
 		$(DESTDIR)$(OPENRCDIR)/kvmcg-watch
+	@# the policy directory goes only when empty: the policies are the admin's
+	rmdir $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(dir $(POLICYDIR)) 2>/dev/null || true
 
 # libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md): the policy
 # file, QMP replies, QEMU command lines (as /proc shows them, and as kvmcg run is

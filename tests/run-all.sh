@@ -6,8 +6,9 @@
 #   4. the same integration tests under ASan+UBSan, with KVMCG_CHECK_SANITIZE=1
 #      (CI; make check-sanitize)
 #   5. integration tests inside the test guest (pure cgroup v2, 2 NUMA nodes): those
-#      that depend on the kernel on Linux 6.12, beside 2-4 (its output is printed when
-#      it ends), then every script on Linux 6.1
+#      that depend on the kernel on Linux 6.12, then kvmcg watch as a service under
+#      systemd as PID 1 on Linux 6.1, both beside 2-4 (their output is printed when
+#      they end), then every script on Linux 6.1
 # The last line sums them up: "N passed, N failed, N skipped".
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,6 +103,18 @@ bg_start() { # label command...
 	bg_pids+=($!) bg_labels+=("$1") bg_logs+=("$log")
 	echo "## $1: started, its output follows when it ends"
 }
+# bg_then label command...: as bg_start, once the previous background suite has
+# ended (one guest at a time).
+bg_then() {
+	local log prev=${bg_pids[-1]:-}
+	log=$(mktemp)
+	(
+		while [ -n "$prev" ] && kill -0 "$prev" 2>/dev/null; do sleep 1; done
+		exec "${@:2}"
+	) >"$log" 2>&1 </dev/null &
+	bg_pids+=($!) bg_labels+=("$1") bg_logs+=("$log")
+	echo "## $1: starts after the one before, its output follows when it ends"
+}
 bg_finish() {
 	local i rc
 	for i in "${!bg_pids[@]}"; do
@@ -134,6 +147,12 @@ else
 	bg_start "test guest, Linux 6.12: the kernel-dependent scripts (${guest_612[*]})" \
 		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.12 \
 		KVMCG_GUEST_CMD="bash tests/integration/run.sh $(printf 'tests/integration/%s.sh ' "${guest_612[@]}")" \
+		tests/guest/run.sh
+	# Then the service under a real systemd as PID 1 (Debian 12's kernel and systemd):
+	# the unit as installed, hardening and all (tests/integration/t-systemd.sh).
+	bg_then "test guest, Linux 6.1, systemd as PID 1: kvmcg watch as a service (t-systemd)" \
+		env KVMCG_BUILD_DIR="$build" KVMCG_GUEST_KERNEL=6.1 KVMCG_GUEST_INIT=systemd \
+		KVMCG_GUEST_CMD="bash tests/integration/run.sh tests/integration/t-systemd.sh" \
 		tests/guest/run.sh
 fi
 if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm build/asan/procev-probe >/dev/null; then

@@ -12,6 +12,7 @@
 #               MODULES=... (the guest kernel's modules when they are not
 #               in the host's /lib/modules: an unpacked kernel package)
 #   job.sh      written by the host: environment, cd, the test command
+#   kvmcg-watch.service  (INIT=systemd) the unit as make install-service writes it
 #   started     written here when the job starts (guest uptime in seconds)
 #   output.log  the job's stdout+stderr (test mode)
 #   rc          the job's exit status, written last
@@ -60,6 +61,7 @@ mount -t 9p -o "$p9opts,rw,cache=none" results "$RES" ||
 [ -r "$RES/guest.conf" ] || die "no guest.conf in the results share"
 PROJ=
 MODE="test"
+INIT=chroot
 MODULES=
 # shellcheck disable=SC1091 # guest.conf exists only inside the guest
 . "$RES/guest.conf"
@@ -138,6 +140,43 @@ echo "$up" >"$RES/started.tmp" && mv "$RES/started.tmp" "$RES/started"
 
 env_args="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root"
 env_args="$env_args LANG=C.UTF-8 KVMCG_TEST_ENV=guest"
+
+# INIT=systemd: the host's systemd becomes PID 1 in the new root, with kvmcg-watch
+# and a unit that runs the job (then writes rc and powers off as below); a target
+# of their own keeps the host's other services out.
+if [ "$INIT" = systemd ]; then
+	units=$NEWROOT/run/systemd/system
+	mkdir -p "$units" || die "cannot make /run/systemd/system"
+	cp "$RES/kvmcg-watch.service" "$units/" || die "no kvmcg-watch.service in the results share"
+	cat >"$units/kvmcg-guest.target" <<-EOF
+		[Unit]
+		Description=kvmcg test guest
+		Requires=basic.target kvmcg-guest-job.service
+		Wants=kvmcg-watch.service
+		After=basic.target
+		AllowIsolate=yes
+	EOF
+	cat >"$units/kvmcg-guest-job.service" <<-EOF
+		[Unit]
+		Description=kvmcg guest test command
+		After=basic.target kvmcg-watch.service
+		[Service]
+		Type=oneshot
+		ExecStart=/bin/sh $GUEST_RES_DIR/systemd-job.sh
+		StandardOutput=journal+console
+		TimeoutStartSec=infinity
+	EOF
+	cat >"$RES/systemd-job.sh" <<-EOF
+		/usr/bin/env -i $env_args TERM=dumb /bin/bash $GUEST_RES_DIR/job.sh </dev/null >$GUEST_RES_DIR/output.log 2>&1
+		rc=\$?
+		echo "kvmcg-guest: command exited with status \$rc"
+		echo "\$rc" >$GUEST_RES_DIR/rc.tmp && mv $GUEST_RES_DIR/rc.tmp $GUEST_RES_DIR/rc
+		sync
+		echo o >/proc/sysrq-trigger
+	EOF
+	log "up in ${up}s; starting systemd in the new root for the test command in $PROJ"
+	exec switch_root "$NEWROOT" /lib/systemd/systemd --unit=kvmcg-guest.target
+fi
 if [ "$MODE" = shell ]; then
 	log "up in ${up}s; starting an interactive shell in $PROJ (exit it to power off)"
 	# shellcheck disable=SC2086 # env_args are split on purpose

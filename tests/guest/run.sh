@@ -7,6 +7,10 @@
 #                                      bash tests/integration/run.sh)
 #        tests/guest/run.sh --shell    interactive shell in the guest
 #
+# KVMCG_GUEST_INIT=systemd boots the host's systemd as PID 1 (with the
+# kvmcg-watch unit as `make install-service` installs it, in /run/systemd/system)
+# and runs the test command as a service of it; the default is a plain chroot.
+#
 # KVMCG_GUEST_KERNEL picks the kernel: 6.1 (default: Debian 12's, from
 # /boot), 6.12 (Debian's bookworm-backports kernel, fetched into the build
 # directory on first use by fetch-kernel.sh; when it cannot be fetched the
@@ -143,6 +147,22 @@ timeout=${KVMCG_GUEST_TIMEOUT:-2400}
 	exit 2
 }
 cmd=${KVMCG_GUEST_CMD:-bash tests/integration/run.sh}
+init=${KVMCG_GUEST_INIT:-chroot}
+[[ $init == systemd ]] && log_tag=$log_tag-systemd
+case $init in
+chroot) ;;
+systemd)
+	[[ -x /lib/systemd/systemd ]] || missing systemd "no /lib/systemd/systemd to boot"
+	[[ $mode == test ]] || {
+		echo "guest tests: KVMCG_GUEST_INIT=systemd runs tests, not --shell" >&2
+		exit 2
+	}
+	;;
+*)
+	echo "guest tests: KVMCG_GUEST_INIT must be chroot or systemd" >&2
+	exit 2
+	;;
+esac
 
 # ---------------------------------------------------------------- initramfs
 
@@ -241,6 +261,7 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
 	printf 'PROJ=%s\n' "$(shq "$proj")"
 	printf 'MODE=%s\n' "$mode"
+	printf 'INIT=%s\n' "$init"
 	printf 'GUEST_TERM=%s\n' "$(shq "${TERM:-vt100}")"
 	# Modules of a kernel that is not the host's: bound over /lib/modules.
 	if [[ $modroot != / ]]; then
@@ -268,6 +289,21 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 	fi
 } >"$share/job.sh"
 
+# systemd: the unit as `make install-service` writes it, its ExecStart the build's
+# binary (SBINDIR), for init.sh to put in /run/systemd/system.
+if [[ $init == systemd ]]; then
+	make -C "$proj" --no-print-directory -s install-service DESTDIR="$run_dir/units" \
+		SBINDIR="$build" SYSTEMDUNITDIR=/ INITDIR=/init.d >/dev/null || {
+		echo "guest tests: make install-service failed" >&2
+		exit 1
+	}
+	cp -- "$run_dir/units/kvmcg-watch.service" "$share/kvmcg-watch.service"
+fi
+
+# systemd as PID 1: no fstab (the root is the host's, read-only over 9p), no
+# getty, its status on the console
+init_append=
+[[ $init == systemd ]] && init_append=" fstab=0 systemd.show_status=1 systemd.mask=getty.target"
 qemu_args=(
 	-name kvmcg-guest-tests
 	-accel "$accel" -m 2048 -smp "4,sockets=2,cores=2,threads=1"
@@ -276,7 +312,7 @@ qemu_args=(
 	-numa "node,nodeid=0,cpus=0-1,memdev=m0"
 	-numa "node,nodeid=1,cpus=2-3,memdev=m1"
 	-kernel "$boot_kernel" -initrd "$initrd"
-	-append "console=ttyS0 quiet panic=-1 mitigations=off cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+	-append "console=ttyS0 quiet panic=-1 mitigations=off cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1${init_append:-}"
 	-nographic -no-reboot -vga none -nic none
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$share,mount_tag=results,security_model=none,multidevs=remap"

@@ -49,6 +49,8 @@ tl_eq "modes: the unit 644, the script 755" \
 	"$(stat -c %a "$root/lib/systemd/system/$unit" "$root/etc/init.d/kvmcg-watch" | tr '\n' ' ')" "644 755 "
 if [ "$full" = 1 ]; then
 	tl_check "make install put the binary the unit runs there: /usr/sbin/kvmcg" test -x "$root/usr/sbin/kvmcg"
+	tl_eq "... and the empty policy directory the service reads, mode 755" \
+		"$(stat -c %a "$root/etc/kvmcg/policies" 2>&1) $(find "$root/etc/kvmcg/policies" -mindepth 1 2>&1 | wc -l)" "755 0"
 else
 	tl_skip "make install put the binary the unit runs there" "the build is not up to date (make -j2 first)"
 fi
@@ -231,8 +233,16 @@ else
 fi
 
 # --- uninstall ----------------------------------------------------------------------------
+if [ "$full" = 1 ]; then
+	# a policy of the admin's keeps the directory through an uninstall
+	cp "$TL_ROOT/policies/win7-ent.policy" "$root/etc/kvmcg/policies/"
+	tl_check "make uninstall with a policy in /etc/kvmcg/policies" mk uninstall PREFIX=/usr DESTDIR="$root"
+	tl_eq "... keeps that policy, and nothing else" "$(files_left "$root")" "./etc/kvmcg/policies/win7-ent.policy"
+	rm "$root/etc/kvmcg/policies/win7-ent.policy"
+fi
 tl_check "make uninstall PREFIX=/usr DESTDIR=..." mk uninstall PREFIX=/usr DESTDIR="$root"
 tl_eq "... leaves no file behind (only directories)" "$(files_left "$root")" ""
+tl_check "... and the empty policy directory is gone" test ! -e "$root/etc/kvmcg"
 
 # --- INIT=openrc, and the default PREFIX (/usr/local) ------------------------------------
 root2=$TL_TMP/root2
