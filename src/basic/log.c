@@ -47,6 +47,14 @@ void log_vprint(FILE *f, const char *prefix, const char *fmt, va_list ap)
 }
 
 static bool log_to_syslog, log_json;
+static int log_err_fd = -1;
+
+void log_errors_also_to(int fd)
+{
+	if (log_err_fd >= 0 && log_err_fd != fd)
+		close(log_err_fd);
+	log_err_fd = fd;
+}
 
 void log_setup(bool to_syslog, bool json)
 {
@@ -100,6 +108,11 @@ static void emit(enum log_level level, const char *prefix, const char *event, in
 		 const char *policy, const char *text)
 {
 	_cleanup_free_ char *escaped = log_json ? NULL : str_escape(text), *line = NULL;
+	if (level == LOG_LEVEL_ERROR && log_err_fd >= 0) {
+		_cleanup_free_ char *plain = str_escape(text), *l = NULL;
+		if (plain && asprintf(&l, "kvmcg: %s\n", plain) >= 0)
+			write_all(log_err_fd, l, strlen(l));
+	}
 	if (log_json) {
 		line = json_line(level, event, pid, vm, policy, text);
 	} else if (escaped && log_to_syslog) {

@@ -38,6 +38,10 @@ __attribute__((format(printf, 3, 0))) void log_vprint(FILE *f, const char *prefi
  * log_event() gives. Lines written to another stream (log_vprint(), diags_print()
  * to stdout) are not affected. */
 void log_setup(bool to_syslog, bool json);
+/* While fd >= 0, each error is also written to fd in the text form: a daemon's
+ * start-up errors on the terminal that started it, as well as in syslog. -1 stops
+ * it and closes the fd given before. */
+void log_errors_also_to(int fd);
 
 enum log_level { LOG_LEVEL_INFO, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR };
 /* One line about an event, with fields that --log-format json keeps apart: event

@@ -313,3 +313,32 @@ int path_absolute(const char *path, char **ret)
 	*ret = full;
 	return 0;
 }
+
+int path_split(const char *path, char **ret_parent, char **ret_base)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	size_t start = len;
+	while (start > 0 && path[start - 1] != '/')
+		start--;
+	char *base = len == 1 && path[0] == '/' ? strdup("/") : strndup(path + start, len - start);
+	char *parent = NULL;
+	if (!(len == 1 && path[0] == '/')) {
+		size_t plen = start;
+		while (plen > 1 && path[plen - 1] == '/')
+			plen--;
+		parent = plen == 0 ? strdup(".") : strndup(path, plen);
+		if (!parent) {
+			free(base);
+			return -ENOMEM;
+		}
+	}
+	if (!base) {
+		free(parent);
+		return -ENOMEM;
+	}
+	*ret_parent = parent;
+	*ret_base = base;
+	return 0;
+}

@@ -95,6 +95,11 @@ char *strdup_or_null(const char *s);
  * 0 and *ret (caller frees); -errno from getcwd, -ENOENT when the working directory
  * is not reachable from "/" (another mount namespace's), -ENOMEM. */
 int path_absolute(const char *path, char **ret);
+/* The parent directory and the last component of path, trailing slashes aside:
+ * "/etc/kvmcg/policies/" gives "/etc/kvmcg" and "policies", "policies" gives "."
+ * and "policies", "/x" gives "/" and "x"; "/" gives a NULL parent and "/". Both
+ * the caller's to free. 0 or -ENOMEM. */
+int path_split(const char *path, char **ret_parent, char **ret_base);
 
 /* vasprintf(3) that gives the string, or NULL when out of memory. */
 __attribute__((format(printf, 1, 0))) char *vformat(const char *fmt, va_list ap);

@@ -391,6 +391,20 @@ static bool use_mems(const struct pin_args *a)
 	return a->req.mems && a->req.mem_policy != MEM_POLICY_UNSET;
 }
 
+/* A pin by hand while kvmcg watch runs: if a policy of its directory matches the
+ * VM, the watch puts that policy back at its next event or reconcile (the ruling of
+ * README.md, "Keeping VMs placed"). Said, so that it is no surprise. */
+static void warn_watch_overrides(const struct vm *vm)
+{
+	_cleanup_close_ int dir = state_dir_open(false);
+	pid_t watcher = 0;
+	if (dir < 0 || state_watch_running(dir, &watcher) < 0 || watcher == 0)
+		return;
+	log_warning("kvmcg watch (pid %d) runs: if a policy in its directory matches pid %d, it puts that policy "
+		    "back at its next event or reconcile ('kvmcg unpin' makes it leave the VM alone)",
+		    (int)watcher, (int)vm->pid);
+}
+
 static int run_pin(struct cli *c, struct pin_args *a)
 {
 	/* the transaction reads each thread's placement once, under the VM's lock */
@@ -424,6 +438,8 @@ static int run_pin(struct cli *c, struct pin_args *a)
 	struct pin_result res;
 	int rc = pin_vm(&env, vm, use, &res);
 	pin_report(c, vm, &res);
+	if (!use->dry_run && (res.result == TXN_APPLIED || res.result == TXN_PARTIAL))
+		warn_watch_overrides(vm);
 	pin_result_done(&res);
 	pin_args_done(&merged);
 	vm_free(vm);

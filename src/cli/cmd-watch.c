@@ -47,6 +47,7 @@ struct watch_args {
 	bool json;
 	bool verbose;
 	const char *pidfile;
+	const char *log_format; /* as given, to refuse --json beside text */
 	int lock_timeout_ms;
 };
 
@@ -99,7 +100,7 @@ static int watch_option(struct cli *c, int opt, const char *arg, void *userdata)
 		errno = 0;
 		double s = strtod(arg, &end);
 		if (errno || end == arg || *end || !isfinite(s) || s < 0 || s > 86400)
-			return -cli_usage_error(c, "--reconcile-interval '%s': expected seconds from 0 to 86400", arg);
+			return -cli_usage_error(c, "--reconcile-interval '%s': expected seconds from 0 to 86400 (0.5 for half a second; 0: never)", arg);
 		a->interval_s = s;
 		return 1;
 	}
@@ -110,8 +111,11 @@ static int watch_option(struct cli *c, int opt, const char *arg, void *userdata)
 		if (strcmp(arg, "text") && strcmp(arg, "json"))
 			return -cli_usage_error(c, "--log-format '%s': expected text or json", arg);
 		a->json = !strcmp(arg, "json");
+		a->log_format = arg;
 		return 1;
 	case OPT_WATCH_PIDFILE:
+		if (!*arg)
+			return -cli_usage_error(c, "--pidfile: an empty path");
 		a->pidfile = arg;
 		return 1;
 	case OPT_WATCH_VERBOSE:
@@ -158,26 +162,72 @@ static int take_lock(int *ret_fd)
 	return 0;
 }
 
-/* --pidfile: written by the daemon itself, with O_NOFOLLOW (a link planted there is
- * refused), removed at exit. */
-static int write_pidfile(const char *path)
+/* Whether text is what a pidfile holds: a pid in decimal, a newline after it or not. */
+static bool pid_text(const char *text)
 {
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	return !errno && end != text && v > 0 && v <= 4194304 && (!*end || !strcmp(end, "\n"));
+}
+
+/* --pidfile, opened before the daemon detaches, so that a path that cannot be
+ * written is said on the caller's terminal: created with O_NOFOLLOW (a link planted
+ * there is refused); a file that is there is taken over only when it is empty or
+ * holds a pid (a daemon's before this one), never a file named by mistake. 0 and
+ * *ret_fd, or EXIT_FAILURE_RUNTIME after saying why. */
+static int pidfile_open(const char *path, int *ret_fd)
+{
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_error("--pidfile %s: %s", path, errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	char buf[32];
+	ssize_t n = S_ISREG(st.st_mode) ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
+	if (n < 0 || (n > 0 && (buf[n] = '\0', !pid_text(buf)))) {
+		log_error("--pidfile %s: %s; refusing to overwrite it", path,
+			  !S_ISREG(st.st_mode) ? "not a regular file"
+			  : n < 0	      ? strerror(errno)
+					      : "it holds something else than a pid");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int pidfile_write(int fd)
+{
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	return write(fd, buf, (size_t)n) == n ? 0 : -EIO;
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
+	return pwrite(fd, buf, (size_t)n, 0) == n ? 0 : -EIO;
+}
+
+/* At exit: removed when it still holds this daemon's pid (not if someone wrote
+ * another since). */
+static void pidfile_remove(const char *path, int fd)
+{
+	char buf[32], mine[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	snprintf(mine, sizeof(mine), "%d\n", (int)getpid());
+	if (n > 0 && (buf[n] = '\0', !strcmp(buf, mine)))
+		(void)unlink(path);
 }
 
 /* Detaches: the parent waits until the daemon is watching (or has failed) and
  * exits with its status; the daemon goes on in a new session with stdin, stdout and
- * stderr on /dev/null. Returns in the daemon with *ret_ready the pipe to report on. */
-static int daemonize(int *ret_ready)
+ * stderr on /dev/null, and its errors until then also on the caller's stderr (kept
+ * as *ret_errors; log.h log_errors_also_to()). Returns in the daemon with *ret_ready
+ * the pipe to report on. */
+static int daemonize(int *ret_ready, int *ret_errors)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	*ret_errors = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -209,6 +259,7 @@ static int daemonize(int *ret_ready)
 
 static void report_ready(int *fd, unsigned char status)
 {
+	log_errors_also_to(-1); /* the caller's stderr, kept until now: closed */
 	if (*fd < 0)
 		return;
 	(void)!write(*fd, &status, 1);
@@ -220,7 +271,10 @@ struct loop {
 	struct watch *w;
 	struct proc_events *pe;
 	int inotify_fd, signal_fd;
+	int dir_wd, parent_wd; /* inotify watches of the directory (-1: none, it is gone)
+				* and of its parent (for one made again under the name) */
 	const char *dir;
+	char *parent, *base; /* the directory's parent and name, for parent_wd's events */
 	uint64_t interval_ns; /* 0: no reconcile */
 	uint64_t next_reconcile, reload_due;
 };
@@ -231,11 +285,20 @@ static int on_proc_event(const struct proc_ev *ev, void *userdata)
 	return 0;
 }
 
-static int add_dir_watch(int fd, const char *dir)
+/* Watches the policy directory (its files' changes, its own removal) and its parent
+ * (the directory made again, or moved back, under its name). The parent's watch
+ * may fail (a directory at the top, unreadable): then only SIGHUP and the
+ * reconcile find a directory made again. Returns the directory's watch or -errno. */
+static int add_dir_watch(struct loop *l)
 {
-	return inotify_add_watch(fd, dir,
-				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |
-					 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+	int wd = inotify_add_watch(l->inotify_fd, l->dir,
+				   IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |
+					   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+	l->dir_wd = wd < 0 ? -1 : wd;
+	if (l->parent_wd < 0 && l->parent)
+		l->parent_wd = inotify_add_watch(l->inotify_fd, l->parent,
+						 IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
+	return wd < 0 ? -errno : wd;
 }
 
 /* Reads the policies again, and applies them. */
@@ -243,21 +306,29 @@ static void reload(struct loop *l, const char *why)
 {
 	l->reload_due = UINT64_MAX;
 	/* a directory replaced (or made again) is watched anew */
-	(void)add_dir_watch(l->inotify_fd, l->dir);
+	(void)add_dir_watch(l);
 	if (watch_load_policies(l->w) == 0)
 		(void)watch_reconcile(l->w, why);
 }
 
-/* Drains the inotify fd; true when something in the directory changed. */
-static bool drain_inotify(int fd)
+/* Drains the inotify fd; true when something in the directory changed, or it was
+ * made again (an entry of its name in the parent). */
+static bool drain_inotify(struct loop *l)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool changed = false;
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read(l->inotify_fd, buf, sizeof(buf));
 		if (n <= 0)
 			return changed;
-		changed = true;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+			if (ev->wd == l->parent_wd)
+				changed |= ev->len && l->base && !strcmp(ev->name, l->base);
+			else
+				changed = true; /* the directory's own, or IN_Q_OVERFLOW (wd -1) */
+			p += sizeof(*ev) + ev->len;
+		}
 	}
 }
 
@@ -314,12 +385,15 @@ static int run_loop(struct loop *l)
 				(void)watch_reconcile(l->w, "lost events");
 			}
 		}
-		if (r > 0 && (fds[1].revents & POLLIN) && drain_inotify(l->inotify_fd) && l->reload_due == UINT64_MAX)
+		if (r > 0 && (fds[1].revents & POLLIN) && drain_inotify(l) && l->reload_due == UINT64_MAX)
 			l->reload_due = now_ns() + (uint64_t)WATCH_RELOAD_DELAY_MS * 1000000u;
 		uint64_t now = now_ns();
 		if (l->reload_due <= now)
 			reload(l, "policy change");
-		if (l->next_reconcile <= now) {
+		if (l->next_reconcile <= now && l->dir_wd < 0) {
+			reload(l, "interval"); /* the directory is gone: made again meanwhile? */
+			l->next_reconcile = now_ns() + l->interval_ns;
+		} else if (l->next_reconcile <= now) {
 			(void)watch_reconcile(l->w, "interval");
 			l->next_reconcile = now_ns() + l->interval_ns;
 		}
@@ -340,6 +414,34 @@ static int open_signals(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The event sources: the process events connector first, then (the caller) the
+ * scan, so that a VM that starts in between is seen twice, never missed; inotify on
+ * the policy directory; the signals. EXIT_OK, or the exit status after saying why. */
+static int open_sources(struct loop *l)
+{
+	if (path_split(l->dir, &l->parent, &l->base) < 0) {
+		log_error("out of memory");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	int r = proc_events_open(0, &l->pe);
+	if (r < 0) {
+		log_error("cannot listen to the kernel's process events: %s%s", strerror(-r),
+			  r == -EPROTONOSUPPORT || r == -ENODEV ? " (a kernel without CONFIG_PROC_EVENTS)" : "");
+		return EXIT_FAILURE_RUNTIME;
+	}
+	l->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	l->signal_fd = open_signals();
+	if (l->inotify_fd < 0 || l->signal_fd < 0) {
+		log_error("cannot set up inotify or signals: %s", strerror(l->inotify_fd < 0 ? errno : -l->signal_fd));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if ((r = add_dir_watch(l)) < 0) {
+		log_error("%s: %s", l->dir, strerror(-r));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
 static int run_watch(struct cli *c, const struct watch_args *a)
 {
 	c->discover.placement_later = true;
@@ -348,56 +450,46 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 	int rc = take_lock(&lock_fd);
 	if (rc)
 		return rc;
-	int ready = -1, r;
+	int ready = -1, errors = -1, r;
+	_cleanup_close_ int pid_fd = -1;
 	/* a relative --pidfile is the caller's, not the daemon's (which works in /) */
 	_cleanup_free_ char *pidfile = NULL;
 	if (a->pidfile && (r = path_absolute(a->pidfile, &pidfile)) < 0) {
 		log_error("--pidfile %s: cannot tell the working directory: %s", a->pidfile, strerror(-r));
 		return EXIT_FAILURE_RUNTIME;
 	}
+	if (pidfile && (rc = pidfile_open(pidfile, &pid_fd)) != 0)
+		return rc;
 	if (!a->foreground) {
-		r = daemonize(&ready);
+		r = daemonize(&ready, &errors);
 		if (r < 0) {
 			log_error("cannot detach: %s", strerror(-r));
 			return EXIT_FAILURE_RUNTIME;
 		}
 		log_setup(true, a->json);
+		log_errors_also_to(errors);
 		c->discover.self = getpid();
 	}
 	if ((r = state_watch_set_pid(lock_fd, getpid())) < 0)
 		log_warning("cannot write the pid into the lock file: %s", strerror(-r));
 	bool pidfile_written = false;
-	if (pidfile) {
-		int e = write_pidfile(pidfile);
-		if (e < 0)
-			log_warning("cannot write --pidfile %s: %s", pidfile, strerror(-e));
-		pidfile_written = e == 0;
+	if (pid_fd >= 0) {
+		if ((r = pidfile_write(pid_fd)) < 0) {
+			log_error("--pidfile %s: %s", pidfile, strerror(-r));
+			report_ready(&ready, EXIT_FAILURE_RUNTIME);
+			return EXIT_FAILURE_RUNTIME;
+		}
+		pidfile_written = true;
 	}
 
 	struct loop l = {.dir = a->dir ? a->dir : POLICY_DIR_DEFAULT, .inotify_fd = -1, .signal_fd = -1,
-			 .reload_due = UINT64_MAX, .next_reconcile = UINT64_MAX};
+			 .dir_wd = -1, .parent_wd = -1, .reload_due = UINT64_MAX, .next_reconcile = UINT64_MAX};
 	struct watch_config cfg = {.policy_dir = l.dir, .trust = geteuid() == 0, .lock_timeout_ms = a->lock_timeout_ms,
 				   .verbose = a->verbose, .say = say};
+	rc = open_sources(&l);
+	if (rc != EXIT_OK)
+		goto out;
 	rc = EXIT_FAILURE_RUNTIME;
-	/* the connector first, then the scan: a VM that starts in between is seen twice,
-	 * never missed */
-	r = proc_events_open(0, &l.pe);
-	if (r < 0) {
-		log_error("cannot listen to the kernel's process events: %s%s", strerror(-r),
-			  r == -EPROTONOSUPPORT || r == -ENODEV ? " (a kernel without CONFIG_PROC_EVENTS)" : "");
-		goto out;
-	}
-	l.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	l.signal_fd = open_signals();
-	if (l.inotify_fd < 0 || l.signal_fd < 0) {
-		log_error("cannot set up inotify or signals: %s", strerror(l.inotify_fd < 0 ? errno : -l.signal_fd));
-		goto out;
-	}
-	if (add_dir_watch(l.inotify_fd, l.dir) < 0) {
-		log_error("%s: %s", l.dir, strerror(errno));
-		rc = EXIT_USAGE;
-		goto out;
-	}
 	if (watch_new(&env, &cfg, &l.w) < 0) {
 		log_error("out of memory");
 		goto out;
@@ -431,8 +523,10 @@ out:
 		close(l.inotify_fd);
 	if (l.signal_fd >= 0)
 		close(l.signal_fd);
+	free(l.parent);
+	free(l.base);
 	if (pidfile_written)
-		(void)unlink(pidfile);
+		pidfile_remove(pidfile, pid_fd);
 	return rc;
 }
 
@@ -457,7 +551,9 @@ int cmd_watch(int argc, char **argv)
 	if (rc != CLI_RUN)
 		return rc;
 	wa.json = wa.json || c.json;
-	if (c.sysroot)
+	if (c.json && wa.log_format && !strcmp(wa.log_format, "text"))
+		rc = cli_usage_error(&c, "--json and --log-format text: one log format");
+	else if (c.sysroot)
 		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to watch there");
 	else if ((rc = cli_open_roots(&c)) == 0) {
 		log_setup(false, wa.json);

@@ -14,6 +14,7 @@
 #include "basic/err.h"
 #include "basic/util.h"
 #include "kernel/cgroupfs.h"
+#include "plan/layout.h"
 #include "state/state.h"
 #include "tune/policy-match.h"
 #include "vmm/qemu-argv.h"
@@ -31,6 +32,7 @@ struct entry {
 	uint64_t first_ns; /* when its current series of tries began */
 	unsigned tries;
 	char *policy;      /* the managing policy's path (E_MANAGED) */
+	char *name;        /* the VM's name, for the line that says it exited */
 	uint64_t starttime;
 	bool hands_off;    /* unpinned by hand: left alone (said once) */
 	uint64_t trigger_ns; /* the kernel's time (CLOCK_MONOTONIC) of the newest thread
@@ -40,6 +42,7 @@ struct entry {
 	bool conflict;     /* left alone for an Exclusive= clash (said once): tried
 			    * again at each reconcile, exit of a VM, policy change */
 	bool said_ignored; /* "no policy matches it" was said */
+	bool policy_changed; /* its policy file changed since its last pin */
 };
 
 /* What a policy file was when last read, to tell which ones changed. */
@@ -106,6 +109,8 @@ static void entry_done(struct entry *e)
 {
 	free(e->policy);
 	e->policy = NULL;
+	free(e->name);
+	e->name = NULL;
 }
 
 void watch_free(struct watch *w)
@@ -234,7 +239,9 @@ static void say_diags(const struct watch *w, const struct policy_file *f)
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
-		say(w, WATCH_ERROR, WATCH_EV_POLICY, 0, NULL, f->path, "%s", line);
+		/* check's prefix for a file it refused: the log has its own */
+		const char *text = strncmp(line, "kvmcg: ", 7) ? line : line + 7;
+		say(w, WATCH_ERROR, WATCH_EV_POLICY, 0, NULL, f->path, "%s", text);
 	}
 	free(buf);
 }
@@ -267,9 +274,14 @@ static void note_changes(struct watch *w, const struct policy_file *pol, size_t 
 			       w->sigs[k].ino == sigs[i].ino;
 		if (same)
 			continue;
-		for (size_t k = 0; k < w->n; k++)
-			if (w->e[k].hands_off && w->e[k].policy && !strcmp(w->e[k].policy, pol[i].path))
+		for (size_t k = 0; k < w->n; k++) {
+			if (!w->e[k].policy || strcmp(w->e[k].policy, pol[i].path))
+				continue;
+			/* what its next pin does is this file's doing */
+			w->e[k].policy_changed = true;
+			if (w->e[k].hands_off)
 				clear_hands_off(&w->e[k]);
+		}
 	}
 	for (size_t i = 0; i < w->n_sigs; i++)
 		free(w->sigs[i].path);
@@ -285,8 +297,8 @@ int watch_load_policies(struct watch *w)
 	_cleanup_free_ char *why = NULL;
 	int r = policy_dir_load(w->cfg.policy_dir, w->cfg.trust, &pol, &n, &why);
 	if (r < 0) {
-		say(w, WATCH_ERROR, WATCH_EV_POLICY, 0, NULL, NULL, "%s; the policies in force stay",
-		    why ? why : strerror(-r));
+		say(w, WATCH_ERROR, WATCH_EV_POLICY, 0, NULL, NULL, "%s; %s", why ? why : strerror(-r),
+		    w->n_pol ? "the policies in force stay" : "no policy is in force");
 		policy_dir_free(pol, n);
 		return r;
 	}
@@ -310,8 +322,8 @@ int watch_load_policies(struct watch *w)
 	}
 	/* A file that is gone: its VMs keep their pins, and are no longer managed. */
 	for (size_t i = 0; i < w->n_pol; i++) {
-		if (policy_by_path(pol, n, w->pol[i].path))
-			continue;
+		if (!w->pol[i].policy || policy_by_path(pol, n, w->pol[i].path))
+			continue; /* still there, or never in force (refused, broken) */
 		say(w, WATCH_INFO, WATCH_EV_POLICY, 0, NULL, w->pol[i].path,
 		    "%s is gone: the VMs it managed keep their pins ('kvmcg unpin' undoes them)", w->pol[i].path);
 		for (size_t k = 0; k < w->n; k++)
@@ -438,6 +450,24 @@ static char *describe_actions(const struct vm *vm, const struct plan *p)
 	return out;
 }
 
+/* Whether the pin places a vCPU or iothread that was born after the VM was last
+ * pinned: one still in the emulator's cgroup, where a new thread starts (its
+ * creator's), moved out of it. A reconcile that runs before the new thread's event
+ * is read places it too, and that is no repair. */
+static bool places_new_thread(const struct vm *vm, const struct plan *p)
+{
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		const struct vm_thread *t = a->kind == ACT_MOVE_THREAD ? vm_find_thread(vm, a->tid) : NULL;
+		if (!t || (t->kind != THREAD_VCPU && t->kind != THREAD_IOTHREAD) || !t->cgroup)
+			continue;
+		const char *slash = strrchr(t->cgroup, '/');
+		if (slash && !strcmp(slash + 1, LAYOUT_EMULATOR))
+			return true;
+	}
+	return false;
+}
+
 /* Pins vm with its policy and says what happened. true when the VM is in hand
  * (managed, or failed for good); false to try again later. */
 static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm,
@@ -472,15 +502,21 @@ static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e
 		if (e->trigger_ns && t > e->trigger_ns)
 			snprintf(took, sizeof(took), " (%.3f ms after the kernel's event)", (double)(t - e->trigger_ns) / 1e6);
 		/* after a thread event, what the pin did is placing the new threads; after
-		 * a reconcile it is putting back what someone changed */
-		bool repair = !first && !e->trigger_ns && what && *what;
-		const char *prefix = first || !what || !*what ? "" : repair ? "put back: " : "placed: ";
+		 * the policies changed, the new policy; else (a reconcile) it puts back
+		 * what someone changed: taskset, or a kvmcg pin by hand */
+		bool placed = e->trigger_ns || places_new_thread(vm, &res.plan);
+		bool repair = !first && !placed && !e->policy_changed && what && *what;
+		const char *prefix = first || !what || !*what ? ""
+				     : repair			? "put back (changed by someone else): "
+				     : placed			? "placed: "
+								: "policy changed: ";
 		say(w, res.result == TXN_PARTIAL ? WATCH_WARNING : WATCH_INFO, repair ? WATCH_EV_REPAIRED : WATCH_EV_PINNED,
 		    vm->pid, vm->name, pf->path, "%s%s%s%s%s", prefix,
 		    first || !what || !*what ? (res.message ? res.message : "pinned") : what, took,
 		    res.problem ? "; " : "", res.problem ? res.problem : "");
 	}
 	e->trigger_ns = 0;
+	e->policy_changed = false;
 	if (r >= 0 && txn_result_ok(res.result)) {
 		e->fails = 0;
 		e->state = E_MANAGED;
@@ -556,6 +592,17 @@ static bool exclusive_clash(struct watch *w, const struct txn_env *env, struct e
 	return clash;
 }
 
+/* Whether the VM has a vCPU and every vCPU and iothread it should have. */
+static bool vm_all_there(const struct vm *vm)
+{
+	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+		return false;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_VCPU)
+			return true;
+	return false;
+}
+
 /* Matches and pins one VM discovered with env->discover. Returns false when it
  * should be tried again. */
 static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm)
@@ -569,6 +616,11 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 		e->state = E_UNMATCHED;
 		return true;
 	}
+	/* A QEMU still starting may match later: a -daemonize QEMU's parents never
+	 * run a vCPU, and its pidfile (PidFile=) is written after it starts. So "no
+	 * policy" is judged once its vCPUs are all there (or at the give-up). */
+	if (m == 0 && e->state == E_CANDIDATE && !vm_all_there(vm))
+		return false;
 	if (m == 0) {
 		/* said once per VM, not at every reload of the policies */
 		if (e->state == E_CANDIDATE && !e->said_ignored)
@@ -583,6 +635,10 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 		return true;
 	}
 	e->starttime = vm->starttime_ticks;
+	if (vm->name && (!e->name || strcmp(e->name, vm->name))) {
+		free(e->name);
+		e->name = strdup_or_null(vm->name);
+	}
 	_cleanup_close_ int dir = state_dir_open(false);
 	if (dir >= 0 && state_unmanaged_is_set(dir, vm->pid, vm->starttime_ticks)) {
 		if (!e->hands_off)
@@ -658,9 +714,18 @@ static void try_pid(struct watch *w, pid_t pid, uint64_t now)
 	/* not yet: again after 10, 20, 40 ... ms, for a while */
 	e->tries++;
 	if (now - e->first_ns > (uint64_t)WATCH_CANDIDATE_GIVE_UP_MS * 1000000u) {
-		say(w, WATCH_WARNING, WATCH_EV_FAILED, vm->pid, vm->name, NULL,
-		    "its vCPUs could not all be identified in %d s; the reconcile tries again",
-		    WATCH_CANDIDATE_GIVE_UP_MS / 1000);
+		const struct policy_file *pf, *second;
+		if (policy_dir_match(w->pol, w->n_pol, vm, w->env->proc_fd, &pf, &second) == 0) {
+			if (!e->said_ignored)
+				say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, NULL,
+				    "no policy matches it; left alone");
+			e->said_ignored = true;
+			e->state = E_UNMATCHED;
+		} else {
+			say(w, WATCH_WARNING, WATCH_EV_FAILED, vm->pid, vm->name, NULL,
+			    "its vCPUs could not all be identified in %d s; the reconcile tries again",
+			    WATCH_CANDIDATE_GIVE_UP_MS / 1000);
+		}
 		e->tries = 0;
 		return;
 	}
@@ -710,7 +775,7 @@ static bool exe_is_qemu(const struct watch *w, pid_t pid)
 }
 
 /* A managed VM exited: its cgroups and record go. */
-static void collect(struct watch *w, pid_t pid, const char *policy)
+static void collect(struct watch *w, pid_t pid, const char *name, const char *policy)
 {
 	int fd = state_dir_open(false);
 	char **problems = NULL;
@@ -718,7 +783,7 @@ static void collect(struct watch *w, pid_t pid, const char *policy)
 		(void)pin_collect_stale(w->env, fd, &problems);
 		close(fd);
 	}
-	say(w, problems && problems[0] ? WATCH_WARNING : WATCH_INFO, WATCH_EV_EXITED, pid, NULL, policy,
+	say(w, problems && problems[0] ? WATCH_WARNING : WATCH_INFO, WATCH_EV_EXITED, pid, name, policy,
 	    "exited; %s%s", problems && problems[0] ? "not everything it left could be removed: " : "its cgroups and record are removed",
 	    problems && problems[0] ? problems[0] : "");
 	strv_free(problems);
@@ -758,13 +823,16 @@ void watch_on_event(struct watch *w, const struct proc_ev *ev)
 	case PROC_EV_EXIT: {
 		if (ev->pid != ev->tid || !(e = entry_find(w, ev->pid)))
 			return;
-		bool managed = e->state == E_MANAGED;
+		/* managed, or once (its policy gone since, or unpinned by hand): what
+		 * it left is collected and said */
+		bool managed = e->state == E_MANAGED || e->policy;
 		_cleanup_free_ char *policy = e->policy ? strdup(e->policy) : NULL;
+		_cleanup_free_ char *name = e->name ? strdup(e->name) : NULL;
 		if (e->hands_off)
 			clear_hands_off(e);
 		entry_remove(w, ev->pid);
 		if (managed) {
-			collect(w, ev->pid, policy);
+			collect(w, ev->pid, name, policy);
 			/* its CPUs may be free for a VM an Exclusive= clash held back */
 			for (size_t i = 0; i < w->n; i++)
 				if (w->e[i].conflict) {
@@ -806,22 +874,26 @@ int watch_reconcile(struct watch *w, const char *why)
 			continue;
 		}
 		if (w->e[i].state == E_MANAGED)
-			say(w, WATCH_INFO, WATCH_EV_EXITED, w->e[i].pid, NULL, w->e[i].policy,
+			say(w, WATCH_INFO, WATCH_EV_EXITED, w->e[i].pid, w->e[i].name, w->e[i].policy,
 			    "exited (found by a rescan); its cgroups and record are removed");
 		if (w->e[i].hands_off)
 			clear_hands_off(&w->e[i]);
 		entry_remove(w, w->e[i].pid);
 	}
-	size_t managed = 0, unmatched = 0, pending = 0;
+	size_t managed = 0, unmatched = 0, pending = 0, hands_off = 0;
 	for (size_t k = 0; k < n; k++) {
 		struct entry *e = entry_find(w, vms[k]->pid);
 		if (e && e->starttime && e->starttime != vms[k]->starttime_ticks)
 			entry_remove(w, vms[k]->pid); /* the pid was used again */
 		if (!(e = entry_add(w, vms[k]->pid, UINT64_MAX)))
 			break;
-		if ((e->state != E_UNMATCHED || e->conflict) && !handle_vm(w, w->env, e, vms[k]))
+		/* every VM, the unmatched too: a policy may match it now (a pidfile
+		 * written since); said again only when that changes */
+		if (!handle_vm(w, w->env, e, vms[k]))
 			e->due = now + 10u * 1000000u;
-		managed += e->state == E_MANAGED;
+		e->policy_changed = false;
+		hands_off += e->hands_off;
+		managed += e->state == E_MANAGED && !e->hands_off;
 		unmatched += e->state == E_UNMATCHED;
 		pending += e->state == E_CANDIDATE;
 	}
@@ -831,8 +903,11 @@ int watch_reconcile(struct watch *w, const char *why)
 		(void)pin_collect_stale(w->env, fd, NULL);
 		close(fd);
 	}
+	char alone[64] = "";
+	if (hands_off)
+		snprintf(alone, sizeof(alone), " (and %zu left alone after kvmcg unpin)", hands_off);
 	say(w, WATCH_INFO, WATCH_EV_RECONCILE, 0, NULL, NULL,
-	    "%s: %zu VMs, %zu managed, %zu that no policy matches, %zu not ready yet", why, n, managed, unmatched,
-	    pending);
+	    "%s: %zu VMs, %zu managed%s, %zu that no policy matches, %zu not ready yet", why, n, managed, alone,
+	    unmatched, pending);
 	return 0;
 }

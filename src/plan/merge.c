@@ -131,23 +131,32 @@ static int merge_previous(const struct vm *vm, const struct vm_tune *previous, s
 static int merge_vcpu_arg(const struct plan_host *h, const struct vm *vm, int max, const struct vcpu_arg *a,
 			  struct vm_tune *s)
 {
-	int r = check_set("--vcpu", "CPU", a->cpus, h->online_cpus, h->effective_cpus);
+	const char *what = a->from_policy ? "VCPUPin=" : "--vcpu";
+	int r = check_set(what, "CPU", a->cpus, h->online_cpus, h->effective_cpus);
 	if (r < 0)
 		return r;
 	int first = a->first, last = a->last;
 	if (first < 0) {
 		if (max < 0) {
-			err_set("--vcpu all: this VM has no vCPUs that kvmcg can see");
+			err_set("%s all: this VM has no vCPUs that kvmcg can see", what);
 			return -ERANGE;
 		}
 		first = 0;
 		last = max;
 	}
+	int maxcpus = vm->qemu.smp_maxcpus;
 	for (int i = first; i <= last; i++) {
 		if (!vm_has_vcpu(vm, i)) {
 			if (a->first < 0)
 				continue; /* "all" skips holes left by hot-unplug */
-			err_set("--vcpu %d: this VM has no vCPU %d (it has vCPUs 0-%d)", i, i, max);
+			if (a->from_policy && i < maxcpus)
+				continue; /* not plugged in yet: pinned when it is */
+			if (i < maxcpus)
+				err_set("%s %d: this VM has no vCPU %d yet (it has vCPUs 0-%d, and up to %d with hot-plug): "
+					"pin it once it is plugged in, or put the pin in a policy that kvmcg watch keeps",
+					what, i, i, max, maxcpus - 1);
+			else
+				err_set("%s %d: this VM has no vCPU %d (it has vCPUs 0-%d)", what, i, i, max);
 			return -ERANGE;
 		}
 		idset_free(s->vcpu[i]);

@@ -266,6 +266,7 @@ static void one_vcpu_pin(struct ctx *c, char *item)
 		     err_get() ? err_get() : "expected VCPU:CPUS");
 		return;
 	}
+	a.from_policy = true;
 	struct policy *p = c->p;
 	struct vcpu_arg *n = realloc(p->vcpu_pins, (p->n_vcpu_pins + 1) * sizeof(*n));
 	struct origin *o = n ? realloc(p->vcpu_pins_at, (p->n_vcpu_pins + 1) * sizeof(*o)) : NULL;

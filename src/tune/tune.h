@@ -97,6 +97,10 @@ const struct idset *vm_tune_cpus_for(const struct vm_tune *tune, const struct vm
 struct vcpu_arg {
 	int first, last; /* -1, -1 for all */
 	struct idset *cpus;
+	/* A policy's VCPUPin= (not --vcpu): said as such, and a vCPU the VM does not
+	 * have yet but may gain by hot-plug (an index below -smp maxcpus) is left for
+	 * when it appears (kvmcg watch pins it then) instead of failing the pin. */
+	bool from_policy;
 };
 /* what names the source in messages: "--vcpu", "VCPUPin=". *ret_col, when given, is
  * set to the byte offset in s of the part that is wrong. */

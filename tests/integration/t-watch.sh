@@ -73,6 +73,19 @@ within() {
 }
 log_has() { grep -q -- "$1" "$TL_TMP/watch.log"; }
 
+# Start-up errors are said on the terminal even when it would detach, and nothing
+# runs: a --pidfile that holds something else than a pid, a policy directory that
+# is not there.
+echo precious >"$TL_TMP/notapid"
+"$KVMCG" watch --policy-dir "$pol" --pidfile "$TL_TMP/notapid" >"$TL_TMP/out" 2>"$TL_TMP/err"
+tl_eq "--pidfile naming a file that holds no pid: exit 1" "$?" 1
+tl_eq "... the file is as it was" "$(cat "$TL_TMP/notapid")" precious
+tl_check "... and it says why: $(cat "$TL_TMP/err")" grep -q "notapid: it holds something else than a pid; refusing to overwrite it" "$TL_TMP/err"
+"$KVMCG" watch --policy-dir "$TL_TMP/nope" --pidfile "$TL_TMP/w.pid" >"$TL_TMP/out" 2>"$TL_TMP/err"
+tl_eq "detaching, with a policy directory that is not there: exit 2" "$?" 2
+tl_check "... said on stderr: $(cat "$TL_TMP/err")" grep -q "nope: No such file or directory" "$TL_TMP/err"
+tl_check "... and no pidfile left" test ! -e "$TL_TMP/w.pid"
+
 # the daemon, in the foreground, a reconcile every second
 "$KVMCG" watch --foreground --policy-dir "$pol" --reconcile-interval 1 --log-format json \
 	>"$TL_TMP/watch.out" 2>"$TL_TMP/watch.log" &
@@ -140,9 +153,33 @@ hp=$(tl_named_vcpus "$p1" | awk '$1 == 1 { print $2 }')
 hp_pinned() { [ "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$p1"/task/"$hp"/status)" = 0 ]; }
 within "hot-plug, its monitor held by the client that plugged it: the new vCPU (tid $hp) is pinned to 0" hp_pinned
 tl_check "... the log says it was placed: $(grep '"event":"pinned"' "$TL_TMP/watch.log" | grep "tid $hp)" | jq -r .message | head -1)" \
-	sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | grep '\"pid\":$p1,' | grep -q 'placed: .*vCPU 1 (tid $hp): '"
+	sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | grep '\"pid\":$p1,' | grep -q 'placed: .*vCPU 1 (tid $hp): '" ||
+	grep "\"pid\":$p1," "$TL_TMP/watch.log" | sed 's/^/#   /'
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
+
+# A policy that matches by PidFile= alone (QEMU writes its pidfile after it starts)
+# and pins a vCPU the VM gains later: -smp 1,maxcpus=2 and VCPUPin=0:0 1:1. vCPU 0
+# is pinned as the VM starts, vCPU 1 once it is hot-plugged.
+printf '[Match]\nPidFile=%s\n[CPU]\nVCPUPin=0:0 1:1\nEmulatorPin=0\n' "$TL_TMP/wp.pid" >"$pol/wp.policy"
+chmod 0644 "$pol/wp.policy"
+until_ok "$limit" log_has "wp.policy"
+pp=$(tl_qemu wp -smp 1,maxcpus=2 -name t-wp,debug-threads=on -qmp unix:"$TL_TMP"/wp.qmp,server=on,wait=off)
+within "PidFile= alone matches t-wp: its one vCPU is pinned to 0 (vCPU 1 of VCPUPin= is not plugged in yet)" \
+	affinity_is "$pp" 0
+props=$(tl_qmp "$TL_TMP"/wp.qmp query-hotpluggable-cpus | jq -c '[.[] | select(.["qom-path"] == null)][0]')
+printf '{"execute":"qmp_capabilities"}\n{"execute":"device_add","arguments":%s}\n' \
+	"$(jq -c '.props + {driver: .type, id: "hp2"}' <<<"$props")" | socat -t 1 - UNIX-CONNECT:"$TL_TMP"/wp.qmp >/dev/null
+two() { [ "$(tl_named_vcpus "$pp" | wc -l)" = 2 ]; }
+until_ok 5 two
+tl_eq "... hot-plug: t-wp has 2 vCPU threads now (/proc)" "$(tl_named_vcpus "$pp" | wc -l)" 2
+hp2=$(tl_named_vcpus "$pp" | awk '$1 == 1 { print $2 }')
+hp2_on_1() { [ "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$pp"/task/"$hp2"/status)" = 1 ]; }
+within "... its vCPU 1 (tid $hp2) is pinned to 1 as VCPUPin=1:1 says" hp2_on_1
+# gone again, so that CPU 1 is free for the Exclusive= checks below
+kill "$pp"
+until_ok "$limit" log_has "\"event\":\"exited\",\"pid\":$pp,"
+rm -f "$pol/wp.policy"
 
 # drift: taskset narrows t-w2's main thread (an emulator thread, pinned to 0-1; a
 # cgroup's cpuset lets taskset move a thread only within it) to 0; no event says
@@ -229,7 +266,8 @@ fds() {
 }
 fd_list() { ls -l /proc/"$wpid"/fd | awk 'NR > 1 { print $NF }' | sort | tr '\n' ' '; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$wpid"/status; }
-cgroup_list() { [ "$mode" = affinity ] || find "$mount/kvmcg" -mindepth 1 -type d 2>/dev/null | sed "s|^$mount/||" | sort; }
+# this test's VMs' cgroups (t-w*): other VMs on the host may come and go meanwhile
+cgroup_list() { [ "$mode" = affinity ] || find "$mount/kvmcg" -mindepth 1 -path "$mount/kvmcg/t-w*" -type d 2>/dev/null | sed "s|^$mount/||" | sort; }
 cgroups() { cgroup_list | wc -l; }
 cycle() {
 	local p rec
@@ -250,9 +288,23 @@ if [ -n "${ASAN_OPTIONS:-}" ]; then
 else
 	tl_check "... its RSS grew by less than 4 MiB ($rss0 kB -> $(rss_kb) kB)" test $(($(rss_kb) - rss0)) -lt 4096
 fi
-tl_eq "... the cgroups below kvmcg/ are as before" "$(cgroups)" "$cg0" ||
+tl_eq "... the cgroups of its VMs below kvmcg/ are as before" "$(cgroups)" "$cg0" ||
 	diff <(echo "$cgl0") <(cgroup_list) | sed 's/^/#   /'
 tl_eq "... and the records" "$(records)" "$rec0"
+
+# The policy directory removed and made again (a configuration tool that rewrites
+# it): watched again, read again, and its VMs pinned as the new files say. t-wx
+# (Exclusive= on CPU 1) goes first, so that t-w1 may move to 1.
+kill "$px" 2>/dev/null
+until_ok "$limit" log_has "\"event\":\"exited\",\"pid\":$px,"
+cp -a "$pol" "$TL_TMP/pol.saved"
+rm -rf "$pol"
+until_ok "$limit" log_has "No such file or directory; the policies in force stay"
+cp -a "$TL_TMP/pol.saved" "$pol"
+rm -f "$pol/wx.policy"
+policy w1 t-w1 1
+within "the policy directory removed and made again: watched again, t-w1 re-pinned to 1" affinity_is "$p1" 1
+tl_check "... said as a policy change" sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -q 'policy changed: '"
 
 kill "$s1" "$s2" 2>/dev/null
 echo "# the daemon rescanned after lost events $(grep -c '"event":"lost-events"' "$TL_TMP/watch.log") times"
@@ -260,11 +312,11 @@ echo "# the daemon rescanned after lost events $(grep -c '"event":"lost-events"'
 kill -TERM "$wpid"
 wait "$wpid"
 tl_eq "SIGTERM: kvmcg watch exits 0" "$?" 0
-tl_eq "... t-w1 stays pinned" "$(vcpu_affinity "$p1")" 0
+tl_eq "... t-w1 stays pinned" "$(vcpu_affinity "$p1")" 1
 tl_check "... its record stays" test -f "$(record_of "$p1")"
 tl_eq "nothing was said on stdout" "$(wc -c <"$TL_TMP/watch.out")" 0
 tl_check "t-w4 was never pinned nor repaired" sh -c "! grep '\"pid\":$p4,' '$TL_TMP/watch.log' | grep -q '\"event\":\"\\(pinned\\|repaired\\)\"'"
-for p in "$p1" "$p3" "$p4" "$px"; do
+for p in "$p1" "$p3" "$p4" "$px" "$pp"; do
 	"$KVMCG" unpin --pid "$p" >/dev/null 2>&1
 	kill "$p" 2>/dev/null
 done

@@ -115,7 +115,8 @@ tl_fail() {
 # tl_skip WHAT WHY: a check that does not run here, and why.
 tl_skip() { tl_result ok 0 "$1" "SKIP ${2//$'\n'/ }"; }
 
-# tl_check DESCRIPTION COMMAND...: ok when the command succeeds.
+# tl_check DESCRIPTION COMMAND...: ok when the command succeeds; status 1 when it
+# does not, for a caller's diagnostics.
 tl_check() {
 	local desc=$1
 	shift
@@ -124,6 +125,7 @@ tl_check() {
 	else
 		tl_fail "$desc"
 		sed 's/^/#   /' "$TL_TMP/check.out" | head -20
+		return 1
 	fi
 }
 

@@ -543,6 +543,31 @@ Test(plan_merge, range_applies_to_each_vcpu)
 	cr_assert_eq(fx.merged.n_iothread, 0);
 }
 
+/* A vCPU the VM may still gain by hot-plug (-smp 2,maxcpus=4: 2 and 3): a policy's
+ * VCPUPin= leaves it for when it appears, --vcpu says how to get it pinned; past
+ * maxcpus both refuse. */
+Test(plan_merge, vcpus_not_plugged_in_yet)
+{
+	host_init(BACKEND_CGROUP_V2, "0-3");
+	merge_vm();
+	fx.vm->qemu.smp_maxcpus = 4;
+	arg("3:2");
+	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -ERANGE);
+	assert_err_contains("--vcpu 3: this VM has no vCPU 3 yet (it has vCPUs 0-1, and up to 3 with hot-plug)");
+	args_reset();
+	arg("0:0")->from_policy = true;
+	arg("3:2")->from_policy = true;
+	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(fx.merged.n_vcpu, 2, "only the vCPUs that exist are in the tune");
+	assert_set(fx.merged.vcpu[0], "0", "vcpu 0");
+	cr_assert_null(fx.merged.vcpu[1]);
+	vm_tune_done(&fx.merged);
+	args_reset();
+	arg("4:2")->from_policy = true;
+	cr_assert_eq(merge(NULL, NULL, NULL, NULL, NULL), -ERANGE);
+	assert_err_contains("VCPUPin= 4: this VM has no vCPU 4 (it has vCPUs 0-1)");
+}
+
 Test(plan_merge, cpu_not_online)
 {
 	host_init(BACKEND_CGROUP_V2, "0-3");

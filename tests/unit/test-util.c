@@ -364,3 +364,31 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 	}
 	closedir(d);
 }
+
+Test(util, path_split)
+{
+	static const struct {
+		const char *path, *parent, *base;
+	} cases[] = {
+		{"/etc/kvmcg/policies", "/etc/kvmcg", "policies"},
+		{"/etc/kvmcg/policies/", "/etc/kvmcg", "policies"},
+		{"/etc/kvmcg//policies//", "/etc/kvmcg", "policies"},
+		{"policies", ".", "policies"},
+		{"policies/", ".", "policies"},
+		{"a//b", "a", "b"},
+		{"/x", "/", "x"},
+		{"//x", "/", "x"},
+		{"/", NULL, "/"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *parent = (char *)"unset", *base = NULL;
+		cr_assert_eq(path_split(cases[i].path, &parent, &base), 0);
+		if (cases[i].parent)
+			cr_assert_str_eq(parent, cases[i].parent, "%s: parent %s", cases[i].path, parent);
+		else
+			cr_assert_null(parent, "%s: parent %s", cases[i].path, parent);
+		cr_assert_str_eq(base, cases[i].base, "%s: base %s", cases[i].path, base);
+		free(parent);
+		free(base);
+	}
+}
