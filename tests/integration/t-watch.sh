@@ -133,24 +133,39 @@ tl_eq "t-w4, which no policy matches, is untouched (every thread's cgroup, affin
 tl_check "... and has no record" test ! -e "$(record_of "$p4")"
 tl_check "... and the log says it is left alone" sh -c "grep '\"pid\":$p4,' '$TL_TMP/watch.log' | grep -q 'no policy matches it'"
 
-# a vCPU hot-added to t-w1
-props=$(tl_qmp "$TL_TMP"/w1.qmp query-hotpluggable-cpus | jq -c '[.[] | select(.["qom-path"] == null)][0].props')
-drv=$(tl_qmp "$TL_TMP"/w1.qmp query-hotpluggable-cpus | jq -r '[.[] | select(.["qom-path"] == null)][0].type')
-# The client that hot-plugs keeps the monitor (as an orchestrator does) until the
-# pin is checked: QEMU serves one client at a time, so the daemon must place the new
-# thread without asking it.
-{
+# hot_plug SOCKET ID: the QMP commands that add a vCPU in the VM's first free slot
+# (asking the monitor which that is)
+hot_plug() {
+	local slot
+	slot=$(tl_qmp "$1" query-hotpluggable-cpus | jq -c '[.[] | select(.["qom-path"] == null)][0]')
 	printf '{"execute":"qmp_capabilities"}\n{"execute":"device_add","arguments":%s}\n' \
-		"$(jq -c --arg d "$drv" '. + {driver: $d, id: "hp1"}' <<<"$props")"
+		"$(jq -c --arg id "$2" '.props + {driver: .type, id: $id}' <<<"$slot")"
+}
+# vcpu_tid PID INDEX: the thread of vCPU INDEX once QEMU names it (within 5 s)
+vcpu_tid() {
+	local n
+	for _ in $(seq 25); do
+		n=$(tl_named_vcpus "$1" | awk -v i="$2" '$1 == i { print $2 }')
+		[ -n "$n" ] && break
+		sleep 0.2
+	done
+	echo "$n"
+}
+on_cpus() { [ "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$1"/task/"$2"/status)" = "$3" ]; }
+
+# a vCPU hot-added to t-w1. The client that hot-plugs keeps the monitor (as an
+# orchestrator does) until the pin is checked: QEMU serves one client at a time, so
+# the daemon must place the new thread without asking it.
+cmds=$(hot_plug "$TL_TMP"/w1.qmp hp1) # asked before the holder connects
+{
+	echo "$cmds"
 	sleep $((limit + 10))
 } | socat - UNIX-CONNECT:"$TL_TMP"/w1.qmp >/dev/null &
 holder=$!
 tl_register_pid "$holder"
-two_vcpus() { [ "$(tl_named_vcpus "$p1" | wc -l)" = 2 ]; }
-until_ok 5 two_vcpus
-tl_eq "hot-plug: t-w1 has 2 vCPU threads now (/proc)" "$(tl_named_vcpus "$p1" | wc -l)" 2
-hp=$(tl_named_vcpus "$p1" | awk '$1 == 1 { print $2 }')
-hp_pinned() { [ "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$p1"/task/"$hp"/status)" = 0 ]; }
+hp=$(vcpu_tid "$p1" 1)
+tl_check "hot-plug: t-w1 has a vCPU 1 thread now (/proc): tid $hp" test -n "$hp"
+hp_pinned() { on_cpus "$p1" "$hp" 0; }
 within "hot-plug, its monitor held by the client that plugged it: the new vCPU (tid $hp) is pinned to 0" hp_pinned
 tl_check "... the log says it was placed: $(grep '"event":"pinned"' "$TL_TMP/watch.log" | grep "tid $hp)" | jq -r .message | head -1)" \
 	sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | grep '\"pid\":$p1,' | grep -q 'placed: .*vCPU 1 (tid $hp): '" ||
@@ -167,14 +182,11 @@ until_ok "$limit" log_has "wp.policy"
 pp=$(tl_qemu wp -smp 1,maxcpus=2 -name t-wp,debug-threads=on -qmp unix:"$TL_TMP"/wp.qmp,server=on,wait=off)
 within "PidFile= alone matches t-wp: its one vCPU is pinned to 0 (vCPU 1 of VCPUPin= is not plugged in yet)" \
 	affinity_is "$pp" 0
-props=$(tl_qmp "$TL_TMP"/wp.qmp query-hotpluggable-cpus | jq -c '[.[] | select(.["qom-path"] == null)][0]')
-printf '{"execute":"qmp_capabilities"}\n{"execute":"device_add","arguments":%s}\n' \
-	"$(jq -c '.props + {driver: .type, id: "hp2"}' <<<"$props")" | socat -t 1 - UNIX-CONNECT:"$TL_TMP"/wp.qmp >/dev/null
-two() { [ "$(tl_named_vcpus "$pp" | wc -l)" = 2 ]; }
-until_ok 5 two
-tl_eq "... hot-plug: t-wp has 2 vCPU threads now (/proc)" "$(tl_named_vcpus "$pp" | wc -l)" 2
-hp2=$(tl_named_vcpus "$pp" | awk '$1 == 1 { print $2 }')
-hp2_on_1() { [ "$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/"$pp"/task/"$hp2"/status)" = 1 ]; }
+cmds=$(hot_plug "$TL_TMP"/wp.qmp hp2)
+echo "$cmds" | socat -t 1 - UNIX-CONNECT:"$TL_TMP"/wp.qmp >/dev/null
+hp2=$(vcpu_tid "$pp" 1)
+tl_check "... hot-plug: t-wp has a vCPU 1 thread now (/proc): tid $hp2" test -n "$hp2"
+hp2_on_1() { on_cpus "$pp" "$hp2" 1; }
 within "... its vCPU 1 (tid $hp2) is pinned to 1 as VCPUPin=1:1 says" hp2_on_1
 # gone again, so that CPU 1 is free for the Exclusive= checks below
 kill "$pp"
