@@ -294,11 +294,12 @@ static int add_dir_watch(struct loop *l)
 	int wd = inotify_add_watch(l->inotify_fd, l->dir,
 				   IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |
 					   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+	int r = wd < 0 ? -errno : wd;
 	l->dir_wd = wd < 0 ? -1 : wd;
 	if (l->parent_wd < 0 && l->parent)
 		l->parent_wd = inotify_add_watch(l->inotify_fd, l->parent,
 						 IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
-	return wd < 0 ? -errno : wd;
+	return r;
 }
 
 /* Reads the policies again, and applies them. */
