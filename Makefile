@@ -270,7 +270,7 @@ FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src
 		     src/vmm/classify-kvmfd.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
 		     src/kernel/cgroupfs.c src/kernel/affinity.c $(FUZZ_BASIC)
 FUZZ_SRCS_record  := $(wildcard src/state/*.c) src/plan/record.c src/plan/layout.c src/tune/tune.c \
-		     src/kernel/cgroupfs.c src/kernel/sched.c $(FUZZ_BASIC)
+		     src/kernel/cgroupfs.c src/kernel/sched.c src/kernel/procfs.c $(FUZZ_BASIC)
 FUZZ_SRCS_memmap  := src/kernel/memmap.c src/basic/util.c
 # Longest input: qmp's goes past one 64 KiB read of qmp.c.
 FUZZ_MAXLEN_policy  := 8192
