@@ -75,15 +75,17 @@ static void watch_help(void)
 	      "     --foreground            stay in the foreground and log to stderr (else\n"
 	      "                             detach and log to syslog)\n"
 	      "     --log-format text|json  one line per event as text (default) or JSON\n"
-	      "     --pidfile <file>        write the daemon's pid there (removed at exit)\n"
+	      "     --pidfile <file>        write the daemon's pid there (removed at exit; a\n"
+	      "                             file that holds anything else is left alone)\n"
 	      "     --verbose               also log the VMs a rescan found as they should be\n"
 	      "     --lock-timeout <ms>     wait this long for another kvmcg run on a VM (5000)\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
 	      " -h, --help                  display this help\n"
 	      "\n"
 	      "Exit status: 0 stopped by SIGTERM or SIGINT; 1 another instance runs (it is\n"
-	      "named), or the kernel's process events cannot be had; 2 a usage error or an\n"
-	      "unreadable policy directory at start.\n"
+	      "named), the kernel's process events cannot be had, or --pidfile cannot be\n"
+	      "written; 2 a usage error or an unreadable policy directory at start. Errors\n"
+	      "that stop it from starting are said on stderr even when it detaches.\n"
 	      "See kvmcg(8) and kvmcg.policy(5).\n",
 	      stdout);
 }
