@@ -289,11 +289,15 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 	fi
 } >"$share/job.sh"
 
-# systemd: the unit as `make install-service` writes it, its ExecStart the build's
-# binary (SBINDIR), for init.sh to put in /run/systemd/system.
+# systemd: the unit as `make install-service` writes it, for init.sh to put in
+# /run/systemd/system. Its ExecStart is a copy of the build's binary in the results
+# share (SBINDIR /run/kvmcg-guest/sbin, init.sh's GUEST_RES_DIR): the build may be
+# below /tmp (a CI checkout), which the unit's PrivateTmp= hides from it.
 if [[ $init == systemd ]]; then
+	mkdir -p "$share/sbin"
+	cp -- "$build/kvmcg" "$share/sbin/kvmcg"
 	make -C "$proj" --no-print-directory -s install-service DESTDIR="$run_dir/units" \
-		SBINDIR="$build" SYSTEMDUNITDIR=/ INITDIR=/init.d >/dev/null || {
+		SBINDIR=/run/kvmcg-guest/sbin SYSTEMDUNITDIR=/ INITDIR=/init.d >/dev/null || {
 		echo "guest tests: make install-service failed" >&2
 		exit 1
 	}

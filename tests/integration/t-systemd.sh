@@ -48,8 +48,12 @@ until_ok() { # until_ok SECONDS COMMAND...
 journal_has() { journal | grep -q -- "$1"; }
 
 # --- as booted ---------------------------------------------------------------------------
-tl_check "the unit is the one make install-service wrote (ExecStart is this build's binary)" \
-	sh -c "systemctl cat $svc | grep -qx 'ExecStart=$KVMCG watch --foreground --log-format text'"
+# The unit's binary: a copy of this build's outside /tmp (tests/guest/run.sh), since
+# the unit's PrivateTmp= hides /tmp, where a CI checkout may be.
+bin=$(systemctl cat "$svc" | sed -n 's/^ExecStart=\([^ ]*\) watch --foreground --log-format text$/\1/p')
+tl_check "the unit is the one make install-service wrote: ExecStart=$bin watch --foreground --log-format text" \
+	test -n "$bin"
+tl_check "... and runs this build's binary" cmp "$bin" "$KVMCG"
 until_ok 60 journal_has "/etc/kvmcg/policies"
 tl_check "as booted, with no /etc/kvmcg/policies, it says why it cannot run: $(journal | grep -m1 /etc/kvmcg/policies)" \
 	journal_has "/etc/kvmcg/policies"
@@ -59,7 +63,7 @@ printf '[Match]\nName=t-sd\n[CPU]\nVCPUPin=all:1\nEmulatorPin=0\n' >"$pol/sd.pol
 chmod 0644 "$pol/sd.policy"
 mkdir -p "$dropin"
 printf '[Service]\nExecStart=\nExecStart=%s watch --foreground --log-format text --policy-dir %s --reconcile-interval 2\n' \
-	"$KVMCG" "$pol" >"$dropin/test.conf"
+	"$bin" "$pol" >"$dropin/test.conf"
 systemctl daemon-reload
 systemctl reset-failed "$svc" 2>/dev/null
 systemctl restart "$svc"
