@@ -143,8 +143,7 @@ int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_probl
 		for (char **p = *ret_problems; p && *p; p++)
 			n_problems++;
 	int removed = 0;
-	state_collect_locks(state_fd);
-	state_collect_markers(state_fd, env->proc_fd);
+	state_collect_files(state_fd, env->proc_fd);
 	for (size_t i = 0; i < n; i++) {
 		struct vm_state *s = &states[i];
 		if (proc_process_alive(env->proc_fd, s->pid, s->starttime))

@@ -701,7 +701,7 @@ static bool stale_temporary(const char *name)
 	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
-void state_collect_locks(int dirfd)
+void state_collect_files(int dirfd, int proc_fd)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -720,6 +720,11 @@ void state_collect_locks(int dirfd)
 			unlinkat(dirfd, de->d_name, 0);
 			continue;
 		}
+		if (sscanf(de->d_name, "%d-%llu.unmanaged%n", &pid, &start, &n) == 2 && !de->d_name[n] && pid > 0) {
+			if (!proc_process_alive(proc_fd, pid, start))
+				unlinkat(dirfd, de->d_name, 0);
+			continue;
+		}
 		if (sscanf(de->d_name, "%d-%llu.lock%n", &pid, &start, &n) != 2 || de->d_name[n] || pid <= 0)
 			continue;
 		char record[64];
@@ -730,28 +735,6 @@ void state_collect_locks(int dirfd)
 		int lock = -1;
 		if (state_lock(dirfd, pid, start, 0, "collect", &lock, NULL) == 0)
 			state_unlock(dirfd, pid, start, lock);
-	}
-	closedir(d);
-}
-
-void state_collect_markers(int dirfd, int proc_fd)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		int pid = 0, n = 0;
-		unsigned long long start = 0;
-		if (sscanf(de->d_name, "%d-%llu.unmanaged%n", &pid, &start, &n) != 2 || de->d_name[n] || pid <= 0)
-			continue;
-		if (!proc_process_alive(proc_fd, pid, start))
-			unlinkat(dirfd, de->d_name, 0);
 	}
 	closedir(d);
 }

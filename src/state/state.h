@@ -138,14 +138,14 @@ int state_write_atomic(int dirfd, const char *name, const char *text);
 int state_lock_file(int dirfd, const char *name, int timeout_ms, const char *command, int *ret_fd,
 		    char **ret_holder);
 
-/* Removes the lock files of VMs that have no record (left when a record was removed
- * by hand), each only while holding it, and the temporary files of writers that no
- * longer run (a kvmcg killed between writing a file and renaming it). */
-void state_collect_locks(int dirfd);
-/* Removes the "leave it alone" markers (state_unmanaged_set()) of processes that are
- * gone: no process of that pid and start time in proc_fd (kernel/procfs.h
- * proc_process_alive()). kvmcg watch clears a marker when it sees its VM exit; this
- * is for the VMs that exited while no watch ran. */
-void state_collect_markers(int dirfd, int proc_fd);
+/* In one pass over the directory, removes what nothing needs any more: the lock
+ * files of VMs that have no record (left when a record was removed by hand), each
+ * only while holding it; the temporary files of writers that no longer run (a kvmcg
+ * killed between writing a file and renaming it); and the "leave it alone" markers
+ * (state_unmanaged_set()) of processes that are gone, no process of that pid and
+ * start time in proc_fd (kernel/procfs.h proc_process_alive()): kvmcg watch clears
+ * a marker when it sees its VM exit, this is for the VMs that exited while no watch
+ * ran. */
+void state_collect_files(int dirfd, int proc_fd);
 
 #endif

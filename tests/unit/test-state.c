@@ -1524,7 +1524,7 @@ Test(state_files, stale_temporary_files_go)
 	put_file(".7-7.state.4194303.0.tmp", "{");
 	put_file(mine, "{");
 	put_file(".not-ours.tmp", "x");
-	state_collect_locks(tmpfd);
+	state_collect_files(tmpfd, -1);
 	struct stat st;
 	cr_assert_eq(fstatat(tmpfd, ".shared.json.4194303.3.tmp", &st, 0), -1, "a dead writer's goes");
 	cr_assert_eq(fstatat(tmpfd, ".7-7.state.4194303.0.tmp", &st, 0), -1, "a dead writer's goes");
@@ -1558,7 +1558,7 @@ Test(state_files, markers_of_gone_processes_go)
 	put_file("4194303-7.unmanagedx", "");
 	int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(proc, 0);
-	state_collect_markers(tmpfd, proc);
+	state_collect_files(tmpfd, proc);
 	close(proc);
 	struct stat st;
 	cr_assert_eq(fstatat(tmpfd, mine, &st, 0), 0, "a live process's stays");
