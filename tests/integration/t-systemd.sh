@@ -46,6 +46,8 @@ until_ok() { # until_ok SECONDS COMMAND...
 	done
 }
 journal_has() { journal | grep -q -- "$1"; }
+# The daemon logs after it acts, and journald stores the line a moment later: wait for it.
+journal_says() { until_ok 10 journal_has "$1"; }
 
 # --- as booted ---------------------------------------------------------------------------
 # The unit's binary: a copy of this build's outside /tmp (tests/guest/run.sh), since
@@ -107,13 +109,12 @@ case $cg in
 /system.slice/$vmunit/?*) tl_ok "... its vCPU thread's cgroup is inside the VM's own unit: $cg" ;;
 *) tl_fail "... its vCPU thread's cgroup is inside the VM's own unit: $cg" ;;
 esac
-tl_check "... and the journal says it was pinned" sh -c "journalctl -u $svc -o cat --no-pager | grep -q 'pid $p (t-sd): pinned'"
+tl_check "... and the journal says it was pinned" journal_says "pid $p (t-sd): pinned"
 
 # --- reload, stop, start --------------------------------------------------------------------
 systemctl reload "$svc"
 tl_eq "systemctl reload: exit 0" "$?" 0
-until_ok 10 journal_has "SIGHUP"
-tl_check "... the daemon read its policies again (SIGHUP)" journal_has "SIGHUP"
+tl_check "... the daemon read its policies again (SIGHUP)" journal_says "SIGHUP"
 systemctl stop "$svc"
 tl_eq "systemctl stop: exit 0" "$?" 0
 tl_eq "... the service is inactive" "$(systemctl is-active "$svc")" inactive
@@ -123,8 +124,7 @@ rec=$state/$p-$(awk '{ print $22 }' /proc/"$p"/stat).state
 tl_check "... and keeps its record ($rec)" test -f "$rec"
 systemctl start "$svc"
 until_ok 30 active
-tl_check "systemctl start: the daemon finds the VM it manages" \
-	sh -c "journalctl -u $svc -o cat --no-pager | grep -q 'start: 1 VMs, 1 managed'"
+tl_check "systemctl start: the daemon finds the VM it manages" journal_says "start: 1 VMs, 1 managed"
 
 # --- the VM's unit stopped: its record goes -------------------------------------------------
 systemctl stop "$vmunit"
@@ -135,7 +135,7 @@ else
 	tl_fail "... its record is gone: $(journal | tail -3 | tr '\n' ' ')"
 fi
 tl_check "... and the journal says it exited, its cgroups and record removed" \
-	sh -c "journalctl -u $svc -o cat --no-pager | grep -q 'pid $p.*exited; its cgroups and record are removed'"
+	journal_says "pid $p.*exited; its cgroups and record are removed"
 tl_eq "... and no cgroup of it is left" "$(find /sys/fs/cgroup/system.slice -path "*$vmunit*" -type d 2>/dev/null | wc -l)" 0
 tl_check "the daemon reported no failed pin" sh -c "! journalctl -u $svc -o cat --no-pager | grep -q ': failed: '"
 
