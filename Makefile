@@ -147,6 +147,7 @@ check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
 # unpacked into $(BUILD)/guest/kernel-6.12 (never installed; tests/guest/README.md).
 # `make check` runs part of the suite on it; check-guest-6.12 runs all of it.
 guest-kernels:
+	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.1
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.12
 
 check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe

@@ -26,8 +26,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 PATH=$PATH:/usr/sbin:/sbin
 
 # virtio-pci transport, the 9p virtio transport and the 9p filesystem, each
-# with its dependencies, in load order.
-wanted=(virtio_pci 9pnet_virtio 9p)
+# with its dependencies, in load order; overlay for a host with no /lib/modules
+# (init.sh).
+wanted=(virtio_pci 9pnet_virtio 9p overlay)
 
 stage=$(mktemp -d "${out%/*}/.initramfs-stage.XXXXXX")
 tmp=

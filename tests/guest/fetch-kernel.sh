@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fetch a second kernel for the test guest: Debian's Linux 6.12 from
-# bookworm-backports (the kernel Debian 13 ships), downloaded and unpacked
-# into the build directory. Nothing is installed: the host's /boot, its
-# /lib/modules and its apt configuration stay as they are.
+# Fetch a kernel for the test guest: Debian 12's Linux 6.1 (bookworm) or
+# Linux 6.12 from bookworm-backports (the kernel Debian 13 ships), downloaded
+# and unpacked into the build directory. Nothing is installed: the host's
+# /boot, its /lib/modules and its apt configuration stay as they are.
 #
-# usage: fetch-kernel.sh [6.12]
+# usage: fetch-kernel.sh [6.1|6.12]
 #
 # Prints the path of the kernel image (DIR/boot/vmlinuz-VERSION; its modules
 # are in DIR/lib/modules/VERSION, with modules.dep made by depmod -b) and
@@ -12,11 +12,12 @@
 # be had (no network, no such package, apt-get missing); the caller skips.
 #
 # Cached: once unpacked (DIR/.complete exists) no network is used. Delete
-# $KVMCG_BUILD_DIR/guest/kernel-6.12 to fetch the newest 6.12 again.
+# $KVMCG_BUILD_DIR/guest/kernel-SERIES to fetch the newest of that series again.
 #
-# apt-get runs with a private sources list (bookworm-backports only), package
-# lists and archive cache, all under $KVMCG_BUILD_DIR/guest/apt, so the
-# host's sources and lists are neither read nor changed.
+# apt-get runs with a private sources list (the one suite), package lists and
+# archive cache, all under $KVMCG_BUILD_DIR/guest/apt-SERIES (one per series,
+# so that two fetches can run at once), so the host's sources and lists are
+# neither read nor changed.
 set -euo pipefail
 
 proj=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,9 +25,10 @@ PATH=$PATH:/usr/sbin:/sbin
 
 series=${1:-6.12}
 case $series in
+6.1) suite=bookworm ;;
 6.12) suite=bookworm-backports ;;
 *)
-	echo "usage: $0 [6.12]" >&2
+	echo "usage: $0 [6.1|6.12]" >&2
 	exit 2
 	;;
 esac
@@ -59,7 +61,7 @@ for tool in apt-get apt-cache dpkg-deb depmod; do
 done
 [[ -r $keyring ]] || cannot "no $keyring (package debian-archive-keyring)"
 
-apt_dir=$guest_dir/apt
+apt_dir=$guest_dir/apt-$series
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
 printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >"$apt_dir/sources.list"
 apt_opts=(
@@ -78,8 +80,8 @@ if ! out=$(apt-get "${apt_opts[@]}" -q update 2>&1) ||
 	cannot "apt-get update of $suite failed: $(grep -E '^(W|E):' <<<"$out" | head -n 1)"
 fi
 
-# The suite's linux-image-amd64 names the current 6.12 package (or, once
-# the suite has moved on, the newest linux-image-6.12.*-amd64 it still has);
+# The suite's linux-image-amd64 names its current package of the series (or,
+# once the suite has moved on, the newest linux-image-SERIES.*-amd64 it still has);
 # take its -unsigned twin (the same kernel without the Secure Boot signature).
 dep=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
 	sed -n "s/^ *Depends: \(linux-image-$series\.[0-9][^ ]*-amd64\)\$/\1/p" | head -n 1)

@@ -95,6 +95,20 @@ scratch /root 0700
 # A kernel that is not the host's has its modules elsewhere (the build dir):
 # a tmpfs on /lib/modules with the host's trees and that one bound in, so
 # modprobe finds /lib/modules/$(uname -r) as on an installed kernel.
+# A host with no kernel installed (a container or a microVM host) has no
+# /lib/modules to mount on: an overlay with a tmpfs upper layer over the
+# directory that holds it (/usr/lib on a merged-/usr system) lets it appear,
+# the host's files unchanged below.
+if [ -n "$MODULES" ] && [ ! -d "$NEWROOT/lib/modules" ]; then
+	libdir=/lib
+	[ -L "$NEWROOT/lib" ] && libdir=/usr/lib
+	mkdir -p /ovl
+	mount -t tmpfs -o mode=0755 tmpfs /ovl || die "cannot mount a tmpfs for the overlay on $libdir"
+	mkdir -p /ovl/upper /ovl/work
+	mount -t overlay -o "lowerdir=/hostview$libdir,upperdir=/ovl/upper,workdir=/ovl/work" overlay "$NEWROOT$libdir" ||
+		die "cannot mount an overlay on $libdir (for /lib/modules)"
+	mkdir -p "$NEWROOT/lib/modules" || die "cannot make /lib/modules in the overlay on $libdir"
+fi
 if [ -n "$MODULES" ]; then
 	kver=$(uname -r)
 	[ -f "/hostview$MODULES/modules.dep" ] || die "no modules.dep in $MODULES"
