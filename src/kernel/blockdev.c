@@ -339,8 +339,9 @@ int blockdev_btrfs_devices(int sysfs_fd, const char *uuid, char ***ret, size_t *
 	return list_names(sysfs_fd, dir, ret, ret_n);
 }
 
-/* " Its devices: /dev/sda2 (name 8:0 instead), ..." for a btrfs filesystem, or ""
- * when they cannot be found. */
+/* " Its devices (/sys/fs/btrfs/UUID/devices): /dev/sda2, partition of /dev/sda
+ * (8:0), /dev/loop1 (7:1); name those disks instead." for the btrfs filesystem of fd,
+ * or where to look when they cannot be found. NULL when out of memory. */
 static char *btrfs_hint(int sysfs_fd, int fd)
 {
 	struct btrfs_ioctl_fs_info_args info = {0};
@@ -372,8 +373,10 @@ static char *btrfs_hint(int sysfs_fd, int fd)
 		unsigned ma, mi;
 		if (r == 0 && parse_devnum(dev, &ma, &mi) == 0 &&
 		    blockdev_resolve_devnum(sysfs_fd, ma, mi, NULL, NULL, &b) == 0)
-			r = append(&s, "%s /dev/%s (name /dev/%s, %u:%u, instead)", i ? "," : "", names[i], b.name,
-				   b.major, b.minor);
+			r = strcmp(b.name, names[i]) == 0
+				    ? append(&s, "%s /dev/%s (%u:%u)", i ? "," : "", names[i], b.major, b.minor)
+				    : append(&s, "%s /dev/%s, partition of /dev/%s (%u:%u)", i ? "," : "", names[i],
+					     b.name, b.major, b.minor);
 		else
 			r = append(&s, "%s /dev/%s", i ? "," : "", names[i]);
 		blockdev_done(&b);
@@ -382,7 +385,7 @@ static char *btrfs_hint(int sysfs_fd, int fd)
 			return NULL;
 		}
 	}
-	if (append(&s, ".") < 0) {
+	if (append(&s, "; name those disks instead.") < 0) {
 		free(s);
 		return NULL;
 	}

@@ -42,10 +42,12 @@ void blockdev_done(struct blockdev *b);
  * The device written is the top one: the disk, dm or loop device the filesystem sits
  * on, not the disks below a dm or loop device. blk-throttle hooks every bio in
  * block/blk-core.c submit_bio_noacct() (blk_throtl_bio()), before the queue's kind
- * matters, so bio-based dm and loop devices are throttled as any gendisk; what dm
- * then sends to the disks below comes from the kernel's dm workers, not the VM's
- * cgroup. What lies below a dm (slaves/, dm/name) or loop device
- * (loop/backing_file) is only described in chain.
+ * matters, so bio-based dm and loop devices are throttled as any gendisk, and the
+ * top device sees the VM's I/O once, before dm splits or remaps it. (What dm sends
+ * on stays the VM's cgroup's: block/bio.c __bio_clone() calls
+ * bio_clone_blkg_association(); a limit on a disk below would count it again,
+ * shared with everything else on that disk.) What lies below a dm (slaves/,
+ * dm/name) or loop device (loop/backing_file) is only described in chain.
  * 0 and *ret (blockdev_done); -ENODEV with a sentence (err_set) for a file on a
  * filesystem without a block device (st_dev major 0: tmpfs, overlay, NFS, 9p, fuse,
  * btrfs's anonymous device; btrfs names its devices from

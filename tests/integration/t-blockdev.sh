@@ -1,15 +1,16 @@
 #!/bin/bash
-# kernel/blockdev.c against the real kernel, through build/blockdev-probe: a loop device
-# the test makes over a file in its own temporary directory, with a partition table
-# (sfdisk when installed, else an MBR written with printf; partx -a where the kernel
-# reads no table) and an ext4 filesystem on the partition, a device-mapper linear device on a second loop device (when dmsetup
-# and dm-mod are there) with ext4 on it, and a file on a tmpfs the test mounts. Each
-# device number is compared with lsblk's and stat's, the scheduler with
-# /sys/block/NAME/queue/scheduler, and the kernel itself is asked: the io.max (v2) or
-# blkio.throttle.read_bps_device (v1) line the module writes for the resolved device
-# is taken by a cgroup of the test's and read back, and the same line for the
-# partition is refused (ENODEV, block/blk-cgroup.c). Every loop device, mapping, mount
-# and cgroup is removed at exit, whatever happens.
+# kernel/blockdev.c against the real kernel, through build/blockdev-probe: a loop
+# device the test makes over a file in its own temporary directory, with a partition
+# table (sfdisk when installed, else an MBR written with printf; partx -a where the
+# kernel reads no table) and ext4 on the partition; a device-mapper linear device on a
+# second loop device (when dmsetup and dm-mod are there) with ext4 on it; files on a
+# tmpfs and an overlay the test mounts; a file on btrfs on a third loop device (when
+# mkfs.btrfs is there). Each device number is compared with lsblk's and stat's, the
+# scheduler with /sys/block/NAME/queue/scheduler, and the kernel itself is asked: the
+# io.max (v2) or blkio.throttle.read_bps_device (v1) line the module writes for the
+# resolved device is taken by a cgroup of the test's and read back, and the same line
+# for the partition is refused (ENODEV, block/blk-cgroup.c). Every loop device,
+# mapping, mount and cgroup is removed at exit, whatever happens.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 probe=$KVMCG_BUILD_DIR/blockdev-probe
@@ -23,6 +24,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 tl_need_tools "block devices" losetup lsblk stat mkfs.ext4 mount umount
 
+show() { while IFS= read -r l; do echo "#   $l"; done <<<"$1"; }
 # field OUT N KEY: the rest of probe line "N KEY ..."
 field() { awk -v n="$2" -v k="$3" '$1 == n && $2 == k { sub("^[^ ]+ [^ ]+ ", ""); print; exit }' <<<"$1"; }
 # majmin DEV: MAJ:MIN of a device node from stat (hex) in decimal
@@ -53,7 +55,7 @@ lname=${loop#/dev/}
 echo "# $loop over $img, partitioned with $how"
 
 out=$("$probe" "$loop")
-echo "$out" | sed 's/^/#   /'
+show "$out"
 tl_eq "loop device: MAJ:MIN as stat gives it" "$(field "$out" 1 dev)" "$(majmin "$loop")"
 tl_eq "loop device: MAJ:MIN as lsblk gives it" "$(field "$out" 1 dev)" "$(lsblk_mm "$loop")"
 tl_eq "loop device: its name" "$(field "$out" 1 name)" "$lname"
@@ -72,7 +74,7 @@ if [ ! -b "$part" ] && command -v partx >/dev/null && partx -a "$loop" 2>/dev/nu
 fi
 if [ -b "$part" ]; then
 	out=$("$probe" "$part")
-	echo "$out" | sed 's/^/#   /'
+	show "$out"
 	tl_eq "partition: resolves to its disk's MAJ:MIN (lsblk)" "$(field "$out" 1 dev)" "$(lsblk_mm "$loop")"
 	tl_eq "partition: ... which is not its own (stat)" \
 		"$([ "$(field "$out" 1 dev)" != "$(majmin "$part")" ] && echo differs)" differs
@@ -91,7 +93,7 @@ if mkfs.ext4 -q -F "$fsdev" >"$TL_TMP/mkfs.out" 2>&1 && mount "$fsdev" "$mnt"; t
 	tl_on_exit "umount $mnt"
 	echo data >"$mnt/vm.img"
 	out=$("$probe" "$mnt/vm.img")
-	echo "$out" | sed 's/^/#   /'
+	show "$out"
 	tl_eq "file on ext4: its filesystem's device is $fsdev (findmnt)" \
 		"$(findmnt -no MAJ:MIN --target "$mnt/vm.img" | tr -d ' ')" "$(majmin "$fsdev")"
 	tl_eq "file on ext4: resolves to the loop device (lsblk)" "$(field "$out" 1 dev)" "$(lsblk_mm "$loop")"
@@ -113,11 +115,51 @@ if mount -t tmpfs -o size=1M kvmcg-test "$tmp"; then
 	tl_on_exit "umount $tmp"
 	: >"$tmp/vm.img"
 	out=$("$probe" "$tmp/vm.img")
-	echo "$out" | sed 's/^/#   /'
+	show "$out"
 	tl_check "file on tmpfs: ENODEV, naming tmpfs, saying no io setting applies" \
 		grep -q "^1 error ENODEV $tmp/vm.img is on a tmpfs filesystem, which has no block device .*: no io setting can apply to it" <<<"$out"
 else
 	tl_fail "mount a tmpfs"
+fi
+
+# overlay: no block device of its own either
+ovl=$TL_TMP/ovl
+mkdir -p "$ovl"/lower "$ovl"/upper "$ovl"/work "$ovl"/merged
+if mount -t overlay kvmcg-test -o "lowerdir=$ovl/lower,upperdir=$ovl/upper,workdir=$ovl/work" "$ovl/merged" 2>"$TL_TMP/ovl.err"; then
+	tl_on_exit "umount $ovl/merged"
+	: >"$ovl/merged/vm.img"
+	out=$("$probe" "$ovl/merged/vm.img")
+	tl_check "file on overlay: ENODEV, naming overlay" \
+		grep -q "^1 error ENODEV $ovl/merged/vm.img is on an overlay filesystem, which has no block device" <<<"$out"
+else
+	tl_skip "file on overlay" "mount -t overlay failed: $(tr '\n' ' ' <"$TL_TMP/ovl.err")"
+fi
+
+# btrfs: an anonymous device number; its devices are named from /sys/fs/btrfs/UUID/devices
+if ! command -v mkfs.btrfs >/dev/null; then
+	tl_skip "file on btrfs" "mkfs.btrfs is not installed (btrfs-progs)"
+else
+	img3=$TL_TMP/btrfs.img
+	truncate -s 128M "$img3"
+	loop3=$(losetup -f --show "$img3")
+	tl_on_exit "losetup -d $loop3"
+	mnt3=$TL_TMP/mnt3
+	mkdir -p "$mnt3"
+	if mkfs.btrfs -q -f "$loop3" >"$TL_TMP/mkfs3.out" 2>&1 && mount -t btrfs "$loop3" "$mnt3" 2>>"$TL_TMP/mkfs3.out"; then
+		tl_on_exit "umount $mnt3"
+		: >"$mnt3/vm.img"
+		uuid=$(findmnt -no UUID --target "$mnt3")
+		out=$("$probe" "$mnt3/vm.img")
+		show "$out"
+		d=$(stat -c %d "$mnt3/vm.img")
+		anon=$(((d >> 8) & 0xfff)):$(((d & 0xff) | ((d >> 12) & 0xfff00)))
+		tl_check "file on btrfs: ENODEV, naming btrfs and its anonymous device $anon (stat)" \
+			grep -q "^1 error ENODEV $mnt3/vm.img is on a btrfs filesystem, which has no block device (its device number is $anon)" <<<"$out"
+		tl_check "file on btrfs: the sentence names /sys/fs/btrfs/$uuid/devices and $loop3 ($(lsblk_mm "$loop3")) to name instead" \
+			grep -qF "(/sys/fs/btrfs/$uuid/devices): $loop3 ($(lsblk_mm "$loop3")); name those disks instead." <<<"$out"
+	else
+		tl_skip "file on btrfs" "mkfs.btrfs or mount failed: $(tr '\n' ' ' <"$TL_TMP/mkfs3.out")"
+	fi
 fi
 
 # The scheduler switched by the test on its own loop device
@@ -162,7 +204,7 @@ else
 		dmmm=$(dmsetup info -c --noheadings -o major,minor "$dmname" | tr -d ' ')
 		dmk=$(basename "$(readlink "/sys/dev/block/$dmmm")")
 		out=$("$probe" "$dmdev")
-		echo "$out" | sed 's/^/#   /'
+		show "$out"
 		tl_eq "dm device: MAJ:MIN as dmsetup gives it" "$(field "$out" 1 dev)" "$dmmm"
 		tl_eq "dm device: the chain names the mapping and the loop device below" "$(field "$out" 1 chain)" \
 			"/dev/$dmk ($dmname) on $loop2 (backing file $img2)"
