@@ -333,9 +333,11 @@ const char *blockdev_fs_name(long f_type)
 
 int blockdev_btrfs_devices(int sysfs_fd, const char *uuid, char ***ret, size_t *ret_n)
 {
+	if (!*uuid || uuid[strspn(uuid, "0123456789abcdefABCDEF-")] != '\0')
+		return -EINVAL;
 	_cleanup_free_ char *dir = NULL;
-	if (strchr(uuid, '/') || asprintf(&dir, "fs/btrfs/%s/devices", uuid) < 0)
-		return strchr(uuid, '/') ? -EINVAL : -ENOMEM;
+	if (asprintf(&dir, "fs/btrfs/%s/devices", uuid) < 0)
+		return -ENOMEM;
 	return list_names(sysfs_fd, dir, ret, ret_n);
 }
 

@@ -34,9 +34,11 @@ void blockdev_done(struct blockdev *b);
  *  - A block device node: its st_rdev. A partition resolves to its whole disk
  *    (/sys/dev/block/M:m/partition exists: the directory above is the disk's), since
  *    the io controller refuses partitions: block/blk-cgroup.c blkg_conf_open_bdev()
- *    returns -ENODEV when bdev_is_partition(bdev) (before Linux 6.5
- *    blkcg_conf_get_disk() did the same for a partno other than 0), for io.max,
- *    io.weight, io.cost.qos and v1 blkio.throttle.* alike.
+ *    returns -ENODEV when bdev_is_partition(bdev) (its older forms,
+ *    blkcg_conf_open_bdev() and before it blkcg_conf_get_disk() with its
+ *    "if (part) return ERR_PTR(-ENODEV)", did the same), for io.max, io.weight,
+ *    io.cost.qos and v1 blkio.throttle.* alike. t-blockdev.sh sees the kernel
+ *    refuse a partition's line.
  *  - Any other file (a disk image, a directory): the device its filesystem is on
  *    (st_dev), a partition resolved to its disk likewise.
  * The device written is the top one: the disk, dm or loop device the filesystem sits
@@ -53,7 +55,10 @@ void blockdev_done(struct blockdev *b);
  * btrfs's anonymous device; btrfs names its devices from
  * /sys/fs/btrfs/UUID/devices); -ENOTBLK for a character device or socket; stat's
  * errno (-ENOENT); -ENOENT also when sysfs has no such device; -EINVAL for a sysfs
- * link of an unexpected shape; -ENOMEM. */
+ * link of an unexpected shape; -ENOMEM.
+ * path itself is followed as the user names it (/dev/disk/by-id/... and
+ * /dev/mapper/NAME are links); only the links inside sysfs are held to the shape
+ * the file's header says. */
 int blockdev_resolve_path(int sysfs_fd, const char *path, struct blockdev *ret);
 
 /* The same from a device number: a partition to its disk, the chain written as
@@ -71,8 +76,8 @@ const char *blockdev_fs_name(long f_type);
 /* The kernel names of a btrfs filesystem's devices: the entries of
  * /sys/fs/btrfs/UUID/devices (fs/btrfs/sysfs.c btrfs_sysfs_add_device(): one link
  * per device, named as the device), uuid as "xxxxxxxx-xxxx-...". *ret
- * NULL-terminated, sorted. 0, -ENOENT (no such filesystem), opendir's errno,
- * -ENOMEM. */
+ * NULL-terminated, sorted. 0, -EINVAL (uuid not hex digits and dashes), -ENOENT (no
+ * such filesystem), opendir's errno, -ENOMEM. */
 int blockdev_btrfs_devices(int sysfs_fd, const char *uuid, char ***ret, size_t *ret_n);
 
 /* The active scheduler in a queue/scheduler text: the bracketed word of

@@ -132,6 +132,8 @@ Test(blockdev, btrfs_devices)
 	cr_expect_str_eq(v[1], "sda1");
 	cr_expect_eq(blockdev_btrfs_devices(sysfs_fd, "00000000-0000-0000-0000-000000000000", &v, &n), -ENOENT);
 	cr_expect_eq(blockdev_btrfs_devices(sysfs_fd, "../../etc", &v, &n), -EINVAL);
+	cr_expect_eq(blockdev_btrfs_devices(sysfs_fd, "..", &v, &n), -EINVAL);
+	cr_expect_eq(blockdev_btrfs_devices(sysfs_fd, "", &v, &n), -EINVAL);
 }
 
 Test(blockdev, scheduler_parse)
