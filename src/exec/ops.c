@@ -155,6 +155,31 @@ static int write_undo(struct exec_ctx *c, const struct undo_entry *e)
 	return exec_write_in(c, e->dir, e->file, e->old_value && *e->old_value ? e->old_value : "\n");
 }
 
+/* A keyed file: what was there for the line's key is its line, or the line that puts
+ * the kernel's default back (cg_line_reset): undo writes that one line. */
+static int write_line_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
+{
+	e->in_new_dir = made_by_this_run(c, a->dir);
+	if (!e->in_new_dir) {
+		_cleanup_free_ char *content = NULL, *key = strndup(a->value, strcspn(a->value, " "));
+		if (!key)
+			return -ENOMEM;
+		int r = exec_read_in(c, a->dir, a->file, &content);
+		if (r == 0)
+			r = cg_line_find(content, key, &e->old_value);
+		if (r == 0 && !e->old_value)
+			r = cg_line_reset(a->file, key, &e->old_value);
+		if (r < 0)
+			return r;
+	}
+	return exec_write_in(c, a->dir, a->file, a->value);
+}
+
+static int write_line_undo(struct exec_ctx *c, const struct undo_entry *e)
+{
+	return e->in_new_dir ? 0 : exec_write_in(c, e->dir, e->file, e->old_value);
+}
+
 /* ---- threads -------------------------------------------------------------------------------- */
 
 /* Whether the thread is still the VM's; a TID of a thread that exited may already be
@@ -370,6 +395,7 @@ static const struct action_ops ops[] = {
 	[ACT_RMDIR] = {rmdir_run, nothing_to_undo, why_rmdir},
 	[ACT_SET_THREADED] = {threaded_run, threaded_undo, why_cgroup},
 	[ACT_WRITE] = {write_run, write_undo, why_cgroup},
+	[ACT_WRITE_LINE] = {write_line_run, write_line_undo, why_cgroup},
 	[ACT_MOVE_PROCESS] = {move_process_run, move_process_undo, why_move},
 	[ACT_MOVE_THREAD] = {move_thread_run, move_thread_undo, why_move, .checks_thread = true},
 	[ACT_RESCAN] = {rescan_run, nothing_to_undo, why_move},

@@ -279,6 +279,9 @@ static int child_configured(int child_fd, const char *controller)
 		{"cpuset", "cpuset.mems", ""},
 		{"cpu", "cpu.weight", "100"},
 		{"cpu", "cpu.max", "max 100000"},
+		{"io", "io.max", ""},
+		{"io", "io.weight", "default 100"},
+		{"io", "io.bfq.weight", "default 100"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++) {
 		if (strcmp(defaults[i].controller, controller) != 0)
@@ -372,6 +375,10 @@ const char *cg_strerror(int r, const char *file)
 	if (subtree && r == -EBUSY)
 		return "busy: the cgroup has processes of its own (it cannot also give controllers to cgroups below), "
 		       "or a cgroup below still uses the controller";
+	/* block/blk-cgroup.c blkg_conf_prep(): the disk's queue runs no such policy (a
+	 * per-disk io.weight without iocost, io.bfq.weight without BFQ) */
+	if (file && strncmp(file, "io.", 3) == 0 && r == -EOPNOTSUPP)
+		return "the disk does not take this setting (a weight needs BFQ, or iocost enabled for the disk)";
 	switch (-r) {
 	case ENOENT:
 		if (file && strcmp(file, "cgroup.subtree_control") == 0)
@@ -720,4 +727,34 @@ void cg_dircache_done(struct cg_dircache *c)
 	free(c->v);
 	c->v = NULL;
 	c->n = 0;
+}
+
+int cg_line_find(const char *content, const char *key, char **ret)
+{
+	*ret = NULL;
+	size_t kl = strlen(key);
+	for (const char *l = content; l && *l;) {
+		const char *end = strchrnul(l, '\n');
+		if ((size_t)(end - l) >= kl && strncmp(l, key, kl) == 0 && (l[kl] == ' ' || l + kl == end)) {
+			*ret = strndup(l, (size_t)(end - l));
+			return *ret ? 0 : -ENOMEM;
+		}
+		l = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+int cg_line_reset(const char *file, const char *key, char **ret)
+{
+	const char *rest = NULL;
+	if (strcmp(file, "io.max") == 0)
+		rest = "rbps=max wbps=max riops=max wiops=max";
+	else if (strcmp(file, "io.weight") == 0 || strcmp(file, "io.bfq.weight") == 0)
+		rest = "default";
+	else if (strncmp(file, "blkio.throttle.", 15) == 0 || strcmp(file, "blkio.weight_device") == 0 ||
+		 strcmp(file, "blkio.bfq.weight_device") == 0)
+		rest = "0";
+	if (!rest)
+		return -EINVAL;
+	return asprintf(ret, "%s %s", key, rest) < 0 ? -ENOMEM : 0;
 }

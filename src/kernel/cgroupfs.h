@@ -54,13 +54,27 @@ int cg_write(int dirfd, const char *file, const char *value);
 /* Whole file, trailing newline removed. */
 int cg_read(int dirfd, const char *file, char **ret);
 
+/* Keyed files: one line per key, the key its first word, a write changes the one
+ * line it names (v2 io.max, io.weight, io.bfq.weight: block/blk-throttle.c
+ * tg_set_limit(), block/blk-iocost.c ioc_weight_write(), block/bfq-cgroup.c
+ * bfq_io_set_weight(); v1 blkio.throttle.* and blkio.weight_device likewise).
+ * cg_line_find: the line of content whose first word is key, copied into *ret, or
+ * *ret NULL when there is none. 0 or -ENOMEM. */
+int cg_line_find(const char *content, const char *key, char **ret);
+/* The line that puts key of file back to the kernel's default when content has no
+ * line for it: "KEY rbps=max wbps=max riops=max wiops=max" (io.max), "KEY default"
+ * (io.weight, io.bfq.weight), "KEY 0" (v1 blkio.throttle.*, blkio.weight_device,
+ * blkio.bfq.weight_device). -EINVAL for a file that is not keyed, -ENOMEM. */
+int cg_line_reset(const char *file, const char *key, char **ret);
+
 /* v2: whether a child cgroup of dir_fd (an fd of the cgroup's directory, O_PATH is
- * enough) still relies on controller ("cpuset" or "cpu") being enabled in the
+ * enough) still relies on controller ("cpuset", "cpu" or "io") being enabled in the
  * cgroup's subtree_control: the child enables it for its own children (the kernel
  * then refuses to disable it: EBUSY, kernel/cgroup/cgroup.c
  * cgroup_subtree_control_write()), or it holds a value of the controller's that is
  * not the kernel's default (cpuset.cpus or cpuset.mems written; cpu.weight not 100,
- * cpu.max not "max 100000"), which disabling would drop without a word. 1 when one
+ * cpu.max not "max 100000"; io.max not empty, io.weight or io.bfq.weight not
+ * "default 100"), which disabling would drop without a word. 1 when one
  * does, 0 when none, or a negative errno from reading the directory. */
 int cg_controller_in_use(int dir_fd, const char *controller);
 /* Whether the cgroup dir_fd has a child cgroup: 1, 0 or a negative errno. */

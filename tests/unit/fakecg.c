@@ -473,6 +473,8 @@ static const struct {
 	{"cpuset.memory_migrate", "0\n", V1},
 	{"cpu.weight", "100\n", V2},
 	{"cpu.max", "max 100000\n", V2},
+	{"io.max", "", V2},
+	{"io.weight", "default 100\n", V2},
 };
 
 int mkdirat(int dirfd, const char *path, mode_t mode)

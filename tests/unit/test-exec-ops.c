@@ -767,6 +767,48 @@ Test(exec_ops, write_cpu_weight)
 	check_write("launcher", "cpu.weight", "250", "100");
 }
 
+/* A keyed file: the line of the key written is what undo puts back, or, when the file
+ * had none, the line that resets the key (the stand-in keeps the last write whole; the
+ * kernel would change that one line). */
+static void check_write_line(const char *path, const char *seed, const char *line, const char *old)
+{
+	cg_put(path, seed);
+	_cleanup_free_ char *dir = strndup(path, (size_t)(strrchr(path, '/') - path));
+	act(ACT_WRITE_LINE, dir, strrchr(path, '/') + 1, line, 0, 0, false);
+	run_ok();
+	_cleanup_free_ char *now = cat(path), *want = NULL;
+	cr_assert_geq(asprintf(&want, "%s\n", line), 0);
+	cr_assert_str_eq(now, want);
+	cr_assert_str_eq(entry(0)->old_value, old);
+	rollback_ok();
+	_cleanup_free_ char *back = cat(path), *want_back = NULL;
+	cr_assert_geq(asprintf(&want_back, "%s\n", old), 0);
+	cr_assert_str_eq(back, want_back);
+}
+
+Test(exec_ops, write_line_io_max_of_a_device_without_one)
+{
+	check_write_line("launcher/io.max", "8:0 rbps=1 wbps=max riops=max wiops=max",
+			 "7:0 rbps=max wbps=10485760 riops=max wiops=max", "7:0 rbps=max wbps=max riops=max wiops=max");
+}
+
+Test(exec_ops, write_line_io_max_of_a_device_with_one)
+{
+	check_write_line("launcher/io.max", "8:0 rbps=1 wbps=max riops=max wiops=max\n7:0 rbps=5 wbps=max riops=max wiops=max",
+			 "7:0 rbps=max wbps=10485760 riops=max wiops=max", "7:0 rbps=5 wbps=max riops=max wiops=max");
+}
+
+Test(exec_ops, write_line_io_weight)
+{
+	check_write_line("launcher/io.weight", "default 100", "default 300", "default 100");
+	plan_done(&plan);
+	undo_log_done(&ulog);
+	check_write_line("launcher/io.weight", "default 100\n7:0 50", "7:0 500", "7:0 50");
+	plan_done(&plan);
+	undo_log_done(&ulog);
+	check_write_line("launcher/io.weight", "default 100", "8:16 500", "8:16 default");
+}
+
 Test(exec_ops, write_cpu_max)
 {
 	check_write("launcher", "cpu.max", "50000 100000", "max 100000");
