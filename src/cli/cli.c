@@ -12,6 +12,7 @@
 #include "basic/log.h"
 #include "state/state.h"
 #include "basic/util.h"
+#include "kernel/cgroupfs.h"
 
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
 {
@@ -211,6 +212,47 @@ static json_object *set_json(const struct idset *s)
 	return l ? json_object_new_string(l) : NULL;
 }
 
+/* The io files of the VM's cgroup as the kernel has them now, one array of lines per
+ * file that is there: {"max": [...], "weight": [...], "bfq_weight": [...]}; and
+ * "text", the same in one line for show's text view. NULL when none can be read. */
+static json_object *io_state_json(const struct vm_state *st)
+{
+	_cleanup_close_ int mfd = open(st->mount, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int dfd = mfd < 0 ? -1 : cg_open_path(mfd, st->vm_dir);
+	if (dfd < 0)
+		return NULL;
+	static const char *const files[][2] = {{"io.max", "max"}, {"io.weight", "weight"}, {"io.bfq.weight", "bfq_weight"}};
+	json_object *o = json_object_new_object();
+	_cleanup_free_ char *text = strdup("");
+	bool any = false;
+	for (size_t f = 0; o && text && f < ARRAY_SIZE(files); f++) {
+		_cleanup_free_ char *content = NULL;
+		if (cg_read(dfd, files[f][0], &content) < 0)
+			continue;
+		json_object *lines = json_object_new_array();
+		char *more = NULL;
+		if (asprintf(&more, "%s%s%s:", text, any ? "; " : "", files[f][1]) < 0)
+			more = NULL;
+		free(text);
+		text = more;
+		any = true;
+		for (char *save = NULL, *l = strtok_r(content, "\n", &save); l && text; l = strtok_r(NULL, "\n", &save)) {
+			json_object_array_add(lines, json_object_new_string(l));
+			if (asprintf(&more, "%s %s", text, l) < 0)
+				more = NULL;
+			free(text);
+			text = more;
+		}
+		json_object_object_add(o, files[f][1], lines);
+	}
+	if (!o || !text || !any) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "text", json_object_new_string(text));
+	return o;
+}
+
 json_object *cli_pin_state_json(int state_fd, const struct vm *vm)
 {
 	struct vm_state st;
@@ -239,6 +281,8 @@ json_object *cli_pin_state_json(int state_fd, const struct vm *vm)
 	json_object_object_add(pins, "iothreads", io);
 	json_object_object_add(pins, "mems", set_json(st.tune.mems));
 	json_object_object_add(o, "pins", pins);
+	if (st.backend == BACKEND_CGROUP_V2 && st.mount && st.vm_dir)
+		json_object_object_add(o, "io", io_state_json(&st));
 	vm_state_done(&st);
 	return o;
 }

@@ -85,6 +85,7 @@ static int print_vm_text(json_object *vm, const struct table_opts *opts)
 		{"kvmcg mode", "kvmcg.mode"},
 		{"kvmcg cgroup", "kvmcg.cgroup"},
 		{"Launched by kvmcg", "kvmcg.launched"},
+		{"kvmcg io", "kvmcg.io.text"},
 	};
 	json_object *threads;
 	if (!opts->noheadings && !opts->raw) {

@@ -2,7 +2,7 @@
 /* What the files of the transaction layer share; nothing outside src/core/ includes
  * it. txn.c runs the transaction, place.c decides where the VM's cgroups go,
  * record.c keeps the undo record across it, collect.c cleans up after VMs that
- * have exited. */
+ * have exited, memory.c and iotune.c are the memory and I/O steps of a pin. */
 #ifndef KVMCG_TXN_INTERNAL_H
 #define KVMCG_TXN_INTERNAL_H
 
@@ -59,6 +59,17 @@ int txn_memory_origin(struct vm_state *st, const struct mem_report *m);
  * Returns rc, or 1 when moving them failed. */
 int txn_memory_unpin(const struct txn_env *env, const struct vm *vm, const struct vm_state *st, bool migrate_back,
 		     struct pin_result *res, int rc);
+
+/* The I/O step of a pin (core/iotune.c), on a host that carries [IO]: the request's
+ * io settings with each path resolved to its whole disk and "auto" to the VM's local
+ * disks, into *ret (iotune_done). A path with no block device under it (a file on
+ * tmpfs, overlay, NFS), or "auto" for a VM with no local disk, goes into
+ * res->skipped with the reason, as does DeviceWeight= for a disk with neither BFQ nor
+ * iocost (the kernel refuses it); Weight= on such a VM disk is warned about; both say
+ * the commands that make a weight count. cgroup_root_fd:
+ * the v2 mount, for io.cost.qos. 0 or -ENOMEM. */
+int txn_iotune_resolve(const struct txn_env *env, const struct vm *vm, int cgroup_root_fd,
+		       const struct tune_request *req, struct iotune *ret, struct pin_result *res);
 
 __attribute__((format(printf, 3, 4))) int txn_fail(struct pin_result *res, int code, const char *fmt, ...);
 __attribute__((format(printf, 2, 3))) void txn_warn(struct pin_result *res, const char *fmt, ...);

@@ -361,6 +361,17 @@ static int pin_plan(struct pin_run *p)
 		return m;
 	if (plan_merge_cputune(&ph, &req->cputune, &p->tune, &res->skipped, &res->n_skipped) < 0)
 		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	if (req->io_weight || req->n_io) {
+		const char *why = plan_iotune_unsupported(&ph);
+		struct iotune io = {0};
+		r = why ? strv_push(&res->skipped, &res->n_skipped, why)
+			: txn_iotune_resolve(env, p->vm, p->pl.mount_fd, req, &io, res);
+		if (r == 0 && !why)
+			r = plan_merge_iotune(&io, &p->tune);
+		iotune_done(&io);
+		if (r < 0)
+			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	}
 	err_clear();
 	r = plan_pin(&ph, p->vm, &p->tune, &p->plan);
 	if (r < 0)

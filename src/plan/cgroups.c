@@ -13,9 +13,9 @@
 #include "plan/plan-internal.h"
 
 /* Ancestors, top-down, from the mount root to the VM's parent: made where missing,
- * with cpuset (and cpu, for bandwidth) enabled below them on v2; on v1 a new cpuset
+ * with cpuset (and cpu, for bandwidth, and io) enabled below them on v2; on v1 a new cpuset
  * is empty and takes no task until it has cpus and mems. */
-static int plan_ancestors(const struct plan_host *h, bool bandwidth, const char *effective_cpus,
+static int plan_ancestors(const struct plan_host *h, bool bandwidth, bool io, const char *effective_cpus,
 			  const char *effective_mems, struct plan *p)
 {
 	bool v2 = h->backend == BACKEND_CGROUP_V2;
@@ -34,6 +34,9 @@ static int plan_ancestors(const struct plan_host *h, bool bandwidth, const char 
 		/* cpu.weight and cpu.max of the VM's cgroup exist once its parent enables cpu */
 		if (r == 0 && v2 && bandwidth && !plan_has_controller(d, "cpu"))
 			r = plan_push(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpu", 0, NULL);
+		/* io.* of the VM's cgroup, its domain (plan_merge_iotune), likewise */
+		if (r == 0 && v2 && io && !plan_has_controller(d, "io"))
+			r = plan_push(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+io", 0, NULL);
 		if (r == 0 && !v2 && l > 0 && (!d || !d->cpus || !*d->cpus))
 			r = plan_push(p, ACT_WRITE, path, "cpuset.cpus", effective_cpus, 0, NULL);
 		if (r == 0 && !v2 && l > 0 && (!d || !d->mems || !*d->mems))
@@ -58,6 +61,8 @@ static int plan_vm_cgroup(const struct plan_host *h, const struct cgroup_dir_sta
 		r = plan_push(p, ACT_WRITE, h->vm_dir, "cpuset.mems", mems, 0, NULL);
 	if (r == 0 && v2)
 		r = plan_cputune_files(h->vm_dir, vmd, &tune->cputune, p);
+	if (r == 0 && v2 && !h->vm_threaded)
+		r = plan_iotune_files(h->vm_dir, vmd, &tune->iotune, p);
 	if (r == 0 && !v2 && (!vmd || !plan_same_text(vmd->cpus, effective_cpus)))
 		r = plan_push(p, ACT_WRITE, h->vm_dir, "cpuset.cpus", effective_cpus, 0, NULL);
 	if (r == 0 && !v2 && (!vmd || !plan_same_text(vmd->mems, effective_mems)))
@@ -181,7 +186,8 @@ int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct vm
 		return -ENOMEM;
 	bool bandwidth = tune->cputune.weight || tune->cputune.quota_set;
 	const struct cgroup_dir_state *vmd = plan_find_dir(h, h->vm_dir);
-	int r = plan_ancestors(h, bandwidth, effective_cpus, effective_mems, p);
+	bool io = iotune_any(&tune->iotune) && !h->vm_threaded;
+	int r = plan_ancestors(h, bandwidth, io, effective_cpus, effective_mems, p);
 	if (r == 0)
 		r = plan_vm_cgroup(h, vmd, tune, mems, effective_cpus, effective_mems, p);
 	struct child *children = NULL;

@@ -107,11 +107,13 @@ static int spec_set_iothread(struct vm_tune *s, const char *id, const struct ids
 }
 
 /* What was pinned before stays pinned unless the request says otherwise; so does its
- * tuning (plan_merge_cputune overlays the request's). s->vcpu is allocated. */
+ * tuning (plan_merge_cputune and plan_merge_iotune overlay the request's). s->vcpu is allocated. */
 static int merge_previous(const struct vm *vm, const struct vm_tune *previous, struct vm_tune *s)
 {
 	int r = 0;
 	s->cputune = previous->cputune;
+	if (iotune_copy(&previous->iotune, &s->iotune) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < previous->n_vcpu && i < s->n_vcpu; i++)
 		if (previous->vcpu[i] && !(s->vcpu[i] = idset_dup(previous->vcpu[i])))
 			r = -ENOMEM;

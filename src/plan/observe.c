@@ -38,6 +38,11 @@ static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, b
 		(void)cg_dircache_read(dirs, path, "cpu.weight", &d.cpu_weight);
 		(void)cg_dircache_read(dirs, path, "cpu.max", &d.cpu_max);
 	}
+	if (v2 && !listed) { /* the root, the ancestors, the VM's directory: a domain may be among them */
+		(void)cg_dircache_read(dirs, path, "io.max", &d.io_max);
+		(void)cg_dircache_read(dirs, path, "io.weight", &d.io_weight);
+		(void)cg_dircache_read(dirs, path, "io.bfq.weight", &d.io_bfq_weight);
+	}
 	*ret = d;
 	return 0;
 }
@@ -51,6 +56,9 @@ void dir_states_done(struct dir_states *s)
 		free(s->v[i].mems);
 		free(s->v[i].cpu_weight);
 		free(s->v[i].cpu_max);
+		free(s->v[i].io_max);
+		free(s->v[i].io_weight);
+		free(s->v[i].io_bfq_weight);
 	}
 	free(s->v);
 }

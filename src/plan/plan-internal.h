@@ -2,7 +2,7 @@
 /* What the planner's files share; nothing outside src/plan/ includes it. plan.c
  * orders a pin (cgroups, moves, affinity, scheduling) and plans unpin and cleanup;
  * merge.c resolves the tuning; cgroups.c plans the tree and its cpuset; cputune.c
- * the CPU bandwidth and scheduling class. */
+ * the CPU bandwidth and scheduling class; iotune.c the io files. */
 #ifndef KVMCG_PLAN_INTERNAL_H
 #define KVMCG_PLAN_INTERNAL_H
 
@@ -36,6 +36,10 @@ int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct vm
 /* cpu.weight and cpu.max of the VM's cgroup (v2), where they differ from t. */
 int plan_cputune_files(const char *vm_dir, const struct cgroup_dir_state *vmd, const struct cputune *t,
 		       struct plan *p);
+
+/* io.weight, io.bfq.weight and io.max lines of the VM's domain cgroup dir (v2),
+ * where d (its observed state; NULL: new) differs from t. */
+int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const struct iotune *t, struct plan *p);
 
 /* The vCPUs' scheduling class, like libvirt's <vcpusched>: one action per vCPU
  * whose class differs. */

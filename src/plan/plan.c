@@ -27,6 +27,7 @@ const char *action_kind_name(enum action_kind k)
 		[ACT_RMDIR] = "rmdir",
 		[ACT_SET_SCHED] = "set-scheduler",
 		[ACT_DISABLE_CONTROLLER] = "disable-controller",
+		[ACT_WRITE_LINE] = "write-line",
 	};
 	return k < ARRAY_SIZE(names) && names[k] ? names[k] : "?";
 }

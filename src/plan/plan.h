@@ -27,6 +27,10 @@ struct cgroup_dir_state {
 	char *cpu_max;
 	char *mems;
 	bool memory_migrate;    /* v1 */
+	/* v2, read for the mount root, the VM's ancestors and its directory only: io.max,
+	 * io.weight, io.bfq.weight as they are (NULL: no such file; the controller is not
+	 * enabled above, or, io.bfq.weight, BFQ is not loaded) */
+	char *io_max, *io_weight, *io_bfq_weight;
 };
 
 struct plan_host {
@@ -68,6 +72,8 @@ enum action_kind {
 	ACT_RMDIR,             /* unpin: remove a cgroup kvmcg made */
 	ACT_SET_SCHED,         /* sched_setscheduler(tid) to value ("fifo:10") */
 	ACT_DISABLE_CONTROLLER, /* write "-ctrl" to dir/cgroup.subtree_control */
+	ACT_WRITE_LINE,        /* write value ("KEY ...") to a keyed file (io.max, io.weight:
+				* cgroupfs.h cg_line_find); undo puts KEY's line back */
 };
 const char *action_kind_name(enum action_kind k);
 
@@ -106,6 +112,14 @@ int plan_merge_spec(const struct plan_host *h, const struct vm *vm, const struct
  * *skipped ("[CPU] Weight= ..."), not dropped. */
 int plan_merge_cputune(const struct plan_host *h, const struct cputune *req, struct vm_tune *tune,
 		    char ***skipped, size_t *n_skipped);
+
+/* Why this host and place cannot carry [IO] ("[IO] (needs ...)", for the settings
+ * not carried out), or NULL when they can: a v2 VM directory that is the VM's domain
+ * cgroup (a layout of kvmcg's own, not inside its launcher's cgroup). */
+const char *plan_iotune_unsupported(const struct plan_host *h);
+/* Overlays the I/O tuning a request asks for (req: devices resolved to whole disks by
+ * the caller) on tune. 0 or -ENOMEM. */
+int plan_merge_iotune(const struct iotune *req, struct vm_tune *tune);
 
 /* Actions that take the VM from what is in place to tune; none when it is there
  * already. Refuses (-EAGAIN, sentence in err_get()) a VM whose vCPUs or iothreads

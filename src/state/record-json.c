@@ -48,6 +48,48 @@ static json_object *sched_string(int policy, unsigned priority)
 	return json_object_new_string(v);
 }
 
+/* {"weight": W, "devices": {"8:16": {"weight": W, "rbps": N, ...}}}: only what is set. */
+static json_object *io_object(const struct iotune *t)
+{
+	int r = 0;
+	json_object *o = json_object_new_object(), *devs = json_object_new_object();
+	if (!o || !devs) {
+		json_object_put(o);
+		json_object_put(devs);
+		return NULL;
+	}
+	if (t->weight)
+		put(o, "weight", json_object_new_int64(t->weight), &r);
+	for (size_t i = 0; r == 0 && i < t->n_dev; i++) {
+		const struct io_device *d = &t->dev[i];
+		json_object *e = json_object_new_object();
+		if (!e) {
+			r = -ENOMEM;
+			break;
+		}
+		if (d->weight)
+			put(e, "weight", json_object_new_int64(d->weight), &r);
+		const struct {
+			const char *k;
+			uint64_t v;
+		} lim[] = {{"rbps", d->rbps}, {"wbps", d->wbps}, {"riops", d->riops}, {"wiops", d->wiops}};
+		for (size_t k = 0; k < sizeof(lim) / sizeof(lim[0]); k++)
+			if (lim[k].v)
+				put(e, lim[k].k, json_object_new_uint64(lim[k].v), &r);
+		if (d->bfq)
+			put(e, "bfq", json_object_new_boolean(true), &r);
+		char key[32];
+		snprintf(key, sizeof(key), "%u:%u", d->major, d->minor);
+		put(devs, key, e, &r);
+	}
+	put(o, "devices", devs, &r);
+	if (r < 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_object *tune_object(const struct vm_tune *t, int *r)
 {
 	json_object *o = json_object_new_object(), *vcpus = json_object_new_object(),
@@ -87,6 +129,8 @@ static json_object *tune_object(const struct vm_tune *t, int *r)
 		put(o, "cpu_period_us", json_object_new_int64(c->period_us), r);
 	if (c->sched_set)
 		put(o, "vcpu_scheduler", sched_string(c->sched_policy, c->sched_priority), r);
+	if (iotune_any(&t->iotune))
+		put(o, "io", io_object(&t->iotune), r);
 	return o;
 }
 
@@ -298,6 +342,82 @@ static int parse_iothreadpin(json_object *o, struct vm_tune *t, char **why)
 	return r;
 }
 
+static int get_weight(json_object *v, const char *what, unsigned *ret, char **why)
+{
+	int64_t n = 0;
+	int r = get_int(v, what, &n, why);
+	if (r == 0 && cputune_check_weight(n) < 0)
+		r = json_bad(why, "its %s is %lld, out of range (%u to %u)", what, (long long)n, CGROUP_WEIGHT_MIN,
+			     CGROUP_WEIGHT_MAX);
+	if (r == 0)
+		*ret = (unsigned)n;
+	return r;
+}
+
+static int parse_io_device(json_object *o, const char *key, struct iotune *t, char **why)
+{
+	unsigned major, minor;
+	char canon[32], tail;
+	if (sscanf(key, "%u:%u%c", &major, &minor, &tail) != 2 ||
+	    (snprintf(canon, sizeof(canon), "%u:%u", major, minor), strcmp(canon, key) != 0))
+		return json_bad(why, "its tune.io.devices has \"%s\", which is not a device number MAJ:MIN", key);
+	int r = want(o, json_type_object, "tune.io.devices entry", "an object", why);
+	if (r < 0)
+		return r;
+	if (iotune_find(t, major, minor))
+		return json_bad(why, "its tune.io.devices has %s twice", key);
+	struct io_device *d = iotune_get(t, major, minor);
+	if (!d)
+		return -ENOMEM;
+	json_object_object_foreach(o, k, v) {
+		if (r < 0)
+			break;
+		uint64_t *lim = strcmp(k, "rbps") == 0    ? &d->rbps
+				: strcmp(k, "wbps") == 0  ? &d->wbps
+				: strcmp(k, "riops") == 0 ? &d->riops
+				: strcmp(k, "wiops") == 0 ? &d->wiops
+							  : NULL;
+		if (strcmp(k, "weight") == 0)
+			r = get_weight(v, "tune.io.devices weight", &d->weight, why);
+		else if (lim) {
+			int64_t n = 0;
+			r = get_int(v, "tune.io.devices limit", &n, why);
+			if (r == 0 && n <= 0)
+				r = json_bad(why, "its tune.io.devices[%s].%s is %lld, not a positive limit", key, k,
+					     (long long)n);
+			if (r == 0)
+				*lim = (uint64_t)n;
+		} else if (strcmp(k, "bfq") == 0) {
+			r = want(v, json_type_boolean, "tune.io.devices bfq", "true or false", why);
+			if (r == 0)
+				d->bfq = json_object_get_boolean(v);
+		} else
+			r = json_bad(why, "its tune.io.devices[%s] has an unknown key \"%s\"", key, k);
+	}
+	return r;
+}
+
+static int parse_io(json_object *o, struct iotune *t, char **why)
+{
+	int r = want(o, json_type_object, "tune.io", "an object", why);
+	json_object_object_foreach(o, key, v) {
+		if (r < 0)
+			break;
+		if (strcmp(key, "weight") == 0)
+			r = get_weight(v, "tune.io.weight", &t->weight, why);
+		else if (strcmp(key, "devices") == 0) {
+			r = want(v, json_type_object, "tune.io.devices", "an object", why);
+			json_object_object_foreach(v, dk, dv) {
+				if (r < 0)
+					break;
+				r = parse_io_device(dv, dk, t, why);
+			}
+		} else
+			r = json_bad(why, "its tune.io has an unknown key \"%s\"", key);
+	}
+	return r;
+}
+
 static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 {
 	int r = want(o, json_type_object, "tune", "an object", why);
@@ -352,7 +472,9 @@ static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 		} else if (strcmp(key, "vcpu_scheduler") == 0) {
 			r = get_sched(v, "tune.vcpu_scheduler", &c->sched_policy, &c->sched_priority, why);
 			c->sched_set = r == 0;
-		} else
+		} else if (strcmp(key, "io") == 0)
+			r = parse_io(v, &t->iotune, why);
+		else
 			r = json_bad(why, "its tune has an unknown key \"%s\"", key);
 	}
 	return r;

@@ -155,7 +155,8 @@ static int parse_change(json_object *e, size_t i, struct shared_state *s, char *
 		return json_bad(why, "its changes[%zu] is not one of a directory made and a controller enabled", i);
 	if (made && !*dir)
 		return json_bad(why, "its changes[%zu] says kvmcg made the root of %s", i, mount);
-	if (controller && strcmp(controller, "cpuset") != 0 && strcmp(controller, "cpu") != 0)
+	if (controller && strcmp(controller, "cpuset") != 0 && strcmp(controller, "cpu") != 0 &&
+	    strcmp(controller, "io") != 0)
 		return json_bad(why, "its changes[%zu] enabled the controller '%s', which kvmcg never enables", i,
 				controller);
 	if (!has_done)

@@ -28,7 +28,7 @@
 struct shared_change {
 	char *mount;      /* the hierarchy's mount point, absolute */
 	char *dir;        /* relative to the mount, "" for its root; cg_path_check()ed */
-	char *controller; /* "cpuset" or "cpu" enabled in dir's subtree_control; NULL:
+	char *controller; /* "cpuset", "cpu" or "io" enabled in dir's subtree_control; NULL:
 			   * dir itself was made */
 	/* Noted before the run ("planned"), confirmed after it ("done"): only a change
 	 * known to be kvmcg's is ever taken back. A planned one found later is a run's
@@ -57,7 +57,7 @@ void shared_drop(struct shared_state *s, size_t i);
 /* Pretty-printed JSON with a final newline; NULL when out of memory. */
 char *shared_format(const struct shared_state *s);
 /* Strict, as the record is read (json-strict.h): every key known and given once,
- * absolute mounts, plain relative dirs, controllers only cpuset or cpu, no change
+ * absolute mounts, plain relative dirs, controllers only cpuset, cpu or io, no change
  * listed twice. 0; -ENOMEM; -EBADMSG or -EPROTONOSUPPORT with a sentence in
  * *ret_why (caller frees). */
 int shared_parse(const char *buf, struct shared_state *ret, char **ret_why);

@@ -128,16 +128,9 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 		r = tune_request_add_cell(a, &p->cell_nodes[i]);
 	/* QEMU binds a backend to its host nodes when it makes it, at start only */
 	SKIP(p->n_cell_nodes, POLICY_SKIPPED_CELL_NODES);
-	SKIP(p->io_weight, "[IO] Weight=");
-	for (size_t i = 0; i < p->n_io; i++) {
-		static const char *const names[] = {"[IO] DeviceWeight=", "[IO] ReadBandwidthMax=",
-						    "[IO] WriteBandwidthMax=", "[IO] ReadIOPSMax=",
-						    "[IO] WriteIOPSMax="};
-		bool dup = false;
-		for (size_t k = 0; k < *n_skipped; k++)
-			dup |= strcmp((*skipped)[k], names[p->io[i].kind]) == 0;
-		SKIP(!dup, names[p->io[i].kind]);
-	}
+	a->io_weight = p->io_weight;
+	for (size_t i = 0; r == 0 && i < p->n_io; i++)
+		r = tune_request_add_io(a, &p->io[i]);
 	SKIP(p->inbound_average || p->outbound_average || p->net_weight, "[Network] (tc shaping of the VM's taps)");
 #undef SKIP
 	return r;

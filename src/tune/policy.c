@@ -540,8 +540,10 @@ static void io_limit(struct ctx *c, char *v, enum io_limit_kind kind)
 	while (*val == ' ' || *val == '\t')
 		val++;
 	unsigned vcol = c->col + (unsigned)(val - v);
-	if (v[0] != '/') {
-		ERR(c, "%s= expects an absolute device path, not '%s'", c->key, v);
+	if (v[0] != '/' && strcmp(v, IO_PATH_AUTO) != 0) {
+		ERR(c, "%s= expects an absolute path (a block device, or a disk image on one) or auto (the VM's "
+		       "own disks), not '%s'",
+		    c->key, v);
 		return;
 	}
 	uint64_t n;
@@ -571,14 +573,14 @@ static void io_limit(struct ctx *c, char *v, enum io_limit_kind kind)
 		}
 	}
 	struct policy *p = c->p;
-	struct io_limit *l = realloc(p->io, (p->n_io + 1) * sizeof(*l));
+	struct io_request *l = realloc(p->io, (p->n_io + 1) * sizeof(*l));
 	if (!l) {
 		ERR(c, "out of memory");
 		return;
 	}
 	p->io = l;
-	p->io[p->n_io] = (struct io_limit){.kind = kind, .device = strdup(v), .value = n, .at = here(c)};
-	if (p->io[p->n_io].device)
+	p->io[p->n_io] = (struct io_request){.kind = kind, .path = strdup(v), .value = n, .line = c->line, .col = c->col};
+	if (p->io[p->n_io].path)
 		p->n_io++;
 }
 
@@ -789,7 +791,7 @@ void policy_free(struct policy *p)
 	free(p->cell_nodes);
 	free(p->cell_nodes_at);
 	for (size_t i = 0; i < p->n_io; i++)
-		free(p->io[i].device);
+		free(p->io[i].path);
 	free(p->io);
 	strv_free(p->interfaces);
 	free(p);

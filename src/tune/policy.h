@@ -43,21 +43,6 @@ struct origin {
 	unsigned line, col;
 };
 
-enum io_limit_kind {
-	IO_DEVICE_WEIGHT,
-	IO_READ_BPS,
-	IO_WRITE_BPS,
-	IO_READ_IOPS,
-	IO_WRITE_IOPS,
-};
-
-struct io_limit {
-	enum io_limit_kind kind;
-	char *device; /* a path, resolved with stat at apply time */
-	uint64_t value;
-	struct origin at;
-};
-
 struct policy {
 	/* [Match]: every key given must match. */
 	char *match_name;    /* shell glob against -name guest= */
@@ -99,7 +84,7 @@ struct policy {
 
 	/* [IO] */
 	unsigned io_weight;
-	struct io_limit *io;
+	struct io_request *io; /* DeviceWeight=, ReadBandwidthMax=, ... in file order */
 	size_t n_io;
 
 	/* [Network] */

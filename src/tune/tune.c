@@ -120,7 +120,54 @@ void vm_tune_done(struct vm_tune *s)
 	free(s->iothread_ids);
 	free(s->iothread);
 	idset_free(s->mems);
+	iotune_done(&s->iotune);
 	*s = (struct vm_tune){0};
+}
+
+void iotune_done(struct iotune *t)
+{
+	free(t->dev);
+	*t = (struct iotune){0};
+}
+
+int iotune_copy(const struct iotune *t, struct iotune *ret)
+{
+	*ret = (struct iotune){.weight = t->weight};
+	if (t->n_dev) {
+		ret->dev = malloc(t->n_dev * sizeof(*ret->dev));
+		if (!ret->dev)
+			return -ENOMEM;
+		memcpy(ret->dev, t->dev, t->n_dev * sizeof(*ret->dev));
+		ret->n_dev = t->n_dev;
+	}
+	return 0;
+}
+
+struct io_device *iotune_find(const struct iotune *t, unsigned major, unsigned minor)
+{
+	for (size_t i = 0; i < t->n_dev; i++)
+		if (t->dev[i].major == major && t->dev[i].minor == minor)
+			return &t->dev[i];
+	return NULL;
+}
+
+struct io_device *iotune_get(struct iotune *t, unsigned major, unsigned minor)
+{
+	struct io_device *d = iotune_find(t, major, minor);
+	if (d)
+		return d;
+	d = realloc(t->dev, (t->n_dev + 1) * sizeof(*d));
+	if (!d)
+		return NULL;
+	t->dev = d;
+	d = &t->dev[t->n_dev++];
+	*d = (struct io_device){.major = major, .minor = minor};
+	return d;
+}
+
+bool iotune_any(const struct iotune *t)
+{
+	return t->weight || t->n_dev;
 }
 
 /* A copy of an optional set: NULL stays NULL. */
@@ -148,6 +195,8 @@ int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret)
 		r = set_copy(s->emulator, &c.emulator);
 	if (r == 0)
 		r = set_copy(s->mems, &c.mems);
+	if (r == 0)
+		r = iotune_copy(&s->iotune, &c.iotune);
 	if (r == 0 && s->n_iothread) {
 		c.iothread_ids = calloc(s->n_iothread, sizeof(*c.iothread_ids));
 		c.iothread = calloc(s->n_iothread, sizeof(*c.iothread));
@@ -269,8 +318,35 @@ void tune_request_done(struct tune_request *a)
 	for (size_t i = 0; i < a->n_cells; i++)
 		idset_free(a->cells[i].nodes);
 	free(a->cells);
+	for (size_t i = 0; i < a->n_io; i++)
+		free(a->io[i].path);
+	free(a->io);
 	strv_free(a->skipped);
 	*a = (struct tune_request){0};
+}
+
+int tune_request_add_io(struct tune_request *a, const struct io_request *q)
+{
+	char *path = strdup(q->path);
+	struct io_request *n = path ? realloc(a->io, (a->n_io + 1) * sizeof(*n)) : NULL;
+	if (!n) {
+		free(path);
+		return -ENOMEM;
+	}
+	a->io = n;
+	n[a->n_io] = *q;
+	n[a->n_io++].path = path;
+	return 0;
+}
+
+const char *io_limit_key(enum io_limit_kind k)
+{
+	static const char *const keys[] = {
+		[IO_DEVICE_WEIGHT] = "DeviceWeight", [IO_READ_BPS] = "ReadBandwidthMax",
+		[IO_WRITE_BPS] = "WriteBandwidthMax", [IO_READ_IOPS] = "ReadIOPSMax",
+		[IO_WRITE_IOPS] = "WriteIOPSMax",
+	};
+	return (size_t)k < ARRAY_SIZE(keys) ? keys[k] : "?";
 }
 
 int tune_request_add_cell(struct tune_request *a, const struct cell_nodes *c)

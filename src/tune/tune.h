@@ -67,6 +67,50 @@ enum mem_policy {
 const char *mem_policy_name(enum mem_policy p);
 int mem_policy_parse(const char *s, enum mem_policy *ret);
 
+/* I/O weights and limits of a VM (libvirt's blkiotune): on cgroup v2 the io
+ * controller's files of the VM's domain cgroup (io.weight or io.bfq.weight, io.max),
+ * one line per whole disk, by device number. Zero fields are unset. */
+struct io_device {
+	unsigned major, minor;
+	unsigned weight;                   /* CGROUP_WEIGHT_MIN..CGROUP_WEIGHT_MAX */
+	uint64_t rbps, wbps;               /* bytes per second */
+	uint64_t riops, wiops;             /* I/Os per second */
+	bool bfq; /* the disk's scheduler is BFQ: its weight goes to io.bfq.weight */
+};
+struct iotune {
+	unsigned weight; /* the default weight of every disk, CGROUP_WEIGHT_MIN.._MAX */
+	struct io_device *dev;
+	size_t n_dev;
+};
+/* An [IO] setting as asked, before its device is resolved (core/): DeviceWeight=,
+ * ReadBandwidthMax=, WriteBandwidthMax=, ReadIOPSMax=, WriteIOPSMax=. */
+enum io_limit_kind {
+	IO_DEVICE_WEIGHT,
+	IO_READ_BPS,
+	IO_WRITE_BPS,
+	IO_READ_IOPS,
+	IO_WRITE_IOPS,
+};
+/* The policy key of a kind: "DeviceWeight", "ReadBandwidthMax", ... */
+const char *io_limit_key(enum io_limit_kind k);
+struct io_request {
+	enum io_limit_kind kind;
+	char *path;      /* absolute: a block device or a file on one; or "auto": the VM's disks */
+	uint64_t value;  /* a weight, bytes or I/Os per second */
+	unsigned line, col; /* where a policy says it; 0 from the command line */
+};
+#define IO_PATH_AUTO "auto"
+
+void iotune_done(struct iotune *t);
+/* A deep copy into *ret. 0 or -ENOMEM. */
+int iotune_copy(const struct iotune *t, struct iotune *ret);
+/* The entry of major:minor, or NULL. */
+struct io_device *iotune_find(const struct iotune *t, unsigned major, unsigned minor);
+/* The entry of major:minor, appended (zeroed) when there is none. NULL: out of memory. */
+struct io_device *iotune_get(struct iotune *t, unsigned major, unsigned minor);
+/* Whether a tune sets anything. */
+bool iotune_any(const struct iotune *t);
+
 /* What one VM should look like. A NULL set means "not pinned": inherit. */
 struct vm_tune {
 	struct idset **vcpu; /* indexed by vCPU index, n_vcpu entries */
@@ -80,6 +124,7 @@ struct vm_tune {
 				     * cpuset.mems, by an older kvmcg) */
 	bool mem_no_migrate;        /* v1: cpuset.memory_migrate 0 (pages stay put) */
 	struct cputune cputune;
+	struct iotune iotune;
 };
 void vm_tune_done(struct vm_tune *s);
 /* A deep copy into *ret (the caller's to vm_tune_done). 0 or -ENOMEM. */
@@ -137,6 +182,9 @@ struct tune_request {
 				     * list them in skipped */
 	size_t n_cells;
 	struct cputune cputune;
+	unsigned io_weight; /* [IO] Weight= */
+	struct io_request *io;
+	size_t n_io;
 	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
 	 * by name: they make the result "partial", exit 3. */
 	char **skipped;
@@ -146,6 +194,8 @@ void tune_request_done(struct tune_request *r);
 /* Append copies. -ENOMEM. */
 int tune_request_add_vcpu(struct tune_request *r, const struct vcpu_arg *v);
 int tune_request_add_iothread(struct tune_request *r, const char *id, const struct idset *cpus);
+/* Appends a copy of q. -ENOMEM. */
+int tune_request_add_io(struct tune_request *r, const struct io_request *q);
 /* A copy of c, replacing the entry of the same cell when there is one. -ENOMEM. */
 int tune_request_add_cell(struct tune_request *r, const struct cell_nodes *c);
 

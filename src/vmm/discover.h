@@ -11,6 +11,7 @@
 
 #include "basic/idset.h"
 #include "kernel/procfs.h"
+#include "vmm/disks.h"
 #include "vmm/qemu-argv.h"
 
 enum thread_kind {
@@ -79,6 +80,8 @@ struct vm {
 	unsigned n_kvm_vcpu_fds;
 	int *kvm_vcpu_fd_index;    /* per vcpu fd, sorted by fd: [fd, index] pairs */
 	struct qemu_config qemu;
+	struct vm_disk *disks;     /* its disks by its command line (disks.h), QEMU only */
+	size_t n_disks;
 
 	enum discovery_source source;
 	char *qmp_socket; /* the socket that answered, or the first one tried */

@@ -116,6 +116,7 @@ void vm_free(struct vm *vm)
 	free(vm->kvm_vcpu_fd_index);
 	free(vm->memdev_sizes);
 	qemu_config_done(&vm->qemu);
+	vm_disks_free(vm->disks, vm->n_disks);
 	free(vm);
 }
 
@@ -402,6 +403,8 @@ int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, c
 		return r;
 	if (vm->is_qemu) {
 		r = qemu_config_parse(argv, argc, &vm->qemu);
+		if (r == 0)
+			r = vm_disks_parse(argv, argc, &vm->disks, &vm->n_disks);
 		if (r < 0) {
 			vm_free(vm);
 			return r;

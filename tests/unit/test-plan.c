@@ -71,6 +71,9 @@ static void fx_done(void)
 		free(fx.dirs[i].subtree_control);
 		free(fx.dirs[i].cpus);
 		free(fx.dirs[i].mems);
+		free(fx.dirs[i].io_max);
+		free(fx.dirs[i].io_weight);
+		free(fx.dirs[i].io_bfq_weight);
 	}
 	vm_free(fx.vm);
 	vm_tune_done(&fx.tune);
@@ -1048,6 +1051,124 @@ Test(plan_pin_v2, in_place_is_idempotent)
 	int r = plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan);
 	cr_assert_eq(r, 0, "plan_pin = %d: %s", r, err_get() ? err_get() : "");
 	cr_assert_eq(fx.plan.n_actions, 0, "nothing to do; plan:%s", dump(&fx.plan));
+}
+
+/* [IO] on the VM's own cgroup, its domain: io delegated top-down with cpuset, then
+ * one line per disk, each in the file that carries it. */
+Test(plan_pin_v2, iotune_from_scratch)
+{
+	v2_from_scratch();
+	fx.tune.iotune.weight = 300;
+	struct io_device *d = iotune_get(&fx.tune.iotune, 7, 0);
+	cr_assert_not_null(d);
+	d->wbps = 10485760;
+	d->riops = 1000;
+	d->weight = 500;
+	d = iotune_get(&fx.tune.iotune, 8, 16);
+	cr_assert_not_null(d);
+	d->weight = 50;
+	d->bfq = true;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0, "%s", err_get() ? err_get() : "");
+	const struct plan *p = &fx.plan;
+	long io_root = find(p, ACT_ENABLE_CONTROLLER, "", NULL), io_kvmcg = -1;
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (p->actions[i].kind == ACT_ENABLE_CONTROLLER && strcmp(p->actions[i].value, "+io") == 0) {
+			cr_assert(strcmp(p->actions[i].dir, "") == 0 || strcmp(p->actions[i].dir, "kvmcg") == 0,
+				  "+io only above the VM's cgroup, not in %s", p->actions[i].dir);
+			if (*p->actions[i].dir)
+				io_kvmcg = (long)i;
+			else
+				io_root = (long)i;
+		}
+	cr_assert(io_root >= 0 && io_kvmcg > io_root, "+io top-down; plan:%s", dump(p));
+	static const char *const lines[][2] = {
+		{"io.weight", "default 300"},
+		{"io.weight", "7:0 500"},
+		{"io.max", "7:0 rbps=max wbps=10485760 riops=1000 wiops=max"},
+		{"io.bfq.weight", "8:16 50"},
+	};
+	size_t n = 0;
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		if (a->kind != ACT_WRITE_LINE)
+			continue;
+		cr_assert_lt(n, ARRAY_SIZE(lines), "one line too many; plan:%s", dump(p));
+		cr_assert_str_eq(a->dir, "kvmcg/demo");
+		cr_assert_str_eq(a->file, lines[n][0]);
+		cr_assert_str_eq(a->value, lines[n][1]);
+		cr_assert_gt((long)i, find(p, ACT_MKDIR, "kvmcg/demo", NULL));
+		cr_assert_gt((long)i, io_kvmcg, "written after kvmcg delegates io");
+		n++;
+	}
+	cr_assert_eq(n, ARRAY_SIZE(lines), "plan:%s", dump(p));
+}
+
+Test(plan_pin_v2, iotune_lines_in_place_are_not_written_again)
+{
+	v2_in_place();
+	free(fx.dirs[1].subtree_control);
+	fx.dirs[1].subtree_control = strdup("cpuset io");
+	fx.dirs[2].io_max = strdup("7:0 rbps=max wbps=10485760 riops=max wiops=max\n8:0 rbps=1 wbps=max riops=max wiops=max");
+	fx.dirs[2].io_weight = strdup("default 100\n7:0 500");
+	fx.dirs[2].io_bfq_weight = strdup("default 100");
+	struct io_device *d = iotune_get(&fx.tune.iotune, 7, 0);
+	cr_assert_not_null(d);
+	d->wbps = 10485760;
+	d->weight = 500;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
+	cr_assert_eq(fx.plan.n_actions, 0, "nothing to do; plan:%s", dump(&fx.plan));
+	/* a new default weight goes to io.weight, and to io.bfq.weight, which BFQ has here */
+	plan_done(&fx.plan);
+	fx.tune.iotune.weight = 200;
+	d->wbps = 20971520;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
+	static const struct want w[] = {
+		{ACT_WRITE_LINE, "kvmcg/demo", "io.weight", "default 200", 0, NULL},
+		{ACT_WRITE_LINE, "kvmcg/demo", "io.bfq.weight", "default 200", 0, NULL},
+		{ACT_WRITE_LINE, "kvmcg/demo", "io.max", "7:0 rbps=max wbps=20971520 riops=max wiops=max", 0, NULL},
+	};
+	assert_plan(&fx.plan, w, ARRAY_SIZE(w));
+}
+
+Test(plan_pin_v2, iotune_not_on_v1_nor_in_a_launchers_cgroup)
+{
+	host_init(BACKEND_CGROUP_V1, "0-3");
+	cr_assert_not_null(plan_iotune_unsupported(&fx.host));
+	cr_assert_not_null(strstr(plan_iotune_unsupported(&fx.host), "blkio"));
+	host_reset();
+	host_init(BACKEND_CGROUP_V2, "0-3");
+	cr_assert_null(plan_iotune_unsupported(&fx.host));
+	fx.host.vm_threaded = true;
+	cr_assert_not_null(strstr(plan_iotune_unsupported(&fx.host), "launcher"));
+	host_reset();
+	host_init(BACKEND_AFFINITY, "0-3");
+	cr_assert_not_null(strstr(plan_iotune_unsupported(&fx.host), "affinity"));
+}
+
+Test(plan_merge, iotune_overlays_the_previous)
+{
+	struct iotune prev = {.weight = 100}, req = {0};
+	struct io_device *d = iotune_get(&prev, 7, 0);
+	cr_assert_not_null(d);
+	d->rbps = 5;
+	d->wbps = 6;
+	d = iotune_get(&req, 7, 0);
+	cr_assert_not_null(d);
+	d->wbps = 60;
+	d->weight = 9;
+	d->bfq = true;
+	cr_assert_not_null(iotune_get(&req, 8, 0));
+	struct vm_tune t = {0};
+	cr_assert_eq(iotune_copy(&prev, &t.iotune), 0);
+	cr_assert_eq(plan_merge_iotune(&req, &t), 0);
+	cr_assert_eq(t.iotune.weight, 100, "kept");
+	const struct io_device *g = iotune_find(&t.iotune, 7, 0);
+	cr_assert(g && g->rbps == 5 && g->wbps == 60 && g->weight == 9 && g->bfq);
+	cr_assert_not_null(iotune_find(&t.iotune, 8, 0));
+	cr_assert_eq(t.iotune.n_dev, 2);
+	vm_tune_done(&t);
+	iotune_done(&prev);
+	iotune_done(&req);
 }
 
 Test(plan_pin_v2, one_vcpu_changed)

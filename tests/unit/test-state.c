@@ -107,6 +107,13 @@ static void full_state(struct vm_state *s)
 	s->tune.cputune = (struct cputune){.weight = 300, .quota_set = true, .quota_percent = 150,
 					   .period_us = 20000, .sched_set = true, .sched_policy = SCHED_RR,
 					   .sched_priority = 2};
+	s->tune.iotune.weight = 250;
+	struct io_device *d = iotune_get(&s->tune.iotune, 8, 16);
+	cr_assert_not_null(d);
+	*d = (struct io_device){.major = 8, .minor = 16, .weight = 500, .wbps = 10485760, .riops = 1000, .bfq = true};
+	d = iotune_get(&s->tune.iotune, 253, 0);
+	cr_assert_not_null(d);
+	d->rbps = (uint64_t)1 << 40;
 }
 
 /* full_state as a record on disk may be: every directory it made is below its VM
@@ -194,6 +201,14 @@ static void assert_same_state(const struct vm_state *got, const struct vm_state 
 	if (wc->sched_set) {
 		cr_assert_eq(gc->sched_policy, wc->sched_policy);
 		cr_assert_eq(gc->sched_priority, wc->sched_priority);
+	}
+	const struct iotune *gi = &got->tune.iotune, *wi = &want->tune.iotune;
+	cr_assert_eq(gi->weight, wi->weight);
+	cr_assert_eq(gi->n_dev, wi->n_dev);
+	for (size_t i = 0; i < wi->n_dev; i++) {
+		const struct io_device *g = iotune_find(gi, wi->dev[i].major, wi->dev[i].minor);
+		cr_assert_not_null(g, "device %u:%u", wi->dev[i].major, wi->dev[i].minor);
+		cr_assert_eq(memcmp(g, &wi->dev[i], sizeof(*g)), 0, "device %u:%u", g->major, g->minor);
 	}
 	/* vCPU pins by index; trailing unpinned ones need not be kept */
 	size_t n = got->tune.n_vcpu > want->tune.n_vcpu ? got->tune.n_vcpu : want->tune.n_vcpu;
@@ -457,7 +472,8 @@ Test(state_json, copy_is_deep_and_whole)
 	"  \"threads\": [ { \"tid\": 7, \"cgroup\": \"/\", \"affinity\": \"0-1\", \"scheduler\": \"other\" } ],\n" \
 	"  \"tune\": { \"vcpupin\": { \"0\": \"1\" }, \"emulatorpin\": \"0\", \"iothreadpin\": { \"io1\": \"1\" },\n" \
 	"            \"memory_nodeset\": \"0\", \"cpu_weight\": 100, \"cpu_quota_percent\": \"max\",\n"   \
-	"            \"cpu_period_us\": 100000, \"vcpu_scheduler\": \"fifo:10\" },\n"               \
+	"            \"cpu_period_us\": 100000, \"vcpu_scheduler\": \"fifo:10\",\n"                 \
+	"            \"io\": { \"weight\": 100, \"devices\": { \"8:16\": { \"wbps\": 10485760 } } } },\n" \
 	"  \"end\": true\n"                                                                        \
 	"}\n"
 
@@ -555,6 +571,12 @@ Test(state_strict, values_checked_as_the_command_line_checks_them)
 			  "its tune.cpu_weight is 1000000, out of range (1 to 10000)");
 	json_refused_with("\"cpu_weight\": 100", "\"cpu_weight\": 0", "out of range (1 to 10000)");
 	json_refused_with("\"cpu_weight\": 100", "\"cpu_weight\": 10001", "out of range (1 to 10000)");
+	json_refused_with("\"8:16\"", "\"8:016\"", "its tune.io.devices has \"8:016\", which is not a device number");
+	json_refused_with("\"8:16\"", "\"sda\"", "which is not a device number MAJ:MIN");
+	json_refused_with("\"wbps\": 10485760", "\"wbps\": 0", "its tune.io.devices[8:16].wbps is 0, not a positive limit");
+	json_refused_with("\"wbps\": 10485760", "\"wbytes\": 1", "its tune.io.devices[8:16] has an unknown key \"wbytes\"");
+	json_refused_with("\"weight\": 100,", "\"weight\": 20000,", "its tune.io.weight is 20000, out of range (1 to 10000)");
+	json_refused_with("\"devices\": {", "\"disks\": {", "its tune.io has an unknown key \"disks\"");
 	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": 0", "out of range (1 to 100000");
 	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": -5", "out of range");
 	json_refused_with("\"cpu_quota_percent\": \"max\"", "\"cpu_quota_percent\": 100001", "out of range");
