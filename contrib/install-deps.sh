@@ -5,7 +5,7 @@ set -eu
 
 packages="gcc make pkgconf libc6-dev libjson-c-dev libsmartcols-dev libcriterion-dev libnuma-dev
 qemu-system-x86 debian-archive-keyring busybox-static cpio kmod zstd
-socat jq numactl iproute2 procps util-linux hyperfine strace time python3 perl systemd
+socat jq numactl iproute2 procps util-linux fdisk e2fsprogs hyperfine strace time python3 perl systemd
 clang libclang-rt-14-dev"
 
 missing=""
