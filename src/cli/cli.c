@@ -13,6 +13,7 @@
 #include "state/state.h"
 #include "basic/util.h"
 #include "kernel/cgroupfs.h"
+#include "plan/layout.h"
 
 int cli_usage_error(const struct cli *c, const char *fmt, ...)
 {
@@ -217,8 +218,12 @@ static json_object *set_json(const struct idset *s)
  * "text", the same in one line for show's text view. NULL when none can be read. */
 static json_object *io_state_json(const struct vm_state *st)
 {
-	_cleanup_close_ int mfd = open(st->mount, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	_cleanup_close_ int dfd = mfd < 0 ? -1 : cg_open_path(mfd, st->vm_dir);
+	/* the VM's io domain: its directory, or the cgroup its tree was built in */
+	const char *leaf = strrchr(st->vm_dir, '/');
+	bool in_place = strcmp(leaf ? leaf + 1 : st->vm_dir, LAYOUT_ROOT) == 0;
+	_cleanup_free_ char *domain = in_place ? layout_parent(st->vm_dir) : strdup(st->vm_dir);
+	_cleanup_close_ int mfd = domain ? open(st->mount, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	_cleanup_close_ int dfd = mfd < 0 ? -1 : cg_open_path(mfd, domain);
 	if (dfd < 0)
 		return NULL;
 	static const char *const files[][2] = {{"io.max", "max"}, {"io.weight", "weight"}, {"io.bfq.weight", "bfq_weight"}};

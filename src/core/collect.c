@@ -38,6 +38,8 @@ int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct u
 			r = txn_add_created(&left, a->dir);
 		else if (a->kind == ACT_DISABLE_CONTROLLER)
 			r = txn_add_enabled(&left, a->dir, a->value);
+		else if (a->kind == ACT_WRITE_LINE)
+			r = record_add_restore(&left, a->dir, a->file, a->value);
 	}
 	if (r < 0) {
 		vm_state_done(&left);
@@ -49,10 +51,18 @@ int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct u
 		free(st->enabled[i].controller);
 	}
 	free(st->enabled);
+	for (size_t i = 0; i < st->n_restore; i++) {
+		free(st->restore[i].dir);
+		free(st->restore[i].file);
+		free(st->restore[i].line);
+	}
+	free(st->restore);
 	st->created = TAKE_PTR(left.created);
 	st->n_created = left.n_created;
 	st->enabled = TAKE_PTR(left.enabled);
 	st->n_enabled = left.n_enabled;
+	st->restore = TAKE_PTR(left.restore);
+	st->n_restore = left.n_restore;
 	return 0;
 }
 
@@ -71,12 +81,18 @@ int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state 
 		r = exec_plan(&ex, &p, &log);
 	if (r == 0)
 		r = txn_keep_remaining(st, &p, &log);
-	if (r == 0 && (st->n_created || st->n_enabled)) {
+	if (r == 0 && (st->n_created || st->n_enabled || st->n_restore)) {
 		_cleanup_free_ char *left = txn_joined(st->created, st->n_created, ", /");
-		err_set("pid %d has exited, and kvmcg could not remove /%s yet (%s); its record keeps %s for the next "
-			"kvmcg run",
-			(int)st->pid, left ? left : "?", ex.failed ? ex.failed : "?",
-			st->n_created == 1 ? "it" : "them");
+		if (st->n_created)
+			err_set("pid %d has exited, and kvmcg could not remove /%s yet (%s); its record keeps %s for the "
+				"next kvmcg run",
+				(int)st->pid, left ? left : "?", ex.failed ? ex.failed : "?",
+				st->n_created == 1 ? "it" : "them");
+		else
+			err_set("pid %d has exited, and kvmcg could not put back %zu line%s it wrote in /%s yet (%s); its "
+				"record keeps them for the next kvmcg run",
+				(int)st->pid, st->n_restore, st->n_restore == 1 ? "" : "s",
+				st->n_restore ? st->restore[0].dir : "?", ex.failed ? ex.failed : "?");
 		r = -EBUSY;
 	}
 	undo_log_done(&log);

@@ -134,6 +134,8 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 				r = txn_add_created(st, a->dir);
 			else if (a->kind == ACT_ENABLE_CONTROLLER && own_parent && strcmp(a->dir, parent) == 0)
 				r = txn_add_enabled(st, a->dir, a->value);
+			else if (a->kind == ACT_WRITE_LINE && a->old && !cg_path_within(a->dir, pl->vm_dir))
+				r = record_add_restore(st, a->dir, a->file, a->old);
 		}
 		return r;
 	}
@@ -146,6 +148,9 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 			r = txn_add_created(st, e->dir);
 		else if (e->kind == ACT_ENABLE_CONTROLLER && e->changed && own_parent && strcmp(e->dir, parent) == 0)
 			r = txn_add_enabled(st, e->dir, e->value);
+		/* a line written outside kvmcg's tree: what was there before it, as read */
+		else if (e->kind == ACT_WRITE_LINE && e->old_value && !cg_path_within(e->dir, pl->vm_dir))
+			r = record_add_restore(st, e->dir, e->file, e->old_value);
 	}
 	return r;
 }

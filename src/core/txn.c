@@ -642,13 +642,16 @@ static int unpin_left(const struct vm *vm, struct vm_state *st, const struct pla
 		fprintf(f, "%s/%s", i ? ", " : "", st->created[i]);
 	for (size_t i = 0; f && i < st->n_enabled; i++)
 		fprintf(f, "%s%s in /%s", i || st->n_created ? ", " : "", st->enabled[i].controller, st->enabled[i].dir);
+	for (size_t i = 0; f && i < st->n_restore; i++)
+		fprintf(f, "%s/%s/%s line \"%s\"", i || st->n_created || st->n_enabled ? ", " : "", st->restore[i].dir,
+			st->restore[i].file, st->restore[i].line);
 	if (f)
 		fclose(f);
 	if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity", (int)vm->pid) < 0)
 		res->message = NULL;
 	if (asprintf(&res->problem, "pid %d: could not remove %s yet (%s); the record keeps %s for the next kvmcg unpin",
 		     (int)vm->pid, left ? left : "?", ex->failed ? ex->failed : "?",
-		     st->n_created + st->n_enabled == 1 ? "it" : "them") < 0)
+		     st->n_created + st->n_enabled + st->n_restore == 1 ? "it" : "them") < 0)
 		res->problem = NULL;
 	res->result = TXN_PARTIAL;
 	return EXIT_PARTIAL;

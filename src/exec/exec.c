@@ -316,7 +316,7 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 
 int exec_cleanup_step(struct exec_ctx *c, const struct action *a)
 {
-	if (!a->cleanup || (a->kind != ACT_RMDIR && a->kind != ACT_DISABLE_CONTROLLER))
+	if (!a->cleanup || (a->kind != ACT_RMDIR && a->kind != ACT_DISABLE_CONTROLLER && a->kind != ACT_WRITE_LINE))
 		return -EINVAL;
 	struct undo_log log = {0};
 	struct undo_log *saved = c->log;

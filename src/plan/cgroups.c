@@ -15,12 +15,12 @@
 /* Ancestors, top-down, from the mount root to the VM's parent: made where missing,
  * with cpuset (and cpu, for bandwidth, and io) enabled below them on v2; on v1 a new cpuset
  * is empty and takes no task until it has cpus and mems. */
-static int plan_ancestors(const struct plan_host *h, bool bandwidth, bool io, const char *effective_cpus,
+static int plan_ancestors(const struct plan_host *h, bool bandwidth, const char *io_domain, const char *effective_cpus,
 			  const char *effective_mems, struct plan *p)
 {
 	bool v2 = h->backend == BACKEND_CGROUP_V2;
 	int r = 0;
-	size_t vm_len = strlen(h->vm_dir);
+	size_t vm_len = strlen(h->vm_dir), io_len = io_domain ? strlen(io_domain) : 0;
 	for (size_t i = 0; r == 0 && i < h->n_dirs; i++) {
 		const char *path = h->dirs[i].path;
 		size_t l = strlen(path);
@@ -34,8 +34,9 @@ static int plan_ancestors(const struct plan_host *h, bool bandwidth, bool io, co
 		/* cpu.weight and cpu.max of the VM's cgroup exist once its parent enables cpu */
 		if (r == 0 && v2 && bandwidth && !plan_has_controller(d, "cpu"))
 			r = plan_push(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+cpu", 0, NULL);
-		/* io.* of the VM's cgroup, its domain (plan_merge_iotune), likewise */
-		if (r == 0 && v2 && io && !plan_has_controller(d, "io"))
+		/* io.* of the VM's domain cgroup (iotune.c), likewise, above it */
+		bool above_domain = io_domain && l < io_len && cg_path_within(io_domain, path);
+		if (r == 0 && v2 && above_domain && !plan_has_controller(d, "io"))
 			r = plan_push(p, ACT_ENABLE_CONTROLLER, path, "cgroup.subtree_control", "+io", 0, NULL);
 		if (r == 0 && !v2 && l > 0 && (!d || !d->cpus || !*d->cpus))
 			r = plan_push(p, ACT_WRITE, path, "cpuset.cpus", effective_cpus, 0, NULL);
@@ -61,8 +62,6 @@ static int plan_vm_cgroup(const struct plan_host *h, const struct cgroup_dir_sta
 		r = plan_push(p, ACT_WRITE, h->vm_dir, "cpuset.mems", mems, 0, NULL);
 	if (r == 0 && v2)
 		r = plan_cputune_files(h->vm_dir, vmd, &tune->cputune, p);
-	if (r == 0 && v2 && !h->vm_threaded)
-		r = plan_iotune_files(h->vm_dir, vmd, &tune->iotune, p);
 	if (r == 0 && !v2 && (!vmd || !plan_same_text(vmd->cpus, effective_cpus)))
 		r = plan_push(p, ACT_WRITE, h->vm_dir, "cpuset.cpus", effective_cpus, 0, NULL);
 	if (r == 0 && !v2 && (!vmd || !plan_same_text(vmd->mems, effective_mems)))
@@ -186,10 +185,17 @@ int plan_cgroups(const struct plan_host *h, const struct vm *vm, const struct vm
 		return -ENOMEM;
 	bool bandwidth = tune->cputune.weight || tune->cputune.quota_set;
 	const struct cgroup_dir_state *vmd = plan_find_dir(h, h->vm_dir);
-	bool io = iotune_any(&tune->iotune) && !h->vm_threaded;
-	int r = plan_ancestors(h, bandwidth, io, effective_cpus, effective_mems, p);
+	/* the io files' cgroup: the VM's own, or, its tree being threaded inside it, the
+	 * launcher's cgroup that holds it */
+	_cleanup_free_ char *io_domain = NULL;
+	if (h->backend == BACKEND_CGROUP_V2 && iotune_any(&tune->iotune) &&
+	    !(io_domain = h->vm_threaded ? layout_parent(h->vm_dir) : strdup(h->vm_dir)))
+		return -ENOMEM;
+	int r = plan_ancestors(h, bandwidth, io_domain, effective_cpus, effective_mems, p);
 	if (r == 0)
 		r = plan_vm_cgroup(h, vmd, tune, mems, effective_cpus, effective_mems, p);
+	if (r == 0 && io_domain)
+		r = plan_iotune_files(io_domain, plan_find_dir(h, io_domain), &tune->iotune, p);
 	struct child *children = NULL;
 	size_t n = 0;
 	if (r == 0)

@@ -2,10 +2,14 @@
 /* I/O weights and limits (libvirt's blkiotune) on cgroup v2: io.weight, io.bfq.weight
  * and io.max of the VM's domain cgroup, one line per disk. io is a domain controller
  * (Documentation/admin-guide/cgroup-v2.rst, "Threaded"): it cannot be set on the
- * threaded children that hold the vCPUs, so its files are the VM's directory's. */
+ * threaded children that hold the vCPUs, so its files are those of the VM's directory
+ * (kvmcg/<vm>), or, when that is a threaded tree inside the VM's own cgroup (its
+ * launcher's), of that cgroup: then each line written carries the line that puts back
+ * what was there, for the record. */
 #include "plan/plan.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +24,6 @@ const char *plan_iotune_unsupported(const struct plan_host *h)
 		return "[IO] (needs a cgroup; none is used in affinity mode)";
 	if (h->backend != BACKEND_CGROUP_V2)
 		return "[IO] (needs the io controller on cgroup v2; blkio is a separate v1 hierarchy here)";
-	if (h->vm_threaded)
-		return "[IO] (the VM's domain cgroup is its launcher's, where kvmcg does not yet put io settings "
-		       "back at unpin; pin it with --cgroup-root to give it a cgroup of kvmcg's)";
 	return NULL;
 }
 
@@ -51,22 +52,21 @@ int plan_merge_iotune(const struct iotune *req, struct vm_tune *tune)
 	return 0;
 }
 
-/* The line of io.max for d, as the kernel prints it (all four limits, "max" where
- * none: blockdev.h io_max_format()), or NULL when d limits nothing (*ret_r: 0) or out
- * of memory (*ret_r: -ENOMEM). */
-static char *io_max_line(const struct io_device *d, int *ret_r)
+/* Plans writing line (of key) to a keyed file, with what puts back what is there:
+ * have (taken; the key's line now), or the line that resets the key. */
+static int push_line(const char *dir, const char *file, const char *key, const char *line, char *have,
+		     struct plan *p)
 {
-	*ret_r = 0;
-	if (!d->rbps && !d->wbps && !d->riops && !d->wiops)
-		return NULL;
-#define LIM(v) ((v) ? (v) : IO_LIMIT_MAX)
-	const struct io_max m = {.major = d->major, .minor = d->minor, .rbps = LIM(d->rbps), .wbps = LIM(d->wbps),
-				 .riops = LIM(d->riops), .wiops = LIM(d->wiops)};
-#undef LIM
-	char *line = io_max_format(&m);
-	if (!line)
-		*ret_r = -ENOMEM;
-	return line;
+	char *old = have;
+	int r = old ? 0 : cg_line_reset(file, key, &old);
+	if (r == 0)
+		r = plan_push(p, ACT_WRITE_LINE, dir, file, line, 0, NULL);
+	if (r < 0) {
+		free(old);
+		return r;
+	}
+	p->actions[p->n_actions - 1].old = old;
+	return 0;
 }
 
 /* Plans one line of a keyed file unless current already has it. */
@@ -80,7 +80,42 @@ static int plan_line(const char *dir, const char *file, const char *current, con
 		return r;
 	if (have && strcmp(have, line) == 0)
 		return 0;
-	return plan_push(p, ACT_WRITE_LINE, dir, file, line, 0, NULL);
+	return push_line(dir, file, key, line, TAKE_PTR(have), p);
+}
+
+/* io.max: only the limits dev sets, so that one a policy does not name stays as it is
+ * (block/blk-throttle.c tg_set_limit() changes the keys a line gives); nothing when
+ * current has them already. */
+static int plan_io_max(const char *dir, const char *current, const struct io_device *dev, struct plan *p)
+{
+	if (!dev->rbps && !dev->wbps && !dev->riops && !dev->wiops)
+		return 0;
+	char key[32];
+	snprintf(key, sizeof(key), "%u:%u", dev->major, dev->minor);
+	_cleanup_free_ char *have_line = NULL;
+	int r = current ? cg_line_find(current, key, &have_line) : 0;
+	struct io_max have = {.rbps = IO_LIMIT_MAX, .wbps = IO_LIMIT_MAX, .riops = IO_LIMIT_MAX, .wiops = IO_LIMIT_MAX};
+	if (r == 0 && have_line && io_max_parse_line(have_line, &have) < 0)
+		have = (struct io_max){0}; /* not understood: written whatever it says */
+	if (r < 0)
+		return r;
+	const struct {
+		const char *name;
+		uint64_t want, have;
+	} lim[] = {{"rbps", dev->rbps, have.rbps}, {"wbps", dev->wbps, have.wbps},
+		   {"riops", dev->riops, have.riops}, {"wiops", dev->wiops, have.wiops}};
+	char line[160];
+	size_t len = (size_t)snprintf(line, sizeof(line), "%s", key);
+	bool same = true;
+	for (size_t i = 0; i < ARRAY_SIZE(lim); i++) {
+		if (!lim[i].want)
+			continue;
+		same &= lim[i].want == lim[i].have;
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%" PRIu64, lim[i].name, lim[i].want);
+	}
+	if (same)
+		return 0;
+	return push_line(dir, "io.max", key, line, TAKE_PTR(have_line), p);
 }
 
 int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const struct iotune *t, struct plan *p)
@@ -103,9 +138,8 @@ int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const s
 			r = plan_line(dir, dev->bfq ? "io.bfq.weight" : "io.weight", dev->bfq ? bfq_weight : io_weight,
 				      line, p);
 		}
-		_cleanup_free_ char *max = r == 0 ? io_max_line(dev, &r) : NULL;
-		if (max)
-			r = plan_line(dir, "io.max", io_max, max, p);
+		if (r == 0)
+			r = plan_io_max(dir, io_max, dev, p);
 	}
 	return r;
 }

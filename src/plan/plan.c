@@ -51,6 +51,7 @@ void plan_done(struct plan *p)
 		free(a->dir);
 		free(a->file);
 		free(a->value);
+		free(a->old);
 		idset_free(a->cpus);
 	}
 	free(p->actions);
@@ -290,6 +291,9 @@ int plan_cleanup(const struct vm_state *st, struct plan *p)
 {
 	int r = 0;
 	size_t first = p->n_actions;
+	/* what kvmcg wrote in cgroups not its own goes back as it was */
+	for (size_t i = 0; r == 0 && i < st->n_restore; i++)
+		r = plan_push(p, ACT_WRITE_LINE, st->restore[i].dir, st->restore[i].file, st->restore[i].line, 0, NULL);
 	/* deepest first: children were recorded after their parents */
 	for (size_t i = st->n_created; r == 0 && i-- > 0;)
 		r = plan_push(p, ACT_RMDIR, st->created[i], NULL, NULL, 0, NULL);

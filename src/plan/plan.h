@@ -84,6 +84,9 @@ struct action {
 	char *value;
 	pid_t tid;
 	struct idset *cpus;
+	/* ACT_WRITE_LINE: the line that puts back what is there now, as observed (the
+	 * key's line, or the one that resets it), for the record before the run */
+	char *old;
 	/* A cleanup step (unpin's rmdir and controller disabling, after every thread is
 	 * back): its failure stops nothing and is never rolled back; what it could not
 	 * remove stays in the record for the next run. Cleanup steps come last. */
@@ -134,7 +137,8 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tun
 struct vm_state;
 int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret);
 
-/* Appends the cleanup steps of a record to p: rmdir of every directory it lists,
+/* Appends the cleanup steps of a record to p: the lines it wrote in cgroups not
+ * kvmcg's written back as they were (restore), rmdir of every directory it lists,
  * deepest first, then the controllers it enabled, disabled. Also what the cgroups of
  * a VM that has exited need. */
 int plan_cleanup(const struct vm_state *st, struct plan *p);

@@ -19,6 +19,12 @@ void vm_state_done(struct vm_state *s)
 		free(s->enabled[i].controller);
 	}
 	free(s->enabled);
+	for (size_t i = 0; i < s->n_restore; i++) {
+		free(s->restore[i].dir);
+		free(s->restore[i].file);
+		free(s->restore[i].line);
+	}
+	free(s->restore);
 	for (size_t i = 0; i < s->n_threads; i++) {
 		free(s->threads[i].cgroup);
 		idset_free(s->threads[i].affinity);
@@ -66,6 +72,8 @@ int vm_state_copy(const struct vm_state *s, struct vm_state *ret)
 		if (r == 0)
 			r = str_copy(s->enabled[i].controller, &c.enabled[i].controller);
 	}
+	for (size_t i = 0; r == 0 && i < s->n_restore; i++)
+		r = record_add_restore(&c, s->restore[i].dir, s->restore[i].file, s->restore[i].line);
 	if (r == 0 && s->n_threads) {
 		c.threads = calloc(s->n_threads, sizeof(*c.threads));
 		r = c.threads ? 0 : -ENOMEM;
@@ -96,4 +104,28 @@ const struct thread_origin *record_find_thread(const struct vm_state *s, pid_t t
 		if (s->threads[i].tid == tid)
 			return &s->threads[i];
 	return NULL;
+}
+
+int record_add_restore(struct vm_state *st, const char *dir, const char *file, const char *line)
+{
+	size_t kl = strcspn(line, " ");
+	for (size_t i = 0; i < st->n_restore; i++) {
+		const struct restore_line *l = &st->restore[i];
+		if (strcmp(l->dir, dir) == 0 && strcmp(l->file, file) == 0 && strcspn(l->line, " ") == kl &&
+		    strncmp(l->line, line, kl) == 0)
+			return 0;
+	}
+	struct restore_line *n = realloc(st->restore, (st->n_restore + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	st->restore = n;
+	n[st->n_restore] = (struct restore_line){strdup(dir), strdup(file), strdup(line)};
+	if (!n[st->n_restore].dir || !n[st->n_restore].file || !n[st->n_restore].line) {
+		free(n[st->n_restore].dir);
+		free(n[st->n_restore].file);
+		free(n[st->n_restore].line);
+		return -ENOMEM;
+	}
+	st->n_restore++;
+	return 0;
 }

@@ -31,6 +31,20 @@ struct enabled_controller {
 	char *controller;
 };
 
+/* A line kvmcg wrote to a keyed file (io.max, io.weight...) of a cgroup that is not
+ * its own (the VM's launcher's, which is the VM's io domain when kvmcg's tree is built
+ * inside it), and the line that puts back what was there before kvmcg first wrote
+ * that key: unpin, or the cleanup after the VM exits, writes it. */
+struct restore_line {
+	char *dir;  /* relative to the mount */
+	char *file; /* "io.max", "io.weight", "io.bfq.weight" */
+	char *line; /* "8:16 rbps=max wbps=max riops=max wiops=max", "default 100" */
+};
+struct vm_state;
+/* Adds one, unless st has a line of the same dir, file and key (the first word): the
+ * earliest is what was there before kvmcg. 0 or -ENOMEM. */
+int record_add_restore(struct vm_state *st, const char *dir, const char *file, const char *line);
+
 /* The highest vCPU index a record may pin: far above any VM, low enough that a
  * damaged record cannot ask for a table of millions. */
 #define RECORD_VCPU_INDEX_MAX (1 << 20)
@@ -49,6 +63,8 @@ struct vm_state {
 	size_t n_created;
 	struct enabled_controller *enabled;
 	size_t n_enabled;
+	struct restore_line *restore; /* what unpin writes back in cgroups not kvmcg's */
+	size_t n_restore;
 	/* Each thread's cgroup and affinity before kvmcg first touched it. */
 	struct thread_origin *threads;
 	size_t n_threads;

@@ -172,6 +172,19 @@ char *record_json_format(const struct vm_state *s)
 		put(enabled, NULL, e, &r);
 	}
 	put(o, "enabled", enabled, &r);
+	if (s->n_restore) {
+		json_object *restore = json_object_new_array();
+		for (size_t i = 0; restore && i < s->n_restore; i++) {
+			json_object *e = json_object_new_object();
+			if (e) {
+				put(e, "dir", json_object_new_string(s->restore[i].dir), &r);
+				put(e, "file", json_object_new_string(s->restore[i].file), &r);
+				put(e, "line", json_object_new_string(s->restore[i].line), &r);
+			}
+			put(restore, NULL, e, &r);
+		}
+		put(o, "restore", restore, &r);
+	}
 	for (size_t i = 0; i < s->n_threads; i++) {
 		const struct thread_origin *t = &s->threads[i];
 		json_object *e = json_object_new_object();
@@ -579,6 +592,39 @@ static int parse_enabled(json_object *o, struct vm_state *s, char **why)
 	return r;
 }
 
+static int parse_restore(json_object *o, struct vm_state *s, char **why)
+{
+	int r = want(o, json_type_array, "restore", "an array", why);
+	size_t n = r == 0 ? json_object_array_length(o) : 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		json_object *e = json_object_array_get_idx(o, i);
+		char what[48];
+		snprintf(what, sizeof(what), "restore[%zu]", i);
+		r = want(e, json_type_object, what, "an object", why);
+		_cleanup_free_ char *dir = NULL, *file = NULL, *line = NULL;
+		json_object_object_foreach(e, key, v) {
+			if (r < 0)
+				break;
+			snprintf(what, sizeof(what), "restore[%zu].%s", i, key);
+			if (strcmp(key, "dir") == 0)
+				r = dup_string(v, what, &dir, why);
+			else if (strcmp(key, "file") == 0)
+				r = dup_string(v, what, &file, why);
+			else if (strcmp(key, "line") == 0)
+				r = dup_string(v, what, &line, why);
+			else
+				r = json_bad(why, "its restore[%zu] has an unknown key \"%s\"", i, key);
+		}
+		if (r == 0 && (!dir || !file || !line))
+			r = json_bad(why, "its restore[%zu] has no \"%s\"", i, !dir ? "dir" : !file ? "file" : "line");
+		if (r == 0 && record_add_restore(s, dir, file, line) < 0)
+			r = -ENOMEM;
+		if (r == 0 && s->n_restore != i + 1)
+			r = json_bad(why, "its restore[%zu] repeats a line of the same cgroup, file and key", i);
+	}
+	return r;
+}
+
 static int parse_backend(json_object *v, enum pin_backend *ret, char **why)
 {
 	const char *s;
@@ -665,6 +711,8 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 			r = parse_created(v, s, why);
 		else if (strcmp(key, "enabled") == 0)
 			r = parse_enabled(v, s, why);
+		else if (strcmp(key, "restore") == 0)
+			r = parse_restore(v, s, why);
 		else if (strcmp(key, "threads") == 0) {
 			threads = true;
 			r = parse_threads(v, s, why);

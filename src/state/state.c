@@ -143,8 +143,22 @@ int state_check(const struct vm_state *s, char **ret_why)
 		if (strcmp(e->dir, parent) != 0 || strcmp(leaf, LAYOUT_ROOT) != 0)
 			REFUSE("it enabled a controller in /%s, which is not the cgroup the VM's tree /%s was built in",
 			       e->dir, s->vm_dir);
-		if (strcmp(e->controller, "cpuset") != 0 && strcmp(e->controller, "cpu") != 0)
+		if (strcmp(e->controller, "cpuset") != 0 && strcmp(e->controller, "cpu") != 0 &&
+		    strcmp(e->controller, "io") != 0)
 			REFUSE("it enabled the controller '%s', which kvmcg never enables", e->controller);
+	}
+	/* Lines are written back only in the cgroup the VM's tree was built in (its io
+	 * domain), to the io files kvmcg writes, one line each. */
+	for (size_t i = 0; i < s->n_restore; i++) {
+		const struct restore_line *l = &s->restore[i];
+		if (strcmp(l->dir, parent) != 0 || strcmp(leaf, LAYOUT_ROOT) != 0)
+			REFUSE("it would write back a line in /%s, which is not the cgroup the VM's tree /%s was built in",
+			       l->dir, s->vm_dir);
+		if (strcmp(l->file, "io.max") != 0 && strcmp(l->file, "io.weight") != 0 &&
+		    strcmp(l->file, "io.bfq.weight") != 0)
+			REFUSE("it would write back %s, which is not a file kvmcg writes lines to", l->file);
+		if (!*l->line || *l->line == ' ' || strpbrk(l->line, "\n\r\t") || !strchr(l->line, ' '))
+			REFUSE("its line for /%s/%s is not one \"KEY VALUE\" line", l->dir, l->file);
 	}
 	for (size_t i = 0; i < s->n_threads; i++) {
 		const char *cg = cg_relative(s->threads[i].cgroup);

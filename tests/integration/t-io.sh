@@ -180,4 +180,48 @@ fi
 tl_eq "unpin: exit 0" "$?" 0
 tl_check "... the VM's cgroup, and its io settings with it, are gone" test ! -e "$vmcg"
 tl_eq "... its threads are back in the root cgroup" "$(sed -n 's/^0:://p' /proc/"$pid"/cgroup)" /
+
+# A VM alone in a cgroup of its own (a launcher's, as systemd-run makes one): kvmcg
+# builds its tree inside it, and that cgroup is the VM's io domain. What kvmcg writes
+# there goes back as it was at unpin; what the launcher set and the policy does not
+# name stays.
+home=$mount/t-io-home
+mkdir "$home"
+tl_on_exit "rmdir '$home' 2>/dev/null"
+grep -qw io "$mount/cgroup.subtree_control" || echo +io >"$mount/cgroup.subtree_control"
+echo "$num rbps=1048576" >"$home/io.max"
+echo "default 50" >"$home/io.weight"
+io_before=$(cat "$home/io.max"; cat "$home/io.weight")
+pidfile2=$TL_TMP/t-io2.pid
+sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$home" qemu-system-x86_64 -accel tcg -m 64 \
+	-display none -nodefaults -no-user-config -bios "$(tl_halt_bios)" -name guest=t-io,debug-threads=on \
+	-drive file="$dev",format=raw,if=none,id=d0 -pidfile "$pidfile2" -daemonize 2>"$TL_TMP/t-io2.err"
+pid2=$(cat "$pidfile2")
+tl_register_pid "$pid2"
+tl_settle "$pid2" 1
+f=$(policy home "Weight=200" "WriteBandwidthMax=auto 10M")
+"$KVMCG" pin --pid "$pid2" --policy "$f" --json >"$TL_TMP/home.json" 2>"$TL_TMP/home.err"
+rc=$?
+tl_eq "a VM in a cgroup of its own, pinned with [IO]: exit 0 ($(grep -v 'takes no effect' "$TL_TMP/home.err" | tr '\n' ' '))" "$rc" 0
+tl_eq "... its tree is inside that cgroup" "$(jq -r .vm_cgroup "$TL_TMP/home.json" 2>/dev/null)" "/t-io-home/kvmcg"
+tl_eq "... io.max of that cgroup: the launcher's rbps= stays, the policy's wbps= added" "$(cat "$home/io.max")" \
+	"$num rbps=1048576 wbps=10485760 riops=max wiops=max"
+tl_check "... io.weight: default 200" grep -qx "default 200" "$home/io.weight"
+tl_check "... and show prints that cgroup's io files" \
+	sh -c "'$KVMCG' show --pid $pid2 --json | jq -e '.kvmcg.io.max | index(\"$num rbps=1048576 wbps=10485760 riops=max wiops=max\") != null'"
+rec=$KVMCG_STATE_DIR/$pid2-$(awk '{ print $22 }' /proc/"$pid2"/stat).state
+# what it writes back: each file's line as it was (io.bfq.weight too where BFQ is loaded)
+want_restore=$({
+	echo "t-io-home io.max $num rbps=1048576 wbps=max riops=max wiops=max"
+	echo "t-io-home io.weight default 50"
+	[ -e "$home/io.bfq.weight" ] && echo "t-io-home io.bfq.weight default 100"
+} | sort)
+tl_eq "... the record keeps what to write back ($rec)" \
+	"$(jq -r '.restore[] | "\(.dir) \(.file) \(.line)"' "$rec" 2>/dev/null | sort)" "$want_restore"
+"$KVMCG" unpin --pid "$pid2" >"$TL_TMP/unpin2.out" 2>&1
+rc=$?
+tl_eq "unpin: exit 0 ($(tr '\n' ' ' <"$TL_TMP/unpin2.out"))" "$rc" 0
+tl_eq "... that cgroup's io.max and io.weight are as the launcher left them" \
+	"$(cat "$home/io.max"; cat "$home/io.weight")" "$io_before"
+tl_check "... and kvmcg's tree in it is gone" test ! -e "$home/kvmcg"
 tl_done

@@ -1084,7 +1084,7 @@ Test(plan_pin_v2, iotune_from_scratch)
 	static const char *const lines[][2] = {
 		{"io.weight", "default 300"},
 		{"io.weight", "7:0 500"},
-		{"io.max", "7:0 rbps=max wbps=10485760 riops=1000 wiops=max"},
+		{"io.max", "7:0 wbps=10485760 riops=1000"},
 		{"io.bfq.weight", "8:16 50"},
 	};
 	size_t n = 0;
@@ -1125,12 +1125,79 @@ Test(plan_pin_v2, iotune_lines_in_place_are_not_written_again)
 	static const struct want w[] = {
 		{ACT_WRITE_LINE, "kvmcg/demo", "io.weight", "default 200", 0, NULL},
 		{ACT_WRITE_LINE, "kvmcg/demo", "io.bfq.weight", "default 200", 0, NULL},
-		{ACT_WRITE_LINE, "kvmcg/demo", "io.max", "7:0 rbps=max wbps=20971520 riops=max wiops=max", 0, NULL},
+		{ACT_WRITE_LINE, "kvmcg/demo", "io.max", "7:0 wbps=20971520", 0, NULL},
 	};
 	assert_plan(&fx.plan, w, ARRAY_SIZE(w));
 }
 
-Test(plan_pin_v2, iotune_not_on_v1_nor_in_a_launchers_cgroup)
+/* The tree inside the VM's own cgroup (its launcher's): the io lines go to that
+ * cgroup, each with the line that puts back what is there, and io is delegated above
+ * it only. */
+Test(plan_pin_v2, iotune_in_the_launchers_cgroup)
+{
+	host_init(BACKEND_CGROUP_V2, "0-3");
+	fx.host.vm_dir = "machine.slice/demo.scope/kvmcg";
+	fx.host.vm_threaded = true;
+	add_dir("", true, false, "cpuset cpu io memory", "", "", false);
+	add_dir("machine.slice", true, false, "cpuset cpu memory", "", "", false);
+	add_dir("machine.slice/demo.scope", true, false, "", "", "", false);
+	fx.dirs[2].io_max = strdup("7:0 rbps=5 wbps=max riops=max wiops=max");
+	fx.dirs[2].io_weight = strdup("default 100");
+	missing_dir("machine.slice/demo.scope/kvmcg");
+	std_vm(false, false);
+	std_spec(&fx.tune);
+	fx.tune.iotune.weight = 300;
+	struct io_device *d = iotune_get(&fx.tune.iotune, 7, 0);
+	cr_assert_not_null(d);
+	d->wbps = 1048576;
+	d = iotune_get(&fx.tune.iotune, 8, 0);
+	cr_assert_not_null(d);
+	d->riops = 10;
+	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0, "%s", err_get() ? err_get() : "");
+	const struct plan *p = &fx.plan;
+	size_t io_enables = 0, lines = 0;
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct action *a = &p->actions[i];
+		if (a->kind == ACT_ENABLE_CONTROLLER && strcmp(a->value, "+io") == 0) {
+			cr_assert_str_eq(a->dir, "machine.slice", "io only above the launcher's cgroup; plan:%s", dump(p));
+			io_enables++;
+		}
+		if (a->kind != ACT_WRITE_LINE)
+			continue;
+		cr_assert_str_eq(a->dir, "machine.slice/demo.scope", "plan:%s", dump(p));
+		lines++;
+		if (strcmp(a->value, "default 300") == 0)
+			cr_assert_str_eq(a->old, "default 100");
+		else if (strncmp(a->value, "7:0 ", 4) == 0) {
+			cr_assert_str_eq(a->value, "7:0 wbps=1048576", "only what the policy sets: rbps=5 stays");
+			cr_assert_str_eq(a->old, "7:0 rbps=5 wbps=max riops=max wiops=max", "what is there now");
+		} else {
+			cr_assert_str_eq(a->value, "8:0 riops=10");
+			cr_assert_str_eq(a->old, "8:0 rbps=max wbps=max riops=max wiops=max", "the line that resets it");
+		}
+	}
+	cr_assert_eq(io_enables, 1, "plan:%s", dump(p));
+	cr_assert_eq(lines, 3, "plan:%s", dump(p));
+}
+
+Test(plan_unpin, restore_lines_are_written_back_first)
+{
+	fx.state = (struct vm_state){.pid = 1000, .backend = BACKEND_CGROUP_V2};
+	cr_assert_eq(strv_push(&fx.state.created, &fx.state.n_created, "l/kvmcg"), 0);
+	cr_assert_eq(record_add_restore(&fx.state, "l", "io.max", "7:0 rbps=5 wbps=max riops=max wiops=max"), 0);
+	struct plan p = {0};
+	cr_assert_eq(plan_cleanup(&fx.state, &p), 0);
+	cr_assert_eq(p.n_actions, 2);
+	cr_assert_eq(p.actions[0].kind, ACT_WRITE_LINE);
+	cr_assert_str_eq(p.actions[0].dir, "l");
+	cr_assert_str_eq(p.actions[0].file, "io.max");
+	cr_assert_str_eq(p.actions[0].value, "7:0 rbps=5 wbps=max riops=max wiops=max");
+	cr_assert(p.actions[0].cleanup, "its failure stops nothing and stays in the record");
+	cr_assert_eq(p.actions[1].kind, ACT_RMDIR);
+	plan_done(&p);
+}
+
+Test(plan_pin_v2, iotune_not_on_v1_nor_in_affinity_mode)
 {
 	host_init(BACKEND_CGROUP_V1, "0-3");
 	cr_assert_not_null(plan_iotune_unsupported(&fx.host));
@@ -1139,7 +1206,7 @@ Test(plan_pin_v2, iotune_not_on_v1_nor_in_a_launchers_cgroup)
 	host_init(BACKEND_CGROUP_V2, "0-3");
 	cr_assert_null(plan_iotune_unsupported(&fx.host));
 	fx.host.vm_threaded = true;
-	cr_assert_not_null(strstr(plan_iotune_unsupported(&fx.host), "launcher"));
+	cr_assert_null(plan_iotune_unsupported(&fx.host), "inside a launcher's cgroup too");
 	host_reset();
 	host_init(BACKEND_AFFINITY, "0-3");
 	cr_assert_not_null(strstr(plan_iotune_unsupported(&fx.host), "affinity"));

@@ -509,6 +509,68 @@ static void json_refused_with(const char *from, const char *to, const char *need
 
 TestSuite(state_strict, .fini = st_done);
 
+/* A VM whose tree was built inside its launcher's cgroup: the io lines kvmcg wrote
+ * there are written back from the record, and only there. */
+#define JINPLACE(restore)                                                                           \
+	"{ \"version\": 1, \"pid\": 7, \"starttime\": 7, \"backend\": \"v2\",\n"                  \
+	"  \"mount\": \"/sys/fs/cgroup\", \"vm_dir\": \"launcher/vm.service/kvmcg\",\n"              \
+	"  \"created\": [ \"launcher/vm.service/kvmcg\" ], \"enabled\": [ ],\n" restore                  \
+	"  \"threads\": [ { \"tid\": 7, \"cgroup\": \"/launcher/vm.service\", \"affinity\": \"0-1\" } ],\n" \
+	"  \"tune\": { \"vcpupin\": { }, \"iothreadpin\": { },\n"                                     \
+	"            \"io\": { \"devices\": { \"7:0\": { \"wbps\": 10485760 } } } },\n"                \
+	"  \"end\": true }\n"
+
+Test(state_strict, restore_lines_round_trip_and_are_checked)
+{
+	const char *text = JINPLACE("  \"restore\": [ { \"dir\": \"launcher/vm.service\", \"file\": \"io.max\",\n"
+				    "    \"line\": \"7:0 rbps=max wbps=max riops=max wiops=max\" },\n"
+				    "    { \"dir\": \"launcher/vm.service\", \"file\": \"io.weight\", \"line\": \"default 50\" } ],\n");
+	cr_assert_eq(state_parse(text, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(st_a.n_restore, 2);
+	cr_assert_str_eq(st_a.restore[1].line, "default 50");
+	char *again = state_format(&st_a);
+	cr_assert_not_null(again);
+	cr_assert_eq(state_parse(again, &st_b, NULL), 0, "%s", again);
+	cr_assert_eq(st_b.n_restore, 2);
+	cr_assert_str_eq(st_b.restore[0].dir, "launcher/vm.service");
+	cr_assert_str_eq(st_b.restore[0].file, "io.max");
+	cr_assert_str_eq(st_b.restore[0].line, "7:0 rbps=max wbps=max riops=max wiops=max");
+	free(again);
+	/* a copy keeps them; a second line for the same key is not added */
+	struct vm_state copy = {0};
+	cr_assert_eq(vm_state_copy(&st_a, &copy), 0);
+	cr_assert_eq(copy.n_restore, 2);
+	cr_assert_eq(record_add_restore(&copy, "launcher/vm.service", "io.weight", "default 300"), 0);
+	cr_assert_eq(copy.n_restore, 2, "the earliest line of a key is what was there before kvmcg");
+	cr_assert_str_eq(copy.restore[1].line, "default 50");
+	vm_state_done(&copy);
+
+	char *why = NULL;
+	cr_assert_eq(state_check(&st_a, &why), 0, "%s", why ? why : "");
+	static const char *const checked[][2] = {
+		{JINPLACE("  \"restore\": [ { \"dir\": \"elsewhere\", \"file\": \"io.max\", \"line\": \"7:0 rbps=1\" } ],\n"),
+		 "would write back a line in /elsewhere, which is not the cgroup the VM's tree"},
+		{JINPLACE("  \"restore\": [ { \"dir\": \"launcher/vm.service\", \"file\": \"cpuset.cpus\", \"line\": \"0 1\" } ],\n"),
+		 "would write back cpuset.cpus, which is not a file kvmcg writes lines to"},
+		{JINPLACE("  \"restore\": [ { \"dir\": \"launcher/vm.service\", \"file\": \"io.max\", \"line\": \"7:0\" } ],\n"),
+		 "is not one \"KEY VALUE\" line"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(checked); i++) {
+		struct vm_state c = {0};
+		cr_assert_eq(state_parse(checked[i][0], &c, NULL), 0, "%s", err_get() ? err_get() : "");
+		cr_assert_eq(state_check(&c, &why), -EBADMSG, "%s", checked[i][0]);
+		cr_assert(why && strstr(why, checked[i][1]), "\"%s\" mentions \"%s\"", why ? why : "", checked[i][1]);
+		free(why);
+		why = NULL;
+		vm_state_done(&c);
+	}
+	json_refused(JINPLACE("  \"restore\": [ { \"dir\": \"launcher/vm.service\", \"file\": \"io.max\" } ],\n"),
+		     "its restore[0] has no \"line\"");
+	json_refused(JINPLACE("  \"restore\": [ { \"dir\": \"launcher/vm.service\", \"file\": \"io.max\", \"line\": \"7:0 a\" },\n"
+			      "    { \"dir\": \"launcher/vm.service\", \"file\": \"io.max\", \"line\": \"7:0 b\" } ],\n"),
+		     "repeats a line of the same cgroup, file and key");
+}
+
 Test(state_strict, the_base_record_is_fine)
 {
 	size_t line = 999;
