@@ -47,15 +47,18 @@ CFLAGS   += -std=c11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -p
 # -pthread: list and apply talk to every VM's monitor at once (discover.c)
 LDFLAGS  += -pthread $(SAN_FLAGS)
 
-# json-c and libsmartcols are required; pkg-config may be missing before `make deps`,
+# json-c, libsmartcols and libmnl are required; pkg-config may be missing before `make deps`,
 # so fall back.
 JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(or $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null),-ljson-c)
 SCOLS_CFLAGS := $(or $(shell $(PKG_CONFIG) --cflags smartcols 2>/dev/null),-I/usr/include/libsmartcols)
 SCOLS_LIBS   := $(or $(shell $(PKG_CONFIG) --libs smartcols 2>/dev/null),-lsmartcols)
+# libmnl: rtnetlink (kernel/rtnl.c)
+MNL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmnl 2>/dev/null)
+MNL_LIBS   := $(or $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null),-lmnl)
 CRITERION_LIBS := $(or $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null),-lcriterion)
-CPPFLAGS += $(JSON_CFLAGS) $(SCOLS_CFLAGS)
-LIBS     := $(JSON_LIBS) $(SCOLS_LIBS)
+CPPFLAGS += $(JSON_CFLAGS) $(SCOLS_CFLAGS) $(MNL_CFLAGS)
+LIBS     := $(JSON_LIBS) $(SCOLS_LIBS) $(MNL_LIBS)
 
 ifneq ($(V),1)
 Q := @
