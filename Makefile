@@ -120,6 +120,12 @@ $(BUILD)/procev-probe: tests/integration/procev-probe.c $(BUILD)/libkvmcg.a
 	$(E) "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Links, qdiscs, classes and filters through kernel/rtnl.c in the network namespace
+# of a process that holds a tap (t-rtnl.sh).
+$(BUILD)/rtnl-probe: tests/integration/rtnl-probe.c $(BUILD)/libkvmcg.a
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CRITERION_LIBS)
@@ -130,7 +136,7 @@ deps:
 	$(Q)contrib/install-deps.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm $(BUILD)/procev-probe
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
 
 # The layering of src/ and the length of its functions (tests/lint/), as TAP.
@@ -140,10 +146,10 @@ check-lint:
 check-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
+check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/integration/run.sh
 
-check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
+check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.1 tests/guest/run.sh
 
 # The second guest kernel, Debian's 6.12 from bookworm-backports: downloaded and
@@ -153,7 +159,7 @@ guest-kernels:
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.1
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.12
 
-check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe
+check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.12 tests/guest/run.sh
 
 # The host's integration tests under ASan+UBSan (build/asan): CI runs them as part of
@@ -164,7 +170,7 @@ check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-prob
 ASAN_TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		 KVMCG_BUILD_DIR=$(CURDIR)/build/asan
 asan-test-build:
-	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe
+	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe build/asan/rtnl-probe
 
 check-sanitize: asan-test-build
 	$(Q)$(ASAN_TEST_ENV) tests/integration/run.sh

@@ -203,7 +203,10 @@ static int handle_done(struct rtnl *r, const struct nlmsghdr *h)
 static int rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, rtnl_msg_cb cb, void *data)
 {
 	nlh->nlmsg_seq = ++r->seq;
-	if (!(nlh->nlmsg_flags & NLM_F_DUMP))
+	/* NLM_F_DUMP shares bits with NLM_F_EXCL and NLM_F_REPLACE: a dump is a GET
+	 * (RTM_GET* are 2 modulo 4, include/uapi/linux/rtnetlink.h) with both bits */
+	bool dump = (nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP && nlh->nlmsg_type % 4 == 2;
+	if (!dump)
 		nlh->nlmsg_flags |= NLM_F_ACK;
 	free(r->ext_msg);
 	r->ext_msg = NULL;

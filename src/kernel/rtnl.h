@@ -136,8 +136,9 @@ int rtnl_qdisc_put(struct rtnl *r, int ifindex, uint32_t parent, uint32_t handle
 		   const void *options, size_t options_len, enum rtnl_put_mode mode);
 /* RTM_DELQDISC of what sits at parent (handle 0: whatever it is). Deleting a root
  * qdisc puts the kernel's default back (sch_api.c qdisc_graft() -> dev_activate()).
- * -ENOENT when there is none, -EINVAL when the root is a default (tc_get_qdisc():
- * "Cannot delete qdisc with handle of zero"). */
+ * -ENOENT when there is none, and when the root is a kernel default (tc_get_qdisc():
+ * "Cannot delete qdisc with handle of zero"; seen on Linux 6.18); -EINVAL when handle
+ * is given and is not the one at parent. */
 int rtnl_qdisc_del(struct rtnl *r, int ifindex, uint32_t parent, uint32_t handle);
 
 /* ---- shaping ---- */
@@ -167,8 +168,8 @@ int rtnl_htb_class(struct rtnl *r, int ifindex, uint32_t parent, uint32_t classi
 		   enum rtnl_put_mode mode);
 /* A TBF qdisc (net/sched/sch_tbf.c tbf_change(): TCA_TBF_PARMS, TCA_TBF_RATE64 and
  * TCA_TBF_PRATE64, TCA_TBF_BURST and TCA_TBF_PBURST in bytes, so no rate table
- * either). -EINVAL when the kernel refuses (a peak rate not above the rate, a burst
- * below the MTU-sized packet: "burst ... is lower than device ... mtu"). */
+ * either). -EINVAL when the kernel refuses (a peak rate not above the rate; a burst
+ * below the device's MTU is only warned about in the kernel log, tbf_change()). */
 int rtnl_tbf(struct rtnl *r, int ifindex, uint32_t parent, uint32_t handle, const struct rtnl_rate *rate,
 	     enum rtnl_put_mode mode);
 /* The ingress qdisc (ffff:, parent RTNL_H_INGRESS; net/sched/sch_ingress.c).
