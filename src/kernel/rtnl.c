@@ -779,6 +779,13 @@ int rtnl_probe(struct rtnl *r, int ret[RTNL_FEAT_N])
 
 /* ---- tc_core arithmetic ---- */
 
+static double ceil_div_double(double a, double b)
+{
+	double q = a / b;
+	double t = (double)(uint64_t)q;
+	return t < q ? t + 1 : t;
+}
+
 uint32_t tc_xmittime(uint64_t rate, uint32_t size)
 {
 	if (!rate)
@@ -814,14 +821,22 @@ uint32_t rtnl_burst_min(uint64_t rate, uint32_t mtu)
 	if (!rate || !mtu)
 		return 0;
 	uint64_t pkt = (uint64_t)mtu + ETH_HEADER;
-	/* the time the kernel charges the packet, ns (psched_l2t_ns()), rounded up */
-	double need = (double)((pkt * 1000000000ull + rate - 1) / rate);
-	uint32_t b = (uint32_t)pkt;
-	/* the bucket holds tc_xmittime(b) ticks of 64 ns: grow b until they cover it */
-	while ((double)tc_xmittime(rate, b) * 64.0 < need && b < UINT32_MAX) {
-		double us_more = need / 1000.0 - (double)(uint32_t)(1e6 * ((double)b / (double)rate));
-		uint64_t step = (uint64_t)(us_more * (double)rate / 1e6);
-		b = (uint32_t)(b + (step > 1 ? step : 1));
-	}
-	return b;
+	/* the time the kernel charges the frame, ns (psched_l2t_ns()), rounded up */
+	uint64_t need = (pkt * 1000000000ull + rate - 1) / rate;
+	/* the bucket is tc_xmittime() ticks of 64 ns, from whole microseconds: the fewest
+	 * microseconds whose ticks cover the frame, then the bytes they take at rate */
+	uint64_t ticks = (need + 63) / 64;
+	uint64_t us = (uint64_t)((double)ticks / RTNL_TICKS_PER_USEC);
+	while ((uint64_t)((double)us * RTNL_TICKS_PER_USEC) < ticks)
+		us++;
+	double b = ceil_div_double((double)us * (double)rate, 1e6);
+	if (b >= (double)UINT32_MAX)
+		return UINT32_MAX;
+	uint32_t burst = (uint32_t)b < pkt ? (uint32_t)pkt : (uint32_t)b;
+	/* the doubles of tc_xmittime() may land a byte either side */
+	while ((uint64_t)tc_xmittime(rate, burst) * 64 < need && burst < UINT32_MAX)
+		burst++;
+	while (burst > pkt && (uint64_t)tc_xmittime(rate, burst - 1) * 64 >= need)
+		burst--;
+	return burst;
 }
