@@ -675,29 +675,51 @@ static struct nlmsghdr *ingress_filter_msg(char *buf, int ifindex, uint16_t prio
 		      RTNL_H(prio, htons(ETH_P_ALL)));
 }
 
-int rtnl_ingress_police(struct rtnl *r, int ifindex, uint16_t prio, const struct rtnl_rate *rate)
+static size_t put_raw_attr(uint8_t *buf, size_t off, uint16_t type, const void *data, size_t len)
 {
-	if (!rate->rate || !prio)
-		return -EINVAL;
+	struct nlattr a = {.nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type};
+	memcpy(buf + off, &a, sizeof(a));
+	memcpy(buf + off + NLA_HDRLEN, data, len);
+	memset(buf + off + NLA_HDRLEN + len, 0, NLA_ALIGN(len) - len);
+	return off + NLA_HDRLEN + NLA_ALIGN(len);
+}
+
+size_t rtnl_police_attrs(const struct rtnl_rate *rate, void *buf, size_t size)
+{
+	if (!rate->rate || size < RTNL_POLICE_ATTRS_MAX)
+		return 0;
 	uint32_t mtu = rate->mtu ? rate->mtu + ETH_HEADER : 0;
 	uint32_t burst = rate->burst ? rate->burst : rtnl_burst_min(rate->rate, rate->mtu ? rate->mtu : 1500);
-	struct tc_police p = {.action = TC_ACT_SHOT, .mtu = mtu};
+	struct tc_police p;
+	memset(&p, 0, sizeof(p));
+	p.action = TC_ACT_SHOT;
+	p.mtu = mtu;
 	ratespec(&p.rate, rate->rate);
 	uint32_t rtab[256];
 	p.rate.cell_log = (unsigned char)tc_calc_rtable(rate->rate, mtu, rtab);
 	p.burst = tc_xmittime(rate->rate, burst);
+	size_t off = put_raw_attr(buf, 0, TCA_POLICE_TBF, &p, sizeof(p));
+	off = put_raw_attr(buf, off, TCA_POLICE_RATE, rtab, sizeof(rtab));
+	if (rate->rate > UINT32_MAX) {
+		uint64_t r64 = rate->rate;
+		off = put_raw_attr(buf, off, TCA_POLICE_RATE64, &r64, sizeof(r64));
+	}
+	return off;
+}
+
+int rtnl_ingress_police(struct rtnl *r, int ifindex, uint16_t prio, const struct rtnl_rate *rate)
+{
+	uint8_t pol[RTNL_POLICE_ATTRS_MAX];
+	size_t n = rtnl_police_attrs(rate, pol, sizeof(pol));
+	if (!n || !prio)
+		return -EINVAL;
 	char buf[RTNL_TX_SIZE];
 	struct nlmsghdr *nlh = ingress_filter_msg(buf, ifindex, prio);
 	struct nlattr *opts = u32_match_all(nlh);
 	struct nlattr *acts = mnl_attr_nest_start(nlh, TCA_U32_ACT);
 	struct nlattr *a1 = mnl_attr_nest_start(nlh, 1);
 	mnl_attr_put_strz(nlh, TCA_ACT_KIND, "police");
-	struct nlattr *ao = mnl_attr_nest_start(nlh, TCA_ACT_OPTIONS);
-	mnl_attr_put(nlh, TCA_POLICE_TBF, sizeof(p), &p);
-	mnl_attr_put(nlh, TCA_POLICE_RATE, sizeof(rtab), rtab);
-	if (rate->rate > UINT32_MAX)
-		mnl_attr_put_u64(nlh, TCA_POLICE_RATE64, rate->rate);
-	mnl_attr_nest_end(nlh, ao);
+	mnl_attr_put(nlh, TCA_ACT_OPTIONS | NLA_F_NESTED, n, pol);
 	mnl_attr_nest_end(nlh, a1);
 	mnl_attr_nest_end(nlh, acts);
 	mnl_attr_nest_end(nlh, opts);

@@ -190,6 +190,14 @@ int rtnl_ingress(struct rtnl *r, int ifindex, enum rtnl_put_mode mode);
  * tcf_proto_create(): "TC classifier not found"; act_api.c tcf_action_init_1():
  * "Failed to load TC action module"). Removing the ingress qdisc removes them. */
 int rtnl_ingress_police(struct rtnl *r, int ifindex, uint16_t prio, const struct rtnl_rate *rate);
+/* Pure: the police action's options (the payload of TCA_ACT_OPTIONS) that
+ * rtnl_ingress_police() sends, into buf: TCA_POLICE_TBF, TCA_POLICE_RATE and, above
+ * 2^32-1 bytes per second, TCA_POLICE_RATE64; byte for byte what iproute2's
+ * `police rate R burst B mtu M drop` sends for the same values (mtu here is the
+ * device's; M = mtu + 14). The length written, or 0 for a zero rate or a buf smaller
+ * than RTNL_POLICE_ATTRS_MAX bytes. */
+#define RTNL_POLICE_ATTRS_MAX 1200
+size_t rtnl_police_attrs(const struct rtnl_rate *rate, void *buf, size_t size);
 int rtnl_ingress_mirred(struct rtnl *r, int ifindex, uint16_t prio, int to_ifindex);
 
 /* ---- what this kernel has ---- */

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -213,4 +214,33 @@ Test(rtnl, feature_names)
 	cr_assert_str_eq(rtnl_feature_name(RTNL_FEAT_POLICE), "police");
 	cr_assert_str_eq(rtnl_feature_name(RTNL_FEAT_IFB), "ifb");
 	cr_assert_str_eq(rtnl_feature_name(RTNL_FEAT_N), "?");
+}
+
+Test(rtnl, police_options_as_tc_sends_them)
+{
+	/* what `tc filter add ... u32 match u32 0 0 police rate 1mbit burst 10k mtu 1514
+	 * drop` (iproute2 6.1) sent as the police options, captured with strace */
+	size_t len;
+	void *want = fixture("police-1mbit-10k-mtu1514.bin", &len);
+	uint8_t buf[RTNL_POLICE_ATTRS_MAX];
+	struct rtnl_rate rate = {.rate = 125000, .burst = 10240, .mtu = 1500};
+	size_t n = rtnl_police_attrs(&rate, buf, sizeof(buf));
+	cr_assert_eq(n, len);
+	cr_assert_eq(memcmp(buf, want, len), 0);
+	free(want);
+	/* above 2^32-1 B/s: RATE64 follows, the 32-bit rate saturated */
+	rate.rate = 5000000000ull;
+	n = rtnl_police_attrs(&rate, buf, sizeof(buf));
+	cr_assert_eq(n, len + NLA_HDRLEN + 8);
+	uint64_t r64;
+	memcpy(&r64, buf + len + NLA_HDRLEN, sizeof(r64));
+	cr_assert_eq(r64, 5000000000ull);
+	struct tc_police p;
+	memcpy(&p, buf + NLA_HDRLEN, sizeof(p));
+	cr_assert_eq(p.rate.rate, UINT32_MAX);
+	cr_assert_eq(p.action, TC_ACT_SHOT);
+	rate.rate = 0;
+	cr_assert_eq(rtnl_police_attrs(&rate, buf, sizeof(buf)), 0);
+	rate.rate = 1;
+	cr_assert_eq(rtnl_police_attrs(&rate, buf, 100), 0);
 }
