@@ -277,7 +277,6 @@ static int linkinfo_cb(const struct nlattr *a, void *data)
 			n = sizeof(l->kind) - 1;
 		memcpy(l->kind, mnl_attr_get_payload(a), n);
 		l->kind[n] = '\0';
-		l->kind[strnlen(l->kind, n)] = '\0';
 	}
 	return MNL_CB_OK;
 }

@@ -219,7 +219,8 @@ const char *rtnl_feature_name(enum rtnl_feature f);
  * ret[f]: 1 on this kernel; 0 not on this kernel (the kernel said the kind, classifier
  * or action is unknown: -ENOENT, or -EOPNOTSUPP for a link kind); a negative errno
  * when trying failed otherwise (-EPERM without CAP_NET_ADMIN). 0, or the negative
- * errno when even the throwaway device could not be made for another reason. */
+ * errno when even the throwaway device could not be made for another reason. Clears
+ * the sentence of err_get(): a kind found missing is a result, not an error. */
 int rtnl_probe(struct rtnl *r, int ret[RTNL_FEAT_N]);
 
 /* ---- pure helpers (iproute2's tc/tc_core.c arithmetic) ---- */

@@ -244,3 +244,56 @@ Test(rtnl, police_options_as_tc_sends_them)
 	rate.rate = 1;
 	cr_assert_eq(rtnl_police_attrs(&rate, buf, 100), 0);
 }
+
+/* The live kernel, read only: a NETLINK_ROUTE socket that only asks needs no
+ * privilege, and every network namespace has lo. */
+Test(rtnl, live_lo_in_own_namespace)
+{
+	struct rtnl *r = NULL;
+	int e = rtnl_open(-1, &r);
+	if (e == -EAFNOSUPPORT || e == -EPROTONOSUPPORT)
+		cr_skip_test("no NETLINK_ROUTE here: %s", strerror(-e));
+	cr_assert_eq(e, 0);
+	cr_assert(rtnl_own_netns(r));
+	int idx = 0;
+	cr_assert_eq(rtnl_link_index(r, "lo", &idx), 0);
+	cr_assert_gt(idx, 0);
+	char name[IF_NAMESIZE];
+	cr_assert_eq(rtnl_link_name(r, idx, name), 0);
+	cr_assert_str_eq(name, "lo");
+	struct rtnl_link l;
+	cr_assert_eq(rtnl_link_get(r, 0, "lo", &l), 0);
+	cr_assert_eq(l.ifindex, idx);
+	cr_assert_str_eq(l.kind, "");
+	cr_assert_eq(rtnl_link_get(r, 0, "no-such-link-x", &l), -ENODEV);
+	cr_assert_eq(rtnl_link_get(r, 0, "name-of-sixteen1", &l), -EINVAL);
+	struct rtnl_qdisc *q = NULL;
+	size_t n = 0;
+	cr_assert_eq(rtnl_qdisc_list(r, idx, &q, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(q[i].ifindex, idx);
+	rtnl_qdiscs_free(q, n);
+	rtnl_close(r);
+}
+
+/* The thread that enters a namespace, with this process's own: root only (setns needs
+ * CAP_SYS_ADMIN even into one's own namespace). */
+Test(rtnl, open_through_a_namespace_fd)
+{
+	_cleanup_close_ int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(ns, 0);
+	cr_assert_eq(rtnl_netns_is_own(ns), 1);
+	struct rtnl *r = NULL;
+	int e = rtnl_open(ns, &r);
+	if (e == -EPERM)
+		cr_skip_test("setns needs CAP_SYS_ADMIN");
+	cr_assert_eq(e, 0);
+	cr_assert(rtnl_own_netns(r));
+	int idx;
+	cr_assert_eq(rtnl_link_index(r, "lo", &idx), 0);
+	rtnl_close(r);
+	/* not a namespace */
+	_cleanup_close_ int notns = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	cr_assert_eq(rtnl_netns_is_own(notns), 0);
+	cr_assert_eq(rtnl_open(notns, &r), -EINVAL);
+}
