@@ -379,10 +379,18 @@ int rtnl_ifb_create(struct rtnl *r, const char *name, int *ret_ifindex)
 		return e;
 	int idx;
 	e = rtnl_link_index(r, name, &idx);
-	if (e == 0)
-		e = rtnl_link_set_up(r, idx);
 	if (e < 0)
 		return e;
+	e = rtnl_link_set_up(r, idx);
+	if (e < 0) {
+		/* not left behind half made; the sentence is the set-up's */
+		char *why = strdup_or_null(err_get());
+		(void)rtnl_link_delete(r, idx);
+		if (why)
+			err_set("%s", why);
+		free(why);
+		return e;
+	}
 	*ret_ifindex = idx;
 	return 0;
 }

@@ -75,7 +75,8 @@ int rtnl_link_parse(const void *msg, size_t len, struct rtnl_link *ret);
 /* Creates an IFB device (drivers/net/ifb.c, RTM_NEWLINK with IFLA_INFO_KIND "ifb",
  * NLM_F_CREATE|NLM_F_EXCL) and sets it up; its ifindex in *ret_ifindex. -EEXIST when
  * the name is taken; -EOPNOTSUPP when this kernel has no ifb (rtnl_newlink(): no
- * rtnl_link_ops for the kind, after request_module("rtnl-link-ifb")). */
+ * rtnl_link_ops for the kind, after request_module("rtnl-link-ifb")). A device that
+ * cannot be set up is deleted again. */
 int rtnl_ifb_create(struct rtnl *r, const char *name, int *ret_ifindex);
 /* RTM_NEWLINK with IFF_UP in ifi_change. */
 int rtnl_link_set_up(struct rtnl *r, int ifindex);
