@@ -47,15 +47,18 @@ CFLAGS   += -std=c11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -p
 # -pthread: list and apply talk to every VM's monitor at once (discover.c)
 LDFLAGS  += -pthread $(SAN_FLAGS)
 
-# json-c and libsmartcols are required; pkg-config may be missing before `make deps`,
+# json-c, libsmartcols and libmnl are required; pkg-config may be missing before `make deps`,
 # so fall back.
 JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(or $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null),-ljson-c)
 SCOLS_CFLAGS := $(or $(shell $(PKG_CONFIG) --cflags smartcols 2>/dev/null),-I/usr/include/libsmartcols)
 SCOLS_LIBS   := $(or $(shell $(PKG_CONFIG) --libs smartcols 2>/dev/null),-lsmartcols)
+# libmnl: rtnetlink (kernel/rtnl.c)
+MNL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmnl 2>/dev/null)
+MNL_LIBS   := $(or $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null),-lmnl)
 CRITERION_LIBS := $(or $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null),-lcriterion)
-CPPFLAGS += $(JSON_CFLAGS) $(SCOLS_CFLAGS)
-LIBS     := $(JSON_LIBS) $(SCOLS_LIBS)
+CPPFLAGS += $(JSON_CFLAGS) $(SCOLS_CFLAGS) $(MNL_CFLAGS)
+LIBS     := $(JSON_LIBS) $(SCOLS_LIBS) $(MNL_LIBS)
 
 ifneq ($(V),1)
 Q := @
@@ -122,6 +125,12 @@ $(BUILD)/blockdev-probe: tests/integration/blockdev-probe.c $(BUILD)/libkvmcg.a
 	$(E) "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Links, qdiscs, classes and filters through kernel/rtnl.c in the network namespace
+# of a process that holds a tap (t-rtnl.sh).
+$(BUILD)/rtnl-probe: tests/integration/rtnl-probe.c $(BUILD)/libkvmcg.a
+	$(E) "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libkvmcg.a
 	$(E) "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CRITERION_LIBS)
@@ -132,7 +141,7 @@ deps:
 	$(Q)contrib/install-deps.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/kvmcg-test $(BUILD)/unit-tests $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/run-all.sh
 
 # The layering of src/ and the length of its functions (tests/lint/), as TAP.
@@ -142,10 +151,10 @@ check-lint:
 check-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe
+check-host: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/integration/run.sh
 
-check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe
+check-guest: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.1 tests/guest/run.sh
 
 # The second guest kernel, Debian's 6.12 from bookworm-backports: downloaded and
@@ -155,7 +164,7 @@ guest-kernels:
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.1
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) tests/guest/fetch-kernel.sh 6.12
 
-check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe
+check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-probe $(BUILD)/blockdev-probe $(BUILD)/rtnl-probe
 	$(Q)KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) KVMCG_GUEST_KERNEL=6.12 tests/guest/run.sh
 
 # The host's integration tests under ASan+UBSan (build/asan): CI runs them as part of
@@ -166,7 +175,7 @@ check-guest-6.12: all $(BUILD)/kvmcg-test $(BUILD)/mini-vmm $(BUILD)/procev-prob
 ASAN_TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		 KVMCG_BUILD_DIR=$(CURDIR)/build/asan
 asan-test-build:
-	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe build/asan/blockdev-probe
+	$(Q)$(MAKE) --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/mini-vmm build/asan/procev-probe build/asan/blockdev-probe build/asan/rtnl-probe
 
 check-sanitize: asan-test-build
 	$(Q)$(ASAN_TEST_ENV) tests/integration/run.sh

@@ -3,7 +3,7 @@
 # Debian 12 (or a close relative), as root. Does nothing when all is present.
 set -eu
 
-packages="gcc make pkgconf libc6-dev libjson-c-dev libsmartcols-dev libcriterion-dev libnuma-dev
+packages="gcc make pkgconf libc6-dev libjson-c-dev libsmartcols-dev libcriterion-dev libnuma-dev libmnl-dev
 qemu-system-x86 debian-archive-keyring busybox-static cpio kmod zstd
 socat jq numactl iproute2 procps util-linux fdisk e2fsprogs hyperfine strace time python3 perl systemd
 clang libclang-rt-14-dev"

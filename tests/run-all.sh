@@ -155,7 +155,7 @@ else
 		KVMCG_GUEST_CMD="bash tests/integration/run.sh tests/integration/t-systemd.sh" \
 		tests/guest/run.sh
 fi
-if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm build/asan/procev-probe >/dev/null; then
+if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/unit-tests build/asan/mini-vmm build/asan/procev-probe build/asan/blockdev-probe build/asan/rtnl-probe >/dev/null; then
 	run_unit "unit tests (ASan+UBSan)" "$asan/unit-tests"
 else
 	echo "not ok - the sanitizer build failed"
