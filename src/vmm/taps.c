@@ -29,9 +29,27 @@ int taps_parse_fdinfo(const char *buf, char *ret_ifname)
 	return 0;
 }
 
+/* The path a /proc/PID/fd link gives is the file's path from the reader's root, so a
+ * process in another root or mount namespace (a chroot, `ip netns exec`, a container)
+ * shows its device with a prefix: "/newroot/dev/net/tun". Only the end is compared. */
+static const char *dev_suffix(const char *target, const char *dev)
+{
+	const char *at = NULL;
+	for (const char *p = strstr(target, dev); p; p = strstr(p + 1, dev))
+		at = p;
+	return at;
+}
+
+static bool is_tun_path(const char *target)
+{
+	const char *at = dev_suffix(target, "/dev/net/tun");
+	return at && strcmp(at, "/dev/net/tun") == 0;
+}
+
 int taps_parse_macvtap_path(const char *target, int *ret_ifindex)
 {
-	if (!startswith(target, "/dev/tap"))
+	target = dev_suffix(target, "/dev/tap");
+	if (!target)
 		return -EINVAL;
 	int n;
 	if (parse_int(target + 8, &n) < 0 || n <= 0 || target[8] == '+' || target[8] == '0')
@@ -69,7 +87,7 @@ static int on_fd(int fd, const char *target, void *userdata)
 {
 	struct collect *c = userdata;
 	struct vm_tap t = {.nfds = 1, .fd = fd};
-	if (strcmp(target, "/dev/net/tun") == 0) {
+	if (is_tun_path(target)) {
 		char path[64];
 		snprintf(path, sizeof(path), "%d/fdinfo/%d", (int)c->pid, fd);
 		_cleanup_free_ char *buf = NULL;

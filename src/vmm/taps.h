@@ -32,8 +32,10 @@ struct vm_tap {
 int taps_parse_fdinfo(const char *buf, char *ret_ifname);
 
 /* Pure: N of a link target "/dev/tapN" (the macvtap character device, named by
- * drivers/net/macvtap.c after the interface's ifindex): 0 and *ret_ifindex; -EINVAL
- * for anything else. */
+ * drivers/net/macvtap.c after the interface's ifindex), with any prefix (a link shows
+ * the path from the reader's root: a process in a chroot or another mount namespace
+ * gives "/newroot/dev/tap5"): 0 and *ret_ifindex; -EINVAL for anything else. A tun fd
+ * is recognised the same way, by a target ending in "/dev/net/tun". */
 int taps_parse_macvtap_path(const char *target, int *ret_ifindex);
 
 /* The taps pid holds: every fd of proc_fd/PID/fd that links to /dev/net/tun (its

@@ -146,6 +146,15 @@ mount -t cgroup2 -o nsdelegate cgroup2 "$NEWROOT/sys/fs/cgroup" ||
 mkdir -p "$NEWROOT$GUEST_RES_DIR"
 mount -o bind "$RES" "$NEWROOT$GUEST_RES_DIR" || die "cannot bind the results share"
 
+# The kernel loads a module on demand (a qdisc kind, an action, a filesystem) by running
+# /proc/sys/kernel/modprobe from its own root: this initramfs, whose modprobe has no
+# modules. A wrapper runs the new root's modprobe, which has, as on an installed host.
+if [ "$INIT" != systemd ]; then
+	printf '#!/bin/sh\nexec chroot %s /sbin/modprobe "$@"\n' "$NEWROOT" >/sbin/kvmcg-modprobe &&
+		chmod 0755 /sbin/kvmcg-modprobe && echo /sbin/kvmcg-modprobe >/proc/sys/kernel/modprobe ||
+		log "cannot set a modprobe for the kernel's module requests"
+fi
+
 hostname kvmcg-guest 2>/dev/null
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 

@@ -278,6 +278,8 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 		printf 'export %s=%s\n' "$var" "$(shq "${!var}")"
 	done < <(compgen -e | grep '^KVMCG_' || true)
 	echo 'export KVMCG_TEST_ENV=guest'
+	# The guest kernel's build configuration (no /proc/config.gz in Debian's kernels).
+	printf 'export KVMCG_GUEST_KCONFIG=%s\n' "$(shq "$kconfig")"
 	printf 'cd -- %s || exit 125\n' "$(shq "$proj")"
 	if [[ $mode == shell ]]; then
 		if [[ -t 0 ]] && size=$(stty size 2>/dev/null); then

@@ -58,6 +58,9 @@ Test(taps, macvtap_path)
 	int idx = -1;
 	cr_assert_eq(taps_parse_macvtap_path("/dev/tap12", &idx), 0);
 	cr_assert_eq(idx, 12);
+	/* a process in another root or mount namespace, as the reader sees its link */
+	cr_assert_eq(taps_parse_macvtap_path("/newroot/dev/tap7", &idx), 0);
+	cr_assert_eq(idx, 7);
 	idx = -1;
 	const char *bad[] = {"/dev/tap", "/dev/tap0", "/dev/tap012", "/dev/tapx", "/dev/tap12 (deleted)", "/dev/tap+1",
 			     "/dev/tap-1", "/dev/net/tun", "/dev/tap99999999999", "anon_inode:[eventfd]"};
@@ -99,11 +102,15 @@ Test(taps, collect_from_a_tree)
 	put(root, "4242/fdinfo/7", "pos:\t0\nflags:\t02004002\nmnt_id:\t26\nino:\t1063\niff:\tvnet0\n");
 	link_to(root, "4242/fd/3", "/dev/net/tun");
 	put(root, "4242/fdinfo/3", "pos:\t0\nflags:\t02004002\nmnt_id:\t26\nino:\t1063\niff:\tvnet0\n");
-	link_to(root, "4242/fd/9", "/dev/net/tun");
+	/* vnet1's QEMU runs under `ip netns exec` in a chroot: its link has the root's prefix */
+	link_to(root, "4242/fd/9", "/newroot/dev/net/tun");
 	put(root, "4242/fdinfo/9", "pos:\t0\nflags:\t02004002\nmnt_id:\t26\nino:\t1063\niff:\tvnet1\n");
 	link_to(root, "4242/fd/10", "/dev/net/tun");
 	put(root, "4242/fdinfo/10", "pos:\t0\nflags:\t02004002\nmnt_id:\t26\nino:\t1063\niff:\t\n");
-	link_to(root, "4242/fd/11", "/dev/tap17");
+	link_to(root, "4242/fd/11", "/newroot/dev/tap17");
+	/* a file that only looks like one: its fdinfo has no iff: line */
+	link_to(root, "4242/fd/13", "/srv/dev/net/tun.bak");
+	put(root, "4242/fdinfo/13", "pos:\t0\nflags:\t02\n");
 	link_to(root, "4242/fd/0", "/dev/null");
 	link_to(root, "4242/fd/5", "anon_inode:[eventfd]");
 	/* a tun fd closed between the readdir and the fdinfo read */
