@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kvmcg show: one VM's threads, like virsh vcpuinfo + emulatorpin + iothreadinfo. */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -9,6 +10,8 @@
 #include "cli/cli.h"
 #include "cli/numa-warn.h"
 #include "cli/output.h"
+#include "kernel/rtnl.h"
+#include "vmm/taps.h"
 #include "state/state.h"
 #include "basic/util.h"
 
@@ -76,6 +79,7 @@ static int print_vm_text(json_object *vm, const struct table_opts *opts)
 		{"Discovery", "discovery"},
 		{"QMP socket", "qmp_socket"},
 		{"QMP error", "qmp_error"},
+		{"Taps", "taps_text"},
 		{"vCPUs", "vcpus"},
 		{"Unidentified vCPUs", "vcpus_unidentified"},
 		{"Unidentified iothreads", "iothreads_unidentified"},
@@ -94,6 +98,52 @@ static int print_vm_text(json_object *vm, const struct table_opts *opts)
 	}
 	json_object_object_get_ex(vm, "threads", &threads);
 	return print_table(stdout, show_columns, ARRAY_SIZE(show_columns), threads, opts);
+}
+
+/* The VM's taps, from its fds (vmm/taps.h), into j: "taps" ([{name, kind, ifindex,
+ * queues}]), "netns" ("host", or "own" for a network namespace of its own, with
+ * "netns_inode"), and "taps_text" for the text view. Nothing when they cannot be read
+ * (a captured tree has no live fds to follow). */
+static void add_taps(json_object *j, int proc_fd, pid_t pid, bool live)
+{
+	_cleanup_free_ struct vm_tap *t = NULL;
+	size_t n = 0;
+	if (vm_taps_collect(proc_fd, pid, &t, &n) < 0)
+		return;
+	json_object *a = json_object_new_array();
+	_cleanup_free_ char *text = strdup("");
+	for (size_t i = 0; a && i < n; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", t[i].ifname[0] ? json_object_new_string(t[i].ifname) : NULL);
+		json_object_object_add(o, "kind", json_object_new_string(t[i].kind == VM_TAP_TUN ? "tun" : "macvtap"));
+		json_object_object_add(o, "ifindex", t[i].ifindex ? json_object_new_int(t[i].ifindex) : NULL);
+		json_object_object_add(o, "queues", json_object_new_int((int)t[i].nfds));
+		json_object_array_add(a, o);
+		char *more = NULL;
+		if (text && asprintf(&more, "%s%s%s%s%s", text, i ? ", " : "", t[i].ifname[0] ? t[i].ifname : "macvtap",
+				     t[i].kind == VM_TAP_MACVTAP ? " (macvtap)" : "", t[i].nfds > 1 ? " (multiqueue)" : "") < 0)
+			more = NULL;
+		free(text);
+		text = more;
+	}
+	json_object_object_add(j, "taps", a);
+	_cleanup_close_ int ns = live ? vm_netns_open(proc_fd, pid) : -1;
+	struct stat st;
+	int own = ns >= 0 ? rtnl_netns_is_own(ns) : -1;
+	if (own >= 0 && fstat(ns, &st) == 0) {
+		json_object_object_add(j, "netns", json_object_new_string(own ? "host" : "own"));
+		json_object_object_add(j, "netns_inode", json_object_new_uint64((uint64_t)st.st_ino));
+		if (!own && text && n) {
+			char *more = NULL;
+			if (asprintf(&more, "%s, in a network namespace of its own (net:[%llu])", text,
+				     (unsigned long long)st.st_ino) < 0)
+				more = NULL;
+			free(text);
+			text = more;
+		}
+	}
+	if (text && n)
+		json_object_object_add(j, "taps_text", json_object_new_string(text));
 }
 
 int cmd_show(int argc, char **argv)
@@ -128,6 +178,7 @@ int cmd_show(int argc, char **argv)
 	if (state_fd >= 0)
 		close(state_fd);
 	json_object_object_add(j, "kvmcg", pin);
+	add_taps(j, c.proc_fd, vm->pid, !c.sysroot);
 	numa_warn_recorded(&c, vm);
 	if (!c.json) {
 		/* the owner as one line for the text view */

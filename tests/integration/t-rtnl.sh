@@ -82,6 +82,16 @@ idx=$(ip -n "$ns" -j link show dev "$tapa" | jq -r '.[0].ifindex')
 tl_eq "link $tapa: its ifindex, its name back from the ifindex, kind tun, no master, MTU 1500" \
 	"$(field link)" "$idx $tapa tun 0 1500"
 
+# ---- kvmcg show: the taps, and the namespace they are in ----
+json=$("$KVMCG" show --pid "$pid" --json --no-qmp 2>/dev/null)
+tl_eq "kvmcg show: the VM's taps, as ip link show type tun says" "$(jq -r '.taps[].name' <<<"$json" | sort)" \
+	"$(ip -n "$ns" -j link show type tun | jq -r '.[].ifname' | sort)"
+tl_eq "... $tapb with its 2 queues" "$(jq -r --arg t "$tapb" '.taps[] | select(.name == $t) | .queues' <<<"$json")" 2
+tl_eq "... in a namespace of its own, the one ip netns made (by inode)" \
+	"$(jq -r '"\(.netns) \(.netns_inode)"' <<<"$json")" "own $(stat -L -c %i "/run/netns/$ns")"
+tl_check "... and the text view says so" \
+	sh -c "'$KVMCG' show --pid $pid --no-qmp | grep -q '^Taps:.*$tapa.*network namespace of its own'"
+
 # ---- what this kernel has ----
 run features
 tl_eq "probing ran" "$rc" 0
