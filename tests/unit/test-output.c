@@ -830,6 +830,14 @@ Test(output_cli, show_json_on_a_captured_tree)
 	cr_assert(json_object_object_get_ex(j, "kvmcg", &pin), "show reports kvmcg's pin");
 	cr_assert_null(pin, "no live pin state is consulted for a captured tree");
 	json_object_object_del(j, "kvmcg");
+	/* the taps are show's, read from the VM's fds (here the tree's, which hold none);
+	 * no network namespace is looked up in a captured tree */
+	json_object *taps;
+	cr_assert(json_object_object_get_ex(j, "taps", &taps), "show reports the VM's taps");
+	cr_assert(json_object_is_type(taps, json_type_array));
+	cr_assert_eq(json_object_array_length(taps), 0);
+	cr_assert_not(json_object_object_get_ex(j, "netns", NULL), "no live namespace for a captured tree");
+	json_object_object_del(j, "taps");
 	cr_assert(json_object_equal(j, model), "otherwise identical to vm_to_json()");
 	json_object_put(j);
 }
