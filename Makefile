@@ -281,7 +281,7 @@ FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 FUZZ_SRCS_launch  := src/vmm/qemu-launch.c src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 # classify_thread_name() is in classify-names.c, vm_exe_evidence() in vm.c (the VM
 # model), which bring the thread list, the QMP client and the argv parser along.
-FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c \
+FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c src/vmm/disks.c \
 		     src/vmm/classify-kvmfd.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
 		     src/kernel/cgroupfs.c src/kernel/affinity.c $(FUZZ_BASIC)
 FUZZ_SRCS_record  := $(wildcard src/state/*.c) src/plan/record.c src/plan/layout.c src/tune/tune.c \

@@ -116,7 +116,7 @@ static void check_policy(const struct policy *p)
 		CHECK(p->iothread_pins[i] && idset_count(p->iothread_pins[i]) > 0);
 	}
 	for (size_t i = 0; i < p->n_io; i++) {
-		CHECK(p->io[i].device && p->io[i].device[0] == '/');
+		CHECK(p->io[i].path && (p->io[i].path[0] == '/' || strcmp(p->io[i].path, IO_PATH_AUTO) == 0));
 		CHECK(p->io[i].value > 0);
 	}
 	for (size_t i = 0; i < p->n_interfaces; i++)
