@@ -224,4 +224,16 @@ tl_eq "unpin: exit 0 ($(tr '\n' ' ' <"$TL_TMP/unpin2.out"))" "$rc" 0
 tl_eq "... that cgroup's io.max and io.weight are as the launcher left them" \
 	"$(cat "$home/io.max"; cat "$home/io.weight")" "$io_before"
 tl_check "... and kvmcg's tree in it is gone" test ! -e "$home/kvmcg"
+
+# kvmcg run: QEMU starts in its cgroup with the policy's io settings already there.
+printf '[Match]\nName=t-io-run\n[IO]\nWriteIOPSMax=auto 300\n' >"$pol/run.policy"
+"$KVMCG" run --policy "$pol/run.policy" -- qemu-system-x86_64 -accel tcg -m 64 -display none -nodefaults \
+	-no-user-config -bios "$(tl_halt_bios)" -name guest=t-io-run,debug-threads=on \
+	-drive file="$dev",format=raw,if=none,id=d0 -pidfile "$TL_TMP/run.pid" -daemonize >"$TL_TMP/run.out" 2>&1
+rc=$?
+[ -s "$TL_TMP/run.pid" ] && tl_register_pid "$(cat "$TL_TMP/run.pid")"
+tl_eq "kvmcg run --policy with [IO]: exit 0 ($(tr '\n' ' ' <"$TL_TMP/run.out" | cut -c1-300))" "$rc" 0
+tl_eq "... its cgroup's io.max has the policy's line" "$(cat "$mount/kvmcg/t-io-run/io.max" 2>/dev/null)" \
+	"$num rbps=max wbps=max riops=max wiops=300"
+"$KVMCG" unpin --name t-io-run >/dev/null 2>&1
 tl_done
