@@ -66,8 +66,10 @@ int txn_memory_unpin(const struct txn_env *env, const struct vm *vm, const struc
  * tmpfs, overlay, NFS), or "auto" for a VM with no local disk, goes into
  * res->skipped with the reason, as does DeviceWeight= for a disk with neither BFQ nor
  * iocost (the kernel refuses it); Weight= on such a VM disk is warned about; both say
- * the commands that make a weight count. cgroup_root_fd:
- * the v2 mount, for io.cost.qos. 0 or -ENOMEM. */
+ * the commands that make a weight count. A relative disk path of the command line is
+ * the file QEMU holds open by that name. cgroup_root_fd: the v2 mount, for
+ * io.cost.qos. 0; -EINVAL with a sentence when two settings give one disk two values
+ * (two paths to one disk, or a path and auto); -ENOMEM. */
 int txn_iotune_resolve(const struct txn_env *env, const struct vm *vm, int cgroup_root_fd,
 		       const struct tune_request *req, struct iotune *ret, struct pin_result *res);
 

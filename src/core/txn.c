@@ -369,6 +369,8 @@ static int pin_plan(struct pin_run *p)
 		if (r == 0 && !why)
 			r = plan_merge_iotune(&io, &p->tune);
 		iotune_done(&io);
+		if (r == -EINVAL)
+			return txn_fail(res, EXIT_USAGE, "%s; nothing was changed", err_get());
 		if (r < 0)
 			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
 	}

@@ -293,8 +293,9 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 	r = entry_init(&e, a, index);
 	if (r == 0)
 		r = o ? o->run(c, a, &e) : -EINVAL;
-	/* A cleanup step whose cgroup is gone already has nothing left to do. */
-	if (r == -ENOENT && a->cleanup)
+	/* A cleanup step whose cgroup is gone already has nothing left to do; nor has a
+	 * line to put back for a disk that is gone (blkg_conf_open_bdev(): ENODEV). */
+	if (a->cleanup && (r == -ENOENT || (r == -ENODEV && a->kind == ACT_WRITE_LINE)))
 		r = 0;
 	if (r == 0 && (r = log_append(c->log, &e)) < 0 && o)
 		(void)o->undo(c, &e); /* done but not recordable: put back at once */

@@ -155,8 +155,8 @@ static int write_undo(struct exec_ctx *c, const struct undo_entry *e)
 	return exec_write_in(c, e->dir, e->file, e->old_value && *e->old_value ? e->old_value : "\n");
 }
 
-/* A keyed file: what was there for the line's key is its line, or the line that puts
- * the kernel's default back (cg_line_reset): undo writes that one line. */
+/* A keyed file: undo writes cg_line_undo()'s line, what was there for the fields the
+ * line sets (or the line that puts the kernel's default back). */
 static int write_line_run(struct exec_ctx *c, const struct action *a, struct undo_entry *e)
 {
 	e->in_new_dir = made_by_this_run(c, a->dir);
@@ -164,11 +164,12 @@ static int write_line_run(struct exec_ctx *c, const struct action *a, struct und
 		_cleanup_free_ char *content = NULL, *key = strndup(a->value, strcspn(a->value, " "));
 		if (!key)
 			return -ENOMEM;
+		_cleanup_free_ char *have = NULL;
 		int r = exec_read_in(c, a->dir, a->file, &content);
 		if (r == 0)
-			r = cg_line_find(content, key, &e->old_value);
-		if (r == 0 && !e->old_value)
-			r = cg_line_reset(a->file, key, &e->old_value);
+			r = cg_line_find(content, key, &have);
+		if (r == 0)
+			r = cg_line_undo(a->file, have, a->value, &e->old_value);
 		if (r < 0)
 			return r;
 	}

@@ -758,3 +758,52 @@ int cg_line_reset(const char *file, const char *key, char **ret)
 		return -EINVAL;
 	return asprintf(ret, "%s %s", key, rest) < 0 ? -ENOMEM : 0;
 }
+
+/* The value of "name=" in a keyed line's fields, as a copy of at most size-1 bytes;
+ * false when the line has no such field. */
+static bool line_field(const char *line, const char *name, char *buf, size_t size)
+{
+	size_t nl = strlen(name);
+	for (const char *p = line ? strchr(line, ' ') : NULL; p && *p;) {
+		p += strspn(p, " ");
+		size_t n = strcspn(p, " ");
+		if (n > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			snprintf(buf, size, "%.*s", (int)(n - nl - 1), p + nl + 1);
+			return true;
+		}
+		p += n;
+	}
+	return false;
+}
+
+int cg_line_undo(const char *file, const char *current, const char *new_line, char **ret)
+{
+	_cleanup_free_ char *key = strndup(new_line, strcspn(new_line, " "));
+	if (!key)
+		return -ENOMEM;
+	if (strcmp(file, "io.max") != 0) {
+		if (!current)
+			return cg_line_reset(file, key, ret);
+		*ret = strdup(current);
+		return *ret ? 0 : -ENOMEM;
+	}
+	size_t size = strlen(new_line) * 2 + 64;
+	_cleanup_free_ char *out = malloc(size);
+	if (!out)
+		return -ENOMEM;
+	size_t len = (size_t)snprintf(out, size, "%s", key);
+	for (const char *p = strchr(new_line, ' '); p && *p;) {
+		p += strspn(p, " ");
+		size_t n = strcspn(p, " =");
+		if (!n)
+			break;
+		char name[16], old[32];
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		if (!line_field(current, name, old, sizeof(old)))
+			snprintf(old, sizeof(old), "max");
+		len += (size_t)snprintf(out + len, size - len, " %s=%s", name, old);
+		p += strcspn(p, " ");
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}

@@ -67,6 +67,14 @@ int cg_line_find(const char *content, const char *key, char **ret);
  * blkio.bfq.weight_device). -EINVAL for a file that is not keyed, -ENOMEM. */
 int cg_line_reset(const char *file, const char *key, char **ret);
 
+/* The line that undoes writing new_line ("KEY ...") to a keyed file whose line for KEY
+ * is current (NULL: none): for io.max, only the limits new_line names, each with its
+ * value in current or "max" ("7:0 rbps=max" for "7:0 rbps=1048576"), since a write
+ * changes only the limits it gives (tg_set_limit()) and an admin's other limits must
+ * stay as they are; for the other keyed files, current, or cg_line_reset()'s line.
+ * -EINVAL (not keyed), -ENOMEM. */
+int cg_line_undo(const char *file, const char *current, const char *new_line, char **ret);
+
 /* v2: whether a child cgroup of dir_fd (an fd of the cgroup's directory, O_PATH is
  * enough) still relies on controller ("cpuset", "cpu" or "io") being enabled in the
  * cgroup's subtree_control: the child enables it for its own children (the kernel

@@ -52,13 +52,12 @@ int plan_merge_iotune(const struct iotune *req, struct vm_tune *tune)
 	return 0;
 }
 
-/* Plans writing line (of key) to a keyed file, with what puts back what is there:
- * have (taken; the key's line now), or the line that resets the key. */
-static int push_line(const char *dir, const char *file, const char *key, const char *line, char *have,
-		     struct plan *p)
+/* Plans writing line to a keyed file, with what puts back what is there (have: the
+ * key's line now, or NULL): cg_line_undo()'s line. */
+static int push_line(const char *dir, const char *file, const char *line, const char *have, struct plan *p)
 {
-	char *old = have;
-	int r = old ? 0 : cg_line_reset(file, key, &old);
+	char *old = NULL;
+	int r = cg_line_undo(file, have, line, &old);
 	if (r == 0)
 		r = plan_push(p, ACT_WRITE_LINE, dir, file, line, 0, NULL);
 	if (r < 0) {
@@ -80,7 +79,7 @@ static int plan_line(const char *dir, const char *file, const char *current, con
 		return r;
 	if (have && strcmp(have, line) == 0)
 		return 0;
-	return push_line(dir, file, key, line, TAKE_PTR(have), p);
+	return push_line(dir, file, line, have, p);
 }
 
 /* io.max: only the limits dev sets, so that one a policy does not name stays as it is
@@ -115,7 +114,7 @@ static int plan_io_max(const char *dir, const char *current, const struct io_dev
 	}
 	if (same)
 		return 0;
-	return push_line(dir, "io.max", key, line, TAKE_PTR(have_line), p);
+	return push_line(dir, "io.max", line, have_line, p);
 }
 
 int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const struct iotune *t, struct plan *p)
@@ -124,17 +123,19 @@ int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const s
 		   *bfq_weight = d ? d->io_bfq_weight : NULL;
 	char line[160];
 	int r = 0;
+	/* The default goes to io.weight only: "default N" written to io.bfq.weight drops
+	 * every disk's own BFQ weight there (block/bfq-cgroup.c bfq_io_set_weight_legacy()
+	 * resets them), so a BFQ disk gets its weight as a line of its own (core/iotune.c
+	 * gives the VM's BFQ disks one). */
 	if (t->weight) {
 		snprintf(line, sizeof(line), "default %u", t->weight);
 		r = plan_line(dir, "io.weight", io_weight, line, p);
-		/* BFQ keeps weights of its own; its file is there when BFQ is loaded */
-		if (r == 0 && bfq_weight)
-			r = plan_line(dir, "io.bfq.weight", bfq_weight, line, p);
 	}
 	for (size_t i = 0; r == 0 && i < t->n_dev; i++) {
 		const struct io_device *dev = &t->dev[i];
 		if (dev->weight) {
-			snprintf(line, sizeof(line), "%u:%u %u", dev->major, dev->minor, dev->weight);
+			snprintf(line, sizeof(line), "%u:%u %u", dev->major, dev->minor,
+				 dev->bfq ? iotune_bfq_weight(dev->weight) : dev->weight);
 			r = plan_line(dir, dev->bfq ? "io.bfq.weight" : "io.weight", dev->bfq ? bfq_weight : io_weight,
 				      line, p);
 		}

@@ -2,6 +2,7 @@
 #include "plan/record.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,14 +107,39 @@ const struct thread_origin *record_find_thread(const struct vm_state *s, pid_t t
 	return NULL;
 }
 
+/* A line's fields ("rbps=max") that the earlier line of the same key has not: added
+ * to it, so that the line puts back every field kvmcg changed, each as it was first. */
+static int merge_fields(struct restore_line *l, const char *line)
+{
+	for (const char *p = strchr(line, ' '); p && *p;) {
+		p += strspn(p, " ");
+		size_t n = strcspn(p, " "), nl = strcspn(p, "= ");
+		bool have = false;
+		for (const char *q = strchr(l->line, ' '); q && *q && nl < n;) {
+			q += strspn(q, " ");
+			have |= strncmp(q, p, nl + 1) == 0;
+			q += strcspn(q, " ");
+		}
+		if (nl < n && !have) {
+			char *more = NULL;
+			if (asprintf(&more, "%s %.*s", l->line, (int)n, p) < 0)
+				return -ENOMEM;
+			free(l->line);
+			l->line = more;
+		}
+		p += n;
+	}
+	return 0;
+}
+
 int record_add_restore(struct vm_state *st, const char *dir, const char *file, const char *line)
 {
 	size_t kl = strcspn(line, " ");
 	for (size_t i = 0; i < st->n_restore; i++) {
-		const struct restore_line *l = &st->restore[i];
+		struct restore_line *l = &st->restore[i];
 		if (strcmp(l->dir, dir) == 0 && strcmp(l->file, file) == 0 && strcspn(l->line, " ") == kl &&
 		    strncmp(l->line, line, kl) == 0)
-			return 0;
+			return merge_fields(l, line);
 	}
 	struct restore_line *n = realloc(st->restore, (st->n_restore + 1) * sizeof(*n));
 	if (!n)

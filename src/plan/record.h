@@ -42,7 +42,8 @@ struct restore_line {
 };
 struct vm_state;
 /* Adds one, unless st has a line of the same dir, file and key (the first word): the
- * earliest is what was there before kvmcg. 0 or -ENOMEM. */
+ * earliest is what was there before kvmcg, and a "name=value" field it lacks is added
+ * to it (io.max: each limit as it was before kvmcg first set it). 0 or -ENOMEM. */
 int record_add_restore(struct vm_state *st, const char *dir, const char *file, const char *line);
 
 /* The highest vCPU index a record may pin: far above any VM, low enough that a

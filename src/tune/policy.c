@@ -564,11 +564,24 @@ static void io_limit(struct ctx *c, char *v, enum io_limit_kind kind)
 			     "%s= expects bytes per second such as 50M or 1G, not '%s'", c->key, val);
 			return;
 		}
+		/* block/blk-throttle.c: U64_MAX is "max", no limit */
+		if (n == UINT64_MAX) {
+			diag(c->d, DIAG_ERROR, c->line, vcol,
+			     "%s= %s is the kernel's \"max\", no limit at all: leave the key out for that", c->key, val);
+			return;
+		}
 		break;
 	default:
 		if (parse_u64(val, &n) < 0 || n == 0) {
 			diag(c->d, DIAG_ERROR, c->line, vcol,
 			     "%s= expects a positive number of operations per second, not '%s'", c->key, val);
+			return;
+		}
+		/* blk-throttle keeps I/Os per second in an unsigned int, UINT_MAX being "max" */
+		if (n >= UINT32_MAX) {
+			diag(c->d, DIAG_ERROR, c->line, vcol,
+			     "%s= %s is at or above the kernel's \"max\" (%u I/Os per second, no limit): at most %u",
+			     c->key, val, UINT32_MAX, UINT32_MAX - 1);
 			return;
 		}
 	}

@@ -124,6 +124,13 @@ void vm_tune_done(struct vm_tune *s)
 	*s = (struct vm_tune){0};
 }
 
+unsigned iotune_bfq_weight(unsigned weight)
+{
+	if (weight <= 100)
+		return weight;
+	return 100 + (unsigned)(((unsigned long long)weight - 100) * (1000 - 100) / (CGROUP_WEIGHT_MAX - 100));
+}
+
 void iotune_done(struct iotune *t)
 {
 	free(t->dev);

@@ -101,6 +101,12 @@ struct io_request {
 };
 #define IO_PATH_AUTO "auto"
 
+/* A weight of the io controller's range (1..10000, default 100) in BFQ's (1..1000,
+ * default 100: block/bfq-iosched.h BFQ_MIN_WEIGHT, BFQ_MAX_WEIGHT), as systemd's
+ * IOWeight= is mapped (src/core/cgroup.c cgroup_weight_bfq_weight()): 1..100 as they
+ * are, 100..10000 onto 100..1000 linearly. */
+unsigned iotune_bfq_weight(unsigned weight);
+
 void iotune_done(struct iotune *t);
 /* A deep copy into *ret. 0 or -ENOMEM. */
 int iotune_copy(const struct iotune *t, struct iotune *ret);

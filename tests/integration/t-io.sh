@@ -166,15 +166,36 @@ fi
 # BFQ: a disk that uses it takes the weight in io.bfq.weight.
 modprobe bfq 2>/dev/null
 if echo bfq >/sys/block/"$name"/queue/scheduler 2>/dev/null && [ -e "$vmcg/io.bfq.weight" ]; then
-	f=$(policy bfq "DeviceWeight=$dev 700")
+	f=$(policy bfq "Weight=200" "DeviceWeight=$dev 700")
 	"$KVMCG" pin --pid "$pid" --policy "$f" >/dev/null 2>"$TL_TMP/bfq.err"
 	tl_eq "DeviceWeight= on a disk with BFQ: exit 0" "$?" 0
-	tl_check "... in io.bfq.weight: $(tr '\n' ' ' <"$vmcg/io.bfq.weight")" grep -qx "$num 700" "$vmcg/io.bfq.weight"
+	tl_check "... in io.bfq.weight, on BFQ's scale (700 of 1..10000 is 154 of 1..1000): $(tr '\n' ' ' <"$vmcg/io.bfq.weight")" \
+		grep -qx "$num 154" "$vmcg/io.bfq.weight"
+	tl_check "... io.bfq.weight's default line left alone (writing it drops every disk's own BFQ weight)" \
+		grep -qx "default 100" "$vmcg/io.bfq.weight"
 	tl_check "... and no warning that it takes no effect" sh -c "! grep -q 'takes no effect' '$TL_TMP/bfq.err'"
+	f=$(policy bfq2 "Weight=250" "DeviceWeight=$dev 700")
+	"$KVMCG" pin --pid "$pid" --policy "$f" >/dev/null 2>&1
+	tl_check "a new Weight=: the disk's own BFQ weight stays" grep -qx "$num 154" "$vmcg/io.bfq.weight"
+	"$KVMCG" pin --pid "$pid" --policy "$f" >"$TL_TMP/bfq3.out" 2>&1
+	tl_check "... and the same policy again changes nothing" grep -q "already pinned as asked" "$TL_TMP/bfq3.out"
+	f=$(policy bfq4 "DeviceWeight=$dev 2000")
+	"$KVMCG" pin --pid "$pid" --policy "$f" >/dev/null 2>"$TL_TMP/bfq4.err"
+	tl_eq "DeviceWeight= 2000 on a BFQ disk (whose own range ends at 1000): exit 0, as 272" \
+		"$?:$(grep -x "$num [0-9]*" "$vmcg/io.bfq.weight")" "0:$num 272"
 	echo none >/sys/block/"$name"/queue/scheduler
 else
 	tl_skip "DeviceWeight= on a disk with BFQ" "no BFQ scheduler for $name on this kernel"
 fi
+
+# Two settings that give one disk two values: refused, both named, nothing written.
+f=$(policy two "WriteBandwidthMax=$dev 10M" "WriteBandwidthMax=auto 20M")
+before=$(cat "$vmcg/io.max")
+"$KVMCG" pin --pid "$pid" --policy "$f" >/dev/null 2>"$TL_TMP/two.err"
+tl_eq "WriteBandwidthMax= on $dev and on auto (the same disk), two values: exit 2" "$?" 2
+tl_check "... both named: $(head -1 "$TL_TMP/two.err")" \
+	grep -q "WriteBandwidthMax=$dev (line 4) and WriteBandwidthMax=auto (line 5) give disk $num ($name) two values" "$TL_TMP/two.err"
+tl_eq "... and io.max as it was" "$(cat "$vmcg/io.max")" "$before"
 
 "$KVMCG" unpin --pid "$pid" >"$TL_TMP/unpin.out" 2>&1
 tl_eq "unpin: exit 0" "$?" 0
@@ -191,11 +212,17 @@ tl_on_exit "rmdir '$home' 2>/dev/null"
 grep -qw io "$mount/cgroup.subtree_control" || echo +io >"$mount/cgroup.subtree_control"
 echo "$num rbps=1048576" >"$home/io.max"
 echo "default 50" >"$home/io.weight"
-io_before=$(cat "$home/io.max"; cat "$home/io.weight")
+# the VM's disk on BFQ, with a weight of the launcher's own for it there
+bfq_home=
+if echo bfq >/sys/block/"$name"/queue/scheduler 2>/dev/null && echo "$num 55" >"$home/io.bfq.weight" 2>/dev/null; then
+	bfq_home=1
+fi
+io_before=$(cat "$home/io.max" "$home/io.weight" "$home/io.bfq.weight" 2>/dev/null)
 pidfile2=$TL_TMP/t-io2.pid
-sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$home" qemu-system-x86_64 -accel tcg -m 64 \
-	-display none -nodefaults -no-user-config -bios "$(tl_halt_bios)" -name guest=t-io,debug-threads=on \
-	-drive file="$dev",format=raw,if=none,id=d0 -pidfile "$pidfile2" -daemonize 2>"$TL_TMP/t-io2.err"
+# Its disk named relative to where it started (/dev); -daemonize moves it to / after.
+sh -c 'echo $$ >"$1/cgroup.procs" && cd /dev && shift && exec "$@"' sh "$home" qemu-system-x86_64 -accel tcg \
+	-m 64 -display none -nodefaults -no-user-config -bios "$(tl_halt_bios)" -name guest=t-io,debug-threads=on \
+	-drive file="$name",format=raw,if=none,id=d0 -pidfile "$pidfile2" -daemonize 2>"$TL_TMP/t-io2.err"
 pid2=$(cat "$pidfile2")
 tl_register_pid "$pid2"
 tl_settle "$pid2" 1
@@ -204,25 +231,32 @@ f=$(policy home "Weight=200" "WriteBandwidthMax=auto 10M")
 rc=$?
 tl_eq "a VM in a cgroup of its own, pinned with [IO]: exit 0 ($(grep -v 'takes no effect' "$TL_TMP/home.err" | tr '\n' ' '))" "$rc" 0
 tl_eq "... its tree is inside that cgroup" "$(jq -r .vm_cgroup "$TL_TMP/home.json" 2>/dev/null)" "/t-io-home/kvmcg"
-tl_eq "... io.max of that cgroup: the launcher's rbps= stays, the policy's wbps= added" "$(cat "$home/io.max")" \
+tl_eq "... io.max of that cgroup: auto found its disk (-drive file=$name, opened from /dev), the launcher's rbps= stays, the policy's wbps= added" "$(cat "$home/io.max")" \
 	"$num rbps=1048576 wbps=10485760 riops=max wiops=max"
 tl_check "... io.weight: default 200" grep -qx "default 200" "$home/io.weight"
+if [ -n "$bfq_home" ]; then
+	tl_check "... its BFQ disk takes Weight=200 as a line of its own in io.bfq.weight, 109 on BFQ's scale: $(tr "\n" " " <"$home/io.bfq.weight")" \
+		grep -qx "$num 109" "$home/io.bfq.weight"
+else
+	tl_skip "Weight= on a BFQ disk in a launcher's cgroup" "no BFQ for $name here"
+fi
 tl_check "... and show prints that cgroup's io files" \
 	sh -c "'$KVMCG' show --pid $pid2 --json | jq -e '.kvmcg.io.max | index(\"$num rbps=1048576 wbps=10485760 riops=max wiops=max\") != null'"
 rec=$KVMCG_STATE_DIR/$pid2-$(awk '{ print $22 }' /proc/"$pid2"/stat).state
-# what it writes back: each file's line as it was (io.bfq.weight too where BFQ is loaded)
+# what it writes back: each line as it was, of io.max only the limit kvmcg set
 want_restore=$({
-	echo "t-io-home io.max $num rbps=1048576 wbps=max riops=max wiops=max"
+	echo "t-io-home io.max $num wbps=max"
 	echo "t-io-home io.weight default 50"
-	[ -e "$home/io.bfq.weight" ] && echo "t-io-home io.bfq.weight default 100"
+	[ -n "$bfq_home" ] && echo "t-io-home io.bfq.weight $num 55"
 } | sort)
 tl_eq "... the record keeps what to write back ($rec)" \
 	"$(jq -r '.restore[] | "\(.dir) \(.file) \(.line)"' "$rec" 2>/dev/null | sort)" "$want_restore"
 "$KVMCG" unpin --pid "$pid2" >"$TL_TMP/unpin2.out" 2>&1
 rc=$?
 tl_eq "unpin: exit 0 ($(tr '\n' ' ' <"$TL_TMP/unpin2.out"))" "$rc" 0
-tl_eq "... that cgroup's io.max and io.weight are as the launcher left them" \
-	"$(cat "$home/io.max"; cat "$home/io.weight")" "$io_before"
+tl_eq "... that cgroup's io.max, io.weight and io.bfq.weight are as the launcher left them" \
+	"$(cat "$home/io.max" "$home/io.weight" "$home/io.bfq.weight" 2>/dev/null)" "$io_before"
+echo none >/sys/block/"$name"/queue/scheduler 2>/dev/null
 tl_check "... and kvmcg's tree in it is gone" test ! -e "$home/kvmcg"
 
 # kvmcg run: QEMU starts in its cgroup with the policy's io settings already there.

@@ -16,7 +16,7 @@ if [ ! -x "$probe" ]; then
 	tl_skip "rtnetlink" "no $probe (make $probe)"
 	tl_done
 fi
-tl_need_tools "rtnetlink" ip tc jq qemu-system-x86_64
+tl_need_tools "rtnetlink" ip tc jq nsenter qemu-system-x86_64
 # tun as a module (Debian's kernels): its node appears once it is loaded
 [ -c /dev/net/tun ] || modprobe tun 2>/dev/null
 if [ ! -c /dev/net/tun ]; then
@@ -42,7 +42,10 @@ ip link set "$tapa" up
 host_before=$(tc -j qdisc show dev "$tapa"; ip -j link show dev "$tapa" | jq -c '.[] | {ifindex, ifname, flags, mtu}')
 
 pidfile=$TL_TMP/qemu.pid
-if ! ip netns exec "$ns" qemu-system-x86_64 -accel tcg -m 64 -display none -nodefaults -no-user-config \
+# Into the namespace with nsenter, which changes the network namespace only (ip netns
+# exec also makes a mount namespace, where QEMU's executable would read, from this
+# script's root in the test guest's chroot, as a path with a prefix).
+if ! nsenter --net="/run/netns/$ns" qemu-system-x86_64 -accel tcg -m 64 -display none -nodefaults -no-user-config \
 	-bios "$(tl_halt_bios)" -S -pidfile "$pidfile" -daemonize \
 	-netdev tap,id=n0,ifname="$tapa",script=no,downscript=no \
 	-netdev tap,id=n1,ifname="$tapb",script=no,downscript=no,queues=2 \

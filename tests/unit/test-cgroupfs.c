@@ -369,3 +369,29 @@ Test(cgroupfs_files, write_never_creates_nor_follows)
 	cr_assert_str_eq(v, "untouched");
 	cr_assert_eq(cg_read(tmpfd, "missing", &v), -ENOENT);
 }
+
+/* What undoes a line of a keyed file: for io.max only the limits it sets, each as it
+ * was, so that an admin's other limits stay; for weights, the key's line. */
+Test(cgroupfs_lines, undo_of_a_line)
+{
+	char *u = NULL;
+	cr_assert_eq(cg_line_undo("io.max", "7:0 rbps=5 wbps=max riops=500 wiops=max", "7:0 wbps=10485760 riops=9", &u), 0);
+	cr_assert_str_eq(u, "7:0 wbps=max riops=500");
+	free(u);
+	cr_assert_eq(cg_line_undo("io.max", NULL, "8:16 rbps=1", &u), 0);
+	cr_assert_str_eq(u, "8:16 rbps=max");
+	free(u);
+	cr_assert_eq(cg_line_undo("io.weight", "7:0 50", "7:0 500", &u), 0);
+	cr_assert_str_eq(u, "7:0 50");
+	free(u);
+	cr_assert_eq(cg_line_undo("io.bfq.weight", NULL, "7:0 500", &u), 0);
+	cr_assert_str_eq(u, "7:0 default");
+	free(u);
+	cr_assert_eq(cg_line_undo("cpu.max", NULL, "max 100000", &u), -EINVAL);
+	char *l = NULL;
+	cr_assert_eq(cg_line_find("default 100\n7:0 50\n70:1 9", "7:0", &l), 0);
+	cr_assert_str_eq(l, "7:0 50");
+	free(l);
+	cr_assert_eq(cg_line_find("default 100\n70:1 9", "7:0", &l), 0);
+	cr_assert_null(l, "70:1 is not 7:0");
+}

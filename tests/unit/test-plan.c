@@ -1068,6 +1068,10 @@ Test(plan_pin_v2, iotune_from_scratch)
 	cr_assert_not_null(d);
 	d->weight = 50;
 	d->bfq = true;
+	d = iotune_get(&fx.tune.iotune, 8, 32);
+	cr_assert_not_null(d);
+	d->weight = 10000;
+	d->bfq = true;
 	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0, "%s", err_get() ? err_get() : "");
 	const struct plan *p = &fx.plan;
 	long io_root = find(p, ACT_ENABLE_CONTROLLER, "", NULL), io_kvmcg = -1;
@@ -1086,6 +1090,8 @@ Test(plan_pin_v2, iotune_from_scratch)
 		{"io.weight", "7:0 500"},
 		{"io.max", "7:0 wbps=10485760 riops=1000"},
 		{"io.bfq.weight", "8:16 50"},
+		/* BFQ's range is 1..1000: 10000 maps to its top (iotune_bfq_weight) */
+		{"io.bfq.weight", "8:32 1000"},
 	};
 	size_t n = 0;
 	for (size_t i = 0; i < p->n_actions; i++) {
@@ -1117,14 +1123,14 @@ Test(plan_pin_v2, iotune_lines_in_place_are_not_written_again)
 	d->weight = 500;
 	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	cr_assert_eq(fx.plan.n_actions, 0, "nothing to do; plan:%s", dump(&fx.plan));
-	/* a new default weight goes to io.weight, and to io.bfq.weight, which BFQ has here */
+	/* a new default weight goes to io.weight only */
 	plan_done(&fx.plan);
 	fx.tune.iotune.weight = 200;
 	d->wbps = 20971520;
 	cr_assert_eq(plan_pin(&fx.host, fx.vm, &fx.tune, &fx.plan), 0);
 	static const struct want w[] = {
+		/* never "default" to io.bfq.weight: it would drop every disk's own BFQ weight */
 		{ACT_WRITE_LINE, "kvmcg/demo", "io.weight", "default 200", 0, NULL},
-		{ACT_WRITE_LINE, "kvmcg/demo", "io.bfq.weight", "default 200", 0, NULL},
 		{ACT_WRITE_LINE, "kvmcg/demo", "io.max", "7:0 wbps=20971520", 0, NULL},
 	};
 	assert_plan(&fx.plan, w, ARRAY_SIZE(w));
@@ -1170,10 +1176,10 @@ Test(plan_pin_v2, iotune_in_the_launchers_cgroup)
 			cr_assert_str_eq(a->old, "default 100");
 		else if (strncmp(a->value, "7:0 ", 4) == 0) {
 			cr_assert_str_eq(a->value, "7:0 wbps=1048576", "only what the policy sets: rbps=5 stays");
-			cr_assert_str_eq(a->old, "7:0 rbps=5 wbps=max riops=max wiops=max", "what is there now");
+			cr_assert_str_eq(a->old, "7:0 wbps=max", "what is there now, of the limit it sets");
 		} else {
 			cr_assert_str_eq(a->value, "8:0 riops=10");
-			cr_assert_str_eq(a->old, "8:0 rbps=max wbps=max riops=max wiops=max", "the line that resets it");
+			cr_assert_str_eq(a->old, "8:0 riops=max", "the limit as the kernel has it without a line");
 		}
 	}
 	cr_assert_eq(io_enables, 1, "plan:%s", dump(p));
@@ -1210,6 +1216,17 @@ Test(plan_pin_v2, iotune_not_on_v1_nor_in_affinity_mode)
 	host_reset();
 	host_init(BACKEND_AFFINITY, "0-3");
 	cr_assert_not_null(strstr(plan_iotune_unsupported(&fx.host), "affinity"));
+}
+
+/* BFQ's weights are 1..1000: the io controller's 1..10000 mapped as systemd maps
+ * IOWeight= (1..100 as they are, 100..10000 onto 100..1000). */
+Test(plan_merge, bfq_weight_mapping)
+{
+	cr_assert_eq(iotune_bfq_weight(1), 1);
+	cr_assert_eq(iotune_bfq_weight(50), 50);
+	cr_assert_eq(iotune_bfq_weight(100), 100);
+	cr_assert_eq(iotune_bfq_weight(5050), 550);
+	cr_assert_eq(iotune_bfq_weight(10000), 1000);
 }
 
 Test(plan_merge, iotune_overlays_the_previous)

@@ -552,7 +552,7 @@ Test(policy_typed, io_section)
 				       "ReadBandwidthMax=/dev/sda 100M\n"
 				       "WriteBandwidthMax=/dev/sda\t \t50M\n"
 				       "ReadIOPSMax=/dev/nvme0n1 20000\n"
-				       "WriteIOPSMax=/dev/disk/by-id/x 18446744073709551615\n"
+				       "WriteIOPSMax=/dev/disk/by-id/x 4294967294\n"
 				       "DeviceWeight=/dev/sdb 1\n"
 				       "WriteBandwidthMax=auto 10M\n");
 	cr_assert_eq(p->io_weight, 1);
@@ -566,7 +566,7 @@ Test(policy_typed, io_section)
 		{IO_READ_BPS, "/dev/sda", 100ull << 20, 6},
 		{IO_WRITE_BPS, "/dev/sda", 50ull << 20, 7},
 		{IO_READ_IOPS, "/dev/nvme0n1", 20000, 8},
-		{IO_WRITE_IOPS, "/dev/disk/by-id/x", UINT64_MAX, 9},
+		{IO_WRITE_IOPS, "/dev/disk/by-id/x", 4294967294u, 9},
 		{IO_DEVICE_WEIGHT, "/dev/sdb", 1, 10},
 		{IO_WRITE_BPS, "auto", 10ull << 20, 11},
 	};

@@ -543,6 +543,14 @@ Test(state_strict, restore_lines_round_trip_and_are_checked)
 	cr_assert_eq(record_add_restore(&copy, "launcher/vm.service", "io.weight", "default 300"), 0);
 	cr_assert_eq(copy.n_restore, 2, "the earliest line of a key is what was there before kvmcg");
 	cr_assert_str_eq(copy.restore[1].line, "default 50");
+	/* io.max: a limit set later joins the key's line, the earlier ones keep their values */
+	cr_assert_eq(record_add_restore(&copy, "launcher/vm.service", "io.max", "7:0 wbps=5 riops=max"), 0);
+	cr_assert_eq(copy.n_restore, 2);
+	cr_assert_str_eq(copy.restore[0].line, "7:0 rbps=max wbps=max riops=max wiops=max");
+	cr_assert_eq(record_add_restore(&copy, "launcher/vm.service", "io.max", "8:0 rbps=max"), 0);
+	cr_assert_eq(record_add_restore(&copy, "launcher/vm.service", "io.max", "8:0 wbps=7 rbps=1"), 0);
+	cr_assert_eq(copy.n_restore, 3);
+	cr_assert_str_eq(copy.restore[2].line, "8:0 rbps=max wbps=7");
 	vm_state_done(&copy);
 
 	char *why = NULL;
