@@ -37,9 +37,12 @@ int plan_merge_iotune(const struct iotune *req, struct vm_tune *tune)
 		struct io_device *d = iotune_get(t, q->major, q->minor);
 		if (!d)
 			return -ENOMEM;
-		d->bfq = q->bfq;
-		if (q->weight)
+		/* where a weight goes is decided with the weight: a request that sets only
+		 * limits says nothing of the disk's scheduler */
+		if (q->weight) {
 			d->weight = q->weight;
+			d->bfq = q->bfq;
+		}
 		if (q->rbps)
 			d->rbps = q->rbps;
 		if (q->wbps)

@@ -1250,6 +1250,15 @@ Test(plan_merge, iotune_overlays_the_previous)
 	cr_assert(g && g->rbps == 5 && g->wbps == 60 && g->weight == 9 && g->bfq);
 	cr_assert_not_null(iotune_find(&t.iotune, 8, 0));
 	cr_assert_eq(t.iotune.n_dev, 2);
+	/* a later request with a limit only keeps the disk's weight where BFQ carries it */
+	struct iotune caps = {0};
+	d = iotune_get(&caps, 7, 0);
+	cr_assert_not_null(d);
+	d->riops = 77;
+	cr_assert_eq(plan_merge_iotune(&caps, &t), 0);
+	g = iotune_find(&t.iotune, 7, 0);
+	cr_assert(g && g->weight == 9 && g->bfq && g->riops == 77 && g->wbps == 60);
+	iotune_done(&caps);
 	vm_tune_done(&t);
 	iotune_done(&prev);
 	iotune_done(&req);
