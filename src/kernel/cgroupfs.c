@@ -787,12 +787,14 @@ int cg_line_undo(const char *file, const char *current, const char *new_line, ch
 		*ret = strdup(current);
 		return *ret ? 0 : -ENOMEM;
 	}
-	size_t size = strlen(new_line) * 2 + 64;
+	/* each field of new_line becomes " NAME=OLD", at most 1 + 15 + 1 + 31 bytes, and
+	 * takes at least 3 of new_line's ("x=y" and a blank) */
+	size_t size = strlen(new_line) * 17 + 64;
 	_cleanup_free_ char *out = malloc(size);
 	if (!out)
 		return -ENOMEM;
 	size_t len = (size_t)snprintf(out, size, "%s", key);
-	for (const char *p = strchr(new_line, ' '); p && *p;) {
+	for (const char *p = strchr(new_line, ' '); p && *p && len < size;) {
 		p += strspn(p, " ");
 		size_t n = strcspn(p, " =");
 		if (!n)
