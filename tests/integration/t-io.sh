@@ -208,7 +208,7 @@ tl_eq "... its threads are back in the root cgroup" "$(sed -n 's/^0:://p' /proc/
 # name stays.
 home=$mount/t-io-home
 mkdir "$home"
-tl_on_exit "rmdir '$home' 2>/dev/null"
+tl_on_exit "tl_rmcg '$home'"
 grep -qw io "$mount/cgroup.subtree_control" || echo +io >"$mount/cgroup.subtree_control"
 echo "$num rbps=1048576" >"$home/io.max"
 echo "default 50" >"$home/io.weight"

@@ -72,6 +72,14 @@ within() {
 	fi
 }
 log_has() { grep -q -- "$1" "$TL_TMP/watch.log"; }
+# log_check DESCRIPTION COMMAND...: a check of the log. The daemon writes a line after
+# it has acted, and what the test saw (an affinity) may come before: wait for it.
+log_check() {
+	local what=$1
+	shift
+	until_ok "$limit" "$@"
+	tl_check "$what" "$@"
+}
 
 # Start-up errors are said on the terminal even when it would detach, and nothing
 # runs: a --pidfile that holds something else than a pid, a policy directory that
@@ -126,12 +134,12 @@ within "t-w1 pinned after its start: its vCPUs' affinity 0 (/proc)" affinity_is 
 within "t-w2 pinned: 1" affinity_is "$p2" 1
 within "t-w3 pinned: 0" affinity_is "$p3" 0
 tl_check "... each has its record" test -f "$(record_of "$p1")" -a -f "$(record_of "$p2")" -a -f "$(record_of "$p3")"
-tl_check "the log says each was pinned" sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | jq -r .pid | sort -n | tr '\n' ' ' | grep -q '$p1 .*$p2 .*$p3'"
+log_check "the log says each was pinned" sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | jq -r .pid | sort -n | tr '\n' ' ' | grep -q '$p1 .*$p2 .*$p3'"
 sleep 1.5 # a reconcile has run since
 tl_eq "t-w4, which no policy matches, is untouched (every thread's cgroup, affinity, class)" \
 	"$(snapshot_threads "$p4")" "$before4"
 tl_check "... and has no record" test ! -e "$(record_of "$p4")"
-tl_check "... and the log says it is left alone" sh -c "grep '\"pid\":$p4,' '$TL_TMP/watch.log' | grep -q 'no policy matches it'"
+log_check "... and the log says it is left alone" sh -c "grep '\"pid\":$p4,' '$TL_TMP/watch.log' | grep -q 'no policy matches it'"
 
 # hot_plug SOCKET ID: the QMP commands that add a vCPU in the VM's first free slot
 # (asking the monitor which that is)
@@ -167,7 +175,7 @@ hp=$(vcpu_tid "$p1" 1)
 tl_check "hot-plug: t-w1 has a vCPU 1 thread now (/proc): tid $hp" test -n "$hp"
 hp_pinned() { on_cpus "$p1" "$hp" 0; }
 within "hot-plug, its monitor held by the client that plugged it: the new vCPU (tid $hp) is pinned to 0" hp_pinned
-tl_check "... the log says it was placed: $(grep '"event":"pinned"' "$TL_TMP/watch.log" | grep "tid $hp)" | jq -r .message | head -1)" \
+log_check "... the log says it was placed: $(grep '"event":"pinned"' "$TL_TMP/watch.log" | grep "tid $hp)" | jq -r .message | head -1)" \
 	sh -c "grep '\"event\":\"pinned\"' '$TL_TMP/watch.log' | grep '\"pid\":$p1,' | grep -q 'placed: .*vCPU 1 (tid $hp): '" ||
 	grep "\"pid\":$p1," "$TL_TMP/watch.log" | sed 's/^/#   /'
 kill "$holder" 2>/dev/null
@@ -202,7 +210,7 @@ tl_eq "t-w2's main thread is pinned to 0-1 as its policy says" "$(main_affinity)
 taskset -p -c 0 "$p2" >/dev/null
 tl_eq "drift: taskset moves it to 0 (exit status)" "$?" 0
 within "drift: it is put back by the reconcile" main_is 0-1
-tl_check "... and the log says what it found and what it set" \
+log_check "... and the log says what it found and what it set" \
 	sh -c "grep '\"event\":\"repaired\"' '$TL_TMP/watch.log' | grep '\"pid\":$p2,' | grep -q 'thread $p2: affinity 0 -> 0-1'"
 
 # an edited policy re-pins its VM
@@ -214,7 +222,7 @@ printf '[Match]\nName=t-w3\n[CPU]\nVCPUPin=all:banana\n' >"$pol/w3.policy"
 until_ok "$limit" log_has "w3.policy:4:"
 tl_check "a broken policy is said with file:line:col: $(grep -o 'w3.policy:4:[^"]*' "$TL_TMP/watch.log" | head -1)" \
 	log_has "w3.policy:4:[0-9]*: error"
-tl_check "... and that its last good version stays in force" log_has "its last good version stays in force"
+log_check "... and that its last good version stays in force" log_has "its last good version stays in force"
 sleep 1.5
 tl_eq "... t-w3 keeps its pins after a reconcile" "$(vcpu_affinity "$p3")" 1
 
@@ -224,7 +232,7 @@ kill "$p2"
 gone() { [ ! -e "$rec2" ]; }
 within "t-w2 killed: its record is gone" gone
 tl_cgroups_only tl_check "... and its cgroup" test ! -d "$mount/kvmcg/t-w2"
-tl_check "... and the log says it exited" sh -c "grep '\"event\":\"exited\"' '$TL_TMP/watch.log' | grep -q '\"pid\":$p2,'"
+log_check "... and the log says it exited" sh -c "grep '\"event\":\"exited\"' '$TL_TMP/watch.log' | grep -q '\"pid\":$p2,'"
 
 # unpin by hand: watch leaves the VM alone until its policy file changes
 "$KVMCG" unpin --pid "$p1" >/dev/null 2>"$TL_TMP/unpin.err"
@@ -234,7 +242,7 @@ tl_check "... says that watch leaves it alone: $(cat "$TL_TMP/unpin.err")" \
 	"$TL_TMP/unpin.err"
 sleep 1.5
 tl_eq "... and after a reconcile its vCPUs are still unpinned" "$(vcpu_affinity "$p1")" "$all"
-tl_check "... which the log says" sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -q 'unpinned by hand'"
+log_check "... which the log says" sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -q 'unpinned by hand'"
 policy w1 t-w1 1
 within "its policy file changed: t-w1 is managed and pinned again, now to 1" affinity_is "$p1" 1
 
@@ -316,7 +324,7 @@ cp -a "$TL_TMP/pol.saved" "$pol"
 rm -f "$pol/wx.policy"
 policy w1 t-w1 1
 within "the policy directory removed and made again: watched again, t-w1 re-pinned to 1" affinity_is "$p1" 1
-tl_check "... said as a policy change" sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -q 'policy changed: '"
+log_check "... said as a policy change" sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -q 'policy changed: '"
 
 kill "$s1" "$s2" 2>/dev/null
 echo "# the daemon rescanned after lost events $(grep -c '"event":"lost-events"' "$TL_TMP/watch.log") times"
