@@ -460,8 +460,10 @@ ram_policy() { awk -v start="$(ram_start "$1" "$2")" '$1 == start { print $2 }' 
 # mem_run NAME NODES MODE: kvmcg run of a 128 MiB guest with -mem-prealloc (every
 # page faulted in at start) and that memory policy, daemonized; its pid in p, or ""
 # after a failed check.
+# The monitor's budget is a loaded guest's: in the 6.12 guest (one TCG thread) beside
+# the host suites, QEMU once took more than run's default 60 s to fault 128 MiB in.
 mem_run() {
-	"$KVMCG" run --vcpu all:0 --mems "$2" --mem-policy "$3" -- qemu-system-x86_64 -accel tcg -m 128 \
+	"$KVMCG" run --qmp-timeout 300000 --vcpu all:0 --mems "$2" --mem-policy "$3" -- qemu-system-x86_64 -accel tcg -m 128 \
 		-mem-prealloc -smp 1 -display none -nodefaults -no-user-config -bios "$(tl_halt_bios)" \
 		-name guest="$1" -daemonize -pidfile "$TL_TMP/$1.pid" >/dev/null 2>"$TL_TMP/$1.err"
 	local rc=$?
