@@ -92,9 +92,6 @@ scratch /var/tmp 1777
 scratch /run 0755
 scratch /root 0700
 
-# A kernel that is not the host's has its modules elsewhere (the build dir):
-# a tmpfs on /lib/modules with the host's trees and that one bound in, so
-# modprobe finds /lib/modules/$(uname -r) as on an installed kernel.
 # A host with no kernel installed (a container or a microVM host) has no
 # /lib/modules to mount on: an overlay with a tmpfs upper layer over the
 # directory that holds it (/usr/lib on a merged-/usr system) lets it appear,
@@ -109,6 +106,10 @@ if [ -n "$MODULES" ] && [ ! -d "$NEWROOT/lib/modules" ]; then
 		die "cannot mount an overlay on $libdir (for /lib/modules)"
 	mkdir -p "$NEWROOT/lib/modules" || die "cannot make /lib/modules in the overlay on $libdir"
 fi
+
+# A kernel that is not the host's has its modules elsewhere (the build dir):
+# a tmpfs on /lib/modules with the host's trees and that one bound in, so
+# modprobe finds /lib/modules/$(uname -r) as on an installed kernel.
 if [ -n "$MODULES" ]; then
 	kver=$(uname -r)
 	[ -f "/hostview$MODULES/modules.dep" ] || die "no modules.dep in $MODULES"

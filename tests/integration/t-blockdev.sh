@@ -45,6 +45,8 @@ else
 	printf '\x55\xaa' | dd of="$img" bs=1 seek=510 conv=notrunc status=none
 	how="an MBR written with printf (no sfdisk)"
 fi
+# loop as a module (Debian's kernels): its control node appears once it is loaded
+[ -e /dev/loop-control ] || modprobe loop 2>/dev/null
 loop=$(losetup -f --show -P "$img" 2>"$TL_TMP/losetup.err")
 if [ -z "$loop" ]; then
 	tl_skip "block devices" "losetup -f -P failed: $(cat "$TL_TMP/losetup.err")"
