@@ -219,38 +219,35 @@ static json_object *set_json(const struct idset *s)
 static json_object *io_state_json(const struct vm_state *st)
 {
 	/* the VM's io domain: its directory, or the cgroup its tree was built in */
-	const char *leaf = strrchr(st->vm_dir, '/');
-	bool in_place = strcmp(leaf ? leaf + 1 : st->vm_dir, LAYOUT_ROOT) == 0;
-	_cleanup_free_ char *domain = in_place ? layout_parent(st->vm_dir) : strdup(st->vm_dir);
+	_cleanup_free_ char *domain =
+		layout_built_in_place(st->vm_dir) ? layout_parent(st->vm_dir) : strdup(st->vm_dir);
 	_cleanup_close_ int mfd = domain ? open(st->mount, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	_cleanup_close_ int dfd = mfd < 0 ? -1 : cg_open_path(mfd, domain);
 	if (dfd < 0)
 		return NULL;
 	static const char *const files[][2] = {{"io.max", "max"}, {"io.weight", "weight"}, {"io.bfq.weight", "bfq_weight"}};
 	json_object *o = json_object_new_object();
-	_cleanup_free_ char *text = strdup("");
+	struct cli_text t;
 	bool any = false;
-	for (size_t f = 0; o && text && f < ARRAY_SIZE(files); f++) {
+	if (!o || !cli_text_open(&t)) {
+		json_object_put(o);
+		return NULL;
+	}
+	for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
 		_cleanup_free_ char *content = NULL;
 		if (cg_read(dfd, files[f][0], &content) < 0)
 			continue;
 		json_object *lines = json_object_new_array();
-		char *more = NULL;
-		if (asprintf(&more, "%s%s%s:", text, any ? "; " : "", files[f][1]) < 0)
-			more = NULL;
-		free(text);
-		text = more;
+		fprintf(t.f, "%s%s:", any ? "; " : "", files[f][1]);
 		any = true;
-		for (char *save = NULL, *l = strtok_r(content, "\n", &save); l && text; l = strtok_r(NULL, "\n", &save)) {
+		for (char *save = NULL, *l = strtok_r(content, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 			json_object_array_add(lines, json_object_new_string(l));
-			if (asprintf(&more, "%s %s", text, l) < 0)
-				more = NULL;
-			free(text);
-			text = more;
+			fprintf(t.f, " %s", l);
 		}
 		json_object_object_add(o, files[f][1], lines);
 	}
-	if (!o || !text || !any) {
+	_cleanup_free_ char *text = cli_text_close(&t);
+	if (!text || !any) {
 		json_object_put(o);
 		return NULL;
 	}

@@ -108,10 +108,10 @@ static void add_taps(json_object *j, int proc_fd, pid_t pid, bool live)
 {
 	_cleanup_free_ struct vm_tap *t = NULL;
 	size_t n = 0;
-	if (vm_taps_collect(proc_fd, pid, &t, &n) < 0)
+	struct cli_text text;
+	if (vm_taps_collect(proc_fd, pid, &t, &n) < 0 || !cli_text_open(&text))
 		return;
 	json_object *a = json_object_new_array();
-	_cleanup_free_ char *text = strdup("");
 	for (size_t i = 0; a && i < n; i++) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "name", t[i].ifname[0] ? json_object_new_string(t[i].ifname) : NULL);
@@ -119,12 +119,8 @@ static void add_taps(json_object *j, int proc_fd, pid_t pid, bool live)
 		json_object_object_add(o, "ifindex", t[i].ifindex ? json_object_new_int(t[i].ifindex) : NULL);
 		json_object_object_add(o, "queues", json_object_new_int((int)t[i].nfds));
 		json_object_array_add(a, o);
-		char *more = NULL;
-		if (text && asprintf(&more, "%s%s%s%s%s", text, i ? ", " : "", t[i].ifname[0] ? t[i].ifname : "macvtap",
-				     t[i].kind == VM_TAP_MACVTAP ? " (macvtap)" : "", t[i].nfds > 1 ? " (multiqueue)" : "") < 0)
-			more = NULL;
-		free(text);
-		text = more;
+		fprintf(text.f, "%s%s%s%s", i ? ", " : "", t[i].ifname[0] ? t[i].ifname : "macvtap",
+			t[i].kind == VM_TAP_MACVTAP ? " (macvtap)" : "", t[i].nfds > 1 ? " (multiqueue)" : "");
 	}
 	json_object_object_add(j, "taps", a);
 	_cleanup_close_ int ns = live ? vm_netns_open(proc_fd, pid) : -1;
@@ -133,17 +129,12 @@ static void add_taps(json_object *j, int proc_fd, pid_t pid, bool live)
 	if (own >= 0 && fstat(ns, &st) == 0) {
 		json_object_object_add(j, "netns", json_object_new_string(own ? "host" : "own"));
 		json_object_object_add(j, "netns_inode", json_object_new_uint64((uint64_t)st.st_ino));
-		if (!own && text && n) {
-			char *more = NULL;
-			if (asprintf(&more, "%s, in a network namespace of its own (net:[%llu])", text,
-				     (unsigned long long)st.st_ino) < 0)
-				more = NULL;
-			free(text);
-			text = more;
-		}
+		if (!own && n)
+			fprintf(text.f, ", in a network namespace of its own (net:[%llu])", (unsigned long long)st.st_ino);
 	}
-	if (text && n)
-		json_object_object_add(j, "taps_text", json_object_new_string(text));
+	_cleanup_free_ char *s = cli_text_close(&text);
+	if (s && n)
+		json_object_object_add(j, "taps_text", json_object_new_string(s));
 }
 
 int cmd_show(int argc, char **argv)

@@ -277,32 +277,9 @@ static const struct column node_columns[] = {
 	{.name = "VMS", .keys = "vms_text", .flags = SCOLS_FL_WRAP},
 };
 
-/* A text built piece by piece (open_memstream); NULL when out of memory. */
-struct text {
-	FILE *f;
-	char *buf;
-	size_t len;
-};
-static bool text_open(struct text *t)
+static void add_text(json_object *o, const char *key, struct cli_text *t)
 {
-	*t = (struct text){0};
-	t->f = open_memstream(&t->buf, &t->len);
-	return t->f != NULL;
-}
-/* The text (caller frees), or NULL. */
-static char *text_close(struct text *t)
-{
-	if (!t->f)
-		return NULL;
-	if (fclose(t->f) != 0) {
-		free(t->buf);
-		return NULL;
-	}
-	return t->buf;
-}
-static void add_text(json_object *o, const char *key, struct text *t)
-{
-	_cleanup_free_ char *s = text_close(t);
+	_cleanup_free_ char *s = cli_text_close(t);
 	json_object_object_add(o, key, json_object_new_string(s && *s ? s : "-"));
 }
 
@@ -353,13 +330,13 @@ static void print_nodes(FILE *f, json_object *nodes)
 {
 	for (size_t i = 0; i < alen(nodes); i++) {
 		json_object *n = json_object_array_get_idx(nodes, i), *d = get(n, "distances"), *vms = get(n, "vms");
-		struct text t;
-		if (!text_open(&t))
+		struct cli_text t;
+		if (!cli_text_open(&t))
 			return;
 		for (size_t k = 0; k < alen(d); k++)
 			fprintf(t.f, "%s%d", k ? " " : "", json_object_get_int(json_object_array_get_idx(d, k)));
 		add_text(n, "distances_text", &t);
-		if (!text_open(&t))
+		if (!cli_text_open(&t))
 			return;
 		for (size_t k = 0; k < alen(vms); k++) {
 			json_object *v = json_object_array_get_idx(vms, k);
@@ -528,12 +505,12 @@ static json_object *core_rows(json_object *cpus, json_object *floating)
 			if (core)
 				json_object_object_add(by_core, key, json_object_get(row));
 		}
-		struct text t;
-		if (!text_open(&t))
+		struct cli_text t;
+		if (!cli_text_open(&t))
 			break;
 		cpu_vms_text(c, floating, false, t.f);
-		_cleanup_free_ char *vms = text_close(&t);
-		if (!text_open(&t))
+		_cleanup_free_ char *vms = cli_text_close(&t);
+		if (!cli_text_open(&t))
 			break;
 		json_object *iso = get(c, "isolated");
 		bool first = true;
@@ -543,7 +520,7 @@ static json_object *core_rows(json_object *cpus, json_object *floating)
 		}
 		for (size_t k = 0; k < alen(iso); k++, first = false)
 			fprintf(t.f, "%s%s", first ? "" : ",", json_object_get_string(json_object_array_get_idx(iso, k)));
-		_cleanup_free_ char *state = text_close(&t);
+		_cleanup_free_ char *state = cli_text_close(&t);
 		int cpu = json_object_get_int(get(c, "cpu"));
 		json_object *pv = json_object_new_object(), *ps = json_object_new_object();
 		json_object_object_add(pv, "cpu", json_object_new_int(cpu));
@@ -561,8 +538,8 @@ static json_object *core_rows(json_object *cpus, json_object *floating)
 		for (size_t p = 0; p < ARRAY_SIZE(parts); p++) {
 			json_object *a = get(row, parts[p][0]);
 			size_t n = alen(a);
-			struct text t;
-			if (!text_open(&t))
+			struct cli_text t;
+			if (!cli_text_open(&t))
 				break;
 			bool first = true;
 			for (size_t k = 0; k < n; k++) {
@@ -609,11 +586,11 @@ int topology_print_text(FILE *f, json_object *doc, const struct table_opts *opts
 			json_object *c = json_object_array_get_idx(cpus, i);
 			if (!json_object_get_boolean(get(c, "online")))
 				continue;
-			struct text t;
-			if (!text_open(&t))
+			struct cli_text t;
+			if (!cli_text_open(&t))
 				break;
 			cpu_vms_text(c, floating, true, t.f);
-			_cleanup_free_ char *s = text_close(&t);
+			_cleanup_free_ char *s = cli_text_close(&t);
 			/* VM names are the VMs' owners' words: escaped, as in the tables */
 			_cleanup_free_ char *e = s ? str_escape(s) : NULL;
 			fprintf(f, "\nOn every online CPU: %s\n", e ? e : "");

@@ -491,3 +491,21 @@ int print_plan_table(FILE *f, const struct plan *p)
 	return print_table_rows(f, cols, ARRAY_SIZE(cols), p->n_actions, plan_row, p, NULL);
 }
 
+
+bool cli_text_open(struct cli_text *t)
+{
+	*t = (struct cli_text){0};
+	t->f = open_memstream(&t->buf, &t->len);
+	return t->f != NULL;
+}
+
+char *cli_text_close(struct cli_text *t)
+{
+	if (!t->f)
+		return NULL;
+	if (fclose(t->f) != 0) {
+		free(t->buf);
+		return NULL;
+	}
+	return t->buf;
+}

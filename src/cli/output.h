@@ -22,6 +22,16 @@ json_object *host_to_json(const struct host *h);
  * null when unknown). */
 json_object *vm_to_json(const struct vm *vm, const struct host *h);
 
+/* A text built piece by piece with stdio (open_memstream): t->f is written to, then
+ * cli_text_close() gives the text (the caller frees it), or NULL when out of memory. */
+struct cli_text {
+	FILE *f;
+	char *buf;
+	size_t len;
+};
+bool cli_text_open(struct cli_text *t);
+char *cli_text_close(struct cli_text *t);
+
 /* "yes" when every vCPU's affinity is narrower than the online CPUs, "partial" when
  * some are, "no" when none, "unknown" when no vCPU was identified. */
 const char *vm_pinned_state(const struct vm *vm, const struct host *h);

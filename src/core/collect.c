@@ -51,12 +51,7 @@ int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct u
 		free(st->enabled[i].controller);
 	}
 	free(st->enabled);
-	for (size_t i = 0; i < st->n_restore; i++) {
-		free(st->restore[i].dir);
-		free(st->restore[i].file);
-		free(st->restore[i].line);
-	}
-	free(st->restore);
+	record_restore_free(st->restore, st->n_restore);
 	st->created = TAKE_PTR(left.created);
 	st->n_created = left.n_created;
 	st->enabled = TAKE_PTR(left.enabled);

@@ -759,9 +759,7 @@ int cg_line_reset(const char *file, const char *key, char **ret)
 	return asprintf(ret, "%s %s", key, rest) < 0 ? -ENOMEM : 0;
 }
 
-/* The value of "name=" in a keyed line's fields, as a copy of at most size-1 bytes;
- * false when the line has no such field. */
-static bool line_field(const char *line, const char *name, char *buf, size_t size)
+bool cg_line_field(const char *line, const char *name, char *buf, size_t size)
 {
 	size_t nl = strlen(name);
 	for (const char *p = line ? strchr(line, ' ') : NULL; p && *p;) {
@@ -801,7 +799,7 @@ int cg_line_undo(const char *file, const char *current, const char *new_line, ch
 			break;
 		char name[16], old[32];
 		snprintf(name, sizeof(name), "%.*s", (int)n, p);
-		if (!line_field(current, name, old, sizeof(old)))
+		if (!cg_line_field(current, name, old, sizeof(old)))
 			snprintf(old, sizeof(old), "max");
 		len += (size_t)snprintf(out + len, size - len, " %s=%s", name, old);
 		p += strcspn(p, " ");

@@ -67,6 +67,10 @@ int cg_line_find(const char *content, const char *key, char **ret);
  * blkio.bfq.weight_device). -EINVAL for a file that is not keyed, -ENOMEM. */
 int cg_line_reset(const char *file, const char *key, char **ret);
 
+/* The value of field "name=" of a keyed line ("7:0 rbps=5 wbps=max": "rbps" is "5"),
+ * copied into buf (at most size-1 bytes; buf may be NULL with size 0 to ask whether
+ * it is there); false when the line (NULL: none) has no such field. */
+bool cg_line_field(const char *line, const char *name, char *buf, size_t size);
 /* The line that undoes writing new_line ("KEY ...") to a keyed file whose line for KEY
  * is current (NULL: none): for io.max, only the limits new_line names, each with its
  * value in current or "max" ("7:0 rbps=max" for "7:0 rbps=1048576"), since a write

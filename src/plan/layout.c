@@ -134,6 +134,12 @@ bool layout_in_kvmcg_tree(const char *path)
 	return path && kvmcg_component(cg_relative(path)) != NULL;
 }
 
+bool layout_built_in_place(const char *vm_dir)
+{
+	const char *leaf = strrchr(vm_dir, '/');
+	return strcmp(leaf ? leaf + 1 : vm_dir, LAYOUT_ROOT) == 0;
+}
+
 char *layout_parent(const char *path)
 {
 	const char *slash = strrchr(path, '/');

@@ -61,6 +61,10 @@ char *layout_home(const char *path);
  * kvmcg's own cgroups, which is never a thread's origin. */
 bool layout_in_kvmcg_tree(const char *path);
 
+/* Whether a VM directory is a tree built inside the VM's own cgroup (LAYOUT_IN_PLACE:
+ * "<its cgroup>/kvmcg"), whose parent is then the VM's domain: its launcher's cgroup. */
+bool layout_built_in_place(const char *vm_dir);
+
 /* "a/b/c" -> "a/b", "a" -> "". NULL only when out of memory. */
 char *layout_parent(const char *path);
 

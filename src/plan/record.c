@@ -20,12 +20,7 @@ void vm_state_done(struct vm_state *s)
 		free(s->enabled[i].controller);
 	}
 	free(s->enabled);
-	for (size_t i = 0; i < s->n_restore; i++) {
-		free(s->restore[i].dir);
-		free(s->restore[i].file);
-		free(s->restore[i].line);
-	}
-	free(s->restore);
+	record_restore_free(s->restore, s->n_restore);
 	for (size_t i = 0; i < s->n_threads; i++) {
 		free(s->threads[i].cgroup);
 		idset_free(s->threads[i].affinity);
@@ -114,13 +109,9 @@ static int merge_fields(struct restore_line *l, const char *line)
 	for (const char *p = strchr(line, ' '); p && *p;) {
 		p += strspn(p, " ");
 		size_t n = strcspn(p, " "), nl = strcspn(p, "= ");
-		bool have = false;
-		for (const char *q = strchr(l->line, ' '); q && *q && nl < n;) {
-			q += strspn(q, " ");
-			have |= strncmp(q, p, nl + 1) == 0;
-			q += strcspn(q, " ");
-		}
-		if (nl < n && !have) {
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)nl, p);
+		if (nl < n && !cg_line_field(l->line, name, NULL, 0)) {
 			char *more = NULL;
 			if (asprintf(&more, "%s %.*s", l->line, (int)n, p) < 0)
 				return -ENOMEM;
@@ -130,6 +121,16 @@ static int merge_fields(struct restore_line *l, const char *line)
 		p += n;
 	}
 	return 0;
+}
+
+void record_restore_free(struct restore_line *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].dir);
+		free(v[i].file);
+		free(v[i].line);
+	}
+	free(v);
 }
 
 int record_add_restore(struct vm_state *st, const char *dir, const char *file, const char *line)

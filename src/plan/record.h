@@ -40,6 +40,8 @@ struct restore_line {
 	char *file; /* "io.max", "io.weight", "io.bfq.weight" */
 	char *line; /* "8:16 rbps=max wbps=max riops=max wiops=max", "default 100" */
 };
+/* Frees n lines and the array. */
+void record_restore_free(struct restore_line *v, size_t n);
 struct vm_state;
 /* Adds one, unless st has a line of the same dir, file and key (the first word): the
  * earliest is what was there before kvmcg, and a "name=value" field it lacks is added

@@ -123,8 +123,7 @@ int state_check(const struct vm_state *s, char **ret_why)
 	if (!in_tree && !s->root)
 		REFUSE("its VM directory /%s is neither inside a %s/ tree nor below a cgroup root it names", s->vm_dir,
 		       LAYOUT_ROOT);
-	const char *leaf = strrchr(s->vm_dir, '/');
-	leaf = leaf ? leaf + 1 : s->vm_dir;
+	bool in_place = layout_built_in_place(s->vm_dir);
 	for (size_t i = 0; i < s->n_created; i++) {
 		const char *c = s->created[i];
 		_cleanup_free_ char *up = layout_parent(c);
@@ -140,7 +139,7 @@ int state_check(const struct vm_state *s, char **ret_why)
 	}
 	for (size_t i = 0; i < s->n_enabled; i++) {
 		const struct enabled_controller *e = &s->enabled[i];
-		if (strcmp(e->dir, parent) != 0 || strcmp(leaf, LAYOUT_ROOT) != 0)
+		if (strcmp(e->dir, parent) != 0 || !in_place)
 			REFUSE("it enabled a controller in /%s, which is not the cgroup the VM's tree /%s was built in",
 			       e->dir, s->vm_dir);
 		if (strcmp(e->controller, "cpuset") != 0 && strcmp(e->controller, "cpu") != 0 &&
@@ -151,7 +150,7 @@ int state_check(const struct vm_state *s, char **ret_why)
 	 * domain), to the io files kvmcg writes, one line each. */
 	for (size_t i = 0; i < s->n_restore; i++) {
 		const struct restore_line *l = &s->restore[i];
-		if (strcmp(l->dir, parent) != 0 || strcmp(leaf, LAYOUT_ROOT) != 0)
+		if (strcmp(l->dir, parent) != 0 || !in_place)
 			REFUSE("it would write back a line in /%s, which is not the cgroup the VM's tree /%s was built in",
 			       l->dir, s->vm_dir);
 		if (strcmp(l->file, "io.max") != 0 && strcmp(l->file, "io.weight") != 0 &&
