@@ -314,7 +314,9 @@ static int pin_plan(struct pin_run *p)
 	p->effective_cpus = p->pl.effective_cpus ? p->pl.effective_cpus : env->host->online_cpus;
 	if (p->pl.host.backend != BACKEND_AFFINITY) {
 		p->cache.mount_fd = p->pl.mount_fd;
-		r = observe_dirs(&p->cache, p->pl.vm_dir, p->vm, p->pl.host.backend, &p->dirs);
+		/* io files matter to a pin that asks for [IO], or to one that keeps it */
+		bool io = p->a->req.io_weight || p->a->req.n_io || (p->have_prev && iotune_any(&p->prev.tune.iotune));
+		r = observe_dirs(&p->cache, p->pl.vm_dir, p->vm, p->pl.host.backend, io, &p->dirs);
 		if (r < 0)
 			return txn_fail(res, r == -ENAMETOOLONG ? EXIT_USAGE : EXIT_FAILURE_RUNTIME,
 					"cannot read the VM's cgroups under %s: %s", p->pl.host.mount,

@@ -11,8 +11,8 @@
 
 /* path's state. Its files are read through the cache (cg_dircache_read: a child of a
  * cached directory needs no fd of its own); listed says it is known to exist (its
- * parent's listing has it), else the cache opens it to find out. */
-static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, bool listed,
+ * parent's listing has it), else the cache opens it to find out; io: its io files too. */
+static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, bool io, bool listed,
 			  struct cgroup_dir_state *ret)
 {
 	struct cgroup_dir_state d = {0};
@@ -38,7 +38,7 @@ static int read_dir_state(struct cg_dircache *dirs, const char *path, bool v2, b
 		(void)cg_dircache_read(dirs, path, "cpu.weight", &d.cpu_weight);
 		(void)cg_dircache_read(dirs, path, "cpu.max", &d.cpu_max);
 	}
-	if (v2 && !listed) { /* the root, the ancestors, the VM's directory: a domain may be among them */
+	if (v2 && io && !listed) { /* the root, the ancestors, the VM's directory: a domain may be among them */
 		(void)cg_dircache_read(dirs, path, "io.max", &d.io_max);
 		(void)cg_dircache_read(dirs, path, "io.weight", &d.io_weight);
 		(void)cg_dircache_read(dirs, path, "io.bfq.weight", &d.io_bfq_weight);
@@ -72,7 +72,7 @@ enum presence {
 
 /* path's state, read from the kernel; or, when it is known to be missing, without
  * asking. */
-static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2,
+static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const char *path, bool v2, bool io,
 			 enum presence presence)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -87,7 +87,7 @@ static int add_dir_state(struct dir_states *s, struct cg_dircache *dirs, const c
 		s->v[s->n] = (struct cgroup_dir_state){.path = strdup(path)};
 		r = s->v[s->n].path ? 0 : -ENOMEM;
 	} else
-		r = read_dir_state(dirs, path, v2, presence == PRESENCE_LISTED, &s->v[s->n]);
+		r = read_dir_state(dirs, path, v2, io, presence == PRESENCE_LISTED, &s->v[s->n]);
 	if (r == 0)
 		s->n++;
 	return r;
@@ -104,15 +104,15 @@ static bool listed(char **names, const char *path)
 }
 
 int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *vm, enum pin_backend backend,
-		 struct dir_states *ret)
+		 bool io, struct dir_states *ret)
 {
 	bool v2 = backend == BACKEND_CGROUP_V2;
 	struct dir_states s = {0};
-	int r = add_dir_state(&s, dirs, "", v2, PRESENCE_ASK);
+	int r = add_dir_state(&s, dirs, "", v2, io, PRESENCE_ASK);
 	for (const char *p = vm_dir; r == 0 && p;) {
 		const char *slash = strchr(p, '/');
 		_cleanup_free_ char *prefix = strndup(vm_dir, slash ? (size_t)(slash - vm_dir) : strlen(vm_dir));
-		r = prefix ? add_dir_state(&s, dirs, prefix, v2, PRESENCE_ASK) : -ENOMEM;
+		r = prefix ? add_dir_state(&s, dirs, prefix, v2, io, PRESENCE_ASK) : -ENOMEM;
 		p = slash ? slash + 1 : NULL;
 	}
 	/* No VM directory yet (a first pin): no child of it either, and nothing to ask.
@@ -128,7 +128,7 @@ int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *
 	}
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		_cleanup_free_ char *path = layout_child_path(vm_dir, &vm->threads[i]);
-		r = path ? add_dir_state(&s, dirs, path, v2,
+		r = path ? add_dir_state(&s, dirs, path, v2, io,
 					 listed(children, path) ? PRESENCE_LISTED : PRESENCE_MISSING)
 			 : -ENOMEM;
 	}

@@ -18,10 +18,12 @@ struct dir_states {
 void dir_states_done(struct dir_states *s);
 
 /* Reads the mount root, each ancestor of vm_dir, vm_dir and the child of each of vm's
- * threads (layout.h), in that order, each once. A missing directory is one with
+ * threads (layout.h), in that order, each once; with io, also the io files of the
+ * root, the ancestors and vm_dir (one of them is the VM's io domain), which a pin
+ * that carries no [IO] has no use for. A missing directory is one with
  * exists false; a file that cannot be read is left NULL (the planner writes it).
  * -ENOMEM, or the errors of cg_dircache_get other than -ENOENT. */
 int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *vm, enum pin_backend backend,
-		 struct dir_states *ret);
+		 bool io, struct dir_states *ret);
 
 #endif
