@@ -11,6 +11,8 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DOCDIR     ?= $(PREFIX)/share/doc/kvmcg
 # kvmcg watch as a service (README.md, "Running kvmcg watch as a service"), where
 # Debian puts them whatever PREFIX is: the systemd unit, and one init script in
@@ -76,7 +78,7 @@ MAIN_OBJ := $(BUILD)/obj/cli/main.o
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
 
-.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint asan-test-build check-sanitize check-stress demo bench install install-service uninstall clean
+.PHONY: all deps check check-unit check-host check-guest check-guest-6.12 guest-kernels check-lint asan-test-build check-sanitize check-stress demo bench install install-service uninstall deb clean
 
 all: $(BUILD)/kvmcg
 
@@ -214,6 +216,7 @@ bench: all $(BUILD)/bench/floor $(BUILD)/bench/timeit $(BUILD)/bench/forkstorm $
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit KVMCG_BUILD_DIR=$(CURDIR)/$(BUILD) \
 		tests/bench/run-bench.sh
 	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg PROBE=$(CURDIR)/$(BUILD)/procev-probe STORM=$(CURDIR)/$(BUILD)/bench/forkstorm tests/bench/watch-bench.sh
+	$(Q)KVMCG=$(CURDIR)/$(BUILD)/kvmcg TIMEIT=$(CURDIR)/$(BUILD)/bench/timeit tests/bench/net-bench.sh
 	$(Q)if [ "$(BENCH_SWEEP)" != 0 ]; then KVMCG=$(CURDIR)/$(BUILD)/kvmcg tests/bench/pin-bench.sh; fi
 
 install: all install-service
@@ -225,6 +228,9 @@ install: all install-service
 	$(INSTALL) -m 0644 policies/*.policy $(DESTDIR)$(DOCDIR)/examples/
 	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 0644 contrib/bash-completion/kvmcg $(DESTDIR)$(BASHCOMPDIR)/kvmcg
+	$(INSTALL) -d $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL) -m 0644 contrib/zsh/_kvmcg $(DESTDIR)$(ZSHCOMPDIR)/_kvmcg
+	$(INSTALL) -m 0644 contrib/fish/kvmcg.fish $(DESTDIR)$(FISHCOMPDIR)/kvmcg.fish
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(POLICYDIR)
 
 # The service files alone (no build needed): the unit, and the init script INIT
@@ -251,12 +257,33 @@ endif
 # Removes the init script whichever INIT installed it.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kvmcg $(DESTDIR)$(MANDIR)/man8/kvmcg.8 \
-		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg
+		$(DESTDIR)$(MANDIR)/man5/kvmcg.policy.5 $(DESTDIR)$(BASHCOMPDIR)/kvmcg \
+		$(DESTDIR)$(ZSHCOMPDIR)/_kvmcg $(DESTDIR)$(FISHCOMPDIR)/kvmcg.fish
 	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kvmcg-watch.service $(DESTDIR)$(INITDIR)/kvmcg-watch \
 		$(DESTDIR)$(OPENRCDIR)/kvmcg-watch
 	@# the policy directory goes only when empty: the policies are the admin's
 	rmdir $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(dir $(POLICYDIR)) 2>/dev/null || true
+
+# The Debian package (debian/; README.md, "Debian package"). dpkg-buildpackage
+# writes into debian/ and beside the tree it builds, so it builds a copy of the
+# working tree's files as git sees them (tracked ones with their uncommitted changes,
+# and new ones .gitignore does not name; with no git, every file but build/ and
+# .git) in $(BUILD)/deb/kvmcg-$(VERSION), and the .deb, .buildinfo and .changes land
+# in $(BUILD)/deb/. Nothing of this make's command line (BUILD=, SANITIZE=, -j)
+# reaches the package's own make.
+DEB_TREE := $(abspath $(BUILD))/deb/kvmcg-$(VERSION)
+deb:
+	$(Q)rm -rf $(dir $(DEB_TREE)) && mkdir -p $(DEB_TREE)
+	$(Q)if git -C $(CURDIR) rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		cd $(CURDIR) && git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 sh -c 'for f; do if [ -e "$$f" ] || [ -L "$$f" ]; then printf "%s\0" "$$f"; fi; done' sh | \
+		xargs -0 -r cp -P --preserve=mode,timestamps --parents -t $(DEB_TREE); \
+	else \
+		tar -C $(CURDIR) --exclude=./build --exclude=./.git -cf - . | tar -C $(DEB_TREE) -xf -; \
+	fi
+	$(Q)cd $(DEB_TREE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b -J
+	$(E) "  DEB     $$(ls $(dir $(DEB_TREE))kvmcg_*.deb)"
 
 # libFuzzer targets, one per input kvmcg parses (tests/fuzz/README.md): the policy
 # file, QMP replies, QEMU command lines (as /proc shows them, and as kvmcg run is
@@ -281,7 +308,7 @@ FUZZ_SRCS_cmdline := src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 FUZZ_SRCS_launch  := src/vmm/qemu-launch.c src/vmm/qemu-argv.c src/kernel/procfs.c $(FUZZ_BASIC)
 # classify_thread_name() is in classify-names.c, vm_exe_evidence() in vm.c (the VM
 # model), which bring the thread list, the QMP client and the argv parser along.
-FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c src/vmm/disks.c \
+FUZZ_SRCS_proc    := src/vmm/vm.c src/vmm/threads.c src/vmm/classify-names.c src/vmm/classify-qmp.c src/vmm/disks.c src/vmm/nics.c \
 		     src/vmm/classify-kvmfd.c src/vmm/qmp.c src/vmm/qemu-argv.c src/kernel/procfs.c \
 		     src/kernel/cgroupfs.c src/kernel/affinity.c $(FUZZ_BASIC)
 FUZZ_SRCS_record  := $(wildcard src/state/*.c) src/plan/record.c src/plan/layout.c src/tune/tune.c \

@@ -5,8 +5,10 @@ set -eu
 
 packages="gcc make pkgconf libc6-dev libjson-c-dev libsmartcols-dev libcriterion-dev libnuma-dev libmnl-dev
 qemu-system-x86 debian-archive-keyring busybox-static cpio kmod zstd
-socat jq numactl iproute2 procps util-linux fdisk e2fsprogs hyperfine strace time python3 perl systemd
-clang libclang-rt-14-dev"
+socat jq numactl iproute2 iperf3 procps util-linux fdisk e2fsprogs hyperfine strace time python3 perl systemd
+clang libclang-rt-14-dev
+debhelper dpkg-dev lintian
+tmux bash-completion zsh fish"
 
 missing=""
 for p in $packages; do

@@ -13,6 +13,9 @@ enum {
 	EXIT_USAGE = 2,           /* bad command line or policy */
 	EXIT_PARTIAL = 3,         /* some of it was done */
 	EXIT_UNSUPPORTED = 4,     /* this kernel does not offer it (numa-balancing) */
+	EXIT_NOT_READY = 5,       /* --wait: the VM was not identifiable by its deadline */
+	EXIT_DRIFT = 6,           /* apply --dry-run: a VM is not as its policy asks (it
+				   * would change), as diff(1) exits 1 on a difference */
 };
 
 __attribute__((format(printf, 1, 2))) void err_set(const char *fmt, ...);

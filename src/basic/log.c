@@ -46,7 +46,7 @@ void log_vprint(FILE *f, const char *prefix, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-static bool log_to_syslog, log_json;
+static bool log_to_syslog, log_json, log_quiet;
 static int log_err_fd = -1;
 
 void log_errors_also_to(int fd)
@@ -173,8 +173,15 @@ void log_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_set_quiet(bool quiet)
+{
+	log_quiet = quiet;
+}
+
 void log_info(const char *fmt, ...)
 {
+	if (log_quiet)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	vlog(LOG_LEVEL_INFO, "kvmcg: ", fmt, ap);
@@ -183,6 +190,8 @@ void log_info(const char *fmt, ...)
 
 void log_warning(const char *fmt, ...)
 {
+	if (log_quiet)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	vlog(LOG_LEVEL_WARNING, "kvmcg: warning: ", fmt, ap);

@@ -24,6 +24,9 @@ __attribute__((format(printf, 1, 2))) void log_warning(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_line(const char *fmt, ...);
 
+/* -q: from now on log_info() and log_warning() say nothing; errors still go out. */
+void log_set_quiet(bool quiet);
+
 /* The same line as log_error() (prefix "kvmcg: ") or log_line() (prefix ""), written
  * to f instead: stderr gets the single write, any other stream (stdout, a memory
  * stream in tests) a fputs. */

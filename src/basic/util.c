@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "basic/util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -341,4 +343,38 @@ int path_split(const char *path, char **ret_parent, char **ret_base)
 	*ret_parent = parent;
 	*ret_base = base;
 	return 0;
+}
+
+char *unescape_octal(const char *s, size_t len)
+{
+	char *out = malloc(len + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 3 < len + 1 && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+		    s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+			*p++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			i += 3;
+		} else {
+			*p++ = s[i];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+int user_name(uid_t uid, char **ret)
+{
+	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+	if (size < 1024)
+		size = 16384;
+	_cleanup_free_ char *buf = malloc((size_t)size);
+	if (!buf)
+		return -ENOMEM;
+	struct passwd pw, *found = NULL;
+	*ret = NULL;
+	if (getpwuid_r(uid, &pw, buf, (size_t)size, &found) != 0 || !found)
+		return 0;
+	*ret = strdup(found->pw_name);
+	return *ret ? 0 : -ENOMEM;
 }

@@ -38,6 +38,12 @@ static inline void strv_freep(char ***v)
 
 #define _cleanup_free_ __attribute__((cleanup(freep)))
 #define _cleanup_close_ __attribute__((cleanup(closep)))
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+#define _cleanup_closedir_ __attribute__((cleanup(closedirp)))
 #define _cleanup_strv_ __attribute__((cleanup(strv_freep)))
 
 /* Hand ownership out of a cleanup-scoped variable. */
@@ -110,6 +116,9 @@ int opendir_at(int dirfd, const char *path, DIR **ret);
 
 /* Append a copy of s to a NULL-terminated vector. */
 int strv_push(char ***v, size_t *n, const char *s);
+/* The first len bytes of s with mountinfo's escapes undone (proc(5): ' ', '\t', '\n'
+ * and '\\' are written as \ooo), allocated; NULL when out of memory. */
+char *unescape_octal(const char *s, size_t len);
 
 /* *dst becomes a copy of s, the old string freed; unchanged on failure. 0 or -ENOMEM. */
 int free_and_strdup(char **dst, const char *s);
@@ -127,5 +136,9 @@ char *str_escape(const char *s);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
+
+/* The name of uid in the user database (getpwuid_r(3)), malloc'd into *ret; *ret NULL
+ * when the database does not know it. 0, or -ENOMEM. */
+int user_name(uid_t uid, char **ret);
 
 #endif

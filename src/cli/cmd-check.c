@@ -50,10 +50,12 @@ static json_object *diags_json(const struct diags *d)
 	return arr;
 }
 
+static const struct option check_options[] = {CLI_JSON_OPTION, CLI_HELP_OPTION, {0}};
+const struct cli_command check_command = {.options = check_options, .help = check_help, .files = true};
+
 int cmd_check(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options, .help = check_help, .files = true};
+	const struct cli_command cmd = check_command;
 	struct cli c = {.command = "check", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)

@@ -25,6 +25,8 @@ static const struct column list_columns[] = {
 	 .help = "what told the threads apart: qmp, names, kvm-fd, none"},
 	{.name = "CGROUP", .keys = "cgroup", .flags = SCOLS_FL_TRUNC, .help = "cgroup of the main thread"},
 	{.name = "PINNED", .keys = "pinned", .help = "whether its vCPUs are pinned: yes, partial, no, unknown"},
+	{.name = "PINS", .keys = "pins",
+	 .help = "its pins as the kernel has them: 0-1:22-23 (vCPUs 0-1 on 22-23) emu:18-23 io0:4"},
 	{.name = "KVMCG", .keys = "kvmcg.mode",
 	 .help = "mode of kvmcg's own pin: v2, v1, affinity, or - (none)"},
 	{.name = "KVMCG-CGROUP", .keys = "kvmcg.cgroup", .flags = SCOLS_FL_TRUNC,
@@ -47,12 +49,13 @@ static const struct column list_columns[] = {
 	{.name = "START", .keys = "start_time", .flags = SCOLS_FL_RIGHT,
 	 .help = "start time, clock ticks after boot"},
 };
-#define LIST_DEFAULT_COLUMNS "PID,NAME,VCPUS,THREADS,DISCOVERY,CGROUP,PINNED,KVMCG,LAUNCHED"
+#define LIST_DEFAULT_COLUMNS "PID,NAME,VCPUS,THREADS,DISCOVERY,CGROUP,PINNED,PINS,KVMCG,LAUNCHED"
 
 static void list_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg list [options]\n"
+	      " kvmcg list [-o COLUMNS] [-n] [-r] [-J|--json] [--no-qmp] [--qmp-timeout MS]\n"
+	      "            [--sysroot DIR]\n"
 	      "\n"
 	      "List the VMs running on this host: processes whose executable, as the kernel\n"
 	      "reports it (not argv[0] or a thread name), is a root-owned QEMU, and any\n"
@@ -93,14 +96,16 @@ static json_object *summary_row(json_object *vm)
 	return row;
 }
 
+static const struct option list_options[] = {CLI_COMMON_OPTIONS, CLI_TABLE_OPTIONS, {0}};
+const struct cli_command list_command = {.options = list_options,
+				       .help = list_help,
+				       .columns = list_columns,
+				       .n_columns = ARRAY_SIZE(list_columns),
+				       .default_columns = LIST_DEFAULT_COLUMNS};
+
 int cmd_list(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_TABLE_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options,
-					       .help = list_help,
-					       .columns = list_columns,
-					       .n_columns = ARRAY_SIZE(list_columns),
-					       .default_columns = LIST_DEFAULT_COLUMNS};
+	const struct cli_command cmd = list_command;
 	struct cli c = {.command = "list", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)
@@ -124,6 +129,8 @@ int cmd_list(int argc, char **argv)
 	}
 	struct vm **vms = NULL;
 	size_t n = 0;
+	struct discover_unexamined unexamined = {0};
+	c.discover.unexamined = c.sysroot ? NULL : &unexamined;
 	r = vm_list_all(&c.discover, &vms, &n);
 	if (r < 0) {
 		if (state_fd >= 0)
@@ -138,12 +145,14 @@ int cmd_list(int argc, char **argv)
 	json_object_object_add(top, "host", host_to_json(&c.host));
 	for (size_t i = 0; i < n; i++) {
 		json_object *vm = vm_to_json(vms[i], &c.host);
-		json_object_object_add(vm, "kvmcg", c.sysroot ? NULL : cli_pin_state_json(state_fd, vms[i]));
+		json_object_object_add(vm, "kvmcg", c.sysroot ? NULL : cli_pin_state_json(state_fd, vms[i], NULL));
 		json_object_array_add(arr, vm);
 	}
+	json_object_object_add(top, "vms", arr);
+	/* not root: what could not be read is said, once */
+	cli_note_not_root(c.sysroot ? NULL : &unexamined, c.sysroot ? 0 : state_fd, top);
 	if (state_fd >= 0)
 		close(state_fd);
-	json_object_object_add(top, "vms", arr);
 
 	if (c.json) {
 		print_json(stdout, top);

@@ -16,7 +16,7 @@
 static void numa_balancing_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg numa-balancing [on|off|normal|memory-tiering|0|1|2|3] [--json]\n"
+	      " kvmcg numa-balancing [on|off|normal|memory-tiering|0|1|2|3] [--json] [--sysroot DIR]\n"
 	      "\n"
 	      "Show automatic NUMA balancing (/proc/sys/kernel/numa_balancing), or set it and\n"
 	      "show it before and after. The kernel then unmaps pages to sample which node\n"
@@ -87,14 +87,12 @@ static int set_mode(int proc_fd, int before, int want)
 	return 0;
 }
 
+static const struct option numa_balancing_options[] = {CLI_JSON_OPTION, CLI_SYSROOT_OPTION, CLI_HELP_OPTION, {0}};
+const struct cli_command numa_balancing_command = {.options = numa_balancing_options, .help = numa_balancing_help, .files = true};
+
 int cmd_numa_balancing(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{"json", no_argument, NULL, OPT_JSON},
-		{"sysroot", required_argument, NULL, OPT_SYSROOT},
-		{"help", no_argument, NULL, OPT_HELP},
-		{0}};
-	static const struct cli_command cmd = {.options = options, .help = numa_balancing_help, .files = true};
+	const struct cli_command cmd = numa_balancing_command;
 	struct cli c = {.command = "numa-balancing", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)

@@ -36,7 +36,8 @@ static const struct column node_columns[] = {
 static void numastat_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg numastat [VMSEL] [options]\n"
+	      " kvmcg numastat [VMSEL] [-o COLUMNS] [-n] [-r] [-J|--json] [--no-qmp]\n"
+	      "                [--qmp-timeout MS]\n"
 	      "\n"
 	      "Show where a VM's memory is, per NUMA node, in MiB, as numastat -p does: its\n"
 	      "guest RAM (the mappings of QEMU's memory backends, whose sizes its monitor\n"
@@ -46,7 +47,7 @@ static void numastat_help(void)
 	      "Mems_allowed_list), the share of its guest RAM and other memory on them, and\n"
 	      "how much guest RAM is not resident yet. Without VMSEL, every VM, one row each.\n"
 	      "\n"
-	      "VMSEL (at most one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
+	      "VMSEL (at most one):\n" CLI_VMSEL_HELP
 	      "\n"
 	      "Options:\n"
 	      " -J, --json              print JSON\n"
@@ -83,8 +84,7 @@ static json_object *memory_json(const struct vm *vm, const struct vm_memory *m, 
 	json_object_object_add(o, "guest_ram_bytes", json_object_new_uint64(m->guest_ram_size));
 	json_object_object_add(o, "not_resident_bytes", json_object_new_uint64(
 								    m->guest_ram_size > resident ? m->guest_ram_size - resident : 0));
-	_cleanup_free_ char *list = allowed ? idset_format(allowed) : NULL;
-	json_object_object_add(o, "allowed_nodes", list ? json_object_new_string(list) : NULL);
+	json_object_object_add(o, "allowed_nodes", cpulist_json(allowed));
 	json_object_object_add(o, "guest_ram_policy",
 			       m->guest_ram_policy[0] ? json_object_new_string(m->guest_ram_policy) : NULL);
 	uint64_t total = vm_memory_counted(m, NULL);
@@ -278,15 +278,17 @@ static int run_numastat(struct cli *c)
 	return rc;
 }
 
+static const struct option numastat_options[] = {CLI_LIVE_OPTIONS, CLI_VMSEL_OPTIONS, CLI_TABLE_OPTIONS, {0}};
+const struct cli_command numastat_command = {.options = numastat_options,
+				       .help = numastat_help,
+				       .vmsel_optional = true,
+				       .columns = node_columns,
+				       .n_columns = ARRAY_SIZE(node_columns),
+				       .default_columns = NODE_DEFAULT_COLUMNS};
+
 int cmd_numastat(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, CLI_TABLE_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options,
-					       .help = numastat_help,
-					       .vmsel_optional = true,
-					       .columns = node_columns,
-					       .n_columns = ARRAY_SIZE(node_columns),
-					       .default_columns = NODE_DEFAULT_COLUMNS};
+	const struct cli_command cmd = numastat_command;
 	struct cli c = {.command = "numastat", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)

@@ -27,14 +27,21 @@ static void pin_help(void)
 {
 	fputs("Usage:\n"
 	      " kvmcg pin VMSEL [--vcpu N:CPUS]... [--emulator CPUS] [--iothread ID:CPUS]...\n"
-	      "                 [--mems NODES [--mem-policy MODE] [--no-migrate]] [--dry-run] [--json]\n"
+	      "                 [--mems NODES [--mem-policy MODE] [--no-migrate]] [--force]\n"
+	      "                 [--cpu-weight N] [--cpu-quota N%|max] [--cpu-period USEC]\n"
+	      "                 [--vcpu-scheduler CLASS] [--policy FILE] [--cgroup-root DIR]\n"
+	      "                 [--affinity-only] [--lock-timeout MS] [--dry-run] [--json]\n"
+	      "                 [--no-syslog] [--no-qmp] [--qmp-timeout MS]\n"
 	      "\n"
 	      "Pin a VM's threads, like virsh vcpupin, emulatorpin and iothreadpin: each vCPU,\n"
 	      "the emulator and each iothread get a cgroup under <cgroup-root>/<vm>/ with its\n"
 	      "cpuset, then their affinity is set and everything is read back. What was pinned\n"
 	      "before stays pinned unless named again; an identical second pin changes nothing.\n"
+	      "With no setting asked, pin VMSEL changes nothing and prints the VM's pins as\n"
+	      "virsh vcpupin and emulatorpin do: one line per vCPU (\"   0: 22\"), then the\n"
+	      "emulator's and each iothread's CPUs.\n"
 	      "\n"
-	      "VMSEL (exactly one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
+	      "VMSEL (exactly one):\n" CLI_VMSEL_HELP
 	      "\n"
 	      "Options:\n"
 	      "     --vcpu <N|A-B|all>:<cpus>  pin vCPU N (or a range, or all) to CPUs\n"
@@ -48,9 +55,14 @@ static void pin_help(void)
 	      "                                where there is room, cpuset.mems unchanged)\n"
 	      "     --no-migrate               with --mems: leave the pages where they are\n"
 	      "                                (cgroup v1's memory_migrate=0; refused on v2)\n"
-	      "     --force                    go on when the nodes look too small for the VM\n"
-	      "     --cpu-weight <1-10000>     cpu.weight of the VM's cgroup (cgroup v2)\n"
-	      "     --cpu-quota <N%|max>       cpu.max: N% of one CPU (cgroup v2)\n"
+	      "     --force                    go on when the nodes look too small for the VM;\n"
+	      "                                with --policy, replace an operator's classless\n"
+	      "                                qdisc on a tap (put back at unpin)\n"
+	      "     --cpu-weight <1-10000>     cpu.weight of the VM's cgroup (v2); on v1,\n"
+	      "                                cpu.shares = N x 1024 / 100 in the v1 cpu\n"
+	      "                                hierarchy\n"
+	      "     --cpu-quota <N%|max>       cpu.max: N% of one CPU (v2); on v1,\n"
+	      "                                cpu.cfs_quota_us\n"
 	      "     --cpu-period <usec>        the cpu.max period (1000-1000000; default 100000)\n"
 	      "     --vcpu-scheduler <class>   other, batch, idle, fifo:PRIO or rr:PRIO for vCPUs\n"
 	      "     --dry-run                  print the plan; change nothing\n"
@@ -58,11 +70,13 @@ static void pin_help(void)
 	      "                                of the hierarchy that has cpuset)\n"
 	      "     --affinity-only            no cgroups: sched_setaffinity alone (also what\n"
 	      "                                kvmcg does when no cpuset controller is usable)\n"
-	      "     --policy <file>            take the pins from a policy file's [CPU] and\n"
-	      "                                [Memory] sections (kvmcg.policy(5)); options\n"
+	      "     --policy <file>            carry out a policy file's [CPU], [Memory], [IO]\n"
+	      "                                and [Network] sections (kvmcg.policy(5)); options\n"
 	      "                                given here win over it; [Match] is not consulted\n"
 	      "     --lock-timeout <ms>        wait this long for another kvmcg run on the same\n"
 	      "                                VM to finish (default 5000)\n"
+	      "     --no-syslog                do not log the change to syslog (kvmcg(8),\n"
+	      "                                AUDIT TRAIL)\n"
 	      "     --json                     print JSON\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
 	      " -h, --help                     display this help\n"
@@ -75,7 +89,7 @@ static void pin_help(void)
 	      "Exit status: 0 done or nothing to do; 1 failed (rolled back), or another run\n"
 	      "holds the VM; 2 bad request (nothing written); 3 partly: the VM exited during\n"
 	      "the run (rolled back), a setting was not carried out (said on stderr), or what\n"
-	      "could not be undone is kept in the record for the next run.\n"
+	      "could not be undone is kept in the record for the next run; 5 --wait ran out.\n"
 	      "See kvmcg(8).\n",
 	      stdout);
 }
@@ -83,7 +97,8 @@ static void pin_help(void)
 static void unpin_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg unpin VMSEL [--migrate-back] [--lock-timeout MS] [--json]\n"
+	      " kvmcg unpin VMSEL [--migrate-back] [--lock-timeout MS] [--no-syslog] [--json]\n"
+	      "                   [--no-qmp] [--qmp-timeout MS]\n"
 	      "\n"
 	      "Undo kvmcg pin: put every thread back in the cgroup and affinity it had before\n"
 	      "kvmcg first pinned it, and remove the VM's cgroups. A VM that has exited leaves\n"
@@ -92,14 +107,24 @@ static void unpin_help(void)
 	      "unpin removes it. The VM's memory may again come from any node, but the pages\n"
 	      "it has stay where they are (said, with where they are) unless --migrate-back.\n"
 	      "\n"
-	      "VMSEL (exactly one): --pid PID, --pidfile FILE, --name NAME, --qmp SOCKET\n"
+	      "VMSEL (exactly one):\n" CLI_VMSEL_HELP
 	      "\n"
 	      "Options:\n"
 	      "     --migrate-back             move the VM's pages back to the nodes they were\n"
 	      "                                on before kvmcg first moved them, in the same\n"
 	      "                                proportions\n"
 	      "     --lock-timeout <ms>        wait this long for another kvmcg's hold on the VM\n"
+	      "                                (default 5000)\n"
+	      "     --no-syslog                do not log the change to syslog (kvmcg(8),\n"
+	      "                                AUDIT TRAIL)\n"
+	      "     --json                     print JSON\n"
+	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
+	      " -h, --help                     display this help\n"
 	      "\n"
+	      "Exit status: 0 done or nothing to do; 1 failed (rolled back), or another run\n"
+	      "holds the VM; 2 bad request; 3 partly: the VM exited during the run, or a\n"
+	      "cgroup that cannot be removed yet is kept in the record for the next unpin; 5\n"
+	      "--wait ran out.\n"
 	      "See kvmcg(8).\n",
 	      stdout);
 }
@@ -164,7 +189,7 @@ json_object *pin_result_json(const struct vm *vm, const struct pin_result *res)
 	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
 	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
 	json_object_object_add(o, "result", json_object_new_string(txn_result_name(res->result)));
-	json_object_object_add(o, "mode", json_object_new_string(backend_name(res->backend)));
+	json_object_object_add(o, "mode", res->not_pinned ? NULL : json_object_new_string(backend_name(res->backend)));
 	json_object_object_add(o, "layout", res->backend == BACKEND_AFFINITY || !res->vm_dir
 						    ? NULL
 						    : json_object_new_string(layout_kind_name(res->layout)));
@@ -179,6 +204,10 @@ json_object *pin_result_json(const struct vm *vm, const struct pin_result *res)
 	for (size_t i = 0; i < res->n_skipped; i++)
 		json_object_array_add(sk, json_object_new_string(res->skipped[i]));
 	json_object_object_add(o, "skipped_settings", sk);
+	json_object *ns = json_object_new_array();
+	for (size_t i = 0; i < res->n_net_steps; i++)
+		json_object_array_add(ns, json_object_new_string(res->net_steps[i]));
+	json_object_object_add(o, "net_steps", ns);
 	json_object *w = json_object_new_array();
 	for (size_t i = 0; i < res->n_warnings; i++)
 		json_object_array_add(w, json_object_new_string(res->warnings[i]));
@@ -210,6 +239,13 @@ void pin_report(const struct cli *c, const struct vm *vm, const struct pin_resul
 			int r = print_plan_table(stdout, &res->plan);
 			if (r < 0)
 				log_error("cannot print the plan: %s", strerror(-r));
+			putchar('\n');
+		}
+		if (res->result == TXN_DRY_RUN && res->n_net_steps) {
+			for (size_t i = 0; i < res->n_net_steps; i++) {
+				_cleanup_free_ char *l = str_escape(res->net_steps[i]);
+				printf("tc  %s\n", l ? l : "?");
+			}
 			putchar('\n');
 		}
 		_cleanup_free_ char *m = res->message ? str_escape(res->message) : NULL;
@@ -250,6 +286,40 @@ static int parse_memory_option(struct cli *c, int opt, const char *arg, struct p
 	return 0;
 }
 
+/* --vcpu and --iothread add up, one pin per vCPU and per iothread as virsh vcpupin and
+ * iothreadpin take them: a vCPU or an iothread named twice is a usage error, and so
+ * is all:CPUS twice. all:CPUS is the default for the vCPUs the others do not name,
+ * whatever the order: it is kept first, so that the explicit ones win (plan_merge_spec
+ * applies them in order). 1, or the negated exit code (said). */
+static int add_vcpu_pin(struct cli *c, struct pin_args *a, const char *arg, const struct vcpu_arg *v)
+{
+	for (size_t i = 0; i < a->req.n_vcpus; i++) {
+		const struct vcpu_arg *p = &a->req.vcpus[i];
+		bool all = v->first < 0, p_all = p->first < 0;
+		if (all && p_all)
+			return -cli_usage_error(c, "--vcpu '%s': all is given twice; give it once", arg);
+		if (!all && !p_all && v->first <= p->last && p->first <= v->last) {
+			int n = v->first > p->first ? v->first : p->first;
+			_cleanup_free_ char *cpus = idset_format(p->cpus);
+			char first[48];
+			if (p->first == p->last)
+				snprintf(first, sizeof(first), "%d", p->first);
+			else
+				snprintf(first, sizeof(first), "%d-%d", p->first, p->last);
+			return -cli_usage_error(c, "--vcpu '%s:%s' and --vcpu '%s' both pin vCPU %d; give each vCPU once",
+						first, cpus ? cpus : "?", arg, n);
+		}
+	}
+	if (tune_request_add_vcpu(&a->req, v) < 0)
+		return -EXIT_FAILURE_RUNTIME;
+	if (v->first < 0 && a->req.n_vcpus > 1) {
+		struct vcpu_arg all = a->req.vcpus[a->req.n_vcpus - 1];
+		memmove(&a->req.vcpus[1], &a->req.vcpus[0], (a->req.n_vcpus - 1) * sizeof(all));
+		a->req.vcpus[0] = all;
+	}
+	return 1;
+}
+
 int pin_parse_option(struct cli *c, int opt, const char *arg, void *userdata)
 {
 	struct pin_args *a = userdata;
@@ -262,9 +332,9 @@ int pin_parse_option(struct cli *c, int opt, const char *arg, void *userdata)
 		struct vcpu_arg v;
 		if (parse_vcpu_arg(arg, "--vcpu", &v, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
-		int r = tune_request_add_vcpu(&a->req, &v);
+		int r = add_vcpu_pin(c, a, arg, &v);
 		idset_free(v.cpus);
-		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
+		return r;
 	}
 	case OPT_EMULATOR:
 		idset_free(a->req.emulator);
@@ -277,7 +347,16 @@ int pin_parse_option(struct cli *c, int opt, const char *arg, void *userdata)
 		struct idset *cpus;
 		if (parse_iothread_arg(arg, "--iothread", &id, &cpus, NULL) < 0)
 			return -cli_usage_error(c, "%s", err_get());
-		int r = tune_request_add_iothread(&a->req, id, cpus);
+		int r = 0;
+		for (size_t i = 0; i < a->req.n_iothreads && r == 0; i++)
+			if (strcmp(a->req.iothread_ids[i], id) == 0)
+				r = -cli_usage_error(c, "--iothread '%s': iothread %s is given twice; give it once", arg, id);
+		if (r < 0) {
+			free(id);
+			idset_free(cpus);
+			return r;
+		}
+		r = tune_request_add_iothread(&a->req, id, cpus);
 		free(id);
 		idset_free(cpus);
 		return r < 0 ? -EXIT_FAILURE_RUNTIME : 1;
@@ -356,7 +435,7 @@ int pin_with_policy(const struct pin_args *cli, struct pin_args *out)
 	diags_done(&d);
 	*out = (struct pin_args){.dry_run = cli->dry_run, .affinity_only = cli->affinity_only, .force = cli->force,
 				 .cgroup_root = cli->cgroup_root, .lock_timeout_ms = cli->lock_timeout_ms,
-				 .command = cli->command};
+				 .command = cli->command, .policy = cli->policy};
 	r = policy_to_request(p, &out->req, &out->req.skipped, &out->req.n_skipped);
 	policy_free(p);
 	/* the command line's tuning wins over the file's */
@@ -405,8 +484,107 @@ static void warn_watch_overrides(const struct vm *vm)
 		    (int)watcher, (int)vm->pid);
 }
 
+/* Whether the command line asks for nothing to change: pin VMSEL alone (--dry-run,
+ * --json, --lock-timeout, --cgroup-root, --affinity-only, --force say how, not what). */
+static bool asks_nothing(const struct pin_args *a)
+{
+	const struct tune_request *r = &a->req;
+	const struct cputune *t = &r->cputune;
+	return !a->policy && !r->n_vcpus && !r->emulator && !r->n_iothreads && !r->mems && !r->mem_policy &&
+	       !r->no_migrate && !t->weight && !t->quota_set && !t->period_us && !t->sched_set;
+}
+
+/* The VM's pins as the kernel has them (each thread's affinity), as virsh vcpupin,
+ * emulatorpin and iothreadpin list them: {"pid", "name", "vcpupin": [{"vcpu", "tid",
+ * "cpulist"}], "emulatorpin": {"tid", "cpulist"}, "iothreadpin": [{"id", "tid",
+ * "cpulist"}], "kvmcg": kvmcg's record (null when kvmcg has not pinned it)}. */
+static json_object *pins_json(const struct vm *vm)
+{
+	json_object *o = json_object_new_object(), *v = json_object_new_array(), *io = json_object_new_array();
+	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
+	json_object_object_add(o, "name", vm->name ? json_object_new_string(vm->name) : NULL);
+	for (int i = 0;; i++) {
+		const struct vm_thread *t = vm_find_vcpu(vm, i);
+		if (!t && i >= (int)vm->n_vcpus_expected)
+			break;
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "vcpu", json_object_new_int(i));
+		json_object_object_add(e, "tid", t ? json_object_new_int(t->tid) : NULL);
+		json_object_object_add(e, "cpulist", t ? cpulist_json(t->affinity) : NULL);
+		json_object_array_add(v, e);
+	}
+	json_object_object_add(o, "vcpupin", v);
+	json_object *emu = NULL;
+	for (size_t k = 0; k < vm->n_threads; k++) {
+		const struct vm_thread *t = &vm->threads[k];
+		json_object *e = t->tid == vm->pid || t->kind == THREAD_IOTHREAD ? json_object_new_object() : NULL;
+		if (!e)
+			continue;
+		if (t->kind == THREAD_IOTHREAD)
+			json_object_object_add(e, "id", json_object_new_string(t->iothread_id ? t->iothread_id : "?"));
+		json_object_object_add(e, "tid", json_object_new_int(t->tid));
+		json_object_object_add(e, "cpulist", cpulist_json(t->affinity));
+		if (t->kind == THREAD_IOTHREAD)
+			json_object_array_add(io, e);
+		else
+			emu = e;
+	}
+	json_object_object_add(o, "emulatorpin", emu);
+	json_object_object_add(o, "iothreadpin", io);
+	return o;
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+/* pins_json() as virsh prints it: "VCPU: CPU Affinity", then "   0: 22" per vCPU
+ * ("?" for one not identified), "emulator: 18-23", "iothread ID: 4"; names escaped. */
+static void print_pins_text(json_object *o)
+{
+	json_object *a, *e;
+	puts("VCPU: CPU Affinity");
+	json_object_object_get_ex(o, "vcpupin", &a);
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		e = json_object_array_get_idx(a, i);
+		const char *l = get_str(e, "cpulist");
+		printf("%4s: %s\n", get_str(e, "vcpu"), l ? l : "? (its thread was not identified)");
+	}
+	if (json_object_object_get_ex(o, "emulatorpin", &e) && e)
+		printf("emulator: %s\n", get_str(e, "cpulist") ? get_str(e, "cpulist") : "?");
+	json_object_object_get_ex(o, "iothreadpin", &a);
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		e = json_object_array_get_idx(a, i);
+		_cleanup_free_ char *id = str_escape(get_str(e, "id"));
+		printf("iothread %s: %s\n", id ? id : "?", get_str(e, "cpulist") ? get_str(e, "cpulist") : "?");
+	}
+}
+
+/* pin VMSEL alone: the VM's pins, as virsh vcpupin DOMAIN shows them. */
+static int print_pins(struct cli *c)
+{
+	struct vm *vm _cleanup_vm_ = NULL;
+	int r = vmsel_resolve(&c->discover, &c->sel, &vm);
+	if (r < 0) /* as show says it: nothing was to be done to the VM */
+		return cli_runtime_error(r, "cannot select the VM");
+	json_object *o = pins_json(vm);
+	_cleanup_close_ int state_fd = state_dir_open(false);
+	json_object_object_add(o, "kvmcg", cli_pin_state_json(state_fd, vm, NULL));
+	cli_note_not_root(NULL, state_fd, o);
+	if (c->json)
+		print_json(stdout, o);
+	else
+		print_pins_text(o);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
 static int run_pin(struct cli *c, struct pin_args *a)
 {
+	if (asks_nothing(a))
+		return print_pins(c);
 	/* the transaction reads each thread's placement once, under the VM's lock */
 	c->discover.placement_later = true;
 	struct txn_env env = cli_txn_env(c);
@@ -467,24 +645,28 @@ int pin_check_args(struct cli *c, struct pin_args *a)
 	return CLI_RUN;
 }
 
+static const struct option pin_options[] = {
+	CLI_LIVE_OPTIONS,
+	CLI_VMSEL_OPTIONS,
+	PIN_OPTIONS,
+	CLI_CHANGE_OPTIONS,
+	{0},
+};
+const struct cli_command pin_command = {
+	.options = pin_options, .help = pin_help, .vmsel = true, .extra = pin_parse_option,
+};
+
 int cmd_pin(int argc, char **argv)
 {
-	static const struct option options[] = {
-		CLI_COMMON_OPTIONS,
-		CLI_VMSEL_OPTIONS,
-		PIN_OPTIONS,
-		{0},
-	};
 	struct cli c = {.command = "pin", .proc_fd = -1, .sys_fd = -1};
 	struct pin_args a = {.command = "pin"};
-	const struct cli_command cmd = {
-		.options = options, .help = pin_help, .vmsel = true, .extra = pin_parse_option, .userdata = &a,
-	};
+	struct cli_command cmd = pin_command;
+	cmd.userdata = &a;
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc == CLI_RUN) {
 		if (c.sysroot)
 			rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to pin there");
-		else if ((rc = pin_check_args(&c, &a)) == CLI_RUN) {
+		else if ((rc = pin_check_args(&c, &a)) == CLI_RUN && (asks_nothing(&a) || !(rc = cli_require_root(&c)))) {
 			if ((rc = cli_open_roots(&c)) == 0)
 				rc = run_pin(&c, &a);
 		}
@@ -578,23 +760,27 @@ static int parse_unpin_option(struct cli *c, int opt, const char *arg, void *use
 	return cli_lock_timeout_option(c, arg, &ua->lock_timeout_ms);
 }
 
+static const struct option unpin_options[] = {CLI_LIVE_OPTIONS,
+					CLI_VMSEL_OPTIONS,
+					{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+					{"migrate-back", no_argument, NULL, OPT_MIGRATE_BACK},
+					CLI_CHANGE_OPTIONS,
+					{0}};
+const struct cli_command unpin_command = {.options = unpin_options, .help = unpin_help, .vmsel = true,
+				.extra = parse_unpin_option};
+
 int cmd_unpin(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS,
-						CLI_VMSEL_OPTIONS,
-						{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
-						{"migrate-back", no_argument, NULL, OPT_MIGRATE_BACK},
-						{0}};
 	struct unpin_args ua = {0};
-	const struct cli_command cmd = {.options = options, .help = unpin_help, .vmsel = true,
-					.extra = parse_unpin_option, .userdata = &ua};
+	struct cli_command cmd = unpin_command;
+	cmd.userdata = &ua;
 	struct cli c = {.command = "unpin", .proc_fd = -1, .sys_fd = -1};
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc != CLI_RUN)
 		return rc;
 	if (c.sysroot)
 		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to unpin there");
-	else if ((rc = cli_open_roots(&c)) == 0)
+	else if (!(rc = cli_require_root(&c)) && (rc = cli_open_roots(&c)) == 0)
 		rc = run_unpin(&c, &ua);
 	cli_done(&c);
 	return rc;

@@ -7,6 +7,10 @@
 #include "cli/cli.h"
 #include "core/txn.h"
 
+/* Its options and help, for cli_parse and tests/unit/test-help.c (cli/commands.h). */
+struct cli_command;
+extern const struct cli_command pin_command;
+extern const struct cli_command unpin_command;
 int cmd_pin(int argc, char **argv);
 int cmd_unpin(int argc, char **argv);
 

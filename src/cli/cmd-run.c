@@ -38,8 +38,13 @@ enum { OPT_POLICY_DIR = 0x300, OPT_VERBOSE };
 static void run_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg run [--policy FILE | --policy-dir DIR] [--name NAME] [pin options]\n"
-	      "           [--dry-run] [--json] [--verbose] -- QEMU-BINARY ARGS...\n"
+	      " kvmcg run [--policy FILE | --policy-dir DIR] [--name NAME] [--vcpu N:CPUS]...\n"
+	      "           [--emulator CPUS] [--iothread ID:CPUS]... [--mems NODES\n"
+	      "           [--mem-policy MODE] [--no-migrate]] [--force] [--cpu-weight N]\n"
+	      "           [--cpu-quota N%|max] [--cpu-period USEC] [--vcpu-scheduler CLASS]\n"
+	      "           [--cgroup-root DIR] [--affinity-only] [--lock-timeout MS]\n"
+	      "           [--qmp-timeout MS] [--dry-run] [--json] [--verbose] [--no-syslog]\n"
+	      "           -- QEMU-BINARY ARGS...\n"
 	      "\n"
 	      "Start QEMU already placed: its process is made and put in its cgroup with the\n"
 	      "emulator's CPUs and its memory policy before QEMU executes, and every vCPU and\n"
@@ -61,14 +66,18 @@ static void run_help(void)
 	      "                              " POLICY_DIR_DEFAULT "; none matching is fine)\n"
 	      "     --name <name>            the VM's name: matched against policies, and given\n"
 	      "                              to QEMU as -name when its arguments have none\n"
-	      "     --vcpu, --emulator, --iothread, --mems, --mem-policy, --cpu-weight,\n"
-	      "     --cpu-quota, --cpu-period, --vcpu-scheduler, --cgroup-root, --force,\n"
+	      "     --vcpu, --emulator, --iothread, --mems, --mem-policy, --no-migrate,\n"
+	      "     --cpu-weight, --cpu-quota, --cpu-period, --vcpu-scheduler, --cgroup-root,\n"
+	      "     --affinity-only, --force,\n"
 	      "     --lock-timeout           as for kvmcg pin; with a policy, --vcpu and the\n"
 	      "                              CPU tuning options add to it\n"
 	      "     --qmp-timeout <ms>       how long QEMU may take to start and answer on its\n"
 	      "                              monitor (default 60000)\n"
+
 	      "     --dry-run                print the command line and the plan; start nothing\n"
 	      "     --verbose                say how the process was made and each step\n"
+	      "     --no-syslog              do not log the VM's placement to syslog (kvmcg(8),\n"
+	      "                              AUDIT TRAIL)\n"
 	      "     --json                   print JSON\n"
 	      " -h, --help                   display this help\n"
 	      "\n"
@@ -528,6 +537,7 @@ struct run_ctx {
 	bool mp_set;
 	struct qemu_cell_nodes *cells; /* CellNodes=, for the cells' backends */
 	const char *policy_path;       /* the policy the VM starts with, NULL: none */
+	char *policy;                  /* the same, kept for the pin's audit line (all.policy) */
 };
 
 static void run_ctx_done(struct run_ctx *x)
@@ -545,6 +555,7 @@ static void run_ctx_done(struct run_ctx *x)
 	free(x->qmp_path);
 	pin_args_done(&x->all);
 	pin_args_done(&x->held);
+	free(x->policy);
 	free(x->cells);
 }
 
@@ -689,10 +700,10 @@ static int prepare(struct run_ctx *x, char **argv, size_t argc)
 		x->ra->pin = (struct pin_args){0}; /* moved */
 	}
 	x->all.command = "run";
-	x->all.policy = NULL;
 	x->policy_path = policy;
 	r = take_cells(x);
 	x->policy_path = NULL;
+	x->all.policy = x->policy = TAKE_PTR(policy);
 	if (r == -EINVAL)
 		return EXIT_USAGE;
 	if (r < 0)
@@ -868,21 +879,28 @@ static int run_launch(struct run_ctx *x)
 	return rc;
 }
 
+static const struct option run_options[] = {
+	/* no --no-qmp: the VM is started and read through kvmcg's own monitor */
+	CLI_JSON_OPTION,
+	CLI_HELP_OPTION,
+	{"qmp-timeout", required_argument, NULL, OPT_TIMEOUT},
+	PIN_OPTIONS,
+	{"name", required_argument, NULL, OPT_NAME},
+	{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	CLI_CHANGE_OPTIONS,
+	{0},
+};
+const struct cli_command run_command = {
+	.options = run_options, .help = run_help, .command_line = true, .extra = parse_run_option,
+};
+
 int cmd_run(int argc, char **argv)
 {
-	static const struct option options[] = {
-		CLI_COMMON_OPTIONS,
-		PIN_OPTIONS,
-		{"name", required_argument, NULL, OPT_NAME},
-		{"policy-dir", required_argument, NULL, OPT_POLICY_DIR},
-		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{0},
-	};
 	struct cli c = {.command = "run", .proc_fd = -1, .sys_fd = -1};
 	struct run_args ra = {.pin = {.command = "run"}};
-	const struct cli_command cmd = {
-		.options = options, .help = run_help, .command_line = true, .extra = parse_run_option, .userdata = &ra,
-	};
+	struct cli_command cmd = run_command;
+	cmd.userdata = &ra;
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc == CLI_RUN) {
 		struct run_ctx x = {.c = &c, .ra = &ra, .launch_lock_fd = -1};
@@ -890,7 +908,8 @@ int cmd_run(int argc, char **argv)
 			rc = cli_usage_error(&c, "--sysroot reads a captured tree; nothing can be started there");
 		else if (ra.pin.policy && ra.policy_dir)
 			rc = cli_usage_error(&c, "--policy and --policy-dir exclude each other");
-		else if ((rc = pin_check_args(&c, &ra.pin)) == CLI_RUN && (rc = cli_open_roots(&c)) == 0 &&
+		else if ((rc = pin_check_args(&c, &ra.pin)) == CLI_RUN && !(rc = cli_require_root(&c)) &&
+			 (rc = cli_open_roots(&c)) == 0 &&
 			 (rc = prepare(&x, argv + optind, (size_t)(argc - optind))) == EXIT_OK)
 			rc = x.all.dry_run ? dry_run(&x) : run_launch(&x);
 		run_ctx_done(&x);

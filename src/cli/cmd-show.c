@@ -11,6 +11,7 @@
 #include "cli/numa-warn.h"
 #include "cli/output.h"
 #include "kernel/rtnl.h"
+#include "plan/nettune.h"
 #include "vmm/taps.h"
 #include "state/state.h"
 #include "basic/util.h"
@@ -22,9 +23,10 @@ static const struct column show_columns[] = {
 	{.name = "TID", .keys = "tid", .help = "thread id"},
 	{.name = "NAME", .keys = "comm", .flags = SCOLS_FL_TRUNC, .help = "thread name"},
 	{.name = "CPU", .keys = "cpu", .flags = SCOLS_FL_RIGHT, .help = "CPU it last ran on"},
-	{.name = "STATE", .keys = "state", .help = "state (R, S, D, ...)"},
+	{.name = "STATE", .keys = "state", .format = COL_THREAD_STATE,
+	 .help = "running, sleeping, blocked, stopped, ... (JSON: the letter, R, S, D, T)"},
 	{.name = "TIME", .keys = "cpu_time_ns", .format = COL_NS_AS_SECONDS, .flags = SCOLS_FL_RIGHT,
-	 .help = "CPU time, seconds"},
+	 .help = "CPU time, as virsh vcpuinfo: 3.1s (JSON: nanoseconds)"},
 	{.name = "SCHED", .keys = "sched", .help = "scheduling policy: other, batch, idle, fifo:N, rr:N"},
 	{.name = "AFFINITY", .keys = "affinity", .flags = SCOLS_FL_WRAP, .help = "CPUs it may run on"},
 	{.name = "MAP", .keys = "affinity_map", .flags = SCOLS_FL_WRAP,
@@ -36,7 +38,8 @@ static const struct column show_columns[] = {
 static void show_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg show VMSEL [options]\n"
+	      " kvmcg show VMSEL [-o COLUMNS] [-n] [-r] [-J|--json] [--no-qmp] [--qmp-timeout MS]\n"
+	      "                  [--sysroot DIR]\n"
 	      "\n"
 	      "Show every thread of one VM: its kind (vcpu, iothread, emulator, worker, or\n"
 	      "unknown when a vCPU could not be identified), vCPU index or iothread id, tid,\n"
@@ -45,11 +48,7 @@ static void show_help(void)
 	      "made the process a VM (exe: a root-owned QEMU executable, as the kernel\n"
 	      "reports it, not argv[0]; kvm-fd: it holds a KVM VM) and who owns it.\n"
 	      "\n"
-	      "VMSEL (exactly one):\n"
-	      "     --pid <pid>         the VM's process id\n"
-	      "     --pidfile <file>    a pidfile that the VM keeps locked (QEMU's -pidfile)\n"
-	      "     --name <name>       QEMU's -name guest=<name>\n"
-	      "     --qmp <socket>      a QMP monitor socket of the VM\n"
+	      "VMSEL (exactly one):\n" CLI_VMSEL_HELP
 	      "\n"
 	      "Options:\n"
 	      " -J, --json              print the VM as a JSON object\n"
@@ -86,10 +85,14 @@ static int print_vm_text(json_object *vm, const struct table_opts *opts)
 		{"Cgroup", "cgroup"},
 		{"Cgroup hierarchy", "cgroup_hierarchy"},
 		{"Pinned", "pinned"},
+		{"Pins", "pins"},
 		{"kvmcg mode", "kvmcg.mode"},
+		{"kvmcg pins", "kvmcg.pins.text"},
 		{"kvmcg cgroup", "kvmcg.cgroup"},
 		{"Launched by kvmcg", "kvmcg.launched"},
 		{"kvmcg io", "kvmcg.io.text"},
+		{"kvmcg net", "kvmcg.net.text"},
+		{"kvmcg cpu", "kvmcg.cpu.text"},
 	};
 	json_object *threads;
 	if (!opts->noheadings && !opts->raw) {
@@ -137,15 +140,139 @@ static void add_taps(json_object *j, int proc_fd, pid_t pid, bool live)
 		json_object_object_add(j, "taps_text", json_object_new_string(s));
 }
 
+/* "20 Mbit/s" (tc's units: powers of 1000) of bytes per second. */
+static void bits(FILE *f, uint64_t bytes_per_s)
+{
+	double b = (double)bytes_per_s * 8;
+	if (b >= 1e9)
+		fprintf(f, "%.4g Gbit/s", b / 1e9);
+	else if (b >= 1e6)
+		fprintf(f, "%.4g Mbit/s", b / 1e6);
+	else
+		fprintf(f, "%.4g Kbit/s", b / 1e3);
+}
+
+/* A tap's class on its bridge (Weight=), as the kernel has it: into d, and a line. */
+static void show_class(struct rtnl *r, const struct net_change *c, json_object *d, FILE *f)
+{
+	struct rtnl_class *v = NULL, cl = {0};
+	size_t n = 0;
+	bool present = false;
+	if (rtnl_class_list(r, c->ifindex, &v, &n) == 0)
+		for (size_t k = 0; k < n; k++)
+			if (v[k].classid == c->handle && strcmp(v[k].kind, "htb") == 0) {
+				present = true;
+				cl = v[k];
+			}
+	free(v);
+	char id[24], port[IF_NAMESIZE] = "";
+	snprintf(id, sizeof(id), "%x:%x", c->handle >> 16, c->handle & 0xFFFFu);
+	if (rtnl_link_name(r, c->port, port) < 0)
+		snprintf(port, sizeof(port), "%d", c->port);
+	json_object_object_add(d, "present", json_object_new_boolean(present));
+	json_object_object_add(d, "port", json_object_new_string(port));
+	if (!present) {
+		fprintf(f, "class %s (gone)", id);
+		return;
+	}
+	json_object_object_add(d, "qdisc", json_object_new_string("htb"));
+	json_object_object_add(d, "class", json_object_new_string(id));
+	json_object_object_add(d, "rate", json_object_new_uint64(cl.rate));
+	json_object_object_add(d, "ceil", json_object_new_uint64(cl.ceil));
+	json_object_object_add(d, "quantum", json_object_new_uint64(cl.quantum));
+	fprintf(f, "share of %s's inbound for %s: htb class %s rate ", c->dev, port, id);
+	bits(f, cl.rate);
+	fputs(" ceil ", f);
+	bits(f, cl.ceil);
+	fprintf(f, " quantum %u B", cl.quantum);
+}
+
+/* What kvmcg added to the VM's network devices (the record's "net"), each as the
+ * kernel has it now, in the VM's network namespace: into pin (the "kvmcg" object) as
+ * "net": {"devices": [{dev, what, present, qdisc, rate, peak, burst, limit}], "text"}.
+ * Rates in bytes per second, sizes in bytes. */
+static void add_net_state(json_object *pin, int proc_fd, const struct vm *vm, const struct vm_state *st)
+{
+	_cleanup_close_ int ns = st->n_net ? vm_netns_open(proc_fd, vm->pid) : -1;
+	_cleanup_rtnl_ struct rtnl *r = NULL;
+	struct cli_text text;
+	if (ns < 0 || rtnl_open(ns, &r) < 0 || !cli_text_open(&text))
+		return;
+	json_object *net = json_object_new_object(), *devs = json_object_new_array();
+	for (size_t i = 0; i < st->n_net; i++) {
+		const struct net_change *c = &st->net[i];
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "dev", json_object_new_string(c->dev));
+		json_object_object_add(d, "what", json_object_new_string(net_added_name(c->what)));
+		if (c->what == NET_ADDED_CLASS) {
+			fprintf(text.f, "%s%s: ", i ? "; " : "", c->dev);
+			show_class(r, c, d, text.f);
+			json_object_array_add(devs, d);
+			continue;
+		}
+		struct rtnl_link l;
+		/* an IFB by its name; a tap by its index, renamed or not (record_find_net) */
+		bool present = rtnl_link_get(r, c->what == NET_ADDED_IFB ? 0 : c->ifindex,
+					     c->what == NET_ADDED_IFB ? c->dev : NULL, &l) == 0 &&
+			       (c->what == NET_ADDED_IFB ? strcmp(l.kind, "ifb") == 0
+							 : strcmp(l.kind, "tun") == 0 || strcmp(l.kind, "macvtap") == 0);
+		struct rtnl_qdisc q = {0};
+		struct rtnl_rate rate = {0};
+		/* a root's rate, and an IFB's: the TBF on it */
+		bool tbf = present && c->what != NET_ADDED_INGRESS && rtnl_root_qdisc(r, l.ifindex, &q) == 1 &&
+			   q.handle == NET_HANDLE && strcmp(q.kind, "tbf") == 0 &&
+			   rtnl_tbf_parse(q.options, q.options_len, &rate) == 0;
+		free(q.options);
+		if (present && c->what == NET_ADDED_INGRESS) {
+			struct rtnl_qdisc *v = NULL;
+			size_t n = 0;
+			present = false;
+			if (rtnl_qdisc_list(r, l.ifindex, &v, &n) == 0)
+				for (size_t k = 0; k < n; k++)
+					present |= v[k].parent == RTNL_H_INGRESS;
+			rtnl_qdiscs_free(v, n);
+		}
+		json_object_object_add(d, "present", json_object_new_boolean(present));
+		if (present && strcmp(l.name, c->dev) != 0) /* renamed since */
+			json_object_object_add(d, "name", json_object_new_string(l.name));
+		fprintf(text.f, "%s%s: ", i ? "; " : "", present ? l.name : c->dev);
+		if (tbf) {
+			json_object_object_add(d, "qdisc", json_object_new_string("tbf"));
+			json_object_object_add(d, "rate", json_object_new_uint64(rate.rate));
+			if (rate.ceil)
+				json_object_object_add(d, "peak", json_object_new_uint64(rate.ceil));
+			json_object_object_add(d, "burst", json_object_new_uint64(rate.burst));
+			json_object_object_add(d, "limit", json_object_new_uint64(rate.limit));
+			fprintf(text.f, "%s tbf ", c->what == NET_ADDED_IFB ? "outbound (ifb)" : "inbound");
+			bits(text.f, rate.rate);
+			if (rate.ceil) {
+				fputs(" peak ", text.f);
+				bits(text.f, rate.ceil);
+			}
+			fprintf(text.f, " burst %u B", rate.burst);
+		} else if (c->what == NET_ADDED_INGRESS && present)
+			fputs("outbound: ingress filter", text.f);
+		else
+			fprintf(text.f, "%s %s", net_added_name(c->what), present ? "(not kvmcg's any more)" : "(gone)");
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(net, "devices", devs);
+	_cleanup_free_ char *t = cli_text_close(&text);
+	json_object_object_add(net, "text", t ? json_object_new_string(t) : NULL);
+	json_object_object_add(pin, "net", net);
+}
+
+static const struct option show_options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, CLI_TABLE_OPTIONS, {0}};
+const struct cli_command show_command = {.options = show_options,
+				       .help = show_help,
+				       .vmsel = true,
+				       .columns = show_columns,
+				       .n_columns = ARRAY_SIZE(show_columns),
+				       .default_columns = SHOW_DEFAULT_COLUMNS};
+
 int cmd_show(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_VMSEL_OPTIONS, CLI_TABLE_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options,
-					       .help = show_help,
-					       .vmsel = true,
-					       .columns = show_columns,
-					       .n_columns = ARRAY_SIZE(show_columns),
-					       .default_columns = SHOW_DEFAULT_COLUMNS};
+	const struct cli_command cmd = show_command;
 	struct cli c = {.command = "show", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)
@@ -165,10 +292,16 @@ int cmd_show(int argc, char **argv)
 	json_object *j = vm_to_json(vm, &c.host);
 	/* A captured tree's pids are not this host's: no live pin state for them. */
 	int state_fd = c.sysroot ? -1 : state_dir_open(false);
-	json_object *pin = cli_pin_state_json(state_fd, vm);
+	struct vm_state st;
+	json_object *pin = cli_pin_state_json(state_fd, vm, &st);
+	if (!c.sysroot)
+		cli_note_not_root(NULL, state_fd, j);
 	if (state_fd >= 0)
 		close(state_fd);
 	json_object_object_add(j, "kvmcg", pin);
+	if (pin)
+		add_net_state(pin, c.proc_fd, vm, &st);
+	vm_state_done(&st);
 	add_taps(j, c.proc_fd, vm->pid, !c.sysroot);
 	numa_warn_recorded(&c, vm);
 	if (!c.json) {

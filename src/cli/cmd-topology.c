@@ -32,7 +32,8 @@ static const struct column core_columns[] = {
 static void topology_help(void)
 {
 	fputs("Usage:\n"
-	      " kvmcg topology [options]\n"
+	      " kvmcg topology [-o COLUMNS] [-n] [-r] [-J|--json] [--no-qmp] [--qmp-timeout MS]\n"
+	      "                [--sysroot DIR]\n"
 	      "\n"
 	      "Show the host as numactl --hardware, lscpu -e and lstopo do, and which VM sits\n"
 	      "where. First the NUMA nodes: their CPUs, memory (MiB, total and free),\n"
@@ -59,12 +60,6 @@ static void topology_help(void)
 	fputs("\nSee kvmcg(8).\n", stdout);
 }
 
-static json_object *set_string(const struct idset *s)
-{
-	_cleanup_free_ char *l = s ? idset_format(s) : NULL;
-	return l ? json_object_new_string(l) : NULL;
-}
-
 static json_object *memory_json(const struct topology_vm *v, unsigned node)
 {
 	const struct vm_memory_node *m = &v->memory->nodes[node];
@@ -83,7 +78,7 @@ static json_object *node_json(const struct topo_node *n, const struct topology_v
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "node", json_object_new_int((int)n->id));
-	json_object_object_add(o, "cpus", set_string(n->cpus));
+	json_object_object_add(o, "cpus", cpulist_json(n->cpus));
 	json_object_object_add(o, "memory_total_bytes",
 			       n->memory_known ? json_object_new_uint64(n->memory_total) : NULL);
 	json_object_object_add(o, "memory_free_bytes", n->memory_known ? json_object_new_uint64(n->memory_free) : NULL);
@@ -225,8 +220,8 @@ static json_object *cpu_json(const struct topo_cpu *c, const struct topology_vm 
 	json_object_object_add(o, "node", c->node >= 0 ? json_object_new_int(c->node) : NULL);
 	json_object_object_add(o, "package", c->package >= 0 ? json_object_new_int(c->package) : NULL);
 	json_object_object_add(o, "core", c->core >= 0 ? json_object_new_int(c->core) : NULL);
-	json_object_object_add(o, "siblings", set_string(c->siblings));
-	json_object_object_add(o, "l3", set_string(c->l3));
+	json_object_object_add(o, "siblings", cpulist_json(c->siblings));
+	json_object_object_add(o, "l3", cpulist_json(c->l3));
 	json_object_object_add(o, "online", json_object_new_boolean(c->online));
 	json_object *iso = json_object_new_array();
 	if (c->isolated)
@@ -676,14 +671,16 @@ static int run_topology(struct cli *c)
 	return rc;
 }
 
+static const struct option topology_options[] = {CLI_COMMON_OPTIONS, CLI_TABLE_OPTIONS, {0}};
+const struct cli_command topology_command = {.options = topology_options,
+				       .help = topology_help,
+				       .columns = core_columns,
+				       .n_columns = ARRAY_SIZE(core_columns),
+				       .default_columns = CORE_DEFAULT_COLUMNS};
+
 int cmd_topology(int argc, char **argv)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS, CLI_TABLE_OPTIONS, {0}};
-	static const struct cli_command cmd = {.options = options,
-					       .help = topology_help,
-					       .columns = core_columns,
-					       .n_columns = ARRAY_SIZE(core_columns),
-					       .default_columns = CORE_DEFAULT_COLUMNS};
+	const struct cli_command cmd = topology_command;
 	struct cli c = {.command = "topology", .proc_fd = -1, .sys_fd = -1};
 	int r = cli_parse(&c, &cmd, argc, argv);
 	if (r != CLI_RUN)

@@ -16,6 +16,9 @@
 #include "vmm/discover.h"
 #include "vmm/memory.h"
 
+/* Its options and help, for cli_parse and tests/unit/test-help.c (cli/commands.h). */
+struct cli_command;
+extern const struct cli_command topology_command;
 int cmd_topology(int argc, char **argv);
 
 /* One VM as topology places it: its threads as discovery read them (each one's real

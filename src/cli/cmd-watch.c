@@ -55,7 +55,8 @@ static void watch_help(void)
 {
 	fputs("Usage:\n"
 	      " kvmcg watch [--policy-dir DIR] [--reconcile-interval SECONDS] [--foreground]\n"
-	      "             [--log-format text|json] [--pidfile FILE] [--verbose]\n"
+	      "             [--log-format text|json] [--json] [--pidfile FILE] [--verbose]\n"
+	      "             [--lock-timeout MS] [--no-syslog] [--no-qmp] [--qmp-timeout MS]\n"
 	      "\n"
 	      "The daemon: keep every VM as its policy asks, as it happens. A QEMU that starts\n"
 	      "is pinned as apply would pin it once its vCPUs can be identified; a vCPU or\n"
@@ -75,10 +76,14 @@ static void watch_help(void)
 	      "     --foreground            stay in the foreground and log to stderr (else\n"
 	      "                             detach and log to syslog)\n"
 	      "     --log-format text|json  one line per event as text (default) or JSON\n"
+	      "     --json                  the same as --log-format json\n"
 	      "     --pidfile <file>        write the daemon's pid there (removed at exit; a\n"
 	      "                             file that holds anything else is left alone)\n"
 	      "     --verbose               also log the VMs a rescan found as they should be\n"
 	      "     --lock-timeout <ms>     wait this long for another kvmcg run on a VM (5000)\n"
+	      "     --no-syslog             do not log each change to a VM to syslog (the\n"
+	      "                             audit trail, kvmcg(8) AUDIT TRAIL; the daemon's\n"
+	      "                             own log is as --foreground says)\n"
 	      "     --no-qmp, --qmp-timeout <ms>  as for show\n"
 	      " -h, --help                  display this help\n"
 	      "\n"
@@ -533,22 +538,26 @@ out:
 	return rc;
 }
 
+static const struct option watch_options[] = {
+	CLI_LIVE_OPTIONS,
+	{"policy-dir", required_argument, NULL, OPT_WATCH_POLICY_DIR},
+	{"reconcile-interval", required_argument, NULL, OPT_WATCH_INTERVAL},
+	{"foreground", no_argument, NULL, OPT_WATCH_FOREGROUND},
+	{"log-format", required_argument, NULL, OPT_WATCH_LOG_FORMAT},
+	{"pidfile", required_argument, NULL, OPT_WATCH_PIDFILE},
+	{"verbose", no_argument, NULL, OPT_WATCH_VERBOSE},
+	{"lock-timeout", required_argument, NULL, OPT_WATCH_LOCK_TIMEOUT},
+	CLI_CHANGE_OPTIONS,
+	{0},
+};
+const struct cli_command watch_command = {
+	.options = watch_options, .help = watch_help, .extra = watch_option};
+
 int cmd_watch(int argc, char **argv)
 {
-	static const struct option options[] = {
-		CLI_COMMON_OPTIONS,
-		{"policy-dir", required_argument, NULL, OPT_WATCH_POLICY_DIR},
-		{"reconcile-interval", required_argument, NULL, OPT_WATCH_INTERVAL},
-		{"foreground", no_argument, NULL, OPT_WATCH_FOREGROUND},
-		{"log-format", required_argument, NULL, OPT_WATCH_LOG_FORMAT},
-		{"pidfile", required_argument, NULL, OPT_WATCH_PIDFILE},
-		{"verbose", no_argument, NULL, OPT_WATCH_VERBOSE},
-		{"lock-timeout", required_argument, NULL, OPT_WATCH_LOCK_TIMEOUT},
-		{0},
-	};
 	struct watch_args wa = {.interval_s = 60};
-	const struct cli_command cmd = {
-		.options = options, .help = watch_help, .extra = watch_option, .userdata = &wa};
+	struct cli_command cmd = watch_command;
+	cmd.userdata = &wa;
 	struct cli c = {.command = "watch", .proc_fd = -1, .sys_fd = -1};
 	int rc = cli_parse(&c, &cmd, argc, argv);
 	if (rc != CLI_RUN)
@@ -558,7 +567,7 @@ int cmd_watch(int argc, char **argv)
 		rc = cli_usage_error(&c, "--json and --log-format text: one log format");
 	else if (c.sysroot)
 		rc = cli_usage_error(&c, "--sysroot reads a captured tree; there is nothing to watch there");
-	else if ((rc = cli_open_roots(&c)) == 0) {
+	else if (!(rc = cli_require_root(&c)) && (rc = cli_open_roots(&c)) == 0) {
 		log_setup(false, wa.json);
 		rc = run_watch(&c, &wa);
 	}

@@ -4,6 +4,9 @@
 #ifndef KVMCG_CMD_WATCH_H
 #define KVMCG_CMD_WATCH_H
 
+/* Its options and help, for cli_parse and tests/unit/test-help.c (cli/commands.h). */
+struct cli_command;
+extern const struct cli_command watch_command;
 int cmd_watch(int argc, char **argv);
 
 #endif

@@ -16,10 +16,15 @@ static void add_str(json_object *o, const char *key, const char *value)
 	json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
 }
 
+json_object *cpulist_json(const struct idset *s)
+{
+	_cleanup_free_ char *l = s ? idset_format(s) : NULL;
+	return l ? json_object_new_string(l) : NULL;
+}
+
 static void add_cpuset(json_object *o, const char *key, const struct idset *s)
 {
-	_cleanup_free_ char *list = s ? idset_format(s) : NULL;
-	add_str(o, key, list);
+	json_object_object_add(o, key, cpulist_json(s));
 }
 
 json_object *host_to_json(const struct host *h)
@@ -74,6 +79,74 @@ const char *vm_pinned_state(const struct vm *vm, const struct host *h)
 	return pinned == 0 ? "no" : pinned == vcpus ? "yes" : "partial";
 }
 
+static bool narrower(const struct idset *affinity, const struct host *h)
+{
+	return affinity && !idset_is_subset(h->online_cpus, affinity);
+}
+
+static void pins_item(FILE *f, const char *what, const struct idset *cpus)
+{
+	_cleanup_free_ char *l = idset_format(cpus);
+	fprintf(f, "%s%s:%s", ftell(f) ? " " : "", what, l ? l : "?");
+}
+
+char *vm_pins_compact(const struct vm *vm, const struct host *h)
+{
+	struct cli_text t;
+	if (!cli_text_open(&t))
+		return NULL;
+	int max = -1;
+	for (size_t k = 0; k < vm->n_threads; k++)
+		if (vm->threads[k].kind == THREAD_VCPU && vm->threads[k].vcpu_index > max)
+			max = vm->threads[k].vcpu_index;
+	for (int i = 0; i <= max;) {
+		const struct vm_thread *a = vm_find_vcpu(vm, i);
+		int j = i + 1;
+		for (const struct vm_thread *b; j <= max && (b = vm_find_vcpu(vm, j)) && a && b->affinity &&
+						 a->affinity && idset_equal(a->affinity, b->affinity);)
+			j++;
+		if (a && narrower(a->affinity, h)) {
+			char what[32];
+			snprintf(what, sizeof(what), j - i > 1 ? "%d-%d" : "%d", i, j - 1);
+			pins_item(t.f, what, a->affinity);
+		}
+		i = j;
+	}
+	for (size_t k = 0; k < vm->n_threads; k++) {
+		const struct vm_thread *x = &vm->threads[k];
+		if (x->tid == vm->pid && narrower(x->affinity, h))
+			pins_item(t.f, "emu", x->affinity);
+	}
+	for (size_t k = 0; k < vm->n_threads; k++) {
+		const struct vm_thread *x = &vm->threads[k];
+		if (x->kind == THREAD_IOTHREAD && x->iothread_id && narrower(x->affinity, h))
+			pins_item(t.f, x->iothread_id, x->affinity);
+	}
+	bool none = ftell(t.f) == 0;
+	char *s = cli_text_close(&t);
+	if (s && none) {
+		free(s);
+		s = strdup("-");
+	}
+	return s;
+}
+
+const char *thread_state_word(char state)
+{
+	switch (state) {
+	case 'R': return "running";
+	case 'S': return "sleeping";
+	case 'D': return "blocked";
+	case 'T': return "stopped";
+	case 't': return "traced";
+	case 'Z': return "zombie";
+	case 'X': case 'x': return "dead";
+	case 'I': return "idle";
+	case 'P': return "parked";
+	default: return NULL;
+	}
+}
+
 json_object *vm_to_json(const struct vm *vm, const struct host *h)
 {
 	json_object *o = json_object_new_object();
@@ -124,6 +197,8 @@ json_object *vm_to_json(const struct vm *vm, const struct host *h)
 	add_str(o, "cgroup_hierarchy",
 		!main_thread || !main_thread->cgroup ? NULL : main_thread->cgroup_v1 ? "v1" : "v2");
 	add_str(o, "pinned", vm_pinned_state(vm, h));
+	_cleanup_free_ char *pins = vm_pins_compact(vm, h);
+	add_str(o, "pins", pins);
 	json_object_object_add(o, "thread_count", json_object_new_int((int)vm->n_threads));
 
 	json_object *threads = json_object_new_array();
@@ -188,16 +263,20 @@ static char *value_text(json_object *v, enum column_format fmt, bool escape)
 	if (!v)
 		return strdup("-");
 	switch (json_object_get_type(v)) {
-	case json_type_string:
+	case json_type_string: {
+		const char *word = fmt == COL_THREAD_STATE && json_object_get_string_len(v) == 1
+					   ? thread_state_word(json_object_get_string(v)[0])
+					   : NULL;
 		/* Names come from processes we do not control: never send their
 		 * control bytes to a terminal. */
-		return text_of(json_object_get_string(v), escape);
+		return text_of(word ? word : json_object_get_string(v), escape);
+	}
 	case json_type_boolean:
 		return strdup(json_object_get_boolean(v) ? "yes" : "no");
 	case json_type_int:
 		if (fmt == COL_NS_AS_SECONDS) {
 			int64_t ns = json_object_get_int64(v);
-			snprintf(buf, sizeof(buf), "%.2f", (double)ns / 1e9);
+			snprintf(buf, sizeof(buf), "%.1fs", (double)ns / 1e9);
 			return strdup(buf);
 		}
 		if (fmt == COL_BYTES_AS_MIB) {
@@ -451,6 +530,8 @@ static json_object *action_to_json(const struct action *a)
 	json_object_object_add(o, "action", json_object_new_string(action_kind_name(a->kind)));
 	if (a->dir)
 		json_object_object_add(o, "cgroup", cgroup_json(a->dir));
+	if (a->tree != V1_TREE_NONE) /* a v1 tree's hierarchy, not the cpuset one's */
+		json_object_object_add(o, "hierarchy", json_object_new_string(v1_tree_controller(a->tree)));
 	if (a->file)
 		json_object_object_add(o, "file", json_object_new_string(a->file));
 	if (a->value)

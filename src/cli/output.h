@@ -14,6 +14,10 @@
 #include "kernel/host.h"
 #include "plan/plan.h"
 
+/* A CPU or node list as the kernel writes it ("0-3,8"), a JSON string; NULL (JSON
+ * null) for no set or out of memory. */
+json_object *cpulist_json(const struct idset *s);
+
 json_object *host_to_json(const struct host *h);
 /* The VM object of `show --json` and of `list --json`'s "vms" (kvmcg(8)): besides
  * pid, name, threads..., "evidence" (["exe", "kvm-fd"]: what made it a VM, see
@@ -36,6 +40,17 @@ char *cli_text_close(struct cli_text *t);
  * some are, "no" when none, "unknown" when no vCPU was identified. */
 const char *vm_pinned_state(const struct vm *vm, const struct host *h);
 
+/* A VM's pins as the kernel has them, compactly, for list's PINS column: vCPUs in a
+ * row with the same affinity as one "INDEXES:CPUS" ("0-1:22-23" both on 22-23; "0:22
+ * 1:23"), then "emu:CPUS" (the main thread's) and "ID:CPUS" per iothread, each only
+ * when narrower than the online CPUs; "-" when nothing is. NULL: out of memory. */
+char *vm_pins_compact(const struct vm *vm, const struct host *h);
+
+/* The word for a /proc state letter (proc(5)): "running", "sleeping", "blocked" (D,
+ * uninterruptible), "stopped", "traced", "zombie", "dead", "idle", "parked"; NULL
+ * for another. */
+const char *thread_state_word(char state);
+
 void print_json(FILE *f, json_object *o);
 
 /* A cgroup path relative to the mount as /proc/PID/cgroup shows it: "/" first. */
@@ -47,7 +62,8 @@ int print_plan_table(FILE *f, const struct plan *p);
 
 enum column_format {
 	COL_TEXT,
-	COL_NS_AS_SECONDS, /* integer nanoseconds printed as seconds, 2 decimals */
+	COL_NS_AS_SECONDS, /* integer nanoseconds as virsh vcpuinfo's CPU time: "3.1s" */
+	COL_THREAD_STATE,  /* /proc's state letter in words, as virsh vcpuinfo: "running" */
 	COL_BYTES_AS_MIB,  /* integer bytes printed as MiB, 1 decimal (numastat's unit) */
 };
 

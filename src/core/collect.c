@@ -34,7 +34,9 @@ int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct u
 		const struct action *a = &p->actions[i];
 		if (!a->cleanup || undo_log_find(log, i))
 			continue;
-		if (a->kind == ACT_RMDIR)
+		if (a->kind == ACT_RMDIR && a->tree != V1_TREE_NONE)
+			r = strv_push(&left.v1[a->tree].created, &left.v1[a->tree].n_created, a->dir);
+		else if (a->kind == ACT_RMDIR)
 			r = txn_add_created(&left, a->dir);
 		else if (a->kind == ACT_DISABLE_CONTROLLER)
 			r = txn_add_enabled(&left, a->dir, a->value);
@@ -46,6 +48,11 @@ int txn_keep_remaining(struct vm_state *st, const struct plan *p, const struct u
 		return r;
 	}
 	strv_free(st->created);
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++) {
+		strv_free(st->v1[t].created);
+		st->v1[t].created = TAKE_PTR(left.v1[t].created);
+		st->v1[t].n_created = left.v1[t].n_created;
+	}
 	for (size_t i = 0; i < st->n_enabled; i++) {
 		free(st->enabled[i].dir);
 		free(st->enabled[i].controller);
@@ -71,27 +78,49 @@ int txn_cleanup_record(const struct txn_env *env, int mount_fd, struct vm_state 
 	struct exec_ctx ex = {.mount_fd = mount_fd, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd, .backend = st->backend,
 			      .vm = &none, .tune = &nospec};
 	struct undo_log log = {0};
+	struct v1_tree_run v1[V1_TREE_N] = {0};
+	/* a v1 tree's directories stay recorded while its mount cannot be used */
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++)
+		(void)txn_v1tree_open_record(env, st, (enum v1_tree)t, &v1[t]);
+	txn_v1trees_exec(&ex, v1, false);
 	int r = plan_cleanup(st, &p);
 	if (r == 0)
 		r = exec_plan(&ex, &p, &log);
 	if (r == 0)
 		r = txn_keep_remaining(st, &p, &log);
-	if (r == 0 && (st->n_created || st->n_enabled || st->n_restore)) {
-		_cleanup_free_ char *left = txn_joined(st->created, st->n_created, ", /");
-		if (st->n_created)
+	if (r == 0 && st->n_net) {
+		_cleanup_free_ char *failed = NULL;
+		int k = txn_net_undo(env, 0, st, NULL, NULL, &failed);
+		if (k == -ENOMEM)
+			r = k;
+		else if (k < 0 && !ex.failed)
+			ex.failed = TAKE_PTR(failed);
+	}
+	const struct v1_tree_record *v1_left = record_v1_left(st);
+	if (r == 0 && (st->n_created || v1_left || st->n_enabled || st->n_restore || st->n_net)) {
+		_cleanup_free_ char *left = st->n_created ? txn_joined(st->created, st->n_created, ", /")
+				      : v1_left	      ? txn_joined(v1_left->created, v1_left->n_created, ", /")
+							      : NULL;
+		if (st->n_created || v1_left)
 			err_set("pid %d has exited, and kvmcg could not remove /%s yet (%s); its record keeps %s for the "
 				"next kvmcg run",
 				(int)st->pid, left ? left : "?", ex.failed ? ex.failed : "?",
 				st->n_created == 1 ? "it" : "them");
-		else
+		else if (st->n_restore)
 			err_set("pid %d has exited, and kvmcg could not put back %zu line%s it wrote in /%s yet (%s); its "
 				"record keeps them for the next kvmcg run",
-				(int)st->pid, st->n_restore, st->n_restore == 1 ? "" : "s",
-				st->n_restore ? st->restore[0].dir : "?", ex.failed ? ex.failed : "?");
+				(int)st->pid, st->n_restore, st->n_restore == 1 ? "" : "s", st->restore[0].dir,
+				ex.failed ? ex.failed : "?");
+		else
+			err_set("pid %d has exited, and kvmcg could not remove the %s it added to %s yet (%s); its record "
+				"keeps %s for the next kvmcg run",
+				(int)st->pid, net_added_name(st->net[0].what), st->net[0].dev, ex.failed ? ex.failed : "?",
+				st->n_net == 1 ? "it" : "them");
 		r = -EBUSY;
 	}
 	undo_log_done(&log);
 	exec_done(&ex);
+	txn_v1trees_done(v1);
 	plan_done(&p);
 	return r;
 }
@@ -179,6 +208,10 @@ int pin_collect_stale(const struct txn_env *env, int state_fd, char ***ret_probl
 					_cleanup_free_ char *warning = NULL;
 					(void)txn_shared_release(env, state_fd, again.mount, mount_fd, again.vm_dir,
 								 PIN_LOCK_TIMEOUT_MS, &warning);
+					if (warning && ret_problems)
+						(void)strv_push(ret_problems, &n_problems, warning);
+					free(warning);
+					(void)txn_v1trees_release(env, state_fd, &again, &warning);
 					if (warning && ret_problems)
 						(void)strv_push(ret_problems, &n_problems, warning);
 				}

@@ -51,9 +51,10 @@ static int io_weight_route(const struct txn_env *env, int cgroup_root_fd, const 
 	dev->bfq = w.via == BLOCKDEV_WEIGHT_BFQ;
 	r = 1;
 	if (w.via == BLOCKDEV_WEIGHT_NOTHING) {
-		r = asprintf(ret_why, "a weight takes no effect on %u:%u: scheduler %s, io.cost not enabled for it; to "
-				      "make it count: %s",
-			     dev->major, dev->minor, w.scheduler ? w.scheduler : "?", w.advice ? w.advice : "?") < 0
+		r = asprintf(ret_why, "a weight takes no effect on %u:%u: scheduler %s, %s; to make it count: %s",
+			     dev->major, dev->minor, w.scheduler ? w.scheduler : "?",
+			     cgroup_root_fd >= 0 ? "io.cost not enabled for it" : "and cgroup v1 has no iocost",
+			     w.advice ? w.advice : "?") < 0
 			    ? -ENOMEM
 			    : 0;
 	}
@@ -250,4 +251,18 @@ int txn_iotune_resolve(const struct txn_env *env, const struct vm *vm, int cgrou
 	}
 	*ret = t;
 	return 0;
+}
+
+int txn_iotune_v1_default(struct iotune *t, struct pin_result *res)
+{
+	unsigned weight = t->weight;
+	t->weight = 0;
+	for (size_t i = 0; weight && i < t->n_dev; i++)
+		if (t->dev[i].bfq && t->dev[i].weight)
+			return 0;
+	return !weight ? 0
+		       : strv_push(&res->skipped, &res->n_skipped,
+				   "[IO] Weight= (on cgroup v1 only BFQ carries a weight, and none of the VM's disks "
+				   "has BFQ as its scheduler; blkio.bfq.weight, BFQ's default, is not written: the "
+				   "kernel drops every disk's own weight with it)");
 }

@@ -175,6 +175,8 @@ int launch_held_vm(const struct discover_opts *o, pid_t pid, const char *name, c
 	r = qemu_config_parse(argv, argc, &vm->qemu);
 	if (r == 0)
 		r = vm_disks_parse(argv, argc, &vm->disks, &vm->n_disks);
+	if (r == 0)
+		r = vm_nics_parse(argv, argc, &vm->nics, &vm->n_nics);
 	/* no monitor to ask: its guest RAM is what the command line gives (a socket
 	 * named there may be another VM's, or not exist yet) */
 	vm->memdevs_known = true;

@@ -36,6 +36,7 @@ void txn_place_done(struct place *p)
 	strv_free(p->adopted);
 	idset_free(p->effective_cpus);
 	idset_free(p->effective_mems);
+	txn_v1trees_done(p->v1);
 }
 
 static int read_set(int mount_fd, const char *dir, const char *file, struct idset **ret)

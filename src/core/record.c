@@ -77,7 +77,7 @@ int txn_add_origins(struct vm_state *st, const struct vm *vm, const struct place
 		main_cg = mo ? mo->cgroup : outside;
 		main_aff = mo ? mo->affinity : pl->effective_cpus;
 	}
-	return 0;
+	return txn_v1trees_origins(st, vm, pl);
 }
 
 static bool has_str(char *const *v, size_t n, const char *s)
@@ -114,6 +114,16 @@ int txn_add_enabled(struct vm_state *st, const char *dir, const char *value)
 }
 
 
+/* A directory made (made) in a v1 tree's hierarchy into st's list of that tree, when it
+ * is the VM's directory there (kvmcg/ above it is the host's: state/shared.h). */
+static int add_v1_created(struct vm_state *st, const struct plan *p, enum v1_tree tree, bool made, const char *dir)
+{
+	struct v1_tree_record *v = &st->v1[tree];
+	if (!made || !p->v1_vm_dir[tree] || strcmp(dir, p->v1_vm_dir[tree]) != 0 || has_str(v->created, v->n_created, dir))
+		return 0;
+	return strv_push(&v->created, &v->n_created, dir);
+}
+
 static int record_plan(struct vm_state *st, const struct plan *p, const struct undo_log *log,
 		       const struct place *pl, enum which which)
 {
@@ -130,7 +140,9 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 	if (which == PLANNED) {
 		for (size_t i = 0; r == 0 && i < p->n_actions; i++) {
 			const struct action *a = &p->actions[i];
-			if (a->kind == ACT_MKDIR && cg_path_within(a->dir, pl->vm_dir))
+			if (a->tree != V1_TREE_NONE) /* a v1 tree: the VM's directory there */
+				r = add_v1_created(st, p, a->tree, a->kind == ACT_MKDIR, a->dir);
+			else if (a->kind == ACT_MKDIR && cg_path_within(a->dir, pl->vm_dir))
 				r = txn_add_created(st, a->dir);
 			else if (a->kind == ACT_ENABLE_CONTROLLER && own_parent && strcmp(a->dir, parent) == 0)
 				r = txn_add_enabled(st, a->dir, a->value);
@@ -144,7 +156,9 @@ static int record_plan(struct vm_state *st, const struct plan *p, const struct u
 		const struct undo_entry *e = &log->entries[i];
 		if (which == DONE ? e->undone : !e->undo_failed)
 			continue;
-		if (e->kind == ACT_MKDIR && e->created && cg_path_within(e->dir, pl->vm_dir))
+		if (e->tree != V1_TREE_NONE)
+			r = add_v1_created(st, p, e->tree, e->kind == ACT_MKDIR && e->created, e->dir);
+		else if (e->kind == ACT_MKDIR && e->created && cg_path_within(e->dir, pl->vm_dir))
 			r = txn_add_created(st, e->dir);
 		else if (e->kind == ACT_ENABLE_CONTROLLER && e->changed && own_parent && strcmp(e->dir, parent) == 0)
 			r = txn_add_enabled(st, e->dir, e->value);

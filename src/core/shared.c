@@ -15,6 +15,9 @@
 
 bool txn_action_shared(const struct action *a, const struct place *pl)
 {
+	/* a v1 tree: kvmcg/ above the VM's directory there */
+	if (a->tree != V1_TREE_NONE)
+		return pl->v1[a->tree].vm_dir && a->kind == ACT_MKDIR && !cg_path_within(a->dir, pl->v1[a->tree].vm_dir);
 	if (!pl->vm_dir || (a->kind != ACT_MKDIR && a->kind != ACT_ENABLE_CONTROLLER))
 		return false;
 	if (cg_path_within(a->dir, pl->vm_dir))
@@ -26,6 +29,17 @@ bool txn_action_shared(const struct action *a, const struct place *pl)
 			return false;
 	}
 	return true;
+}
+
+/* The mount of a's hierarchy, and its fd. */
+static const char *mount_of(const struct action *a, const struct place *pl)
+{
+	return a->tree != V1_TREE_NONE ? pl->v1[a->tree].mount : pl->host.mount;
+}
+
+static int mount_fd_of(const struct action *a, const struct place *pl)
+{
+	return a->tree != V1_TREE_NONE ? pl->v1[a->tree].dirs.mount_fd : pl->mount_fd;
 }
 
 /* "+cpuset" -> "cpuset"; NULL for a directory. */
@@ -54,10 +68,10 @@ int txn_shared_note(int state_fd, const struct plan *p, const struct place *pl)
 		const struct action *a = &p->actions[i];
 		if (!txn_action_shared(a, pl))
 			continue;
-		r = shared_add(&s, pl->host.mount, a->dir, controller_of(a));
+		r = shared_add(&s, mount_of(a, pl), a->dir, controller_of(a));
 		/* listed done, yet to be made again: someone took it back meanwhile; this
 		 * run's is planned until it settles */
-		ssize_t k = r == 0 ? shared_find(&s, pl->host.mount, a->dir, controller_of(a)) : -1;
+		ssize_t k = r == 0 ? shared_find(&s, mount_of(a, pl), a->dir, controller_of(a)) : -1;
 		if (k >= 0) {
 			s.v[k].done = false;
 			s.v[k].inode = 0;
@@ -81,7 +95,7 @@ int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log 
 		const struct action *a = &p->actions[i];
 		if (!txn_action_shared(a, pl))
 			continue;
-		ssize_t k = shared_find(&s, pl->host.mount, a->dir, controller_of(a));
+		ssize_t k = shared_find(&s, mount_of(a, pl), a->dir, controller_of(a));
 		if (k < 0)
 			continue;
 		/* in effect: carried out, by this run, and not undone */
@@ -90,7 +104,7 @@ int txn_shared_settle(int state_fd, const struct plan *p, const struct undo_log 
 		struct stat st;
 		int fd = -1;
 		if (e && (e->created || e->changed) && !e->undone && a->kind == ACT_MKDIR &&
-		    (fd = cg_open_path(pl->mount_fd, a->dir)) >= 0 && fstat(fd, &st) == 0) {
+		    (fd = cg_open_path(mount_fd_of(a, pl), a->dir)) >= 0 && fstat(fd, &st) == 0) {
 			c->done = true;
 			c->inode = (unsigned long long)st.st_ino;
 		} else if (e && e->changed && !e->undone && a->kind == ACT_ENABLE_CONTROLLER)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "basic/audit.h"
 #include "basic/err.h"
 #include "basic/trust.h"
 #include "basic/util.h"
@@ -34,6 +35,7 @@ void pin_result_done(struct pin_result *r)
 {
 	strv_free(r->skipped);
 	strv_free(r->warnings);
+	strv_free(r->net_steps);
 	free(r->message);
 	free(r->problem);
 	free(r->mount);
@@ -216,6 +218,10 @@ struct pin_run {
 	struct exec_ctx ex;
 	const struct idset *effective_cpus;
 	char *planned;        /* the record as written before the run */
+	struct txn_net net;   /* the network step: the VM's taps and their plan */
+	bool net_left;        /* its rollback left something */
+	bool committed;       /* carried out and read back: the VM is changed */
+	bool left;            /* failed, and not everything could be undone */
 };
 
 static void pin_run_done(struct pin_run *p)
@@ -224,6 +230,7 @@ static void pin_run_done(struct pin_run *p)
 	exec_release_vm(&p->ex);
 	undo_log_done(&p->log);
 	plan_done(&p->plan);
+	txn_net_done(&p->net);
 	vm_tune_done(&p->tune);
 	dir_states_done(&p->dirs);
 	cg_dircache_done(&p->cache);
@@ -290,6 +297,62 @@ static int pin_begin(struct pin_run *p)
 	return PIN_GO;
 }
 
+/* The request's [IO] resolved to disks and merged into the tune, where the host
+ * carries it; named as not carried out where it does not. */
+static int pin_plan_io(struct pin_run *p, const struct plan_host *ph)
+{
+	const struct tune_request *req = &p->a->req;
+	struct pin_result *res = p->res;
+	if (!req->io_weight && !req->n_io && !(req->io_given && p->have_prev && iotune_any(&p->prev.tune.iotune)))
+		return PIN_GO;
+	const char *why = plan_iotune_unsupported(ph);
+	bool v1 = ph->backend == BACKEND_CGROUP_V1; /* the v1 blkio tree: no iocost, no default */
+	struct iotune io = {0};
+	int r = why ? strv_push(&res->skipped, &res->n_skipped, why)
+		    : txn_iotune_resolve(p->env, p->vm, v1 ? -1 : p->pl.mount_fd, req, &io, res);
+	if (r == 0 && !why && v1)
+		r = txn_iotune_v1_default(&io, res);
+	if (r == 0 && !why)
+		r = plan_merge_iotune(&io, req->io_given, &p->tune);
+	iotune_done(&io);
+	if (r == -EINVAL)
+		return txn_fail(res, EXIT_USAGE, "%s; nothing was changed", err_get());
+	if (r < 0)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	return PIN_GO;
+}
+
+/* The network step's plan: the request's [Network] replaces what the VM had; a
+ * request without one keeps it (new taps are shaped as the old). A VM held before
+ * it executes QEMU has no taps yet: its launched pin shapes them. */
+static int pin_plan_net(struct pin_run *p)
+{
+	const struct tune_request *req = &p->a->req;
+	struct pin_result *res = p->res;
+	bool asked = req->net_given || nettune_any(&req->net);
+	bool had = p->have_prev && (nettune_any(&p->prev.tune.nettune) || p->prev.n_net);
+	if (asked) {
+		nettune_done(&p->tune.nettune);
+		if (nettune_copy(&req->net, &p->tune.nettune) < 0)
+			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	}
+	if ((!asked && !had) || p->a->launch == PIN_HELD)
+		return PIN_GO;
+	err_clear();
+	int r = txn_net_prepare(p->env, p->vm, p->have_prev ? &p->prev : NULL, &p->tune.nettune,
+				p->have_prev ? &p->prev.tune.nettune : NULL, p->a->force, &p->net, res);
+	if (r == -EBUSY || r == -EINVAL)
+		return txn_fail(res, EXIT_USAGE, "%s; nothing was changed", err_get() ? err_get() : strerror(-r));
+	if (r < 0)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed", err_get() ? err_get() : strerror(-r));
+	for (size_t i = 0; i < p->net.plan.n; i++) {
+		_cleanup_free_ char *line = net_action_describe(&p->net.plan.v[i]);
+		if (!line || strv_push(&res->net_steps, &res->n_net_steps, line) < 0)
+			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
+	}
+	return PIN_GO;
+}
+
 /* Where the VM's cgroups go, what is there now, and the plan from there to the tune. */
 static int pin_plan(struct pin_run *p)
 {
@@ -322,7 +385,7 @@ static int pin_plan(struct pin_run *p)
 					"cannot read the VM's cgroups under %s: %s", p->pl.host.mount,
 					cg_strerror(r, NULL));
 	}
-	const struct plan_host ph = {
+	struct plan_host ph = {
 		.backend = p->pl.host.backend,
 		.online_cpus = env->host->online_cpus,
 		.online_mems = env->host->online_mems,
@@ -335,6 +398,8 @@ static int pin_plan(struct pin_run *p)
 		.vm_threaded = p->pl.kind == LAYOUT_IN_PLACE || (p->pl.kind == LAYOUT_KEPT && p->prev.n_enabled > 0),
 		.held = p->a->launch == PIN_HELD,
 	};
+	ph.v1_mounted[V1_TREE_CPU] = txn_v1tree_mounted(env, p->pl.host.backend, V1_TREE_CPU, &ph.v1_rt_group);
+	ph.v1_mounted[V1_TREE_BLKIO] = txn_v1tree_mounted(env, p->pl.host.backend, V1_TREE_BLKIO, NULL);
 	if (req->no_migrate && p->pl.host.backend == BACKEND_CGROUP_V2)
 		return txn_fail(res, EXIT_USAGE,
 				"--no-migrate cannot be honoured on cgroup v2: a change of cpuset.mems there always moves "
@@ -361,26 +426,25 @@ static int pin_plan(struct pin_run *p)
 	int m = p->a->launch == PIN_LAUNCHED ? EXIT_OK : txn_memory_check(env, p->vm, req, p->a->force, res);
 	if (m != EXIT_OK)
 		return m;
-	if (plan_merge_cputune(&ph, &req->cputune, &p->tune, &res->skipped, &res->n_skipped) < 0)
-		return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
-	if (req->io_weight || req->n_io) {
-		const char *why = plan_iotune_unsupported(&ph);
-		struct iotune io = {0};
-		r = why ? strv_push(&res->skipped, &res->n_skipped, why)
-			: txn_iotune_resolve(env, p->vm, p->pl.mount_fd, req, &io, res);
-		if (r == 0 && !why)
-			r = plan_merge_iotune(&io, &p->tune);
-		iotune_done(&io);
-		if (r == -EINVAL)
-			return txn_fail(res, EXIT_USAGE, "%s; nothing was changed", err_get());
-		if (r < 0)
-			return txn_fail(res, EXIT_FAILURE_RUNTIME, "out of memory");
-	}
+	r = plan_merge_cputune(&ph, &req->cputune, &p->tune, &res->skipped, &res->n_skipped);
+	if (r < 0) /* -EINVAL says why in err_get() */
+		return txn_fail(res, r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME, "%s; nothing was changed",
+				r == -EINVAL && err_get() ? err_get() : "out of memory");
+	r = pin_plan_io(p, &ph);
+	if (r != PIN_GO)
+		return r;
+	r = pin_plan_net(p);
+	if (r != PIN_GO)
+		return r;
 	err_clear();
+	r = txn_v1trees_prepare(env, p->vm, &p->pl, p->have_prev ? &p->prev : NULL, &p->tune, &ph);
+	if (r < 0)
+		return txn_fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed", err_get() ? err_get() : strerror(-r));
 	r = plan_pin(&ph, p->vm, &p->tune, &p->plan);
 	if (r < 0)
 		return txn_fail(res, r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME, "%s",
 				err_get() ? err_get() : strerror(-r));
+	iotune_settled(&p->tune.iotune); /* planned: what is taken back is not kept */
 	res->mount = strdup_or_null(p->pl.host.mount);
 	res->vm_dir = strdup_or_null(p->pl.vm_dir);
 	return PIN_GO;
@@ -413,14 +477,15 @@ static int pin_without_change(struct pin_run *p)
 	int pid = (int)p->vm->pid;
 	_cleanup_free_ char *msg = NULL;
 	if (p->a->dry_run) {
-		if (asprintf(&msg, "dry run: %zu action%s planned for pid %d (%s mode%s%s); nothing was changed",
-			     p->plan.n_actions, p->plan.n_actions == 1 ? "" : "s", pid, backend_name(p->pl.host.backend),
-			     note ? ": " : "", note ? note : "") < 0)
+		size_t n = p->plan.n_actions + p->net.plan.n;
+		if (asprintf(&msg, "dry run: %zu action%s planned for pid %d (%s mode%s%s); nothing was changed", n,
+			     n == 1 ? "" : "s", pid, backend_name(p->pl.host.backend), note ? ": " : "",
+			     note ? note : "") < 0)
 			msg = NULL;
 		done(res, TXN_DRY_RUN, &msg, &p->plan, &p->tune);
 		return finish(res, TXN_DRY_RUN, EXIT_OK);
 	}
-	if (p->plan.n_actions > 0 || p->pl.n_adopted > 0)
+	if (p->plan.n_actions > 0 || p->pl.n_adopted > 0 || p->net.plan.n > 0)
 		return PIN_GO;
 	note_memory_mode(p);
 	if ((res->n_skipped ? asprintf(&msg, "pid %d: nothing changed; %zu setting%s of the request cannot be "
@@ -465,6 +530,8 @@ static int pin_record_planned(struct pin_run *p)
 	struct vm_state st = {0};
 	r = txn_record_build(&p->prev, &p->tune, &p->plan, NULL, pl, PLANNED, &st);
 	if (r == 0)
+		r = txn_net_record(&st, p->prev.net, p->prev.n_net, &p->net, true);
+	if (r == 0)
 		r = state_save(p->state_fd, &st);
 	if (r == 0)
 		p->planned = state_format(&st); /* NULL: written again after the run */
@@ -488,6 +555,10 @@ static int pin_rolled_back(struct pin_run *p, int r)
 		txn_warn(res, "the list of cgroups VMs share could not be updated: %s", strerror(-s));
 	struct vm_state st = {0};
 	int k = txn_record_build(&p->prev, p->have_prev ? &p->prev.tune : NULL, &p->plan, &p->log, &p->pl, LEFT, &st);
+	/* what the network rollback could not undo stays recorded, as planned */
+	if (k == 0 && p->net_left)
+		k = txn_net_record(&st, p->prev.net, p->prev.n_net, &p->net, true);
+	left |= p->net_left;
 	if (k == 0 && (p->have_prev || left))
 		k = state_save(p->state_fd, &st);
 	else if (k == 0)
@@ -496,6 +567,7 @@ static int pin_rolled_back(struct pin_run *p, int r)
 	if (k < 0)
 		txn_warn(res, "the record of pid %d could not be put back: %s", (int)p->vm->pid, strerror(-k));
 	const char *why = p->ex.failed ? p->ex.failed : strerror(-r);
+	p->left = left;
 	if (left)
 		return txn_fail(res, EXIT_PARTIAL,
 				"pin failed (%s), and not everything could be undone; the record keeps what is left "
@@ -518,6 +590,7 @@ static int pin_execute(struct pin_run *p)
 	ex->vm = p->vm;
 	ex->tune = &p->tune;
 	ex->effective_cpus = p->effective_cpus;
+	txn_v1trees_exec(ex, p->pl.v1, true);
 	exec_hooks_from_env(&ex->hooks);
 
 	int r = hold_vm(p->env, ex, p->vm);
@@ -528,8 +601,19 @@ static int pin_execute(struct pin_run *p)
 		if (r < 0)
 			exec_rollback(ex, &p->log);
 	}
+	if (r == 0 && p->net.plan.n) {
+		_cleanup_free_ char *failed = NULL;
+		r = txn_net_execute(&p->net, &failed);
+		if (r < 0) {
+			p->net_left = txn_net_rollback(&p->net) < 0;
+			exec_rollback(ex, &p->log);
+			free(ex->failed);
+			ex->failed = TAKE_PTR(failed);
+		}
+	}
 	if (r < 0)
 		return pin_rolled_back(p, r);
+	p->committed = true;
 
 	/* What this run made joins what earlier pins made. Written only when it differs
 	 * from what was recorded before the run: a run that made everything it planned
@@ -539,6 +623,8 @@ static int pin_execute(struct pin_run *p)
 		txn_warn(p->res, "the list of cgroups VMs share could not be updated: %s", strerror(-r));
 	struct vm_state st = {0};
 	r = txn_record_build(&p->prev, &p->tune, &p->plan, &p->log, &p->pl, DONE, &st);
+	if (r == 0)
+		r = txn_net_record(&st, p->prev.net, p->prev.n_net, &p->net, false);
 	if (r == 0) {
 		_cleanup_free_ char *done = state_format(&st);
 		if (!done || !p->planned || strcmp(done, p->planned) != 0)
@@ -550,13 +636,81 @@ static int pin_execute(struct pin_run *p)
 			 strerror(-r));
 	const char *note = p->pl.host.backend == BACKEND_AFFINITY ? p->pl.host.why_not_v2 : NULL;
 	_cleanup_free_ char *msg = NULL;
-	if (asprintf(&msg, "pinned pid %d: %zu action%s in %s mode%s%s%s%s", (int)p->vm->pid, p->plan.n_actions,
-		     p->plan.n_actions == 1 ? "" : "s", backend_name(p->pl.host.backend),
+	size_t n_done = p->plan.n_actions + p->net.plan.n;
+	if (asprintf(&msg, "pinned pid %d: %zu action%s in %s mode%s%s%s%s", (int)p->vm->pid, n_done,
+		     n_done == 1 ? "" : "s", backend_name(p->pl.host.backend),
 		     p->pl.vm_dir ? ", cgroup /" : "", p->pl.vm_dir ? p->pl.vm_dir : "", note ? "; " : "",
 		     note ? note : "") < 0)
 		msg = NULL;
 	done(p->res, TXN_APPLIED, &msg, &p->plan, &p->tune);
 	return finish(p->res, TXN_APPLIED, EXIT_OK);
+}
+
+/* ---- the audit trail ------------------------------------------------------------------------ */
+
+/* Bytes of the VM's memory the run moved, as measured (0: it moved none: nothing
+ * asked, or a VM run started, placed from its first page). */
+static uint64_t audit_moved(const struct mem_report *m, bool running)
+{
+	if (m->policy == MEM_POLICY_UNSET || (!running && m->not_moved < 0 && !m->spread_done))
+		return 0;
+	return mem_report_moved(m);
+}
+
+/* Why a run that changed the VM did not do all it was asked, or NULL: done. */
+static char *audit_partial(const struct pin_result *res)
+{
+	if (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED)
+		return NULL;
+	if (res->result == TXN_PARTIAL && !res->problem && res->n_skipped) {
+		_cleanup_free_ char *list = txn_joined(res->skipped, res->n_skipped, "; ");
+		char *s = NULL;
+		if (asprintf(&s, "not carried out: %s", list ? list : "?") < 0)
+			return NULL;
+		return s;
+	}
+	const char *why = res->result == TXN_PARTIAL ? res->problem : res->message;
+	return strdup(why ? why : txn_result_name(res->result));
+}
+
+/* One line to syslog about a run that changed the VM (basic/audit.h): what is the
+ * change in virsh's words, NULL when nothing is to be said. */
+static void txn_audit(const struct vm *vm, const char *command, const char *policy, const char *what, bool running,
+		      const struct pin_result *res)
+{
+	if (!what)
+		return;
+	_cleanup_free_ char *partial = audit_partial(res);
+	struct audit_change c = {.command = command ? command : "pin", .policy = policy, .pid = (int)vm->pid,
+				 .vm = vm->name, .what = what, .memory_moved = audit_moved(&res->memory, running),
+				 .partial = partial};
+	(void)audit_log(&c); /* never the pin's failure: a line that cannot go is dropped */
+}
+
+/* What a pin changed, for its audit line, or NULL when it changed nothing (a dry run,
+ * nothing to do, undone after a failure) or is not to be said: --no-syslog, or run's
+ * first pin (QEMU has not started; its second pin says the whole of it). */
+static char *pin_audit_what(const struct pin_run *p)
+{
+	const struct pin_result *res = p->res;
+	const struct mem_report *m = &res->memory;
+	if (p->env->no_syslog || p->a->dry_run || p->a->launch == PIN_HELD)
+		return NULL;
+	if (p->left)
+		return strdup("a failed pin, not all of it undone");
+	bool moved = m->policy != MEM_POLICY_UNSET && (m->not_moved >= 0 || m->spread_done) && mem_report_moved(m);
+	if (!p->committed)
+		return moved ? strdup("pins as they were") : NULL;
+	/* run's second pin: the VM started with all of it */
+	const struct vm_tune *before = p->have_prev && p->a->launch == PIN_RUNNING ? &p->prev.tune : NULL;
+	char *what = vm_tune_describe(before, &res->tune);
+	if (what && !*what) { /* the same pins: what someone changed was put back */
+		_cleanup_free_ char *all = vm_tune_describe(NULL, &res->tune);
+		free(what);
+		if (asprintf(&what, "put back %s", all && *all ? all : "as recorded") < 0)
+			what = NULL;
+	}
+	return what;
 }
 
 int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, struct pin_result *res)
@@ -583,9 +737,12 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 	p.shared_fd = -1;
 	if (!a->dry_run && a->launch != PIN_HELD && (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
 		rc = txn_memory_place(env, vm, &a->req, a->launch, res, rc);
+	_cleanup_free_ char *what = pin_audit_what(&p);
 	pin_run_done(&p);
 	rc = exit_if_gone(env, vm, res, rc);
 	res->exit_code = rc;
+	/* said once the VM's lock is released */
+	txn_audit(vm, a->command, a->policy, what, a->launch == PIN_RUNNING, res);
 	return rc;
 }
 
@@ -602,13 +759,18 @@ static int release_shared(const struct txn_env *env, int state_fd, const struct 
 		txn_warn(res, "%s", warning);
 	else if (r < 0)
 		txn_warn(res, "cgroups VMs share were not looked at: %s", strerror(-r));
-	return r;
+	_cleanup_free_ char *v1_warning = NULL;
+	int k = txn_v1trees_release(env, state_fd, st, &v1_warning);
+	if (v1_warning)
+		txn_warn(res, "%s", v1_warning);
+	return r < 0 ? r : k;
 }
 
 static int not_pinned(struct pin_result *res)
 {
 	res->message = strdup("kvmcg has not pinned this VM: nothing to undo");
 	res->result = TXN_UNCHANGED;
+	res->not_pinned = true;
 	return EXIT_OK;
 }
 
@@ -644,21 +806,61 @@ static int unpin_left(const struct vm *vm, struct vm_state *st, const struct pla
 	FILE *f = open_memstream(&left, &len);
 	for (size_t i = 0; f && i < st->n_created; i++)
 		fprintf(f, "%s/%s", i ? ", " : "", st->created[i]);
+	size_t n_v1 = 0;
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++)
+		for (size_t i = 0; f && i < st->v1[t].n_created; i++, n_v1++)
+			fprintf(f, "%s/%s in %s", n_v1 || st->n_created ? ", " : "", st->v1[t].created[i], st->v1[t].mount);
 	for (size_t i = 0; f && i < st->n_enabled; i++)
 		fprintf(f, "%s%s in /%s", i || st->n_created ? ", " : "", st->enabled[i].controller, st->enabled[i].dir);
 	for (size_t i = 0; f && i < st->n_restore; i++)
 		fprintf(f, "%s/%s/%s line \"%s\"", i || st->n_created || st->n_enabled ? ", " : "", st->restore[i].dir,
 			st->restore[i].file, st->restore[i].line);
+	for (size_t i = 0; f && i < st->n_net; i++)
+		fprintf(f, "%s%s of %s", i || st->n_created || st->n_enabled || st->n_restore ? ", " : "",
+			net_added_name(st->net[i].what), st->net[i].dev);
 	if (f)
 		fclose(f);
 	if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity", (int)vm->pid) < 0)
 		res->message = NULL;
 	if (asprintf(&res->problem, "pid %d: could not remove %s yet (%s); the record keeps %s for the next kvmcg unpin",
 		     (int)vm->pid, left ? left : "?", ex->failed ? ex->failed : "?",
-		     st->n_created + st->n_enabled + st->n_restore == 1 ? "it" : "them") < 0)
+		     st->n_created + n_v1 + st->n_enabled + st->n_restore + st->n_net == 1 ? "it" : "them") < 0)
 		res->problem = NULL;
 	res->result = TXN_PARTIAL;
 	return EXIT_PARTIAL;
+}
+
+/* The network shaping goes after the threads, as kvmcg made it after them; what
+ * cannot go stays in st->net, and ex->failed says why. */
+static void unpin_net(const struct txn_env *env, const struct vm *vm, struct vm_state *st, struct exec_ctx *ex,
+		      struct pin_result *res)
+{
+	if (!st->n_net)
+		return;
+	char **notes = NULL;
+	size_t n_notes = 0;
+	_cleanup_free_ char *failed = NULL;
+	int r = txn_net_undo(env, vm->pid, st, &notes, &n_notes, &failed);
+	for (size_t i = 0; i < n_notes; i++)
+		txn_warn(res, "%s", notes[i]);
+	strv_free(notes);
+	if (r < 0 && !ex->failed)
+		ex->failed = r == -ENOMEM ? strdup("out of memory") : TAKE_PTR(failed);
+}
+
+/* What an unpin that put every thread back changed, for its audit line: the record's
+ * pins, each to none; NULL with --no-syslog. */
+static char *unpin_audit_what(const struct txn_env *env, const struct vm_state *st)
+{
+	static const struct vm_tune none;
+	if (env->no_syslog)
+		return NULL;
+	char *what = vm_tune_describe(&st->tune, &none);
+	if (what && !*what) {
+		free(what);
+		what = strdup("no pins; what an earlier run left was removed");
+	}
+	return what;
 }
 
 int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool migrate_back, struct pin_result *res)
@@ -669,7 +871,8 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool
 	struct undo_log log = {0};
 	struct vm_tune none = {0};
 	struct exec_ctx ex = {.mount_fd = -1, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd};
-
+	struct v1_tree_run v1[V1_TREE_N] = {0};
+	_cleanup_free_ char *what = NULL; /* the change, for the audit line */
 	*res = (struct pin_result){.result = TXN_FAILED, .exit_code = EXIT_FAILURE_RUNTIME};
 	err_clear();
 	state_fd = state_dir_open(false);
@@ -700,7 +903,7 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool
 		rc = txn_fail(res, EXIT_FAILURE_RUNTIME, "pid %d: %s", (int)vm->pid, strerror(-r));
 		goto out;
 	}
-	if (txn_open_record_mount(env, &st, &mount_fd) < 0) {
+	if (txn_open_record_mount(env, &st, &mount_fd) < 0 || txn_v1trees_open_record(env, &st, v1) < 0) {
 		rc = txn_fail(res, EXIT_FAILURE_RUNTIME, "%s; nothing was changed", err_get());
 		goto out;
 	}
@@ -709,13 +912,10 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool
 		rc = txn_fail(res, EXIT_FAILURE_RUNTIME, "cannot plan the unpin: %s", strerror(-r));
 		goto out;
 	}
-	ex.mount_fd = mount_fd;
-	ex.pid = vm->pid;
-	ex.starttime = vm->starttime_ticks;
-	ex.backend = st.backend;
-	ex.vm = vm;
-	ex.tune = &none;
-	ex.effective_cpus = env->host->online_cpus;
+	ex = (struct exec_ctx){.mount_fd = mount_fd, .pidfd = -1, .task_fd = -1, .proc_fd = env->proc_fd, .pid = vm->pid,
+			       .starttime = vm->starttime_ticks, .backend = st.backend, .vm = vm, .tune = &none,
+			       .effective_cpus = env->host->online_cpus};
+	txn_v1trees_exec(&ex, v1, false);
 	exec_hooks_from_env(&ex.hooks);
 	r = hold_vm(env, &ex, vm);
 	if (r == 0)
@@ -729,7 +929,9 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool
 			  ex.failed ? ex.failed : strerror(-r));
 		goto out;
 	}
-	if (ex.cleanup_failed == 0) {
+	unpin_net(env, vm, &st, &ex, res);
+	what = unpin_audit_what(env, &st);
+	if (ex.cleanup_failed == 0 && st.n_net == 0) {
 		r = state_remove(state_fd, vm->pid, vm->starttime_ticks);
 		if (r < 0)
 			txn_warn(res, "unpinned, but the record could not be removed: %s", strerror(-r));
@@ -751,12 +953,13 @@ out:
 	exec_release_vm(&ex);
 	if (mount_fd >= 0)
 		close(mount_fd);
+	txn_v1trees_done(v1);
 	undo_log_done(&log);
 	plan_done(&plan);
 	vm_state_done(&st);
 	state_unlock(state_fd, vm->pid, vm->starttime_ticks, lock_fd);
 	close(state_fd);
-	rc = exit_if_gone(env, vm, res, rc);
-	res->exit_code = rc;
+	res->exit_code = rc = exit_if_gone(env, vm, res, rc);
+	txn_audit(vm, "unpin", NULL, what, true, res);
 	return rc;
 }

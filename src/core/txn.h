@@ -26,6 +26,9 @@ struct txn_env {
 	/* The cgroup hierarchy to use, as the caller detected it (kvmcg watch: at each
 	 * reconcile), instead of reading /proc/self/mountinfo for every pin; NULL: read. */
 	const struct cgroup_host *cgroup_host;
+	/* Do not log the changes to syslog (--no-syslog): pin_vm() and unpin_vm() log
+	 * each change they make (basic/audit.h) unless this is set. */
+	bool no_syslog;
 };
 
 /* The outcome of one VM's transaction, as the JSON "result" key names it
@@ -72,9 +75,11 @@ struct pin_args {
 	bool dry_run;
 	bool affinity_only;
 	const char *cgroup_root;
-	const char *policy;  /* pin --policy FILE */
+	const char *policy;  /* the policy file the request came from (pin --policy FILE, apply, run,
+			      * watch), for the audit line; NULL: none */
 	int lock_timeout_ms; /* 0: PIN_LOCK_TIMEOUT_MS; <0: do not wait */
-	const char *command; /* "pin", "apply": who holds the lock, for others to read */
+	const char *command; /* "pin", "apply", "run", "watch": who holds the lock, for others to
+			      * read, and the command of the audit line */
 	/* The VM comes identified, its threads unread (vmsel.h vmsel_identify()): they
 	 * are read once, after the VM's lock is taken, with env->discover (vmsel.h
 	 * vmsel_read_threads()). Else they were read before and are re-read then. */
@@ -118,6 +123,7 @@ struct pin_result {
 	char **warnings; /* to say on stderr, each one line */
 	size_t n_warnings;
 	enum pin_backend backend;
+	bool not_pinned; /* unpin: kvmcg had not pinned the VM (no mode to report) */
 	enum layout_kind layout;
 	char *mount;
 	char *vm_dir;
@@ -125,6 +131,8 @@ struct pin_result {
 	struct vm_tune tune; /* the pin the VM has (or would have) */
 	char **skipped;       /* settings not carried out, by name */
 	size_t n_skipped;
+	char **net_steps;     /* the tc steps on the VM's taps (plan/nettune.h), one line each */
+	size_t n_net_steps;
 	struct mem_report memory;
 };
 void pin_result_done(struct pin_result *r);
@@ -135,7 +143,10 @@ void pin_result_done(struct pin_result *r);
  *   2  the request cannot work here (checked before anything is written)
  *   3  partly: the VM exited meanwhile (undone), a setting was not carried out, or
  *      what could not be undone is kept in the record for the next run
- * The VM's threads are re-read once its lock is held. */
+ * The VM's threads are re-read once its lock is held. A run that changed the VM (not
+ * a dry run, nothing to do, or a failure fully undone; nor run's first pin, PIN_HELD)
+ * is logged as one line to syslog (basic/audit.h: a->command, a->policy, the change
+ * from the record's tune before to the new one), unless env->no_syslog. */
 int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, struct pin_result *res);
 
 /* Undoes kvmcg's pin of vm: every thread back in the cgroup, affinity and scheduling
@@ -143,7 +154,8 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
  * they are (measured and said when it had memory nodes), or with migrate_back go
  * back to the nodes they were on before kvmcg first moved them, in the same
  * proportions (move_pages(2)). Exit codes as pin_vm; "unchanged" when kvmcg has not
- * pinned it. */
+ * pinned it. Once every thread is back, logged to syslog as pin_vm() logs ("unpin",
+ * each of the record's pins to none). */
 int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool migrate_back, struct pin_result *res);
 
 /* Removes the cgroups and records of pinned VMs that have exited; returns how many

@@ -14,6 +14,7 @@
 #include "basic/err.h"
 #include "basic/util.h"
 #include "kernel/cgroupfs.h"
+#include "kernel/procfs.h"
 #include "plan/layout.h"
 #include "state/state.h"
 #include "tune/policy-match.h"
@@ -474,7 +475,8 @@ static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e
 		     const struct policy_file *pf)
 {
 	/* stale records are collected at each exit and reconcile, not every pin */
-	struct pin_args a = {.command = "watch", .lock_timeout_ms = w->cfg.lock_timeout_ms, .no_collect = true};
+	struct pin_args a = {.command = "watch", .policy = pf->path, .lock_timeout_ms = w->cfg.lock_timeout_ms,
+			     .no_collect = true};
 	struct pin_result res = {0};
 	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
@@ -595,7 +597,7 @@ static bool exclusive_clash(struct watch *w, const struct txn_env *env, struct e
 /* Whether the VM has a vCPU and every vCPU and iothread it should have. */
 static bool vm_all_there(const struct vm *vm)
 {
-	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+	if (!vm_identified(vm))
 		return false;
 	for (size_t i = 0; i < vm->n_threads; i++)
 		if (vm->threads[i].kind == THREAD_VCPU)
@@ -651,16 +653,19 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 	}
 	e->hands_off = false;
 	/* its vCPUs and iothreads must all be known first (a VM still starting) */
-	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+	if (!vm_identified(vm))
 		return false;
 	if (exclusive_in_play(w, pf) && exclusive_clash(w, env, e, vm, pf))
 		return true;
 	return pin_with(w, env, e, vm, pf);
 }
 
+static void vm_gone(struct watch *w, struct entry *e);
+
 /* vm_identify() and vm_discover_threads() of the entry's pid with o: 1 and *ret, or
- * 0 when the entry is dealt with (gone: forgotten; not a VM after all, an exe named
- * like QEMU without evidence: a candidate left alone; unreadable now: tried again). */
+ * 0 when the entry is dealt with (gone: as its exit event would, which may come after
+ * a try it scheduled; not a VM after all, an exe named like QEMU without evidence: a
+ * candidate left alone; unreadable now: tried again). */
 static int discover(struct watch *w, struct entry *e, uint64_t now, const struct discover_opts *o,
 		    struct vm **ret)
 {
@@ -669,7 +674,7 @@ static int discover(struct watch *w, struct entry *e, uint64_t now, const struct
 		if (r == 0 && e->state == E_CANDIDATE)
 			e->state = E_UNMATCHED;
 		else if (r != 0)
-			entry_remove(w, e->pid);
+			vm_gone(w, e);
 		return 0;
 	}
 	if (r < 0 || vm_discover_threads(o, *ret) < 0) {
@@ -698,7 +703,7 @@ static void try_pid(struct watch *w, pid_t pid, uint64_t now)
 		quick.qmp_socket = NULL;
 		if (!discover(w, e, now, &quick, &vm))
 			return;
-		if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+		if (!vm_identified(vm))
 			vm_free(TAKE_PTR(vm));
 		else
 			env.discover = &quick;
@@ -777,6 +782,8 @@ static bool exe_is_qemu(const struct watch *w, pid_t pid)
 /* A managed VM exited: its cgroups and record go. */
 static void collect(struct watch *w, pid_t pid, const char *name, const char *policy)
 {
+	/* the exit seen is its leader's: its other threads may still be in the cgroups */
+	(void)proc_wait_group_exit(pid, WATCH_EXIT_WAIT_MS);
 	int fd = state_dir_open(false);
 	char **problems = NULL;
 	if (fd >= 0) {
@@ -787,6 +794,29 @@ static void collect(struct watch *w, pid_t pid, const char *name, const char *po
 	    "exited; %s%s", problems && problems[0] ? "not everything it left could be removed: " : "its cgroups and record are removed",
 	    problems && problems[0] ? problems[0] : "");
 	strv_free(problems);
+}
+
+/* The entry's process is gone (its exit event, or a try that found it exiting first):
+ * forgotten, and when it was managed, or once (its policy gone since, or unpinned by
+ * hand), what it left collected and said. */
+static void vm_gone(struct watch *w, struct entry *e)
+{
+	pid_t pid = e->pid;
+	bool managed = e->state == E_MANAGED || e->policy;
+	_cleanup_free_ char *policy = e->policy ? strdup(e->policy) : NULL;
+	_cleanup_free_ char *name = e->name ? strdup(e->name) : NULL;
+	if (e->hands_off)
+		clear_hands_off(e);
+	entry_remove(w, pid);
+	if (!managed)
+		return;
+	collect(w, pid, name, policy);
+	/* its CPUs may be free for a VM an Exclusive= clash held back */
+	for (size_t i = 0; i < w->n; i++)
+		if (w->e[i].conflict) {
+			w->e[i].state = E_CANDIDATE;
+			due_at(&w->e[i], now_ns());
+		}
 }
 
 void watch_on_event(struct watch *w, const struct proc_ev *ev)
@@ -820,28 +850,10 @@ void watch_on_event(struct watch *w, const struct proc_ev *ev)
 		if (exe_is_qemu(w, ev->pid))
 			(void)entry_add(w, ev->pid, now_ns());
 		return;
-	case PROC_EV_EXIT: {
-		if (ev->pid != ev->tid || !(e = entry_find(w, ev->pid)))
-			return;
-		/* managed, or once (its policy gone since, or unpinned by hand): what
-		 * it left is collected and said */
-		bool managed = e->state == E_MANAGED || e->policy;
-		_cleanup_free_ char *policy = e->policy ? strdup(e->policy) : NULL;
-		_cleanup_free_ char *name = e->name ? strdup(e->name) : NULL;
-		if (e->hands_off)
-			clear_hands_off(e);
-		entry_remove(w, ev->pid);
-		if (managed) {
-			collect(w, ev->pid, name, policy);
-			/* its CPUs may be free for a VM an Exclusive= clash held back */
-			for (size_t i = 0; i < w->n; i++)
-				if (w->e[i].conflict) {
-					w->e[i].state = E_CANDIDATE;
-					due_at(&w->e[i], now_ns());
-				}
-		}
+	case PROC_EV_EXIT:
+		if (ev->pid == ev->tid && (e = entry_find(w, ev->pid)))
+			vm_gone(w, e);
 		return;
-	}
 	default:
 		return;
 	}

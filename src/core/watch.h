@@ -22,7 +22,8 @@
  *        qemu/system/cpus.c): tried at once. A pin whose plan is empty changes
  *        nothing.
  *   EXIT of a known process: forgotten; a managed VM's cgroups and record are
- *        removed (core/txn.h pin_collect_stale()).
+ *        removed (core/txn.h pin_collect_stale()) once all its threads have exited,
+ *        waiting at most WATCH_EXIT_WAIT_MS (the leader's exit comes first).
  * A VM that no policy matches is remembered as such and never touched, until the
  * policies change. */
 #ifndef KVMCG_WATCH_H
@@ -40,6 +41,10 @@
  * pinning (QEMU starts a hot-plugged vCPU's thread and names it at once; its
  * thread pool starts workers in bursts). */
 #define WATCH_THREAD_DELAY_MS 20
+/* After a managed VM's leader exited, how long to wait for its other threads to leave
+ * its cgroups before removing them (kernel/procfs.h proc_wait_group_exit()); what is
+ * still busy after it is said, and the next reconcile tries again. */
+#define WATCH_EXIT_WAIT_MS 2000
 /* A candidate is tried again after 10, 20, 40 ... ms, at most this far apart, for
  * at most WATCH_CANDIDATE_GIVE_UP_MS; then the reconcile takes it up. */
 #define WATCH_RETRY_MAX_MS 1000

@@ -32,6 +32,8 @@ void exec_set_failed(struct exec_ctx *c, const char *fmt, ...)
 
 static struct cg_dircache *dirs(struct exec_ctx *c)
 {
+	if (c->in_tree != V1_TREE_NONE)
+		return c->v1_dirs[c->in_tree];
 	if (c->dirs)
 		return c->dirs;
 	c->own_dirs.mount_fd = c->mount_fd;
@@ -156,8 +158,10 @@ int exec_read_thread_cgroup(const struct exec_ctx *c, pid_t tid, char **ret)
 {
 	bool v1;
 	_cleanup_free_ char *path = NULL;
-	int r = c->task_fd >= 0 ? proc_read_cgroup(c->task_fd, PROC_TASK_DIR, tid, &path, &v1)
-				: proc_read_cgroup(c->proc_fd, c->pid, tid, &path, &v1);
+	int fd = c->task_fd >= 0 ? c->task_fd : c->proc_fd;
+	pid_t pid = c->task_fd >= 0 ? PROC_TASK_DIR : c->pid;
+	int r = c->in_tree != V1_TREE_NONE ? proc_read_cgroup_v1(fd, pid, tid, v1_tree_controller(c->in_tree), &path)
+			  : proc_read_cgroup(fd, pid, tid, &path, &v1);
 	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
 	/* "/kvmcg/demo/vcpu0" -> "kvmcg/demo/vcpu0", our relative form */
@@ -198,7 +202,8 @@ const struct undo_entry *undo_log_find(const struct undo_log *l, size_t action)
 
 static int entry_init(struct undo_entry *e, const struct action *a, size_t index)
 {
-	*e = (struct undo_entry){.action = index, .kind = a->kind, .tid = a->tid, .cleanup = a->cleanup};
+	*e = (struct undo_entry){
+		.action = index, .kind = a->kind, .tid = a->tid, .cleanup = a->cleanup, .tree = a->tree};
 	if ((a->dir && !(e->dir = strdup(a->dir))) || (a->file && !(e->file = strdup(a->file))) ||
 	    (a->value && !(e->value = strdup(a->value)))) {
 		entry_done(e);
@@ -225,12 +230,15 @@ static void describe(struct exec_ctx *c, const struct action *a, int r)
 {
 	const struct action_ops *o = exec_ops(a->kind);
 	const char *why = o ? o->why(a->file, r) : strerror(-r);
+	char tree[48] = "";
+	if (a->tree != V1_TREE_NONE)
+		snprintf(tree, sizeof(tree), " of the v1 %s hierarchy", v1_tree_controller(a->tree));
 	if (a->tid)
-		exec_set_failed(c, "%s %d%s%s: %s", action_kind_name(a->kind), (int)a->tid, a->dir ? " to /" : "",
-				a->dir ? a->dir : "", why);
+		exec_set_failed(c, "%s %d%s%s%s: %s", action_kind_name(a->kind), (int)a->tid, a->dir ? " to /" : "",
+				a->dir ? a->dir : "", a->dir ? tree : "", why);
 	else
-		exec_set_failed(c, "%s /%s%s%s: %s", action_kind_name(a->kind), a->dir ? a->dir : "",
-				a->file ? "/" : "", a->file ? a->file : "", why);
+		exec_set_failed(c, "%s /%s%s%s%s: %s", action_kind_name(a->kind), a->dir ? a->dir : "",
+				a->file ? "/" : "", a->file ? a->file : "", tree, why);
 }
 
 /* For the kill_at hook: the VM dies, as it may at any moment, and we wait for it. */
@@ -282,6 +290,21 @@ static int begin_action(struct exec_ctx *c, const struct action *a)
 	return 0;
 }
 
+/* Runs (undo false) or undoes what e recorded in the hierarchy of its action. */
+static int in_tree(struct exec_ctx *c, const struct action *a, struct undo_entry *e, bool undo)
+{
+	const struct action_ops *o = exec_ops(e->kind);
+	if (!o)
+		return -EINVAL;
+	if (e->tree != V1_TREE_NONE && !c->v1_dirs[e->tree])
+		return -EBADF;
+	enum v1_tree saved = c->in_tree;
+	c->in_tree = e->tree;
+	int r = undo ? o->undo(c, e) : o->run(c, a, e);
+	c->in_tree = saved;
+	return r;
+}
+
 int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 {
 	int r = begin_action(c, a);
@@ -292,13 +315,13 @@ int exec_run_action(struct exec_ctx *c, const struct action *a, size_t index)
 	struct undo_entry e;
 	r = entry_init(&e, a, index);
 	if (r == 0)
-		r = o ? o->run(c, a, &e) : -EINVAL;
+		r = in_tree(c, a, &e, false);
 	/* A cleanup step whose cgroup is gone already has nothing left to do; nor has a
 	 * line to put back for a disk that is gone (blkg_conf_open_bdev(): ENODEV). */
 	if (a->cleanup && (r == -ENOENT || (r == -ENODEV && a->kind == ACT_WRITE_LINE)))
 		r = 0;
 	if (r == 0 && (r = log_append(c->log, &e)) < 0 && o)
-		(void)o->undo(c, &e); /* done but not recordable: put back at once */
+		(void)in_tree(c, a, &e, true); /* done but not recordable: put back at once */
 	entry_done(&e);
 	if (r < 0) {
 		/* Whatever the kernel said, a VM on its way out is the reason. */
@@ -374,8 +397,7 @@ int exec_rollback(struct exec_ctx *c, struct undo_log *log)
 		struct undo_entry *e = &log->entries[i];
 		if (e->cleanup || e->undone || e->undo_failed)
 			continue;
-		const struct action_ops *o = exec_ops(e->kind);
-		int r = o ? o->undo(c, e) : 0;
+		int r = exec_ops(e->kind) ? in_tree(c, NULL, e, true) : 0;
 		e->undone = r == 0;
 		e->undo_failed = r < 0;
 		if (r < 0 && first == 0)

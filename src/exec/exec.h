@@ -42,6 +42,7 @@ struct undo_entry {
 	char *dir, *file, *value; /* copies of the action's */
 	pid_t tid;
 	bool cleanup;           /* a cleanup step: never undone */
+	enum v1_tree tree;      /* in that v1 tree's hierarchy (struct action) */
 	bool created;           /* ACT_MKDIR made the directory */
 	bool changed;           /* a controller or cgroup.type write changed something */
 	bool in_new_dir;        /* ACT_WRITE in a directory this run made: nothing to put back */
@@ -89,6 +90,13 @@ struct exec_ctx {
 	 * The caller's, when given, is shared with observation (plan/observe.h). */
 	struct cg_dircache *dirs;
 	struct cg_dircache own_dirs;
+	/* Each v1 tree's hierarchy's directory fds, for actions marked with that tree
+	 * (the caller's; NULL: such an action fails with -EBADF). in_tree: the tree of
+	 * the action running (or being undone); V1_TREE_NONE: the backend's. */
+	struct cg_dircache *v1_dirs[V1_TREE_N];
+	enum v1_tree in_tree;
+	const char *v1_vm_dir[V1_TREE_N]; /* the VM's directory there, which exec_verify
+					   * checks every thread is in; NULL: none */
 	/* during exec_plan: the plan and the log it fills */
 	const struct plan *plan;
 	struct undo_log *log;
@@ -131,10 +139,33 @@ int exec_cleanup_step(struct exec_ctx *c, const struct action *a);
  * undo_failed, the others undone. Returns the first error met. */
 int exec_rollback(struct exec_ctx *c, struct undo_log *log);
 
-/* Reads back every thread's cgroup and affinity and compares them with the tune.
+/* Reads back every thread's cgroup (and, with c->v1_vm_dir[t], its cgroup there) and
+ * affinity and compares them with the tune.
  * A thread that differs is put right once; one that still differs is an error
  * (-EIO, c->failed lists them). A thread that is exiting is no mismatch; the VM
  * exiting is -ESRCH. */
 int exec_verify(struct exec_ctx *c, const char *vm_dir);
+
+/* ---- the network plan (exec/net.c) ---- */
+struct rtnl;
+struct net_plan;
+struct net_change;
+/* Carries out the steps of p in order through r (a socket in the VM's network
+ * namespace, kernel/rtnl.h); *ret_done counts those that took effect. 0, or the
+ * failed step's -errno with *ret_failed naming it and the kernel's extended ack
+ * (caller frees). */
+int exec_net_plan(struct rtnl *r, const struct net_plan *p, size_t *ret_done, char **ret_failed);
+/* Undoes the first done steps of p, newest first: what a step made goes, what it
+ * replaced comes back (a TBF's options as they were dumped, an operator's qdisc), what
+ * it removed of kvmcg's own is made again as the record's shaping had it. 0, or
+ * -EBUSY when a step could not be undone (a removal whose shaping is not known). */
+int exec_net_rollback(struct rtnl *r, const struct net_plan *p, size_t done);
+/* Removes one recorded change c (plan/record.h) in r's namespace: kvmcg's root qdisc
+ * (or the operator's it replaced, put back), its ingress qdisc (an operator's comes
+ * back empty, said in *note), its IFB device. 0 when it is gone (now, or with its
+ * device: a device of another name at that index is not it), 1 when it is left
+ * because it is not kvmcg's any more (a root qdisc someone put in its place: *note
+ * says so; caller frees), -errno when it could not be removed. */
+int exec_net_remove(struct rtnl *r, const struct net_change *c, char **note);
 
 #endif

@@ -134,7 +134,7 @@ static bool made_by_this_run(const struct exec_ctx *c, const char *dir)
 {
 	for (size_t i = 0; c->log && i < c->log->n; i++) {
 		const struct undo_entry *m = &c->log->entries[i];
-		if (m->kind == ACT_MKDIR && m->created && !m->undone && strcmp(m->dir, dir) == 0)
+		if (m->kind == ACT_MKDIR && m->created && !m->undone && m->tree == c->in_tree && strcmp(m->dir, dir) == 0)
 			return true;
 	}
 	return false;
@@ -207,6 +207,8 @@ static int thread_gone(const struct exec_ctx *c)
  * unless a move-process of this run has taken it along since. */
 static const char *known_cgroup(const struct exec_ctx *c, const struct vm_thread *t)
 {
+	if (c->in_tree != V1_TREE_NONE)
+		return NULL; /* discovery reads the cpuset hierarchy's only */
 	for (size_t i = 0; c->log && i < c->log->n; i++)
 		if (c->log->entries[i].kind == ACT_MOVE_PROCESS)
 			return NULL;
@@ -385,6 +387,17 @@ static int rescan_run(struct exec_ctx *c, const struct action *a, struct undo_en
 		r = exec_run_action(c, &aff, UNDO_NEWCOMER);
 		if (r < 0)
 			return r;
+		/* and into the VM's cgroup of each v1 tree, with every other thread */
+		for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++) {
+			const struct action v1 = {.kind = ACT_MOVE_THREAD,
+						  .tid = tids[k],
+						  .dir = c->plan ? c->plan->v1_vm_dir[t] : NULL,
+						  .file = (char *)layout_move_file(BACKEND_CGROUP_V1),
+						  .tree = (enum v1_tree)t};
+			r = v1.dir ? exec_run_action(c, &v1, UNDO_NEWCOMER) : 0;
+			if (r < 0)
+				return r;
+		}
 	}
 	return 1; /* nothing of its own to undo */
 }

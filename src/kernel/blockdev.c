@@ -555,8 +555,7 @@ int blockdev_weight_check(int sysfs_fd, int cgroup_root_fd, unsigned major, unsi
 				     "echo bfq > /sys/block/%s/queue/scheduler",
 				     major, minor, name);
 		else
-			r = asprintf(&w.advice, "echo bfq > /sys/block/%s/queue/scheduler (cgroup v1 has no iocost)",
-				     name);
+			r = asprintf(&w.advice, "echo bfq > /sys/block/%s/queue/scheduler", name);
 		if (r < 0) {
 			w.advice = NULL;
 			blockdev_weight_done(&w);

@@ -39,25 +39,6 @@ void cgroup_mounts_free(struct cgroup_mount *m, size_t n)
 	free(m);
 }
 
-/* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
-static char *unescape_octal(const char *s, size_t len)
-{
-	char *out = malloc(len + 1), *p = out;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\\' && i + 3 < len + 1 && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-			*p++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-			i += 3;
-		} else {
-			*p++ = s[i];
-		}
-	}
-	*p = '\0';
-	return out;
-}
-
 static bool has_word(const char *list, size_t len, const char *word)
 {
 	size_t wl = strlen(word);
@@ -111,6 +92,7 @@ int cgroup_parse_mountinfo(const char *buf, struct cgroup_mount **ret, size_t *r
 				if (v1) {
 					m.has_cpuset = has_word(super, (size_t)(end - super), "cpuset");
 					m.has_cpu = has_word(super, (size_t)(end - super), "cpu");
+					m.has_blkio = has_word(super, (size_t)(end - super), "blkio");
 				}
 				struct cgroup_mount *nv = realloc(v, (n + 1) * sizeof(*v));
 				if (!nv) {
@@ -232,6 +214,26 @@ int cgroup_host_copy(const struct cgroup_host *from, struct cgroup_host *ret)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+const char *v1_tree_controller(enum v1_tree t)
+{
+	return t == V1_TREE_CPU ? "cpu" : t == V1_TREE_BLKIO ? "blkio" : NULL;
+}
+
+int cgroup_v1_mount(int proc_fd, enum v1_tree tree, char **ret)
+{
+	struct cgroup_mount *m = NULL;
+	size_t n = 0;
+	int r = read_mounts(proc_fd, &m, &n);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t i = 0; r == -ENOENT && i < n; i++)
+		if (!m[i].v2 && (tree == V1_TREE_CPU ? m[i].has_cpu : tree == V1_TREE_BLKIO && m[i].has_blkio))
+			r = (*ret = strdup(m[i].path)) ? 0 : -ENOMEM;
+	cgroup_mounts_free(m, n);
+	return r;
 }
 
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret)
@@ -749,10 +751,15 @@ int cg_line_reset(const char *file, const char *key, char **ret)
 	const char *rest = NULL;
 	if (strcmp(file, "io.max") == 0)
 		rest = "rbps=max wbps=max riops=max wiops=max";
-	else if (strcmp(file, "io.weight") == 0 || strcmp(file, "io.bfq.weight") == 0)
-		rest = "default";
-	else if (strncmp(file, "blkio.throttle.", 15) == 0 || strcmp(file, "blkio.weight_device") == 0 ||
+	/* BFQ takes "MAJ:MIN default" and refuses "MAJ:MIN 0" (block/bfq-cgroup.c
+	 * bfq_io_set_device_weight(): ERANGE), in io.bfq.weight and v1's
+	 * blkio.bfq.weight_device alike */
+	else if (strcmp(file, "io.weight") == 0 || strcmp(file, "io.bfq.weight") == 0 ||
 		 strcmp(file, "blkio.bfq.weight_device") == 0)
+		rest = "default";
+	/* 0 is no limit (block/blk-throttle.c tg_set_conf(): U64_MAX, UINT_MAX), and no
+	 * weight of the disk's own (CFQ's cfqg_set_weight_device(), before Linux 5.0) */
+	else if (strncmp(file, "blkio.throttle.", 15) == 0 || strcmp(file, "blkio.weight_device") == 0)
 		rest = "0";
 	if (!rest)
 		return -EINVAL;

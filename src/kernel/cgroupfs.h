@@ -20,6 +20,7 @@ struct cgroup_mount {
 	bool v2;
 	bool has_cpuset;  /* v1: among the mount's controllers; v2: in cgroup.controllers */
 	bool has_cpu;
+	bool has_blkio;   /* v1 only */
 };
 
 /* Mounts of cgroup and cgroup2 in a /proc/self/mountinfo buffer. Pure: v2 mounts
@@ -42,6 +43,24 @@ int cgroup_host_detect(int proc_fd, struct cgroup_host *ret);
 /* A copy of from into ret (ret's to free with cgroup_host_done()). 0 or -ENOMEM. */
 int cgroup_host_copy(const struct cgroup_host *from, struct cgroup_host *ret);
 
+/* The v1 hierarchies in which a v1 or hybrid host gets a VM's second tree, beside
+ * its cpuset one: V1_TREE_CPU for [CPU] Weight=/Quota=/Period= (cpu.shares,
+ * cpu.cfs_quota_us, cpu.cfs_period_us: kernel/sched/core.c cpu_legacy_files[]),
+ * V1_TREE_BLKIO for [IO] (blkio.throttle.*: block/blk-throttle.c throtl_legacy_files[];
+ * blkio.bfq.weight*: block/bfq-cgroup.c bfq_blkcg_legacy_files[]; blkio.weight*:
+ * CFQ's, gone since Linux 5.0). V1_TREE_NONE is the tree of the pin's backend. */
+enum v1_tree { V1_TREE_NONE, V1_TREE_CPU, V1_TREE_BLKIO, V1_TREE_N };
+/* "cpu", "blkio": the controller's name in mountinfo and /proc/PID/cgroup; NULL for
+ * V1_TREE_NONE. */
+const char *v1_tree_controller(enum v1_tree t);
+
+/* The mount point of the v1 hierarchy that carries tree's controller ("cpu", or
+ * "cpu,cpuacct" combined; "blkio"), found in /proc/self/mountinfo as
+ * cgroup_host_detect() finds cpuset's. 0 and the mount point in *ret (caller frees);
+ * -ENOENT when no v1 hierarchy has it (a unified host, or the controller bound to
+ * cgroup2); -ENOMEM. */
+int cgroup_v1_mount(int proc_fd, enum v1_tree tree, char **ret);
+
 /* The hierarchy mount that contains an absolute path (for --cgroup-root). */
 int cgroup_host_for_path(int proc_fd, const char *path, struct cgroup_host *ret);
 
@@ -63,8 +82,9 @@ int cg_read(int dirfd, const char *file, char **ret);
 int cg_line_find(const char *content, const char *key, char **ret);
 /* The line that puts key of file back to the kernel's default when content has no
  * line for it: "KEY rbps=max wbps=max riops=max wiops=max" (io.max), "KEY default"
- * (io.weight, io.bfq.weight), "KEY 0" (v1 blkio.throttle.*, blkio.weight_device,
- * blkio.bfq.weight_device). -EINVAL for a file that is not keyed, -ENOMEM. */
+ * (io.weight, io.bfq.weight, v1 blkio.bfq.weight_device: BFQ refuses a 0), "KEY 0"
+ * (v1 blkio.throttle.*, CFQ's blkio.weight_device). -EINVAL for a file that is not
+ * keyed, -ENOMEM. */
 int cg_line_reset(const char *file, const char *key, char **ret);
 
 /* The value of field "name=" of a keyed line ("7:0 rbps=5 wbps=max": "rbps" is "5"),

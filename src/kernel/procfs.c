@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 
 #include <linux/nsfs.h>
@@ -36,6 +38,14 @@ static void task_path(char *buf, size_t size, pid_t pid, pid_t tid, const char *
 static int normalize_gone(int r)
 {
 	return r == -ESRCH ? -ENOENT : r;
+}
+
+/* The text of a task's file ("stat", "cgroup"...); -ENOENT when the task is gone. */
+static int read_task_file(int proc_fd, pid_t pid, pid_t tid, const char *name, char **ret)
+{
+	char path[64];
+	task_path(path, sizeof(path), pid, tid, name);
+	return normalize_gone(read_file_at(proc_fd, path, ret, NULL));
 }
 
 int proc_stat_parse(const char *buf, struct proc_stat *ret)
@@ -96,12 +106,10 @@ int proc_stat_parse(const char *buf, struct proc_stat *ret)
 
 int proc_read_stat(int proc_fd, pid_t pid, pid_t tid, struct proc_stat *ret)
 {
-	char path[64];
-	task_path(path, sizeof(path), pid, tid, "stat");
 	_cleanup_free_ char *buf = NULL;
-	int r = read_file_at(proc_fd, path, &buf, NULL);
+	int r = read_task_file(proc_fd, pid, tid, "stat", &buf);
 	if (r < 0)
-		return normalize_gone(r);
+		return r;
 	return proc_stat_parse(buf, ret);
 }
 
@@ -218,12 +226,10 @@ int proc_status_field(const char *buf, const char *key, char **ret)
 
 int proc_read_status_field(int proc_fd, pid_t pid, pid_t tid, const char *key, char **ret)
 {
-	char path[64];
-	task_path(path, sizeof(path), pid, tid, "status");
 	_cleanup_free_ char *buf = NULL;
-	int r = read_file_at(proc_fd, path, &buf, NULL);
+	int r = read_task_file(proc_fd, pid, tid, "status", &buf);
 	if (r < 0)
-		return normalize_gone(r);
+		return r;
 	r = proc_status_field(buf, key, ret);
 	return r == -ENOENT ? -ENODATA : r;
 }
@@ -237,10 +243,12 @@ int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret)
 	return idset_parse(list, ret, NULL);
 }
 
-int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)
+/* The path of the v1 hierarchy whose controller list has ctrl as a word, and the v2
+ * ("0::") path, as pointers into buf. */
+static void cgroup_lines(const char *buf, const char *ctrl, const char **v1, size_t *v1len, const char **v2,
+			 size_t *v2len)
 {
-	const char *v2 = NULL, *v1 = NULL;
-	size_t v2len = 0, v1len = 0;
+	size_t cl = strlen(ctrl);
 	for (const char *line = buf; line && *line;) {
 		const char *eol = strchr(line, '\n');
 		const char *end = eol ? eol : line + strlen(line);
@@ -250,16 +258,16 @@ int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)
 		if (c2) {
 			const char *path = c2 + 1;
 			if (c2 == c1 + 1 && strncmp(line, "0:", 2) == 0) {
-				v2 = path;
-				v2len = (size_t)(end - path);
+				*v2 = path;
+				*v2len = (size_t)(end - path);
 			} else {
-				/* controller list is comma separated: find "cpuset" as a word */
+				/* controller list is comma separated: find ctrl as a word */
 				for (const char *w = c1 + 1; w < c2;) {
 					const char *comma = memchr(w, ',', (size_t)(c2 - w));
 					const char *wend = comma ? comma : c2;
-					if ((size_t)(wend - w) == 6 && strncmp(w, "cpuset", 6) == 0) {
-						v1 = path;
-						v1len = (size_t)(end - path);
+					if ((size_t)(wend - w) == cl && strncmp(w, ctrl, cl) == 0) {
+						*v1 = path;
+						*v1len = (size_t)(end - path);
 					}
 					w = wend + 1;
 				}
@@ -267,6 +275,13 @@ int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)
 		}
 		line = eol ? eol + 1 : NULL;
 	}
+}
+
+int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)
+{
+	const char *v2 = NULL, *v1 = NULL;
+	size_t v2len = 0, v1len = 0;
+	cgroup_lines(buf, "cpuset", &v1, &v1len, &v2, &v2len);
 	const char *p = v1 ? v1 : v2;
 	size_t plen = v1 ? v1len : v2len;
 	if (!p)
@@ -279,14 +294,31 @@ int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1)
 	return 0;
 }
 
+int proc_cgroup_parse_v1(const char *buf, const char *ctrl, char **ret_path)
+{
+	const char *v2 = NULL, *v1 = NULL;
+	size_t v2len = 0, v1len = 0;
+	cgroup_lines(buf, ctrl, &v1, &v1len, &v2, &v2len);
+	if (!v1)
+		return -ENODATA;
+	return (*ret_path = strndup(v1, v1len)) ? 0 : -ENOMEM;
+}
+
+int proc_read_cgroup_v1(int proc_fd, pid_t pid, pid_t tid, const char *ctrl, char **ret_path)
+{
+	_cleanup_free_ char *buf = NULL;
+	int r = read_task_file(proc_fd, pid, tid, "cgroup", &buf);
+	if (r < 0)
+		return r;
+	return proc_cgroup_parse_v1(buf, ctrl, ret_path);
+}
+
 int proc_read_cgroup(int proc_fd, pid_t pid, pid_t tid, char **ret_path, bool *ret_v1)
 {
-	char path[64];
-	task_path(path, sizeof(path), pid, tid, "cgroup");
 	_cleanup_free_ char *buf = NULL;
-	int r = read_file_at(proc_fd, path, &buf, NULL);
+	int r = read_task_file(proc_fd, pid, tid, "cgroup", &buf);
 	if (r < 0)
-		return normalize_gone(r);
+		return r;
 	return proc_cgroup_parse(buf, ret_path, ret_v1);
 }
 
@@ -321,12 +353,10 @@ int proc_syscall_parse(const char *buf, struct proc_syscall *ret)
 
 int proc_read_syscall(int proc_fd, pid_t pid, pid_t tid, struct proc_syscall *ret)
 {
-	char path[64];
-	task_path(path, sizeof(path), pid, tid, "syscall");
 	_cleanup_free_ char *buf = NULL;
-	int r = read_file_at(proc_fd, path, &buf, NULL);
+	int r = read_task_file(proc_fd, pid, tid, "syscall", &buf);
 	if (r < 0)
-		return normalize_gone(r);
+		return r;
 	return proc_syscall_parse(buf, ret);
 }
 
@@ -647,4 +677,17 @@ bool proc_process_alive(int proc_fd, pid_t pid, uint64_t starttime)
 	struct proc_stat st;
 	return proc_read_stat(proc_fd, pid, 0, &st) == 0 && st.starttime_ticks == starttime &&
 	       !proc_task_exiting(proc_fd, pid, 0);
+}
+
+int proc_wait_group_exit(pid_t pid, int timeout_ms)
+{
+	_cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? 0 : -errno;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : r == 0 ? -ETIMEDOUT : -errno;
 }

@@ -72,6 +72,13 @@ int proc_read_affinity(int proc_fd, pid_t pid, pid_t tid, struct idset **ret);
  * v2 ("0::") path. *ret_v1 tells which. -ENOENT if neither is present. */
 int proc_cgroup_parse(const char *buf, char **ret_path, bool *ret_v1);
 int proc_read_cgroup(int proc_fd, pid_t pid, pid_t tid, char **ret_path, bool *ret_v1);
+/* The path in the v1 hierarchy that carries controller ctrl ("cpu" in "4:cpu,cpuacct:/x"),
+ * as /proc/PID/task/TID/cgroup gives it ("/x": kernel/cgroup/cgroup.c
+ * proc_cgroup_show()). Threads of one process may sit in different v1 cgroups.
+ * -ENODATA when no v1 hierarchy lists ctrl; read, -ENOENT when the thread is gone
+ * (proc_read_stat()'s convention); -ENOMEM. */
+int proc_cgroup_parse_v1(const char *buf, const char *ctrl, char **ret_path);
+int proc_read_cgroup_v1(int proc_fd, pid_t pid, pid_t tid, const char *ctrl, char **ret_path);
 
 /* /proc/PID/task/TID/syscall: "running", or "NR arg0..arg5 sp pc" in hex. */
 struct proc_syscall {
@@ -101,6 +108,16 @@ bool proc_task_exists(int proc_fd, pid_t pid, pid_t tid);
 /* The process pid, started at starttime (stat field 22, clock ticks after boot: with
  * the pid it names one process across pid reuse), is there and not on its way out. */
 bool proc_process_alive(int proc_fd, pid_t pid, uint64_t starttime);
+
+/* Waits, at most timeout_ms (-1: no limit), until every thread of process pid has
+ * exited: the proc connector and a thread's own exit say the leader is gone while the
+ * others, killed by the same exit_group(), may still be in their cgroups, which an
+ * rmdir then finds busy. A pidfd polls readable once the leader is a zombie and its
+ * thread group is empty (pidfd_poll(), kernel/pid.c, Linux 5.3). 0 once so (or no
+ * such process), -ETIMEDOUT, or a negative errno from pidfd_open(2) (-ENOSYS before
+ * 5.3). The pid may name a newer process if the old one was reaped and its pid
+ * reused: the wait is then for that one, bounded by the timeout. */
+int proc_wait_group_exit(pid_t pid, int timeout_ms);
 
 /* True when proc_fd is a real procfs (fstatfs: PROC_SUPER_MAGIC), false for a captured
  * tree (tests/fixtures, --sysroot), whose "exe" is a plain symbolic link that must

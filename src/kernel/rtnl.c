@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
@@ -199,7 +201,8 @@ static int handle_done(struct rtnl *r, const struct nlmsghdr *h)
 }
 
 /* Sends nlh and reads until its ack, error or NLMSG_DONE; each other message of the
- * same sequence number goes to cb. */
+ * same sequence number goes to cb, until cb returns a negative errno (returned then);
+ * any other return of cb goes on to the next message. */
 static int rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, rtnl_msg_cb cb, void *data)
 {
 	nlh->nlmsg_seq = ++r->seq;
@@ -233,8 +236,10 @@ static int rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, rtnl_msg_cb cb, void 
 				int e = handle_done(r, h);
 				return cb_err < 0 ? cb_err : e;
 			}
-			if (cb && cb_err == 0)
-				cb_err = cb(h, data);
+			if (cb && cb_err == 0) {
+				int k = cb(h, data);
+				cb_err = k < 0 ? k : 0; /* any other answer goes on to the next message */
+			}
 		}
 	}
 }
@@ -341,6 +346,40 @@ int rtnl_link_get(struct rtnl *r, int ifindex, const char *name, struct rtnl_lin
 	if (e < 0)
 		return e;
 	*ret = l;
+	return 0;
+}
+
+struct link_list {
+	struct rtnl_link *v;
+	size_t n;
+};
+
+static int link_list_cb(const struct nlmsghdr *h, void *data)
+{
+	struct link_list *l = data;
+	struct rtnl_link k;
+	if (rtnl_link_parse(h, h->nlmsg_len, &k) < 0)
+		return 0;
+	struct rtnl_link *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n++] = k;
+	return 0;
+}
+
+int rtnl_link_list(struct rtnl *r, struct rtnl_link **ret, size_t *ret_n)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = link_msg(buf, RTM_GETLINK, NLM_F_DUMP, 0);
+	struct link_list l = {0};
+	int e = talk_or_say(r, nlh, link_list_cb, &l, "cannot list the network devices");
+	if (e < 0) {
+		free(l.v);
+		return e;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
 	return 0;
 }
 
@@ -582,17 +621,37 @@ static void ratespec(struct tc_ratespec *s, uint64_t rate)
 	s->cell_align = -1;
 }
 
-int rtnl_htb_root(struct rtnl *r, int ifindex, uint16_t major, uint16_t default_minor, enum rtnl_put_mode mode)
+int rtnl_htb_root(struct rtnl *r, int ifindex, uint16_t major, uint16_t default_minor, uint32_t r2q,
+		  enum rtnl_put_mode mode)
 {
 	char buf[RTNL_TX_SIZE];
 	struct nlmsghdr *nlh = tc_msg(buf, RTM_NEWQDISC, put_flags(mode), ifindex, RTNL_H_ROOT, RTNL_H(major, 0), 0);
 	mnl_attr_put_strz(nlh, TCA_KIND, "htb");
 	struct nlattr *o = mnl_attr_nest_start(nlh, TCA_OPTIONS);
-	/* sch_htb.c htb_init(): version 3 or -EINVAL; rate2quantum as tc's default */
-	struct tc_htb_glob g = {.version = 3, .rate2quantum = 10, .defcls = default_minor};
+	/* sch_htb.c htb_init(): version 3 or -EINVAL */
+	struct tc_htb_glob g = {.version = 3, .rate2quantum = r2q, .defcls = default_minor};
 	mnl_attr_put(nlh, TCA_HTB_INIT, sizeof(g), &g);
 	mnl_attr_nest_end(nlh, o);
 	return talk_or_say(r, nlh, NULL, NULL, "cannot put an htb qdisc on link %d", ifindex);
+}
+
+static int htb_init_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **init = data;
+	if (mnl_attr_get_type(a) == TCA_HTB_INIT && mnl_attr_get_payload_len(a) >= sizeof(struct tc_htb_glob))
+		*init = a;
+	return MNL_CB_OK;
+}
+
+int rtnl_htb_r2q(const void *options, size_t len, uint32_t *ret)
+{
+	const struct nlattr *init = NULL;
+	if (!options || len > INT_MAX || mnl_attr_parse_payload(options, len, htb_init_cb, &init) < 0 || !init)
+		return -EBADMSG;
+	struct tc_htb_glob g;
+	memcpy(&g, mnl_attr_get_payload(init), sizeof(g));
+	*ret = g.rate2quantum;
+	return 0;
 }
 
 int rtnl_htb_class(struct rtnl *r, int ifindex, uint32_t parent, uint32_t classid, const struct rtnl_rate *rate,
@@ -606,6 +665,7 @@ int rtnl_htb_class(struct rtnl *r, int ifindex, uint32_t parent, uint32_t classi
 	struct tc_htb_opt o = {0};
 	ratespec(&o.rate, rate->rate);
 	ratespec(&o.ceil, ceil);
+	o.quantum = rate->quantum;
 	o.buffer = tc_xmittime(rate->rate, burst);
 	o.cbuffer = tc_xmittime(ceil, cburst);
 	char buf[RTNL_TX_SIZE];
@@ -653,6 +713,361 @@ int rtnl_tbf(struct rtnl *r, int ifindex, uint32_t parent, uint32_t handle, cons
 	}
 	mnl_attr_nest_end(nlh, n);
 	return talk_or_say(r, nlh, NULL, NULL, "cannot put a tbf qdisc on link %d", ifindex);
+}
+
+struct tbf_attrs {
+	const struct nlattr *parms, *rate64, *prate64, *burst;
+};
+
+static int tbf_attr_cb(const struct nlattr *a, void *data)
+{
+	struct tbf_attrs *t = data;
+	switch (mnl_attr_get_type(a)) {
+	case TCA_TBF_PARMS:
+		if (mnl_attr_get_payload_len(a) >= sizeof(struct tc_tbf_qopt))
+			t->parms = a;
+		break;
+	case TCA_TBF_RATE64:
+		if (mnl_attr_validate(a, MNL_TYPE_U64) == 0)
+			t->rate64 = a;
+		break;
+	case TCA_TBF_PRATE64:
+		if (mnl_attr_validate(a, MNL_TYPE_U64) == 0)
+			t->prate64 = a;
+		break;
+	case TCA_TBF_BURST:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			t->burst = a;
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+int rtnl_tbf_parse(const void *options, size_t len, struct rtnl_rate *ret)
+{
+	struct tbf_attrs t = {0};
+	if (!options || len > INT_MAX || mnl_attr_parse_payload(options, len, tbf_attr_cb, &t) < 0 || !t.parms)
+		return -EBADMSG;
+	struct tc_tbf_qopt q;
+	memcpy(&q, mnl_attr_get_payload(t.parms), sizeof(q));
+	*ret = (struct rtnl_rate){.rate = t.rate64 ? mnl_attr_get_u64(t.rate64) : q.rate.rate,
+				  .ceil = t.prate64 ? mnl_attr_get_u64(t.prate64) : q.peakrate.rate,
+				  .limit = q.limit};
+	/* the kernel dumps the bucket as ticks only (tbf_dump(): TCA_TBF_BURST is not
+	 * sent back), as tc show computes it */
+	ret->burst = t.burst ? mnl_attr_get_u32(t.burst) : tc_xmitsize(ret->rate, q.buffer);
+	if (ret->ceil)
+		ret->cburst = tc_xmitsize(ret->ceil, q.mtu);
+	return 0;
+}
+
+struct filter_list {
+	int ifindex;
+	uint32_t parent;
+	struct rtnl_filter *v;
+	size_t n;
+};
+
+static int filter_kind_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **kind = data;
+	if (mnl_attr_get_type(a) == TCA_KIND && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+		*kind = a;
+	return MNL_CB_OK;
+}
+
+static int filter_list_cb(const struct nlmsghdr *h, void *data)
+{
+	struct filter_list *l = data;
+	if (h->nlmsg_type != RTM_NEWTFILTER || mnl_nlmsg_get_payload_len(h) < sizeof(struct tcmsg))
+		return 0;
+	const struct tcmsg *t = mnl_nlmsg_get_payload(h);
+	if (t->tcm_ifindex != l->ifindex || t->tcm_parent != l->parent)
+		return 0;
+	const struct nlattr *kind = NULL;
+	if (mnl_attr_parse(h, sizeof(*t), filter_kind_cb, &kind) < 0 || !kind)
+		return 0;
+	struct rtnl_filter f = {.prio = (uint16_t)(t->tcm_info >> 16), .protocol = (uint16_t)(t->tcm_info & 0xFFFF),
+				.handle = t->tcm_handle};
+	snprintf(f.kind, sizeof(f.kind), "%s", mnl_attr_get_str(kind));
+	/* a classifier dumps its head and each of its filters: one entry per priority */
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].prio == f.prio)
+			return 0;
+	struct rtnl_filter *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n++] = f;
+	return 0;
+}
+
+struct mac_filters {
+	int ifindex;
+	uint32_t parent;
+	struct rtnl_mac_filter *v;
+	size_t n;
+};
+
+struct u32_attrs {
+	const struct nlattr *kind, *options, *sel, *classid;
+};
+
+static int u32_top_cb(const struct nlattr *a, void *data)
+{
+	struct u32_attrs *u = data;
+	if (mnl_attr_get_type(a) == TCA_KIND && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+		u->kind = a;
+	else if (mnl_attr_get_type(a) == TCA_OPTIONS)
+		u->options = a;
+	return MNL_CB_OK;
+}
+
+static int u32_opt_cb(const struct nlattr *a, void *data)
+{
+	struct u32_attrs *u = data;
+	if (mnl_attr_get_type(a) == TCA_U32_SEL && mnl_attr_get_payload_len(a) >= sizeof(struct tc_u32_sel))
+		u->sel = a;
+	else if (mnl_attr_get_type(a) == TCA_U32_CLASSID && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+		u->classid = a;
+	return MNL_CB_OK;
+}
+
+static int mac_filters_cb(const struct nlmsghdr *h, void *data)
+{
+	struct mac_filters *l = data;
+	if (h->nlmsg_type != RTM_NEWTFILTER || mnl_nlmsg_get_payload_len(h) < sizeof(struct tcmsg))
+		return 0;
+	const struct tcmsg *t = mnl_nlmsg_get_payload(h);
+	struct u32_attrs u = {0};
+	if (t->tcm_ifindex != l->ifindex || t->tcm_parent != l->parent ||
+	    mnl_attr_parse(h, sizeof(*t), u32_top_cb, &u) < 0 || !u.kind || strcmp(mnl_attr_get_str(u.kind), "u32") != 0 ||
+	    !u.options || mnl_attr_parse_nested(u.options, u32_opt_cb, &u) < 0 || !u.sel || !u.classid)
+		return 0;
+	struct {
+		struct tc_u32_sel sel;
+		struct tc_u32_key key[2];
+	} s;
+	if (mnl_attr_get_payload_len(u.sel) < sizeof(s))
+		return 0;
+	memcpy(&s, mnl_attr_get_payload(u.sel), sizeof(s));
+	if (s.sel.nkeys != 2 || s.key[0].off != -16 || s.key[0].mask != htonl(0x0000FFFFu) || s.key[1].off != -12 ||
+	    s.key[1].mask != htonl(0xFFFFFFFFu))
+		return 0;
+	uint32_t a = ntohl(s.key[0].val), b = ntohl(s.key[1].val);
+	struct rtnl_mac_filter f = {.prio = (uint16_t)(t->tcm_info >> 16), .classid = mnl_attr_get_u32(u.classid),
+				    .mac = {(uint8_t)(a >> 8), (uint8_t)a, (uint8_t)(b >> 24), (uint8_t)(b >> 16),
+					    (uint8_t)(b >> 8), (uint8_t)b}};
+	struct rtnl_mac_filter *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n++] = f;
+	return 0;
+}
+
+int rtnl_u32_mac_filters(struct rtnl *r, int ifindex, uint32_t parent, struct rtnl_mac_filter **ret, size_t *ret_n)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = tc_msg(buf, RTM_GETTFILTER, NLM_F_DUMP, ifindex, parent, 0, 0);
+	struct mac_filters l = {.ifindex = ifindex, .parent = parent};
+	int e = talk_or_say(r, nlh, mac_filters_cb, &l, "cannot list the filters of link %d", ifindex);
+	if (e < 0) {
+		free(l.v);
+		return e;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}
+
+int rtnl_filter_list(struct rtnl *r, int ifindex, uint32_t parent, struct rtnl_filter **ret, size_t *ret_n)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = tc_msg(buf, RTM_GETTFILTER, NLM_F_DUMP, ifindex, parent, 0, 0);
+	struct filter_list l = {.ifindex = ifindex, .parent = parent};
+	int e = talk_or_say(r, nlh, filter_list_cb, &l, "cannot list the filters of link %d", ifindex);
+	if (e < 0) {
+		free(l.v);
+		return e;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}
+
+int rtnl_filter_del(struct rtnl *r, int ifindex, uint32_t parent, uint16_t prio)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = tc_msg(buf, RTM_DELTFILTER, 0, ifindex, parent, 0, (uint32_t)prio << 16);
+	return talk_or_say(r, nlh, NULL, NULL, "cannot delete the filter of priority %u on link %d", prio, ifindex);
+}
+
+int rtnl_u32_dst_mac(struct rtnl *r, int ifindex, uint32_t parent, uint16_t prio, const uint8_t mac[6],
+		     uint32_t classid)
+{
+	if (!prio)
+		return -EINVAL;
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = tc_msg(buf, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, 0,
+				      RTNL_H(prio, htons(ETH_P_ALL)));
+	mnl_attr_put_strz(nlh, TCA_KIND, "u32");
+	struct nlattr *opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+	mnl_attr_put_u32(nlh, TCA_U32_CLASSID, classid);
+	struct {
+		struct tc_u32_sel sel;
+		struct tc_u32_key key[2];
+	} s;
+	memset(&s, 0, sizeof(s));
+	s.sel.flags = TC_U32_TERMINAL;
+	s.sel.nkeys = 2;
+	/* the destination MAC is the first 6 bytes of the frame, 14 before the network
+	 * header: bytes 2-3 of the word at -16, then the word at -12 (as tc packs them) */
+	s.key[0].off = -16;
+	s.key[0].mask = htonl(0x0000FFFFu);
+	s.key[0].val = htonl((uint32_t)mac[0] << 8 | mac[1]);
+	s.key[1].off = -12;
+	s.key[1].mask = htonl(0xFFFFFFFFu);
+	s.key[1].val = htonl((uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 | mac[5]);
+	mnl_attr_put(nlh, TCA_U32_SEL, sizeof(s), &s);
+	mnl_attr_nest_end(nlh, opts);
+	return talk_or_say(r, nlh, NULL, NULL, "cannot add a u32 filter on link %d", ifindex);
+}
+
+/* ---- classes ---- */
+
+struct class_list {
+	int ifindex;
+	struct rtnl_class *v;
+	size_t n;
+};
+
+static int htb_class_attr_cb(const struct nlattr *a, void *data)
+{
+	struct rtnl_class *c = data;
+	switch (mnl_attr_get_type(a)) {
+	case TCA_HTB_PARMS:
+		if (mnl_attr_get_payload_len(a) >= sizeof(struct tc_htb_opt)) {
+			struct tc_htb_opt o;
+			memcpy(&o, mnl_attr_get_payload(a), sizeof(o));
+			if (!c->rate)
+				c->rate = o.rate.rate;
+			if (!c->ceil)
+				c->ceil = o.ceil.rate;
+			c->quantum = o.quantum;
+		}
+		break;
+	case TCA_HTB_RATE64:
+		if (mnl_attr_validate(a, MNL_TYPE_U64) == 0)
+			c->rate = mnl_attr_get_u64(a);
+		break;
+	case TCA_HTB_CEIL64:
+		if (mnl_attr_validate(a, MNL_TYPE_U64) == 0)
+			c->ceil = mnl_attr_get_u64(a);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int class_list_cb(const struct nlmsghdr *h, void *data)
+{
+	struct class_list *l = data;
+	if (h->nlmsg_type != RTM_NEWTCLASS || mnl_nlmsg_get_payload_len(h) < sizeof(struct tcmsg))
+		return 0;
+	const struct tcmsg *t = mnl_nlmsg_get_payload(h);
+	struct qdisc_attrs a = {0};
+	if (t->tcm_ifindex != l->ifindex || mnl_attr_parse(h, sizeof(*t), qdisc_attr_cb, &a) < 0 || !a.kind)
+		return 0;
+	struct rtnl_class c = {.classid = t->tcm_handle, .parent = t->tcm_parent};
+	snprintf(c.kind, sizeof(c.kind), "%s", mnl_attr_get_str(a.kind));
+	if (strcmp(c.kind, "htb") == 0 && a.options)
+		(void)mnl_attr_parse_nested(a.options, htb_class_attr_cb, &c);
+	struct rtnl_class *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n++] = c;
+	return 0;
+}
+
+int rtnl_class_list(struct rtnl *r, int ifindex, struct rtnl_class **ret, size_t *ret_n)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = tc_msg(buf, RTM_GETTCLASS, NLM_F_DUMP, ifindex, 0, 0, 0);
+	struct class_list l = {.ifindex = ifindex};
+	int e = talk_or_say(r, nlh, class_list_cb, &l, "cannot list the classes of link %d", ifindex);
+	if (e < 0) {
+		free(l.v);
+		return e;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}
+
+int rtnl_class_del(struct rtnl *r, int ifindex, uint32_t classid)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = tc_msg(buf, RTM_DELTCLASS, 0, ifindex, 0, classid, 0);
+	return talk_or_say(r, nlh, NULL, NULL, "cannot delete the class %x:%x of link %d", classid >> 16,
+			   classid & 0xFFFFu, ifindex);
+}
+
+/* ---- bridges ---- */
+
+struct fdb_list {
+	int ifindex;
+	uint8_t (*v)[6];
+	size_t n;
+};
+
+static int fdb_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **lladdr = data;
+	if (mnl_attr_get_type(a) == NDA_LLADDR && mnl_attr_get_payload_len(a) == 6)
+		*lladdr = a;
+	return MNL_CB_OK;
+}
+
+static int fdb_list_cb(const struct nlmsghdr *h, void *data)
+{
+	struct fdb_list *l = data;
+	if (h->nlmsg_type != RTM_NEWNEIGH || mnl_nlmsg_get_payload_len(h) < sizeof(struct ndmsg))
+		return 0;
+	const struct ndmsg *n = mnl_nlmsg_get_payload(h);
+	const struct nlattr *lladdr = NULL;
+	if (n->ndm_family != AF_BRIDGE || n->ndm_ifindex != l->ifindex || (n->ndm_state & NUD_PERMANENT) ||
+	    (n->ndm_flags & NTF_SELF) || mnl_attr_parse(h, sizeof(*n), fdb_attr_cb, &lladdr) < 0 || !lladdr)
+		return 0;
+	const uint8_t *mac = mnl_attr_get_payload(lladdr);
+	for (size_t i = 0; i < l->n; i++)
+		if (memcmp(l->v[i], mac, 6) == 0)
+			return 0;
+	uint8_t(*v)[6] = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	memcpy(v[l->n++], mac, 6);
+	return 0;
+}
+
+int rtnl_fdb_macs(struct rtnl *r, int ifindex, uint8_t (**ret)[6], size_t *ret_n)
+{
+	char buf[RTNL_TX_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	struct ndmsg *n = mnl_nlmsg_put_extra_header(nlh, sizeof(*n));
+	n->ndm_family = AF_BRIDGE;
+	struct fdb_list l = {.ifindex = ifindex};
+	int e = talk_or_say(r, nlh, fdb_list_cb, &l, "cannot read the bridge's forwarding database");
+	if (e < 0) {
+		free(l.v);
+		return e;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
 }
 
 int rtnl_ingress(struct rtnl *r, int ifindex, enum rtnl_put_mode mode)
@@ -773,18 +1188,43 @@ static int probe_result(int e)
 	return e == -ENOENT || e == -EOPNOTSUPP ? 0 : e;
 }
 
+/* The throwaway devices of probes whose process died before deleting them (killed
+ * mid-probe): an ifb device named RTNL_PROBE_PREFIX and a pid no process has. */
+static void probe_sweep(struct rtnl *r)
+{
+	struct rtnl_link *v = NULL;
+	size_t n = 0;
+	if (rtnl_link_list(r, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = v[i].name + strlen(RTNL_PROBE_PREFIX);
+		char *end;
+		if (strncmp(v[i].name, RTNL_PROBE_PREFIX, strlen(RTNL_PROBE_PREFIX)) != 0 || strcmp(v[i].kind, "ifb") != 0 ||
+		    *p < '1' || *p > '9')
+			continue;
+		long pid = strtol(p, &end, 10);
+		if (*end == '\0' && pid > 0 && pid <= INT_MAX && pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			(void)rtnl_link_delete(r, v[i].ifindex);
+	}
+	free(v);
+}
+
 int rtnl_probe(struct rtnl *r, int ret[RTNL_FEAT_N])
 {
+	probe_sweep(r);
 	for (int f = 0; f < RTNL_FEAT_N; f++)
 		ret[f] = -EOPNOTSUPP;
 	char name[IF_NAMESIZE];
-	snprintf(name, sizeof(name), "kvmcgp%d", (int)getpid());
+	snprintf(name, sizeof(name), RTNL_PROBE_PREFIX "%d", (int)getpid());
 	int idx, e = rtnl_ifb_create(r, name, &idx);
 	if (e == -EEXIST) {
-		/* left by a probe of a process that had this pid and died */
-		if (rtnl_link_index(r, name, &idx) == 0)
-			(void)rtnl_link_delete(r, idx);
-		e = rtnl_ifb_create(r, name, &idx);
+		/* left by a probe of a process that had this pid and died; a device of the
+		 * name that is no IFB device is not kvmcg's, and stays */
+		struct rtnl_link l;
+		if (rtnl_link_get(r, 0, name, &l) == 0 && strcmp(l.kind, "ifb") == 0) {
+			(void)rtnl_link_delete(r, l.ifindex);
+			e = rtnl_ifb_create(r, name, &idx);
+		}
 	}
 	ret[RTNL_FEAT_IFB] = probe_result(e);
 	if (e == -EOPNOTSUPP)
@@ -792,7 +1232,7 @@ int rtnl_probe(struct rtnl *r, int ret[RTNL_FEAT_N])
 	if (e < 0)
 		return e;
 	struct rtnl_rate rate = {.rate = 125000, .limit = 10000, .mtu = 1500};
-	ret[RTNL_FEAT_HTB] = probe_result(rtnl_htb_root(r, idx, 1, 0, RTNL_PUT_REPLACE));
+	ret[RTNL_FEAT_HTB] = probe_result(rtnl_htb_root(r, idx, 1, 0, 10, RTNL_PUT_REPLACE));
 	(void)rtnl_qdisc_del(r, idx, RTNL_H_ROOT, 0);
 	ret[RTNL_FEAT_TBF] = probe_result(rtnl_tbf(r, idx, RTNL_H_ROOT, RTNL_H(1, 0), &rate, RTNL_PUT_REPLACE));
 	(void)rtnl_qdisc_del(r, idx, RTNL_H_ROOT, 0);
@@ -807,13 +1247,6 @@ int rtnl_probe(struct rtnl *r, int ret[RTNL_FEAT_N])
 }
 
 /* ---- tc_core arithmetic ---- */
-
-static double ceil_div_double(double a, double b)
-{
-	double q = a / b;
-	double t = (double)(uint64_t)q;
-	return t < q ? t + 1 : t;
-}
 
 uint32_t tc_xmittime(uint64_t rate, uint32_t size)
 {
@@ -851,21 +1284,18 @@ uint32_t rtnl_burst_min(uint64_t rate, uint32_t mtu)
 		return 0;
 	uint64_t pkt = (uint64_t)mtu + ETH_HEADER;
 	/* the time the kernel charges the frame, ns (psched_l2t_ns()), rounded up */
-	uint64_t need = (pkt * 1000000000ull + rate - 1) / rate;
-	/* the bucket is tc_xmittime() ticks of 64 ns, from whole microseconds: the fewest
-	 * microseconds whose ticks cover the frame, then the bytes they take at rate */
-	uint64_t ticks = (need + 63) / 64;
-	uint64_t us = (uint64_t)((double)ticks / RTNL_TICKS_PER_USEC);
-	while ((uint64_t)((double)us * RTNL_TICKS_PER_USEC) < ticks)
-		us++;
-	double b = ceil_div_double((double)us * (double)rate, 1e6);
-	if (b >= (double)UINT32_MAX)
+	uint64_t need = pkt * 1000000000ull / rate + (pkt * 1000000000ull % rate != 0);
+	/* the bucket is tc_xmittime() ticks of 64 ns, from whole microseconds, and grows
+	 * with the bytes: the fewest bytes, at least the frame, whose ticks cover it */
+	if ((uint64_t)tc_xmittime(rate, UINT32_MAX) * 64 < need)
 		return UINT32_MAX;
-	uint32_t burst = (uint32_t)b < pkt ? (uint32_t)pkt : (uint32_t)b;
-	/* the doubles of tc_xmittime() may land a byte either side */
-	while ((uint64_t)tc_xmittime(rate, burst) * 64 < need && burst < UINT32_MAX)
-		burst++;
-	while (burst > pkt && (uint64_t)tc_xmittime(rate, burst - 1) * 64 >= need)
-		burst--;
-	return burst;
+	uint32_t lo = (uint32_t)pkt, hi = UINT32_MAX;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if ((uint64_t)tc_xmittime(rate, mid) * 64 >= need)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
 }

@@ -67,6 +67,9 @@ struct rtnl_link {
 int rtnl_link_get(struct rtnl *r, int ifindex, const char *name, struct rtnl_link *ret);
 /* Name to ifindex and ifindex to name (ret_name: IF_NAMESIZE bytes): the same. */
 int rtnl_link_index(struct rtnl *r, const char *name, int *ret_ifindex);
+/* Every link of the socket's namespace (RTM_GETLINK dump). *ret NULL when there is
+ * none; 0, -ENOMEM, or the kernel's error. */
+int rtnl_link_list(struct rtnl *r, struct rtnl_link **ret, size_t *ret_n);
 int rtnl_link_name(struct rtnl *r, int ifindex, char *ret_name);
 /* Pure: one RTM_NEWLINK message as a dump or a get returns it. -EBADMSG when it is no
  * such message or lacks IFLA_IFNAME. */
@@ -145,8 +148,14 @@ int rtnl_qdisc_del(struct rtnl *r, int ifindex, uint32_t parent, uint32_t handle
 /* ---- shaping ---- */
 
 /* HTB root qdisc with handle major:0, unclassified traffic to class major:default_minor
- * (0: sent unshaped, "direct"). RTNL_PUT_REPLACE replaces the root. */
-int rtnl_htb_root(struct rtnl *r, int ifindex, uint16_t major, uint16_t default_minor, enum rtnl_put_mode mode);
+ * (0: sent unshaped, "direct"), rate2quantum r2q (> 0: a class's quantum, when none
+ * is given, is its rate / r2q; tc's default is 10). RTNL_PUT_REPLACE replaces the
+ * root. */
+int rtnl_htb_root(struct rtnl *r, int ifindex, uint16_t major, uint16_t default_minor, uint32_t r2q,
+		  enum rtnl_put_mode mode);
+/* The rate2quantum of an HTB qdisc from its dumped TCA_OPTIONS (TCA_HTB_INIT,
+ * sch_htb.c htb_dump()). 0, or -EBADMSG. */
+int rtnl_htb_r2q(const void *options, size_t len, uint32_t *ret);
 
 struct rtnl_rate {
 	uint64_t rate;   /* bytes per second, >= 1; above 2^32-1 through TCA_*_RATE64 */
@@ -156,6 +165,9 @@ struct rtnl_rate {
 	uint32_t cburst; /* HTB: bytes at ceil; TBF: the peak bucket, bytes (0: mtu + 14) */
 	uint32_t mtu;    /* bytes, the device's; for the defaults above */
 	uint32_t limit;  /* TBF: bytes queued at most (> 0) */
+	uint32_t quantum; /* HTB: bytes a class may send in one round when classes borrow
+			   * from their parent, which shares what is spare in proportion to
+			   * it (sch_htb.c htb_dequeue_tree()); 0: rate / r2q, the kernel's */
 };
 
 /* An HTB class (net/sched/sch_htb.c htb_change_class()). The rates' link layer is
@@ -173,6 +185,12 @@ int rtnl_htb_class(struct rtnl *r, int ifindex, uint32_t parent, uint32_t classi
  * below the device's MTU is only warned about in the kernel log, tbf_change()). */
 int rtnl_tbf(struct rtnl *r, int ifindex, uint32_t parent, uint32_t handle, const struct rtnl_rate *rate,
 	     enum rtnl_put_mode mode);
+/* Pure: a TBF qdisc's options as the kernel dumps them (net/sched/sch_tbf.c
+ * tbf_dump(): TCA_TBF_PARMS with the bucket in ticks, TCA_TBF_RATE64 and
+ * TCA_TBF_PRATE64 above 2^32-1 bytes per second) into ret: rate, ceil (the peak, 0
+ * for none), burst and cburst in bytes (from the ticks, as tc prints them), limit.
+ * -EBADMSG when there is no TCA_TBF_PARMS. */
+int rtnl_tbf_parse(const void *options, size_t len, struct rtnl_rate *ret);
 /* The ingress qdisc (ffff:, parent RTNL_H_INGRESS; net/sched/sch_ingress.c).
  * -EEXIST when there is one already (RTNL_PUT_CREATE). */
 int rtnl_ingress(struct rtnl *r, int ifindex, enum rtnl_put_mode mode);
@@ -201,6 +219,66 @@ int rtnl_ingress_police(struct rtnl *r, int ifindex, uint16_t prio, const struct
 size_t rtnl_police_attrs(const struct rtnl_rate *rate, void *buf, size_t size);
 int rtnl_ingress_mirred(struct rtnl *r, int ifindex, uint16_t prio, int to_ifindex);
 
+/* The classes of ifindex (RTM_GETTCLASS dump, net/sched/sch_api.c tc_dump_tclass()),
+ * HTB's with their rate and ceil (TCA_HTB_PARMS, TCA_HTB_RATE64/CEIL64). The
+ * kernel's pseudo classes of a classless qdisc's leaves are dumped too: kind says
+ * which qdisc a class is of. 0, -ENOMEM, or the kernel's error. */
+struct rtnl_class {
+	uint32_t classid, parent;
+	char kind[16];
+	uint64_t rate, ceil; /* bytes per second, HTB only (0 otherwise) */
+	uint32_t quantum;    /* HTB: bytes */
+};
+int rtnl_class_list(struct rtnl *r, int ifindex, struct rtnl_class **ret, size_t *ret_n);
+/* RTM_DELTCLASS. -ENOENT when there is none; -EBUSY while a filter still points to it
+ * (sch_htb.c htb_delete(): a class in use by a filter is refused). */
+int rtnl_class_del(struct rtnl *r, int ifindex, uint32_t classid);
+
+/* ---- bridges ---- */
+
+/* The MAC addresses the bridge learned behind port ifindex: its forwarding
+ * database's entries of that port (RTM_GETNEIGH dump of AF_BRIDGE,
+ * net/bridge/br_fdb.c br_fdb_dump()) that are neither permanent (the port's own
+ * address, and static entries an administrator added) nor the device's own ("self"
+ * entries). Each once, whatever its VLAN. *ret NULL when there is none; 0, -ENOMEM,
+ * or the kernel's error. */
+int rtnl_fdb_macs(struct rtnl *r, int ifindex, uint8_t (**ret)[6], size_t *ret_n);
+
+/* ---- filters ---- */
+
+struct rtnl_filter {
+	uint16_t prio;      /* tcm_info's upper half */
+	uint16_t protocol;  /* its lower half, network byte order (ETH_P_ALL: 0x0300) */
+	uint32_t handle;
+	char kind[16];      /* TCA_KIND: "u32", "bpf", "flower"... */
+};
+/* The filters at parent (the ingress qdisc's: RTNL_H(0xFFFF, 0)) of ifindex, one
+ * entry per priority (RTM_GETTFILTER dump, net/sched/cls_api.c tc_dump_tfilter(): a
+ * classifier dumps its head, then each filter it holds). 0, -ENOMEM, or the kernel's
+ * error (-EINVAL when there is no such qdisc). */
+int rtnl_filter_list(struct rtnl *r, int ifindex, uint32_t parent, struct rtnl_filter **ret, size_t *ret_n);
+/* RTM_DELTFILTER of every filter at priority prio of parent (cls_api.c tc_del_tfilter()
+ * with no handle: the whole classifier instance). -ENOENT when there is none. */
+int rtnl_filter_del(struct rtnl *r, int ifindex, uint32_t parent, uint16_t prio);
+/* The u32 filters at parent of ifindex that rtnl_u32_dst_mac() makes: each filter
+ * whose selector is exactly its two keys on the destination MAC, with its priority,
+ * MAC and class (TCA_U32_SEL, TCA_U32_CLASSID). *ret NULL when there is none; 0,
+ * -ENOMEM, or the kernel's error. */
+struct rtnl_mac_filter {
+	uint16_t prio;
+	uint8_t mac[6];
+	uint32_t classid;
+};
+int rtnl_u32_mac_filters(struct rtnl *r, int ifindex, uint32_t parent, struct rtnl_mac_filter **ret,
+			 size_t *ret_n);
+/* A u32 filter at parent of ifindex, priority prio (> 0), all protocols, that sends
+ * frames to the destination mac to class classid: the keys tc's "match ether dst"
+ * gives, 16 and 12 bytes before the network header (net/sched/cls_u32.c
+ * u32_classify() reads at skb_network_offset() plus a key's offset). -EEXIST when
+ * that priority holds a filter already. */
+int rtnl_u32_dst_mac(struct rtnl *r, int ifindex, uint32_t parent, uint16_t prio, const uint8_t mac[6],
+		     uint32_t classid);
+
 /* ---- what this kernel has ---- */
 
 enum rtnl_feature {
@@ -214,9 +292,12 @@ enum rtnl_feature {
 };
 const char *rtnl_feature_name(enum rtnl_feature f);
 
+#define RTNL_PROBE_PREFIX "kvmcgp"
 /* Tries each feature in a throwaway place: an IFB device named like "kvmcgp<pid>"
  * created in the socket's namespace and deleted before returning (on a kernel without
- * ifb, nothing but RTNL_FEAT_IFB can be tried: the others are -EOPNOTSUPP).
+ * ifb, nothing but RTNL_FEAT_IFB can be tried: the others are -EOPNOTSUPP). Such
+ * devices of pids no process has (a probe killed midway; the pid as kill(2) sees it
+ * from the caller's pid namespace) are deleted first.
  * ret[f]: 1 on this kernel; 0 not on this kernel (the kernel said the kind, classifier
  * or action is unknown: -ENOENT, or -EOPNOTSUPP for a link kind); a negative errno
  * when trying failed otherwise (-EPERM without CAP_NET_ADMIN). 0, or the negative

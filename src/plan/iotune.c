@@ -22,14 +22,37 @@ const char *plan_iotune_unsupported(const struct plan_host *h)
 {
 	if (h->backend == BACKEND_AFFINITY)
 		return "[IO] (needs a cgroup; none is used in affinity mode)";
-	if (h->backend != BACKEND_CGROUP_V2)
-		return "[IO] (needs the io controller on cgroup v2; blkio is a separate v1 hierarchy here)";
+	if (h->backend != BACKEND_CGROUP_V2 && !h->v1_mounted[V1_TREE_BLKIO])
+		return "[IO] (needs the io controller: no v1 hierarchy carries blkio here, and cpuset is not on cgroup v2)";
 	return NULL;
 }
 
-int plan_merge_iotune(const struct iotune *req, struct vm_tune *tune)
+/* What t has and req no longer gives, marked to be taken back. */
+static void take_back(const struct iotune *req, struct iotune *t)
+{
+	if (t->weight && !req->weight)
+		t->weight = IO_WEIGHT_RESET;
+	for (size_t i = 0; i < t->n_dev; i++) {
+		struct io_device *d = &t->dev[i];
+		const struct io_device *q = iotune_find(req, d->major, d->minor);
+		if (d->weight && !(q && q->weight))
+			d->weight = IO_WEIGHT_RESET;
+		if (d->rbps && !(q && q->rbps))
+			d->rbps = IO_LIMIT_RESET;
+		if (d->wbps && !(q && q->wbps))
+			d->wbps = IO_LIMIT_RESET;
+		if (d->riops && !(q && q->riops))
+			d->riops = IO_LIMIT_RESET;
+		if (d->wiops && !(q && q->wiops))
+			d->wiops = IO_LIMIT_RESET;
+	}
+}
+
+int plan_merge_iotune(const struct iotune *req, bool replace, struct vm_tune *tune)
 {
 	struct iotune *t = &tune->iotune;
+	if (replace)
+		take_back(req, t);
 	if (req->weight)
 		t->weight = req->weight;
 	for (size_t i = 0; i < req->n_dev; i++) {
@@ -57,12 +80,13 @@ int plan_merge_iotune(const struct iotune *req, struct vm_tune *tune)
 
 /* Plans writing line to a keyed file, with what puts back what is there (have: the
  * key's line now, or NULL): cg_line_undo()'s line. */
-static int push_line(const char *dir, const char *file, const char *line, const char *have, struct plan *p)
+static int push_line(enum v1_tree tree, const char *dir, const char *file, const char *line, const char *have,
+		     struct plan *p)
 {
 	char *old = NULL;
 	int r = cg_line_undo(file, have, line, &old);
 	if (r == 0)
-		r = plan_push(p, ACT_WRITE_LINE, dir, file, line, 0, NULL);
+		r = plan_v1tree_push(p, tree, ACT_WRITE_LINE, dir, file, line, 0);
 	if (r < 0) {
 		free(old);
 		return r;
@@ -71,8 +95,10 @@ static int push_line(const char *dir, const char *file, const char *line, const 
 	return 0;
 }
 
-/* Plans one line of a keyed file unless current already has it. */
-static int plan_line(const char *dir, const char *file, const char *current, const char *line, struct plan *p)
+/* A line of a keyed file unless current has it already; taken_back: only where
+ * current has a line of its key (the kernel lists only what is set). */
+static int keyed(struct plan *p, enum v1_tree tree, const char *dir, const char *file, const char *current,
+		 const char *line, bool taken_back)
 {
 	_cleanup_free_ char *key = strndup(line, strcspn(line, " ")), *have = NULL;
 	if (!key)
@@ -80,9 +106,21 @@ static int plan_line(const char *dir, const char *file, const char *current, con
 	int r = current ? cg_line_find(current, key, &have) : 0;
 	if (r < 0)
 		return r;
-	if (have && strcmp(have, line) == 0)
+	if ((have && strcmp(have, line) == 0) || (taken_back && !have))
 		return 0;
-	return push_line(dir, file, line, have, p);
+	return push_line(tree, dir, file, line, have, p);
+}
+
+int plan_taken_back(struct plan *p, enum v1_tree tree, const char *dir, const char *file, const char *current,
+		    const char *line)
+{
+	return keyed(p, tree, dir, file, current, line, true);
+}
+
+int plan_keyed_line(struct plan *p, enum v1_tree tree, const char *dir, const char *file, const char *current,
+		    const char *line)
+{
+	return keyed(p, tree, dir, file, current, line, false);
 }
 
 /* io.max: only the limits dev sets, so that one a policy does not name stays as it is
@@ -113,11 +151,14 @@ static int plan_io_max(const char *dir, const char *current, const struct io_dev
 		if (!lim[i].want)
 			continue;
 		same &= lim[i].want == lim[i].have;
-		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%" PRIu64, lim[i].name, lim[i].want);
+		if (lim[i].want == IO_LIMIT_RESET) /* taken back: IO_LIMIT_MAX, "max" */
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=max", lim[i].name);
+		else
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%" PRIu64, lim[i].name, lim[i].want);
 	}
 	if (same)
 		return 0;
-	return push_line(dir, "io.max", line, have_line, p);
+	return push_line(V1_TREE_NONE, dir, "io.max", line, have_line, p);
 }
 
 int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const struct iotune *t, struct plan *p)
@@ -130,17 +171,23 @@ int plan_iotune_files(const char *dir, const struct cgroup_dir_state *d, const s
 	 * every disk's own BFQ weight there (block/bfq-cgroup.c bfq_io_set_weight_legacy()
 	 * resets them), so a BFQ disk gets its weight as a line of its own (core/iotune.c
 	 * gives the VM's BFQ disks one). */
-	if (t->weight) {
-		snprintf(line, sizeof(line), "default %u", t->weight);
-		r = plan_line(dir, "io.weight", io_weight, line, p);
+	if (t->weight) { /* taken back: the kernel's default, CGROUP_WEIGHT_DFL */
+		snprintf(line, sizeof(line), "default %u", t->weight == IO_WEIGHT_RESET ? 100u : t->weight);
+		r = plan_keyed_line(p, V1_TREE_NONE, dir, "io.weight", io_weight, line);
 	}
 	for (size_t i = 0; r == 0 && i < t->n_dev; i++) {
 		const struct io_device *dev = &t->dev[i];
-		if (dev->weight) {
+		if (dev->weight == IO_WEIGHT_RESET) {
+			/* "MAJ:MIN default" (blk-iocost.c ioc_weight_write(), bfq-cgroup.c
+			 * bfq_io_set_device_weight()), where the file has a line for it */
+			snprintf(line, sizeof(line), "%u:%u default", dev->major, dev->minor);
+			r = plan_taken_back(p, V1_TREE_NONE, dir, dev->bfq ? "io.bfq.weight" : "io.weight",
+					    dev->bfq ? bfq_weight : io_weight, line);
+		} else if (dev->weight) {
 			snprintf(line, sizeof(line), "%u:%u %u", dev->major, dev->minor,
 				 dev->bfq ? iotune_bfq_weight(dev->weight) : dev->weight);
-			r = plan_line(dir, dev->bfq ? "io.bfq.weight" : "io.weight", dev->bfq ? bfq_weight : io_weight,
-				      line, p);
+			r = plan_keyed_line(p, V1_TREE_NONE, dir, dev->bfq ? "io.bfq.weight" : "io.weight",
+					    dev->bfq ? bfq_weight : io_weight, line);
 		}
 		if (r == 0)
 			r = plan_io_max(dir, io_max, dev, p);

@@ -204,3 +204,20 @@ const char *layout_owned_root(enum layout_kind k, const char *vm_dir, const char
 	}
 	return vm_dir;
 }
+
+char *layout_v1tree_dir(const char *vm_dir, const char *name, pid_t pid)
+{
+	_cleanup_free_ char *parent = layout_parent(vm_dir), *safe = name ? layout_vm_name(name) : NULL;
+	if (!parent || (name && !safe))
+		return NULL;
+	char *dir = NULL;
+	const char *leaf = strrchr(vm_dir, '/');
+	/* kvmcg/<vm>: the name is this VM's among the living (place.c), in both hierarchies */
+	if (strcmp(parent, LAYOUT_ROOT) == 0 && leaf)
+		return asprintf(&dir, "%s/%s", LAYOUT_ROOT, leaf + 1) < 0 ? NULL : dir;
+	/* '.' is in no name layout_vm_name gives: never one of the names above */
+	if ((safe ? asprintf(&dir, "%s/%s.%d", LAYOUT_ROOT, safe, (int)pid)
+		  : asprintf(&dir, "%s/%d", LAYOUT_ROOT, (int)pid)) < 0)
+		return NULL;
+	return dir;
+}

@@ -96,6 +96,15 @@ int layout_choose(const struct layout_facts *f, enum layout_kind *ret_kind, char
  * its parent, never from a cgroup of kvmcg's. */
 const char *layout_owned_root(enum layout_kind k, const char *vm_dir, const char *cgroup_root);
 
+/* The VM's directory in the v1 cpu hierarchy, beside its cpuset tree: always
+ * "kvmcg/<leaf>" below that hierarchy's root (the VM's cpuset place, inside its own
+ * cgroup or below a --cgroup-root, need not exist there). For a vm_dir "kvmcg/<vm>"
+ * the same "<vm>" (distinct among living VMs: core/place.c); for any other place
+ * (built in place, a --cgroup-root: two such VMs may share a leaf) layout_vm_name(NAME)
+ * "." PID, or PID when name is NULL: '.' is in no layout_vm_name, so the two forms never
+ * meet. NULL only when out of memory. */
+char *layout_v1tree_dir(const char *vm_dir, const char *name, pid_t pid);
+
 /* A hash for names: FNV-1a, 32 bits. */
 unsigned layout_hash(const char *s);
 

@@ -61,9 +61,8 @@ static int vm_max_vcpu(const struct vm *vm)
 
 static bool vm_has_vcpu(const struct vm *vm, int index)
 {
-	for (size_t i = 0; i < vm->n_threads; i++)
-		if (vm->threads[i].kind == THREAD_VCPU && vm->threads[i].vcpu_index == index)
-			return true;
+	if (vm_find_vcpu(vm, index))
+		return true;
 	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
 		if (vm->unidentified_vcpus[i] == index)
 			return true;
@@ -112,7 +111,7 @@ static int merge_previous(const struct vm *vm, const struct vm_tune *previous, s
 {
 	int r = 0;
 	s->cputune = previous->cputune;
-	if (iotune_copy(&previous->iotune, &s->iotune) < 0)
+	if (iotune_copy(&previous->iotune, &s->iotune) < 0 || nettune_copy(&previous->nettune, &s->nettune) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < previous->n_vcpu && i < s->n_vcpu; i++)
 		if (previous->vcpu[i] && !(s->vcpu[i] = idset_dup(previous->vcpu[i])))
@@ -153,12 +152,14 @@ static int merge_vcpu_arg(const struct plan_host *h, const struct vm *vm, int ma
 				continue; /* "all" skips holes left by hot-unplug */
 			if (a->from_policy && i < maxcpus)
 				continue; /* not plugged in yet: pinned when it is */
+			char has[32];
+			snprintf(has, sizeof(has), max > 0 ? "vCPUs 0-%d" : "vCPU 0", max);
 			if (i < maxcpus)
-				err_set("%s %d: this VM has no vCPU %d yet (it has vCPUs 0-%d, and up to %d with hot-plug): "
+				err_set("%s %d: this VM has no vCPU %d yet (it has %s, and up to %d with hot-plug): "
 					"pin it once it is plugged in, or put the pin in a policy that kvmcg watch keeps",
-					what, i, i, max, maxcpus - 1);
+					what, i, i, has, maxcpus - 1);
 			else
-				err_set("%s %d: this VM has no vCPU %d (it has vCPUs 0-%d)", what, i, i, max);
+				err_set("%s %d: this VM has no vCPU %d (it has %s)", what, i, i, has);
 			return -ERANGE;
 		}
 		idset_free(s->vcpu[i]);

@@ -56,6 +56,11 @@ void dir_states_done(struct dir_states *s)
 		free(s->v[i].mems);
 		free(s->v[i].cpu_weight);
 		free(s->v[i].cpu_max);
+		free(s->v[i].cpu_shares);
+		free(s->v[i].cfs_quota_us);
+		free(s->v[i].cfs_period_us);
+		for (int f = 0; f < BLKIO_FILE_N; f++)
+			free(s->v[i].blkio[f]);
 		free(s->v[i].io_max);
 		free(s->v[i].io_weight);
 		free(s->v[i].io_bfq_weight);
@@ -133,6 +138,53 @@ int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *
 			 : -ENOMEM;
 	}
 	strv_free(children);
+	if (r < 0) {
+		dir_states_done(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+/* One cgroup of a v1 tree: its files (cpu's, or blkio's), or exists false (and, below
+ * a missing one, nothing asked: *missing). */
+static int add_v1_state(struct dir_states *s, struct cg_dircache *dirs, enum v1_tree tree, const char *path,
+			bool *missing)
+{
+	struct cgroup_dir_state *n = realloc(s->v, (s->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->v = n;
+	struct cgroup_dir_state d = {.path = strdup(path)};
+	if (!d.path)
+		return -ENOMEM;
+	int fd = *missing ? -ENOENT : cg_dircache_get(dirs, path);
+	if (fd >= 0 && tree == V1_TREE_BLKIO) {
+		d.exists = true;
+		for (int f = 0; f < BLKIO_FILE_N; f++)
+			(void)cg_dircache_read(dirs, path, blkio_file_name((enum blkio_file)f), &d.blkio[f]);
+	} else if (fd >= 0) {
+		d.exists = true;
+		(void)cg_dircache_read(dirs, path, "cpu.shares", &d.cpu_shares);
+		(void)cg_dircache_read(dirs, path, "cpu.cfs_quota_us", &d.cfs_quota_us);
+		(void)cg_dircache_read(dirs, path, "cpu.cfs_period_us", &d.cfs_period_us);
+	}
+	*missing |= !d.exists;
+	s->v[s->n++] = d;
+	return fd >= 0 || fd == -ENOENT ? 0 : fd;
+}
+
+int observe_v1tree_dirs(struct cg_dircache *dirs, enum v1_tree tree, const char *vm_dir, struct dir_states *ret)
+{
+	struct dir_states s = {0};
+	bool missing = false;
+	int r = add_v1_state(&s, dirs, tree, "", &missing);
+	for (const char *p = vm_dir; r == 0 && p && *p;) {
+		const char *slash = strchr(p, '/');
+		_cleanup_free_ char *prefix = strndup(vm_dir, slash ? (size_t)(slash - vm_dir) : strlen(vm_dir));
+		r = prefix ? add_v1_state(&s, dirs, tree, prefix, &missing) : -ENOMEM;
+		p = slash ? slash + 1 : NULL;
+	}
 	if (r < 0) {
 		dir_states_done(&s);
 		return r;

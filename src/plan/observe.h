@@ -26,4 +26,11 @@ void dir_states_done(struct dir_states *s);
 int observe_dirs(struct cg_dircache *dirs, const char *vm_dir, const struct vm *vm, enum pin_backend backend,
 		 bool io, struct dir_states *ret);
 
+/* A v1 tree's hierarchy: each cgroup from the root of dirs' mount down to vm_dir
+ * ("kvmcg/demo"), in that order, with cpu.shares, cpu.cfs_quota_us and
+ * cpu.cfs_period_us (V1_TREE_CPU) or the files of enum blkio_file (V1_TREE_BLKIO).
+ * Below a missing one nothing is asked. -ENOMEM, or the errors of cg_dircache_get
+ * other than -ENOENT. */
+int observe_v1tree_dirs(struct cg_dircache *dirs, enum v1_tree tree, const char *vm_dir, struct dir_states *ret);
+
 #endif

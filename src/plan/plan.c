@@ -56,6 +56,8 @@ void plan_done(struct plan *p)
 	}
 	free(p->actions);
 	free(p->vm_dir);
+	for (int t = 0; t < V1_TREE_N; t++)
+		free(p->v1_vm_dir[t]);
 	*p = (struct plan){0};
 }
 
@@ -130,23 +132,23 @@ bool plan_in_cgroup(const struct vm_thread *t, const char *dir)
 
 static int refuse_unidentified(const struct vm *vm)
 {
-	size_t unknown = 0;
-	for (size_t i = 0; i < vm->n_threads; i++)
-		unknown += vm->threads[i].kind == THREAD_UNKNOWN;
-	if (vm->n_unidentified_vcpus == 0 && vm->n_unidentified_iothreads == 0 && unknown == 0)
+	if (vm_identified(vm))
 		return 0;
-	_cleanup_free_ char *list = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&list, &len);
-	for (size_t i = 0; f && i < vm->n_unidentified_vcpus; i++)
-		fprintf(f, "%s%d", i ? "," : "", vm->unidentified_vcpus[i]);
-	if (f)
-		fclose(f);
+	_cleanup_free_ char *list = vm_unidentified_vcpu_list(vm);
+	/* the hint names what was tried: a monitor that answered names every vCPU that
+	 * exists, so what it did not name is not made yet */
+	bool qmp = vm->source == DISCOVERY_QMP;
+	bool never = !vm_vcpus_knowable(vm, qmp || vm->qemu.n_qmp_paths > 0);
 	err_set("refusing to pin pid %d: %s%s could not be identified (discovery: %s), and an "
-		"unknown thread may be a vCPU; give kvmcg a QMP socket (--qmp) or run QEMU with "
-		"-name debug-threads=on",
-		(int)vm->pid, vm->n_unidentified_vcpus ? "vCPUs " : "some threads",
-		vm->n_unidentified_vcpus && list ? list : "", discovery_source_name(vm->source));
+		"unknown thread may be a vCPU; %s",
+		(int)vm->pid,
+		vm->n_unidentified_vcpus > 1 ? "vCPUs " : vm->n_unidentified_vcpus ? "vCPU " : "some threads",
+		vm->n_unidentified_vcpus && list ? list : "", discovery_source_name(vm->source),
+		qmp     ? "its monitor did not name them: if the VM is still starting, --wait waits for it"
+		: never ? "under TCG, with no monitor and no thread names, its vCPUs cannot be told apart: give "
+			  "kvmcg a QMP socket (--qmp) or run QEMU with -name debug-threads=on"
+			: "give kvmcg a QMP socket (--qmp), run QEMU with -name debug-threads=on, or, if the VM is "
+			  "still starting, --wait");
 	return -EAGAIN;
 }
 
@@ -165,6 +167,10 @@ int plan_pin(const struct plan_host *h, const struct vm *vm, const struct vm_tun
 	bool moved_any = false;
 	if (h->backend != BACKEND_AFFINITY) {
 		r = plan_cgroups(h, vm, tune, &p, &children, &n_children);
+		if (r == 0)
+			r = plan_v1cpu(h, vm, &tune->cputune, &p);
+		if (r == 0)
+			r = plan_v1blkio(h, vm, &tune->iotune, &p);
 		if (r < 0)
 			goto fail;
 
@@ -258,6 +264,17 @@ int plan_unpin(const struct vm_state *st, const struct vm *vm, struct plan *ret)
 			continue;
 		r = plan_push(&p, ACT_MOVE_THREAD, cg, move, NULL, vm->threads[i].tid, NULL);
 	}
+	/* the v1 trees: each thread back to its cgroup there (one born since: the main
+	 * thread's), before the tree goes */
+	for (int t = V1_TREE_NONE + 1; r == 0 && t < V1_TREE_N; t++) {
+		const char *main_v1 = main_origin && main_origin->v1_cgroup[t] ? main_origin->v1_cgroup[t] : "";
+		for (size_t i = 0; r == 0 && st->v1[t].vm_dir && i < vm->n_threads; i++) {
+			const struct thread_origin *o = record_find_thread(st, vm->threads[i].tid);
+			r = plan_v1tree_push(&p, (enum v1_tree)t, ACT_MOVE_THREAD,
+					     cg_relative(o && o->v1_cgroup[t] ? o->v1_cgroup[t] : main_v1),
+					     layout_move_file(BACKEND_CGROUP_V1), NULL, vm->threads[i].tid);
+		}
+	}
 	for (size_t i = 0; r == 0 && i < vm->n_threads; i++) {
 		const struct thread_origin *o = record_find_thread(st, vm->threads[i].tid);
 		if (!o)
@@ -297,6 +314,9 @@ int plan_cleanup(const struct vm_state *st, struct plan *p)
 	/* deepest first: children were recorded after their parents */
 	for (size_t i = st->n_created; r == 0 && i-- > 0;)
 		r = plan_push(p, ACT_RMDIR, st->created[i], NULL, NULL, 0, NULL);
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++)
+		for (size_t i = st->v1[t].n_created; r == 0 && i-- > 0;)
+			r = plan_v1tree_push(p, (enum v1_tree)t, ACT_RMDIR, st->v1[t].created[i], NULL, NULL, 0);
 	/* a controller can be disabled once no child uses it */
 	for (size_t i = st->n_enabled; r == 0 && i-- > 0;) {
 		char value[64];

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "state/record-json.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 #include "basic/util.h"
 #include "kernel/cgroupfs.h"
 #include "kernel/memmap.h"
+#include "plan/nettune.h"
+#include "plan/record.h"
 #include "state/json-strict.h"
 #include "tune/tune.h"
 
@@ -33,6 +37,40 @@ static void put(json_object *o, const char *k, json_object *v, int *r)
 		json_object_put(v);
 		*r = -ENOMEM;
 	}
+}
+
+/* A v1 tree's key, "<controller>_<field>": "cpu_mount", "blkio_cgroup". */
+static const char *v1tree_key(char *buf, size_t len, enum v1_tree t, const char *field)
+{
+	snprintf(buf, len, "%s_%s", v1_tree_controller(t), field);
+	return buf;
+}
+
+/* The tree whose key for field is key; V1_TREE_NONE when none is. */
+static enum v1_tree v1tree_of(const char *key, const char *field)
+{
+	char k[32];
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++)
+		if (strcmp(key, v1tree_key(k, sizeof(k), (enum v1_tree)t, field)) == 0)
+			return (enum v1_tree)t;
+	return V1_TREE_NONE;
+}
+
+/* A v1 tree's keys in o, all of them whenever one is set (a record round-trips field
+ * by field); nothing for a tree the record has not. */
+static void put_v1tree(json_object *o, const struct v1_tree_record *v, enum v1_tree t, int *r)
+{
+	char k[32];
+	if (!v->mount && !v->vm_dir && !v->n_created)
+		return;
+	json_object *cc = json_object_new_array();
+	for (size_t i = 0; cc && i < v->n_created; i++)
+		put(cc, NULL, json_object_new_string(v->created[i]), r);
+	if (v->mount)
+		put(o, v1tree_key(k, sizeof(k), t, "mount"), json_object_new_string(v->mount), r);
+	if (v->vm_dir)
+		put(o, v1tree_key(k, sizeof(k), t, "vm_dir"), json_object_new_string(v->vm_dir), r);
+	put(o, v1tree_key(k, sizeof(k), t, "created"), cc, r);
 }
 
 static json_object *set_string(const struct idset *s)
@@ -90,6 +128,42 @@ static json_object *io_object(const struct iotune *t)
 	return o;
 }
 
+/* {"average": B/s, "peak": B/s, "burst": bytes}: only what is set. */
+static json_object *net_rate_object(const struct net_rate *n, int *r)
+{
+	json_object *o = json_object_new_object();
+	if (o && n->average)
+		put(o, "average", json_object_new_uint64(n->average), r);
+	if (o && n->peak)
+		put(o, "peak", json_object_new_uint64(n->peak), r);
+	if (o && n->burst)
+		put(o, "burst", json_object_new_uint64(n->burst), r);
+	return o;
+}
+
+/* {"interfaces": [...], "inbound": {...}, "outbound": {...}} */
+static json_object *net_object(const struct nettune *t, int *r)
+{
+	json_object *o = json_object_new_object(), *ifs = json_object_new_array();
+	if (!o || !ifs) {
+		json_object_put(o);
+		json_object_put(ifs);
+		return NULL;
+	}
+	for (size_t i = 0; i < t->n_interfaces; i++)
+		put(ifs, NULL, json_object_new_string(t->interfaces[i]), r);
+	put(o, "interfaces", ifs, r);
+	if (t->in.average)
+		put(o, "inbound", net_rate_object(&t->in, r), r);
+	if (t->out.average)
+		put(o, "outbound", net_rate_object(&t->out, r), r);
+	if (t->weight) {
+		put(o, "weight", json_object_new_uint64(t->weight), r);
+		put(o, "bridge_total", json_object_new_uint64(t->bridge_total), r);
+	}
+	return o;
+}
+
 static json_object *tune_object(const struct vm_tune *t, int *r)
 {
 	json_object *o = json_object_new_object(), *vcpus = json_object_new_object(),
@@ -131,7 +205,58 @@ static json_object *tune_object(const struct vm_tune *t, int *r)
 		put(o, "vcpu_scheduler", sched_string(c->sched_policy, c->sched_priority), r);
 	if (iotune_any(&t->iotune))
 		put(o, "io", io_object(&t->iotune), r);
+	if (nettune_any(&t->nettune))
+		put(o, "net", net_object(&t->nettune, r), r);
 	return o;
+}
+
+static json_object *hex_string(const void *buf, size_t len)
+{
+	_cleanup_free_ char *h = malloc(2 * len + 1);
+	if (!h)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		snprintf(h + 2 * i, 3, "%02x", ((const unsigned char *)buf)[i]);
+	h[2 * len] = 0;
+	return json_object_new_string(h);
+}
+
+/* [{"what": "root", "netns": "DEV:INO", "dev": "tap0", "ifindex": 7, "kind": "tbf",
+ *   "handle": N, "was": {"kind": ..., "handle": N, "options": "hex"}}, ...] */
+static json_object *net_changes_array(const struct vm_state *s, int *r)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; a && i < s->n_net; i++) {
+		const struct net_change *c = &s->net[i];
+		json_object *e = json_object_new_object();
+		if (e) {
+			char ns[48];
+			snprintf(ns, sizeof(ns), "%llu:%llu", (unsigned long long)c->netns_dev,
+				 (unsigned long long)c->netns_ino);
+			put(e, "what", json_object_new_string(net_added_name(c->what)), r);
+			put(e, "netns", json_object_new_string(ns), r);
+			put(e, "dev", json_object_new_string(c->dev), r);
+			if (c->ifindex)
+				put(e, "ifindex", json_object_new_int(c->ifindex), r);
+			if (c->port)
+				put(e, "port", json_object_new_int(c->port), r);
+			if (c->kind) {
+				put(e, "kind", json_object_new_string(c->kind), r);
+				put(e, "handle", json_object_new_int64(c->handle), r);
+			}
+			if (c->was_kind) {
+				json_object *w = json_object_new_object();
+				if (w) {
+					put(w, "kind", json_object_new_string(c->was_kind), r);
+					put(w, "handle", json_object_new_int64(c->was_handle), r);
+					put(w, "options", hex_string(c->was_options, c->was_len), r);
+				}
+				put(e, "was", w, r);
+			}
+		}
+		put(a, NULL, e, r);
+	}
+	return a;
 }
 
 char *record_json_format(const struct vm_state *s)
@@ -172,6 +297,8 @@ char *record_json_format(const struct vm_state *s)
 		put(enabled, NULL, e, &r);
 	}
 	put(o, "enabled", enabled, &r);
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++) /* the v1 trees, beside the cpuset one */
+		put_v1tree(o, &s->v1[t], (enum v1_tree)t, &r);
 	if (s->n_restore) {
 		json_object *restore = json_object_new_array();
 		for (size_t i = 0; restore && i < s->n_restore; i++) {
@@ -185,12 +312,19 @@ char *record_json_format(const struct vm_state *s)
 		}
 		put(o, "restore", restore, &r);
 	}
+	if (s->n_net)
+		put(o, "net", net_changes_array(s, &r), &r);
 	for (size_t i = 0; i < s->n_threads; i++) {
 		const struct thread_origin *t = &s->threads[i];
 		json_object *e = json_object_new_object();
+		char key[32];
 		if (e) {
 			put(e, "tid", json_object_new_int(t->tid), &r);
 			put(e, "cgroup", json_object_new_string(t->cgroup ? t->cgroup : ""), &r);
+			for (int k = V1_TREE_NONE + 1; k < V1_TREE_N; k++)
+				if (t->v1_cgroup[k])
+					put(e, v1tree_key(key, sizeof(key), (enum v1_tree)k, "cgroup"),
+					    json_object_new_string(t->v1_cgroup[k]), &r);
 			put(e, "affinity", set_string(t->affinity), &r);
 			if (t->sched_known)
 				put(e, "scheduler", sched_string(t->sched_policy, t->sched_priority), &r);
@@ -431,6 +565,76 @@ static int parse_io(json_object *o, struct iotune *t, char **why)
 	return r;
 }
 
+/* A byte count or rate of tune.net: a positive integer. */
+static int get_u64(json_object *v, const char *what, uint64_t *ret, char **why)
+{
+	if (!json_object_is_type(v, json_type_int) || parse_u64(json_object_get_string(v), ret) < 0 || *ret == 0)
+		return json_bad(why, "its %s is not a positive integer", what);
+	return 0;
+}
+
+static int parse_net_rate(json_object *o, const char *what, struct net_rate *n, char **why)
+{
+	int r = want(o, json_type_object, what, "an object", why);
+	json_object_object_foreach(o, key, v) {
+		if (r < 0)
+			break;
+		char w[64];
+		snprintf(w, sizeof(w), "%s.%s", what, key);
+		if (strcmp(key, "average") == 0)
+			r = get_u64(v, w, &n->average, why);
+		else if (strcmp(key, "peak") == 0)
+			r = get_u64(v, w, &n->peak, why);
+		else if (strcmp(key, "burst") == 0)
+			r = get_u64(v, w, &n->burst, why);
+		else
+			r = json_bad(why, "its %s has an unknown key \"%s\"", what, key);
+	}
+	if (r == 0 && !n->average)
+		r = json_bad(why, "its %s has no average", what);
+	if (r == 0 && n->peak && n->peak < n->average)
+		r = json_bad(why, "its %s has a peak below its average", what);
+	return r;
+}
+
+static int parse_net_tune(json_object *o, struct nettune *t, char **why)
+{
+	int r = want(o, json_type_object, "tune.net", "an object", why);
+	json_object_object_foreach(o, key, v) {
+		if (r < 0)
+			break;
+		if (strcmp(key, "interfaces") == 0) {
+			r = want(v, json_type_array, "tune.net.interfaces", "an array", why);
+			for (size_t i = 0; r == 0 && i < json_object_array_length(v); i++) {
+				const char *s;
+				r = json_get_string(json_object_array_get_idx(v, i), "tune.net.interfaces entry", &s, why);
+				if (r == 0 && (!*s || strlen(s) >= 16))
+					r = json_bad(why, "its tune.net.interfaces has '%s', not an interface name", s);
+				if (r == 0)
+					r = strv_push(&t->interfaces, &t->n_interfaces, s);
+			}
+		} else if (strcmp(key, "inbound") == 0)
+			r = parse_net_rate(v, "tune.net.inbound", &t->in, why);
+		else if (strcmp(key, "outbound") == 0)
+			r = parse_net_rate(v, "tune.net.outbound", &t->out, why);
+		else if (strcmp(key, "weight") == 0) {
+			uint64_t w = 0;
+			r = get_u64(v, "tune.net.weight", &w, why);
+			if (r == 0 && w > 10000)
+				r = json_bad(why, "its tune.net.weight is above 10000");
+			t->weight = (unsigned)w;
+		} else if (strcmp(key, "bridge_total") == 0)
+			r = get_u64(v, "tune.net.bridge_total", &t->bridge_total, why);
+		else
+			r = json_bad(why, "its tune.net has an unknown key \"%s\"", key);
+	}
+	if (r == 0 && !t->weight != !t->bridge_total)
+		r = json_bad(why, "its tune.net has a weight without a bridge_total, or the other way round");
+	if (r == 0 && !nettune_any(t))
+		r = json_bad(why, "its tune.net shapes nothing");
+	return r;
+}
+
 static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 {
 	int r = want(o, json_type_object, "tune", "an object", why);
@@ -487,6 +691,8 @@ static int parse_tune(json_object *o, struct vm_tune *t, char **why)
 			c->sched_set = r == 0;
 		} else if (strcmp(key, "io") == 0)
 			r = parse_io(v, &t->iotune, why);
+		else if (strcmp(key, "net") == 0)
+			r = parse_net_tune(v, &t->nettune, why);
 		else
 			r = json_bad(why, "its tune has an unknown key \"%s\"", key);
 	}
@@ -501,6 +707,7 @@ static int parse_thread(json_object *o, size_t i, struct thread_origin *t, char 
 	if (r < 0)
 		return r;
 	bool tid = false, cgroup = false, affinity = false;
+	enum v1_tree tree;
 	json_object_object_foreach(o, key, v) {
 		if (r < 0)
 			break;
@@ -511,6 +718,8 @@ static int parse_thread(json_object *o, size_t i, struct thread_origin *t, char 
 		} else if (strcmp(key, "cgroup") == 0) {
 			cgroup = true;
 			r = dup_string(v, what, &t->cgroup, why);
+		} else if ((tree = v1tree_of(key, "cgroup")) != V1_TREE_NONE) {
+			r = dup_string(v, what, &t->v1_cgroup[tree], why);
 		} else if (strcmp(key, "affinity") == 0) {
 			affinity = true;
 			r = get_set(v, what, "CPU", true, &t->affinity, why);
@@ -544,16 +753,17 @@ static int parse_threads(json_object *o, struct vm_state *s, char **why)
 	return r;
 }
 
-static int parse_created(json_object *o, struct vm_state *s, char **why)
+/* "created", "cpu_created" and "blkio_created": arrays of directories. */
+static int parse_dirs(json_object *o, const char *name, char ***v, size_t *n, char **why)
 {
-	int r = want(o, json_type_array, "created", "an array", why);
+	int r = want(o, json_type_array, name, "an array", why);
 	for (size_t i = 0; r == 0 && i < json_object_array_length(o); i++) {
 		const char *d;
-		char what[32];
-		snprintf(what, sizeof(what), "created[%zu]", i);
+		char what[48];
+		snprintf(what, sizeof(what), "%s[%zu]", name, i);
 		r = json_get_string(json_object_array_get_idx(o, i), what, &d, why);
 		if (r == 0)
-			r = strv_push(&s->created, &s->n_created, d);
+			r = strv_push(v, n, d);
 	}
 	return r;
 }
@@ -625,6 +835,147 @@ static int parse_restore(json_object *o, struct vm_state *s, char **why)
 	return r;
 }
 
+static int parse_hex(const char *s, void **ret, size_t *ret_len)
+{
+	size_t n = strlen(s);
+	if (n % 2)
+		return -EINVAL;
+	unsigned char *b = malloc(n / 2 + 1);
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+		    sscanf(s + 2 * i, "%2x", &v) != 1) {
+			free(b);
+			return -EINVAL;
+		}
+		b[i] = (unsigned char)v;
+	}
+	*ret = b;
+	*ret_len = n / 2;
+	return 0;
+}
+
+/* A tc handle: 32 bits. */
+static int get_handle(json_object *v, const char *what, uint32_t *ret, char **why)
+{
+	int64_t n = 0;
+	int r = get_int(v, what, &n, why);
+	if (r == 0 && (n < 0 || n > UINT32_MAX))
+		r = json_bad(why, "its %s is not a tc handle", what);
+	if (r == 0)
+		*ret = (uint32_t)n;
+	return r;
+}
+
+static int parse_net_was(json_object *o, const char *what, struct net_change *c, char **why)
+{
+	int r = want(o, json_type_object, what, "an object", why);
+	json_object_object_foreach(o, key, v) {
+		if (r < 0)
+			break;
+		if (strcmp(key, "kind") == 0)
+			r = dup_string(v, what, &c->was_kind, why);
+		else if (strcmp(key, "handle") == 0)
+			r = get_handle(v, what, &c->was_handle, why);
+		else if (strcmp(key, "options") == 0) {
+			const char *s;
+			r = json_get_string(v, what, &s, why);
+			free(c->was_options);
+			c->was_options = NULL;
+			if (r == 0 && (r = parse_hex(s, &c->was_options, &c->was_len)) == -EINVAL)
+				r = json_bad(why, "its %s.options is not hexadecimal", what);
+		} else
+			r = json_bad(why, "its %s has an unknown key \"%s\"", what, key);
+	}
+	if (r == 0 && (!c->was_kind || !*c->was_kind || strlen(c->was_kind) >= 16))
+		r = json_bad(why, "its %s has no qdisc kind", what);
+	return r;
+}
+
+static int parse_net(json_object *o, struct vm_state *s, char **why)
+{
+	int r = want(o, json_type_array, "net", "an array", why);
+	size_t n = r == 0 ? json_object_array_length(o) : 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		json_object *e = json_object_array_get_idx(o, i);
+		char what[48];
+		snprintf(what, sizeof(what), "net[%zu]", i);
+		r = want(e, json_type_object, what, "an object", why);
+		struct net_change c = {.what = (enum net_added)-1};
+		bool ns = false;
+		json_object_object_foreach(e, key, v) {
+			if (r < 0)
+				break;
+			snprintf(what, sizeof(what), "net[%zu].%s", i, key);
+			const char *str = NULL;
+			int64_t k = 0;
+			if (strcmp(key, "what") == 0) {
+				r = json_get_string(v, what, &str, why);
+				if (r == 0 && net_added_parse(str, &c.what) < 0)
+					r = json_bad(why, "its %s '%s' is not root, ingress, ifb or class", what, str);
+			} else if (strcmp(key, "netns") == 0) {
+				unsigned long long d = 0, ino = 0;
+				char end;
+				r = json_get_string(v, what, &str, why);
+				if (r == 0 && sscanf(str, "%llu:%llu%c", &d, &ino, &end) != 2)
+					r = json_bad(why, "its %s '%s' is not DEV:INODE", what, str);
+				c.netns_dev = d;
+				c.netns_ino = ino;
+				ns = r == 0;
+			} else if (strcmp(key, "dev") == 0) {
+				r = json_get_string(v, what, &str, why);
+				if (r == 0 && (!*str || strlen(str) >= sizeof(c.dev) || strchr(str, '/')))
+					r = json_bad(why, "its %s '%s' is not an interface name", what, str);
+				if (r == 0)
+					snprintf(c.dev, sizeof(c.dev), "%s", str);
+			} else if (strcmp(key, "ifindex") == 0) {
+				r = get_int(v, what, &k, why);
+				if (r == 0 && (k <= 0 || k > INT32_MAX))
+					r = json_bad(why, "its %s is not an interface index", what);
+				c.ifindex = (int)k;
+			} else if (strcmp(key, "port") == 0) {
+				r = get_int(v, what, &k, why);
+				if (r == 0 && (k <= 0 || k > INT32_MAX))
+					r = json_bad(why, "its %s is not an interface index", what);
+				c.port = (int)k;
+			} else if (strcmp(key, "kind") == 0) {
+				r = dup_string(v, what, &c.kind, why);
+			} else if (strcmp(key, "handle") == 0)
+				r = get_handle(v, what, &c.handle, why);
+			else if (strcmp(key, "was") == 0)
+				r = parse_net_was(v, what, &c, why);
+			else
+				r = json_bad(why, "its net[%zu] has an unknown key \"%s\"", i, key);
+		}
+		if (r == 0 && ((int)c.what < 0 || !ns || !c.dev[0]))
+			r = json_bad(why, "its net[%zu] has no \"%s\"", i, (int)c.what < 0 ? "what" : !ns ? "netns" : "dev");
+		if (r == 0 && (c.what == NET_ADDED_ROOT || c.what == NET_ADDED_CLASS) != (c.kind != NULL))
+			r = json_bad(why, "its net[%zu] %s", i, c.kind ? "names a qdisc kind for no qdisc" : "has no qdisc kind");
+		if (r == 0 && c.what != NET_ADDED_IFB && !c.ifindex)
+			r = json_bad(why, "its net[%zu] has no ifindex", i);
+		/* only what kvmcg makes: its TBF, its IFB names */
+		if (r == 0 && c.what == NET_ADDED_ROOT && (strcmp(c.kind, "tbf") != 0 || c.handle != NET_HANDLE))
+			r = json_bad(why, "its net[%zu] names a root qdisc kvmcg does not make (%s, handle %x:)", i, c.kind,
+				     c.handle >> 16);
+		/* a bridge's class: kvmcg's HTB, a minor of its own (:1 is the shared parent) */
+		if (r == 0 && c.what == NET_ADDED_CLASS &&
+		    (strcmp(c.kind, "htb") != 0 || c.handle >> 16 != NET_HANDLE_MAJOR || (c.handle & 0xFFFFu) < 2 ||
+		     (c.handle & 0xFFFFu) == 0xFFFFu || !c.port))
+			r = json_bad(why, "its net[%zu] names a class kvmcg does not make (%s %x:%x, port %d)", i, c.kind,
+				     c.handle >> 16, c.handle & 0xFFFFu, c.port);
+		if (r == 0 && c.what != NET_ADDED_CLASS && c.port)
+			r = json_bad(why, "its net[%zu] names a port for no class", i);
+		if (r == 0 && c.what == NET_ADDED_IFB && !net_ifb_name_valid(c.dev))
+			r = json_bad(why, "its net[%zu] names an IFB device '%s', not a name kvmcg gives", i, c.dev);
+		if (r == 0)
+			r = record_add_net(s, &c);
+		net_change_done(&c);
+	}
+	return r;
+}
+
 static int parse_backend(json_object *v, enum pin_backend *ret, char **why)
 {
 	const char *s;
@@ -677,6 +1028,7 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 {
 	int r = 0;
 	bool pid = false, starttime = false, backend = false, threads = false, end = false;
+	enum v1_tree tree;
 	json_object_object_foreach(top, key, v) {
 		if (r < 0)
 			break;
@@ -708,11 +1060,19 @@ static int parse_top(json_object *top, struct vm_state *s, char **why)
 			if (r == 0)
 				s->launched = json_object_get_boolean(v);
 		} else if (strcmp(key, "created") == 0)
-			r = parse_created(v, s, why);
+			r = parse_dirs(v, "created", &s->created, &s->n_created, why);
+		else if ((tree = v1tree_of(key, "created")) != V1_TREE_NONE)
+			r = parse_dirs(v, key, &s->v1[tree].created, &s->v1[tree].n_created, why);
+		else if ((tree = v1tree_of(key, "mount")) != V1_TREE_NONE)
+			r = dup_string(v, key, &s->v1[tree].mount, why);
+		else if ((tree = v1tree_of(key, "vm_dir")) != V1_TREE_NONE)
+			r = dup_string(v, key, &s->v1[tree].vm_dir, why);
 		else if (strcmp(key, "enabled") == 0)
 			r = parse_enabled(v, s, why);
 		else if (strcmp(key, "restore") == 0)
 			r = parse_restore(v, s, why);
+		else if (strcmp(key, "net") == 0)
+			r = parse_net(v, s, why);
 		else if (strcmp(key, "threads") == 0) {
 			threads = true;
 			r = parse_threads(v, s, why);

@@ -100,6 +100,8 @@ int state_check(const struct vm_state *s, char **ret_why)
 	/* Without the VM's own origin, unpin would have to guess where it came from. */
 	if (!record_find_thread(s, s->pid))
 		REFUSE("it does not say where the VM's main thread %d came from", (int)s->pid);
+	if (record_check_v1trees(s, ret_why) < 0)
+		return -EBADMSG;
 	if (s->backend == BACKEND_AFFINITY) {
 		if (s->mount || s->vm_dir || s->n_created || s->n_enabled)
 			REFUSE("an affinity-mode record that names cgroups");

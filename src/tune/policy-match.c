@@ -92,6 +92,12 @@ bool policy_matches_launch(const struct policy *p, const char *name, char *const
 	return !p->match_cmdline || argv_matches(p->match_cmdline, argv, argc);
 }
 
+/* Bits per second to bytes, rounded up (without overflow at 2^64-1 bits). */
+static uint64_t bytes_of_bits(uint64_t bits)
+{
+	return bits / 8 + (bits % 8 != 0);
+}
+
 int policy_to_request(const struct policy *p, struct tune_request *a, char ***skipped, size_t *n_skipped)
 {
 	int r = 0;
@@ -129,9 +135,20 @@ int policy_to_request(const struct policy *p, struct tune_request *a, char ***sk
 	/* QEMU binds a backend to its host nodes when it makes it, at start only */
 	SKIP(p->n_cell_nodes, POLICY_SKIPPED_CELL_NODES);
 	a->io_weight = p->io_weight;
+	a->io_given = p->io_section;
 	for (size_t i = 0; r == 0 && i < p->n_io; i++)
 		r = tune_request_add_io(a, &p->io[i]);
-	SKIP(p->inbound_average || p->outbound_average || p->net_weight, "[Network] (tc shaping of the VM's taps)");
+	/* the file says bits per second (tc's and libvirt's unit), the tune bytes */
+	a->net.in = (struct net_rate){bytes_of_bits(p->inbound_average), bytes_of_bits(p->inbound_peak),
+				      p->inbound_burst};
+	a->net.out = (struct net_rate){bytes_of_bits(p->outbound_average), bytes_of_bits(p->outbound_peak),
+				       p->outbound_burst};
+	/* a [Network] section, even one without a rate, says what the taps should have */
+	a->net.weight = p->net_weight;
+	a->net.bridge_total = bytes_of_bits(p->bridge_inbound_average);
+	a->net_given = p->n_interfaces || p->inbound_average || p->outbound_average || p->net_weight;
+	for (size_t i = 0; r == 0 && i < p->n_interfaces; i++)
+		r = strv_push(&a->net.interfaces, &a->net.n_interfaces, p->interfaces[i]);
 #undef SKIP
 	return r;
 }

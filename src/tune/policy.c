@@ -624,6 +624,12 @@ static void one_interface(struct ctx *c, char *item)
 		ERR(c, "Interface= '%s' is longer than an interface name can be (15 bytes)", item);
 		return;
 	}
+	/* net/core/dev.c dev_valid_name(): no '/', ':' or blank, not "." or ".." */
+	if (strpbrk(item, "/:") || strcmp(item, ".") == 0 || strcmp(item, "..") == 0) {
+		ERR(c, "Interface= '%s' can name no interface (the kernel's names have no '/' or ':', and are not . or ..)",
+		    item);
+		return;
+	}
 	if (strv_push(&c->p->interfaces, &c->p->n_interfaces, item) < 0)
 		ERR(c, "out of memory");
 }
@@ -694,6 +700,7 @@ static const struct key {
 	{SEC_NETWORK, "OutboundPeak", FIELD(VAL_RATE, outbound_peak)},
 	{SEC_NETWORK, "OutboundBurst", FIELD(VAL_SIZE, outbound_burst)},
 	{SEC_NETWORK, "Weight", FIELD(VAL_WEIGHT, net_weight)},
+	{SEC_NETWORK, "BridgeInboundAverage", FIELD(VAL_RATE, bridge_inbound_average)},
 };
 
 /* Edit distance, for "did you mean"; names are short. */
@@ -863,6 +870,11 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 		     "[Match] names no key: give at least one of Name=, PidFile=, Cmdline=, QMP=");
 	if (p->period_us && !p->quota_set)
 		diag(d, DIAG_WARNING, 0, 0, "Period= without Quota= does nothing");
+	struct cputune ct = {.quota_set = p->quota_set, .quota_percent = p->quota_percent, .period_us = p->period_us};
+	if (p->quota_set && cputune_quota_us(&ct) >= 0 && cputune_quota_us(&ct) < CPU_QUOTA_US_MIN)
+		diag(d, DIAG_ERROR, seen_section[SEC_CPU], 1,
+		     "Quota=%llu%% of a %u us Period= is %lld us, below the %u us the kernel takes",
+		     (unsigned long long)p->quota_percent, cputune_period(&ct), cputune_quota_us(&ct), CPU_QUOTA_US_MIN);
 	if (p->mem_policy != MEM_POLICY_UNSET && !p->mem_nodes && !p->n_cell_nodes)
 		diag(d, DIAG_ERROR, seen_section[SEC_MEMORY], 1, "Policy=%s needs Nodes=",
 		     mem_policy_name(p->mem_policy));
@@ -887,6 +899,12 @@ static void finish(struct policy *p, struct diags *d, const unsigned *seen_secti
 	if ((p->outbound_peak || p->outbound_burst) && !p->outbound_average)
 		diag(d, DIAG_ERROR, seen_section[SEC_NETWORK], 1,
 		     "OutboundPeak= and OutboundBurst= need OutboundAverage=");
+	p->io_section = seen_section[SEC_IO] != 0;
+	if (p->net_weight && !p->bridge_inbound_average)
+		diag(d, DIAG_ERROR, seen_section[SEC_NETWORK], 1,
+		     "Weight= needs BridgeInboundAverage= (the rate the VMs on the bridge share: a bridge has no speed)");
+	if (p->bridge_inbound_average && !p->net_weight)
+		diag(d, DIAG_ERROR, seen_section[SEC_NETWORK], 1, "BridgeInboundAverage= is the total Weight= shares; give Weight=");
 	if (seen_section[SEC_NETWORK] && p->n_interfaces == 0 &&
 	    (p->inbound_average || p->outbound_average || p->net_weight))
 		(void)strv_push(&p->interfaces, &p->n_interfaces, "*"); /* the VM's own taps */

@@ -83,6 +83,7 @@ struct policy {
 	size_t n_cell_nodes;
 
 	/* [IO] */
+	bool io_section; /* the file has one: it replaces the VM's I/O settings */
 	unsigned io_weight;
 	struct io_request *io; /* DeviceWeight=, ReadBandwidthMax=, ... in file order */
 	size_t n_io;
@@ -93,6 +94,7 @@ struct policy {
 	uint64_t inbound_average, inbound_peak, outbound_average, outbound_peak; /* bit/s */
 	uint64_t inbound_burst, outbound_burst; /* bytes */
 	unsigned net_weight;
+	uint64_t bridge_inbound_average; /* bit/s: the total Weight= shares */
 };
 void policy_free(struct policy *p);
 

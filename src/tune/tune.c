@@ -2,6 +2,8 @@
 #include "tune/tune.h"
 
 #include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +14,29 @@
 #include "kernel/sched.h"
 #include "vmm/discover.h"
 
+unsigned cputune_period(const struct cputune *t)
+{
+	return t->period_us ? t->period_us : 100000;
+}
+
+long long cputune_quota_us(const struct cputune *t)
+{
+	return t->quota_percent == 0 ? -1 : (long long)(t->quota_percent * cputune_period(t) / 100);
+}
+
 void cputune_max(const struct cputune *t, char *buf, size_t size)
 {
-	unsigned period = t->period_us ? t->period_us : 100000;
-	if (t->quota_percent == 0)
-		snprintf(buf, size, "max %u", period);
+	long long quota = cputune_quota_us(t);
+	if (quota < 0)
+		snprintf(buf, size, "max %u", cputune_period(t));
 	else
-		snprintf(buf, size, "%llu %u", (unsigned long long)(t->quota_percent * period / 100), period);
+		snprintf(buf, size, "%lld %u", quota, cputune_period(t));
+}
+
+unsigned long long cputune_shares(unsigned weight)
+{
+	unsigned long long s = (unsigned long long)weight * 1024 / 100;
+	return s < CPU_SHARES_MIN ? CPU_SHARES_MIN : s > CPU_SHARES_MAX ? CPU_SHARES_MAX : s;
 }
 
 void sched_format(int policy, unsigned priority, char *buf, size_t size)
@@ -98,6 +116,13 @@ int cputune_check(const struct cputune *t)
 			CPU_PERIOD_US_MAX);
 		return -ERANGE;
 	}
+	long long q = cputune_quota_us(t);
+	if (q >= 0 && q < CPU_QUOTA_US_MIN) {
+		err_set("CPU quota %llu%% of a %u us period is %lld us, below the %u us the kernel takes: give a longer "
+			"period or a larger quota",
+			(unsigned long long)t->quota_percent, cputune_period(t), q, CPU_QUOTA_US_MIN);
+		return -ERANGE;
+	}
 	if (t->sched_set && cputune_check_sched(t->sched_policy, t->sched_priority) < 0) {
 		err_set("vCPU scheduler policy %d with priority %u is not other, batch, idle, fifo:PRIO or rr:PRIO "
 			"(PRIO %d to %d)",
@@ -121,7 +146,49 @@ void vm_tune_done(struct vm_tune *s)
 	free(s->iothread);
 	idset_free(s->mems);
 	iotune_done(&s->iotune);
+	nettune_done(&s->nettune);
 	*s = (struct vm_tune){0};
+}
+
+void nettune_done(struct nettune *t)
+{
+	strv_free(t->interfaces);
+	*t = (struct nettune){0};
+}
+
+int nettune_copy(const struct nettune *t, struct nettune *ret)
+{
+	*ret = (struct nettune){.in = t->in, .out = t->out, .weight = t->weight, .bridge_total = t->bridge_total};
+	for (size_t i = 0; i < t->n_interfaces; i++)
+		if (strv_push(&ret->interfaces, &ret->n_interfaces, t->interfaces[i]) < 0) {
+			nettune_done(ret);
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+bool nettune_any(const struct nettune *t)
+{
+	return (t->in.average || t->out.average || t->weight) && t->n_interfaces;
+}
+
+bool nettune_equal(const struct nettune *a, const struct nettune *b)
+{
+	if (memcmp(&a->in, &b->in, sizeof(a->in)) != 0 || memcmp(&a->out, &b->out, sizeof(a->out)) != 0 ||
+	    a->weight != b->weight || a->bridge_total != b->bridge_total || a->n_interfaces != b->n_interfaces)
+		return false;
+	for (size_t i = 0; i < a->n_interfaces; i++)
+		if (strcmp(a->interfaces[i], b->interfaces[i]) != 0)
+			return false;
+	return true;
+}
+
+bool nettune_matches(const struct nettune *t, const char *ifname)
+{
+	for (size_t i = 0; i < t->n_interfaces; i++)
+		if (fnmatch(t->interfaces[i], ifname, 0) == 0)
+			return true;
+	return false;
 }
 
 unsigned iotune_bfq_weight(unsigned weight)
@@ -177,6 +244,25 @@ bool iotune_any(const struct iotune *t)
 	return t->weight || t->n_dev;
 }
 
+void iotune_settled(struct iotune *t)
+{
+	if (t->weight == IO_WEIGHT_RESET)
+		t->weight = 0;
+	size_t k = 0;
+	for (size_t i = 0; i < t->n_dev; i++) {
+		struct io_device d = t->dev[i];
+		if (d.weight == IO_WEIGHT_RESET)
+			d.weight = 0;
+		uint64_t *lim[] = {&d.rbps, &d.wbps, &d.riops, &d.wiops};
+		for (size_t l = 0; l < ARRAY_SIZE(lim); l++)
+			if (*lim[l] == IO_LIMIT_RESET)
+				*lim[l] = 0;
+		if (d.weight || d.rbps || d.wbps || d.riops || d.wiops)
+			t->dev[k++] = d;
+	}
+	t->n_dev = k;
+}
+
 /* A copy of an optional set: NULL stays NULL. */
 static int set_copy(const struct idset *s, struct idset **ret)
 {
@@ -204,6 +290,8 @@ int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret)
 		r = set_copy(s->mems, &c.mems);
 	if (r == 0)
 		r = iotune_copy(&s->iotune, &c.iotune);
+	if (r == 0)
+		r = nettune_copy(&s->nettune, &c.nettune);
 	if (r == 0 && s->n_iothread) {
 		c.iothread_ids = calloc(s->n_iothread, sizeof(*c.iothread_ids));
 		c.iothread = calloc(s->n_iothread, sizeof(*c.iothread));
@@ -328,6 +416,7 @@ void tune_request_done(struct tune_request *a)
 	for (size_t i = 0; i < a->n_io; i++)
 		free(a->io[i].path);
 	free(a->io);
+	nettune_done(&a->net);
 	strv_free(a->skipped);
 	*a = (struct tune_request){0};
 }
@@ -441,4 +530,174 @@ int mem_policy_parse(const char *s, enum mem_policy *ret)
 			return 0;
 		}
 	return -EINVAL;
+}
+
+/* ---- vm_tune_describe ------------------------------------------------------------- */
+
+static bool idset_same(const struct idset *a, const struct idset *b)
+{
+	return (!a && !b) || (a && b && idset_equal(a, b));
+}
+
+static const struct idset *vcpu_pin(const struct vm_tune *t, size_t i)
+{
+	return t && i < t->n_vcpu ? t->vcpu[i] : NULL;
+}
+
+static const struct idset *iothread_pin(const struct vm_tune *t, const char *id)
+{
+	for (size_t i = 0; t && i < t->n_iothread; i++)
+		if (!strcmp(t->iothread_ids[i], id))
+			return t->iothread[i];
+	return NULL;
+}
+
+/* ", WHAT: OLD -> NEW", or without before ", WHAT -> NEW". */
+static void change(FILE *f, const char *what, bool with_before, const char *old, const char *new)
+{
+	if (with_before)
+		fprintf(f, ", %s: %s -> %s", what, old, new);
+	else
+		fprintf(f, ", %s -> %s", what, new);
+}
+
+/* A change of CPUs; nothing when the same, or without before when new is none. */
+static void describe_cpus(FILE *f, const char *what, bool with_before, const struct idset *old,
+			  const struct idset *new)
+{
+	if (with_before ? idset_same(old, new) : !new)
+		return;
+	_cleanup_free_ char *o = old ? idset_format(old) : NULL;
+	_cleanup_free_ char *n = new ? idset_format(new) : NULL;
+	change(f, what, with_before, o ? o : "-", n ? n : "-");
+}
+
+static void describe_vcpus(FILE *f, const struct vm_tune *before, const struct vm_tune *after)
+{
+	size_t had = before ? before->n_vcpu : 0;
+	size_t n = after->n_vcpu > had ? after->n_vcpu : had;
+	for (size_t i = 0; i < n;) {
+		const struct idset *old = vcpu_pin(before, i), *new = vcpu_pin(after, i);
+		size_t j = i + 1;
+		while (j < n && idset_same(vcpu_pin(before, j), old) && idset_same(vcpu_pin(after, j), new))
+			j++;
+		char what[48];
+		if (j - i > 1)
+			snprintf(what, sizeof(what), "vCPU %zu-%zu", i, j - 1);
+		else
+			snprintf(what, sizeof(what), "vCPU %zu", i);
+		describe_cpus(f, what, before, old, new);
+		i = j;
+	}
+}
+
+static void describe_iothreads(FILE *f, const struct vm_tune *before, const struct vm_tune *after)
+{
+	char what[128];
+	for (size_t i = 0; i < after->n_iothread; i++) {
+		snprintf(what, sizeof(what), "iothread %s", after->iothread_ids[i]);
+		describe_cpus(f, what, before, iothread_pin(before, after->iothread_ids[i]), after->iothread[i]);
+	}
+	for (size_t i = 0; before && i < before->n_iothread; i++)
+		if (!iothread_pin(after, before->iothread_ids[i]) && before->iothread[i]) {
+			snprintf(what, sizeof(what), "iothread %s", before->iothread_ids[i]);
+			describe_cpus(f, what, true, before->iothread[i], NULL);
+		}
+}
+
+static void describe_nodeset(FILE *f, const struct vm_tune *before, const struct vm_tune *after)
+{
+	if (before && idset_same(before->mems, after->mems) && before->mem_policy == after->mem_policy)
+		return;
+	_cleanup_free_ char *o = before && before->mems ? idset_format(before->mems) : NULL;
+	_cleanup_free_ char *n = after->mems ? idset_format(after->mems) : NULL;
+	if (!before && !n)
+		return;
+	change(f, "nodeset", before, o ? o : "-", n ? n : "-");
+	if (n && after->mem_policy != MEM_POLICY_UNSET)
+		fprintf(f, " (%s)", mem_policy_name(after->mem_policy));
+}
+
+static void quota_text(const struct cputune *c, char *buf, size_t size)
+{
+	if (!c->quota_set)
+		snprintf(buf, size, "-");
+	else if (!c->quota_percent)
+		snprintf(buf, size, "max");
+	else
+		snprintf(buf, size, "%" PRIu64 "%%", c->quota_percent);
+}
+
+static void describe_cputune(FILE *f, const struct vm_tune *before, const struct vm_tune *after)
+{
+	const struct cputune *o = before ? &before->cputune : NULL, *n = &after->cputune;
+	char a[32], b[32];
+	if (o ? o->weight != n->weight : n->weight != 0) {
+		snprintf(a, sizeof(a), o && o->weight ? "%u" : "-", o ? o->weight : 0);
+		snprintf(b, sizeof(b), n->weight ? "%u" : "-", n->weight);
+		change(f, "cpu weight", o, a, b);
+	}
+	if (o ? o->quota_set != n->quota_set || o->quota_percent != n->quota_percent : n->quota_set) {
+		quota_text(o ? o : n, a, sizeof(a));
+		quota_text(n, b, sizeof(b));
+		change(f, "cpu quota", o, a, b);
+	}
+	if (o ? o->period_us != n->period_us : n->period_us != 0) {
+		snprintf(a, sizeof(a), o && o->period_us ? "%uus" : "-", o ? o->period_us : 0);
+		snprintf(b, sizeof(b), n->period_us ? "%uus" : "-", n->period_us);
+		change(f, "cpu period", o, a, b);
+	}
+	if (o ? o->sched_set != n->sched_set || o->sched_policy != n->sched_policy ||
+		    o->sched_priority != n->sched_priority
+	      : n->sched_set) {
+		if (o && o->sched_set)
+			sched_format(o->sched_policy, o->sched_priority, a, sizeof(a));
+		else
+			snprintf(a, sizeof(a), "-");
+		if (n->sched_set)
+			sched_format(n->sched_policy, n->sched_priority, b, sizeof(b));
+		else
+			snprintf(b, sizeof(b), "-");
+		change(f, "vcpu scheduler", o, a, b);
+	}
+}
+
+static bool iotune_same(const struct iotune *a, const struct iotune *b)
+{
+	if (a->weight != b->weight || a->n_dev != b->n_dev)
+		return false;
+	for (size_t i = 0; i < a->n_dev; i++) {
+		const struct io_device *x = &a->dev[i], *y = &b->dev[i];
+		if (x->major != y->major || x->minor != y->minor || x->weight != y->weight || x->rbps != y->rbps ||
+		    x->wbps != y->wbps || x->riops != y->riops || x->wiops != y->wiops)
+			return false;
+	}
+	return true;
+}
+
+char *vm_tune_describe(const struct vm_tune *before, const struct vm_tune *after)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	static const struct iotune no_io;
+	static const struct nettune no_net;
+	describe_vcpus(f, before, after);
+	describe_cpus(f, "emulator", before, before ? before->emulator : NULL, after->emulator);
+	describe_iothreads(f, before, after);
+	describe_nodeset(f, before, after);
+	describe_cputune(f, before, after);
+	if (!iotune_same(before ? &before->iotune : &no_io, &after->iotune))
+		fputs(", blkiotune", f);
+	if (!nettune_equal(before ? &before->nettune : &no_net, &after->nettune))
+		fputs(", domiftune", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	if (len >= 2) /* the first clause's ", " */
+		memmove(buf, buf + 2, len - 1);
+	return buf;
 }

@@ -6,6 +6,7 @@
 #ifndef KVMCG_TUNE_H
 #define KVMCG_TUNE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@ struct cputune {
 #define CPU_QUOTA_PERCENT_MIN 1u      /* of one CPU; "max" is no quota */
 #define CPU_QUOTA_PERCENT_MAX 100000u /* a thousand CPUs */
 #define CPU_PERIOD_US_MIN 1000u       /* cpu.max's period, as the kernel takes it */
+#define CPU_QUOTA_US_MIN 1000u        /* and its quota in microseconds: kernel/sched/core.c
+				       * tg_set_cfs_bandwidth(), min_cfs_quota_period */
 #define CPU_PERIOD_US_MAX 1000000u
 
 /* Each 0 when the value is in range, else -ERANGE. */
@@ -42,12 +45,26 @@ int cputune_check_period(long long period_us);
  * (kernel/sched.h) for
  * fifo and rr and 0 for the others. */
 int cputune_check_sched(int policy, long long priority);
-/* Every field that is set, with the checks above. 0, or -ERANGE with a sentence in
+/* Every field that is set, with the checks above, and the quota in microseconds it
+ * gives with its period (at least CPU_QUOTA_US_MIN). 0, or -ERANGE with a sentence in
  * err_get() ("CPU weight 1000000 is out of range (1 to 10000)"). */
 int cputune_check(const struct cputune *t);
 
 /* "200%" of one CPU over period_us, as cpu.max wants it: "200000 100000". */
 void cputune_max(const struct cputune *t, char *buf, size_t size);
+/* The period of t in microseconds: period_us, or the kernel's default 100000 when unset. */
+unsigned cputune_period(const struct cputune *t);
+/* The quota of t in microseconds per period (quota_percent x period / 100), or -1 for
+ * none ("max"; quota_percent 0): cpu.max's first field on v2, v1's cpu.cfs_quota_us
+ * (kernel/sched/core.c cpu_cfs_quota_write_s64(): -1 is no limit). */
+long long cputune_quota_us(const struct cputune *t);
+/* v1 cpu.shares for a v2-style weight (1..10000, default 100), as libvirt and
+ * libcgroup 3.x's abstraction layer convert: weight x 1024 / 100, clamped to the
+ * kernel's [2, 262144] (kernel/sched/sched.h MIN_SHARES, MAX_SHARES). 100 -> 1024,
+ * 1 -> 10, 10000 -> 102400. */
+#define CPU_SHARES_MIN 2ull
+#define CPU_SHARES_MAX 262144ull
+unsigned long long cputune_shares(unsigned weight);
 /* "fifo:10", "other": the policy kvmcg and chrt(1) users read. */
 void sched_format(int policy, unsigned priority, char *buf, size_t size);
 /* The inverse, checked with cputune_check_sched. -EINVAL. */
@@ -70,11 +87,16 @@ int mem_policy_parse(const char *s, enum mem_policy *ret);
 /* I/O weights and limits of a VM (libvirt's blkiotune): on cgroup v2 the io
  * controller's files of the VM's domain cgroup (io.weight or io.bfq.weight, io.max),
  * one line per whole disk, by device number. Zero fields are unset. */
+/* In a tune being planned, not in a record: a weight or limit an [IO] section no
+ * longer gives, to be taken back ("MAJ:MIN default", a limit of "max"; plan/iotune.c),
+ * then dropped from the tune the record keeps (iotune_settled()). */
+#define IO_WEIGHT_RESET UINT_MAX
+#define IO_LIMIT_RESET UINT64_MAX
 struct io_device {
 	unsigned major, minor;
-	unsigned weight;                   /* CGROUP_WEIGHT_MIN..CGROUP_WEIGHT_MAX */
-	uint64_t rbps, wbps;               /* bytes per second */
-	uint64_t riops, wiops;             /* I/Os per second */
+	unsigned weight;                   /* CGROUP_WEIGHT_MIN..CGROUP_WEIGHT_MAX, or IO_WEIGHT_RESET */
+	uint64_t rbps, wbps;               /* bytes per second, or IO_LIMIT_RESET */
+	uint64_t riops, wiops;             /* I/Os per second, or IO_LIMIT_RESET */
 	bool bfq; /* the disk's scheduler is BFQ: its weight goes to io.bfq.weight */
 };
 struct iotune {
@@ -116,6 +138,37 @@ struct io_device *iotune_find(const struct iotune *t, unsigned major, unsigned m
 struct io_device *iotune_get(struct iotune *t, unsigned major, unsigned minor);
 /* Whether a tune sets anything. */
 bool iotune_any(const struct iotune *t);
+/* t without what is being taken back (IO_WEIGHT_RESET, IO_LIMIT_RESET), and without
+ * a device nothing is left for: what a record keeps once the plan is made. */
+void iotune_settled(struct iotune *t);
+
+/* Network shaping of a VM's taps (libvirt's domiftune): inbound is what the host
+ * sends the guest (the tap's egress), outbound what the guest sends (the tap's
+ * ingress). Rates in bytes per second, bursts in bytes; 0 is unset. A peak needs an
+ * average and is above it. */
+struct net_rate {
+	uint64_t average, peak;
+	uint64_t burst;
+};
+struct nettune {
+	struct net_rate in, out;
+	/* Weight=: the VM's share, 1 to 10000 (0: none), of bridge_total, bytes per
+	 * second, the rate to the VMs on the bridge its taps are enslaved to (the
+	 * bridge device's egress; plan/nettune.h) */
+	unsigned weight;
+	uint64_t bridge_total;
+	char **interfaces; /* names or fnmatch(3) globs of the taps it applies to; NULL: none */
+	size_t n_interfaces;
+};
+void nettune_done(struct nettune *t);
+/* A deep copy into *ret. 0 or -ENOMEM. */
+int nettune_copy(const struct nettune *t, struct nettune *ret);
+/* Whether a tune shapes anything. */
+bool nettune_any(const struct nettune *t);
+/* Whether two tunes shape the same interfaces the same way. */
+bool nettune_equal(const struct nettune *a, const struct nettune *b);
+/* Whether ifname is one of t's interfaces (a name or a glob of them). */
+bool nettune_matches(const struct nettune *t, const char *ifname);
 
 /* What one VM should look like. A NULL set means "not pinned": inherit. */
 struct vm_tune {
@@ -131,10 +184,27 @@ struct vm_tune {
 	bool mem_no_migrate;        /* v1: cpuset.memory_migrate 0 (pages stay put) */
 	struct cputune cputune;
 	struct iotune iotune;
+	struct nettune nettune;
 };
 void vm_tune_done(struct vm_tune *s);
 /* A deep copy into *ret (the caller's to vm_tune_done). 0 or -ENOMEM. */
 int vm_tune_copy(const struct vm_tune *s, struct vm_tune *ret);
+
+/* What a tune pins, in virsh's words where they mean the same (vcpupin, emulatorpin,
+ * iothreadpin, numatune's nodeset, blkiotune, domiftune) and kvmcg's own where they
+ * do not (its CPU weight is cgroup v2's cpu.weight, not virsh's cpu_shares; its
+ * quota caps the whole VM, not each vCPU as virsh's vcpu_quota), as one line of
+ * clauses joined by ", ":
+ *   "vCPU 0 -> 22, vCPU 1 -> 23, emulator -> 18-23, iothread io0 -> 4,
+ *    nodeset -> 1 (strict), cpu weight -> 200, cpu quota -> 50%,
+ *    vcpu scheduler -> fifo:10, blkiotune, domiftune"
+ * vCPUs in a row with the same pin are one clause ("vCPU 0-3 -> 2"). With before,
+ * only what differs, each with its old value first ("vCPU 0: 0-3 -> 22"; "-": none,
+ * as after's pins are when after is an unpin's empty tune); the [IO] and [Network]
+ * settings are named, not spelled out (show and the record have them). before NULL:
+ * everything after has. Returns a malloc'd string, "" when nothing differs, or NULL
+ * (out of memory). */
+char *vm_tune_describe(const struct vm_tune *before, const struct vm_tune *after);
 
 /* The CPUs thread t should have by tune: its vCPU's, its iothread's, or (any other
  * thread, and t NULL for one discovery did not see) the emulator's. NULL: not pinned,
@@ -191,6 +261,10 @@ struct tune_request {
 	unsigned io_weight; /* [IO] Weight= */
 	struct io_request *io;
 	size_t n_io;
+	struct nettune net; /* [Network] */
+	bool net_given;     /* a [Network] section: it replaces the VM's shaping, rates or none */
+	bool io_given;      /* an [IO] section: it replaces the VM's I/O settings, what it
+			     * no longer gives taken back */
 	/* Settings the request makes that kvmcg does not carry out (a policy's [IO], say),
 	 * by name: they make the result "partial", exit 3. */
 	char **skipped;

@@ -122,11 +122,16 @@ static void *qmp_job_run(void *arg)
 	return NULL;
 }
 
+bool discover_qmp_possible(const struct discover_opts *o, const struct vm *vm)
+{
+	return o->qmp_socket || (!o->no_qmp && vm->qemu.n_qmp_paths > 0);
+}
+
 static bool wants_qmp(const struct discover_opts *o, const struct vm *vm)
 {
 	if (o->qmp_wanted && !o->qmp_wanted(vm, o->qmp_wanted_data))
 		return false;
-	return o->qmp_socket || (!o->no_qmp && vm->qemu.n_qmp_paths > 0);
+	return discover_qmp_possible(o, vm);
 }
 
 /* Starts the VM's conversation; without a thread (none to be had), has it here,

@@ -12,6 +12,7 @@
 #include "basic/idset.h"
 #include "kernel/procfs.h"
 #include "vmm/disks.h"
+#include "vmm/nics.h"
 #include "vmm/qemu-argv.h"
 
 enum thread_kind {
@@ -82,6 +83,8 @@ struct vm {
 	struct qemu_config qemu;
 	struct vm_disk *disks;     /* its disks by its command line (disks.h), QEMU only */
 	size_t n_disks;
+	struct vm_nic *nics;       /* its tap netdevs and their NICs' MACs (nics.h), QEMU only */
+	size_t n_nics;
 
 	enum discovery_source source;
 	char *qmp_socket; /* the socket that answered, or the first one tried */
@@ -102,6 +105,20 @@ struct vm {
 	struct vm_thread *threads;
 	size_t n_threads;
 };
+
+/* Whether every thread of vm is known for what it is: no vCPU or iothread the VM
+ * should have is without its thread, and no thread is left unknown (one might be a
+ * vCPU). A VM that is still starting is not, until QEMU has made its threads. */
+bool vm_identified(const struct vm *vm);
+/* The indexes of vm's vCPUs without a thread, "0,1" (malloc'd; "" for none), or NULL
+ * when out of memory. */
+char *vm_unidentified_vcpu_list(const struct vm *vm);
+/* Whether vm's vCPU threads can be told apart, now or once it has started: a monitor
+ * to ask (qmp: the caller may ask one, the user's or one on its command line),
+ * thread names (-name debug-threads=on), or KVM vCPU fds (it holds a KVM VM, or its
+ * accelerator is not said to be another one). A TCG QEMU with neither a monitor nor
+ * names never does: waiting for it is pointless. */
+bool vm_vcpus_knowable(const struct vm *vm, bool qmp);
 
 void vm_free(struct vm *vm);
 static inline void vm_freep(struct vm **vm)
@@ -138,8 +155,23 @@ struct discover_opts {
 	/* Ask the monitor the VM's memory backends too (query-memdev, in the same
 	 * conversation as its threads): vm->memdev_sizes, for vm_memory_measure(). */
 	bool want_memdevs;
+	/* vm_list_all: when given, it counts here the processes it could not examine
+	 * (another user's /proc/PID/exe and fds: not root) whose name (comm) is QEMU's,
+	 * a hint and not evidence, for the command to say that seeing them needs root. */
+	struct discover_unexamined *unexamined;
+};
+struct discover_unexamined {
+	size_t n;
+	pid_t pids[8]; /* the first ones */
 };
 void discover_opts_init(struct discover_opts *o, int proc_fd);
+/* Whether discovery with o may ask vm's monitor: the user's --qmp socket, or one on
+ * its command line unless --no-qmp (o->qmp_wanted aside). */
+bool discover_qmp_possible(const struct discover_opts *o, const struct vm *vm);
+/* Whether pid, a process vm_identify() could not examine (-EACCES: another user's,
+ * and we are not root), is named like QEMU (its comm: a hint, never evidence), for a
+ * command to say that telling whether it is a VM needs root. */
+bool vm_unexamined_qemu(const struct discover_opts *o, pid_t pid);
 
 /* o->qmp_deadline_ns, or qmp_timeout_ms from now: an absolute CLOCK_MONOTONIC time in
  * ns (qmp.h qmp_connect()). */
@@ -215,5 +247,7 @@ int vm_socket_path(const struct vm *vm, const char *path, char **ret);
 
 /* The thread of vm (NULL: none) with this TID, as discovery read it, or NULL. */
 const struct vm_thread *vm_find_thread(const struct vm *vm, pid_t tid);
+/* The thread of vm's vCPU index, as discovery identified it, or NULL. */
+const struct vm_thread *vm_find_vcpu(const struct vm *vm, int index);
 
 #endif

@@ -47,6 +47,17 @@ static int push_vm(struct vm ***vms, struct qmp_job ***jobs, size_t *n, struct v
 	return 0;
 }
 
+/* A process vm_identify() could not examine: counted when its name is QEMU's. */
+static void note_unexamined(const struct discover_opts *o, pid_t pid)
+{
+	if (!vm_unexamined_qemu(o, pid))
+		return;
+	struct discover_unexamined *u = o->unexamined;
+	if (u->n < ARRAY_SIZE(u->pids))
+		u->pids[u->n] = pid;
+	u->n++;
+}
+
 int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
 {
 	_cleanup_free_ pid_t *pids = NULL;
@@ -65,6 +76,8 @@ int vm_list_all(const struct discover_opts *o, struct vm ***ret, size_t *ret_n)
 		if (pids[i] == o->self)
 			continue;
 		r = vm_identify(o, pids[i], &vm);
+		if (r == -EACCES && o->unexamined)
+			note_unexamined(o, pids[i]);
 		if (r == -ENOENT || r == -ESRCH || r == -EACCES || r == 0) {
 			r = 0;
 			continue; /* gone or going, not ours to read, or not a VM */

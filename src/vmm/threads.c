@@ -124,12 +124,17 @@ struct vm_thread *find_thread(struct vm *vm, pid_t tid)
 	return (struct vm_thread *)vm_find_thread(vm, tid);
 }
 
-struct vm_thread *find_vcpu(struct vm *vm, int index)
+const struct vm_thread *vm_find_vcpu(const struct vm *vm, int index)
 {
-	for (size_t i = 0; i < vm->n_threads; i++)
+	for (size_t i = 0; vm && i < vm->n_threads; i++)
 		if (vm->threads[i].kind == THREAD_VCPU && vm->threads[i].vcpu_index == index)
 			return &vm->threads[i];
 	return NULL;
+}
+
+struct vm_thread *find_vcpu(struct vm *vm, int index)
+{
+	return (struct vm_thread *)vm_find_vcpu(vm, index);
 }
 
 bool iothread_found(const struct vm *vm, const char *id)

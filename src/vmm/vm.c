@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +102,44 @@ void clear_threads(struct vm *vm)
 	vm->source = DISCOVERY_NONE;
 }
 
+char *vm_unidentified_vcpu_list(const struct vm *vm)
+{
+	char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < vm->n_unidentified_vcpus; i++)
+		fprintf(f, "%s%d", i ? "," : "", vm->unidentified_vcpus[i]);
+	if (fclose(f) != 0) {
+		free(list);
+		return NULL;
+	}
+	return list;
+}
+
+bool vm_unexamined_qemu(const struct discover_opts *o, pid_t pid)
+{
+	struct proc_stat st;
+	return proc_read_stat(o->proc_fd, pid, 0, &st) == 0 && qemu_is_qemu_name(st.comm);
+}
+
+bool vm_vcpus_knowable(const struct vm *vm, bool qmp)
+{
+	bool kvm = vm->has_kvm || !vm->qemu.accel || strstr(vm->qemu.accel, "kvm");
+	return qmp || vm->qemu.debug_threads || kvm;
+}
+
+bool vm_identified(const struct vm *vm)
+{
+	if (vm->n_unidentified_vcpus || vm->n_unidentified_iothreads)
+		return false;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].kind == THREAD_UNKNOWN)
+			return false;
+	return true;
+}
+
 void vm_free(struct vm *vm)
 {
 	if (!vm)
@@ -117,6 +154,7 @@ void vm_free(struct vm *vm)
 	free(vm->memdev_sizes);
 	qemu_config_done(&vm->qemu);
 	vm_disks_free(vm->disks, vm->n_disks);
+	free(vm->nics);
 	free(vm);
 }
 
@@ -251,23 +289,6 @@ int vm_exe_evidence(const struct proc_exe *e, const char *argv0, const char *com
 	return 0;
 }
 
-/* The owner's name, for people; NULL when the user database does not know it. */
-static int owner_name(uid_t uid, char **ret)
-{
-	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-	if (size < 1024)
-		size = 16384;
-	_cleanup_free_ char *buf = malloc((size_t)size);
-	if (!buf)
-		return -ENOMEM;
-	struct passwd pw, *found = NULL;
-	*ret = NULL;
-	if (getpwuid_r(uid, &pw, buf, (size_t)size, &found) != 0 || !found)
-		return 0;
-	*ret = strdup(found->pw_name);
-	return *ret ? 0 : -ENOMEM;
-}
-
 /* No evidence: not a VM (0, with why in *ret_why when asked), unless the process
  * exited meanwhile (-ENOENT) or is on its way out (-ESRCH). */
 static int not_a_vm(const struct discover_opts *o, pid_t pid, const struct proc_stat *st, int exe_r, int fd_r,
@@ -283,6 +304,10 @@ static int not_a_vm(const struct discover_opts *o, pid_t pid, const struct proc_
 	 * then says nothing about what it was. */
 	if (r == 0 && proc_task_exiting(o->proc_fd, pid, 0))
 		return -ESRCH;
+	/* Another user's process and we are not root: neither its executable nor its
+	 * fds can be read, so whether it is a VM cannot be told. */
+	if (exe_r == -EACCES && fd_r == -EACCES)
+		return -EACCES;
 	if (!ret_why)
 		return 0;
 	r = 0;
@@ -339,7 +364,7 @@ static int vm_new(const struct discover_opts *o, pid_t pid, const struct proc_st
 	vm->owner_known = r == 0;
 	/* A captured tree's uids are its host's: this host's names would mislead. */
 	if (vm->owner_known && proc_is_live(o->proc_fd) &&
-	    owner_name(vm->owner_uid, &vm->owner_user) < 0) {
+	    user_name(vm->owner_uid, &vm->owner_user) < 0) {
 		vm_free(vm);
 		return -ENOMEM;
 	}
@@ -405,6 +430,8 @@ int vm_identify_why(const struct discover_opts *o, pid_t pid, struct vm **ret, c
 		r = qemu_config_parse(argv, argc, &vm->qemu);
 		if (r == 0)
 			r = vm_disks_parse(argv, argc, &vm->disks, &vm->n_disks);
+		if (r == 0)
+			r = vm_nics_parse(argv, argc, &vm->nics, &vm->n_nics);
 		if (r < 0) {
 			vm_free(vm);
 			return r;

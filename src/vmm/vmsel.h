@@ -35,6 +35,17 @@ int vmsel_resolve(const struct discover_opts *o, const struct vm_selector *s, st
  * vmsel_read_threads() reads them, with vmsel_resolve()'s errors and sentences. */
 int vmsel_identify(const struct discover_opts *o, const struct vm_selector *s, struct vm **ret,
 		   struct discover_opts *ret_opts);
+
+/* Waits at most timeout_ms until the VM s selects can be resolved and every thread of
+ * it identified (vm_identified()): for a VM that is starting, as an init script runs
+ * `qemu ... &` and kvmcg at once. What it waits on: the pidfile's or the QMP socket's
+ * directory (inotify: the file made, written, moved there), the process itself (a
+ * pidfd: its exit ends the wait), and otherwise a look every 10 ms to 250 ms (the
+ * threads QEMU makes as it starts have no event of their own but the proc connector,
+ * which needs CAP_NET_ADMIN). 0 when ready (the caller resolves it as usual);
+ * -ETIMEDOUT with err_get() saying what was still missing; or the selector's error that
+ * waiting cannot mend (a --pid that names no process, or one that exited). */
+int vmsel_wait(const struct discover_opts *o, const struct vm_selector *s, unsigned timeout_ms);
 int vmsel_read_threads(const struct discover_opts *o, struct vm *vm);
 
 #endif

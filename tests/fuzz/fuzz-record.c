@@ -58,6 +58,13 @@ static void check_same(const struct vm_state *a, const struct vm_state *b)
 	CHECK(a->n_created == b->n_created);
 	for (size_t i = 0; i < a->n_created; i++)
 		CHECK(str_same(a->created[i], b->created[i]));
+	for (int t = V1_TREE_NONE + 1; t < V1_TREE_N; t++) {
+		const struct v1_tree_record *x = &a->v1[t], *y = &b->v1[t];
+		CHECK(str_same(x->mount, y->mount) && str_same(x->vm_dir, y->vm_dir));
+		CHECK(x->n_created == y->n_created);
+		for (size_t i = 0; i < x->n_created; i++)
+			CHECK(str_same(x->created[i], y->created[i]));
+	}
 	CHECK(a->n_enabled == b->n_enabled);
 	for (size_t i = 0; i < a->n_enabled; i++)
 		CHECK(str_same(a->enabled[i].dir, b->enabled[i].dir) &&
@@ -66,6 +73,8 @@ static void check_same(const struct vm_state *a, const struct vm_state *b)
 	for (size_t i = 0; i < a->n_threads; i++) {
 		const struct thread_origin *x = &a->threads[i], *y = &b->threads[i];
 		CHECK(x->tid == y->tid && str_same(x->cgroup, y->cgroup));
+		for (int t = 0; t < V1_TREE_N; t++)
+			CHECK(str_same(x->v1_cgroup[t], y->v1_cgroup[t]));
 		/* an empty affinity is written "-" and read back as an empty set */
 		CHECK(set_same(x->affinity, y->affinity) ||
 		      (idset_count(x->affinity ? x->affinity : y->affinity) == 0 && (!x->affinity || !y->affinity)));

@@ -126,7 +126,7 @@ static int cmd_htb(struct rtnl *r, const char *ifname, char **a)
 	int e = rtnl_link_get(r, idx, NULL, &l);
 	struct rtnl_rate rate = {.rate = num(a[0]), .ceil = num(a[1]), .burst = (uint32_t)num(a[2]),
 				 .cburst = (uint32_t)num(a[3]), .mtu = e == 0 ? l.mtu : 1500};
-	if ((e = rtnl_htb_root(r, idx, 1, 0x10, RTNL_PUT_REPLACE)) < 0)
+	if ((e = rtnl_htb_root(r, idx, 1, 0x10, 10, RTNL_PUT_REPLACE)) < 0)
 		return fail("htb root", e);
 	if ((e = rtnl_htb_class(r, idx, RTNL_H(1, 0), RTNL_H(1, 0x10), &rate, RTNL_PUT_CREATE)) < 0)
 		return fail("htb class", e);
@@ -149,7 +149,7 @@ static int cmd_ifb(struct rtnl *r, const char *ifname, const char *ifb, char **a
 	struct rtnl_rate rate = {.rate = num(a[0]), .burst = (uint32_t)num(a[1]), .mtu = 1500};
 	if ((e = rtnl_ifb_create(r, ifb, &ifb_idx)) < 0)
 		return fail("ifb", e);
-	if ((e = rtnl_htb_root(r, ifb_idx, 1, 0x10, RTNL_PUT_REPLACE)) < 0 ||
+	if ((e = rtnl_htb_root(r, ifb_idx, 1, 0x10, 10, RTNL_PUT_REPLACE)) < 0 ||
 	    (e = rtnl_htb_class(r, ifb_idx, RTNL_H(1, 0), RTNL_H(1, 0x10), &rate, RTNL_PUT_CREATE)) < 0)
 		return fail("htb on the ifb", e);
 	if ((e = rtnl_ingress(r, idx, RTNL_PUT_CREATE)) < 0)
@@ -187,7 +187,7 @@ static int cmd_swap(struct rtnl *r, const char *ifname)
 	if (e < 0)
 		return fail("root", e);
 	printf("saved %s %x: %s %zu\n", saved.kind, saved.handle >> 16, e ? "operator" : "default", saved.options_len);
-	if ((e = rtnl_htb_root(r, idx, 1, 0, RTNL_PUT_REPLACE)) < 0)
+	if ((e = rtnl_htb_root(r, idx, 1, 0, 10, RTNL_PUT_REPLACE)) < 0)
 		return fail("htb", e);
 	struct rtnl_qdisc now;
 	if (rtnl_root_qdisc(r, idx, &now) >= 0) {

@@ -123,10 +123,10 @@ tl_settle "$upid" 1
 tl_eq "list -o PID,NAME -n: the pid and the name, no heading" \
 	"$("$KVMCG" list -o PID,NAME -n | awk -v p="$pid" '$1 == "PID" || $1 == p { $1 = $1; print }')" "$pid t-bare"
 raw=$("$KVMCG" list -r)
-tl_eq "list -r: the header" "$(head -1 <<<"$raw")" "PID NAME VCPUS THREADS DISCOVERY CGROUP PINNED KVMCG LAUNCHED"
+tl_eq "list -r: the header" "$(head -1 <<<"$raw")" "PID NAME VCPUS THREADS DISCOVERY CGROUP PINNED PINS KVMCG LAUNCHED"
 tl_eq "list -r: a VM's fields, one space apart" "$(grep "^$pid " <<<"$raw")" "$(jq -r '[.pid, .name,
 	"\([.threads[] | select(.kind == "vcpu")] | length)/\(.vcpus)", .thread_count, .discovery, .cgroup,
-	.pinned, .kvmcg.mode // "-", (if .kvmcg then (if .kvmcg.launched then "yes" else "no" end) else "-" end)]
+	.pinned, (.pins | gsub(" "; "\\x20")), .kvmcg.mode // "-", (if .kvmcg then (if .kvmcg.launched then "yes" else "no" end) else "-" end)]
 	| map(tostring) | join(" ")' <<<"$("$KVMCG" show --pid "$pid" --json)")"
 tl_eq "list -r: UTF-8 and control bytes escaped" "$("$KVMCG" list -r -o PID,NAME | grep -E "^($upid|$cpid) ")" \
 	"$upid \\xe6\\x97\\xa5\\xe6\\x9c\\xac\\xe8\\xaa\\x9e-vm"$'\n'"$cpid ctl\\x1b[31m\\x0ax"

@@ -54,10 +54,17 @@ one_line "check without a file" 2 "kvmcg: check: name at least one policy file" 
 one_line "a newline in a bad option value" 2 "kvmcg: pin: --cpu-weight 'a\\x0akvmcg: forged'" \
 	pin --pid "$not_vm" --cpu-weight $'a\nkvmcg: forged'
 
+one_line "an option's prefix is not the option" 2 \
+	"kvmcg: apply: unknown option '--policy' (did you mean --policy-dir? options are written in full)" \
+	apply --policy /nonexistent
+one_line "... nor with its value after =" 2 "kvmcg: pin: unknown option '--emu' (did you mean --emulator?" \
+	pin --pid "$not_vm" --emu=0
+one_line "--wait's value after a blank" 2 \
+	"kvmcg: show: unexpected argument '30' (--wait takes its value as --wait=SECONDS)" show --pid "$not_vm" --wait 30
 one_line "a setting given twice" 2 "kvmcg: show: --pid is given twice" show --pid 1 --pid 2
 one_line "--emulator given twice" 2 "kvmcg: pin: --emulator is given twice" \
 	pin --pid "$not_vm" --emulator 0 --emulator 1
-one_line "unpin of a captured tree" 2 "kvmcg: unpin: --sysroot reads a captured tree" \
+one_line "unpin takes no captured tree" 2 "kvmcg: unpin: unknown option '--sysroot'" \
 	unpin --pid "$not_vm" --sysroot /
 "$KVMCG" pin --pid "$not_vm" --vcpu 0:0 --vcpu 1:0 >/dev/null 2>"$TL_TMP/err"
 tl_check "--vcpu may be given more than once (then: not a VM)" grep -q "is not a VM" "$TL_TMP/err"

@@ -91,7 +91,7 @@ chmod 0644 "$good"/vm.policy
 run check "$good"/vm.policy
 tl_eq "good file: check exits 0" "$rc" 0
 run apply --policy-dir "$good" --dry-run --json
-tl_eq "good directory: apply --dry-run exits 0" "$rc" 0
+tl_eq "good directory: apply --dry-run exits 6 (the VM would change)" "$rc" 6
 tl_eq "good directory: the VM is planned from vm.policy" \
 	"$(jq -r --argjson p "$vm" '.vms[] | select(.pid == $p) | "\(.result) \(.policy)"' "$TL_TMP/out")" \
 	"dry-run $good/vm.policy"
@@ -148,7 +148,7 @@ refused "group-writable ancestor (pin --policy)" "$TL_TMP/gw/pol/vm.policy" \
 untouched "group-writable ancestor"
 chmod 1777 "$TL_TMP"/gw
 run apply --policy-dir "$TL_TMP"/gw/pol --dry-run
-tl_eq "sticky world-writable ancestor (like /tmp): accepted" "$rc" 0
+tl_eq "sticky world-writable ancestor (like /tmp): accepted (exit 6: the VM would change)" "$rc" 6
 refused "sticky world-writable policy directory itself" "$TL_TMP/gw" \
 	"refusing the policy directory $TL_TMP/gw: writable by others (mode 1777)" \
 	apply --policy-dir "$TL_TMP"/gw --dry-run

@@ -106,6 +106,14 @@ if ! tl_guest_skips "forged records" "the checks of a record do not depend on th
 	refuse "mount an ordinary directory, VM directory one that kvmcg never names" "neither inside a kvmcg/ tree"
 	tl_eq "forged: no TID written into the ordinary file" "$(cat "$victim/x/tasks")" ""
 	tl_check "forged: the ordinary directory is still there" test -d "$victim/d"
+	# a record that does not parse: list and show say so, once, instead of showing the
+	# VM as kvmcg never placed it
+	sed 's/"end": true/"end": tru/' "$TL_TMP/good.json" >"$rec"
+	"$KVMCG" show --pid "$pid" >/dev/null 2>"$TL_TMP/err"
+	tl_check "a record that does not parse: show says so in one line ($(head -1 "$TL_TMP/err"))" \
+		sh -c "[ \$(wc -l <'$TL_TMP/err') = 1 ] && grep -q 'pid $pid: refusing the record' '$TL_TMP/err'"
+	"$KVMCG" list >/dev/null 2>"$TL_TMP/err"
+	tl_check "... and so does list" grep -q "pid $pid: refusing the record" "$TL_TMP/err"
 	if [ "$mode" != affinity ]; then
 		forge "s|^mount .*|mount $mount/kvmcg|"
 		refuse "mount is a cgroup below the hierarchy's root" "not the mount point"

@@ -28,12 +28,7 @@ ns=kvmcg-rtnl-$$
 # tap names: short (IFNAMSIZ is 16), unique to this run; the first one also names a
 # device in the host's namespace
 tapa=kvr$$a tapb=kvr$$b ifb=kvr$$i
-if ! ip netns add "$ns" 2>"$TL_TMP/netns.err"; then
-	tl_skip "rtnetlink" "cannot make a network namespace: $(cat "$TL_TMP/netns.err")"
-	tl_done
-fi
-tl_on_exit "ip netns del $ns 2>/dev/null"
-ip -n "$ns" link set lo up
+tl_netns rtnetlink "$ns"
 
 # the host's device of the same name: a tap with no holder (this kernel may have no
 # dummy driver), up, with its default qdisc

@@ -53,7 +53,7 @@ tl_eq "list --json: discovery of the QMP VM" \
 tl_check "list --json: host online CPUs match /sys" \
 	test "$(jq -r .host.online_cpus <<<"$list")" = "$(cat /sys/devices/system/cpu/online)"
 text=$("$KVMCG" list)
-tl_check "list text: header" grep -qE '^PID +NAME +VCPUS +THREADS +DISCOVERY +CGROUP +PINNED +KVMCG +LAUNCHED$' <<<"$text"
+tl_check "list text: header" grep -qE '^PID +NAME +VCPUS +THREADS +DISCOVERY +CGROUP +PINNED +PINS +KVMCG +LAUNCHED$' <<<"$text"
 tl_check "list text: a line for VM $a named sel,a" grep -qE "^$a +sel,a +1/1 " <<<"$text"
 tl_check "list does not list itself or non-VMs" \
 	jq -e --argjson p "$$" 'all(.vms[]; .pid != $p and .pid != 1)' <<<"$list"
@@ -81,7 +81,7 @@ expect_fail "not a VM" 1 "is not a VM" show --pid $$
 expect_fail "missing pid" 1 "no such process" show --pid 4194000
 expect_fail "malformed pid" 2 "is not a process id" show --pid 12x
 expect_fail "no selector" 2 "exactly one of" show
-expect_fail "two selectors" 2 "exactly one of" show --pid "$a" --name sel,a
+expect_fail "two selectors: both named" 2 "--pid and --name each select a VM; give one" show --pid "$a" --name sel,a
 expect_fail "unknown option" 2 "try 'kvmcg show --help'" show --bogus
 expect_fail "unknown command" 2 "unknown command" frobnicate
 expect_fail "missing pidfile" 1 "cannot read pidfile" show --pidfile "$TL_TMP"/none.pid

@@ -181,6 +181,22 @@ tl_have_kvm() {
 	[ "$KVMCG_TEST_ENV" != guest ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }
 
+# tl_netns WHAT NAME...: network namespaces of the test's own, each with its loopback
+# up, deleted on exit; where one cannot be made, WHAT is one visible skip and the
+# script ends.
+tl_netns() {
+	local what=$1 ns
+	shift
+	for ns in "$@"; do
+		if ! ip netns add "$ns" 2>"$TL_TMP/netns.err"; then
+			tl_skip "$what" "cannot make a network namespace: $(cat "$TL_TMP/netns.err")"
+			tl_done
+		fi
+		tl_on_exit "ip netns del $ns 2>/dev/null"
+		ip -n "$ns" link set lo up
+	done
+}
+
 # A 64 KiB BIOS that disables interrupts and halts: every vCPU then blocks in the
 # kernel (KVM_RUN) or idles (TCG) instead of spinning in SeaBIOS, so tests burn no
 # CPU and the kvm-fd heuristic can see every vCPU.
@@ -311,6 +327,53 @@ tl_detect_cgroups() {
 	fi
 	ncpu=$(nproc)
 }
+
+# tl_v1_mount CTRL: the mount point of the v1 hierarchy that carries controller CTRL
+# ("cpu", also when combined as cpu,cpuacct; "blkio"); empty when none does.
+tl_v1_mount() { awk -v c="$1" '$3 == "cgroup" && $4 ~ "(^|,)" c "(,|$)" { print $2; exit }' /proc/mounts; }
+# tl_v1_tree CTRL: for the tests of a VM's v1 tree of CTRL: tl_detect_cgroups, then
+# v1_mount, that hierarchy's mount point, and v1_top_before ("there" or "absent": its
+# kvmcg/ before the test); a visible skip, and the script's end, where cpuset is not
+# on v1 or no v1 hierarchy carries CTRL (the pure-v2 test guest).
+tl_v1_tree() {
+	tl_detect_cgroups
+	v1_mount=$(tl_v1_mount "$1")
+	if [ "$mode" != v1 ] || [ -z "$v1_mount" ]; then
+		tl_skip "v1 $1" "no v1 hierarchy carries the $1 controller here (cpuset: $mode)"
+		tl_done
+	fi
+	echo "# v1 $1 hierarchy at $v1_mount; cpuset at $mount; $ncpu CPUs"
+	v1_top_before=$([ -d "$v1_mount/kvmcg" ] && echo there || echo absent)
+}
+# tl_v1_snapshot CTRL PID: each thread of PID's cgroup in the v1 hierarchy of CTRL,
+# "tid path" lines: what an undo must put back.
+tl_v1_snapshot() {
+	grep -H '' /proc/"$2"/task/*/cgroup 2>/dev/null |
+		awk -F: -v c="$1" '$3 ~ "(^|,)" c "(,|$)" { split($1, f, "/"); print f[5], $4 }' | sort -n
+}
+# tl_v1_fail_each CTRL PID N DIR ARGS...: runs "$KVMCG_TEST ARGS" failing at each of its
+# actions 1..N (KVMCG_TEST_FAIL_AT); prints how many runs did not exit 1 with every
+# thread of PID in its cgroups of CTRL's v1 hierarchy and the cpuset one, CPUs and
+# class as before, DIR absent and no record of PID (each said on stderr).
+tl_v1_fail_each() {
+	local ctrl=$1 pid=$2 n=$3 dir=$4 at rc bad=0 v1_before before
+	shift 4
+	v1_before=$(tl_v1_snapshot "$ctrl" "$pid") before=$(snapshot "$pid")
+	for ((at = 1; at <= n; at++)); do
+		KVMCG_TEST_FAIL_AT=$at "$KVMCG_TEST" "$@" >/dev/null 2>"$TL_TMP/err"
+		rc=$?
+		if [ "$rc" -ne 1 ] || [ "$(tl_v1_snapshot "$ctrl" "$pid")" != "$v1_before" ] ||
+			[ "$(snapshot "$pid")" != "$before" ] || [ -e "$dir" ] ||
+			compgen -G "$KVMCG_STATE_DIR/$pid-*" >/dev/null; then
+			echo "#   failure at action $at: exit $rc; $(cat "$TL_TMP/err")" >&2
+			bad=$((bad + 1))
+		fi
+	done
+	echo "$bad"
+}
+# tl_v1_not_in CTRL PID DIR: how many tasks of PID are not in the cgroup DIR (relative)
+# of CTRL's v1 hierarchy.
+tl_v1_not_in() { tl_v1_snapshot "$1" "$2" | awk -v d="/$3" '$2 != d' | wc -l; }
 
 # The cgroup of a thread in the hierarchy kvmcg uses, as /proc shows it.
 thread_cgroup() { # pid tid

@@ -192,7 +192,7 @@ Test(blockdev, weights)
 		      "echo \"7:0 enable=1\" > /sys/fs/cgroup/io.cost.qos (iocost), or "
 		      "echo bfq > /sys/block/loop0/queue/scheduler");
 	expect_weight(-1, 259, 0, "none", BLOCKDEV_WEIGHT_NOTHING, NULL,
-		      "echo bfq > /sys/block/nvme0n1/queue/scheduler (cgroup v1 has no iocost)");
+		      "echo bfq > /sys/block/nvme0n1/queue/scheduler");
 	expect_weight(cgroup_fd, 253, 0, "none", BLOCKDEV_WEIGHT_NOTHING, NULL,
 		      "/dev/dm-0 is a device-mapper device: it has no I/O scheduler and iocost refuses it; "
 		      "set the weight on the disks below it (/sys/block/dm-0/slaves/)");

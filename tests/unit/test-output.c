@@ -429,8 +429,8 @@ Test(output_text, table_aligns_and_escapes)
 	/* cells as they must print: control bytes as \xNN, missing and null as "-" */
 	static const char *const cells[5][4] = {
 		{"KIND", "ID", "NAME", "TIME"},
-		{"vcpu", "0", "CPU 0/KVM", "1.50"},
-		{"iothread", "io1", "IO io1", "0.00"},
+		{"vcpu", "0", "CPU 0/KVM", "1.5s"},
+		{"iothread", "io1", "IO io1", "0.0s"},
 		{"emulator", "-", "evil\\x1b[2Jname\\x0a", "-"},
 		{"unknown", "-", "del\\x7f", "-"},
 	};
@@ -1028,4 +1028,70 @@ Test(output_cli, impersonators_on_a_captured_tree)
 	check_int(get(v, "owner"), "uid", euid);
 	cr_assert_neq(euid, 0);
 	json_object_put(j);
+}
+
+/* ---- list's PINS and show's states ------------------------------------------------- */
+
+static struct idset *set_of(const char *list)
+{
+	struct idset *s = NULL;
+	cr_assert_eq(idset_parse(list, &s, NULL), 0);
+	return s;
+}
+
+/* A VM of pid 100: its main thread, vCPUs 0..n-1 (tids 101..) and iothread io0, with
+ * the affinities given ("0-3" is every CPU of the host below). */
+static void pins_vm(struct vm *vm, struct vm_thread *t, const char *main_aff, const char *const *vcpu, size_t n,
+		    const char *io)
+{
+	*vm = (struct vm){.pid = 100, .threads = t, .n_threads = n + 2};
+	t[0] = (struct vm_thread){.tid = 100, .kind = THREAD_EMULATOR, .affinity = set_of(main_aff)};
+	for (size_t i = 0; i < n; i++)
+		t[i + 1] = (struct vm_thread){.tid = 101 + (pid_t)i, .kind = THREAD_VCPU, .vcpu_index = (int)i,
+					      .affinity = set_of(vcpu[i])};
+	t[n + 1] = (struct vm_thread){.tid = 200, .kind = THREAD_IOTHREAD, .iothread_id = (char *)"io0",
+				      .affinity = set_of(io)};
+}
+
+static void pins_vm_done(struct vm_thread *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		idset_free(t[i].affinity);
+}
+
+Test(output_pins, compact_in_a_row_and_one_each)
+{
+	struct host h = {.online_cpus = set_of("0-3")};
+	struct vm vm;
+	struct vm_thread t[6];
+	pins_vm(&vm, t, "2-3", (const char *const[]){"0-1", "0-1", "2", "3"}, 4, "3");
+	char *s = vm_pins_compact(&vm, &h);
+	cr_assert_str_eq(s, "0-1:0-1 2:2 3:3 emu:2-3 io0:3");
+	free(s);
+	pins_vm_done(t, 6);
+	/* nothing narrower than the online CPUs: "-" */
+	pins_vm(&vm, t, "0-3", (const char *const[]){"0-3", "0-3"}, 2, "0-3");
+	s = vm_pins_compact(&vm, &h);
+	cr_assert_str_eq(s, "-");
+	free(s);
+	pins_vm_done(t, 4);
+	/* only what is narrower: vCPU 1 alone */
+	pins_vm(&vm, t, "0-3", (const char *const[]){"0-3", "1"}, 2, "0-3");
+	s = vm_pins_compact(&vm, &h);
+	cr_assert_str_eq(s, "1:1");
+	free(s);
+	pins_vm_done(t, 4);
+	idset_free(h.online_cpus);
+}
+
+Test(output_pins, thread_states_in_words)
+{
+	static const struct {
+		char letter;
+		const char *word;
+	} m[] = {{'R', "running"}, {'S', "sleeping"}, {'D', "blocked"}, {'T', "stopped"}, {'t', "traced"},
+		 {'Z', "zombie"},  {'X', "dead"},     {'I', "idle"},    {'P', "parked"}};
+	for (size_t i = 0; i < ARRAY_SIZE(m); i++)
+		cr_expect_str_eq(thread_state_word(m[i].letter), m[i].word);
+	cr_expect_null(thread_state_word('?'));
 }

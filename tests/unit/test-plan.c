@@ -1244,7 +1244,7 @@ Test(plan_merge, iotune_overlays_the_previous)
 	cr_assert_not_null(iotune_get(&req, 8, 0));
 	struct vm_tune t = {0};
 	cr_assert_eq(iotune_copy(&prev, &t.iotune), 0);
-	cr_assert_eq(plan_merge_iotune(&req, &t), 0);
+	cr_assert_eq(plan_merge_iotune(&req, false, &t), 0);
 	cr_assert_eq(t.iotune.weight, 100, "kept");
 	const struct io_device *g = iotune_find(&t.iotune, 7, 0);
 	cr_assert(g && g->rbps == 5 && g->wbps == 60 && g->weight == 9 && g->bfq);
@@ -1255,9 +1255,21 @@ Test(plan_merge, iotune_overlays_the_previous)
 	d = iotune_get(&caps, 7, 0);
 	cr_assert_not_null(d);
 	d->riops = 77;
-	cr_assert_eq(plan_merge_iotune(&caps, &t), 0);
+	cr_assert_eq(plan_merge_iotune(&caps, false, &t), 0);
 	g = iotune_find(&t.iotune, 7, 0);
 	cr_assert(g && g->weight == 9 && g->bfq && g->riops == 77 && g->wbps == 60);
+	/* the same as an [IO] section of its own: what it no longer gives is taken back,
+	 * and once planned the tune keeps only what it gives */
+	cr_assert_eq(plan_merge_iotune(&caps, true, &t), 0);
+	g = iotune_find(&t.iotune, 7, 0);
+	cr_assert(g && g->weight == IO_WEIGHT_RESET && g->rbps == IO_LIMIT_RESET && g->wbps == IO_LIMIT_RESET &&
+		  g->riops == 77);
+	cr_assert_eq(t.iotune.weight, IO_WEIGHT_RESET);
+	iotune_settled(&t.iotune);
+	cr_assert_eq(t.iotune.weight, 0);
+	cr_assert_eq(t.iotune.n_dev, 1, "8:0 had nothing left");
+	g = iotune_find(&t.iotune, 7, 0);
+	cr_assert(g && g->weight == 0 && g->rbps == 0 && g->wbps == 0 && g->riops == 77);
 	iotune_done(&caps);
 	vm_tune_done(&t);
 	iotune_done(&prev);

@@ -359,6 +359,12 @@ Test(policy_typed, cpu_bounds_accepted)
 	cr_assert(p->quota_set);
 	cr_assert_eq(p->quota_percent, 1);
 	policy_free(p);
+	only_diag_is("[Match]\nName=vm1\n[Network]\nInterface=../x\nInboundAverage=1Mbit\n",
+		     "test.policy:4:11: error: Interface= '../x' can name no interface (the kernel's names have no '/' or "
+		     "':', and are not . or ..)\n");
+	/* the kernel takes no quota below 1000 us: 10% of a 1000 us period is 100 */
+	only_diag_is("[Match]\nName=vm1\n[CPU]\nQuota=10%\nPeriod=1000\n",
+		     "test.policy:3:1: error: Quota=10% of a 1000 us Period= is 100 us, below the 1000 us the kernel takes\n");
 	p = parse_clean("[Match]\nName=vm1\n[CPU]\nQuota=max\nPeriod=50000\n");
 	cr_assert(p->quota_set, "max sets the quota");
 	cr_assert_eq(p->quota_percent, 0, "max is 0");
@@ -596,7 +602,8 @@ Test(policy_typed, network_section)
 				       "OutboundAverage=12500KBps\n"
 				       "OutboundPeak=100MBps\n"
 				       "OutboundBurst=64K\n"
-				       "Weight=200\n");
+				       "Weight=200\n"
+				       "BridgeInboundAverage=1Gbit\n");
 	cr_assert_eq(p->n_interfaces, 2);
 	cr_assert_str_eq(p->interfaces[0], "tap-db01-*");
 	cr_assert_str_eq(p->interfaces[1], "vnet0");
@@ -608,6 +615,7 @@ Test(policy_typed, network_section)
 	cr_assert_eq(p->outbound_peak, 800000000);
 	cr_assert_eq(p->outbound_burst, 65536);
 	cr_assert_eq(p->net_weight, 200);
+	cr_assert_eq(p->bridge_inbound_average, 1000000000);
 	cr_assert_eq(p->cpu_weight, 0);
 	cr_assert_eq(p->io_weight, 0);
 	policy_free(p);
@@ -619,7 +627,7 @@ Test(policy_typed, network_without_interface_means_the_vms_taps)
 	cr_assert_eq(p->n_interfaces, 1);
 	cr_assert_str_eq(p->interfaces[0], "*");
 	policy_free(p);
-	p = parse_clean("[Match]\nName=vm1\n[Network]\nWeight=5\n");
+	p = parse_clean("[Match]\nName=vm1\n[Network]\nWeight=5\nBridgeInboundAverage=1Gbit\n");
 	cr_assert_eq(p->n_interfaces, 1);
 	cr_assert_str_eq(p->interfaces[0], "*");
 	policy_free(p);

@@ -170,6 +170,15 @@ Test(rtnl, qdisc_operator_tbf_with_options)
 	cr_assert_eq(o.rate.linklayer, TC_LINKLAYER_ETHERNET);
 	/* 10 kb at 1 Mbit: 81920 us */
 	cr_assert_eq(o.buffer, tc_xmittime(125000, 10240));
+	/* read back as tc show reads it: the bucket from its ticks */
+	struct rtnl_rate rate;
+	cr_assert_eq(rtnl_tbf_parse(q.options, q.options_len, &rate), 0);
+	cr_assert_eq(rate.rate, 125000);
+	cr_assert_eq(rate.ceil, 0);
+	cr_assert_eq(rate.burst, 10240);
+	cr_assert_eq(rate.limit, o.limit);
+	cr_assert_eq(rtnl_tbf_parse(q.options, 3, &rate), -EBADMSG, "cut short");
+	cr_assert_eq(rtnl_tbf_parse(NULL, 0, &rate), -EBADMSG);
 	free(q.options);
 	free(m);
 }

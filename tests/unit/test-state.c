@@ -1658,3 +1658,95 @@ Test(state_files, markers_of_gone_processes_go)
 	cr_assert_eq(fstatat(tmpfd, "4194303-7.unmanaged", &st, 0), -1, "no such process: gone");
 	cr_assert_eq(fstatat(tmpfd, "4194303-7.unmanagedx", &st, 0), 0, "a name kvmcg never writes stays");
 }
+
+/* What kvmcg added to network devices: kept through a round trip, and checked. */
+#define JNET(net)                                                                                   \
+	"{ \"version\": 1, \"pid\": 7, \"starttime\": 7, \"backend\": \"affinity\",\n"              \
+	"  \"created\": [ ], \"enabled\": [ ],\n" net                                                    \
+	"  \"threads\": [ { \"tid\": 7, \"cgroup\": \"\", \"affinity\": \"0-1\" } ],\n"                    \
+	"  \"tune\": { \"vcpupin\": { }, \"iothreadpin\": { },\n"                                     \
+	"            \"net\": { \"interfaces\": [ \"vnet*\" ], \"inbound\": { \"average\": 2500000 },\n"    \
+	"                     \"outbound\": { \"average\": 1250000, \"peak\": 2500000, \"burst\": 65536 } } },\n" \
+	"  \"end\": true }\n"
+
+Test(state_strict, net_changes_round_trip_and_are_checked)
+{
+	const char *text = JNET("  \"net\": [ { \"what\": \"root\", \"netns\": \"4:4026531840\", \"dev\": \"vnet0\",\n"
+				"    \"ifindex\": 7, \"kind\": \"tbf\", \"handle\": 1802895360,\n"
+				"    \"was\": { \"kind\": \"htb\", \"handle\": 65536, \"options\": \"0102ff\" } },\n"
+				"    { \"what\": \"ifb\", \"netns\": \"4:4026531840\", \"dev\": \"kvmcg0123abcd\" } ],\n");
+	cr_assert_eq(state_parse(text, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(st_a.n_net, 2);
+	cr_assert_eq(st_a.net[0].was_len, 3);
+	cr_assert_eq(((unsigned char *)st_a.net[0].was_options)[2], 0xff);
+	cr_assert_eq(st_a.tune.nettune.out.burst, 65536);
+	char *again = state_format(&st_a);
+	cr_assert_eq(state_parse(again, &st_b, NULL), 0, "%s", again);
+	cr_assert_eq(st_b.n_net, 2);
+	cr_assert_str_eq(st_b.net[0].was_kind, "htb");
+	cr_assert_eq(st_b.net[0].handle, 0x6b760000u);
+	cr_assert_eq(st_b.net[1].what, NET_ADDED_IFB);
+	cr_assert_eq(st_b.net[1].netns_ino, 4026531840u);
+	cr_assert(nettune_equal(&st_a.tune.nettune, &st_b.tune.nettune));
+	free(again);
+	json_refused(JNET("  \"net\": [ { \"what\": \"qdisc\", \"netns\": \"4:5\", \"dev\": \"v\", \"ifindex\": 1 } ],\n"),
+		     "is not root, ingress, ifb or class");
+	json_refused(JNET("  \"net\": [ { \"what\": \"root\", \"netns\": \"4:5\", \"dev\": \"v\", \"ifindex\": 1 } ],\n"),
+		     "has no qdisc kind");
+	json_refused(JNET("  \"net\": [ { \"what\": \"ingress\", \"netns\": \"4\", \"dev\": \"v\", \"ifindex\": 1 } ],\n"),
+		     "is not DEV:INODE");
+	json_refused(JNET("  \"net\": [ { \"what\": \"ingress\", \"netns\": \"4:5\", \"dev\": \"../x\", \"ifindex\": 1 } ],\n"),
+		     "is not an interface name");
+	json_refused(JNET("  \"net\": [ { \"what\": \"root\", \"netns\": \"4:5\", \"dev\": \"v\", \"ifindex\": 1, \"kind\": \"tbf\",\n"
+			  "    \"handle\": 1802895360, \"was\": { \"kind\": \"htb\", \"options\": \"0g\" } } ],\n"),
+		     "options is not hexadecimal");
+	/* a record names only what kvmcg makes: its TBF with its handle, its IFB names */
+	json_refused(JNET("  \"net\": [ { \"what\": \"root\", \"netns\": \"4:5\", \"dev\": \"v\", \"ifindex\": 1, \"kind\": \"htb\",\n"
+			  "    \"handle\": 65536 } ],\n"),
+		     "names a root qdisc kvmcg does not make (htb, handle 1:)");
+	json_refused(JNET("  \"net\": [ { \"what\": \"root\", \"netns\": \"4:5\", \"dev\": \"v\", \"ifindex\": 1, \"kind\": \"tbf\",\n"
+			  "    \"handle\": 65536 } ],\n"),
+		     "names a root qdisc kvmcg does not make (tbf, handle 1:)");
+	json_refused(JNET("  \"net\": [ { \"what\": \"ifb\", \"netns\": \"4:5\", \"dev\": \"ifb0\" } ],\n"),
+		     "names an IFB device 'ifb0', not a name kvmcg gives");
+}
+
+/* Weight=: a tap's class on its bridge, kvmcg's HTB minor 2 and up, with its port;
+ * the tune's weight and total with it. */
+Test(state_strict, bridge_classes_round_trip_and_are_checked)
+{
+	const char *cls = "  \"net\": [ { \"what\": \"class\", \"netns\": \"4:5\", \"dev\": \"br0\", \"ifindex\": 3,\n"
+			  "    \"port\": 7, \"kind\": \"htb\", \"handle\": %u } ],\n";
+	char text[1024], bad[1024];
+	snprintf(bad, sizeof(bad), cls, 0x6b760002u);
+	snprintf(text, sizeof(text), "%s", JNET("%s"));
+	char full[4096];
+	snprintf(full, sizeof(full), text, bad);
+	cr_assert_eq(state_parse(full, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
+	cr_assert_eq(st_a.n_net, 1);
+	cr_assert_eq(st_a.net[0].what, NET_ADDED_CLASS);
+	cr_assert_eq(st_a.net[0].port, 7);
+	cr_assert_not_null(record_find_net(&st_a, NET_ADDED_CLASS, NULL, 7), "found by its port");
+	st_a.tune.nettune.weight = 300;
+	st_a.tune.nettune.bridge_total = 2500000;
+	char *again = state_format(&st_a);
+	cr_assert_eq(state_parse(again, &st_b, NULL), 0, "%s", again);
+	cr_assert_eq(st_b.net[0].port, 7);
+	cr_assert_eq(st_b.net[0].handle, 0x6b760002u);
+	cr_assert_eq(st_b.tune.nettune.weight, 300);
+	cr_assert_eq(st_b.tune.nettune.bridge_total, 2500000);
+	free(again);
+	/* the shared :1, another qdisc's class, or no port: not kvmcg's to remove */
+	const unsigned forged[] = {0x6b760001u, 0x00010002u, 0x6b76ffffu};
+	for (size_t i = 0; i < ARRAY_SIZE(forged); i++) {
+		snprintf(bad, sizeof(bad), cls, forged[i]);
+		snprintf(full, sizeof(full), text, bad);
+		json_refused(full, "names a class kvmcg does not make");
+	}
+	json_refused(JNET("  \"net\": [ { \"what\": \"class\", \"netns\": \"4:5\", \"dev\": \"br0\", \"ifindex\": 3,\n"
+			  "    \"kind\": \"htb\", \"handle\": 1802895362 } ],\n"),
+		     "names a class kvmcg does not make (htb 6b76:2, port 0)");
+	json_refused(JNET("  \"net\": [ { \"what\": \"root\", \"netns\": \"4:5\", \"dev\": \"v\", \"ifindex\": 1, \"port\": 2,\n"
+			  "    \"kind\": \"tbf\", \"handle\": 1802895360 } ],\n"),
+		     "names a port for no class");
+}
