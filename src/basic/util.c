@@ -197,6 +197,27 @@ int strv_push(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
+char *strv_join(char *const *v, size_t n, const char *sep)
+{
+	size_t len = 1, k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i])
+			len += strlen(v[i]) + (k++ ? strlen(sep) : 0);
+	char *out = malloc(len), *p = out;
+	if (!out)
+		return NULL;
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i])
+			continue;
+		if (k++)
+			p = stpcpy(p, sep);
+		p = stpcpy(p, v[i]);
+	}
+	*p = '\0';
+	return out;
+}
+
 char *str_escape(const char *s)
 {
 	char *out = malloc(strlen(s) * 4 + 1), *p = out;

@@ -116,6 +116,9 @@ int opendir_at(int dirfd, const char *path, DIR **ret);
 
 /* Append a copy of s to a NULL-terminated vector. */
 int strv_push(char ***v, size_t *n, const char *s);
+/* The n strings of v (NULL ones skipped) joined by sep: "a, b, c"; "" for none. The
+ * caller frees it; NULL when out of memory. */
+char *strv_join(char *const *v, size_t n, const char *sep);
 /* The first len bytes of s with mountinfo's escapes undone (proc(5): ' ', '\t', '\n'
  * and '\\' are written as \ooo), allocated; NULL when out of memory. */
 char *unescape_octal(const char *s, size_t len);

@@ -687,6 +687,53 @@ static void txn_audit(const struct vm *vm, const char *command, const char *poli
 	(void)audit_log(&c); /* never the pin's failure: a line that cannot go is dropped */
 }
 
+/* A pin with the same pins that placed threads born since the last pin (a vCPU, an
+ * iothread, a kernel worker such as KVM's kvm-nx-lpage-recovery, which starts in the
+ * cgroup of the vCPU that made it): "placed new thread: worker thread 812", "placed
+ * new threads: vCPU 1 (tid 813), ...". They are the threads the record did not know,
+ * or, when the caller says the pin is for new threads (pin_args.new_threads), every
+ * thread it changed (one born while the last pin ran may be in its record already).
+ * NULL when it touched a thread the record knows (what someone changed was put
+ * back), or out of memory. */
+static char *new_threads_placed(const struct pin_run *p)
+{
+	const struct plan *pl = &p->res->plan;
+	_cleanup_free_ pid_t *tids = calloc(pl->n_actions + 1, sizeof(*tids));
+	size_t n = 0;
+	if (!tids)
+		return NULL;
+	for (size_t i = 0; i < pl->n_actions; i++) {
+		const struct action *a = &pl->actions[i];
+		const struct vm_thread *t = vm_find_thread(p->vm, a->tid);
+		/* an affinity set again after a move, to what it was: no change */
+		if (!a->tid || a->kind == ACT_RESCAN ||
+		    (a->kind == ACT_SET_AFFINITY && t && t->affinity && a->cpus && idset_equal(t->affinity, a->cpus)))
+			continue;
+		for (size_t k = 0; !p->a->new_threads && p->have_prev && k < p->prev.n_threads; k++)
+			if (p->prev.threads[k].tid == a->tid)
+				return NULL;
+		bool listed = false;
+		for (size_t k = 0; k < n && !listed; k++)
+			listed = tids[k] == a->tid;
+		if (!listed)
+			tids[n++] = a->tid;
+	}
+	if (n == 0)
+		return NULL;
+	char **labels = calloc(n, sizeof(*labels));
+	char *list = NULL, *s = NULL;
+	bool ok = labels != NULL;
+	for (size_t k = 0; ok && k < n; k++)
+		ok = (labels[k] = vm_thread_label(p->vm, tids[k])) != NULL;
+	if (ok && (list = strv_join(labels, n, ", ")) && asprintf(&s, "placed new thread%s: %s", n == 1 ? "" : "s", list) < 0)
+		s = NULL;
+	for (size_t k = 0; labels && k < n; k++)
+		free(labels[k]);
+	free(labels);
+	free(list);
+	return s;
+}
+
 /* What a pin changed, for its audit line, or NULL when it changed nothing (a dry run,
  * nothing to do, undone after a failure) or is not to be said: --no-syslog, or run's
  * first pin (QEMU has not started; its second pin says the whole of it). */
@@ -704,10 +751,13 @@ static char *pin_audit_what(const struct pin_run *p)
 	/* run's second pin: the VM started with all of it */
 	const struct vm_tune *before = p->have_prev && p->a->launch == PIN_RUNNING ? &p->prev.tune : NULL;
 	char *what = vm_tune_describe(before, &res->tune);
-	if (what && !*what) { /* the same pins: what someone changed was put back */
-		_cleanup_free_ char *all = vm_tune_describe(NULL, &res->tune);
+	if (what && !*what) { /* the same pins: new threads placed, or what someone changed put back */
+		char *placed = new_threads_placed(p);
+		_cleanup_free_ char *all = placed ? NULL : vm_tune_describe(NULL, &res->tune);
 		free(what);
-		if (asprintf(&what, "put back %s", all && *all ? all : "as recorded") < 0)
+		if (placed)
+			what = placed;
+		else if (asprintf(&what, "put back %s", all && *all ? all : "as recorded") < 0)
 			what = NULL;
 	}
 	return what;

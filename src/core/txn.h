@@ -91,6 +91,10 @@ struct pin_args {
 	/* Leave other VMs' stale records alone: the caller collects them itself
 	 * (kvmcg watch, at each exit and reconcile), not every pin. */
 	bool no_collect;
+	/* The pin is for threads born since the VM was last pinned (kvmcg watch, after a
+	 * thread event): with the same pins, its audit line names the threads it placed
+	 * rather than saying that what someone changed was put back. */
+	bool new_threads;
 };
 void pin_args_done(struct pin_args *a);
 

@@ -24,6 +24,10 @@ enum entry_state {
 	E_CANDIDATE, /* a QEMU not placed yet: tried until identifiable */
 	E_MANAGED,   /* a policy matches it and this watch pinned it */
 	E_UNMATCHED, /* no policy matches (or two do): never touched */
+	E_GONE,      /* gone before its exit event came (its exec event was read after
+		      * it exited, or a try found it gone): never tried, kept until
+		      * that event so that a fork it made first (a QEMU daemonizing)
+		      * is still looked at */
 };
 
 struct entry {
@@ -170,11 +174,16 @@ static struct entry *entry_find(struct watch *w, pid_t pid)
 	return found ? &w->e[i] : NULL;
 }
 
-/* The entry of pid, made a fresh candidate when new. NULL: out of memory. */
+/* The entry of pid, made a fresh candidate when new (or when what it held was a
+ * process gone since: the pid is used again). NULL: out of memory. */
 static struct entry *entry_add(struct watch *w, pid_t pid, uint64_t due)
 {
 	bool found;
 	size_t i = entry_pos(w, pid, &found);
+	if (found && w->e[i].state == E_GONE) {
+		entry_done(&w->e[i]);
+		w->e[i] = (struct entry){.pid = pid, .state = E_CANDIDATE, .due = due, .first_ns = now_ns()};
+	}
 	if (found)
 		return &w->e[i];
 	if (w->n == w->cap) {
@@ -355,20 +364,6 @@ bool watch_wants_qmp(const struct vm *vm, void *data)
 
 /* ---- one VM ----------------------------------------------------------------------- */
 
-/* "vCPU 0 (tid 812)" */
-static char *thread_label(const struct vm *vm, pid_t tid)
-{
-	const struct vm_thread *t = vm_find_thread(vm, tid);
-	char *s = NULL;
-	if (t && t->kind == THREAD_VCPU)
-		(void)!asprintf(&s, "vCPU %d (tid %d)", t->vcpu_index, (int)tid);
-	else if (t && t->kind == THREAD_IOTHREAD)
-		(void)!asprintf(&s, "iothread %s (tid %d)", t->iothread_id ? t->iothread_id : "?", (int)tid);
-	else
-		(void)!asprintf(&s, "%s thread %d", t ? thread_kind_name(t->kind) : "a", (int)tid);
-	return s;
-}
-
 /* Whether the plan makes directory dir itself (an ACT_MKDIR of it). */
 static bool plan_makes(const struct plan *p, const char *dir)
 {
@@ -415,7 +410,7 @@ static char *describe_actions(const struct vm *vm, const struct plan *p)
 				now = a->cpus ? idset_format(a->cpus) : NULL;
 			}
 			if (!comma) {
-				_cleanup_free_ char *who = thread_label(vm, tid);
+				_cleanup_free_ char *who = vm_thread_label(vm, tid);
 				fprintf(m, "%s%s: ", sep, who ? who : "?");
 				comma = "";
 				sep = "; ";
@@ -476,7 +471,7 @@ static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e
 {
 	/* stale records are collected at each exit and reconcile, not every pin */
 	struct pin_args a = {.command = "watch", .policy = pf->path, .lock_timeout_ms = w->cfg.lock_timeout_ms,
-			     .no_collect = true};
+			     .no_collect = true, .new_threads = e->trigger_ns != 0};
 	struct pin_result res = {0};
 	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
@@ -660,7 +655,7 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 	return pin_with(w, env, e, vm, pf);
 }
 
-static void vm_gone(struct watch *w, struct entry *e);
+static void vm_gone(struct watch *w, struct entry *e, bool exit_seen);
 
 /* vm_identify() and vm_discover_threads() of the entry's pid with o: 1 and *ret, or
  * 0 when the entry is dealt with (gone: as its exit event would, which may come after
@@ -674,7 +669,7 @@ static int discover(struct watch *w, struct entry *e, uint64_t now, const struct
 		if (r == 0 && e->state == E_CANDIDATE)
 			e->state = E_UNMATCHED;
 		else if (r != 0)
-			vm_gone(w, e);
+			vm_gone(w, e, false);
 		return 0;
 	}
 	if (r < 0 || vm_discover_threads(o, *ret) < 0) {
@@ -767,16 +762,24 @@ void watch_run_due(struct watch *w, uint64_t now)
 
 /* ---- events ----------------------------------------------------------------------- */
 
-/* Whether pid's executable is named like QEMU: one readlinkat(2). */
-static bool exe_is_qemu(const struct watch *w, pid_t pid)
+/* Whether pid's executable is named like QEMU: 1 or 0, from one readlinkat(2);
+ * -ENOENT when the process is gone or a zombie (its mm released: proc_exe_link()
+ * finds no file), another -errno when it cannot be told. */
+static int exe_qemu(const struct watch *w, pid_t pid)
 {
 	char path[32], target[PATH_MAX];
 	snprintf(path, sizeof(path), "%d/exe", (int)pid);
 	ssize_t n = readlinkat(w->env->proc_fd, path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
+	if (n < 0)
+		return -errno;
 	target[n] = '\0';
 	return qemu_is_qemu_name(target);
+}
+
+/* Whether a thread event of the entry's process may make it due. */
+static bool entry_watched(const struct entry *e)
+{
+	return e && e->state != E_UNMATCHED && e->state != E_GONE;
 }
 
 /* A managed VM exited: its cgroups and record go. */
@@ -796,10 +799,12 @@ static void collect(struct watch *w, pid_t pid, const char *name, const char *po
 	strv_free(problems);
 }
 
-/* The entry's process is gone (its exit event, or a try that found it exiting first):
- * forgotten, and when it was managed, or once (its policy gone since, or unpinned by
- * hand), what it left collected and said. */
-static void vm_gone(struct watch *w, struct entry *e)
+/* The entry's process is gone (exit_seen: its exit event; else a try that found it
+ * exiting first): when it was managed, or once (its policy gone since, or unpinned by
+ * hand), what it left collected and said. Forgotten at its exit event; until then
+ * kept as E_GONE, since a fork it made before it exited may still be in the events
+ * not read yet (a QEMU's -daemonize parent exits once its child has started). */
+static void vm_gone(struct watch *w, struct entry *e, bool exit_seen)
 {
 	pid_t pid = e->pid;
 	bool managed = e->state == E_MANAGED || e->policy;
@@ -807,7 +812,12 @@ static void vm_gone(struct watch *w, struct entry *e)
 	_cleanup_free_ char *name = e->name ? strdup(e->name) : NULL;
 	if (e->hands_off)
 		clear_hands_off(e);
-	entry_remove(w, pid);
+	if (exit_seen || e->state == E_GONE) {
+		entry_remove(w, pid);
+	} else {
+		entry_done(e);
+		*e = (struct entry){.pid = pid, .state = E_GONE, .due = UINT64_MAX};
+	}
 	if (!managed)
 		return;
 	collect(w, pid, name, policy);
@@ -825,16 +835,24 @@ void watch_on_event(struct watch *w, const struct proc_ev *ev)
 	switch (ev->kind) {
 	case PROC_EV_FORK:
 		if (ev->pid == ev->tid) {
-			/* a new process: a QEMU daemonizing forks its VM */
-			if (entry_find(w, ev->parent_pid) && exe_is_qemu(w, ev->pid))
+			/* A new process: a QEMU daemonizing forks its VM. QEMU's
+			 * os_daemonize() forks twice, and the middle process exits at
+			 * once: gone when its fork event is read, it is kept as E_GONE
+			 * for the fork it made. */
+			if (!entry_find(w, ev->parent_pid))
+				return;
+			int q = exe_qemu(w, ev->pid);
+			if (q > 0)
 				(void)entry_add(w, ev->pid, now_ns());
-		} else if ((e = entry_find(w, ev->pid)) && e->state != E_UNMATCHED) {
+			else if (q == -ENOENT && (e = entry_add(w, ev->pid, UINT64_MAX)))
+				e->state = E_GONE;
+		} else if (entry_watched(e = entry_find(w, ev->pid))) {
 			due_at(e, now_ns() + (uint64_t)WATCH_THREAD_DELAY_MS * 1000000u);
 			e->trigger_ns = ev->timestamp_ns;
 		}
 		return;
 	case PROC_EV_COMM:
-		if ((e = entry_find(w, ev->pid)) && e->state != E_UNMATCHED) {
+		if (entry_watched(e = entry_find(w, ev->pid))) {
 			int index;
 			const char *id;
 			enum thread_kind k = classify_thread_name(ev->comm, true, &index, &id);
@@ -844,15 +862,22 @@ void watch_on_event(struct watch *w, const struct proc_ev *ev)
 			}
 		}
 		return;
-	case PROC_EV_EXEC:
+	case PROC_EV_EXEC: {
 		if (entry_find(w, ev->pid))
 			entry_remove(w, ev->pid); /* another program now */
-		if (exe_is_qemu(w, ev->pid))
+		/* Read late (a busy host), the event may be of a process gone since: what
+		 * it ran cannot be told, but a QEMU that daemonized left its fork in the
+		 * events still to read, and that fork is looked at for its parent's sake. */
+		int q = exe_qemu(w, ev->pid);
+		if (q > 0)
 			(void)entry_add(w, ev->pid, now_ns());
+		else if (q == -ENOENT && (e = entry_add(w, ev->pid, UINT64_MAX)))
+			e->state = E_GONE;
 		return;
+	}
 	case PROC_EV_EXIT:
 		if (ev->pid == ev->tid && (e = entry_find(w, ev->pid)))
-			vm_gone(w, e);
+			vm_gone(w, e, true);
 		return;
 	default:
 		return;

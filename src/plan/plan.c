@@ -32,16 +32,6 @@ const char *action_kind_name(enum action_kind k)
 	return k < ARRAY_SIZE(names) && names[k] ? names[k] : "?";
 }
 
-
-
-
-
-
-
-
-
-
-
 /* ---- plans -------------------------------------------------------------------------- */
 
 void plan_done(struct plan *p)
@@ -123,12 +113,6 @@ bool plan_in_cgroup(const struct vm_thread *t, const char *dir)
 }
 
 /* Each child cgroup of the VM the plan needs, once. */
-
-
-
-
-
-
 
 static int refuse_unidentified(const struct vm *vm)
 {

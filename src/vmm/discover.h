@@ -247,6 +247,10 @@ int vm_socket_path(const struct vm *vm, const char *path, char **ret);
 
 /* The thread of vm (NULL: none) with this TID, as discovery read it, or NULL. */
 const struct vm_thread *vm_find_thread(const struct vm *vm, pid_t tid);
+/* A thread of vm in words: "vCPU 0 (tid 812)", "iothread io0 (tid 813)", "worker
+ * thread 814", "a thread 815" (not one discovery read). The caller frees it; NULL
+ * when out of memory. */
+char *vm_thread_label(const struct vm *vm, pid_t tid);
 /* The thread of vm's vCPU index, as discovery identified it, or NULL. */
 const struct vm_thread *vm_find_vcpu(const struct vm *vm, int index);
 

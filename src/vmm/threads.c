@@ -119,6 +119,20 @@ const struct vm_thread *vm_find_thread(const struct vm *vm, pid_t tid)
 	return NULL;
 }
 
+char *vm_thread_label(const struct vm *vm, pid_t tid)
+{
+	const struct vm_thread *t = vm_find_thread(vm, tid);
+	char *s = NULL;
+	int r;
+	if (t && t->kind == THREAD_VCPU)
+		r = asprintf(&s, "vCPU %d (tid %d)", t->vcpu_index, (int)tid);
+	else if (t && t->kind == THREAD_IOTHREAD)
+		r = asprintf(&s, "iothread %s (tid %d)", t->iothread_id ? t->iothread_id : "?", (int)tid);
+	else
+		r = asprintf(&s, "%s thread %d", t ? thread_kind_name(t->kind) : "a", (int)tid);
+	return r < 0 ? NULL : s;
+}
+
 struct vm_thread *find_thread(struct vm *vm, pid_t tid)
 {
 	return (struct vm_thread *)vm_find_thread(vm, tid);
@@ -189,13 +203,15 @@ int note_missing_vcpu(struct vm *vm, int index)
 static int note_unidentified(struct vm *vm)
 {
 	if (vm->source != DISCOVERY_QMP) {
-		/* The vCPUs that should exist: one per KVM vcpu fd (hot-plugged ones
-		 * included), else -smp's count (TCG); plus any a thread name revealed. */
+		/* The vCPUs that should exist: -smp's count, those QEMU starts with, and
+		 * one per KVM vcpu fd (hot-plugged ones included); plus any a thread name
+		 * revealed. The fds alone are not enough: QEMU's KVM vCPU thread makes
+		 * its own fd as it starts (kvm_init_vcpu(), KVM_CREATE_VCPU), one thread
+		 * after the other, so a VM still starting has fewer. */
 		int r = 0;
-		if (vm->n_kvm_vcpu_fds)
-			for (unsigned i = 0; i < vm->n_kvm_vcpu_fds && r == 0; i++)
-				r = note_missing_vcpu(vm, vm->kvm_vcpu_fd_index[i * 2 + 1]);
-		else if (vm->is_qemu)
+		for (unsigned i = 0; i < vm->n_kvm_vcpu_fds && r == 0; i++)
+			r = note_missing_vcpu(vm, vm->kvm_vcpu_fd_index[i * 2 + 1]);
+		if (vm->is_qemu)
 			for (int i = 0; i < vm->qemu.smp_cpus && r == 0; i++)
 				r = note_missing_vcpu(vm, i);
 		if (r < 0)

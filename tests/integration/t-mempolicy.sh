@@ -114,10 +114,12 @@ tl_eq "... and wrote no record" "$(records)" "$n0"
 tl_eq "--no-migrate with strict (which moves pages): exit 2" "$?" 2
 tl_check "... says to use restrictive" grep -q "use restrictive" "$TL_TMP/err"
 
-# A VM whose guest RAM would not fit in the node's free memory: the test reads MemFree
-# itself and starts a VM larger by 256 MiB, not preallocated (no page resident yet).
+# A VM whose guest RAM would not fit in the node's free memory: as large as the node
+# (its MemTotal, which its MemFree never reaches, however much other processes free
+# meanwhile), not preallocated (no page resident yet).
 free_kb=$(awk '/MemFree:/ { print $4 }' /sys/devices/system/node/node0/meminfo)
-big_mib=$((free_kb / 1024 + 256))
+total_kb=$(awk '/MemTotal:/ { print $4 }' /sys/devices/system/node/node0/meminfo)
+big_mib=$((total_kb / 1024))
 bpid=$(numactl --membind=0 qemu-system-x86_64 -accel tcg -m "$big_mib" -smp 1 -display none -nodefaults \
 	-no-user-config -bios "$(tl_halt_bios)" -name guest=t-big,debug-threads=on -pidfile "$TL_TMP/big.pid" -daemonize \
 	2>"$TL_TMP/big.err" && cat "$TL_TMP/big.pid")
@@ -125,7 +127,7 @@ if [ -n "$bpid" ]; then
 	tl_register_pid "$bpid"
 	tl_settle "$bpid" 1
 	"$KVMCG" pin --pid "$bpid" --vcpu all:0 --mems 0 --mem-policy strict >"$TL_TMP/out" 2>"$TL_TMP/err"
-	tl_eq "a VM of $big_mib MiB on node 0 with $((free_kb / 1024)) MiB free: exit 2" "$?" 2
+	tl_eq "a VM of $big_mib MiB (node 0's MemTotal) on node 0 with $((free_kb / 1024)) MiB free: exit 2" "$?" 2
 	tl_check "... says both figures: $(cat "$TL_TMP/err")" \
 		grep -Eq "needs [0-9.]+ MiB on node 0 .* [0-9.]+ MiB free; nothing was changed \(--force goes on\)" "$TL_TMP/err"
 	tl_eq "... and wrote no record" "$(records)" "$n0"

@@ -29,7 +29,7 @@ home=t-v1cpu-home-$$ other=t-v1cpu-other-$$
 mkdir "$cpu_mount/$home" "$cpu_mount/$other"
 tl_on_exit "tl_rmcg '$cpu_mount/$home'; tl_rmcg '$cpu_mount/$other'"
 for t in /proc/"$a"/task/*; do echo "${t##*/}" >"$cpu_mount/$home/tasks"; done
-a_vcpu1=$(grep -l '^CPU 1/TCG$' /proc/"$a"/task/*/comm | awk -F/ '{ print $5 }')
+a_vcpu1=$(grep -lE '^CPU 1/(TCG|KVM)$' /proc/"$a"/task/*/comm | awk -F/ '{ print $5 }')
 echo "$a_vcpu1" >"$cpu_mount/$other/tasks"
 a_cpu_before=$(cpu_snapshot "$a") a_before=$(snapshot "$a")
 echo "# a ($a): $(awk '{ print $2 }' <<<"$a_cpu_before" | sort | uniq -c | paste -sd,)"

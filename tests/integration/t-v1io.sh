@@ -44,7 +44,7 @@ home=t-v1io-home-$$ other=t-v1io-other-$$
 mkdir "$blkio_mount/$home" "$blkio_mount/$other"
 tl_on_exit "tl_rmcg '$blkio_mount/$home'; tl_rmcg '$blkio_mount/$other'"
 for t in /proc/"$pid"/task/*; do echo "${t##*/}" >"$blkio_mount/$home/tasks"; done
-vcpu1=$(grep -l '^CPU 1/TCG$' /proc/"$pid"/task/*/comm | awk -F/ '{ print $5 }')
+vcpu1=$(grep -lE '^CPU 1/(TCG|KVM)$' /proc/"$pid"/task/*/comm | awk -F/ '{ print $5 }')
 [ -n "$vcpu1" ] && echo "$vcpu1" >"$blkio_mount/$other/tasks"
 blkio_before=$(blkio_snapshot "$pid") before=$(snapshot "$pid")
 echo "# $name ($pid) on $dev ($num): $(awk '{ print $2 }' <<<"$blkio_before" | sort | uniq -c | paste -sd,)"

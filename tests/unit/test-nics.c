@@ -9,16 +9,16 @@
 #include "basic/util.h"
 #include "vmm/nics.h"
 
-static struct vm_nic *parse(char *const *argv, size_t argc, size_t *n)
+static struct vm_nic *parse(const char *const *argv, size_t argc, size_t *n)
 {
 	struct vm_nic *v = NULL;
-	cr_assert_eq(vm_nics_parse(argv, argc, &v, n), 0);
+	cr_assert_eq(vm_nics_parse((char *const *)argv, argc, &v, n), 0); /* it does not write them */
 	return v;
 }
 
 Test(nics, netdev_and_device_by_name_and_by_fd)
 {
-	char *argv[] = {"qemu-system-x86_64", "-netdev", "tap,id=n0,ifname=vnet0,script=no",
+	const char *argv[] = {"qemu-system-x86_64", "-netdev", "tap,id=n0,ifname=vnet0,script=no",
 			"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:AA:bb:01,bus=pci.0",
 			/* libvirt passes the tap as an fd */
 			"-netdev", "{\"type\":\"tap\",\"fd\":\"31\",\"id\":\"hostnet1\"}",
@@ -44,7 +44,7 @@ Test(nics, netdev_and_device_by_name_and_by_fd)
 
 Test(nics, json_device_as_libvirt_writes_it)
 {
-	char *argv[] = {"qemu", "-netdev", "{\"type\":\"tap\",\"fd\":\"31\",\"vhost\":true,\"id\":\"hostnet0\"}",
+	const char *argv[] = {"qemu", "-netdev", "{\"type\":\"tap\",\"fd\":\"31\",\"vhost\":true,\"id\":\"hostnet0\"}",
 			"-device",
 			"{\"driver\":\"virtio-net-pci\",\"netdev\":\"hostnet0\",\"id\":\"net0\",\"mac\":\"52:54:00:8f:1a:2b\","
 			"\"bus\":\"pci.1\",\"addr\":\"0x0\"}",
@@ -61,7 +61,7 @@ Test(nics, json_device_as_libvirt_writes_it)
 
 Test(nics, nic_shorthand_legacy_net_and_bad_macs)
 {
-	char *argv[] = {"qemu", "-nic", "tap,ifname=tap7,mac=02:00:00:00:00:07,model=virtio",
+	const char *argv[] = {"qemu", "-nic", "tap,ifname=tap7,mac=02:00:00:00:00:07,model=virtio",
 			"-net", "nic,netdev=h1,macaddr=02:00:00:00:00:08", "-netdev", "tap,id=h1,fd=12",
 			"-netdev", "tap,id=h2,ifname=tap9", "-device", "virtio-net,netdev=h2,mac=02:00:00:00:0:9"};
 	size_t n;

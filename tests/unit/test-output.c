@@ -1041,10 +1041,10 @@ static struct idset *set_of(const char *list)
 
 /* A VM of pid 100: its main thread, vCPUs 0..n-1 (tids 101..) and iothread io0, with
  * the affinities given ("0-3" is every CPU of the host below). */
-static void pins_vm(struct vm *vm, struct vm_thread *t, const char *main_aff, const char *const *vcpu, size_t n,
+static void pins_vm(struct vm *v, struct vm_thread *t, const char *main_aff, const char *const *vcpu, size_t n,
 		    const char *io)
 {
-	*vm = (struct vm){.pid = 100, .threads = t, .n_threads = n + 2};
+	*v = (struct vm){.pid = 100, .threads = t, .n_threads = n + 2};
 	t[0] = (struct vm_thread){.tid = 100, .kind = THREAD_EMULATOR, .affinity = set_of(main_aff)};
 	for (size_t i = 0; i < n; i++)
 		t[i + 1] = (struct vm_thread){.tid = 101 + (pid_t)i, .kind = THREAD_VCPU, .vcpu_index = (int)i,
@@ -1062,22 +1062,22 @@ static void pins_vm_done(struct vm_thread *t, size_t n)
 Test(output_pins, compact_in_a_row_and_one_each)
 {
 	struct host h = {.online_cpus = set_of("0-3")};
-	struct vm vm;
+	struct vm one;
 	struct vm_thread t[6];
-	pins_vm(&vm, t, "2-3", (const char *const[]){"0-1", "0-1", "2", "3"}, 4, "3");
-	char *s = vm_pins_compact(&vm, &h);
+	pins_vm(&one, t, "2-3", (const char *const[]){"0-1", "0-1", "2", "3"}, 4, "3");
+	char *s = vm_pins_compact(&one, &h);
 	cr_assert_str_eq(s, "0-1:0-1 2:2 3:3 emu:2-3 io0:3");
 	free(s);
 	pins_vm_done(t, 6);
 	/* nothing narrower than the online CPUs: "-" */
-	pins_vm(&vm, t, "0-3", (const char *const[]){"0-3", "0-3"}, 2, "0-3");
-	s = vm_pins_compact(&vm, &h);
+	pins_vm(&one, t, "0-3", (const char *const[]){"0-3", "0-3"}, 2, "0-3");
+	s = vm_pins_compact(&one, &h);
 	cr_assert_str_eq(s, "-");
 	free(s);
 	pins_vm_done(t, 4);
 	/* only what is narrower: vCPU 1 alone */
-	pins_vm(&vm, t, "0-3", (const char *const[]){"0-3", "1"}, 2, "0-3");
-	s = vm_pins_compact(&vm, &h);
+	pins_vm(&one, t, "0-3", (const char *const[]){"0-3", "1"}, 2, "0-3");
+	s = vm_pins_compact(&one, &h);
 	cr_assert_str_eq(s, "1:1");
 	free(s);
 	pins_vm_done(t, 4);

@@ -1711,17 +1711,16 @@ Test(state_strict, net_changes_round_trip_and_are_checked)
 		     "names an IFB device 'ifb0', not a name kvmcg gives");
 }
 
+/* A record with one class entry: its handle is the format's %u. */
+#define BRIDGE_CLASS "  \"net\": [ { \"what\": \"class\", \"netns\": \"4:5\", \"dev\": \"br0\", \"ifindex\": 3,\n" \
+		     "    \"port\": 7, \"kind\": \"htb\", \"handle\": %u } ],\n"
+
 /* Weight=: a tap's class on its bridge, kvmcg's HTB minor 2 and up, with its port;
  * the tune's weight and total with it. */
 Test(state_strict, bridge_classes_round_trip_and_are_checked)
 {
-	const char *cls = "  \"net\": [ { \"what\": \"class\", \"netns\": \"4:5\", \"dev\": \"br0\", \"ifindex\": 3,\n"
-			  "    \"port\": 7, \"kind\": \"htb\", \"handle\": %u } ],\n";
-	char text[1024], bad[1024];
-	snprintf(bad, sizeof(bad), cls, 0x6b760002u);
-	snprintf(text, sizeof(text), "%s", JNET("%s"));
 	char full[4096];
-	snprintf(full, sizeof(full), text, bad);
+	snprintf(full, sizeof(full), JNET(BRIDGE_CLASS), 0x6b760002u);
 	cr_assert_eq(state_parse(full, &st_a, NULL), 0, "%s", err_get() ? err_get() : "");
 	cr_assert_eq(st_a.n_net, 1);
 	cr_assert_eq(st_a.net[0].what, NET_ADDED_CLASS);
@@ -1739,8 +1738,7 @@ Test(state_strict, bridge_classes_round_trip_and_are_checked)
 	/* the shared :1, another qdisc's class, or no port: not kvmcg's to remove */
 	const unsigned forged[] = {0x6b760001u, 0x00010002u, 0x6b76ffffu};
 	for (size_t i = 0; i < ARRAY_SIZE(forged); i++) {
-		snprintf(bad, sizeof(bad), cls, forged[i]);
-		snprintf(full, sizeof(full), text, bad);
+		snprintf(full, sizeof(full), JNET(BRIDGE_CLASS), forged[i]);
 		json_refused(full, "names a class kvmcg does not make");
 	}
 	json_refused(JNET("  \"net\": [ { \"what\": \"class\", \"netns\": \"4:5\", \"dev\": \"br0\", \"ifindex\": 3,\n"

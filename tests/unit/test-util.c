@@ -392,3 +392,17 @@ Test(util, path_split)
 		free(base);
 	}
 }
+
+Test(util, strv_join_skips_nulls_and_joins_with_the_separator)
+{
+	char *v[] = {(char *)"vCPU 1 (tid 813)", NULL, (char *)"worker thread 812"};
+	char *s = strv_join(v, 3, ", ");
+	cr_assert_str_eq(s, "vCPU 1 (tid 813), worker thread 812");
+	free(s);
+	s = strv_join(v, 1, ", ");
+	cr_assert_str_eq(s, "vCPU 1 (tid 813)");
+	free(s);
+	s = strv_join(v, 0, ", ");
+	cr_assert_str_eq(s, "");
+	free(s);
+}
