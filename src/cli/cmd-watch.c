@@ -183,9 +183,12 @@ static bool pid_text(const char *text)
  * there is refused); a file that is there is taken over only when it is empty or
  * holds a pid (a daemon's before this one), never a file named by mistake. 0 and
  * *ret_fd, or EXIT_FAILURE_RUNTIME after saying why. */
-static int pidfile_open(const char *path, int *ret_fd)
+static int pidfile_open(const char *path, int *ret_fd, bool *ret_created)
 {
-	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	*ret_created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_error("--pidfile %s: %s", path, errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
@@ -213,14 +216,15 @@ static int pidfile_write(int fd)
 	return pwrite(fd, buf, (size_t)n, 0) == n ? 0 : -EIO;
 }
 
-/* At exit: removed when it still holds this daemon's pid (not if someone wrote
- * another since). */
-static void pidfile_remove(const char *path, int fd)
+/* At exit, or when the daemon could not start: removed when it still holds this
+ * daemon's pid (not if someone wrote another since), or when this run made it and
+ * wrote nothing into it yet. */
+static void pidfile_remove(const char *path, int fd, bool created)
 {
 	char buf[32], mine[32];
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 	snprintf(mine, sizeof(mine), "%d\n", (int)getpid());
-	if (n > 0 && (buf[n] = '\0', !strcmp(buf, mine)))
+	if ((n > 0 && (buf[n] = '\0', !strcmp(buf, mine))) || (n == 0 && created))
 		(void)unlink(path);
 }
 
@@ -466,12 +470,16 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 		log_error("--pidfile %s: cannot tell the working directory: %s", a->pidfile, strerror(-r));
 		return EXIT_FAILURE_RUNTIME;
 	}
-	if (pidfile && (rc = pidfile_open(pidfile, &pid_fd)) != 0)
+	bool pidfile_created = false;
+	if (pidfile && (rc = pidfile_open(pidfile, &pid_fd, &pidfile_created)) != 0)
 		return rc;
 	if (!a->foreground) {
 		r = daemonize(&ready, &errors);
 		if (r < 0) {
 			log_error("cannot detach: %s", strerror(-r));
+			if (pid_fd >= 0)
+				pidfile_remove(pidfile, pid_fd, pidfile_created);
+			report_ready(&ready, EXIT_FAILURE_RUNTIME);
 			return EXIT_FAILURE_RUNTIME;
 		}
 		log_setup(true, a->json);
@@ -480,14 +488,11 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 	}
 	if ((r = state_watch_set_pid(lock_fd, getpid())) < 0)
 		log_warning("cannot write the pid into the lock file: %s", strerror(-r));
-	bool pidfile_written = false;
-	if (pid_fd >= 0) {
-		if ((r = pidfile_write(pid_fd)) < 0) {
-			log_error("--pidfile %s: %s", pidfile, strerror(-r));
-			report_ready(&ready, EXIT_FAILURE_RUNTIME);
-			return EXIT_FAILURE_RUNTIME;
-		}
-		pidfile_written = true;
+	if (pid_fd >= 0 && (r = pidfile_write(pid_fd)) < 0) {
+		log_error("--pidfile %s: %s", pidfile, strerror(-r));
+		pidfile_remove(pidfile, pid_fd, pidfile_created);
+		report_ready(&ready, EXIT_FAILURE_RUNTIME);
+		return EXIT_FAILURE_RUNTIME;
 	}
 
 	struct loop l = {.dir = a->dir ? a->dir : POLICY_DIR_DEFAULT, .inotify_fd = -1, .signal_fd = -1,
@@ -524,7 +529,6 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 		log_error("the event loop failed: %s", strerror(-r));
 	rc = r < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 out:
-	report_ready(&ready, (unsigned char)rc);
 	watch_free(l.w);
 	proc_events_close(l.pe);
 	if (l.inotify_fd >= 0)
@@ -533,8 +537,13 @@ out:
 		close(l.signal_fd);
 	free(l.parent);
 	free(l.base);
-	if (pidfile_written)
-		pidfile_remove(pidfile, pid_fd);
+	/* The pidfile and the lock are gone before a caller waiting for the start hears
+	 * that it failed: a watch it starts next is not told one is running. */
+	if (pid_fd >= 0)
+		pidfile_remove(pidfile, pid_fd, pidfile_created);
+	closep(&lock_fd);
+	lock_fd = -1;
+	report_ready(&ready, (unsigned char)rc);
 	return rc;
 }
 

@@ -229,7 +229,8 @@ tl_eq "... and changes nothing on br0" "$(br_state)" "$br_before"
 for n in 1 2; do
 	pid=$([ "$n" = 1 ] && echo "$pid1" || echo "$pid2")
 	"$KVMCG" pin --pid "$pid" --policy "$TL_TMP/vm$n.policy" >"$TL_TMP/shape$n.out" 2>&1
-	tl_eq "kvmcg pin --policy: VM$n shaped with Weight=$([ "$n" = 1 ] && echo "$w1" || echo "$w2") (exit status)" "$?" 0 ||
+	rc=$? # (the description's $(...) would reset $?)
+	tl_eq "kvmcg pin --policy: VM$n shaped with Weight=$([ "$n" = 1 ] && echo "$w1" || echo "$w2") (exit status)" "$rc" 0 ||
 		sed 's/^/#   /' "$TL_TMP/shape$n.out"
 done
 

@@ -93,6 +93,10 @@ tl_check "... and it says why: $(cat "$TL_TMP/err")" grep -q "notapid: it holds 
 tl_eq "detaching, with a policy directory that is not there: exit 2" "$?" 2
 tl_check "... said on stderr: $(cat "$TL_TMP/err")" grep -q "nope: No such file or directory" "$TL_TMP/err"
 tl_check "... and no pidfile left" test ! -e "$TL_TMP/w.pid"
+# ... nor its lock: the daemon that failed lets go of both before its caller exits
+"$KVMCG" watch --policy-dir "$TL_TMP/nope" --pidfile "$TL_TMP/w.pid" >"$TL_TMP/out" 2>"$TL_TMP/err"
+rc=$?
+tl_eq "... at once again: exit 2, not 'already running' ($(cat "$TL_TMP/err"))" "$rc" 2
 
 # the daemon, in the foreground, a reconcile every second
 "$KVMCG" watch --foreground --policy-dir "$pol" --reconcile-interval 1 --log-format json \
