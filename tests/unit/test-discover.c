@@ -1086,6 +1086,39 @@ static void put_fd(int pid, int fd, const char *target)
 	cr_assert_eq(symlink(target, link), 0, "%s", link);
 }
 
+/* A KVM QEMU still starting (-smp 2): vCPU 0's thread has made its vcpu fd, vCPU 1's
+ * thread has not started yet (QEMU's vCPU threads make their fds one after another,
+ * kvm_init_vcpu()). The fds alone would say one vCPU: -smp says two, so vCPU 1 is
+ * missing and the VM is not identified (the field report: watch pinned vCPU 0 alone,
+ * then vCPU 1 a moment later). */
+Test(discover_synthetic, a_kvm_vm_still_starting_waits_for_every_smp_vcpu, .fini = synth_cleanup)
+{
+	make_tmpdir(synth, sizeof(synth), "synth");
+	static const char cmdline[] = "qemu-system-x86_64\0-accel\0kvm\0-smp\0" "2\0"
+				      "-name\0guest=starting,debug-threads=on\0";
+	put("proc/100/cmdline", cmdline, sizeof(cmdline) - 1);
+	put_exe(100, "/usr/bin/qemu-system-x86_64", "uid=0 gid=0 mode=0x81ed dev=2049 ino=77\n");
+	put("proc/100/cgroup", "0::/\n", 5);
+	put_task(100, 100, "qemu-system-x86", "0-3", "0::/\n");
+	put_task(100, 101, "CPU 0/KVM", "0-3", "0::/\n");
+	put_fd(100, 10, "anon_inode:kvm-vm");
+	put_fd(100, 11, "anon_inode:kvm-vcpu:0");
+	put("sys/devices/system/cpu/online", "0-3\n", 4);
+	char root[128];
+	snprintf(root, sizeof(root), "%s", synth);
+	struct discover_opts o;
+	open_tree(root, &o);
+	cr_assert_eq(vm_identify(&o, 100, &the_vm), 1);
+	cr_assert_eq(vm_discover_threads(&o, the_vm), 0);
+	const struct vm *vm = the_vm;
+	cr_assert_eq(vm->n_kvm_vcpu_fds, 1);
+	cr_assert_eq(thread(vm, 101)->kind, THREAD_VCPU);
+	cr_assert_eq(vm->n_vcpus_expected, 2, "expected %u", vm->n_vcpus_expected);
+	cr_assert_eq(vm->n_unidentified_vcpus, 1);
+	cr_assert_eq(vm->unidentified_vcpus[0], 1);
+	cr_assert_not(vm_identified(vm), "vCPU 1 is still to come");
+}
+
 /* The reported fault, as a tree: argv[0] says qemu-system-x86_64, -name says synth,
  * two threads call themselves "CPU 0/KVM"; the executable is python. */
 Test(discover_synthetic, argv0_and_thread_names_are_not_evidence, .fini = synth_cleanup)
