@@ -150,7 +150,13 @@ function __kvmcg_complete
     end
     __kvmcg_values $cmd $prev $cur; and return
     if string match -q -- '-*' $cur
-        __kvmcg_options $cmd
+        # one VMSEL a command: once one is given, the others are not offered (run's
+        # --name and watch's --pidfile are not VMSELs)
+        if not contains -- $cmd run watch; and string match -qr -- '^--(pid|pidfile|name|qmp)(=|$)' $t[3..-1]
+            __kvmcg_options $cmd | string match -vr -- '^--(pid|pidfile|name|qmp)=?(\t|$)'
+        else
+            __kvmcg_options $cmd
+        end
         return
     end
     switch $cmd

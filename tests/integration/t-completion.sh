@@ -38,16 +38,28 @@ mkdir -p "$TL_TMP/home"
 
 # --- tmux: one server of the test's own ------------------------------------------
 TM_SOCK=kvmcg-test-$$
-tm() { tmux -L "$TM_SOCK" -f /dev/null "$@"; }
+# a shell that exits leaves its pane, with what it printed and its status, to be shown
+echo "set -g remain-on-exit on" >"$TL_TMP/tmux.conf"
+tm() { tmux -L "$TM_SOCK" -f "$TL_TMP/tmux.conf" "$@"; }
 tl_on_exit "tmux -L $TM_SOCK kill-server 2>/dev/null; rm -f /tmp/tmux-$(id -u)/$TM_SOCK"
 
 # term_start SESSION SHELL...: SHELL in a new 200x50 tmux session, in $work, with the
-# build's kvmcg first on PATH and nothing else of the caller's environment.
+# build's kvmcg first on PATH and nothing else of the caller's environment. A shell
+# that is gone within a second of its start (seen once in a full run: zsh's session
+# vanished) is shown, then started again, once.
 term_start() {
-	local s=$1
+	local s=$1 try
 	shift
-	tm new-session -d -s "$s" -x 200 -y 50 -c "$work" -- env -i HOME="$TL_TMP/home" TERM=screen LANG=C.UTF-8 \
-		PS1='$ ' PATH="$BIN_DIR:$PATH" KVMCG_STATE_DIR="$KVMCG_STATE_DIR" "$@"
+	for try in 1 2; do
+		tm new-session -d -s "$s" -x 200 -y 50 -c "$work" -- env -i HOME="$TL_TMP/home" TERM=screen LANG=C.UTF-8 \
+			PS1='$ ' PATH="$BIN_DIR:$PATH" KVMCG_STATE_DIR="$KVMCG_STATE_DIR" "$@"
+		sleep 1
+		[ "$(tm display-message -p -t "$s" '#{pane_dead}' 2>&1)" = 0 ] && return 0
+		echo "# the session $s ($*) did not stay: $(tm display-message -p -t "$s" 'pane dead, status #{pane_dead_status}' 2>&1); its screen:"
+		tm capture-pane -p -t "$s" 2>&1 | sed 's/^/#   | /'
+		tm kill-session -t "$s" 2>/dev/null
+	done
+	return 1
 }
 # term_screen SESSION: what the screen shows, trailing blank lines dropped.
 term_screen() { tm capture-pane -p -t "$1" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
@@ -185,6 +197,11 @@ bash_checks() {
 		tl_eq "$l: 'kvmcg $cmd -' Tab Tab offers $want" "${missing:-none missing}" "none missing"
 	done
 
+	# one VMSEL a command: once one is on the line, the others are not offered
+	out=$(term_list "$s" "kvmcg show --pid $one --")
+	tl_check "$l: 'kvmcg show --pid N --' Tab Tab offers no second VMSEL, and --json (${out//$'\n'/ })" \
+		test -z "$(grep -xE -- '--(pid|pidfile|name|qmp)' <<<"$out")" -a -n "$(grep -xF -- --json <<<"$out")"
+
 	# VM names: the one with a space, completed escaped, then quoted; Enter shows it
 	out=$(term_list "$s" "kvmcg pin --name hc-comp\\ ")
 	tl_check "$l: 'kvmcg pin --name hc-comp\\ ' Tab Tab offers 'hc-comp one' and 'hc-comp two'" \
@@ -300,6 +317,8 @@ if command -v fish >/dev/null; then
 		test "$(grep -cxE 'hc-comp (one|two)' <<<"$out")" = 2 || offered "$out"
 	out=$(fish_complete "kvmcg unpin --pid ")
 	tl_check "fish: 'kvmcg unpin --pid ' offers both pids" test "$(grep -cxE "$one|$two" <<<"$out")" = 2
+	out=$(fish_complete "kvmcg show --pid $one --qm")
+	tl_eq "fish: 'kvmcg show --pid N --qm' offers --qmp-timeout alone (--qmp is a second VMSEL)" "${out//$'\n'/ }" --qmp-timeout
 	out=$(fish_complete "kvmcg pin --cpu-w")
 	tl_eq "fish: 'kvmcg pin --cpu-w' completes --cpu-weight" "$out" "--cpu-weight"
 	out=$(fish_complete "kvmcg pin --name 'hc-comp one' --iothread ")
@@ -346,6 +365,10 @@ if command -v zsh >/dev/null; then
 	tl_check "zsh: 'kvmcg check my' Tab completes 'my\\ vm.policy'" term_wait zsh '^\$ kvmcg check my\\ vm\.policy$'
 	term_tab zsh "kvmcg pin --mem-policy interl"
 	tl_check "zsh: --mem-policy's values" term_wait zsh '^\$ kvmcg pin --mem-policy interleave$'
+	# a second VMSEL is not offered: of --qmp and --qmp-timeout only the second is left
+	term_tab zsh "kvmcg show --pid $one --qm"
+	tl_check "zsh: 'kvmcg show --pid N --qm' Tab completes --qmp-timeout (--qmp is a second VMSEL)" \
+		term_wait zsh "^\\\$ kvmcg show --pid $one --qmp-timeout ?\$"
 else
 	tl_skip "zsh completion" "zsh is not installed (make deps installs it)"
 fi
