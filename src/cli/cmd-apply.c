@@ -285,11 +285,12 @@ static bool matched_by_any(const struct vm *vm, void *userdata)
 /* Matches vm against the policies and, when exactly one matches, plans it (a dry
  * run) into the next outcome. */
 static void plan_one(const struct txn_env *env, const struct apply_args *aa, struct vm *vm, const struct policy_file *pol,
-		     size_t n_pol, int proc_fd, struct outcome *o, size_t *n, size_t *untouched, bool *matched)
+		     size_t n_pol, int proc_fd, struct outcome *o, size_t *n, const struct vm **alone, size_t *untouched,
+		     bool *matched)
 {
 	const struct policy_file *first, *second;
 	if (policy_dir_match(pol, n_pol, vm, proc_fd, &first, &second) == 0) {
-		(*untouched)++;
+		alone[(*untouched)++] = vm;
 		return;
 	}
 	matched[first - pol] = true;
@@ -390,7 +391,25 @@ struct apply_counts {
 	size_t bad_files;  /* policy files refused */
 	const char **lone; /* the paths of policies that matched no VM */
 	size_t n_lone;
+	const struct vm **alone; /* the untouched VMs: no policy matched them */
 };
+
+/* The summary names this many of the VMs no policy matched (JSON: all of them). */
+#define APPLY_ALONE_NAMED 8
+
+/* ": web1, pid 4242, ... and 3 more" (the VMs no policy matched, by name, else pid). */
+static void say_alone(FILE *f, const struct apply_counts *k)
+{
+	for (size_t i = 0; i < k->untouched && i < APPLY_ALONE_NAMED; i++) {
+		fprintf(f, "%s", i ? ", " : ": ");
+		if (k->alone[i]->name)
+			fprintf(f, "%s", k->alone[i]->name);
+		else
+			fprintf(f, "pid %d", (int)k->alone[i]->pid);
+	}
+	if (k->untouched > APPLY_ALONE_NAMED)
+		fprintf(f, " and %zu more", k->untouched - APPLY_ALONE_NAMED);
+}
 
 /* ", 2 policies matched no VM: a.policy, b.policy" (basenames). */
 static void say_lone(FILE *f, const struct apply_counts *k)
@@ -426,8 +445,10 @@ static char *summary_line(const struct apply_counts *k, size_t n, const char *di
 			k->unchanged, k->partial, dry_run ? "that would not be carried out" : "not carried out", k->failed,
 			k->conflicts ? " (left alone for a conflict: said above)" : "", k->untouched,
 			k->untouched == 1 ? "" : "s");
-	if (n)
+	if (n) {
+		say_alone(t.f, k);
 		say_lone(t.f, k);
+	}
 	if (k->bad_files)
 		fprintf(t.f, "; %zu policy file%s refused (said above)", k->bad_files, k->bad_files == 1 ? "" : "s");
 	return cli_text_close(&t);
@@ -446,6 +467,14 @@ static json_object *summary_json(const struct apply_counts *k, bool dry_run)
 	json_object_object_add(o, "policy_files_refused", json_object_new_int((int)k->bad_files));
 	json_object_object_add(o, "settings_not_carried_out", json_object_new_int((int)k->skipped_settings));
 	json_object_object_add(o, "vms_without_policy", json_object_new_int((int)k->untouched));
+	json_object *alone = json_object_new_array();
+	for (size_t i = 0; i < k->untouched; i++) {
+		json_object *v = json_object_new_object();
+		json_object_object_add(v, "pid", json_object_new_int((int)k->alone[i]->pid));
+		json_object_object_add(v, "name", k->alone[i]->name ? json_object_new_string(k->alone[i]->name) : NULL);
+		json_object_array_add(alone, v);
+	}
+	json_object_object_add(o, "vms_without_policy_named", alone);
 	json_object *lone = json_object_new_array();
 	for (size_t i = 0; i < k->n_lone; i++)
 		json_object_array_add(lone, json_object_new_string(k->lone[i]));
@@ -611,19 +640,20 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	struct outcome *o = r == 0 ? calloc(n_vms ? n_vms : 1, sizeof(*o)) : NULL;
 	bool *matched = o ? calloc(n_pol ? n_pol : 1, sizeof(*matched)) : NULL;
 	const char **lone = matched ? calloc(n_pol ? n_pol : 1, sizeof(*lone)) : NULL;
-	if (r == 0 && !lone)
+	const struct vm **alone = lone ? calloc(n_vms ? n_vms : 1, sizeof(*alone)) : NULL;
+	if (r == 0 && !alone)
 		r = cli_runtime_error(-ENOMEM, "out of memory");
 	if (r != 0) {
-		free(o), free(matched), free(lone);
+		free(o), free(matched), free(lone), free(alone);
 		vm_list_free(vms, n_vms);
 		policy_dir_free(pol, n_pol);
 		return r;
 	}
 	/* Match, then plan every VM (a dry run each), before anything is written. */
 	size_t n = 0;
-	struct apply_counts counts = {.lone = lone, .bad_files = bad_files};
+	struct apply_counts counts = {.lone = lone, .alone = alone, .bad_files = bad_files};
 	for (size_t v = 0; v < n_vms; v++)
-		plan_one(&env, aa, vms[v], pol, n_pol, c->proc_fd, o, &n, &counts.untouched, matched);
+		plan_one(&env, aa, vms[v], pol, n_pol, c->proc_fd, o, &n, alone, &counts.untouched, matched);
 	/* with VMSEL the other VMs were not looked at: no policy is lone then */
 	for (size_t i = 0; i < n_pol && !vmsel_count(&c->sel); i++)
 		if (!matched[i] && pol[i].policy && !pol[i].diags.errors)
@@ -651,7 +681,7 @@ static int run_apply(struct cli *c, const struct apply_args *aa)
 	int rc = apply_status(&counts, config_errors, exited, bad_files, aa->dry_run);
 	for (size_t i = 0; i < n; i++)
 		outcome_done(&o[i]);
-	free(o), free(matched), free(lone);
+	free(o), free(matched), free(lone), free(alone);
 	vm_list_free(vms, n_vms);
 	policy_dir_free(pol, n_pol);
 	return rc;

@@ -74,7 +74,7 @@ tl_eq "apply: one line per VM in virsh's words, as each is done, and the summary
 	"t-apply-a: vCPU 0-1 -> 0, emulator -> $last (applied)
 t-apply-b: vCPU 0 -> $last, vCPU 1 -> 0, emulator -> 0 (applied)"
 tl_check "apply: the summary counts them and names the policy that matched no VM: $(tail -1 "$TL_TMP/out")" \
-	grep -q '^2 applied, 0 unchanged, 0 with settings not carried out, 0 failed; [0-9]* VMs\? matched no policy; 1 policy matched no VM: typo.policy$' "$TL_TMP/out"
+	grep -q '^2 applied, 0 unchanged, 0 with settings not carried out, 0 failed; [0-9]* VMs\? matched no policy: [^;]*t-apply-other[^;]*; 1 policy matched no VM: typo.policy$' "$TL_TMP/out"
 tl_eq "apply: three lines on stdout, none on stderr" "$(wc -l <"$TL_TMP/out") $(wc -c <"$TL_TMP/err")" "3 0"
 out=$("$KVMCG" apply --policy-dir "$pol" --json)
 tl_eq "apply --json again: exit 0" "$?" 0
@@ -83,10 +83,13 @@ tl_eq "apply: VM a is as a.policy asks" \
 tl_eq "apply: VM b is as b.policy asks (matched by QMP socket)" \
 	"$(jq -r --argjson p "$b" '.vms[] | select(.pid == $p) | "\(.result) \(.policy | split("/") | last)"' <<<"$out")" "unchanged b.policy"
 tl_eq "apply --json: the summary's counts and the policy that matched no VM" \
-	"$(jq -c '.summary | del(.vms_without_policy)' <<<"$out")" \
+	"$(jq -c '.summary | del(.vms_without_policy, .vms_without_policy_named)' <<<"$out")" \
 	'{"applied":0,"would_change":0,"unchanged":2,"partial":0,"failed":0,"conflicts":0,"policy_files_refused":0,"settings_not_carried_out":0,"policies_without_vm":["'"$pol"'/typo.policy"]}'
 tl_check "apply --json: VMs without a policy counted (t-apply-other at least)" \
 	jq -e '.summary.vms_without_policy >= 1' <<<"$out"
+tl_eq "apply --json: ... and each named, t-apply-other among them (pid $o)" \
+	"$(jq -r --argjson p "$o" '.summary | [(.vms_without_policy_named | length) == .vms_without_policy,
+		(.vms_without_policy_named[] | select(.pid == $p) | .name)] | map(tostring) | join(" ")' <<<"$out")" "true t-apply-other"
 rm "$pol"/typo.policy
 tl_eq "apply: the VM no policy matches is not listed" \
 	"$(jq --argjson p "$o" '[.vms[] | select(.pid == $p)] | length' <<<"$out")" 0
