@@ -45,10 +45,14 @@ with open(sys.argv[2], "ab", buffering=0) as f:
 tl_register_pid $!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 
-# in_ns COMMAND...: runs COMMAND (exec'd: the same pid) with the listener as /dev/log.
+# in_ns COMMAND...: runs COMMAND with the listener as /dev/log. in_ns_exec replaces
+# the calling shell with it (unshare, bash and COMMAND are one process, one pid): in
+# the background, `(in_ns_exec ...) &` makes $! COMMAND's own pid, which a function
+# run with & would not (the subshell's, and COMMAND outlives its kill).
 mkdir "$TL_TMP/ns"
-in_ns() {
-	unshare --mount --propagation private bash -c '
+in_ns() { (in_ns_exec "$@"); }
+in_ns_exec() {
+	exec unshare --mount --propagation private bash -c '
 		set -e
 		ns=$1 sock=$2
 		shift 2
@@ -186,7 +190,7 @@ wpol=$TL_TMP/wpolicies
 mkdir -m 0755 "$wpol"
 printf '[Match]\nName=ha-audit3\n[CPU]\nVCPUPin=all:%s\nEmulatorPin=0\n' "$last" >"$wpol/w.policy"
 chmod 0644 "$wpol/w.policy"
-in_ns "$KVMCG" watch --foreground --policy-dir "$wpol" --reconcile-interval 0 --log-format json >"$TL_TMP/watch.out" 2>"$TL_TMP/watch.err" &
+(in_ns_exec "$KVMCG" watch --foreground --policy-dir "$wpol" --reconcile-interval 0 --log-format json >"$TL_TMP/watch.out" 2>"$TL_TMP/watch.err") &
 wpid=$!
 tl_register_pid "$wpid"
 for _ in $(seq 200); do grep -q '"event":"start"' "$TL_TMP/watch.err" && break; sleep 0.05; done
@@ -206,6 +210,7 @@ tl_eq "watch's pin is logged, with its policy file" "$(message "$(head -n 1 <<<"
 	"pid $pid3 (ha-audit3): watch, policy $wpol/w.policy: vCPU 0-1 -> $last, emulator -> 0; $who"
 kill -TERM "$wpid"
 wait "$wpid" 2>/dev/null
+tl_eq "kvmcg watch: SIGTERM, exit 0, and it is gone (pid $wpid)" "$? $(ps -o comm= -p "$wpid")" "0 "
 # later lines (a thread born after the pin: KVM's kvm-nx-lpage-recovery worker on
 # Linux 6.x) say so, not that someone's change was put back
 got=$(grep -F "pid $pid3 (ha-audit3): watch" "$log" | tail -n +2)

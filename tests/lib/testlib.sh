@@ -91,7 +91,35 @@ tl_cleanup() {
 	for ((i = ${#cmds[@]} - 1; i >= 0; i--)); do
 		eval "${cmds[i]}"
 	done
+	local left
+	left=$(tl_left_behind)
 	rm -rf "$TL_TMP"
+	if [ -n "$left" ]; then
+		# after the plan: no TAP line, but the script's status says it
+		echo "# processes the script left behind (killed now): $left"
+		exit 1
+	fi
+}
+
+# tl_left_behind: the processes (pid and command line) still running that name the
+# script's own directory on their command line, after its cleanup: a daemon started
+# through a shell function run with & (whose $! is the subshell's, not the
+# daemon's), say. They get 2 s to go, then are killed. Read with builtins only.
+tl_left_behind() {
+	local p args left=() try
+	for try in 1 2 3 4 5 6 7 8 9 10 11; do
+		left=()
+		for p in /proc/[0-9]*; do
+			p=${p#/proc/}
+			[ "$p" = "$$" ] || [ "$p" = "$BASHPID" ] && continue
+			mapfile -d '' -t args <"/proc/$p/cmdline" 2>/dev/null || continue
+			[[ " ${args[*]} " == *"$TL_TMP"* ]] && left+=("$p (${args[*]:0:4})")
+		done
+		[ ${#left[@]} -eq 0 ] && return 0
+		[ "$try" -lt 11 ] && sleep 0.2
+	done
+	for p in "${left[@]}"; do kill -KILL "${p%% *}" 2>/dev/null; done
+	echo "${left[*]}"
 }
 trap tl_cleanup EXIT
 trap 'exit 130' INT TERM
