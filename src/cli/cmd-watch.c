@@ -278,6 +278,19 @@ static void report_ready(int *fd, unsigned char status)
 	*fd = -1;
 }
 
+/* The end of a daemon that stops (or never started): its pidfile and the lock go
+ * before the status reaches a caller waiting for the start, so that a watch it starts
+ * next is not told one is running. */
+static void let_go(const char *pidfile, int pid_fd, bool pidfile_created, int *lock_fd, int *ready,
+		   unsigned char status)
+{
+	if (pid_fd >= 0)
+		pidfile_remove(pidfile, pid_fd, pidfile_created);
+	closep(lock_fd);
+	*lock_fd = -1;
+	report_ready(ready, status);
+}
+
 struct loop {
 	struct watch *w;
 	struct proc_events *pe;
@@ -477,9 +490,7 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 		r = daemonize(&ready, &errors);
 		if (r < 0) {
 			log_error("cannot detach: %s", strerror(-r));
-			if (pid_fd >= 0)
-				pidfile_remove(pidfile, pid_fd, pidfile_created);
-			report_ready(&ready, EXIT_FAILURE_RUNTIME);
+			let_go(pidfile, pid_fd, pidfile_created, &lock_fd, &ready, EXIT_FAILURE_RUNTIME);
 			return EXIT_FAILURE_RUNTIME;
 		}
 		log_setup(true, a->json);
@@ -490,8 +501,7 @@ static int run_watch(struct cli *c, const struct watch_args *a)
 		log_warning("cannot write the pid into the lock file: %s", strerror(-r));
 	if (pid_fd >= 0 && (r = pidfile_write(pid_fd)) < 0) {
 		log_error("--pidfile %s: %s", pidfile, strerror(-r));
-		pidfile_remove(pidfile, pid_fd, pidfile_created);
-		report_ready(&ready, EXIT_FAILURE_RUNTIME);
+		let_go(pidfile, pid_fd, pidfile_created, &lock_fd, &ready, EXIT_FAILURE_RUNTIME);
 		return EXIT_FAILURE_RUNTIME;
 	}
 
@@ -537,13 +547,7 @@ out:
 		close(l.signal_fd);
 	free(l.parent);
 	free(l.base);
-	/* The pidfile and the lock are gone before a caller waiting for the start hears
-	 * that it failed: a watch it starts next is not told one is running. */
-	if (pid_fd >= 0)
-		pidfile_remove(pidfile, pid_fd, pidfile_created);
-	closep(&lock_fd);
-	lock_fd = -1;
-	report_ready(&ready, (unsigned char)rc);
+	let_go(pidfile, pid_fd, pidfile_created, &lock_fd, &ready, (unsigned char)rc);
 	return rc;
 }
 
