@@ -17,6 +17,9 @@ build=${KVMCG_BUILD_DIR:-$root/build}
 asan=$root/build/asan
 total_p=0 total_f=0 total_s=0
 failed_suites=()
+# Each failed check, named with its suite (and script), repeated just above the last
+# line: CI may keep only the end of this output, and the end then says what failed.
+failed_checks=()
 
 add() { # suite passed failed skipped
 	total_p=$((total_p + $2)) total_f=$((total_f + $3)) total_s=$((total_s + $4))
@@ -53,8 +56,13 @@ run_unit() { # label binary
 	local counts=${out##*$'\n'} p f s
 	[ "$counts" = "$out" ] || printf '%s\n' "${out%$'\n'*}"
 	read -r p f s <<<"$counts"
+	local line
+	while IFS= read -r line; do
+		failed_checks+=("$1: $line")
+	done < <(grep '^not ok' <<<"$out")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $1: exit status $rc, yet no test failed"
+		failed_checks+=("$1: exit status $rc, yet no test failed")
 		f=1
 	fi
 	add "$1" "$p" "$f" "$s"
@@ -70,11 +78,25 @@ suite_result() { # label log rc
 	s=$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$line")
 	if [ -z "$p" ]; then
 		echo "not ok - $label: ended without a summary line (exit $rc)"
+		failed_checks+=("$label: ended without a summary line (exit $rc)")
 		add "$label" 0 1 0
 		return
 	fi
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	note_failed_checks "$label" "$log" "$f"
 	add "$label" "$p" "$f" "${s:-0}"
+}
+
+# The failed checks of a suite's log: the integration runner's "# failed in t-X: not
+# ok ..." lines where it printed them, else every "not ok" line; a suite that failed
+# with none of either is named as a whole.
+note_failed_checks() { # label log failed
+	local line n=0
+	while IFS= read -r line; do
+		failed_checks+=("$1: ${line#\# failed in }")
+		n=$((n + 1))
+	done < <(if grep -q '^# failed in ' "$2"; then grep '^# failed in ' "$2"; else grep '^not ok' "$2"; fi)
+	[ "$3" -gt 0 ] && [ "$n" -eq 0 ] && failed_checks+=("$1: failed with no \"not ok\" line (its output above)")
 }
 
 run_suite() { # label command...
@@ -159,6 +181,7 @@ if make --no-print-directory -s SANITIZE=1 all build/asan/kvmcg-test build/asan/
 	run_unit "unit tests (ASan+UBSan)" "$asan/unit-tests"
 else
 	echo "not ok - the sanitizer build failed"
+	failed_checks+=("sanitizer build: failed")
 	add "sanitizer build" 0 1 0
 fi
 # The layering of src/ and the length of its functions (tests/lint/).
@@ -171,6 +194,10 @@ run_lint() {
 	printf '%s\n' "$out"
 	p=$(grep -c '^ok ' <<<"$out")
 	f=$(grep -c '^not ok ' <<<"$out")
+	local line
+	while IFS= read -r line; do
+		failed_checks+=("$label: $line")
+	done < <(grep '^not ok ' <<<"$out")
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	add "$label" "$p" "$f" 0
 }
@@ -198,5 +225,14 @@ fi
 
 echo
 [ ${#failed_suites[@]} -gt 0 ] && echo "## failed: ${failed_suites[*]}"
+# At most 15 lines of 200 characters: enough to say what failed within the end of a
+# log that is all CI may keep.
+for i in "${!failed_checks[@]}"; do
+	if [ "$i" -ge 15 ]; then
+		echo "##   ... and $((${#failed_checks[@]} - 15)) more failed checks (above)"
+		break
+	fi
+	echo "##   ${failed_checks[$i]:0:200}"
+done
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" -eq 0 ]

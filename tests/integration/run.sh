@@ -10,7 +10,9 @@
 # comes; the counts below are read from the same lines, and prove's own summary says
 # which scripts failed as a whole: a script that exits non-zero, prints no plan (it
 # died), or runs a number of checks other than its plan counts as one failure more
-# when none of its checks failed.
+# when none of its checks failed. Before that last line, each failed check is named
+# again with its script ("# failed in t-pin: not ok 3 - ..."), so that the end of a
+# long log says what failed (tests/run-all.sh repeats them at its own end).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 export KVMCG_TEST_ENV=${KVMCG_TEST_ENV:-host}
@@ -59,13 +61,14 @@ prove --norc -v --timer --exec bash "${scripts[@]}" | awk '
 			if (nf + 0 == 0) {
 				printf "not ok - %s: exited, died or broke its plan without a failed check (above)\n", bad
 				f[bad]++
+				failed[++nfailed] = bad ": exited, died or broke its plan without a failed check"
 			}
 		}
 		next
 	}
 	# flushed line by line: the test guest streams this output as it comes
 	{ print; fflush() }
-	file != "" && /^not ok [0-9]+( |$)/ { f[file]++; next }
+	file != "" && /^not ok [0-9]+( |$)/ { f[file]++; failed[++nfailed] = file ": " $0; next }
 	file != "" && /^ok [0-9]+( |$)/ {
 		line = $0
 		gsub(/\\#/, "", line) # an escaped "#" is part of the description
@@ -76,6 +79,7 @@ prove --norc -v --timer --exec bash "${scripts[@]}" | awk '
 		flush()
 		for (i = 1; i <= n; i++) { tp += p[order[i]]; tf += f[order[i]]; ts += s[order[i]] }
 		if (n == 0) tf++
+		for (i = 1; i <= nfailed; i++) printf "# failed in %s\n", failed[i]
 		printf "%d passed, %d failed, %d skipped\n", tp, tf, ts
 		exit tf > 0
 	}'
