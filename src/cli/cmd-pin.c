@@ -683,20 +683,17 @@ struct unpin_args {
 	bool migrate_back;
 };
 
-/* A kvmcg watch that runs would pin the VM again at its next event or reconcile: it
- * is told to leave it alone (state.h state_unmanaged_set()), and the user is told. */
-static void mark_unmanaged(const struct vm *vm)
+/* What unpin_vm() told a kvmcg watch that runs. */
+static void say_watch_told(const struct vm *vm, const struct pin_result *res)
 {
-	_cleanup_close_ int dir = state_dir_open(false);
-	pid_t watcher = 0;
-	if (dir < 0 || state_watch_running(dir, &watcher) < 0 || watcher == 0)
+	if (res->watcher == 0)
 		return;
-	if (state_unmanaged_set(dir, vm->pid, vm->starttime_ticks) < 0)
-		log_warning("kvmcg watch (pid %d) runs and may pin pid %d again: it could not be told to leave it alone",
-			    (int)watcher, (int)vm->pid);
+	if (res->watcher_told < 0)
+		log_warning("kvmcg watch (pid %d) runs and may pin pid %d again: it could not be told to leave it alone: %s",
+			    (int)res->watcher, (int)vm->pid, strerror(-res->watcher_told));
 	else
 		log_info("kvmcg watch (pid %d) runs: it leaves pid %d alone until the VM restarts or its policy file "
-			 "changes", (int)watcher, (int)vm->pid);
+			 "changes", (int)res->watcher, (int)vm->pid);
 }
 
 static int run_unpin(struct cli *c, const struct unpin_args *ua)
@@ -741,8 +738,7 @@ static int run_unpin(struct cli *c, const struct unpin_args *ua)
 	struct pin_result res;
 	int rc = unpin_vm(&env, vm, ua->lock_timeout_ms, ua->migrate_back, &res);
 	pin_report(c, vm, &res);
-	if (txn_result_ok(res.result))
-		mark_unmanaged(vm);
+	say_watch_told(vm, &res);
 	pin_result_done(&res);
 	vm_free(vm);
 	return rc;

@@ -262,6 +262,11 @@ static int pin_begin(struct pin_run *p)
 		int rc = lock_vm(p->state_fd, p->vm, a->lock_timeout_ms, a->command, &p->lock_fd, res);
 		if (rc != EXIT_OK)
 			return rc;
+		if (a->unless_unpinned && state_unmanaged_is_set(p->state_fd, p->vm->pid, p->vm->starttime_ticks)) {
+			res->left_alone = true;
+			res->result = TXN_UNCHANGED;
+			return EXIT_OK;
+		}
 		if (!a->no_collect)
 			txn_collect_and_warn(p->env, p->state_fd, p->vm, res);
 	}
@@ -785,7 +790,8 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 	 * write to what VMs share is done, and moving pages may take seconds. */
 	shared_unlock(p.state_fd, p.shared_fd);
 	p.shared_fd = -1;
-	if (!a->dry_run && a->launch != PIN_HELD && (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
+	if (!a->dry_run && a->launch != PIN_HELD && !res->left_alone &&
+	    (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
 		rc = txn_memory_place(env, vm, &a->req, a->launch, res, rc);
 	_cleanup_free_ char *what = pin_audit_what(&p);
 	pin_run_done(&p);
@@ -913,6 +919,33 @@ static char *unpin_audit_what(const struct txn_env *env, const struct vm_state *
 	return what;
 }
 
+/* Every thread is back and kvmcg's cgroups are gone: the record goes, what VMs
+ * share is released when this was the last, the pages are measured (or moved back). */
+static int unpin_done(const struct txn_env *env, struct vm *vm, int mount_fd, int state_fd, struct vm_state *st,
+		      bool migrate_back, struct pin_result *res)
+{
+	int r = state_remove(state_fd, vm->pid, vm->starttime_ticks);
+	if (r < 0)
+		txn_warn(res, "unpinned, but the record could not be removed: %s", strerror(-r));
+	bool shared_left = release_shared(env, state_fd, st, mount_fd, res) < 0;
+	if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity%s", (int)vm->pid,
+		     shared_left ? "; what kvmcg made for all VMs is kept for the next run (said above)" : "") < 0)
+		res->message = NULL;
+	res->result = TXN_APPLIED;
+	return txn_memory_unpin(env, vm, st, migrate_back, res, shared_left ? EXIT_PARTIAL : EXIT_OK);
+}
+
+/* A kvmcg watch that runs would pin the VM again at its next event or reconcile: it
+ * is told to leave it alone, under the VM's lock (txn.h unpin_vm()). */
+static void tell_watch(int state_fd, const struct vm *vm, struct pin_result *res)
+{
+	pid_t watcher = 0;
+	if (state_watch_running(state_fd, &watcher) < 0 || watcher == 0)
+		return;
+	res->watcher = watcher;
+	res->watcher_told = state_unmanaged_set(state_fd, vm->pid, vm->starttime_ticks);
+}
+
 int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool migrate_back, struct pin_result *res)
 {
 	int state_fd, lock_fd = -1, mount_fd = -1, rc = EXIT_FAILURE_RUNTIME, r;
@@ -981,21 +1014,10 @@ int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool
 	}
 	unpin_net(env, vm, &st, &ex, res);
 	what = unpin_audit_what(env, &st);
-	if (ex.cleanup_failed == 0 && st.n_net == 0) {
-		r = state_remove(state_fd, vm->pid, vm->starttime_ticks);
-		if (r < 0)
-			txn_warn(res, "unpinned, but the record could not be removed: %s", strerror(-r));
-		bool shared_left = release_shared(env, state_fd, &st, mount_fd, res) < 0;
-		if (asprintf(&res->message, "unpinned pid %d: every thread is back in its cgroup and affinity%s",
-			     (int)vm->pid,
-			     shared_left ? "; what kvmcg made for all VMs is kept for the next run (said above)" : "") < 0)
-			res->message = NULL;
-		res->result = TXN_APPLIED;
-		rc = shared_left ? EXIT_PARTIAL : EXIT_OK;
-		rc = txn_memory_unpin(env, vm, &st, migrate_back, res, rc);
-	} else {
+	if (ex.cleanup_failed == 0 && st.n_net == 0)
+		rc = unpin_done(env, vm, mount_fd, state_fd, &st, migrate_back, res);
+	else
 		rc = unpin_left(vm, &st, &plan, &log, &ex, state_fd, res);
-	}
 	res->plan = plan;
 	plan = (struct plan){0};
 out:
@@ -1007,6 +1029,8 @@ out:
 	undo_log_done(&log);
 	plan_done(&plan);
 	vm_state_done(&st);
+	if (lock_fd >= 0 && txn_result_ok(res->result))
+		tell_watch(state_fd, vm, res);
 	state_unlock(state_fd, vm->pid, vm->starttime_ticks, lock_fd);
 	close(state_fd);
 	res->exit_code = rc = exit_if_gone(env, vm, res, rc);

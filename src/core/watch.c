@@ -464,6 +464,21 @@ static bool places_new_thread(const struct vm *vm, const struct plan *p)
 	return false;
 }
 
+/* vm was unpinned by hand (kvmcg unpin): left alone until it restarts or its
+ * policy changes (clear_hands_off()), said once. Returns true (in hand). */
+static bool leave_alone(struct watch *w, struct entry *e, const struct vm *vm, const struct policy_file *pf)
+{
+	if (!e->hands_off)
+		say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, pf->path,
+		    "unpinned by hand (kvmcg unpin): left alone until it restarts or %s changes", pf->path);
+	e->hands_off = true;
+	e->trigger_ns = 0;
+	e->policy_changed = false;
+	free(e->policy);
+	e->policy = strdup_or_null(pf->path);
+	return true;
+}
+
 /* Pins vm with its policy and says what happened. true when the VM is in hand
  * (managed, or failed for good); false to try again later. */
 static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e, struct vm *vm,
@@ -471,12 +486,16 @@ static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e
 {
 	/* stale records are collected at each exit and reconcile, not every pin */
 	struct pin_args a = {.command = "watch", .policy = pf->path, .lock_timeout_ms = w->cfg.lock_timeout_ms,
-			     .no_collect = true, .new_threads = e->trigger_ns != 0};
+			     .no_collect = true, .new_threads = e->trigger_ns != 0, .unless_unpinned = true};
 	struct pin_result res = {0};
 	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
 		r = pin_vm(env, vm, &a, &res);
 	pin_args_done(&a);
+	if (r >= 0 && res.left_alone) {
+		pin_result_done(&res);
+		return leave_alone(w, e, vm, pf);
+	}
 	bool first = e->state != E_MANAGED;
 	bool done = true;
 	if (r < 0 || !txn_result_ok(res.result)) {
@@ -636,16 +655,11 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 		free(e->name);
 		e->name = strdup_or_null(vm->name);
 	}
+	/* said here, before the work below; pin_vm() judges it again under the VM's
+	 * lock, which an unpin that runs now holds */
 	_cleanup_close_ int dir = state_dir_open(false);
-	if (dir >= 0 && state_unmanaged_is_set(dir, vm->pid, vm->starttime_ticks)) {
-		if (!e->hands_off)
-			say(w, WATCH_INFO, WATCH_EV_IGNORED, vm->pid, vm->name, pf->path,
-			    "unpinned by hand (kvmcg unpin): left alone until it restarts or %s changes", pf->path);
-		e->hands_off = true;
-		free(e->policy);
-		e->policy = strdup_or_null(pf->path);
-		return true;
-	}
+	if (dir >= 0 && state_unmanaged_is_set(dir, vm->pid, vm->starttime_ticks))
+		return leave_alone(w, e, vm, pf);
 	e->hands_off = false;
 	/* its vCPUs and iothreads must all be known first (a VM still starting) */
 	if (!vm_identified(vm))

@@ -250,6 +250,16 @@ log_check "... which the log says" sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log
 policy w1 t-w1 1
 within "its policy file changed: t-w1 is managed and pinned again, now to 1" affinity_is "$p1" 1
 
+# an unpin that takes longer than a reconcile period (the test build waits at its
+# first step, holding the VM's lock): the watch's pin, which waits for that lock or
+# tries again, does not undo it once it is done
+KVMCG_TEST_RUN_AT=1 KVMCG_TEST_RUN='sleep 2.5' "$KVMCG_TEST" unpin --pid "$p1" >/dev/null 2>"$TL_TMP/unpin.err"
+tl_eq "a slow unpin while the watch reconciles: exit 0 ($(tr '\n' ' ' <"$TL_TMP/unpin.err"))" "$?" 0
+sleep 1.5
+tl_eq "... and after a reconcile its vCPUs are still unpinned" "$(vcpu_affinity "$p1")" "$all"
+policy w1 t-w1 1
+within "... its policy file changed again: pinned to 1" affinity_is "$p1" 1
+
 # SIGHUP reads the policies again
 kill -HUP "$wpid"
 until_ok "$limit" log_has "SIGHUP"
