@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -143,5 +144,13 @@ uint64_t now_ns(void);
 /* The name of uid in the user database (getpwuid_r(3)), malloc'd into *ret; *ret NULL
  * when the database does not know it. 0, or -ENOMEM. */
 int user_name(uid_t uid, char **ret);
+
+/* Orders two times: <0, 0 or >0 as a is before, the same as or after b. */
+static inline int timespec_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
 
 #endif

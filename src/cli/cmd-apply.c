@@ -329,8 +329,10 @@ static void carry_out(const struct txn_env *env, const struct apply_args *aa, st
 		x->message = strdup_or_null(x->planned.message);
 		return;
 	}
+	/* the VM's policy is in force again: a watch that runs keeps it so, even after
+	 * a kvmcg unpin */
 	struct pin_args a = {.command = "apply", .force = aa->force, .lock_timeout_ms = aa->lock_timeout_ms,
-			     .policy = x->policy->path};
+			     .policy = x->policy->path, .ends_unpinned = true};
 	int r = policy_to_request(x->policy->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
 		r = pin_vm(env, x->vm, &a, &x->done);

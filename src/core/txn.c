@@ -262,7 +262,10 @@ static int pin_begin(struct pin_run *p)
 		int rc = lock_vm(p->state_fd, p->vm, a->lock_timeout_ms, a->command, &p->lock_fd, res);
 		if (rc != EXIT_OK)
 			return rc;
-		if (a->unless_unpinned && state_unmanaged_is_set(p->state_fd, p->vm->pid, p->vm->starttime_ticks)) {
+		struct timespec unpinned;
+		if (a->unless_unpinned_since &&
+		    state_unmanaged_since(p->state_fd, p->vm->pid, p->vm->starttime_ticks, &unpinned) == 0 &&
+		    timespec_cmp(&unpinned, a->unless_unpinned_since) >= 0) {
 			res->left_alone = true;
 			res->result = TXN_UNCHANGED;
 			return EXIT_OK;
@@ -794,6 +797,8 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
 	    (res->result == TXN_APPLIED || res->result == TXN_UNCHANGED))
 		rc = txn_memory_place(env, vm, &a->req, a->launch, res, rc);
 	_cleanup_free_ char *what = pin_audit_what(&p);
+	if (a->ends_unpinned && p.lock_fd >= 0 && txn_result_ok(res->result))
+		(void)state_unmanaged_clear(p.state_fd, vm->pid, vm->starttime_ticks);
 	pin_run_done(&p);
 	rc = exit_if_gone(env, vm, res, rc);
 	res->exit_code = rc;

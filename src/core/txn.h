@@ -95,10 +95,16 @@ struct pin_args {
 	 * thread event): with the same pins, its audit line names the threads it placed
 	 * rather than saying that what someone changed was put back. */
 	bool new_threads;
-	/* Leave the VM alone when kvmcg unpin marked it so (state.h
-	 * state_unmanaged_set()), judged once its lock is held, so that an unpin that
-	 * ran meanwhile is never undone: kvmcg watch. res->left_alone says so. */
-	bool unless_unpinned;
+	/* kvmcg watch: the change time of the policy file the request comes from
+	 * (tune/policy.h policy.changed). The VM is left alone when kvmcg unpin marked
+	 * it at or after that time (state.h state_unmanaged_since()), judged once the
+	 * VM's lock is held, so that an unpin that ran meanwhile is never undone;
+	 * res->left_alone says so. NULL: not asked. */
+	const struct timespec *unless_unpinned_since;
+	/* kvmcg apply: a pin that succeeds ends what kvmcg unpin asked of a running
+	 * watch (state_unmanaged_clear(), under the VM's lock): the VM's policy is in
+	 * force again, and the watch keeps it so. */
+	bool ends_unpinned;
 };
 void pin_args_done(struct pin_args *a);
 
@@ -132,7 +138,7 @@ struct pin_result {
 	size_t n_warnings;
 	enum pin_backend backend;
 	bool not_pinned; /* unpin: kvmcg had not pinned the VM (no mode to report) */
-	bool left_alone; /* pin with unless_unpinned: unpinned by hand, nothing was done */
+	bool left_alone; /* pin with unless_unpinned_since: unpinned by hand, nothing was done */
 	pid_t watcher;   /* unpin: the kvmcg watch that runs (0: none) ... */
 	int watcher_told; /* ... and 0 when it was told to leave the VM alone, else a negative errno */
 	enum layout_kind layout;
@@ -169,7 +175,7 @@ int pin_vm(const struct txn_env *env, struct vm *vm, const struct pin_args *a, s
  * each of the record's pins to none). When it succeeds and a kvmcg watch runs, the
  * watch is told to leave the VM alone (state.h state_unmanaged_set(); res->watcher,
  * res->watcher_told) before the VM's lock is released, so that the watch's next pin,
- * which waits for that lock, sees it (pin_args.unless_unpinned). */
+ * which waits for that lock, sees it (pin_args.unless_unpinned_since). */
 int unpin_vm(const struct txn_env *env, struct vm *vm, int lock_timeout_ms, bool migrate_back, struct pin_result *res);
 
 /* Removes the cgroups and records of pinned VMs that have exited; returns how many

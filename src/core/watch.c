@@ -256,7 +256,8 @@ static void say_diags(const struct watch *w, const struct policy_file *f)
 	free(buf);
 }
 
-static void clear_hands_off(struct entry *e)
+/* The VM is gone: so goes what kvmcg unpin asked about it. */
+static void forget_unpin(struct entry *e)
 {
 	_cleanup_close_ int dir = state_dir_open(false);
 	if (dir >= 0 && e->starttime)
@@ -264,8 +265,10 @@ static void clear_hands_off(struct entry *e)
 	e->hands_off = false;
 }
 
-/* The files that changed since they were last read (or are new): the VMs they
- * manage that were unpinned by hand are managed again. */
+/* The files that changed since they were last read (or are new): what the next pin
+ * of the VMs they manage does is said as the policy's doing. (Whether a VM unpinned
+ * by hand is managed again is the policy's change time against the unpin's:
+ * unpinned_since_policy().) */
 static void note_changes(struct watch *w, const struct policy_file *pol, size_t n)
 {
 	struct file_sig *sigs = calloc(n ? n : 1, sizeof(*sigs));
@@ -289,8 +292,6 @@ static void note_changes(struct watch *w, const struct policy_file *pol, size_t 
 				continue;
 			/* what its next pin does is this file's doing */
 			w->e[k].policy_changed = true;
-			if (w->e[k].hands_off)
-				clear_hands_off(&w->e[k]);
 		}
 	}
 	for (size_t i = 0; i < w->n_sigs; i++)
@@ -464,8 +465,17 @@ static bool places_new_thread(const struct vm *vm, const struct plan *p)
 	return false;
 }
 
-/* vm was unpinned by hand (kvmcg unpin): left alone until it restarts or its
- * policy changes (clear_hands_off()), said once. Returns true (in hand). */
+/* Whether kvmcg unpin left vm alone after its policy file last changed (state.h
+ * state_unmanaged_since(); pin_vm() judges it again under the VM's lock). */
+static bool unpinned_since_policy(int state_fd, const struct vm *vm, const struct policy_file *pf)
+{
+	struct timespec unpinned;
+	return state_fd >= 0 && state_unmanaged_since(state_fd, vm->pid, vm->starttime_ticks, &unpinned) == 0 &&
+	       timespec_cmp(&unpinned, &pf->policy->changed) >= 0;
+}
+
+/* vm was unpinned by hand (kvmcg unpin) after its policy last changed: left alone
+ * until it restarts or its policy changes, said once. Returns true (in hand). */
 static bool leave_alone(struct watch *w, struct entry *e, const struct vm *vm, const struct policy_file *pf)
 {
 	if (!e->hands_off)
@@ -486,7 +496,8 @@ static bool pin_with(struct watch *w, const struct txn_env *env, struct entry *e
 {
 	/* stale records are collected at each exit and reconcile, not every pin */
 	struct pin_args a = {.command = "watch", .policy = pf->path, .lock_timeout_ms = w->cfg.lock_timeout_ms,
-			     .no_collect = true, .new_threads = e->trigger_ns != 0, .unless_unpinned = true};
+			     .no_collect = true, .new_threads = e->trigger_ns != 0,
+			     .unless_unpinned_since = &pf->policy->changed};
 	struct pin_result res = {0};
 	int r = policy_to_request(pf->policy, &a.req, &a.req.skipped, &a.req.n_skipped);
 	if (r == 0)
@@ -658,7 +669,7 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 	/* said here, before the work below; pin_vm() judges it again under the VM's
 	 * lock, which an unpin that runs now holds */
 	_cleanup_close_ int dir = state_dir_open(false);
-	if (dir >= 0 && state_unmanaged_is_set(dir, vm->pid, vm->starttime_ticks))
+	if (unpinned_since_policy(dir, vm, pf))
 		return leave_alone(w, e, vm, pf);
 	e->hands_off = false;
 	/* its vCPUs and iothreads must all be known first (a VM still starting) */
@@ -824,8 +835,7 @@ static void vm_gone(struct watch *w, struct entry *e, bool exit_seen)
 	bool managed = e->state == E_MANAGED || e->policy;
 	_cleanup_free_ char *policy = e->policy ? strdup(e->policy) : NULL;
 	_cleanup_free_ char *name = e->name ? strdup(e->name) : NULL;
-	if (e->hands_off)
-		clear_hands_off(e);
+	forget_unpin(e);
 	if (exit_seen || e->state == E_GONE) {
 		entry_remove(w, pid);
 	} else {
@@ -927,8 +937,7 @@ int watch_reconcile(struct watch *w, const char *why)
 		if (w->e[i].state == E_MANAGED)
 			say(w, WATCH_INFO, WATCH_EV_EXITED, w->e[i].pid, w->e[i].name, w->e[i].policy,
 			    "exited (found by a rescan); its cgroups and record are removed");
-		if (w->e[i].hands_off)
-			clear_hands_off(&w->e[i]);
+		forget_unpin(&w->e[i]);
 		entry_remove(w, w->e[i].pid);
 	}
 	size_t managed = 0, unmatched = 0, pending = 0, hands_off = 0;

@@ -252,18 +252,22 @@ int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime)
 {
 	char name[64];
 	state_name(name, sizeof(name), pid, starttime, "unmanaged");
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	close(fd);
-	return 0;
+	/* a second unpin: now is the time that counts */
+	return futimens(fd, NULL) < 0 ? -errno : 0;
 }
 
-bool state_unmanaged_is_set(int dirfd, pid_t pid, uint64_t starttime)
+int state_unmanaged_since(int dirfd, pid_t pid, uint64_t starttime, struct timespec *ret)
 {
 	char name[64];
+	struct stat st;
 	state_name(name, sizeof(name), pid, starttime, "unmanaged");
-	return faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	*ret = st.st_mtim;
+	return 0;
 }
 
 int state_unmanaged_clear(int dirfd, pid_t pid, uint64_t starttime)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "kernel/cgroupfs.h"
 #include "basic/idset.h"
@@ -73,12 +74,16 @@ int state_watch_running(int dirfd, pid_t *ret_pid);
  * -errno. state_watch_set_pid() writes the pid of the process that keeps it. */
 int state_watch_lock(int dirfd, int *ret_fd, pid_t *ret_holder);
 int state_watch_set_pid(int fd, pid_t pid);
-/* A VM unpinned by hand while a watch runs: "<pid>-<starttime>.unmanaged", which
- * the watch reads before it pins the VM, and removes when the VM exits or its policy
- * file changes (core/watch.h). set and clear: 0 or -errno; clear of a missing one is
- * 0. is_set: whether it exists. */
+/* A VM unpinned by hand while a watch runs: "<pid>-<starttime>.unmanaged", whose
+ * modification time says when. The watch leaves the VM alone while that time is not
+ * older than the change time of the policy file it would pin it with (core/watch.h):
+ * an unpin after an edit wins, an edit after an unpin wins, whatever order the watch
+ * reads them in (within one tick of the kernel's file-time clock, a few ms, the unpin
+ * wins). set creates it or, when there, sets its time to now (futimens(2)); clear
+ * removes it (kvmcg apply, the VM gone); both 0 or -errno, clear of a missing one 0.
+ * since: 0 and its time in *ret, -ENOENT when there is none, or -errno. */
 int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime);
-bool state_unmanaged_is_set(int dirfd, pid_t pid, uint64_t starttime);
+int state_unmanaged_since(int dirfd, pid_t pid, uint64_t starttime, struct timespec *ret);
 int state_unmanaged_clear(int dirfd, pid_t pid, uint64_t starttime);
 
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root

@@ -1158,7 +1158,10 @@ int policy_load_at(int dirfd, const char *name, const char *path, bool trust_che
 			return 0;
 		}
 	}
-	return policy_parse(buf, len, ret, d);
+	int r = policy_parse(buf, len, ret, d);
+	if (r == 0 && *ret)
+		(*ret)->changed = st.st_ctim;
+	return r;
 }
 
 int policy_load(const char *path, bool trust_check, struct policy **ret, struct diags *d)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "basic/idset.h"
 #include "tune/tune.h"
@@ -95,6 +96,11 @@ struct policy {
 	uint64_t inbound_burst, outbound_burst; /* bytes */
 	unsigned net_weight;
 	uint64_t bridge_inbound_average; /* bit/s: the total Weight= shares */
+
+	/* The file's status change time (st_ctim) when it was read: any write, rename
+	 * over it or touch moves it (stat(2)). Zero for a policy parsed from a buffer.
+	 * kvmcg watch orders it against kvmcg unpin (state.h state_unmanaged_since()). */
+	struct timespec changed;
 };
 void policy_free(struct policy *p);
 

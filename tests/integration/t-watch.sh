@@ -260,6 +260,30 @@ tl_eq "... and after a reconcile its vCPUs are still unpinned" "$(vcpu_affinity 
 policy w1 t-w1 1
 within "... its policy file changed again: pinned to 1" affinity_is "$p1" 1
 
+# Unpin and policy edits: whichever came last is what holds, however soon after the
+# other and whenever the watch reads them. An edit right after an unpin, before a
+# reconcile has seen the unpin: pinned again.
+"$KVMCG" unpin --pid "$p1" >/dev/null 2>&1
+policy w1 t-w1 1
+within "an edit right after an unpin: pinned again" affinity_is "$p1" 1
+# An unpin right after an edit (the watch left the VM alone after an earlier unpin,
+# and reads the edit after the second unpin): it stays unpinned.
+"$KVMCG" unpin --pid "$p1" >/dev/null 2>&1
+log_check "... unpinned again: the watch says it leaves it alone (a third time)" \
+	sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -c 'unpinned by hand' | grep -qx 3"
+touch "$pol/w1.policy"
+"$KVMCG" unpin --pid "$p1" >/dev/null 2>"$TL_TMP/unpin.err"
+tl_eq "an unpin right after an edit: exit 0 ($(tr '\n' ' ' <"$TL_TMP/unpin.err"))" "$?" 0
+sleep 2.5
+tl_eq "... still unpinned after the edit is read and a reconcile" "$(vcpu_affinity "$p1")" "$all"
+# kvmcg apply puts its policy back in force, and the watch keeps it so: a pin by
+# hand afterwards is put back
+"$KVMCG" apply --policy-dir "$pol" --name t-w1 >"$TL_TMP/apply.out" 2>&1
+tl_eq "kvmcg apply of a VM left alone after an unpin: exit 0 ($(tr '\n' ' ' <"$TL_TMP/apply.out"))" "$?" 0
+tl_eq "... pinned to 1" "$(vcpu_affinity "$p1")" 1
+"$KVMCG" pin --pid "$p1" --vcpu all:0 --emulator 0 >/dev/null 2>&1
+within "... the watch manages it again: a pin by hand to 0 is put back to 1" affinity_is "$p1" 1
+
 # SIGHUP reads the policies again
 kill -HUP "$wpid"
 until_ok "$limit" log_has "SIGHUP"

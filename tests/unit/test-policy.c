@@ -1093,6 +1093,12 @@ Test(policy_load, reads_a_file)
 	cr_assert_eq(d.n, 0);
 	cr_assert_str_eq(p->match_name, "vm1");
 	set_is(p->emulator_pin, "2", "emulator_pin");
+	/* its change time, as stat(2) gives it (kvmcg watch orders it against unpin) */
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(p->changed.tv_sec == st.st_ctim.tv_sec && p->changed.tv_nsec == st.st_ctim.tv_nsec,
+		  "changed %lld.%09ld, st_ctim %lld.%09ld", (long long)p->changed.tv_sec, p->changed.tv_nsec,
+		  (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 	policy_free(p);
 	free(path);
 }
