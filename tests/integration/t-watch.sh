@@ -268,9 +268,11 @@ policy w1 t-w1 1
 within "an edit right after an unpin: pinned again" affinity_is "$p1" 1
 # An unpin right after an edit (the watch left the VM alone after an earlier unpin,
 # and reads the edit after the second unpin): it stays unpinned.
+said_alone() { grep "\"pid\":$p1," "$TL_TMP/watch.log" | grep -c 'unpinned by hand'; }
+said_alone_more() { [ "$(said_alone)" -gt "$1" ]; }
+n_alone=$(said_alone)
 "$KVMCG" unpin --pid "$p1" >/dev/null 2>&1
-log_check "... unpinned again: the watch says it leaves it alone (a third time)" \
-	sh -c "grep '\"pid\":$p1,' '$TL_TMP/watch.log' | grep -c 'unpinned by hand' | grep -qx 3"
+log_check "... unpinned again: the watch says it leaves it alone (again)" said_alone_more "$n_alone"
 touch "$pol/w1.policy"
 "$KVMCG" unpin --pid "$p1" >/dev/null 2>"$TL_TMP/unpin.err"
 tl_eq "an unpin right after an edit: exit 0 ($(tr '\n' ' ' <"$TL_TMP/unpin.err"))" "$?" 0
