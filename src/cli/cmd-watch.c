@@ -37,8 +37,11 @@ enum {
 };
 
 /* After a change in the policy directory, how long to wait for more (an editor
- * writes a temporary file and renames it) before reading it again. */
+ * writes a temporary file and renames it) before reading it again: that long after
+ * the last change, and at most WATCH_RELOAD_MAX_MS after the first, so that a file
+ * rewritten all the time is still read. */
 #define WATCH_RELOAD_DELAY_MS 100
+#define WATCH_RELOAD_MAX_MS 1000
 
 struct watch_args {
 	const char *dir;
@@ -65,10 +68,11 @@ static void watch_help(void)
 	      "removed. Events come from the kernel's process events connector; nothing polls.\n"
 	      "Every SECONDS a reconcile rescans every VM and puts back what events cannot\n"
 	      "see (an affinity or cgroup someone changed), saying what it found and what it\n"
-	      "set. A change in DIR is read at once: a broken file is said in check's\n"
-	      "FILE:LINE:COL form and its last good version stays in force. SIGHUP reads DIR\n"
-	      "again; SIGTERM and SIGINT stop the daemon and leave every VM pinned. A VM that\n"
-	      "no policy matches is never touched. One instance per host.\n"
+	      "set. A change in DIR is read 100 ms after the last one (1 s after the first at\n"
+	      "most): a broken file is said in check's FILE:LINE:COL form and its last good\n"
+	      "version stays in force. SIGHUP reads DIR again; SIGTERM and SIGINT stop the\n"
+	      "daemon and leave every VM pinned. A VM that no policy matches is never\n"
+	      "touched. One instance per host.\n"
 	      "\n"
 	      "Options:\n"
 	      "     --policy-dir <dir>      where the policies are (default " POLICY_DIR_DEFAULT ")\n"
@@ -301,6 +305,7 @@ struct loop {
 	char *parent, *base; /* the directory's parent and name, for parent_wd's events */
 	uint64_t interval_ns; /* 0: no reconcile */
 	uint64_t next_reconcile, reload_due;
+	uint64_t reload_latest; /* the first change's time + WATCH_RELOAD_MAX_MS */
 };
 
 static int on_proc_event(const struct proc_ev *ev, void *userdata)
@@ -324,6 +329,16 @@ static int add_dir_watch(struct loop *l)
 		l->parent_wd = inotify_add_watch(l->inotify_fd, l->parent,
 						 IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
 	return r;
+}
+
+/* A change in the directory at now (ns): read it WATCH_RELOAD_DELAY_MS after the
+ * last one, WATCH_RELOAD_MAX_MS after the first at the latest. */
+static void reload_later(struct loop *l, uint64_t now)
+{
+	if (l->reload_due == UINT64_MAX)
+		l->reload_latest = now + (uint64_t)WATCH_RELOAD_MAX_MS * 1000000u;
+	uint64_t due = now + (uint64_t)WATCH_RELOAD_DELAY_MS * 1000000u;
+	l->reload_due = due < l->reload_latest ? due : l->reload_latest;
 }
 
 /* Reads the policies again, and applies them. */
@@ -410,8 +425,8 @@ static int run_loop(struct loop *l)
 				(void)watch_reconcile(l->w, "lost events");
 			}
 		}
-		if (r > 0 && (fds[1].revents & POLLIN) && drain_inotify(l) && l->reload_due == UINT64_MAX)
-			l->reload_due = now_ns() + (uint64_t)WATCH_RELOAD_DELAY_MS * 1000000u;
+		if (r > 0 && (fds[1].revents & POLLIN) && drain_inotify(l))
+			reload_later(l, now_ns());
 		uint64_t now = now_ns();
 		if (l->reload_due <= now)
 			reload(l, "policy change");

@@ -291,6 +291,34 @@ kill -HUP "$wpid"
 until_ok "$limit" log_has "SIGHUP"
 tl_check "SIGHUP: the policies are read again" log_has "SIGHUP: reading"
 
+# Changes in a burst are read once, 100 ms after the last (an editor's temporary file
+# and rename are one change); changes that never stop are still read, at most 1 s
+# after the first. Nothing forks in the loops, whose pace the test must keep on a
+# loaded host: `: >> FILE` closes a file written (an inotify event), and read -t on a
+# descriptor that never has data waits.
+reloads() { grep -c 'policies in force from' "$TL_TMP/watch.log"; }
+exec {nodata}< <(sleep 60)
+pause() { read -r -t "$1" -u "$nodata"; }
+sleep 0.3
+n_reloads=$(reloads)
+t0=${EPOCHREALTIME/./}
+for i in $(seq 10); do : >>"$pol/w3.policy"; pause 0.02; done
+burst_ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+sleep 0.5
+if [ "$burst_ms" -ge 800 ]; then
+	tl_skip "10 changes 20 ms apart are read once" "the burst took $burst_ms ms here, near the 1 s at which a reload is due anyway"
+else
+	tl_eq "10 changes 20 ms apart ($burst_ms ms in all) are read once" "$(($(reloads) - n_reloads))" 1
+fi
+n_reloads=$(reloads)
+t0=${EPOCHREALTIME/./}
+while ((${EPOCHREALTIME/./} - t0 < 2500000)); do : >>"$pol/w3.policy"; pause 0.05; done
+sleep 0.5
+n=$(($(reloads) - n_reloads))
+tl_check "changes every 50 ms for 2.5 s are read during them, about once a second ($n times; 2 to 4)" \
+	test "$n" -ge 2 -a "$n" -le 4
+exec {nodata}<&-
+
 # Exclusive=yes: t-wx asks for CPU 1 alone, which t-w1 and t-w3 hold: it is left
 # alone and the log names who holds the CPU; once they leave it, the reconcile pins it
 printf '[Match]\nName=t-wx\n[CPU]\nVCPUPin=all:1\nEmulatorPin=1\nExclusive=yes\n' >"$pol/wx.policy"
