@@ -297,7 +297,9 @@ tl_check "SIGHUP: the policies are read again" log_has "SIGHUP: reading"
 # loaded host: `: >> FILE` closes a file written (an inotify event), and read -t on a
 # descriptor that never has data waits.
 reloads() { grep -c 'policies in force from' "$TL_TMP/watch.log"; }
-exec {nodata}< <(sleep 60)
+exec {nodata}< <(exec sleep 60)
+nodata_pid=$!
+tl_on_exit "kill $nodata_pid 2>/dev/null"
 pause() { read -r -t "$1" -u "$nodata"; }
 sleep 0.3
 n_reloads=$(reloads)
@@ -318,6 +320,7 @@ n=$(($(reloads) - n_reloads))
 tl_check "changes every 50 ms for 2.5 s are read during them, about once a second ($n times; 2 to 4)" \
 	test "$n" -ge 2 -a "$n" -le 4
 exec {nodata}<&-
+kill "$nodata_pid" 2>/dev/null
 
 # Exclusive=yes: t-wx asks for CPU 1 alone, which t-w1 and t-w3 hold: it is left
 # alone and the log names who holds the CPU; once they leave it, the reconcile pins it
