@@ -262,10 +262,8 @@ static int pin_begin(struct pin_run *p)
 		int rc = lock_vm(p->state_fd, p->vm, a->lock_timeout_ms, a->command, &p->lock_fd, res);
 		if (rc != EXIT_OK)
 			return rc;
-		struct timespec unpinned;
 		if (a->unless_unpinned_since &&
-		    state_unmanaged_since(p->state_fd, p->vm->pid, p->vm->starttime_ticks, &unpinned) == 0 &&
-		    timespec_cmp(&unpinned, a->unless_unpinned_since) >= 0) {
+		    state_unmanaged_since(p->state_fd, p->vm->pid, p->vm->starttime_ticks, a->unless_unpinned_since)) {
 			res->left_alone = true;
 			res->result = TXN_UNCHANGED;
 			return EXIT_OK;

@@ -268,7 +268,7 @@ static void forget_unpin(struct entry *e)
 /* The files that changed since they were last read (or are new): what the next pin
  * of the VMs they manage does is said as the policy's doing. (Whether a VM unpinned
  * by hand is managed again is the policy's change time against the unpin's:
- * unpinned_since_policy().) */
+ * state.h state_unmanaged_since().) */
 static void note_changes(struct watch *w, const struct policy_file *pol, size_t n)
 {
 	struct file_sig *sigs = calloc(n ? n : 1, sizeof(*sigs));
@@ -463,15 +463,6 @@ static bool places_new_thread(const struct vm *vm, const struct plan *p)
 			return true;
 	}
 	return false;
-}
-
-/* Whether kvmcg unpin left vm alone after its policy file last changed (state.h
- * state_unmanaged_since(); pin_vm() judges it again under the VM's lock). */
-static bool unpinned_since_policy(int state_fd, const struct vm *vm, const struct policy_file *pf)
-{
-	struct timespec unpinned;
-	return state_fd >= 0 && state_unmanaged_since(state_fd, vm->pid, vm->starttime_ticks, &unpinned) == 0 &&
-	       timespec_cmp(&unpinned, &pf->policy->changed) >= 0;
 }
 
 /* vm was unpinned by hand (kvmcg unpin) after its policy last changed: left alone
@@ -669,7 +660,7 @@ static bool handle_vm(struct watch *w, const struct txn_env *env, struct entry *
 	/* said here, before the work below; pin_vm() judges it again under the VM's
 	 * lock, which an unpin that runs now holds */
 	_cleanup_close_ int dir = state_dir_open(false);
-	if (unpinned_since_policy(dir, vm, pf))
+	if (dir >= 0 && state_unmanaged_since(dir, vm->pid, vm->starttime_ticks, &pf->policy->changed))
 		return leave_alone(w, e, vm, pf);
 	e->hands_off = false;
 	/* its vCPUs and iothreads must all be known first (a VM still starting) */

@@ -259,15 +259,12 @@ int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime)
 	return futimens(fd, NULL) < 0 ? -errno : 0;
 }
 
-int state_unmanaged_since(int dirfd, pid_t pid, uint64_t starttime, struct timespec *ret)
+bool state_unmanaged_since(int dirfd, pid_t pid, uint64_t starttime, const struct timespec *t)
 {
 	char name[64];
 	struct stat st;
 	state_name(name, sizeof(name), pid, starttime, "unmanaged");
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	*ret = st.st_mtim;
-	return 0;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && timespec_cmp(&st.st_mtim, t) >= 0;
 }
 
 int state_unmanaged_clear(int dirfd, pid_t pid, uint64_t starttime)

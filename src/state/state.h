@@ -81,9 +81,10 @@ int state_watch_set_pid(int fd, pid_t pid);
  * reads them in (within one tick of the kernel's file-time clock, a few ms, the unpin
  * wins). set creates it or, when there, sets its time to now (futimens(2)); clear
  * removes it (kvmcg apply, the VM gone); both 0 or -errno, clear of a missing one 0.
- * since: 0 and its time in *ret, -ENOENT when there is none, or -errno. */
+ * since: whether there is one whose time is t or later (the rule above, for its
+ * one owner: t is the policy's change time), false when there is none. */
 int state_unmanaged_set(int dirfd, pid_t pid, uint64_t starttime);
-int state_unmanaged_since(int dirfd, pid_t pid, uint64_t starttime, struct timespec *ret);
+bool state_unmanaged_since(int dirfd, pid_t pid, uint64_t starttime, const struct timespec *t);
 int state_unmanaged_clear(int dirfd, pid_t pid, uint64_t starttime);
 
 /* Loads a VM's record. -ENOENT when it has none. A record that is not owned by root
